@@ -1,0 +1,54 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a helper.
+# Python comes from the machine (python3 ≥ 3.11); everything else is installed into .venv by uv,
+# pinned by requirements.lock.
+
+PYTHON ?= python3
+PORT ?= 5000
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: run test lint install translations messages lock clean-instance
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Reinstalled whenever the lock file changes.
+$(VENV)/.installed: requirements.lock | $(BIN)/uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+# Compiled catalogs are build output (not committed): portal/translations/*/LC_MESSAGES/messages.mo
+translations: install
+	$(BIN)/pybabel compile --statistics -d portal/translations >/dev/null
+
+# Start gunicorn and a Huey consumer on 127.0.0.1:$(PORT); Ctrl-C stops both.
+run: translations
+	$(FLASK) db upgrade
+	$(FLASK) demo --if-empty
+	PORT=$(PORT) $(BIN)/python -m portal.runner
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The whole suite: unit, service, view, migration, integration and browser tests,
+# on SQLite and (when a server is available or can be started) PostgreSQL.
+test: translations
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-extract every translatable string and merge it into the English catalog.
+messages: install
+	$(BIN)/pybabel extract -F portal/translations/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o portal/translations/messages.pot . >/dev/null
+	$(BIN)/pybabel update -N --no-location --ignore-obsolete -i portal/translations/messages.pot -d portal/translations
+
+lock:
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean-instance:
+	rm -rf instance

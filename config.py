@@ -1,0 +1,93 @@
+"""Settings, read once from the environment; every name here can be overridden by an env variable."""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("PORTAL_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _secret_key(env: str) -> str:
+    """Production must set SECRET_KEY; development keeps a random one in instance/ so sessions survive restarts."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if env == "production":
+        raise RuntimeError("SECRET_KEY must be set when PORTAL_ENV=production")
+    if env == "test":
+        return "test-secret-key-not-for-production"
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load(env: str | None = None) -> dict:
+    """The whole configuration as a dict for `app.config.from_mapping`."""
+    env = env or os.environ.get("PORTAL_ENV", "development")
+    if env not in {"development", "production", "test"}:
+        raise RuntimeError(f"PORTAL_ENV must be development, production or test, not {env!r}")
+    default_db = f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+    default_jobs = f"sqlite:///{INSTANCE_DIR / 'jobs.db'}"
+    return {
+        "PORTAL_ENV": env,
+        "SECRET_KEY": _secret_key(env),
+        # Database: SQLite in instance/ by default, PostgreSQL with postgresql+psycopg://…
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", default_db),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Background jobs: sqlite:///path (default), redis://host:port/db, or memory:// (runs inline).
+        "JOBS_URL": os.environ.get("JOBS_URL", default_jobs),
+        # Absolute address used in e-mailed links (jobs have no request to take it from).
+        "BASE_URL": os.environ.get("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"),
+        # Mail: file (instance/mail/*.eml), smtp, or memory (tests).
+        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "file"),
+        "MAIL_OUTBOX_DIR": os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mail")),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Portal Cloud <nao-responda@portal.example.com>"),
+        "MAIL_STAFF_TO": os.environ.get("MAIL_STAFF_TO", "equipe@portal.example.com"),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),
+        "SMTP_PORT": _int("SMTP_PORT", 587),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", True),
+        "SMTP_SSL": _bool("SMTP_SSL", False),
+        "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", 30),
+        # Login rate limit; storage is shared between workers only with a redis:// URI.
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
+        # Sessions: absolute lifetime, plus an idle timeout checked on every request.
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("SESSION_HOURS", 12)),
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 60),
+        "SESSION_COOKIE_NAME": "portal_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env == "production",
+        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        # Accounts
+        "PASSWORD_MIN_LENGTH": _int("PASSWORD_MIN_LENGTH", 10),
+        "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),  # seconds
+        "INVITATION_MAX_AGE": _int("INVITATION_MAX_AGE", 7 * 24 * 3600),  # seconds
+        "TOTP_ISSUER": os.environ.get("TOTP_ISSUER", "Portal Cloud"),
+        # i18n
+        "BABEL_DEFAULT_LOCALE": "pt_BR",
+        "BABEL_DEFAULT_TIMEZONE": "America/Sao_Paulo",
+        "LANGUAGES": {"pt_BR": "Português (Brasil)", "en": "English"},
+        # Demo data is loaded by `flask demo`, or by `make run` when the database is empty.
+        "DEMO_PASSWORD": "Portal#Demo2026",
+    }

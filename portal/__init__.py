@@ -1,0 +1,217 @@
+"""The portal's application factory: extensions, integrations, blueprints, CLI, error handlers."""
+
+import sqlite3
+from typing import Any
+
+from flask import Flask, g, render_template, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+import config
+from portal.extensions import babel, csrf, db, limiter, login_manager
+
+
+def _select_locale() -> str:
+    """The user's saved preference, else the one chosen on the page, else Portuguese."""
+    if current_user and current_user.is_authenticated and current_user.language:
+        return current_user.language
+    return session.get("lang") or "pt_BR"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite: foreign keys on, WAL, wait for locks instead of failing, and transactions we begin ourselves."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" listener below issues BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
+    # never fails half-way with "database is locked"; writers queue on busy_timeout instead.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(config.BASE_DIR / "templates"),
+        static_folder=str(config.BASE_DIR / "static"),
+        instance_path=str(config.INSTANCE_DIR),
+    )
+    app.config.from_mapping(config.load((overrides or {}).get("PORTAL_ENV")))
+    app.config.update(overrides or {})
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        config.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+    _init_extensions(app)
+    _init_integrations(app)
+    _register_blueprints(app)
+    _register_request_hooks(app)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+
+    from portal.cli import register as register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.session_protection = "basic"
+
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Entre para continuar.")
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(session_id: str):
+        from portal.accounts.models import User
+
+        user_id, _, token = session_id.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or not user.active or user.session_token != token:
+            return None
+        return user
+
+
+def _init_integrations(app: Flask) -> None:
+    from portal import jobs
+    from portal.integrations import mailer
+
+    app.extensions["mailer"] = mailer.from_config(app.config)
+    jobs.configure_for_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.accounts.views import bp as accounts_bp
+    from portal.backoffice.views import bp as backoffice_bp
+    from portal.shared.permissions import public
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(backoffice_bp)
+    app.view_functions["static"] = public(app.view_functions["static"])
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from flask import flash, redirect, url_for
+    from flask_babel import gettext as _
+
+    from portal.accounts.context import load_request_context, session_expired
+
+    @app.before_request
+    def _context():
+        if request.endpoint == "static":
+            return None
+        if current_user.is_authenticated and session_expired():
+            flash(_("Sua sessão expirou por inatividade. Entre novamente."), "warning")
+            return redirect(url_for("accounts.login", next=request.path))
+        load_request_context()
+        return None
+
+    @app.after_request
+    def _security_headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        )
+        if app.config["SESSION_COOKIE_SECURE"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if current_user.is_authenticated:
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from flask_babel import gettext as _
+
+    @app.errorhandler(403)
+    def forbidden(_error):
+        return render_template("errors/403.html"), 403
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return render_template("errors/404.html"), 404
+
+    @app.errorhandler(405)
+    def method_not_allowed(_error):
+        return render_template("errors/generic.html", code=405,
+                               message=_("Esta ação não está disponível por aqui.")), 405
+
+    @app.errorhandler(410)
+    def gone(_error):
+        return render_template("errors/generic.html", code=410, message=_("Este link não vale mais.")), 410
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error):
+        return render_template(
+            "errors/generic.html", code=400,
+            message=_("O formulário expirou ou foi enviado de outro lugar. Volte, recarregue a página e tente de novo."),
+        ), 400
+
+    @app.errorhandler(429)
+    def too_many(_error):
+        return render_template(
+            "errors/generic.html", code=429,
+            message=_("Muitas tentativas em pouco tempo. Aguarde um minuto e tente de novo."),
+        ), 429
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        db.session.rollback()
+        return render_template("errors/500.html"), 500
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from portal.accounts.roles import Permission, StaffPermission
+    from portal.shared import clock
+    from portal.shared import cnpj as cnpj_module
+    from portal.shared.audit import AUDIT_TAG_LABELS
+    from portal.shared.formatting import format_date, format_datetime, format_money
+    from portal.shared.permissions import customer_can, staff_can
+
+    app.jinja_env.filters["brl"] = format_money
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["cnpj"] = cnpj_module.format
+
+    @app.context_processor
+    def _globals():
+        return {
+            "can": customer_can,
+            "staff_can": staff_can,
+            "Permission": Permission,
+            "StaffPermission": StaffPermission,
+            "current_locale": str(get_locale() or "pt_BR"),
+            "languages": app.config["LANGUAGES"],
+            "audit_tag_label": lambda tag: AUDIT_TAG_LABELS.get(tag, tag),
+            "current_membership": getattr(g, "membership", None),
+            "current_organization": getattr(g, "organization", None),
+            "user_memberships": getattr(g, "memberships", []),
+            "now": clock.now,
+        }

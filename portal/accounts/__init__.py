@@ -1,0 +1,1 @@
+"""Organizations, users, memberships, roles, login, invitations, two-factor sign-in."""

@@ -1,0 +1,85 @@
+"""Per-request context: the signed-in user's current organization, membership and permissions.
+
+Loaded once before each request into `flask.g`; `@requires` and navigation read it from there.
+Tenant data in customer views is always fetched through `g.organization` (see `tenant_get`).
+"""
+
+from flask import abort, current_app, g, session
+from flask_login import current_user, logout_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts.models import Membership
+from portal.accounts.roles import permissions_for, staff_permissions_for
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.audit import Actor
+
+SESSION_ORG = "org_id"
+SESSION_SEEN = "seen"
+
+
+def actor_from_request(request, user=None) -> Actor:
+    user = user if user is not None else (current_user if current_user.is_authenticated else None)
+    ip = request.remote_addr
+    agent = request.headers.get("User-Agent")
+    if user is None:
+        return Actor.anonymous(ip=ip, user_agent=agent)
+    return Actor.for_user(getattr(user, "_get_current_object", lambda: user)(), ip=ip, user_agent=agent)
+
+
+def session_expired() -> bool:
+    """True (and signs out) when the session was idle longer than SESSION_IDLE_MINUTES."""
+    now = int(clock.now().timestamp())
+    seen = session.get(SESSION_SEEN)
+    idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    if seen is not None and now - int(seen) > idle_limit:
+        logout_user()
+        session.clear()
+        return True
+    session[SESSION_SEEN] = now
+    return False
+
+
+def load_request_context() -> None:
+    g.membership = None
+    g.organization = None
+    g.memberships = []
+    g.permissions = frozenset()
+    g.staff_permissions = frozenset()
+    if not current_user.is_authenticated:
+        return
+    if current_user.is_staff:
+        g.staff_permissions = staff_permissions_for(current_user.staff_roles)
+        return
+    memberships = db.session.execute(
+        select(Membership)
+        .where(Membership.user_id == current_user.id)
+        .options(selectinload(Membership.role_rows), selectinload(Membership.organization))
+    ).scalars()
+    usable = sorted(
+        (m for m in memberships if m.active and m.accepted_at is not None),
+        key=lambda m: m.organization.display_name.lower(),
+    )
+    g.memberships = usable
+    chosen = next((m for m in usable if m.organization_id == session.get(SESSION_ORG)), None)
+    if chosen is None and usable:
+        chosen = usable[0]
+    if chosen is not None:
+        session[SESSION_ORG] = chosen.organization_id
+        g.membership = chosen
+        g.organization = chosen.organization
+        g.permissions = permissions_for(chosen.roles)
+
+
+def tenant_get(model, object_id: int):
+    """An object of the current organization by id, or 404 (also for another organization's object)."""
+    organization = g.organization
+    if organization is None:
+        abort(404)
+    obj = db.session.execute(
+        select(model).where(model.id == object_id, model.organization_id == organization.id)
+    ).scalar_one_or_none()
+    if obj is None:
+        abort(404)
+    return obj

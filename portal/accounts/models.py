@@ -1,0 +1,214 @@
+"""Organizations, users, memberships with their set of roles, staff roles, invitations, recovery codes."""
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.accounts.roles import Role, StaffRole
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.dbtypes import UTCDateTime
+
+
+class OrganizationStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    RESCINDING = "rescinding"  # "em rescisão": contract ending, terms still running
+    CLOSED = "closed"  # "encerrada"
+
+
+ORGANIZATION_STATUS_LABELS = {
+    OrganizationStatus.ACTIVE: _l("ativa"),
+    OrganizationStatus.SUSPENDED: _l("suspensa"),
+    OrganizationStatus.RESCINDING: _l("em rescisão"),
+    OrganizationStatus.CLOSED: _l("encerrada"),
+}
+
+
+def _new_session_token() -> str:
+    return secrets.token_hex(16)
+
+
+class Organization(db.Model):
+    __tablename__ = "organizations"
+    __table_args__ = (
+        CheckConstraint("billing_day BETWEEN 1 AND 31", name="billing_day_range"),
+        CheckConstraint("status IN ('active', 'suspended', 'rescinding', 'closed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200))  # razão social
+    trade_name: Mapped[str] = mapped_column(String(200))  # nome fantasia
+    # Compact upper-case form, 14 characters (numeric or alphanumeric); shown with the mask.
+    cnpj: Mapped[str] = mapped_column(String(14), unique=True)
+    street: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(20))
+    complement: Mapped[str] = mapped_column(String(100), default="")
+    district: Mapped[str] = mapped_column(String(100))
+    city: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(2))  # UF
+    postal_code: Mapped[str] = mapped_column(String(8))  # CEP, digits only
+    # Day of the month the organization is invoiced on (1–31; short months use their last day).
+    billing_day: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default=OrganizationStatus.ACTIVE)
+    # A Master may require two-factor sign-in of every member.
+    require_2fa: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    memberships: Mapped[list["Membership"]] = relationship(back_populates="organization")
+
+    @property
+    def display_name(self) -> str:
+        return self.trade_name or self.legal_name
+
+    @property
+    def status_label(self) -> str:
+        return str(ORGANIZATION_STATUS_LABELS[OrganizationStatus(self.status)])
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        # Unique case-insensitively: the address is stored lower-cased and the database refuses anything else.
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    # None until the user sets a password from an invitation link.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(5))  # pt_BR / en; None follows the browser
+    # Base32 TOTP secret; set at enrolment, active once totp_enabled_at is set.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of the login session id: changing it (password change, deactivation) logs out every session.
+    session_token: Mapped[str] = mapped_column(String(32), default=_new_session_token)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
+    staff_role_rows: Mapped[list["StaffRoleGrant"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    # Flask-Login: the session stores "id:session_token", so rotating the token ends old sessions.
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def staff_roles(self) -> frozenset[StaffRole]:
+        return frozenset(StaffRole(r.role) for r in self.staff_role_rows)
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    def rotate_session_token(self) -> None:
+        self.session_token = _new_session_token()
+
+
+class Membership(db.Model):
+    """A user's seat in an organization, with a set of roles ⊆ {Master, Adm, Cobrança, Suporte}."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "organization_id", name="uq_memberships_user_org"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # None while the invitation is pending: the seat gives no access until accepted.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    organization: Mapped[Organization] = relationship(back_populates="memberships")
+    role_rows: Mapped[list["MembershipRole"]] = relationship(
+        back_populates="membership", cascade="all, delete-orphan"
+    )
+    invitations: Mapped[list["Invitation"]] = relationship(
+        back_populates="membership", order_by="Invitation.id"
+    )
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(Role(r.role) for r in self.role_rows)
+
+    @property
+    def is_usable(self) -> bool:
+        """Gives access: active, accepted, and the user itself active."""
+        return self.active and self.accepted_at is not None and self.user.active
+
+    @property
+    def pending_invitation(self) -> "Invitation | None":
+        for invitation in reversed(self.invitations):
+            if invitation.accepted_at is None and invitation.revoked_at is None:
+                return invitation
+        return None
+
+
+class MembershipRole(db.Model):
+    __tablename__ = "membership_roles"
+    __table_args__ = (
+        CheckConstraint("role IN ('master', 'adm', 'cobranca', 'suporte')", name="role_known"),
+    )
+
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+    membership: Mapped[Membership] = relationship(back_populates="role_rows")
+
+
+class StaffRoleGrant(db.Model):
+    __tablename__ = "staff_roles"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('comercial', 'financeiro', 'suporte', 'compliance', 'admin')", name="role_known"
+        ),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+    user: Mapped[User] = relationship(back_populates="staff_role_rows")
+
+
+class Invitation(db.Model):
+    """One e-mailed link to a membership; single use, expiring, revoked when re-sent."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), index=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    membership: Mapped[Membership] = relationship(back_populates="invitations")
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
+
+
+class RecoveryCode(db.Model):
+    """A single-use two-factor recovery code, stored as its SHA-256 (codes are 50 random bits)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,514 @@
+"""Accounts pages: home, sign-in with two-factor, passwords, invitations, profile, "Usuários", "Histórico"."""
+
+from urllib.parse import urlsplit
+
+import segno
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts import service
+from portal.accounts.context import SESSION_ORG, SESSION_SEEN, actor_from_request, tenant_get
+from portal.accounts.forms import (
+    AcceptInvitationForm,
+    ActionForm,
+    ChangePasswordForm,
+    ConfirmPasswordForm,
+    EnrolTotpForm,
+    ForgotPasswordForm,
+    InviteForm,
+    LoginForm,
+    ProfileForm,
+    ResetPasswordForm,
+    RolesForm,
+    SecurityForm,
+    TwoFactorForm,
+)
+from portal.accounts.models import Membership, User
+from portal.accounts.roles import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLE_ORDER, Permission, Role, permissions_for
+from portal.extensions import db, limiter
+from portal.shared import clock
+from portal.shared.audit import AuditEvent
+from portal.shared.errors import ServiceError
+from portal.shared.permissions import authenticated, public, requires
+
+bp = Blueprint("accounts", __name__)
+
+PENDING = "pending_login"
+PENDING_MAX_AGE = 600  # seconds between password and second factor
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after sign-in."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _form_error(form, error: ServiceError) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        flash(error.message, "danger")
+
+
+def _actor(user=None):
+    return actor_from_request(request, user)
+
+
+def _finish_login(user: User, next_url: str | None):
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(user)
+    session.permanent = True
+    session[SESSION_SEEN] = int(clock.now().timestamp())
+    service.complete_login(user, actor=_actor(user))
+    if user.is_staff:
+        return redirect(_safe_next(next_url) or url_for("backoffice.index"))
+    return redirect(_safe_next(next_url) or url_for("accounts.home"))
+
+
+def _pending_user() -> User | None:
+    pending = session.get(PENDING)
+    if not pending or int(clock.now().timestamp()) - pending["at"] > PENDING_MAX_AGE:
+        session.pop(PENDING, None)
+        return None
+    user = db.session.get(User, pending["uid"])
+    if user is None or not user.active or user.session_token != pending["tok"]:
+        session.pop(PENDING, None)
+        return None
+    return user
+
+
+# ---------------------------------------------------------------- home
+
+@bp.get("/")
+@authenticated
+def home():
+    if current_user.is_staff:
+        return redirect(url_for("backoffice.index"))
+    if g.membership is None:
+        return render_template("accounts/no_organization.html"), 403
+    roles = [role for role in ROLE_ORDER if role in g.membership.roles]
+    return render_template(
+        "accounts/home.html", roles=roles, role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS
+    )
+
+
+# ---------------------------------------------------------------- sign-in
+
+@bp.route("/entrar", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.home"))
+    form = LoginForm()
+    next_url = _safe_next(request.args.get("next"))
+    if form.validate_on_submit():
+        user = service.check_credentials(form.email.data, form.password.data, actor=_actor())
+        if user is None:
+            flash(_("E-mail ou senha incorretos."), "danger")
+        elif service.needs_second_factor(user):
+            session[PENDING] = {
+                "uid": user.id, "tok": user.session_token, "at": int(clock.now().timestamp()), "next": next_url,
+            }
+            if user.totp_enabled:
+                return redirect(url_for("accounts.login_verify"))
+            return redirect(url_for("accounts.login_enrol"))
+        else:
+            return _finish_login(user, next_url)
+    return render_template("accounts/login.html", form=form), 200 if request.method == "GET" else 422
+
+
+@bp.route("/entrar/verificacao", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+def login_verify():
+    user = _pending_user()
+    if user is None or not user.totp_enabled:
+        flash(_("Entre novamente com e-mail e senha."), "warning")
+        return redirect(url_for("accounts.login"))
+    form = TwoFactorForm()
+    if form.validate_on_submit():
+        if service.verify_second_factor(user, form.code.data, actor=_actor(user)):
+            next_url = session.pop(PENDING)["next"]
+            return _finish_login(user, next_url)
+        form.code.errors = [_("Código inválido.")]
+    return render_template("accounts/login_verify.html", form=form)
+
+
+def _qr_svg(uri: str) -> str:
+    return segno.make(uri, error="m").svg_inline(scale=4, dark="#111", light="#fff")
+
+
+@bp.route("/entrar/configurar-verificacao", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+def login_enrol():
+    """First sign-in of someone who must use two-factor but has not enrolled yet."""
+    user = _pending_user()
+    if user is None or user.totp_enabled:
+        return redirect(url_for("accounts.login"))
+    form = EnrolTotpForm()
+    if form.validate_on_submit():
+        try:
+            codes = service.confirm_totp_enrolment(user, form.code.data, actor=_actor(user))
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            next_url = session.pop(PENDING)["next"]
+            _finish_login(user, next_url)
+            return render_template("accounts/recovery_codes.html", codes=codes, continue_url=url_for("accounts.home"))
+    elif request.method == "GET" or not user.totp_secret:
+        service.start_totp_enrolment(user)
+    return render_template(
+        "accounts/enrol.html", form=form, secret=user.totp_secret, qr=_qr_svg(service.totp_uri(user)),
+        action=url_for("accounts.login_enrol"),
+    )
+
+
+@bp.post("/sair")
+@authenticated
+def logout():
+    if ActionForm().validate_on_submit():
+        service.record_logout(current_user._get_current_object(), actor=_actor())
+        logout_user()
+        session.clear()
+        flash(_("Você saiu do portal."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.post("/idioma")
+@public
+def set_language():
+    form = ActionForm()
+    language = request.form.get("language", "")
+    if form.validate_on_submit() and language in current_app.config["LANGUAGES"]:
+        session["lang"] = language
+    return redirect(_safe_next(request.form.get("next")) or url_for("accounts.home"))
+
+
+# ---------------------------------------------------------------- passwords
+
+@bp.route("/senha/esqueci", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        service.request_password_reset(
+            form.email.data, actor=_actor(),
+            url_for_token=lambda t: url_for("accounts.reset_password", token=t, _external=True),
+        )
+        return render_template("accounts/forgot_sent.html", email=form.email.data)
+    return render_template("accounts/forgot.html", form=form)
+
+
+@bp.route("/senha/redefinir/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token: str):
+    try:
+        user = service.user_for_reset_token(token)
+    except ServiceError as error:
+        return render_template("accounts/link_invalid.html", message=error.message), 410
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.reset_password(token, form.password.data, actor=_actor())
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            flash(_("Senha redefinida. Entre com a nova senha."), "success")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset.html", form=form, user=user)
+
+
+# ---------------------------------------------------------------- invitations
+
+@bp.route("/convite/<token>", methods=["GET", "POST"])
+@public
+def accept_invitation(token: str):
+    try:
+        invitation = service.invitation_for_token(token)
+    except ServiceError as error:
+        return render_template("accounts/link_invalid.html", message=error.message), 410
+    invitee = invitation.membership.user
+    existing = invitee.password_hash is not None
+    if existing and not (current_user.is_authenticated and current_user.id == invitee.id):
+        return render_template(
+            "accounts/invitation_login.html", invitation=invitation,
+            login_url=url_for("accounts.login", next=url_for("accounts.accept_invitation", token=token)),
+        )
+    form = ActionForm() if existing else AcceptInvitationForm(name=invitee.name)
+    if form.validate_on_submit():
+        try:
+            if existing:
+                user = service.accept_invitation(token, actor=_actor(), user=current_user._get_current_object())
+            else:
+                user = service.accept_invitation(
+                    token, actor=_actor(), name=form.name.data, phone=form.phone.data or "",
+                    password=form.password.data,
+                )
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            flash(_("Bem-vindo(a) a %(org)s!", org=invitation.membership.organization.display_name), "success")
+            if existing:
+                session[SESSION_ORG] = invitation.membership.organization_id
+                return redirect(url_for("accounts.home"))
+            if service.needs_second_factor(user):
+                session[PENDING] = {"uid": user.id, "tok": user.session_token,
+                                    "at": int(clock.now().timestamp()), "next": None}
+                return redirect(url_for("accounts.login_enrol"))
+            return _finish_login(user, None)
+    return render_template("accounts/invitation.html", form=form, invitation=invitation, existing=existing)
+
+
+# ---------------------------------------------------------------- organization switch, profile
+
+@bp.post("/organizacao/<int:organization_id>/usar")
+@authenticated
+def switch_organization(organization_id: int):
+    if ActionForm().validate_on_submit():
+        if any(m.organization_id == organization_id for m in g.memberships):
+            session[SESSION_ORG] = organization_id
+        else:
+            return render_template("errors/404.html"), 404
+    return redirect(url_for("accounts.home"))
+
+
+@bp.route("/conta", methods=["GET", "POST"])
+@authenticated
+def profile():
+    user = current_user._get_current_object()
+    form = ProfileForm(obj=user if request.method == "GET" else None)
+    if request.method == "GET":
+        form.language.data = user.language or ""
+    if form.validate_on_submit():
+        try:
+            service.update_profile(
+                user, name=form.name.data, phone=form.phone.data or "", language=form.language.data or None,
+                actor=_actor(),
+            )
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            flash(_("Dados atualizados."), "success")
+            return redirect(url_for("accounts.profile"))
+    return render_template(
+        "accounts/profile.html", form=form, password_form=ChangePasswordForm(prefix="pw"),
+        disable_form=ConfirmPasswordForm(prefix="off"), action_form=ActionForm(),
+        recovery_left=service.remaining_recovery_codes(user) if user.totp_enabled else 0,
+    )
+
+
+@bp.post("/conta/senha")
+@authenticated
+def change_password():
+    user = current_user._get_current_object()
+    form = ChangePasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        try:
+            service.change_password(user, form.current_password.data, form.password.data, actor=_actor())
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            login_user(user)  # the session id changed with the password; keep this session
+            flash(_("Senha alterada."), "success")
+            return redirect(url_for("accounts.profile"))
+    return render_template(
+        "accounts/profile.html", form=ProfileForm(obj=user), password_form=form,
+        disable_form=ConfirmPasswordForm(prefix="off"), action_form=ActionForm(),
+        recovery_left=service.remaining_recovery_codes(user) if user.totp_enabled else 0,
+    ), 422
+
+
+@bp.route("/conta/verificacao", methods=["GET", "POST"])
+@authenticated
+def enrol_totp():
+    user = current_user._get_current_object()
+    if user.totp_enabled:
+        return redirect(url_for("accounts.profile"))
+    form = EnrolTotpForm()
+    if form.validate_on_submit():
+        try:
+            codes = service.confirm_totp_enrolment(user, form.code.data, actor=_actor())
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            return render_template("accounts/recovery_codes.html", codes=codes,
+                                   continue_url=url_for("accounts.profile"))
+    elif request.method == "GET" or not user.totp_secret:
+        service.start_totp_enrolment(user)
+    return render_template(
+        "accounts/enrol.html", form=form, secret=user.totp_secret, qr=_qr_svg(service.totp_uri(user)),
+        action=url_for("accounts.enrol_totp"),
+    )
+
+
+@bp.post("/conta/verificacao/desativar")
+@authenticated
+def disable_totp():
+    form = ConfirmPasswordForm(prefix="off")
+    if form.validate_on_submit():
+        try:
+            service.disable_totp(current_user._get_current_object(), form.password.data, actor=_actor())
+        except ServiceError as error:
+            flash(error.message, "danger")
+        else:
+            flash(_("Verificação em duas etapas desativada."), "info")
+    else:
+        flash(_("Informe sua senha para desativar."), "danger")
+    return redirect(url_for("accounts.profile"))
+
+
+@bp.post("/conta/verificacao/codigos")
+@authenticated
+def regenerate_codes():
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("accounts.profile"))
+    try:
+        codes = service.regenerate_recovery_codes(current_user._get_current_object(), actor=_actor())
+    except ServiceError as error:
+        flash(error.message, "danger")
+        return redirect(url_for("accounts.profile"))
+    return render_template("accounts/recovery_codes.html", codes=codes, continue_url=url_for("accounts.profile"))
+
+
+# ---------------------------------------------------------------- "Usuários" (Master)
+
+def _invite_url(token: str) -> str:
+    return url_for("accounts.accept_invitation", token=token, _external=True)
+
+
+@bp.get("/usuarios")
+@requires(Permission.USERS_MANAGE)
+def users():
+    memberships = db.session.execute(
+        select(Membership)
+        .where(Membership.organization_id == g.organization.id)
+        .options(selectinload(Membership.user), selectinload(Membership.role_rows),
+                 selectinload(Membership.invitations))
+    ).scalars().all()
+    memberships.sort(key=lambda m: (not m.active, m.user.name.lower()))
+    return render_template(
+        "accounts/users.html", memberships=memberships, role_labels=ROLE_LABELS, role_order=ROLE_ORDER,
+        action_form=ActionForm(), security_form=SecurityForm(require_2fa=g.organization.require_2fa),
+    )
+
+
+@bp.route("/usuarios/convidar", methods=["GET", "POST"])
+@requires(Permission.USERS_MANAGE)
+def invite():
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            invitation = service.invite_member(
+                g.organization, email=form.email.data, name=form.name.data,
+                roles={Role(r) for r in form.roles.data}, actor=_actor(), actor_membership=g.membership,
+                url_for_token=_invite_url,
+            )
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            flash(_("Convite enviado para %(email)s. O link vale por 7 dias.",
+                    email=invitation.membership.user.email), "success")
+            return redirect(url_for("accounts.users"))
+    return render_template("accounts/invite.html", form=form, role_descriptions=ROLE_DESCRIPTIONS,
+                           role_labels=ROLE_LABELS)
+
+
+@bp.route("/usuarios/<int:membership_id>", methods=["GET", "POST"])
+@requires(Permission.USERS_MANAGE)
+def edit_user(membership_id: int):
+    membership = tenant_get(Membership, membership_id)
+    form = RolesForm(roles=sorted(membership.roles)) if request.method == "GET" else RolesForm()
+    if form.validate_on_submit():
+        try:
+            service.change_roles(membership, {Role(r) for r in form.roles.data}, actor=_actor(),
+                                 actor_membership=g.membership)
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            flash(_("Papéis de %(name)s atualizados.", name=membership.user.name), "success")
+            return redirect(url_for("accounts.users"))
+    return render_template(
+        "accounts/edit_user.html", form=form, membership=membership, role_descriptions=ROLE_DESCRIPTIONS,
+        role_labels=ROLE_LABELS, action_form=ActionForm(),
+        permissions=permissions_for(membership.roles),
+    )
+
+
+def _membership_action(membership_id: int, verb, done_message: str):
+    membership = tenant_get(Membership, membership_id)
+    if ActionForm().validate_on_submit():
+        try:
+            verb(membership, actor=_actor(), actor_membership=g.membership)
+        except ServiceError as error:
+            flash(error.message, "danger")
+        else:
+            flash(done_message % {"name": membership.user.name}, "success")
+    return redirect(url_for("accounts.users"))
+
+
+@bp.post("/usuarios/<int:membership_id>/desativar")
+@requires(Permission.USERS_MANAGE)
+def deactivate_user(membership_id: int):
+    return _membership_action(membership_id, service.deactivate_membership, _("%(name)s foi desativado(a)."))
+
+
+@bp.post("/usuarios/<int:membership_id>/reativar")
+@requires(Permission.USERS_MANAGE)
+def reactivate_user(membership_id: int):
+    return _membership_action(membership_id, service.reactivate_membership, _("%(name)s foi reativado(a)."))
+
+
+@bp.post("/usuarios/<int:membership_id>/reenviar-convite")
+@requires(Permission.USERS_MANAGE)
+def resend_invitation(membership_id: int):
+    def resend(membership, **kwargs):
+        service.resend_invitation(membership, url_for_token=_invite_url, **kwargs)
+
+    return _membership_action(membership_id, resend, _("Convite reenviado para %(name)s."))
+
+
+@bp.post("/usuarios/seguranca")
+@requires(Permission.USERS_MANAGE)
+def organization_security():
+    form = SecurityForm()
+    if form.validate_on_submit():
+        service.set_require_2fa(g.organization, bool(form.require_2fa.data), actor=_actor(),
+                                actor_membership=g.membership)
+        flash(_("Configuração de segurança salva."), "success")
+    return redirect(url_for("accounts.users"))
+
+
+# ---------------------------------------------------------------- "Histórico" (Master)
+
+@bp.get("/historico")
+@requires(Permission.HISTORY_READ)
+def history():
+    page = max(request.args.get("pagina", 1, type=int) or 1, 1)
+    per_page = 50
+    events = db.session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.organization_id == g.organization.id)
+        .order_by(AuditEvent.seq.desc())
+        .limit(per_page + 1)
+        .offset((page - 1) * per_page)
+    ).scalars().all()
+    return render_template("accounts/history.html", events=events[:per_page], page=page,
+                           has_next=len(events) > per_page)

@@ -1,0 +1,117 @@
+"""Backoffice pages: the staff home, organizations (list, detail, create) and users."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts import service as accounts
+from portal.accounts.context import actor_from_request
+from portal.accounts.models import Membership, Organization, User
+from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, StaffPermission
+from portal.backoffice.forms import OrganizationForm
+from portal.extensions import db
+from portal.shared import cnpj
+from portal.shared.errors import ServiceError
+from portal.shared.permissions import staff_requires
+
+bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
+
+PER_PAGE = 50
+
+
+def _page() -> int:
+    return max(request.args.get("pagina", 1, type=int) or 1, 1)
+
+
+@bp.get("/")
+@staff_requires(StaffPermission.BACKOFFICE_ACCESS)
+def index():
+    counts = {
+        "organizations": db.session.scalar(select(func.count(Organization.id))),
+        "customer_users": db.session.scalar(select(func.count(User.id)).where(User.is_staff.is_(False))),
+        "staff_users": db.session.scalar(select(func.count(User.id)).where(User.is_staff.is_(True))),
+    }
+    return render_template("backoffice/index.html", counts=counts)
+
+
+@bp.get("/organizacoes")
+@staff_requires(StaffPermission.ORGANIZATIONS_READ)
+def organizations():
+    query = (request.args.get("q") or "").strip()
+    statement = select(Organization).order_by(Organization.legal_name)
+    if query:
+        like = f"%{query.lower()}%"
+        statement = statement.where(or_(
+            func.lower(Organization.legal_name).like(like),
+            func.lower(Organization.trade_name).like(like),
+            Organization.cnpj.like(f"%{cnpj.compact(query)}%"),
+        ))
+    page = _page()
+    rows = db.session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).scalars().all()
+    return render_template("backoffice/organizations.html", organizations=rows[:PER_PAGE], query=query,
+                           page=page, has_next=len(rows) > PER_PAGE)
+
+
+@bp.get("/organizacoes/<int:organization_id>")
+@staff_requires(StaffPermission.ORGANIZATIONS_READ)
+def organization(organization_id: int):
+    org = db.session.get(Organization, organization_id)
+    if org is None:
+        abort(404)
+    memberships = db.session.execute(
+        select(Membership).where(Membership.organization_id == org.id)
+        .options(selectinload(Membership.user), selectinload(Membership.role_rows),
+                 selectinload(Membership.invitations))
+    ).scalars().all()
+    return render_template("backoffice/organization.html", org=org, memberships=memberships,
+                           role_labels=ROLE_LABELS, role_order=ROLE_ORDER)
+
+
+@bp.route("/organizacoes/nova", methods=["GET", "POST"])
+@staff_requires(StaffPermission.ORGANIZATIONS_MANAGE)
+def create_organization():
+    form = OrganizationForm()
+    if form.validate_on_submit():
+        data = accounts.OrganizationData(
+            legal_name=form.legal_name.data, trade_name=form.trade_name.data, cnpj=form.cnpj.data,
+            street=form.street.data, number=form.number.data, complement=form.complement.data or "",
+            district=form.district.data, city=form.city.data, state=form.state.data,
+            postal_code=form.postal_code.data, billing_day=form.billing_day.data,
+        )
+        try:
+            org = accounts.create_organization(
+                data, master_email=form.master_email.data, master_name=form.master_name.data,
+                actor=actor_from_request(request),
+                url_for_token=lambda t: url_for("accounts.accept_invitation", token=t, _external=True),
+            )
+        except ServiceError as error:
+            field = getattr(form, error.field, None) if error.field else None
+            if field is not None:
+                field.errors = [*field.errors, error.message]
+            else:
+                flash(error.message, "danger")
+        else:
+            flash(_("Organização criada; convite enviado para %(email)s.", email=form.master_email.data), "success")
+            return redirect(url_for("backoffice.organization", organization_id=org.id))
+    return render_template("backoffice/organization_form.html", form=form), 200 if request.method == "GET" else 422
+
+
+@bp.get("/usuarios")
+@staff_requires(StaffPermission.USERS_READ)
+def users():
+    query = (request.args.get("q") or "").strip().lower()
+    statement = (
+        select(User)
+        .options(selectinload(User.memberships).selectinload(Membership.organization),
+                 selectinload(User.memberships).selectinload(Membership.role_rows),
+                 selectinload(User.staff_role_rows))
+        .order_by(User.is_staff.desc(), User.name)
+    )
+    if query:
+        statement = statement.where(or_(User.email.like(f"%{query}%"), func.lower(User.name).like(f"%{query}%")))
+    page = _page()
+    rows = db.session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).scalars().all()
+    return render_template("backoffice/users.html", users=rows[:PER_PAGE], query=query, page=page,
+                           has_next=len(rows) > PER_PAGE, role_labels=ROLE_LABELS,
+                           staff_role_labels=STAFF_ROLE_LABELS)

@@ -1,0 +1,125 @@
+"""Command-line verbs: `flask --app wsgi db|demo|demo-code|audit|staff …`."""
+
+import click
+from flask import Flask, current_app
+
+from portal.extensions import db
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(db_group)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(demo_code_command)
+    app.cli.add_command(audit_group)
+    app.cli.add_command(staff_group)
+
+
+@click.group("db", help="Database schema (Alembic migrations in migrations/).")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Apply migrations up to REVISION (default: head).")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    from portal.migrate import upgrade
+
+    upgrade(current_app._get_current_object(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("revision", help="Create a new dated migration file.")
+@click.option("-m", "--message", required=True)
+@click.option("--autogenerate", is_flag=True, help="Fill it from the difference between models and database.")
+def db_revision(message: str, autogenerate: bool) -> None:
+    from alembic import command
+
+    from portal.migrate import alembic_config
+
+    command.revision(alembic_config(current_app._get_current_object()), message=message, autogenerate=autogenerate)
+
+
+@db_group.command("current", help="Show the database's revision.")
+def db_current() -> None:
+    from alembic import command
+
+    from portal.migrate import alembic_config
+
+    command.current(alembic_config(current_app._get_current_object()))
+
+
+@db_group.command("heads", help="Show the newest migration(s).")
+def db_heads() -> None:
+    from alembic import command
+
+    from portal.migrate import alembic_config
+
+    command.heads(alembic_config(current_app._get_current_object()))
+
+
+@click.command("demo", help="Load the demo organizations and users.")
+@click.option("--if-empty", is_flag=True, help="Only when the database has no user yet (used by `make run`).")
+def demo_command(if_empty: bool) -> None:
+    from portal import demo
+
+    if if_empty and not demo.database_is_empty():
+        click.echo("database has data; demo not loaded")
+        return
+    if if_empty and current_app.config["PORTAL_ENV"] != "development":
+        click.echo("demo data is loaded automatically only in development")
+        return
+    if demo.load(current_app.config["DEMO_PASSWORD"]):
+        click.echo("demo data loaded")
+    else:
+        click.echo("demo data already present")
+
+
+@click.command("demo-code", help="The current two-factor code of the demo staff users.")
+def demo_code_command() -> None:
+    from portal import demo
+
+    click.echo(demo.current_code())
+
+
+@click.group("audit", help="The audit trail.")
+def audit_group() -> None:
+    pass
+
+
+@audit_group.command("verify", help="Check the hash chain; exit 1 naming the first broken event.")
+def audit_verify() -> None:
+    from portal.shared.audit import verify
+
+    result = verify()
+    if result.ok:
+        click.echo(f"audit chain intact: {result.checked} events")
+        return
+    click.echo(f"audit chain BROKEN at event {result.broken_seq}: {result.reason} "
+               f"({result.checked} events verified before it)", err=True)
+    raise SystemExit(1)
+
+
+@click.group("staff", help="Staff users.")
+def staff_group() -> None:
+    pass
+
+
+@staff_group.command("create", help="Create a staff user (e.g. the first admin of a new installation).")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["comercial", "financeiro", "suporte", "compliance", "admin"]))
+@click.password_option()
+def staff_create(email: str, name: str, roles: tuple[str, ...], password: str) -> None:
+    from portal.accounts import service
+    from portal.accounts.roles import StaffRole
+    from portal.shared.audit import Actor
+    from portal.shared.errors import ServiceError
+
+    try:
+        user = service.create_staff_user(email=email, name=name, roles={StaffRole(r) for r in roles},
+                                         password=password, actor=Actor.system("cli"))
+    except ServiceError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    click.echo(f"staff user {user.email} created; two-factor enrolment happens at the first sign-in")

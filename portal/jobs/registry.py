@@ -1,0 +1,9 @@
+"""What a consumer loads: the Huey instance plus every room's jobs module, so all tasks are registered.
+
+Start a consumer with `huey_consumer portal.jobs.registry.huey`.
+"""
+
+import portal.notifications.jobs  # noqa: F401
+from portal.jobs import huey
+
+__all__ = ["huey"]

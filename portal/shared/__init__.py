@@ -1,0 +1,1 @@
+"""Pieces every room uses: money, clock, CNPJ, errors, permissions, audit."""

@@ -1,0 +1,225 @@
+"""The audit trail: append-only, hash-chained events written in the same transaction as the action.
+
+Each event stores the hash of the one before it, so editing or deleting any row breaks the chain
+at that row, which `verify()` (and `flask audit verify`) names. On PostgreSQL a trigger also refuses
+UPDATE, DELETE and TRUNCATE on the table. Appends are serialised through the single-row
+`audit_chain_head` table: the UPDATE on it takes a row lock (PostgreSQL) or the write lock (SQLite)
+before the previous hash is read, so concurrent writers never fork the chain.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, Integer, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.dbtypes import UTCDateTime
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditTag(StrEnum):
+    """Every tag is `area:subject:action`; grep for the constant to find who writes it."""
+
+    LOGIN_SUCCEEDED = "accounts:login:succeeded"
+    LOGIN_FAILED = "accounts:login:failed"
+    LOGOUT = "accounts:login:logout"
+    TWO_FACTOR_FAILED = "accounts:two_factor:failed"
+    TWO_FACTOR_ENABLED = "accounts:two_factor:enabled"
+    TWO_FACTOR_DISABLED = "accounts:two_factor:disabled"
+    RECOVERY_CODE_USED = "accounts:two_factor:recovery_code_used"
+    RECOVERY_CODES_REGENERATED = "accounts:two_factor:recovery_codes_regenerated"
+    PASSWORD_RESET_REQUESTED = "accounts:password:reset_requested"
+    PASSWORD_RESET = "accounts:password:reset"
+    PASSWORD_CHANGED = "accounts:password:changed"
+    PROFILE_UPDATED = "accounts:profile:updated"
+    INVITATION_SENT = "accounts:invitation:sent"
+    INVITATION_RESENT = "accounts:invitation:resent"
+    INVITATION_ACCEPTED = "accounts:invitation:accepted"
+    ROLES_CHANGED = "accounts:membership:roles_changed"
+    MEMBERSHIP_DEACTIVATED = "accounts:membership:deactivated"
+    MEMBERSHIP_REACTIVATED = "accounts:membership:reactivated"
+    ORGANIZATION_CREATED = "accounts:organization:created"
+    ORGANIZATION_SECURITY_CHANGED = "accounts:organization:security_changed"
+    STAFF_USER_CREATED = "accounts:staff:created"
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    # Position in the chain, 1, 2, 3 … without gaps (assigned from audit_chain_head.length).
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    tag: Mapped[str] = mapped_column(String(80), index=True)
+    # Who: a user id (None for the system or an anonymous visitor) and a label kept even if the user changes.
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_label: Mapped[str] = mapped_column(String(254))
+    organization_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject: Mapped[str | None] = mapped_column(String(120))  # e.g. "membership:12"
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    def canonical(self) -> bytes:
+        """The bytes the hash covers: every field but the hash itself."""
+        payload = {
+            "seq": self.seq,
+            "created_at": self.created_at.isoformat(),
+            "tag": self.tag,
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "organization_id": self.organization_id,
+            "subject": self.subject,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "before": self.before,
+            "after": self.after,
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+class AuditChainHead(db.Model):
+    """One row (id=1): the chain's length and last hash; the lock every append takes."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    length: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something, and from where. Views build it from the request; jobs use `Actor.system`."""
+
+    user: Any = None  # a portal.accounts.models.User, or None
+    label: str = ""
+    ip: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def user_id(self) -> int | None:
+        return self.user.id if self.user is not None else None
+
+    @classmethod
+    def for_user(cls, user: Any, ip: str | None = None, user_agent: str | None = None) -> "Actor":
+        return cls(user=user, label=user.email, ip=ip, user_agent=(user_agent or "")[:300] or None)
+
+    @classmethod
+    def anonymous(cls, ip: str | None = None, user_agent: str | None = None) -> "Actor":
+        return cls(user=None, label="anonymous", ip=ip, user_agent=(user_agent or "")[:300] or None)
+
+    @classmethod
+    def system(cls, name: str) -> "Actor":
+        return cls(user=None, label=f"system:{name}")
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so what is stored is exactly what was hashed."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def record(
+    tag: AuditTag,
+    *,
+    actor: Actor,
+    organization_id: int | None = None,
+    subject: str | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
+    """Append an event to the chain in the current transaction (it commits or rolls back with the action)."""
+    session = db.session
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(length=AuditChainHead.length + 1))
+    length, prev_hash = session.execute(
+        select(AuditChainHead.length, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
+    ).one()
+    event = AuditEvent(
+        seq=length,
+        created_at=clock.now(),
+        tag=str(tag),
+        actor_id=actor.user_id,
+        actor_label=actor.label[:254],
+        organization_id=organization_id,
+        subject=subject,
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+        before=_jsonable(before),
+        after=_jsonable(after),
+        prev_hash=prev_hash,
+    )
+    event.hash = event.compute_hash()
+    session.add(event)
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=event.hash))
+    session.flush([event])
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def verify(batch: int = 1000) -> VerifyResult:
+    """Walk the whole chain; report the first row whose content, link or position is wrong."""
+    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    rows = db.session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch))
+    for event in rows.scalars():
+        if event.seq != expected_seq:
+            return VerifyResult(False, checked, expected_seq, f"event {expected_seq} is missing")
+        if event.prev_hash != prev_hash:
+            return VerifyResult(False, checked, event.seq, "link to the previous event does not match")
+        if event.compute_hash() != event.hash:
+            return VerifyResult(False, checked, event.seq, "content does not match its hash")
+        prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+    length, last_hash = db.session.execute(
+        select(AuditChainHead.length, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
+    ).one()
+    if length != checked or last_hash != prev_hash:
+        return VerifyResult(False, checked, checked + 1, "events after the last one were removed")
+    return VerifyResult(True, checked)
+
+
+# What each tag means to a person reading the history (Histórico, Trilha de auditoria).
+AUDIT_TAG_LABELS: dict[str, Any] = {
+    AuditTag.LOGIN_SUCCEEDED: _l("Entrada no portal"),
+    AuditTag.LOGIN_FAILED: _l("Tentativa de entrada recusada"),
+    AuditTag.LOGOUT: _l("Saída do portal"),
+    AuditTag.TWO_FACTOR_FAILED: _l("Código de verificação recusado"),
+    AuditTag.TWO_FACTOR_ENABLED: _l("Verificação em duas etapas ativada"),
+    AuditTag.TWO_FACTOR_DISABLED: _l("Verificação em duas etapas desativada"),
+    AuditTag.RECOVERY_CODE_USED: _l("Código de recuperação usado"),
+    AuditTag.RECOVERY_CODES_REGENERATED: _l("Novos códigos de recuperação gerados"),
+    AuditTag.PASSWORD_RESET_REQUESTED: _l("Redefinição de senha solicitada"),
+    AuditTag.PASSWORD_RESET: _l("Senha redefinida"),
+    AuditTag.PASSWORD_CHANGED: _l("Senha alterada"),
+    AuditTag.PROFILE_UPDATED: _l("Dados pessoais alterados"),
+    AuditTag.INVITATION_SENT: _l("Convite enviado"),
+    AuditTag.INVITATION_RESENT: _l("Convite reenviado"),
+    AuditTag.INVITATION_ACCEPTED: _l("Convite aceito"),
+    AuditTag.ROLES_CHANGED: _l("Papéis alterados"),
+    AuditTag.MEMBERSHIP_DEACTIVATED: _l("Usuário desativado"),
+    AuditTag.MEMBERSHIP_REACTIVATED: _l("Usuário reativado"),
+    AuditTag.ORGANIZATION_CREATED: _l("Organização criada"),
+    AuditTag.ORGANIZATION_SECURITY_CHANGED: _l("Segurança da organização alterada"),
+    AuditTag.STAFF_USER_CREATED: _l("Usuário da equipe criado"),
+}

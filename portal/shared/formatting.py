@@ -1,0 +1,36 @@
+"""Display helpers in the current UI language: money (`R$ 1.234,56`) and dates (`22/11/2026`)."""
+
+from datetime import date, datetime
+
+from babel.dates import format_date as babel_format_date
+from flask_babel import get_locale
+
+from portal.shared import clock
+from portal.shared.money import format_brl
+
+
+def _locale() -> str:
+    return str(get_locale() or "pt_BR")
+
+
+def format_money(centavos: int) -> str:
+    return format_brl(centavos, _locale())
+
+
+def format_date(value: date | datetime | None) -> str:
+    """`22/11/2026` in Portuguese, `11/22/2026` in English; datetimes are shown in business time."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = clock.to_business(value).date()
+    if _locale().startswith("pt"):
+        return value.strftime("%d/%m/%Y")
+    return babel_format_date(value, format="MM/dd/yyyy", locale="en")
+
+
+def format_datetime(value: datetime | None) -> str:
+    """`22/11/2026 14:05` in business time (America/Sao_Paulo)."""
+    if value is None:
+        return ""
+    local = clock.to_business(value)
+    return f"{format_date(local.date())} {local:%H:%M}"

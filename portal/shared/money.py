@@ -1,0 +1,52 @@
+"""Money as integer centavos (BRL) and its display. Pure: no Flask, no database."""
+
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+Centavos = int
+
+
+def round_half_up(value: Fraction | Decimal | int) -> Centavos:
+    """Round an exact amount of centavos to a whole centavo, halves away from zero (ROUND_HALF_UP)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Fraction):
+        value = Decimal(value.numerator) / Decimal(value.denominator)
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _group(digits: str, separator: str) -> str:
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    return separator.join(groups) or "0"
+
+
+def format_brl(centavos: Centavos, locale: str = "pt_BR") -> str:
+    """`123456` → `R$ 1.234,56` (pt_BR) or `R$1,234.56` (en); negatives get a leading minus."""
+    if not isinstance(centavos, int) or isinstance(centavos, bool):
+        raise TypeError("money is an int of centavos")
+    sign = "-" if centavos < 0 else ""
+    reais, cents = divmod(abs(centavos), 100)
+    if locale.startswith("pt"):
+        return f"{sign}R$ {_group(str(reais), '.')},{cents:02d}"
+    return f"{sign}R${_group(str(reais), ',')}.{cents:02d}"
+
+
+def parse_brl(text: str) -> Centavos:
+    """Parse what a Brazilian user types (`1.234,56`, `R$ 10`, `10,5`) into centavos; ValueError if unreadable."""
+    cleaned = text.strip().replace("R$", "").replace("\xa0", "").replace(" ", "")
+    negative = cleaned.startswith("-")
+    cleaned = cleaned.lstrip("-")
+    if not cleaned:
+        raise ValueError("empty amount")
+    if "," in cleaned:
+        whole, _, frac = cleaned.rpartition(",")
+        whole = whole.replace(".", "")
+    else:
+        whole, frac = cleaned.replace(".", ""), ""
+    if not whole.isdigit() and whole != "" or (frac and (not frac.isdigit() or len(frac) > 2)):
+        raise ValueError(f"not an amount: {text!r}")
+    value = int(whole or "0") * 100 + int(frac.ljust(2, "0") or "0")
+    return -value if negative else value
