@@ -81,6 +81,8 @@ def load(env: str | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         # Accounts
         "PASSWORD_MIN_LENGTH": _int("PASSWORD_MIN_LENGTH", 10),
+        # werkzeug's default (scrypt); tests use a cheap pbkdf2 so thousands of users hash fast.
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
         "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),  # seconds
         "INVITATION_MAX_AGE": _int("INVITATION_MAX_AGE", 7 * 24 * 3600),  # seconds
         "TOTP_ISSUER": os.environ.get("TOTP_ISSUER", "Portal Cloud"),

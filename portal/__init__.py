@@ -3,8 +3,9 @@
 import sqlite3
 from typing import Any
 
-from flask import Flask, g, render_template, request, session
+from flask import Flask, g, has_request_context, render_template, request, session
 from flask_babel import get_locale
+from flask_babel import refresh as refresh_locale
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -16,6 +17,8 @@ from portal.extensions import babel, csrf, db, limiter, login_manager
 
 def _select_locale() -> str:
     """The user's saved preference, else the one chosen on the page, else Portuguese."""
+    if not has_request_context():  # CLI and jobs: messages in the default language
+        return "pt_BR"
     if current_user and current_user.is_authenticated and current_user.language:
         return current_user.language
     return session.get("lang") or "pt_BR"
@@ -122,6 +125,10 @@ def _register_request_hooks(app: Flask) -> None:
     def _context():
         if request.endpoint == "static":
             return None
+        # A request run inside an already pushed app context (tests, CLI) shares its `g`;
+        # it must never inherit the previous request's user or language.
+        g.pop("_login_user", None)
+        refresh_locale()
         if current_user.is_authenticated and session_expired():
             flash(_("Sua sessão expirou por inatividade. Entre novamente."), "warning")
             return redirect(url_for("accounts.login", next=request.path))

@@ -2,6 +2,7 @@
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from portal.extensions import db
 
@@ -14,9 +15,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(staff_group)
 
 
-@click.group("db", help="Database schema (Alembic migrations in migrations/).")
-def db_group() -> None:
-    pass
+db_group = AppGroup("db", help="Database schema (Alembic migrations in migrations/).")
 
 
 @db_group.command("upgrade", help="Apply migrations up to REVISION (default: head).")
@@ -59,6 +58,7 @@ def db_heads() -> None:
 
 @click.command("demo", help="Load the demo organizations and users.")
 @click.option("--if-empty", is_flag=True, help="Only when the database has no user yet (used by `make run`).")
+@with_appcontext
 def demo_command(if_empty: bool) -> None:
     from portal import demo
 
@@ -68,22 +68,21 @@ def demo_command(if_empty: bool) -> None:
     if if_empty and current_app.config["PORTAL_ENV"] != "development":
         click.echo("demo data is loaded automatically only in development")
         return
-    if demo.load(current_app.config["DEMO_PASSWORD"]):
+    if demo.load(current_app.config["DEMO_PASSWORD"], current_app.config["PASSWORD_HASH_METHOD"]):
         click.echo("demo data loaded")
     else:
         click.echo("demo data already present")
 
 
 @click.command("demo-code", help="The current two-factor code of the demo staff users.")
+@with_appcontext
 def demo_code_command() -> None:
     from portal import demo
 
     click.echo(demo.current_code())
 
 
-@click.group("audit", help="The audit trail.")
-def audit_group() -> None:
-    pass
+audit_group = AppGroup("audit", help="The audit trail.")
 
 
 @audit_group.command("verify", help="Check the hash chain; exit 1 naming the first broken event.")
@@ -99,9 +98,7 @@ def audit_verify() -> None:
     raise SystemExit(1)
 
 
-@click.group("staff", help="Staff users.")
-def staff_group() -> None:
-    pass
+staff_group = AppGroup("staff", help="Staff users.")
 
 
 @staff_group.command("create", help="Create a staff user (e.g. the first admin of a new installation).")

@@ -60,12 +60,12 @@ def demo_logins() -> list[tuple[str, str]]:
     return rows
 
 
-def load(password: str) -> bool:
+def load(password: str, hash_method: str = "scrypt") -> bool:
     """Create the demo data; returns False (and changes nothing) if it is already there."""
     if db.session.execute(select(User.id).where(User.email == STAFF[-1][0])).first():
         return False
     actor = Actor.system("demo")
-    password_hash = generate_password_hash(password)
+    password_hash = generate_password_hash(password, method=hash_method)
     now = clock.now()
     for spec in ORGANIZATIONS:
         fields = {k: v for k, v in spec.items() if k != "users"}

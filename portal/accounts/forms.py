@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TelField
+from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TelField
 from wtforms.validators import EqualTo, Optional
 
 from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER
@@ -10,7 +10,7 @@ from portal.shared.forms import MultiCheckboxField, email_address, max_length, r
 
 
 def role_choices():
-    return [(str(role), ROLE_LABELS[role]) for role in ROLE_ORDER]
+    return [SelectChoice(str(role), ROLE_LABELS[role]) for role in ROLE_ORDER]
 
 
 class LoginForm(FlaskForm):
@@ -60,7 +60,12 @@ class ProfileForm(FlaskForm):
     name = StringField(_l("Nome completo"), validators=[required(), max_length(200)])
     phone = TelField(_l("Telefone"), validators=[Optional(), max_length(30)])
     language = SelectField(
-        _l("Idioma"), choices=[("", _l("Português (padrão)")), ("pt_BR", "Português (Brasil)"), ("en", "English")]
+        _l("Idioma"),
+        choices=[
+            SelectChoice("", _l("Português (padrão)")),
+            SelectChoice("pt_BR", "Português (Brasil)"),
+            SelectChoice("en", "English"),
+        ],
     )
 
 

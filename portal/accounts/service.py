@@ -65,7 +65,7 @@ def _set_password(user: User, password: str) -> None:
     problems = password_problems(password, email=user.email, name=user.name)
     if problems:
         raise ServiceError(" ".join(problems), field="password")
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
     user.rotate_session_token()  # ends every other session and voids reset links
 
 

@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, SelectField, StringField
+from wtforms import EmailField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 
 from portal.shared import cnpj
@@ -21,7 +21,7 @@ class OrganizationForm(FlaskForm):
     complement = StringField(_l("Complemento"), validators=[Optional(), max_length(100)])
     district = StringField(_l("Bairro"), validators=[required(), max_length(100)])
     city = StringField(_l("Cidade"), validators=[required(), max_length(100)])
-    state = SelectField(_l("UF"), choices=[("", "—")] + [(uf, uf) for uf in UFS],
+    state = SelectField(_l("UF"), choices=[SelectChoice("", "—")] + [SelectChoice(uf) for uf in UFS],
                         validators=[required()])
     postal_code = StringField(
         _l("CEP"),

@@ -71,7 +71,7 @@ def task(**options: Any) -> Callable:
     """`@task(retries=3, retry_delay=60)`: a Huey task that runs inside an app context."""
 
     def decorator(fn: Callable) -> Callable:
-        return huey.task(name=f"{fn.__module__}.{fn.__name__}", **options)(_in_app_context(fn))
+        return huey.task(**options)(_in_app_context(fn))
 
     return decorator
 
@@ -80,8 +80,7 @@ def periodic_task(validate_datetime: Callable, **options: Any) -> Callable:
     """A scheduled job; enqueued by the consumer whose scheduler runs (`-n` turns it off elsewhere)."""
 
     def decorator(fn: Callable) -> Callable:
-        name = f"{fn.__module__}.{fn.__name__}"
-        return huey.periodic_task(validate_datetime, name=name, **options)(_in_app_context(fn))
+        return huey.periodic_task(validate_datetime, **options)(_in_app_context(fn))
 
     return decorator
 

@@ -1,0 +1,60 @@
+"""The permission matrix is exactly DESIGN.md's table; every role is documented."""
+
+import pytest
+
+from portal.accounts.roles import (
+    ROLE_DESCRIPTIONS,
+    ROLE_LABELS,
+    ROLE_PERMISSIONS,
+    STAFF_ROLE_PERMISSIONS,
+    Permission,
+    Role,
+    StaffPermission,
+    StaffRole,
+    grantable_roles,
+    permissions_for,
+)
+
+M, A, C, S = Role.MASTER, Role.ADM, Role.COBRANCA, Role.SUPORTE
+
+# DESIGN.md "Customer permission matrix", row by row.
+DESIGN_TABLE = {
+    Permission.LICENSES_READ: {M, A, C},
+    Permission.LICENSES_MANAGE: {M, A},
+    Permission.SUBSCRIPTIONS_CANCEL: {M, A},
+    Permission.BILLING_READ: {M, C},
+    Permission.TICKETS_MANAGE: {M, S},
+    Permission.USERS_MANAGE: {M},
+    Permission.AGREEMENT_ACCEPT: {M},
+    Permission.HISTORY_READ: {M},
+    Permission.PORTAL_ACCESS: {M, A, C, S},
+}
+
+
+@pytest.mark.parametrize("permission", list(Permission))
+def test_matrix_matches_design(permission):
+    holders = {role for role in Role if permission in ROLE_PERMISSIONS[role]}
+    assert holders == DESIGN_TABLE[permission]
+
+
+def test_every_role_is_labelled_and_described():
+    assert set(ROLE_LABELS) == set(Role) == set(ROLE_DESCRIPTIONS)
+
+
+def test_a_set_of_roles_unions_permissions():
+    assert permissions_for({C, S}) == ROLE_PERMISSIONS[C] | ROLE_PERMISSIONS[S]
+    assert permissions_for(set()) == frozenset()
+
+
+def test_only_user_managers_grant_and_never_a_role_they_lack():
+    assert grantable_roles({M}) == frozenset(Role)
+    assert grantable_roles({A, C}) == frozenset()
+
+
+def test_compliance_is_read_only_and_only_admin_manages():
+    writers = {StaffPermission.ORGANIZATIONS_MANAGE, StaffPermission.STAFF_MANAGE}
+    for role in StaffRole:
+        granted = STAFF_ROLE_PERMISSIONS[role]
+        assert StaffPermission.BACKOFFICE_ACCESS in granted
+        assert bool(granted & writers) == (role is StaffRole.ADMIN)
+    assert StaffPermission.AUDIT_READ in STAFF_ROLE_PERMISSIONS[StaffRole.COMPLIANCE]
