@@ -178,7 +178,9 @@ def _register_error_handlers(app: Flask) -> None:
     def csrf_error(_error):
         return render_template(
             "errors/generic.html", code=400,
-            message=_("O formulário expirou ou foi enviado de outro lugar. Volte, recarregue a página e tente de novo."),
+            message=_(
+                "O formulário expirou ou foi enviado de outro lugar. Volte, recarregue a página e tente de novo."
+            ),
         ), 400
 
     @app.errorhandler(429)

@@ -15,7 +15,7 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 
 # Base32; enter it in any authenticator app, or run `flask --app wsgi demo-code`.
-DEMO_TOTP_SECRET = "PORTALDEMOSTAFFXYZ234567ABCDEFGH"
+DEMO_TOTP_SECRET = "PORTALDEMOSTAFFXYZ234567ABCDEFGH"  # noqa: S105 - public demo key, documented
 
 ORGANIZATIONS = [
     {

@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+from config import load as load_config
 from portal.demo import DEMO_TOTP_SECRET, demo_logins
+
+DEMO_PASSWORD = load_config()["DEMO_PASSWORD"]
 
 BIN = Path(sys.executable).parent
 
@@ -16,19 +19,18 @@ def main() -> int:
     port = int(os.environ.get("PORT", "5000"))
     env = {**os.environ, "PORT": str(port)}
     env.setdefault("BASE_URL", f"http://127.0.0.1:{port}")
-    web = subprocess.Popen(
+    web = subprocess.Popen(  # noqa: S603 - fixed argv, our own binaries
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
          "--access-logfile", "-", "wsgi:app"],
         env=env,
     )
-    jobs = subprocess.Popen(
+    jobs = subprocess.Popen(  # noqa: S603
         [str(BIN / "huey_consumer"), "portal.jobs.registry.huey", "--workers", "2", "--worker-type", "thread"], env=env
     )
     children = [web, jobs]
     time.sleep(1.0)
-    password = "Portal#Demo2026"
     print(f"\n  Portal: http://127.0.0.1:{port}/", flush=True)
-    print(f"  Demo logins (password {password}):")
+    print(f"  Demo logins (password {DEMO_PASSWORD}):")
     for email, what in demo_logins():
         print(f"    {email:34} {what}")
     print(f"  Staff sign in with two-step verification: TOTP key {DEMO_TOTP_SECRET}")

@@ -63,7 +63,10 @@ def test_unknown_language_is_ignored(client):
 
 @pytest.mark.parametrize(
     ("locale", "money", "day", "moment"),
-    [("pt_BR", "R$ 1.234,56", "22/11/2026", "22/11/2026 11:05"), ("en", "R$1,234.56", "11/22/2026", "11/22/2026 11:05")],
+    [
+        ("pt_BR", "R$ 1.234,56", "22/11/2026", "22/11/2026 11:05"),
+        ("en", "R$1,234.56", "11/22/2026", "11/22/2026 11:05"),
+    ],
 )
 def test_display_formats(app_ctx, locale, money, day, moment):
     with app_ctx.test_request_context(), force_locale(locale):

@@ -8,7 +8,10 @@ from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
 from portal.shared import cnpj
 from portal.shared.forms import email_address, max_length, required
 
-UFS = ("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO").split()
+UFS = [
+    "AC", "AL", "AP", "AM", "BA", "CE", "DF", "ES", "GO", "MA", "MT", "MS", "MG", "PA",
+    "PB", "PR", "PE", "PI", "RJ", "RN", "RS", "RO", "RR", "SC", "SP", "SE", "TO",
+]
 
 
 class OrganizationForm(FlaskForm):

@@ -24,7 +24,10 @@ def test_spec_vectors(value, valid):
 
 @pytest.mark.parametrize(
     "value",
-    ["", "1122233300018", "112223330001811", "12ABC3450001AB", "12.ÇBC.345/01DE-35", "AAAAAAAAAAAAAA", "11 222 333 0001 8X"],
+    [
+        "", "1122233300018", "112223330001811", "12ABC3450001AB", "12.ÇBC.345/01DE-35",
+        "AAAAAAAAAAAAAA", "11 222 333 0001 8X",
+    ],
 )
 def test_malformed_is_invalid(value):
     assert cnpj.is_valid(value) is False

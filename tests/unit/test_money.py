@@ -45,7 +45,10 @@ def test_parse_brl_refuses_garbage(text):
 
 @pytest.mark.parametrize(
     ("value", "rounded"),
-    [(Fraction(1, 2), 1), (Fraction(-1, 2), -1), (Fraction(49, 100), 0), (Decimal("2.5"), 3), (Fraction(10, 3), 3), (7, 7)],
+    [
+        (Fraction(1, 2), 1), (Fraction(-1, 2), -1), (Fraction(49, 100), 0),
+        (Decimal("2.5"), 3), (Fraction(10, 3), 3), (7, 7),
+    ],
 )
 def test_round_half_up(value, rounded):
     assert round_half_up(value) == rounded
