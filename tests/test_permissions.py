@@ -11,25 +11,21 @@ from portal.shared.permissions import access_of
 
 # endpoint → (method, URL arguments for an object of the signed-in user's organization,
 #             URL arguments for another organization's object, or None when the route has no object)
+def _own_membership(w):
+    return {"membership_id": w.suporte_membership.id}
+
+
+def _other_membership(w):
+    return {"membership_id": w.other_master_membership.id}
+
+
 CUSTOMER_ROUTES = {
     "accounts.users": ("GET", lambda w: {}, None),
     "accounts.invite": ("GET", lambda w: {}, None),
-    "accounts.edit_user": (
-        "GET", lambda w: {"membership_id": w.suporte_membership.id},
-        lambda w: {"membership_id": w.other_master_membership.id},
-    ),
-    "accounts.deactivate_user": (
-        "POST", lambda w: {"membership_id": w.suporte_membership.id},
-        lambda w: {"membership_id": w.other_master_membership.id},
-    ),
-    "accounts.reactivate_user": (
-        "POST", lambda w: {"membership_id": w.suporte_membership.id},
-        lambda w: {"membership_id": w.other_master_membership.id},
-    ),
-    "accounts.resend_invitation": (
-        "POST", lambda w: {"membership_id": w.suporte_membership.id},
-        lambda w: {"membership_id": w.other_master_membership.id},
-    ),
+    "accounts.edit_user": ("GET", _own_membership, _other_membership),
+    "accounts.deactivate_user": ("POST", _own_membership, _other_membership),
+    "accounts.reactivate_user": ("POST", _own_membership, _other_membership),
+    "accounts.resend_invitation": ("POST", _own_membership, _other_membership),
     "accounts.organization_security": ("POST", lambda w: {}, None),
     "accounts.history": ("GET", lambda w: {}, None),
 }
