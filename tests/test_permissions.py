@@ -9,6 +9,7 @@ import pytest
 from portal.accounts.roles import ROLE_PERMISSIONS, STAFF_ROLE_PERMISSIONS, Role, StaffRole
 from portal.shared.permissions import access_of
 
+
 # endpoint → (method, URL arguments for an object of the signed-in user's organization,
 #             URL arguments for another organization's object, or None when the route has no object)
 def _own_membership(w):
