@@ -45,7 +45,7 @@ test: translations
 # Re-extract every translatable string and merge it into the English catalog.
 messages: install
 	$(BIN)/pybabel extract -F portal/translations/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o portal/translations/messages.pot . >/dev/null
-	$(BIN)/pybabel update -N --no-location --ignore-obsolete -i portal/translations/messages.pot -d portal/translations
+	$(BIN)/pybabel update -N --ignore-obsolete -i portal/translations/messages.pot -d portal/translations
 
 lock:
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 --generate-hashes -o requirements.lock

@@ -1,13 +1,33 @@
-"""Form pieces every room uses: translated validator messages and a checkbox list."""
+"""Form pieces every room uses: translated validator messages and a checkbox list.
+
+WTForms' own messages ("Not a valid choice.", "Not a valid integer value.", CSRF errors…) follow the
+UI language without a catalog of ours: Flask-WTF loads WTForms' bundled catalogs (domain "wtforms")
+for the current locale, and pt_BR falls back to WTForms' "pt" ("Escolha inválida.").
+"""
 
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectMultipleField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, Length, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
 
+class _Required(DataRequired):
+    """DataRequired that does not hide a conversion error: "dez" typed in a number field is not an empty field.
+
+    DataRequired sees the field's data (None when the input could not be read) and replaces the field's own
+    message (e.g. "Not a valid integer value.", translated by WTForms) with "Preencha este campo.".
+    When something was typed, keep the field's message and stop the chain (so range checks add nothing).
+    """
+
+    def __call__(self, form, field):
+        typed = field.raw_data[0] if field.raw_data else None
+        if field.process_errors and (typed.strip() if isinstance(typed, str) else typed):
+            raise StopValidation()  # no message of its own: the field's process error stays
+        super().__call__(form, field)
+
+
 def required():
-    return DataRequired(message=_l("Preencha este campo."))
+    return _Required(message=_l("Preencha este campo."))
 
 
 def email_address():
