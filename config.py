@@ -66,6 +66,7 @@ def load(env: str | None = None) -> dict:
         "SMTP_STARTTLS": _bool("SMTP_STARTTLS", True),
         "SMTP_SSL": _bool("SMTP_SSL", False),
         "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", 30),
+        "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE", ""),  # PEM bundle of a private CA; system store if empty
         # Login rate limit; storage is shared between workers only with a redis:// URI.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

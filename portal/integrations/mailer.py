@@ -110,9 +110,12 @@ class MemoryMailer:
 def from_config(config: dict) -> Mailer:
     backend = config["MAIL_BACKEND"]
     if backend == "smtp":
+        # SMTP_CA_FILE: trust a private CA (an internal relay) instead of the system's store.
+        tls_context = ssl.create_default_context(cafile=config.get("SMTP_CA_FILE") or None)
         return SMTPMailer(
             config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_USERNAME"], config["SMTP_PASSWORD"],
             starttls=config["SMTP_STARTTLS"], use_ssl=config["SMTP_SSL"], timeout=config["SMTP_TIMEOUT"],
+            tls_context=tls_context,
         )
     if backend == "file":
         return FileOutboxMailer(config["MAIL_OUTBOX_DIR"])

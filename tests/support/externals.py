@@ -191,7 +191,7 @@ class RedisServer:
 class SMTPSink:
     """A real SMTP server on loopback that keeps what it receives (aiosmtpd)."""
 
-    def __init__(self, require_auth: bool = False) -> None:
+    def __init__(self, require_auth: bool = False, tls: "SelfSignedCertificate | None" = None) -> None:
         from aiosmtpd.controller import Controller
 
         self.messages: list[EmailMessage] = []
@@ -211,12 +211,15 @@ class SMTPSink:
             from aiosmtpd.smtp import AuthResult
 
             sink.logins.append((auth_data.login, auth_data.password))
-            return AuthResult(success=auth_data.password == b"secret")
+            return AuthResult(success=auth_data.password == b"secret", handled=False)
 
         self.port = free_port()
-        kwargs = {}
+        kwargs: dict = {}
         if require_auth:
-            kwargs = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True}
+            # With TLS offered, credentials are accepted only after STARTTLS (as real servers do).
+            kwargs = {"authenticator": authenticator, "auth_require_tls": tls is not None, "auth_required": True}
+        if tls is not None:
+            kwargs |= {"tls_context": tls.server_context(), "require_starttls": True}
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
 
     def start(self) -> "SMTPSink":
@@ -232,6 +235,38 @@ class SMTPSink:
             self._received.wait(0.05)
             self._received.clear()
         return self.messages
+
+
+class SelfSignedCertificate:
+    """A throwaway certificate for 127.0.0.1 made by `openssl`, for TLS servers in tests."""
+
+    def __init__(self) -> None:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            missing("openssl not available: install the openssl package")
+        self.directory = Path(tempfile.mkdtemp(prefix="portal-tls-"))
+        self.cert, self.key = self.directory / "cert.pem", self.directory / "key.pem"
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(self.key), "-out", str(self.cert)],
+            check=True, capture_output=True,
+        )
+
+    def server_context(self):
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self):
+        """A client context that trusts only this certificate (hostname checked against 127.0.0.1)."""
+        import ssl
+
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- Chromium (Playwright drives Debian's)
