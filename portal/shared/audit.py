@@ -182,15 +182,17 @@ class VerifyResult:
 def verify(batch: int = 1000) -> VerifyResult:
     """Walk the whole chain; report the first row whose content, link or position is wrong."""
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
-    rows = db.session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch))
-    for event in rows.scalars():
-        if event.seq != expected_seq:
-            return VerifyResult(False, checked, expected_seq, f"event {expected_seq} is missing")
-        if event.prev_hash != prev_hash:
-            return VerifyResult(False, checked, event.seq, "link to the previous event does not match")
-        if event.compute_hash() != event.hash:
-            return VerifyResult(False, checked, event.seq, "content does not match its hash")
-        prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+    statement = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    # A server-side cursor on PostgreSQL: closed by the `with` even when we stop at a broken row.
+    with db.session.execute(statement) as rows:
+        for event in rows.scalars():
+            if event.seq != expected_seq:
+                return VerifyResult(False, checked, expected_seq, f"event {expected_seq} is missing")
+            if event.prev_hash != prev_hash:
+                return VerifyResult(False, checked, event.seq, "link to the previous event does not match")
+            if event.compute_hash() != event.hash:
+                return VerifyResult(False, checked, event.seq, "content does not match its hash")
+            prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     length, last_hash = db.session.execute(
         select(AuditChainHead.length, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
     ).one()
