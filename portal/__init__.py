@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 import config
 from portal.extensions import babel, csrf, db, limiter, login_manager
@@ -105,7 +106,17 @@ def _init_integrations(app: Flask) -> None:
     jobs.configure_for_app(app)
 
 
+class _IdConverter(IntegerConverter):
+    """`<int:…>` in URLs stops at the largest id a database column holds: a bigger number matches no
+    route (404) instead of overflowing the driver (500)."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=2**31 - 1, signed=False) -> None:
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
 def _register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = _IdConverter
+
     from portal.accounts.views import bp as accounts_bp
     from portal.backoffice.views import bp as backoffice_bp
     from portal.shared.permissions import public

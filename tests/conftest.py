@@ -185,7 +185,7 @@ def sign_in(client, user, organization=None):
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
-        session["seen"] = int(clock.now().timestamp())
+        session["seen"] = session["started"] = int(clock.now().timestamp())
         if organization is not None:
             session["org_id"] = organization.id
     return client

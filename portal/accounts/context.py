@@ -16,7 +16,10 @@ from portal.shared import clock
 from portal.shared.audit import Actor
 
 SESSION_ORG = "org_id"
-SESSION_SEEN = "seen"
+SESSION_SEEN = "seen"  # epoch seconds of the last request (idle timeout)
+SESSION_STARTED = "started"  # epoch seconds of the sign-in (absolute lifetime)
+# Ids are 32-bit integer columns: a larger number in a URL names nothing (and overflows the database driver).
+MAX_ID = 2**31 - 1
 
 
 def actor_from_request(request, user=None) -> Actor:
@@ -29,11 +32,14 @@ def actor_from_request(request, user=None) -> Actor:
 
 
 def session_expired() -> bool:
-    """True (and signs out) when the session was idle longer than SESSION_IDLE_MINUTES."""
+    """True (and signs out) when the session was idle longer than SESSION_IDLE_MINUTES, or is older
+    than PERMANENT_SESSION_LIFETIME however busy it was."""
     now = int(clock.now().timestamp())
     seen = session.get(SESSION_SEEN)
+    started = session.get(SESSION_STARTED, seen)
     idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
-    if seen is not None and now - int(seen) > idle_limit:
+    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    if (seen is not None and now - int(seen) > idle_limit) or (started is not None and now - int(started) > lifetime):
         logout_user()
         session.clear()
         return True
@@ -75,7 +81,7 @@ def load_request_context() -> None:
 def tenant_get(model, object_id: int):
     """An object of the current organization by id, or 404 (also for another organization's object)."""
     organization = g.organization
-    if organization is None:
+    if organization is None or not 0 < object_id <= MAX_ID:
         abort(404)
     obj = db.session.execute(
         select(model).where(model.id == object_id, model.organization_id == organization.id)

@@ -9,6 +9,11 @@ from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER
 from portal.shared.forms import MultiCheckboxField, email_address, max_length, required
 
 
+def _strip(value):
+    # A pasted address often carries spaces around it; they are not part of the e-mail.
+    return value.strip() if isinstance(value, str) else value
+
+
 def role_choices():
     return [SelectChoice(str(role), ROLE_LABELS[role]) for role in ROLE_ORDER]
 
@@ -29,7 +34,7 @@ class EnrolTotpForm(FlaskForm):
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[required(), email_address(), max_length(254)])
+    email = EmailField(_l("E-mail"), filters=[_strip], validators=[required(), email_address(), max_length(254)])
 
 
 def _new_password_fields():
@@ -74,7 +79,7 @@ class ConfirmPasswordForm(FlaskForm):
 
 
 class InviteForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[required(), email_address(), max_length(254)])
+    email = EmailField(_l("E-mail"), filters=[_strip], validators=[required(), email_address(), max_length(254)])
     name = StringField(_l("Nome"), validators=[required(), max_length(200)])
     roles = MultiCheckboxField(_l("Papéis"), choices=role_choices)
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.roles import Role, StaffRole
@@ -90,6 +90,8 @@ class User(UserMixin, db.Model):
     # Base32 TOTP secret; set at enrolment, active once totp_enabled_at is set.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The 30-second TOTP step of the last code accepted; a code of that step or earlier is a replay.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     # Part of the login session id: changing it (password change, deactivation) logs out every session.
     session_token: Mapped[str] = mapped_column(String(32), default=_new_session_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
@@ -204,7 +206,7 @@ class Invitation(db.Model):
 
 
 class RecoveryCode(db.Model):
-    """A single-use two-factor recovery code, stored as its SHA-256 (codes are 50 random bits)."""
+    """A single-use two-factor recovery code, stored as its SHA-256 (codes are 48 random bits)."""
 
     __tablename__ = "recovery_codes"
 

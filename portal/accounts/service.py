@@ -4,7 +4,9 @@ Every function takes its inputs explicitly (an `Actor` says who and from where) 
 unit of work together with its audit events; none reads the request or `current_user`.
 """
 
+import functools
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,8 +37,13 @@ from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 RESET_SALT = "password-reset"
 INVITATION_SALT = "invitation"
 RECOVERY_CODE_COUNT = 10
-# A hash of a random password: unknown e-mails are checked against it so both answers take as long.
-_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """A hash of a random password, made like real ones: unknown e-mails are checked against it so both
+    answers take as long (a hash of another method would cost a different time and tell them apart)."""
+    return generate_password_hash(secrets.token_hex(16), method=method)
 
 
 # ---------------------------------------------------------------- e-mail, passwords
@@ -78,17 +85,19 @@ def check_credentials(email: str, password: str, *, actor: Actor) -> User | None
     """
     user = db.session.execute(select(User).where(User.email == normalize_email(email))).scalar_one_or_none()
     if user is None or user.password_hash is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password)
         ok = False
     else:
         ok = check_password_hash(user.password_hash, password) and user.active
     if not ok:
-        record(
-            AuditTag.LOGIN_FAILED,
-            actor=actor,
-            subject=f"user:{user.id}" if user else None,
-            after={"email": normalize_email(email)[:254]},
-        )
+        for organization_id in _member_organization_ids(user):
+            record(
+                AuditTag.LOGIN_FAILED,
+                actor=actor,
+                organization_id=organization_id,
+                subject=f"user:{user.id}" if user else None,
+                after={"email": normalize_email(email)[:254]},
+            )
         db.session.commit()
         return None
     return user
@@ -101,14 +110,23 @@ def needs_second_factor(user: User) -> bool:
     return any(m.is_usable and m.organization.require_2fa for m in user.memberships)
 
 
+def _member_organization_ids(user: User | None) -> list[int | None]:
+    """Where a sign-in event belongs: each organization the user can enter (its Masters see it in
+    "Histórico"), or none for staff and strangers."""
+    ids = sorted(m.organization_id for m in user.memberships if m.is_usable) if user is not None else []
+    return ids or [None]
+
+
 def complete_login(user: User, *, actor: Actor) -> None:
     user.last_login_at = clock.now()
-    record(AuditTag.LOGIN_SUCCEEDED, actor=actor, subject=f"user:{user.id}")
+    for organization_id in _member_organization_ids(user):
+        record(AuditTag.LOGIN_SUCCEEDED, actor=actor, organization_id=organization_id, subject=f"user:{user.id}")
     db.session.commit()
 
 
 def record_logout(user: User, *, actor: Actor) -> None:
-    record(AuditTag.LOGOUT, actor=actor, subject=f"user:{user.id}")
+    for organization_id in _member_organization_ids(user):
+        record(AuditTag.LOGOUT, actor=actor, organization_id=organization_id, subject=f"user:{user.id}")
     db.session.commit()
 
 
@@ -129,9 +147,26 @@ def start_totp_enrolment(user: User) -> str:
     return user.totp_secret
 
 
-def _totp_matches(secret: str, code: str) -> bool:
+def _totp_step(secret: str, code: str) -> int | None:
+    """The 30-second time step `code` belongs to (now, or one step either side for clock drift), else None."""
     code = "".join(c for c in code if c.isdigit())
-    return len(code) == 6 and pyotp.TOTP(secret).verify(code, for_time=clock.now(), valid_window=1)
+    if len(code) != 6:
+        return None
+    totp = pyotp.TOTP(secret)
+    for offset in (0, -1, 1):
+        moment = clock.now() + timedelta(seconds=offset * totp.interval)
+        if hmac.compare_digest(totp.at(moment), code):
+            return totp.timecode(moment)
+    return None
+
+
+def _spend_totp(user: User, code: str) -> bool:
+    """True once per code: a step at or before the last one accepted is a replay (RFC 6238 §5.2)."""
+    step = _totp_step(user.totp_secret, code) if user.totp_secret else None
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        return False
+    user.totp_last_step = step
+    return True
 
 
 def _new_recovery_codes(user: User) -> list[str]:
@@ -152,7 +187,7 @@ def confirm_totp_enrolment(user: User, code: str, *, actor: Actor) -> list[str]:
     """Activate the pending secret if `code` is right; returns the recovery codes (shown once)."""
     if not user.totp_secret or user.totp_enabled:
         raise ServiceError(_("Comece a configuração da verificação em duas etapas novamente."))
-    if not _totp_matches(user.totp_secret, code):
+    if not _spend_totp(user, code):
         raise ServiceError(_("Código inválido. Confira o relógio do celular e tente de novo."), field="code")
     user.totp_enabled_at = clock.now()
     codes = _new_recovery_codes(user)
@@ -164,7 +199,8 @@ def confirm_totp_enrolment(user: User, code: str, *, actor: Actor) -> list[str]:
 def verify_second_factor(user: User, code: str, *, actor: Actor) -> bool:
     """A current TOTP code, or an unused recovery code (which is then spent)."""
     code = (code or "").strip()
-    if user.totp_enabled and _totp_matches(user.totp_secret, code):
+    if user.totp_enabled and _spend_totp(user, code):
+        db.session.commit()
         return True
     recovery = db.session.execute(
         select(RecoveryCode).where(
@@ -207,6 +243,7 @@ def disable_totp(user: User, password: str, *, actor: Actor) -> None:
         raise ServiceError(_("Senha incorreta."), field="password")
     user.totp_secret = None
     user.totp_enabled_at = None
+    user.totp_last_step = None
     db.session.execute(RecoveryCode.__table__.delete().where(RecoveryCode.user_id == user.id))
     record(AuditTag.TWO_FACTOR_DISABLED, actor=actor, subject=f"user:{user.id}")
     db.session.commit()
@@ -314,6 +351,11 @@ def _require_manager(actor_membership: Membership, organization: Organization) -
 def _would_leave_no_master(membership: Membership, *, keeps_master: bool) -> bool:
     if keeps_master or Role.MASTER not in membership.roles or not membership.is_usable:
         return False
+    # Two Masters demoting each other at once must not both see "another Master remains": the
+    # organization row is locked until this transaction ends (SQLite's write lock does the same).
+    db.session.execute(
+        select(Organization.id).where(Organization.id == membership.organization_id).with_for_update()
+    )
     return [m.id for m in _active_masters(membership.organization_id)] == [membership.id]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts import service
-from portal.accounts.context import SESSION_ORG, SESSION_SEEN, actor_from_request, tenant_get
+from portal.accounts.context import SESSION_ORG, SESSION_SEEN, SESSION_STARTED, actor_from_request, tenant_get
 from portal.accounts.forms import (
     AcceptInvitationForm,
     ActionForm,
@@ -38,6 +38,7 @@ bp = Blueprint("accounts", __name__)
 
 PENDING = "pending_login"
 PENDING_MAX_AGE = 600  # seconds between password and second factor
+HISTORY_MAX_PAGE = 100_000  # 5 million events back
 
 
 def _login_limit() -> str:
@@ -51,7 +52,14 @@ def _safe_next(target: str | None) -> str | None:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
+    if "\\" in target or not target.isprintable():  # browsers read a backslash as a slash: /\evil.com
+        return None
     return target
+
+
+def _status() -> int:
+    """200 for a page shown; 422 when a submitted form comes back with its problems."""
+    return 200 if request.method == "GET" else 422
 
 
 def _form_error(form, error: ServiceError) -> None:
@@ -67,13 +75,13 @@ def _actor(user=None):
 
 
 def _finish_login(user: User, next_url: str | None):
-    lang = session.get("lang")
+    # A new session (no fixation); the chosen language and messages waiting to be shown survive.
+    kept = {key: session[key] for key in ("lang", "_flashes") if key in session}
     session.clear()
-    if lang:
-        session["lang"] = lang
+    session.update(kept)
     login_user(user)
     session.permanent = True
-    session[SESSION_SEEN] = int(clock.now().timestamp())
+    session[SESSION_SEEN] = session[SESSION_STARTED] = int(clock.now().timestamp())
     service.complete_login(user, actor=_actor(user))
     if user.is_staff:
         return redirect(_safe_next(next_url) or url_for("backoffice.index"))
@@ -130,7 +138,7 @@ def login():
             return redirect(url_for("accounts.login_enrol"))
         else:
             return _finish_login(user, next_url)
-    return render_template("accounts/login.html", form=form), 200 if request.method == "GET" else 422
+    return render_template("accounts/login.html", form=form), _status()
 
 
 @bp.route("/entrar/verificacao", methods=["GET", "POST"])
@@ -147,7 +155,7 @@ def login_verify():
             next_url = session.pop(PENDING)["next"]
             return _finish_login(user, next_url)
         form.code.errors = [_("Código inválido.")]
-    return render_template("accounts/login_verify.html", form=form)
+    return render_template("accounts/login_verify.html", form=form), _status()
 
 
 def _qr_svg(uri: str) -> str:
@@ -177,7 +185,7 @@ def login_enrol():
     return render_template(
         "accounts/enrol.html", form=form, secret=user.totp_secret, qr=_qr_svg(service.totp_uri(user)),
         action=url_for("accounts.login_enrol"),
-    )
+    ), _status()
 
 
 @bp.post("/sair")
@@ -188,7 +196,8 @@ def logout():
         logout_user()
         session.clear()
         flash(_("Você saiu do portal."), "info")
-    return redirect(url_for("accounts.login"))
+    # `next` brings someone who signed out to accept an invitation for another account back to it.
+    return redirect(url_for("accounts.login", next=_safe_next(request.form.get("next"))))
 
 
 @bp.post("/idioma")
@@ -213,8 +222,9 @@ def forgot_password():
             form.email.data, actor=_actor(),
             url_for_token=lambda t: url_for("accounts.reset_password", token=t, _external=True),
         )
-        return render_template("accounts/forgot_sent.html", email=form.email.data)
-    return render_template("accounts/forgot.html", form=form)
+        return render_template("accounts/forgot_sent.html", email=form.email.data,
+                               minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60)
+    return render_template("accounts/forgot.html", form=form), _status()
 
 
 @bp.route("/senha/redefinir/<token>", methods=["GET", "POST"])
@@ -233,7 +243,7 @@ def reset_password(token: str):
         else:
             flash(_("Senha redefinida. Entre com a nova senha."), "success")
             return redirect(url_for("accounts.login"))
-    return render_template("accounts/reset.html", form=form, user=user)
+    return render_template("accounts/reset.html", form=form, user=user), _status()
 
 
 # ---------------------------------------------------------------- invitations
@@ -248,9 +258,10 @@ def accept_invitation(token: str):
     invitee = invitation.membership.user
     existing = invitee.password_hash is not None
     if existing and not (current_user.is_authenticated and current_user.id == invitee.id):
+        here = url_for("accounts.accept_invitation", token=token)
         return render_template(
-            "accounts/invitation_login.html", invitation=invitation,
-            login_url=url_for("accounts.login", next=url_for("accounts.accept_invitation", token=token)),
+            "accounts/invitation_login.html", invitation=invitation, here=here,
+            login_url=url_for("accounts.login", next=here), action_form=ActionForm(),
         )
     form = ActionForm() if existing else AcceptInvitationForm(name=invitee.name)
     if form.validate_on_submit():
@@ -265,7 +276,8 @@ def accept_invitation(token: str):
         except ServiceError as error:
             _form_error(form, error)
         else:
-            flash(_("Bem-vindo(a) a %(org)s!", org=invitation.membership.organization.display_name), "success")
+            organization = invitation.membership.organization
+            flash(_("Boas-vindas ao portal de %(org)s!", org=organization.display_name), "success")
             if existing:
                 session[SESSION_ORG] = invitation.membership.organization_id
                 return redirect(url_for("accounts.home"))
@@ -274,7 +286,9 @@ def accept_invitation(token: str):
                                     "at": int(clock.now().timestamp()), "next": None}
                 return redirect(url_for("accounts.login_enrol"))
             return _finish_login(user, None)
-    return render_template("accounts/invitation.html", form=form, invitation=invitation, existing=existing)
+    return render_template(
+        "accounts/invitation.html", form=form, invitation=invitation, existing=existing
+    ), _status()
 
 
 # ---------------------------------------------------------------- organization switch, profile
@@ -312,7 +326,7 @@ def profile():
         "accounts/profile.html", form=form, password_form=ChangePasswordForm(prefix="pw"),
         disable_form=ConfirmPasswordForm(prefix="off"), action_form=ActionForm(),
         recovery_left=service.remaining_recovery_codes(user) if user.totp_enabled else 0,
-    )
+    ), _status()
 
 
 @bp.post("/conta/senha")
@@ -356,7 +370,7 @@ def enrol_totp():
     return render_template(
         "accounts/enrol.html", form=form, secret=user.totp_secret, qr=_qr_svg(service.totp_uri(user)),
         action=url_for("accounts.enrol_totp"),
-    )
+    ), _status()
 
 
 @bp.post("/conta/verificacao/desativar")
@@ -389,6 +403,10 @@ def regenerate_codes():
 
 
 # ---------------------------------------------------------------- "Usuários" (Master)
+
+def _invitation_days() -> int:
+    return max(current_app.config["INVITATION_MAX_AGE"] // 86400, 1)
+
 
 def _invite_url(token: str) -> str:
     return url_for("accounts.accept_invitation", token=token, _external=True)
@@ -424,11 +442,11 @@ def invite():
         except ServiceError as error:
             _form_error(form, error)
         else:
-            flash(_("Convite enviado para %(email)s. O link vale por 7 dias.",
-                    email=invitation.membership.user.email), "success")
+            flash(_("Convite enviado para %(email)s. O link vale por %(days)d dias.",
+                    email=invitation.membership.user.email, days=_invitation_days()), "success")
             return redirect(url_for("accounts.users"))
     return render_template("accounts/invite.html", form=form, role_descriptions=ROLE_DESCRIPTIONS,
-                           role_labels=ROLE_LABELS)
+                           role_labels=ROLE_LABELS, days=_invitation_days()), _status()
 
 
 @bp.route("/usuarios/<int:membership_id>", methods=["GET", "POST"])
@@ -449,7 +467,7 @@ def edit_user(membership_id: int):
         "accounts/edit_user.html", form=form, membership=membership, role_descriptions=ROLE_DESCRIPTIONS,
         role_labels=ROLE_LABELS, action_form=ActionForm(),
         permissions=permissions_for(membership.roles),
-    )
+    ), _status()
 
 
 def _membership_action(membership_id: int, verb, done_message: str):
@@ -501,7 +519,8 @@ def organization_security():
 @bp.get("/historico")
 @requires(Permission.HISTORY_READ)
 def history():
-    page = max(request.args.get("pagina", 1, type=int) or 1, 1)
+    # Clamped: a huge ?pagina= would overflow the database's OFFSET instead of showing an empty page.
+    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), HISTORY_MAX_PAGE)
     per_page = 50
     events = db.session.execute(
         select(AuditEvent)
