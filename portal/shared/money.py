@@ -1,18 +1,24 @@
 """Money as integer centavos (BRL) and its display. Pure: no Flask, no database."""
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 Centavos = int
 
 
 def round_half_up(value: Fraction | Decimal | int) -> Centavos:
-    """Round an exact amount of centavos to a whole centavo, halves away from zero (ROUND_HALF_UP)."""
+    """Round an exact amount of centavos to a whole centavo, halves away from zero (ROUND_HALF_UP).
+
+    Exact at any size: integer arithmetic on the fraction, never the ambient Decimal precision.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | Fraction | Decimal):
+        raise TypeError(f"an exact amount (int, Fraction or Decimal) is needed, not {type(value).__name__}")
     if isinstance(value, int):
         return value
-    if isinstance(value, Fraction):
-        value = Decimal(value.numerator) / Decimal(value.denominator)
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    exact = Fraction(value)
+    numerator, denominator = abs(exact.numerator), exact.denominator
+    magnitude = (2 * numerator + denominator) // (2 * denominator)
+    return magnitude if exact >= 0 else -magnitude
 
 
 def _group(digits: str, separator: str) -> str:

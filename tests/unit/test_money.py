@@ -52,3 +52,20 @@ def test_parse_brl_refuses_garbage(text):
 )
 def test_round_half_up(value, rounded):
     assert round_half_up(value) == rounded
+
+
+def test_round_half_up_is_exact_at_any_size():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    import pytest
+
+    from portal.shared.money import round_half_up
+
+    assert round_half_up(Fraction(5 * 10**29 - 1, 10**30)) == 0  # just below a half: 28-digit Decimals said 1
+    assert round_half_up(Fraction(10**45 + 1, 2)) == (10**45) // 2 + 1
+    assert round_half_up(Decimal("-2.5")) == -3 and round_half_up(Fraction(-1, 2)) == -1
+    assert round_half_up(Fraction(-3, 2)) == -2 and round_half_up(Decimal("0.4999")) == 0
+    for wrong in (True, 0.5, "1"):
+        with pytest.raises(TypeError):
+            round_half_up(wrong)

@@ -1,0 +1,1 @@
+"""Billing: pró-rata, invoices, boletos, Pix, payments."""
