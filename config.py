@@ -67,6 +67,14 @@ def load(env: str | None = None) -> dict:
         "SMTP_SSL": _bool("SMTP_SSL", False),
         "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", 30),
         "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE", ""),  # PEM bundle of a private CA; system store if empty
+        # Provisioning: "simulator" (a Partner Center simulator, the default) or "partner_center" (the real API).
+        "PROVISIONING_BACKEND": os.environ.get("PROVISIONING_BACKEND", "simulator"),
+        "PARTNER_CENTER_URL": os.environ.get("PARTNER_CENTER_URL", "https://api.partnercenter.microsoft.com"),
+        "PARTNER_CENTER_TOKEN": os.environ.get("PARTNER_CENTER_TOKEN", ""),
+        "PARTNER_CENTER_TIMEOUT": float(os.environ.get("PARTNER_CENTER_TIMEOUT", "30")),  # seconds per request
+        "PROVISIONING_SIMULATOR_DELAY_SECONDS": float(os.environ.get("PROVISIONING_SIMULATOR_DELAY_SECONDS", "5")),
+        "PROVISIONING_SIMULATOR_FAILURE_RATE": float(os.environ.get("PROVISIONING_SIMULATOR_FAILURE_RATE", "0")),
+        "PROVISIONING_SIMULATOR_SEED": _int("PROVISIONING_SIMULATOR_SEED", 0),
         # Login rate limit; storage is shared between workers only with a redis:// URI.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

@@ -100,9 +100,10 @@ def _init_extensions(app: Flask) -> None:
 
 def _init_integrations(app: Flask) -> None:
     from portal import jobs
-    from portal.integrations import mailer
+    from portal.integrations import mailer, partner_center
 
     app.extensions["mailer"] = mailer.from_config(app.config)
+    app.extensions["provisioner"] = partner_center.from_config(app.config)
     jobs.configure_for_app(app)
 
 
@@ -118,11 +119,19 @@ def _register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = _IdConverter
 
     from portal.accounts.views import bp as accounts_bp
+    from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes
+    from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
     from portal.backoffice.views import bp as backoffice_bp
+    from portal.catalog.views import bp as catalog_bp
+    from portal.health import bp as health_bp
     from portal.shared.permissions import public
+    from portal.subscriptions.views import bp as subscriptions_bp
 
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(catalog_bp)
     app.register_blueprint(backoffice_bp)
+    app.register_blueprint(health_bp)
     app.view_functions["static"] = public(app.view_functions["static"])
 
 

@@ -4,12 +4,15 @@ Loaded by `flask --app wsgi demo`, or by `make run` when the database is empty i
 Every demo password is DEMO_PASSWORD; staff sign in with two-factor using DEMO_TOTP_SECRET.
 """
 
+import uuid
+
 import pyotp
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from portal.accounts.models import Membership, MembershipRole, Organization, StaffRoleGrant, User
 from portal.accounts.roles import Role, StaffRole
+from portal.billing import prorata
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
@@ -46,6 +49,55 @@ STAFF = [
 ]
 
 
+# Families and products of the demo catalog, with prices in centavos per billing period.
+# (family, SKU, name, provider, offer_id, term, billing, window hours, price, description)
+CATALOG = [
+    ("Microsoft 365", "M365-BASIC", "Microsoft 365 Business Basic", "microsoft_csp",
+     "CFQ7TTC0LH18:0001:CFQ7TTC0LCHC", "annual", "monthly", 168, 3600,
+     "E-mail, Teams e 1 TB no OneDrive, com os aplicativos do Office na web."),
+    ("Microsoft 365", "M365-STD", "Microsoft 365 Business Standard", "microsoft_csp",
+     "CFQ7TTC0LDPB:0001:CFQ7TTC0LDQ6", "annual", "monthly", 168, 7890,
+     "Tudo do Basic e os aplicativos do Office para computador."),
+    ("Microsoft 365", "M365-STD-ANUAL", "Microsoft 365 Business Standard (pagamento anual)", "microsoft_csp",
+     "CFQ7TTC0LDPB:0001:CFQ7TTC0LDQ7", "annual", "annual", 168, 94680,
+     "O mesmo Business Standard, com o ano todo faturado de uma vez."),
+    ("Microsoft 365", "M365-PREM", "Microsoft 365 Business Premium", "microsoft_csp",
+     "CFQ7TTC0LCHC:0002:CFQ7TTC0LCJ8", "annual", "monthly", 168, 13250,
+     "Business Standard com segurança avançada e gerenciamento de dispositivos."),
+    ("Microsoft 365", "M365-E3", "Microsoft 365 E3", "microsoft_csp",
+     "CFQ7TTC0LFLX:0001:CFQ7TTC0LFM1", "annual", "monthly", 168, 21600,
+     "Para empresas com mais de 300 usuários: Office, Windows Enterprise e conformidade."),
+    ("Microsoft 365", "TEAMS-ESS", "Microsoft Teams Essentials", "microsoft_csp",
+     "CFQ7TTC0RQRV:0001:CFQ7TTC0RQS0", "monthly", "monthly", 168, 2500,
+     "Reuniões e chat do Teams, sem os aplicativos do Office."),
+    ("Segurança", "DEF-BUSINESS", "Microsoft Defender for Business", "microsoft_csp",
+     "CFQ7TTC0LHVD:0001:CFQ7TTC0LHVF", "annual", "monthly", 168, 1800,
+     "Proteção de endpoints para pequenas e médias empresas."),
+    ("Segurança", "DEF-O365-P1", "Microsoft Defender for Office 365 (Plano 1)", "microsoft_csp",
+     "CFQ7TTC0LHSF:0001:CFQ7TTC0LHSG", "annual", "monthly", 168, 1200,
+     "Proteção contra phishing e anexos maliciosos no e-mail."),
+    ("Segurança", "ENTRA-P1", "Microsoft Entra ID P1", "microsoft_csp",
+     "CFQ7TTC0LFLS:0001:CFQ7TTC0LFLT", "annual", "monthly", 168, 3600,
+     "Acesso condicional e autenticação multifator para toda a empresa."),
+    ("Backup em Nuvem", "BKP-100", "Backup em Nuvem 100 GB", "own_service", None, "monthly", "monthly", 0, 8900,
+     "Backup diário de servidores e estações, com retenção de 30 dias."),
+    ("Backup em Nuvem", "BKP-500", "Backup em Nuvem 500 GB", "own_service", None, "monthly", "monthly", 0, 29000,
+     "Backup diário de servidores e estações, com retenção de 30 dias."),
+    ("Backup em Nuvem", "BKP-1TB", "Backup em Nuvem 1 TB", "own_service", None, "monthly", "monthly", 0, 49000,
+     "Backup diário de servidores e estações, com retenção de 90 dias."),
+]
+
+# (organization legal name, SKU, quantity bought at the start, start N days ago, later increase, N days ago)
+SUBSCRIPTIONS = [
+    ("Demo Tecnologia Ltda", "M365-STD", 10, 200, 2, 90),
+    ("Demo Tecnologia Ltda", "DEF-BUSINESS", 12, 200, 0, 0),
+    ("Demo Tecnologia Ltda", "M365-BASIC", 3, 40, 2, 2),  # the +2 two days ago is still inside its window
+    ("Demo Tecnologia Ltda", "BKP-500", 1, 120, 0, 0),
+    ("Outra Empresa S.A.", "M365-PREM", 20, 300, 5, 30),
+    ("Outra Empresa S.A.", "ENTRA-P1", 25, 300, 0, 0),
+]
+
+
 def database_is_empty() -> bool:
     return not db.session.scalar(select(func.count(User.id)))
 
@@ -79,6 +131,7 @@ def load(password: str, hash_method: str = "scrypt") -> bool:
         db.session.flush()
         record(AuditTag.ORGANIZATION_CREATED, actor=actor, organization_id=org.id,
                subject=f"organization:{org.id}", after={"legal_name": org.legal_name, "demo": True})
+    _load_catalog_and_subscriptions(now, actor)
     for email, name, role in STAFF:
         user = User(email=email, name=name, password_hash=password_hash, is_staff=True,
                     totp_secret=DEMO_TOTP_SECRET, totp_enabled_at=now)
@@ -93,3 +146,64 @@ def load(password: str, hash_method: str = "scrypt") -> bool:
 
 def current_code() -> str:
     return pyotp.TOTP(DEMO_TOTP_SECRET).at(clock.now())
+
+
+def _load_catalog_and_subscriptions(now, actor: Actor) -> None:
+    """The demo catalog and each organization's licenses with some history (an increase in and out of window)."""
+    from datetime import date, timedelta
+
+    from portal.catalog.models import TERM_MONTHS, Product, ProductFamily, ProductPrice, Term
+    from portal.subscriptions.models import ChangeKind, Lot, QuantityChange, Subscription, SubscriptionStatus
+    from portal.subscriptions.service import add_months, billing_period
+
+    families: dict[str, ProductFamily] = {}
+    products: dict[str, Product] = {}
+    for family, sku, name, provider, offer, term, billing, window, price, description in CATALOG:
+        if family not in families:
+            families[family] = ProductFamily(name=family, position=len(families))
+            db.session.add(families[family])
+        product = Product(sku=sku, name=name, description=description, family=families[family], provider=provider,
+                          offer_id=offer, term=term, billing_frequency=billing, decrease_window_hours=window,
+                          min_quantity=1, max_quantity=300 if provider == "microsoft_csp" else 10)
+        product.prices = [ProductPrice(unit_price_cents=price, effective_from=date(2025, 1, 1))]
+        db.session.add(product)
+        products[sku] = product
+    db.session.flush()
+    organizations = {o.legal_name: o for o in db.session.scalars(select(Organization))}
+    for index, organization in enumerate(organizations.values()):
+        organization.microsoft_tenant_id = f"00000000-0000-4000-8000-{index + 1:012d}"
+    for org_name, sku, quantity, started_days_ago, added, added_days_ago in SUBSCRIPTIONS:
+        organization, product = organizations[org_name], products[sku]
+        started_at = now - timedelta(days=started_days_ago)
+        term_start = clock.to_business(started_at).date()
+        months = TERM_MONTHS[Term(product.term)]
+        term_end = add_months(term_start, months)
+        while term_end <= clock.to_business(now).date():  # monthly terms have renewed since
+            term_start, term_end = term_end, add_months(term_end, months)
+        price = product.prices[0].unit_price_cents
+        subscription = Subscription(
+            organization=organization, product=product, quantity=quantity + added, status=SubscriptionStatus.ACTIVE,
+            term_start=term_start, term_end=term_end, provider_subscription_id=str(uuid.uuid4()) if product.offer_id
+            else None, created_at=started_at,
+        )
+        db.session.add(subscription)
+        db.session.flush()
+        steps = [(ChangeKind.INITIAL, quantity, started_at)]
+        if added:
+            steps.append((ChangeKind.INCREASE, added, now - timedelta(days=added_days_ago)))
+        running = 0
+        for kind, delta, at in steps:
+            running += delta
+            day = clock.to_business(at).date()
+            start, end = billing_period(subscription, organization, day)
+            charge = prorata.prorated_amount(price, delta, start, end, day)
+            change = QuantityChange(subscription_id=subscription.id, organization_id=organization.id, kind=kind,
+                                    delta=delta, quantity_after=running, effective_on=day, charge_cents=charge,
+                                    period_start=start, period_end=end, created_at=at)
+            db.session.add(change)
+            db.session.flush()
+            db.session.add(Lot(subscription_id=subscription.id, change_id=change.id, quantity=delta,
+                               unit_price_cents=price, added_at=at,
+                               window_end=at + timedelta(hours=product.decrease_window_hours), billed_cents=charge))
+        record(AuditTag.SUBSCRIPTION_PURCHASED, actor=actor, organization_id=organization.id,
+               subject=f"subscription:{subscription.id}", after={"product": sku, "quantity": running, "demo": True})

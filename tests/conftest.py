@@ -74,6 +74,7 @@ def app_settings(database_url: str, **extra) -> dict:
         "WTF_CSRF_ENABLED": False,
         "JOBS_URL": "memory://",
         "MAIL_BACKEND": "memory",
+        "PROVISIONING_SIMULATOR_DELAY_SECONDS": 0,  # tests that want a 202 set a delay themselves
         "BASE_URL": "http://portal.test",
         "SERVER_NAME": None,
         **extra,

@@ -1,8 +1,12 @@
 """Every endpoint declares who may use it, and every customer route answers each role as the matrix says.
 
-Adding a customer route without adding it to CUSTOMER_ROUTES below fails `test_every_customer_route_is_covered`,
-so the route-by-role check cannot silently miss it.
+Each room lists its routes in tests/<room>/routes*.py. Adding a route without listing it fails
+`test_every_customer_route_is_covered` / `test_every_staff_route_is_covered`, so the route-by-role check
+cannot silently miss it.
 """
+
+import importlib
+from pathlib import Path
 
 import pytest
 
@@ -10,34 +14,23 @@ from portal.accounts.roles import ROLE_PERMISSIONS, STAFF_ROLE_PERMISSIONS, Role
 from portal.shared.permissions import access_of
 
 
-# endpoint → (method, URL arguments for an object of the signed-in user's organization,
-#             URL arguments for another organization's object, or None when the route has no object)
-def _own_membership(w):
-    return {"membership_id": w.suporte_membership.id}
+def _route_tables():
+    """Every room lists its routes in tests/<room>/routes*.py: CUSTOMER_ROUTES and/or STAFF_ROUTES."""
+    customer, staff = {}, {}
+    for path in sorted(Path(__file__).parent.glob("*/routes*.py")):
+        module = importlib.import_module(f"tests.{path.parent.name}.{path.stem}")
+        for table, found in ((customer, getattr(module, "CUSTOMER_ROUTES", {})),
+                             (staff, getattr(module, "STAFF_ROUTES", {}))):
+            duplicated = set(table) & set(found)
+            assert not duplicated, f"{path}: routes listed twice: {duplicated}"
+            table.update(found)
+    return customer, staff
 
 
-def _other_membership(w):
-    return {"membership_id": w.other_master_membership.id}
-
-
-CUSTOMER_ROUTES = {
-    "accounts.users": ("GET", lambda w: {}, None),
-    "accounts.invite": ("GET", lambda w: {}, None),
-    "accounts.edit_user": ("GET", _own_membership, _other_membership),
-    "accounts.deactivate_user": ("POST", _own_membership, _other_membership),
-    "accounts.reactivate_user": ("POST", _own_membership, _other_membership),
-    "accounts.resend_invitation": ("POST", _own_membership, _other_membership),
-    "accounts.organization_security": ("POST", lambda w: {}, None),
-    "accounts.history": ("GET", lambda w: {}, None),
-}
-
-STAFF_ROUTES = {
-    "backoffice.index": {},
-    "backoffice.organizations": {},
-    "backoffice.organization": {"organization_id": "demo"},
-    "backoffice.create_organization": {},
-    "backoffice.users": {},
-}
+# Customer: endpoint → (method, URL arguments for an object of the signed-in user's organization,
+#                       URL arguments for another organization's object, or None when the route has no object).
+# Staff: endpoint → (method, URL arguments) — arguments are a dict or a function of the `world` fixture.
+CUSTOMER_ROUTES, STAFF_ROUTES = _route_tables()
 
 
 def _endpoints_by_kind(app):
@@ -101,18 +94,19 @@ def test_customer_routes_send_strangers_to_login_and_staff_to_404(app_ctx, world
     assert _call(login_as("staff_admin"), method, url).status_code == 404
 
 
-def _staff_kwargs(world, kwargs):
-    return {k: (world.demo.id if v == "demo" else v) for k, v in kwargs.items()}
+def _staff_request(world, endpoint):
+    method, kwargs = STAFF_ROUTES[endpoint]
+    return method, (kwargs(world) if callable(kwargs) else kwargs)
 
 
 @pytest.mark.parametrize("endpoint", sorted(STAFF_ROUTES))
 @pytest.mark.parametrize("role", [r.value for r in StaffRole])
 def test_staff_route_by_role(app_ctx, world, login_as, endpoint, role):
     permission = access_of(app_ctx.view_functions[endpoint]).permission
-    url = _url(app_ctx, endpoint, _staff_kwargs(world, STAFF_ROUTES[endpoint]))
-    response = login_as(f"staff_{role}").get(url)
+    method, kwargs = _staff_request(world, endpoint)
+    response = _call(login_as(f"staff_{role}"), method, _url(app_ctx, endpoint, kwargs))
     if permission in STAFF_ROLE_PERMISSIONS[StaffRole(role)]:
-        assert response.status_code == 200
+        assert response.status_code in (200, 302), response.status_code
     else:
         assert response.status_code == 403
 
@@ -120,8 +114,8 @@ def test_staff_route_by_role(app_ctx, world, login_as, endpoint, role):
 @pytest.mark.parametrize("endpoint", sorted(STAFF_ROUTES))
 @pytest.mark.parametrize("role", ["master", "adm", "cobranca", "suporte"])
 def test_customers_get_404_in_the_backoffice(app_ctx, world, login_as, endpoint, role):
-    url = _url(app_ctx, endpoint, _staff_kwargs(world, STAFF_ROUTES[endpoint]))
-    assert login_as(role).get(url).status_code == 404
+    method, kwargs = _staff_request(world, endpoint)
+    assert _call(login_as(role), method, _url(app_ctx, endpoint, kwargs)).status_code == 404
 
 
 def test_authenticated_routes_send_strangers_to_login(app):

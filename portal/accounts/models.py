@@ -56,6 +56,8 @@ class Organization(db.Model):
     # Day of the month the organization is invoiced on (1–31; short months use their last day).
     billing_day: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=OrganizationStatus.ACTIVE)
+    # The customer's Microsoft tenant (Partner Center customer id); None until onboarded at Microsoft.
+    microsoft_tenant_id: Mapped[str | None] = mapped_column(String(36))
     # A Master may require two-factor sign-in of every member.
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -95,6 +95,9 @@ class StaffPermission(StrEnum):
     USERS_READ = "users:read"
     STAFF_MANAGE = "staff:manage"  # create staff users, change staff roles
     AUDIT_READ = "audit:read"
+    CATALOG_MANAGE = "catalog:manage"  # product families, products, prices
+    ORDERS_READ = "orders:read"  # "Pedidos": every order and its provisioning log
+    ORDERS_MANAGE = "orders:manage"  # retry a failed order, complete an implantação by hand
 
 
 class StaffRole(StrEnum):
@@ -118,17 +121,19 @@ _STAFF_READ = frozenset(
         StaffPermission.BACKOFFICE_ACCESS,
         StaffPermission.ORGANIZATIONS_READ,
         StaffPermission.USERS_READ,
+        StaffPermission.ORDERS_READ,
     }
 )
 
 STAFF_ROLE_PERMISSIONS: dict[StaffRole, frozenset[StaffPermission]] = {
-    # Comercial, financeiro, suporte: read the customer base; their own tools arrive with their issues.
+    # Comercial, financeiro: read the customer base and its orders; their own tools arrive with their issues.
     StaffRole.COMERCIAL: _STAFF_READ,
     StaffRole.FINANCEIRO: _STAFF_READ,
-    StaffRole.SUPORTE: _STAFF_READ,
+    # Suporte: also acts on orders (retries, implantação of own services).
+    StaffRole.SUPORTE: _STAFF_READ | {StaffPermission.ORDERS_MANAGE},
     # Compliance: read-only everywhere, plus the audit trail.
     StaffRole.COMPLIANCE: _STAFF_READ | {StaffPermission.AUDIT_READ},
-    # Admin: creates organizations and staff users; reads the audit trail.
+    # Admin: creates organizations and staff users, edits the catalog and prices, acts on orders.
     StaffRole.ADMIN: frozenset(StaffPermission),
 }
 

@@ -4,6 +4,7 @@ Start a consumer with `huey_consumer portal.jobs.registry.huey`.
 """
 
 import portal.notifications.jobs  # noqa: F401
+import portal.subscriptions.jobs  # noqa: F401
 from portal.jobs import huey
 
 __all__ = ["huey"]

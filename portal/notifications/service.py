@@ -9,6 +9,7 @@ from email.utils import make_msgid
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.jobs import enqueue_after_commit
@@ -76,3 +77,67 @@ def password_changed(*, user) -> EmailDelivery:
         context={"user": user},
         language=_language(user),
     )
+
+
+def _order_recipients(organization_id: int, requester) -> list:
+    """The person who asked and the organization's active Masters, once each."""
+    from portal.accounts.models import Membership, MembershipRole, User
+    from portal.accounts.roles import Role
+
+    masters = db.session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id).join(MembershipRole)
+        .where(Membership.organization_id == organization_id, Membership.active.is_(True),
+               Membership.accepted_at.is_not(None), User.active.is_(True), MembershipRole.role == Role.MASTER)
+    ).all()
+    people = ([requester] if requester is not None else []) + list(masters)
+    seen, unique = set(), []
+    for person in people:
+        if person.id not in seen:
+            seen.add(person.id)
+            unique.append(person)
+    return unique
+
+
+def _portal_url(path: str) -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def order_received(*, orders: list, requester) -> list[EmailDelivery]:
+    """"Recebemos seu pedido": what was asked, and that it reaches the provider within 30 minutes."""
+    if not orders:
+        return []
+    organization_id = orders[0].organization_id
+    deliveries = []
+    for person in _order_recipients(organization_id, requester):
+        deliveries.append(queue_email(
+            "order_received",
+            to=[person.email],
+            subject_fn=lambda: _("Recebemos seu pedido de licenças"),
+            context={"orders": orders, "person": person, "requester": requester,
+                     "url": _portal_url("/licencas")},
+            language=_language(person),
+            organization_id=organization_id,
+        ))
+    return deliveries
+
+
+def order_finished(*, order) -> list[EmailDelivery]:
+    """The order was carried out ("concluído") or could not be ("falhou": staff is already on it)."""
+    from portal.accounts.models import User
+    from portal.subscriptions.models import OrderStatus
+
+    requester = db.session.get(User, order.requested_by_id) if order.requested_by_id else None
+    done = order.status == OrderStatus.DONE
+    deliveries = []
+    for person in _order_recipients(order.organization_id, requester):
+        deliveries.append(queue_email(
+            "order_finished",
+            to=[person.email],
+            subject_fn=(lambda: _("Pedido de licenças concluído")) if done else (
+                lambda: _("Não conseguimos concluir seu pedido de licenças")),
+            context={"order": order, "person": person, "done": done,
+                     "url": _portal_url(f"/pedidos/{order.id}")},
+            language=_language(person),
+            organization_id=order.organization_id,
+        ))
+    return deliveries

@@ -49,6 +49,25 @@ class AuditTag(StrEnum):
     ORGANIZATION_CREATED = "accounts:organization:created"
     ORGANIZATION_SECURITY_CHANGED = "accounts:organization:security_changed"
     STAFF_USER_CREATED = "accounts:staff:created"
+    CATALOG_FAMILY_CREATED = "catalog:family:created"
+    CATALOG_FAMILY_UPDATED = "catalog:family:updated"
+    CATALOG_PRODUCT_CREATED = "catalog:product:created"
+    CATALOG_PRODUCT_UPDATED = "catalog:product:updated"
+    CATALOG_PRICE_ADDED = "catalog:price:added"
+    QUOTE_CONFIRMED = "subscriptions:quote:confirmed"
+    QUANTITY_INCREASED = "subscriptions:quantity:increased"
+    QUANTITY_DECREASED = "subscriptions:quantity:decreased"
+    QUANTITY_DECREASE_SCHEDULED = "subscriptions:quantity:decrease_scheduled"
+    SUBSCRIPTION_PURCHASED = "subscriptions:subscription:purchased"
+    SUBSCRIPTION_RENEWED = "subscriptions:subscription:renewed"
+    ORDER_CREATED = "subscriptions:order:created"
+    ORDER_SENT = "subscriptions:order:sent"
+    ORDER_DONE = "subscriptions:order:done"
+    ORDER_RETRY_SCHEDULED = "subscriptions:order:retry_scheduled"
+    ORDER_FAILED = "subscriptions:order:failed"
+    ORDER_RETRIED_BY_STAFF = "subscriptions:order:retried_by_staff"
+    ORDER_COMPLETED_BY_STAFF = "subscriptions:order:completed_by_staff"
+    CANCELLATION_REQUESTED = "cancellations:request:created"
 
 
 class AuditEvent(db.Model):
@@ -224,4 +243,23 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.ORGANIZATION_CREATED: _l("Organização criada"),
     AuditTag.ORGANIZATION_SECURITY_CHANGED: _l("Segurança da organização alterada"),
     AuditTag.STAFF_USER_CREATED: _l("Usuário da equipe criado"),
+    AuditTag.CATALOG_FAMILY_CREATED: _l("Família de produtos criada"),
+    AuditTag.CATALOG_FAMILY_UPDATED: _l("Família de produtos alterada"),
+    AuditTag.CATALOG_PRODUCT_CREATED: _l("Produto criado"),
+    AuditTag.CATALOG_PRODUCT_UPDATED: _l("Produto alterado"),
+    AuditTag.CATALOG_PRICE_ADDED: _l("Novo preço de produto"),
+    AuditTag.QUOTE_CONFIRMED: _l("Orçamento confirmado"),
+    AuditTag.QUANTITY_INCREASED: _l("Quantidade de licenças aumentada"),
+    AuditTag.QUANTITY_DECREASED: _l("Quantidade de licenças reduzida"),
+    AuditTag.QUANTITY_DECREASE_SCHEDULED: _l("Redução de licenças agendada para o fim do termo"),
+    AuditTag.SUBSCRIPTION_PURCHASED: _l("Novo produto contratado"),
+    AuditTag.SUBSCRIPTION_RENEWED: _l("Assinatura renovada"),
+    AuditTag.ORDER_CREATED: _l("Pedido criado"),
+    AuditTag.ORDER_SENT: _l("Pedido enviado ao fornecedor"),
+    AuditTag.ORDER_DONE: _l("Pedido concluído"),
+    AuditTag.ORDER_RETRY_SCHEDULED: _l("Nova tentativa de pedido agendada"),
+    AuditTag.ORDER_FAILED: _l("Pedido falhou"),
+    AuditTag.ORDER_RETRIED_BY_STAFF: _l("Pedido reenviado pela equipe"),
+    AuditTag.ORDER_COMPLETED_BY_STAFF: _l("Pedido concluído pela equipe"),
+    AuditTag.CANCELLATION_REQUESTED: _l("Cancelamento solicitado"),
 }

@@ -1,0 +1,132 @@
+"""Backoffice "Pedidos" input: the list's filters (read from the query string) and the staff action forms."""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+
+from portal.shared.forms import max_length
+from portal.subscriptions.models import OrderKind, OrderStatus
+
+# Query-string values (Portuguese, as staff read them in the URL) → the stored values.
+STATUS_SLUGS = {
+    "pendente": OrderStatus.PENDING,
+    "enviado": OrderStatus.SENT,
+    "concluido": OrderStatus.DONE,
+    "concluído": OrderStatus.DONE,
+    "falhou": OrderStatus.FAILED,
+}
+KIND_SLUGS = {
+    "quantidade": OrderKind.QUANTITY_CHANGE,
+    "renovacao": OrderKind.RENEWAL_QUANTITY,
+    "renovação": OrderKind.RENEWAL_QUANTITY,
+    "compra": OrderKind.PURCHASE,
+}
+# The choices shown in the form, in this order: (slug, label).
+STATUS_CHOICES = [("pendente", _l("pendente")), ("enviado", _l("enviado")), ("concluido", _l("concluído")),
+                  ("falhou", _l("falhou"))]
+KIND_CHOICES = [("quantidade", _l("alteração de quantidade")), ("renovacao", _l("quantidade na renovação")),
+                ("compra", _l("compra"))]
+_TRUE = {"1", "on", "sim", "true"}
+_FALSE = {"", "0", "off", "nao", "não", "false"}
+_DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")  # 31/12/2026, as typed
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")  # 2026-12-31, as a date input sends it
+MIN_YEAR, MAX_YEAR = 2000, 2999  # a range filter outside these years is a typo, and day + 1 must not overflow
+MAX_SEARCH = 200  # characters of the organization search that are used
+
+
+@dataclass
+class OrderFilters:
+    """The list's filters once read; a value that could not be read is None and explained in `errors`."""
+
+    status: str | None = None  # OrderStatus value
+    kind: str | None = None  # OrderKind value
+    overdue: bool = False  # "atrasados": open for longer than the promised 30 minutes
+    needs_staff: bool = False  # "precisam da equipe": failed for good, or an own service's implantação
+    organization: str = ""  # part of the razão social, nome fantasia or CNPJ
+    created_from: date | None = None  # business dates, both inclusive
+    created_to: date | None = None
+    # What was typed, to show back in the form (valid or not).
+    raw: dict[str, str] = field(default_factory=dict)
+    # Field name → translated message for each value that was ignored.
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def query_args(self) -> dict[str, str]:
+        """The URL arguments of the filters in use (for the pager): those that were ignored are left out."""
+        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
+
+
+def _date(value: str) -> date | None:
+    match = _DAY_FIRST.match(value)
+    if match:
+        day, month, year = (int(g) for g in match.groups())
+    else:
+        match = _ISO.match(value)
+        if not match:
+            raise ValueError(value)
+        year, month, day = (int(g) for g in match.groups())
+    return date(year, month, day)  # ValueError for 31/02
+
+
+def _flag(filters: OrderFilters, name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered not in _FALSE:
+        filters.errors[name] = _("Valor não reconhecido: “%(value)s”. Este filtro foi ignorado.", value=value[:40])
+    return False
+
+
+def parse_filters(args) -> OrderFilters:
+    """Read the filters from `args` (request.args). Never raises: a bad value is ignored and explained."""
+    raw = {name: (args.get(name) or "").strip()
+           for name in ("situacao", "tipo", "atrasados", "equipe", "organizacao", "de", "ate")}
+    filters = OrderFilters(raw=raw)
+    if raw["situacao"]:
+        filters.status = STATUS_SLUGS.get(raw["situacao"].lower())
+        if filters.status is None:
+            filters.errors["situacao"] = _(
+                "Situação desconhecida: “%(value)s”. Mostrando pedidos em todas as situações.",
+                value=raw["situacao"][:40])
+    if raw["tipo"]:
+        filters.kind = KIND_SLUGS.get(raw["tipo"].lower())
+        if filters.kind is None:
+            filters.errors["tipo"] = _("Tipo desconhecido: “%(value)s”. Mostrando pedidos de todos os tipos.",
+                                       value=raw["tipo"][:40])
+    filters.overdue = _flag(filters, "atrasados", raw["atrasados"])
+    filters.needs_staff = _flag(filters, "equipe", raw["equipe"])
+    filters.organization = raw["organizacao"][:MAX_SEARCH]
+    for name, attribute in (("de", "created_from"), ("ate", "created_to")):
+        if not raw[name]:
+            continue
+        try:
+            day = _date(raw[name])
+        except ValueError:
+            filters.errors[name] = _("“%(value)s” não é uma data válida: use dd/mm/aaaa. Este filtro foi ignorado.",
+                                     value=raw[name][:40])
+            continue
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            filters.errors[name] = _("Use uma data entre %(first)s e %(last)s. Este filtro foi ignorado.",
+                                     first=f"01/01/{MIN_YEAR}", last=f"31/12/{MAX_YEAR}")
+            continue
+        setattr(filters, attribute, day)
+    if filters.created_from and filters.created_to and filters.created_from > filters.created_to:
+        filters.errors["ate"] = _("A data final é anterior à inicial. Este filtro foi ignorado.")
+        filters.created_to = None
+    return filters
+
+
+class CompleteOrderForm(FlaskForm):
+    """Staff finished an order by hand; the note says what was done (the service requires ≥ 5 characters)."""
+
+    note = TextAreaField(_l("O que foi feito"), validators=[max_length(1000)],
+                         description=_l("Por exemplo: backup configurado no servidor do cliente, ou quantidade "
+                                        "alterada direto no Partner Center. O cliente recebe um e-mail."))
+
+
+class OrderActionForm(FlaskForm):
+    """A POST button (reenviar): CSRF only."""

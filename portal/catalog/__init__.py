@@ -1,0 +1,1 @@
+"""The catalog: product families, products and their dated prices."""

@@ -1,0 +1,562 @@
+"""Catalog verbs: what customers may buy ("Adicionar novos produtos", cart lines, checkout preview) and the
+staff's edits of families, products and dated prices (each edit audited in its own transaction)."""
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, selectinload
+
+from portal.accounts.models import Organization, User
+from portal.catalog.models import (
+    BILLING_MONTHS,
+    TERM_MONTHS,
+    BillingFrequency,
+    Product,
+    ProductFamily,
+    ProductPrice,
+    Provider,
+    Term,
+)
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.errors import NotFound, ServiceError
+from portal.subscriptions import service as subscriptions
+from portal.subscriptions.models import CartItem, Quote, QuoteKind, QuoteStatus
+
+PER_PAGE = 24  # product cards per catalog page
+MAX_ID = 2**31 - 1  # ids and money are 32-bit integer columns
+MAX_PRICE_CENTS = 2**31 - 1  # R$ 21.474.836,47: the largest unit price the column holds
+MAX_QUANTITY = 1_000_000  # licenses: far above any real order, far below the column's limit
+MAX_WINDOW_HOURS = 24 * 366  # a decrease window longer than a year means a typo
+MAX_POSITION = 10_000
+DEFAULT_WINDOW_HOURS = {Provider.MICROSOFT_CSP: 168, Provider.OWN_SERVICE: 0}  # NCE: 7 days; own: term end
+# Partner Center's offer id of a new-commerce product: "productId:skuId:availabilityId".
+OFFER_ID = re.compile(r"^[A-Za-z0-9-]+:[A-Za-z0-9-]+:[A-Za-z0-9-]+$")
+
+
+def fold(text: str) -> str:
+    """`text` for comparing as people search: case- and accent-insensitive ("Segurança" ~ "seguranca")."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+# ---------------------------------------------------------------- customer: browsing
+
+@dataclass(frozen=True)
+class CatalogItem:
+    product: Product
+    price: ProductPrice  # the price in force today
+
+
+@dataclass(frozen=True)
+class CatalogPage:
+    items: list[CatalogItem]
+    page: int
+    has_next: bool
+    total: int  # products matching the filters, over all pages
+
+
+def active_families() -> list[ProductFamily]:
+    """The "família de produtos" filter: active families in display order."""
+    return list(db.session.scalars(
+        select(ProductFamily).where(ProductFamily.active.is_(True)).order_by(ProductFamily.position,
+                                                                            ProductFamily.name)
+    ))
+
+
+def _sellable_statement(today: date):
+    """Active products of active families with a price in force on `today` (others are not sold)."""
+    priced = exists().where(ProductPrice.product_id == Product.id, ProductPrice.effective_from <= today)
+    return (
+        select(Product).join(Product.family)
+        .where(Product.active.is_(True), ProductFamily.active.is_(True), priced)
+        .options(contains_eager(Product.family), selectinload(Product.prices))
+    )
+
+
+def _family_filter(family_id: Any) -> ProductFamily | None:
+    if family_id is None:
+        return None
+    family = db.session.get(ProductFamily, family_id) if isinstance(family_id, int) and 0 < family_id <= MAX_ID \
+        else None
+    if family is None or not family.active:
+        raise NotFound(_("Família de produtos não encontrada. Escolha uma da lista."), field="familia")
+    return family
+
+
+def browse(*, family_id: Any = None, query: str = "", page: int = 1, today: date,
+           per_page: int = PER_PAGE) -> CatalogPage:
+    """"Adicionar novos produtos": sellable products, optionally of one family and matching every word of
+    `query` in the name, SKU or description (case- and accent-insensitive).
+
+    The text filter runs in Python (SQLite's lower() knows only ASCII; accents need folding): the catalog
+    of a reseller is hundreds of rows, not millions. NotFound (field "familia") for an unknown family.
+    """
+    family = _family_filter(family_id)
+    statement = _sellable_statement(today).order_by(ProductFamily.position, ProductFamily.name, Product.name,
+                                                    Product.id)
+    if family is not None:
+        statement = statement.where(Product.family_id == family.id)
+    products = list(db.session.scalars(statement).unique())
+    words = fold(query).split()
+    if words:
+        def matches(product: Product) -> bool:
+            haystack = fold(" ".join((product.name, product.sku, product.description or "")))
+            return all(word in haystack for word in words)
+
+        products = [p for p in products if matches(p)]
+    page = max(page, 1)
+    start = (page - 1) * per_page
+    chosen = products[start:start + per_page]
+    return CatalogPage(items=[CatalogItem(p, p.price_on(today)) for p in chosen], page=page,
+                       has_next=len(products) > start + per_page, total=len(products))
+
+
+def sellable_product(product_id: Any, *, today: date) -> CatalogItem:
+    """A product a customer may buy today (active, in an active family, priced); NotFound otherwise."""
+    if not isinstance(product_id, int) or isinstance(product_id, bool) or not 0 < product_id <= MAX_ID:
+        raise NotFound(_("Produto não encontrado."))
+    product = db.session.scalars(_sellable_statement(today).where(Product.id == product_id)).unique().one_or_none()
+    if product is None:
+        raise NotFound(_("Produto não encontrado."))
+    return CatalogItem(product, product.price_on(today))
+
+
+# ---------------------------------------------------------------- customer: cart
+
+@dataclass(frozen=True)
+class CartLine:
+    product: Product
+    quantity: int
+    unit_price_cents: int | None  # None: the product cannot be bought any more (inactive or unpriced)
+
+    @property
+    def available(self) -> bool:
+        return self.unit_price_cents is not None
+
+    @property
+    def total_cents(self) -> int:
+        """Per billing period (a month or a year, per the product's billing frequency)."""
+        return (self.unit_price_cents or 0) * self.quantity
+
+    @property
+    def annual_billing(self) -> bool:
+        return self.product.billing_frequency == BillingFrequency.ANNUAL
+
+
+@dataclass(frozen=True)
+class Cart:
+    lines: list[CartLine]
+
+    @property
+    def monthly_cents(self) -> int:
+        return sum(line.total_cents for line in self.lines if line.available and not line.annual_billing)
+
+    @property
+    def annual_cents(self) -> int:
+        return sum(line.total_cents for line in self.lines if line.available and line.annual_billing)
+
+    @property
+    def has_unavailable(self) -> bool:
+        return any(not line.available for line in self.lines)
+
+
+def _available_price(product: Product, today: date) -> int | None:
+    if not product.active or not product.family.active:
+        return None
+    price = product.price_on(today)
+    return price.unit_price_cents if price is not None else None
+
+
+def cart(organization: Organization, user: User, *, today: date) -> Cart:
+    """The cart of `user` in `organization` (another user, or the same user in another organization, has
+    its own), each line at today's price."""
+    return Cart([CartLine(item.product, item.quantity, _available_price(item.product, today))
+                 for item in subscriptions.cart_items(organization, user)])
+
+
+def cart_count(organization: Organization | None, user: User | None) -> int:
+    """How many products are in the cart (for the navigation badge)."""
+    if organization is None or user is None:
+        return 0
+    return db.session.scalar(select(func.count(CartItem.id)).where(
+        CartItem.organization_id == organization.id, CartItem.user_id == user.id)) or 0
+
+
+def update_cart(*, organization: Organization, user: User, product_id: Any, quantity: Any) -> CartItem | None:
+    """Set a cart line to `quantity`; 0 takes it out, even when the product can no longer be bought."""
+    if quantity == 0 and isinstance(quantity, int) and not isinstance(quantity, bool):
+        item = db.session.scalar(select(CartItem).where(
+            CartItem.organization_id == organization.id, CartItem.user_id == user.id,
+            CartItem.product_id == product_id)) if isinstance(product_id, int) else None
+        if item is None:
+            raise NotFound(_("Este produto não está no seu carrinho."))
+        db.session.delete(item)
+        db.session.commit()
+        return None
+    return subscriptions.set_cart_quantity(organization=organization, user=user, product_id=product_id,
+                                           quantity=quantity)
+
+
+# ---------------------------------------------------------------- customer: checkout preview
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    product: Product
+    quantity: int
+    unit_price_cents: int  # per license per billing period
+    amount_cents: int  # pró-rata charged now, for [effective_on, period_end)
+    period_start: date
+    period_end: date  # exclusive
+    effective_on: date
+    term_end: date  # exclusive: the day the term renews
+
+    @property
+    def last_day(self) -> date:
+        """The last day the pró-rata pays for (the period's end is exclusive)."""
+        return self.period_end - timedelta(days=1)
+
+    @property
+    def days_charged(self) -> int:
+        return (self.period_end - self.effective_on).days
+
+    @property
+    def days_in_period(self) -> int:
+        return (self.period_end - self.period_start).days
+
+    @property
+    def recurring_cents(self) -> int:
+        """Per billing period from the next one on."""
+        return self.unit_price_cents * self.quantity
+
+    @property
+    def annual_billing(self) -> bool:
+        return self.product.billing_frequency == BillingFrequency.ANNUAL
+
+    @property
+    def term_last_day(self) -> date:
+        return self.term_end - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CheckoutPreview:
+    quote: Quote
+    lines: list[CheckoutLine]
+
+    @property
+    def charge_cents(self) -> int:
+        """Pró-rata of every line: what this purchase adds to the next invoice for the current periods."""
+        return self.quote.charge_cents
+
+    @property
+    def monthly_cents(self) -> int:
+        """The monthly value from the next period on (monthly-billed products)."""
+        return sum(line.recurring_cents for line in self.lines if not line.annual_billing)
+
+    @property
+    def next_period_start(self) -> date | None:
+        monthly = [line.period_end for line in self.lines if not line.annual_billing]
+        return min(monthly) if monthly else None
+
+    @property
+    def next_invoice_cents(self) -> int:
+        """Pró-rata now plus the first full month of the monthly-billed products (billed in advance, like
+        every period); annual billing charges its whole first term in the pró-rata."""
+        return self.charge_cents + self.monthly_cents
+
+    @property
+    def confirmed(self) -> bool:
+        return self.quote.status == QuoteStatus.CONFIRMED
+
+    @property
+    def expired(self) -> bool:
+        return not self.confirmed and self.quote.expires_at <= clock.now()
+
+
+def checkout_quote(organization: Organization, token: Any) -> Quote:
+    """A checkout quote of `organization` (a quantity-change quote or another organization's is not found)."""
+    quote = subscriptions.get_quote(organization, str(token or ""))
+    if quote.kind != QuoteKind.CHECKOUT:
+        raise NotFound(_("Orçamento não encontrado."))
+    return quote
+
+
+def checkout_preview(organization: Organization, token: Any) -> CheckoutPreview:
+    """What the checkout quote says, line by line, with the products and their terms."""
+    quote = checkout_quote(organization, token)
+    ids = [line["product_id"] for line in quote.lines]
+    products = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(ids))
+                                                   .options(selectinload(Product.family)))}
+    lines = []
+    for line in quote.lines:
+        product = products[line["product_id"]]
+        effective_on = date.fromisoformat(line["effective_on"])
+        lines.append(CheckoutLine(
+            product=product, quantity=line["quantity"], unit_price_cents=line["unit_price_cents"],
+            amount_cents=line["amount_cents"], period_start=date.fromisoformat(line["period_start"]),
+            period_end=date.fromisoformat(line["period_end"]), effective_on=effective_on,
+            term_end=subscriptions.add_months(effective_on, TERM_MONTHS[Term(product.term)]),
+        ))
+    return CheckoutPreview(quote, lines)
+
+
+# ---------------------------------------------------------------- staff: reading
+
+def all_families() -> list[ProductFamily]:
+    return list(db.session.scalars(select(ProductFamily).order_by(ProductFamily.position, ProductFamily.name)))
+
+
+def family_product_counts() -> dict[int, int]:
+    return dict(db.session.execute(select(Product.family_id, func.count(Product.id)).group_by(Product.family_id))
+                .tuples().all())
+
+
+def staff_products(*, family_id: int | None = None, active: bool | None = None) -> list[Product]:
+    """Every product (active or not), optionally of one family and/or with the given active flag."""
+    statement = (select(Product).join(Product.family)
+                 .options(contains_eager(Product.family), selectinload(Product.prices))
+                 .order_by(ProductFamily.position, ProductFamily.name, Product.name, Product.id))
+    if family_id is not None:
+        statement = statement.where(Product.family_id == family_id)
+    if active is not None:
+        statement = statement.where(Product.active.is_(active))
+    return list(db.session.scalars(statement).unique())
+
+
+def get_family(family_id: int) -> ProductFamily:
+    family = db.session.get(ProductFamily, family_id) if 0 < family_id <= MAX_ID else None
+    if family is None:
+        raise NotFound(_("Família de produtos não encontrada."))
+    return family
+
+
+def get_product(product_id: int) -> Product:
+    product = db.session.get(Product, product_id) if 0 < product_id <= MAX_ID else None
+    if product is None:
+        raise NotFound(_("Produto não encontrado."))
+    return product
+
+
+# ---------------------------------------------------------------- staff: families
+
+def _family_state(family: ProductFamily) -> dict[str, Any]:
+    return {"name": family.name, "description": family.description, "position": family.position,
+            "active": family.active}
+
+
+def _check_family(family: ProductFamily | None, *, name: Any, description: Any, position: Any) -> tuple[str, str, int]:
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name:
+        raise ServiceError(_("Informe o nome da família."), field="name")
+    if len(name) > 100:
+        raise ServiceError(_("Use no máximo %(max)d caracteres.", max=100), field="name")
+    taken = [f for f in all_families() if fold(f.name) == fold(name) and (family is None or f.id != family.id)]
+    if taken:
+        raise ServiceError(_("Já existe uma família chamada %(name)s.", name=taken[0].name), field="name")
+    description = (description or "").strip() if isinstance(description, str) else ""
+    if len(description) > 500:
+        raise ServiceError(_("Use no máximo %(max)d caracteres.", max=500), field="description")
+    if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position <= MAX_POSITION:
+        raise ServiceError(_("A posição vai de 0 a %(max)d.", max=MAX_POSITION), field="position")
+    return name, description, position
+
+
+def _commit_unique(message: str, field: str) -> None:
+    """Commit; a unique constraint hit by a concurrent edit becomes the same message as the check before it."""
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise ServiceError(message, field=field) from exc
+
+
+def create_family(*, name: Any, description: Any = "", position: Any = 0, active: bool = True,
+                  actor: Actor) -> ProductFamily:
+    name, description, position = _check_family(None, name=name, description=description, position=position)
+    family = ProductFamily(name=name, description=description, position=position, active=bool(active))
+    db.session.add(family)
+    db.session.flush()
+    record(AuditTag.CATALOG_FAMILY_CREATED, actor=actor, subject=f"product_family:{family.id}",
+           after=_family_state(family))
+    _commit_unique(_("Já existe uma família chamada %(name)s.", name=name), "name")
+    return family
+
+
+def update_family(family: ProductFamily, *, name: Any, description: Any = "", position: Any = 0,
+                  active: bool = True, actor: Actor) -> ProductFamily:
+    """Rename, reorder (`position`, ascending), activate or deactivate a family. Deactivating hides its
+    products from the catalog; licenses already bought go on."""
+    name, description, position = _check_family(family, name=name, description=description, position=position)
+    before = _family_state(family)
+    after = {"name": name, "description": description, "position": position, "active": bool(active)}
+    changed = [key for key in after if after[key] != before[key]]
+    if not changed:
+        return family
+    for key in changed:
+        setattr(family, key, after[key])
+    record(AuditTag.CATALOG_FAMILY_UPDATED, actor=actor, subject=f"product_family:{family.id}",
+           before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+    _commit_unique(_("Já existe uma família chamada %(name)s.", name=name), "name")
+    return family
+
+
+# ---------------------------------------------------------------- staff: products
+
+@dataclass(frozen=True)
+class ProductData:
+    """A product as the staff form gives it; `decrease_window_hours` None: the provider's default."""
+
+    sku: str
+    name: str
+    description: str
+    family_id: int
+    provider: str
+    offer_id: str | None
+    term: str
+    billing_frequency: str
+    decrease_window_hours: int | None
+    min_quantity: int
+    max_quantity: int
+    active: bool = True
+
+
+def _product_state(product: Product) -> dict[str, Any]:
+    return {field: getattr(product, field) for field in ProductData.__dataclass_fields__}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_product(product: Product | None, data: ProductData) -> dict[str, Any]:
+    """The validated, normalised fields of `data`; ServiceError naming the field otherwise."""
+    values = asdict(data)
+    sku = (data.sku or "").strip()
+    if not sku:
+        raise ServiceError(_("Informe o SKU."), field="sku")
+    if len(sku) > 60:
+        raise ServiceError(_("Use no máximo %(max)d caracteres.", max=60), field="sku")
+    same_sku = select(Product.id).where(func.lower(Product.sku) == sku.lower())
+    if product is not None:
+        same_sku = same_sku.where(Product.id != product.id)
+    if db.session.scalar(same_sku.limit(1)) is not None:
+        raise ServiceError(_("Já existe um produto com o SKU %(sku)s.", sku=sku), field="sku")
+    name = (data.name or "").strip()
+    if not name:
+        raise ServiceError(_("Informe o nome do produto."), field="name")
+    if len(name) > 200:
+        raise ServiceError(_("Use no máximo %(max)d caracteres.", max=200), field="name")
+    if not _is_int(data.family_id) or db.session.get(ProductFamily, data.family_id) is None:
+        raise ServiceError(_("Escolha a família de produtos."), field="family_id")
+    if data.provider not in {p.value for p in Provider}:
+        raise ServiceError(_("Escolha o fornecedor."), field="provider")
+    provider = Provider(data.provider)
+    offer_id = (data.offer_id or "").strip() or None
+    if provider == Provider.MICROSOFT_CSP:
+        if offer_id is None or not OFFER_ID.match(offer_id) or len(offer_id) > 120:
+            raise ServiceError(_("Informe a oferta do Partner Center no formato productId:skuId:availabilityId "
+                                 "(por exemplo CFQ7TTC0LH18:0001:CFQ7TTC0LDPB)."), field="offer_id")
+    elif offer_id is not None:
+        raise ServiceError(_("Serviços próprios não têm oferta do Partner Center: deixe este campo vazio."),
+                           field="offer_id")
+    if data.term not in {t.value for t in Term}:
+        raise ServiceError(_("Escolha o termo."), field="term")
+    if data.billing_frequency not in {b.value for b in BillingFrequency}:
+        raise ServiceError(_("Escolha a frequência de cobrança."), field="billing_frequency")
+    if BILLING_MONTHS[BillingFrequency(data.billing_frequency)] > TERM_MONTHS[Term(data.term)]:
+        raise ServiceError(_("A cobrança anual exige termo anual ou trienal."), field="billing_frequency")
+    window = data.decrease_window_hours
+    if window is None:
+        window = DEFAULT_WINDOW_HOURS[provider]
+    if not _is_int(window) or not 0 <= window <= MAX_WINDOW_HOURS:
+        raise ServiceError(_("A janela de redução vai de 0 a %(max)d horas.", max=MAX_WINDOW_HOURS),
+                           field="decrease_window_hours")
+    if not _is_int(data.min_quantity) or not 1 <= data.min_quantity <= MAX_QUANTITY:
+        raise ServiceError(_("A quantidade mínima vai de 1 a %(max)d.", max=MAX_QUANTITY), field="min_quantity")
+    if not _is_int(data.max_quantity) or not data.min_quantity <= data.max_quantity <= MAX_QUANTITY:
+        raise ServiceError(_("A quantidade máxima vai da mínima (%(min)d) a %(max)d.", min=data.min_quantity,
+                             max=MAX_QUANTITY), field="max_quantity")
+    description = (data.description or "").strip()
+    if len(description) > 5000:
+        raise ServiceError(_("Use no máximo %(max)d caracteres.", max=5000), field="description")
+    values.update(sku=sku, name=name, description=description, provider=provider.value, offer_id=offer_id,
+                  decrease_window_hours=window, active=bool(data.active))
+    return values
+
+
+def create_product(data: ProductData, *, actor: Actor) -> Product:
+    """A new product; it reaches the customer catalog once it has a price in force (`add_price`)."""
+    values = _check_product(None, data)
+    product = Product(**values, created_at=clock.now())
+    db.session.add(product)
+    db.session.flush()
+    record(AuditTag.CATALOG_PRODUCT_CREATED, actor=actor, subject=f"product:{product.id}",
+           after=_product_state(product))
+    _commit_unique(_("Já existe um produto com o SKU %(sku)s.", sku=values["sku"]), "sku")
+    return product
+
+
+def update_product(product: Product, data: ProductData, *, actor: Actor) -> Product:
+    """Edit a product. Subscriptions already bought keep their lots' prices and their terms."""
+    values = _check_product(product, data)
+    before = _product_state(product)
+    changed = [key for key in before if values[key] != before[key]]
+    if not changed:
+        return product
+    for key in changed:
+        setattr(product, key, values[key])
+    after = _product_state(product)
+    record(AuditTag.CATALOG_PRODUCT_UPDATED, actor=actor, subject=f"product:{product.id}",
+           before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+    _commit_unique(_("Já existe um produto com o SKU %(sku)s.", sku=values["sku"]), "sku")
+    return product
+
+
+# ---------------------------------------------------------------- staff: prices
+
+def price_history(product: Product) -> list[ProductPrice]:
+    """Every price of `product`, newest effective date first."""
+    return list(db.session.scalars(select(ProductPrice).where(ProductPrice.product_id == product.id)
+                                   .order_by(ProductPrice.effective_from.desc(), ProductPrice.id.desc())))
+
+
+def add_price(product: Product, *, unit_price_cents: Any, effective_from: Any, actor: Actor) -> ProductPrice:
+    """A new price row from `effective_from` (today or later, business date) on. History is append-only and
+    lots keep the price they were billed at; quotes made at the old price ask to be re-quoted."""
+    if not _is_int(unit_price_cents):
+        raise ServiceError(_("Informe o preço em reais, por exemplo 1.234,56."), field="unit_price")
+    if unit_price_cents < 0:
+        raise ServiceError(_("O preço não pode ser negativo."), field="unit_price")
+    if unit_price_cents > MAX_PRICE_CENTS:
+        raise ServiceError(_("Preço alto demais: confira o valor."), field="unit_price")
+    if not isinstance(effective_from, date):
+        raise ServiceError(_("Informe a data de início da vigência."), field="effective_from")
+    today = clock.today()
+    if effective_from < today:
+        raise ServiceError(_("A vigência começa hoje ou depois: o histórico de preços não muda para trás."),
+                           field="effective_from")
+    taken = db.session.scalar(select(ProductPrice.id).where(ProductPrice.product_id == product.id,
+                                                            ProductPrice.effective_from == effective_from))
+    duplicate = _("Já existe um preço para este produto a partir desta data. Escolha outra data.")
+    if taken is not None:
+        raise ServiceError(duplicate, field="effective_from")
+    previous = product.price_on(effective_from)
+    price = ProductPrice(product_id=product.id, unit_price_cents=unit_price_cents, effective_from=effective_from,
+                         created_at=clock.now(), created_by_id=actor.user_id)
+    db.session.add(price)
+    db.session.flush()
+    record(AuditTag.CATALOG_PRICE_ADDED, actor=actor, subject=f"product:{product.id}",
+           before={"unit_price_cents": previous.unit_price_cents,
+                   "effective_from": previous.effective_from.isoformat()} if previous else None,
+           after={"unit_price_cents": unit_price_cents, "effective_from": effective_from.isoformat(),
+                  "price_id": price.id})
+    _commit_unique(duplicate, "effective_from")
+    db.session.expire(product, ["prices"])
+    return price

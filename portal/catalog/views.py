@@ -1,0 +1,196 @@
+"""Customer pages of the catalog: "Adicionar novos produtos" (families, search, detail), cart and checkout."""
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user
+from werkzeug.routing import BuildError
+
+from portal.accounts.context import actor_from_request
+from portal.accounts.roles import Permission
+from portal.catalog import service
+from portal.catalog.forms import AddToCartForm, CartQuantityForm
+from portal.catalog.models import BILLING_LABELS, PROVIDER_LABELS, TERM_LABELS, TERM_MONTHS
+from portal.shared import clock
+from portal.shared.errors import NotFound, ServiceError
+from portal.shared.permissions import customer_can, requires
+from portal.subscriptions import service as subscriptions
+
+bp = Blueprint("catalog", __name__)
+
+MAX_PAGE = 10_000
+MAX_QUERY = 100  # characters of the search text that count
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _labels() -> dict:
+    return {"provider_labels": PROVIDER_LABELS, "term_labels": TERM_LABELS, "billing_labels": BILLING_LABELS,
+            "term_months": TERM_MONTHS}
+
+
+def _same_site(target: str | None) -> str | None:
+    """Only same-site relative paths are followed back after adding to the cart."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
+            or not target.isprintable():
+        return None
+    return target
+
+
+def _licenses_url() -> str:
+    try:
+        return url_for("subscriptions.licenses")
+    except BuildError:  # "Licenças" is built by the subscriptions room; until it exists, the cart
+        return url_for("catalog.cart")
+
+
+@bp.app_context_processor
+def _cart_badge():
+    def cart_count() -> int:
+        if not customer_can(Permission.LICENSES_MANAGE):
+            return 0
+        return service.cart_count(getattr(g, "organization", None), _user())
+
+    return {"cart_count": cart_count}
+
+
+# ---------------------------------------------------------------- "Adicionar novos produtos"
+
+def _family_arg() -> int | str | None:
+    """?familia=: None (all), an id, or the raw text when it cannot be an id (the service reports it)."""
+    raw = (request.args.get("familia") or "").strip()
+    if not raw:
+        return None
+    return int(raw) if raw.isdigit() and len(raw) <= 10 else raw
+
+
+@bp.get("/produtos")
+@requires(Permission.LICENSES_MANAGE)
+def products():
+    family_id = _family_arg()
+    query = (request.args.get("q") or "").strip()[:MAX_QUERY]
+    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    families = service.active_families()
+    problem = None
+    try:
+        result = service.browse(family_id=family_id, query=query, page=page, today=clock.today())
+    except NotFound as error:
+        problem, result = error.message, service.CatalogPage(items=[], page=1, has_next=False, total=0)
+    return render_template(
+        "catalog/products.html", result=result, families=families, family_id=family_id, query=query,
+        problem=problem, form=AddToCartForm(formdata=None), **_labels(),
+    )
+
+
+@bp.get("/produtos/<int:product_id>")
+@requires(Permission.LICENSES_MANAGE)
+def product(product_id: int):
+    try:
+        item = service.sellable_product(product_id, today=clock.today())
+    except NotFound:
+        abort(404)
+    form = AddToCartForm(formdata=None, product_id=item.product.id, quantity=item.product.min_quantity)
+    return render_template("catalog/product.html", item=item, form=form, **_labels())
+
+
+@bp.post("/carrinho/adicionar")
+@requires(Permission.LICENSES_MANAGE)
+def add_to_cart():
+    form = AddToCartForm()
+    today = clock.today()
+    try:
+        item = service.sellable_product(form.product_id.data, today=today)
+    except NotFound as error:
+        flash(error.message, "danger")
+        return redirect(url_for("catalog.products"))
+    back = _same_site(form.next.data) or url_for("catalog.product", product_id=item.product.id)
+    if form.validate_on_submit():
+        try:
+            subscriptions.set_cart_quantity(organization=g.organization, user=_user(), product_id=item.product.id,
+                                            quantity=form.quantity.data, add=True)
+        except ServiceError as error:
+            form.quantity.errors = [*form.quantity.errors, error.message]
+        else:
+            flash(ngettext("%(num)d licença de %(product)s adicionada ao carrinho.",
+                           "%(num)d licenças de %(product)s adicionadas ao carrinho.", form.quantity.data,
+                           product=item.product.name), "success")
+            return redirect(back)
+    # The product page again, with the typed quantity and what is wrong with it.
+    return render_template("catalog/product.html", item=item, form=form, **_labels()), 422
+
+
+@bp.get("/carrinho")
+@requires(Permission.LICENSES_MANAGE)
+def cart():
+    return _render_cart()
+
+
+def _render_cart(errors: dict[int, tuple[str, str]] | None = None, status: int = 200):
+    """The cart; `errors`: product id → (typed quantity, message) of a line that was not saved."""
+    return render_template("catalog/cart.html", cart=service.cart(g.organization, _user(), today=clock.today()),
+                           errors=errors or {}, form=CartQuantityForm(formdata=None), **_labels()), status
+
+
+@bp.post("/carrinho/<int:product_id>")
+@requires(Permission.LICENSES_MANAGE)
+def update_cart(product_id: int):
+    form = CartQuantityForm()
+    if "quantity" not in request.form:
+        flash(_("Informe a quantidade."), "danger")
+        return redirect(url_for("catalog.cart"))
+    if form.validate_on_submit():
+        try:
+            item = service.update_cart(organization=g.organization, user=_user(), product_id=product_id,
+                                       quantity=form.quantity.data)
+        except NotFound as error:
+            flash(error.message, "danger")
+            return redirect(url_for("catalog.cart"))
+        except ServiceError as error:
+            form.quantity.errors = [*form.quantity.errors, error.message]
+        else:
+            flash(_("Carrinho atualizado.") if item is not None else _("Produto removido do carrinho."), "success")
+            return redirect(url_for("catalog.cart"))
+    return _render_cart({product_id: (request.form.get("quantity", ""), " ".join(map(str, form.quantity.errors)))},
+                        422)
+
+
+@bp.post("/carrinho/revisar")
+@requires(Permission.LICENSES_MANAGE)
+def review():
+    try:
+        quote = subscriptions.quote_checkout(organization=g.organization, user=_user(),
+                                             actor=actor_from_request(request))
+    except ServiceError as error:
+        flash(error.message, "danger")
+        return redirect(url_for("catalog.cart"))
+    return redirect(url_for("catalog.checkout", token=quote.token))
+
+
+# ---------------------------------------------------------------- checkout
+
+@bp.get("/carrinho/orcamento/<token>")
+@requires(Permission.LICENSES_MANAGE)
+def checkout(token: str):
+    try:
+        preview = service.checkout_preview(g.organization, token)
+    except NotFound:
+        abort(404)
+    return render_template("catalog/checkout.html", preview=preview, licenses_url=_licenses_url(), **_labels())
+
+
+@bp.post("/carrinho/orcamento/<token>/confirmar")
+@requires(Permission.LICENSES_MANAGE)
+def confirm(token: str):
+    try:
+        quote = service.checkout_quote(g.organization, token)
+    except NotFound:
+        abort(404)
+    try:
+        subscriptions.confirm_quote(organization=g.organization, token=quote.token, actor=actor_from_request(request))
+    except ServiceError as error:  # StaleQuote (prices changed, expired), a product no longer sold …
+        flash(error.message, "warning")
+        return redirect(url_for("catalog.cart"))
+    flash(_("Pedido registrado. Os novos produtos serão provisionados em até 30 minutos."), "success")
+    return redirect(_licenses_url())

@@ -1,0 +1,1 @@
+"""Subscriptions: licenses, the quantity ledger with its lots, quotes, orders and provisioning."""

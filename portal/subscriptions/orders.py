@@ -1,0 +1,260 @@
+"""Orders at the provider: the state machine pendente → enviado → concluído / falhou, with retries.
+
+`run_order` is what the provisioning job calls. It locks the order row, asks the `LicenseProvisioner`
+(Partner Center, or its simulator) or, for the reseller's own services, hands the order to the staff
+"implantação" queue, and records every step as an `OrderEvent`. Nothing is dropped: a retryable
+failure is tried again with exponential backoff; after the last attempt, or a refusal, the order is
+FAILED and flagged for staff (`needs_staff`), who can retry it or complete it by hand.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+
+from portal.accounts.models import Organization
+from portal.catalog.models import TERM_DURATIONS, Provider, Term
+from portal.extensions import db
+from portal.integrations.provisioning import (
+    LicenseProvisioner,
+    Outcome,
+    ProvisioningResult,
+    Purchase,
+    QuantityChange,
+    RenewalQuantity,
+)
+from portal.shared import clock
+from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.errors import ServiceError
+from portal.subscriptions.models import Order, OrderEvent, OrderKind, OrderStatus, Subscription, SubscriptionStatus
+
+SYSTEM = Actor.system("provisioning")
+MAX_ATTEMPTS = 6  # then the order fails for good and staff is told
+RETRY_BASE = timedelta(minutes=1)  # 1, 2, 4, 8, 16 minutes between attempts: ~31 minutes in all
+POLL_EVERY = timedelta(seconds=30)  # how often a 202-accepted operation is asked about
+PROMISED = timedelta(minutes=30)  # "será refletido em até 30 minutos"
+
+
+@dataclass(frozen=True)
+class Step:
+    """What `run_order` did, for the job to act on (queue a retry or a poll at `next_at`)."""
+
+    status: str
+    next_at: datetime | None = None
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff after the `attempts`-th failed attempt (1-based): 1, 2, 4, 8 … minutes."""
+    return RETRY_BASE * (2 ** (attempts - 1))
+
+
+def _event(order: Order, message: str, detail: dict | None = None) -> None:
+    db.session.add(OrderEvent(order_id=order.id, created_at=clock.now(), status=order.status, message=message[:1000],
+                              detail=detail))
+
+
+def _set_status(order: Order, status: OrderStatus, message: str, tag: AuditTag, detail: dict | None = None) -> None:
+    before = order.status
+    order.status = status
+    _event(order, message, detail)
+    record(tag, actor=SYSTEM, organization_id=order.organization_id, subject=f"order:{order.id}",
+           before={"status": before}, after={"status": status, "message": message[:300]})
+
+
+def _call(order: Order, subscription: Subscription, organization: Organization,
+          provisioner: LicenseProvisioner) -> ProvisioningResult | None:
+    """The provider call for `order`, or None when it must wait (the purchase it depends on is not done)."""
+    product = subscription.product
+    customer_id = organization.microsoft_tenant_id or ""
+    if order.operation_url:
+        return provisioner.poll(order.operation_url)
+    if order.kind == OrderKind.PURCHASE:
+        return provisioner.purchase(Purchase(
+            customer_id=customer_id, offer_id=product.offer_id or "", quantity=order.quantity,
+            billing_cycle=product.billing_frequency, term_duration=TERM_DURATIONS[Term(product.term)],
+            correlation_id=order.correlation_id,
+        ))
+    if subscription.provider_subscription_id is None:
+        return None
+    if order.kind == OrderKind.RENEWAL_QUANTITY:
+        return provisioner.schedule_renewal_quantity(RenewalQuantity(
+            customer_id=customer_id, subscription_id=subscription.provider_subscription_id,
+            quantity=order.quantity, correlation_id=order.correlation_id,
+        ))
+    return provisioner.change_quantity(QuantityChange(
+        customer_id=customer_id, subscription_id=subscription.provider_subscription_id, quantity=order.quantity,
+        correlation_id=order.correlation_id,
+    ))
+
+
+def _done(order: Order, subscription: Subscription, result: ProvisioningResult, now: datetime) -> None:
+    if order.kind == OrderKind.PURCHASE and result.subscription is not None:
+        subscription.provider_subscription_id = result.subscription.subscription_id
+    if subscription.status == SubscriptionStatus.PROVISIONING:
+        subscription.status = SubscriptionStatus.ACTIVE
+    order.completed_at = now
+    order.next_attempt_at = None
+    order.operation_url = None
+    order.needs_staff = False
+    order.error_code = order.error_message = None
+    _set_status(order, OrderStatus.DONE, "done", AuditTag.ORDER_DONE, result.raw or None)
+
+
+def _failed(order: Order, result: ProvisioningResult, now: datetime) -> Step:
+    error = result.error
+    order.error_code = error.code if error else "unknown"
+    order.error_message = error.message if error else ""
+    order.operation_url = None
+    if error is not None and error.retryable and order.attempts < MAX_ATTEMPTS:
+        order.next_attempt_at = now + retry_delay(order.attempts)
+        order.status = OrderStatus.PENDING
+        _event(order, f"attempt {order.attempts} failed ({order.error_code}): {order.error_message}; "
+                      f"retrying at {order.next_attempt_at.isoformat()}", result.raw or None)
+        record(AuditTag.ORDER_RETRY_SCHEDULED, actor=SYSTEM, organization_id=order.organization_id,
+               subject=f"order:{order.id}", after={"attempt": order.attempts, "error": order.error_code})
+        return Step(OrderStatus.PENDING, order.next_attempt_at)
+    order.next_attempt_at = None
+    order.needs_staff = True
+    _set_status(order, OrderStatus.FAILED, f"failed ({order.error_code}): {order.error_message}",
+                AuditTag.ORDER_FAILED, result.raw or None)
+    return Step(OrderStatus.FAILED)
+
+
+def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
+    """One attempt (or poll) of an order that is due. Commits. None when there was nothing to do."""
+    now = clock.now()
+    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    if order is None or not order.is_open or order.needs_staff:
+        db.session.rollback()
+        return None
+    if order.next_attempt_at is not None and order.next_attempt_at > now:
+        db.session.rollback()  # a duplicate or early message: the order's own schedule decides
+        return Step(order.status, order.next_attempt_at)
+    subscription = db.session.get(Subscription, order.subscription_id)
+    organization = db.session.get(Organization, order.organization_id)
+    from portal.notifications import service as notify
+
+    if _earlier_open_order(order):  # one change at a time per subscription, in the order they were made
+        order.next_attempt_at = now + POLL_EVERY
+        _event(order, "waiting for the subscription's earlier order")
+        db.session.commit()
+        return Step(order.status, order.next_attempt_at)
+
+    if subscription.product.provider == Provider.OWN_SERVICE:
+        order.needs_staff = True
+        order.next_attempt_at = None
+        _set_status(order, OrderStatus.SENT, "handed to the staff implantação queue", AuditTag.ORDER_SENT)
+        db.session.commit()
+        return Step(OrderStatus.SENT)
+    polling = order.operation_url is not None
+    if not polling:
+        order.attempts += 1
+    result = _call(order, subscription, organization, provisioner)
+    if result is None:
+        order.attempts -= 1
+        order.next_attempt_at = now + POLL_EVERY
+        _event(order, "waiting for the subscription's purchase to complete")
+        db.session.commit()
+        return Step(order.status, order.next_attempt_at)
+    if result.provider_request_id:
+        order.provider_request_id = result.provider_request_id
+    if result.outcome == Outcome.DONE:
+        _done(order, subscription, result, now)
+        notify.order_finished(order=order)
+        db.session.commit()
+        return Step(OrderStatus.DONE)
+    if result.outcome == Outcome.PENDING:
+        order.operation_url = result.operation_url
+        order.next_attempt_at = now + POLL_EVERY
+        if order.status != OrderStatus.SENT:
+            _set_status(order, OrderStatus.SENT, "accepted by the provider (202); polling", AuditTag.ORDER_SENT,
+                        result.raw or None)
+        else:
+            _event(order, "still in progress at the provider")
+        db.session.commit()
+        return Step(OrderStatus.SENT, order.next_attempt_at)
+    step = _failed(order, result, now)
+    if step.status == OrderStatus.FAILED:
+        notify.order_finished(order=order)
+    db.session.commit()
+    return step
+
+
+def _earlier_open_order(order: Order) -> bool:
+    return db.session.scalar(
+        select(func.count(Order.id)).where(Order.subscription_id == order.subscription_id, Order.id < order.id,
+                                           Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT]))
+    ) > 0
+
+
+def due_orders(now: datetime, limit: int = 500) -> list[int]:
+    """Open orders whose next attempt is due (the sweep's safety net if a queued message was lost)."""
+    return list(db.session.scalars(
+        select(Order.id)
+        .where(Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT]), Order.needs_staff.is_(False),
+               or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now))
+        .order_by(Order.next_attempt_at, Order.id).limit(limit)
+    ))
+
+
+def overdue_filter(now: datetime):
+    """Orders still open after the promised 30 minutes."""
+    return (Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT])) & (Order.created_at < now - PROMISED)
+
+
+def health_counts(now: datetime) -> dict[str, int]:
+    open_orders = Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT])
+    return {
+        "orders_open": db.session.scalar(select(func.count(Order.id)).where(open_orders)),
+        "orders_overdue": db.session.scalar(select(func.count(Order.id)).where(overdue_filter(now))),
+        "orders_needing_staff": db.session.scalar(
+            select(func.count(Order.id)).where(Order.needs_staff.is_(True), Order.status != OrderStatus.DONE)),
+    }
+
+
+# ---------------------------------------------------------------- staff actions
+
+def retry_by_staff(order: Order, *, actor: Actor) -> None:
+    """Send a failed (or stuck) order again, from the first attempt."""
+    if order.status == OrderStatus.DONE:
+        raise ServiceError(_("Este pedido já foi concluído."))
+    if order.subscription.product.provider == Provider.OWN_SERVICE:
+        raise ServiceError(_("Pedidos de serviços próprios são concluídos pela equipe de implantação."))
+    before = order.status
+    order.status = OrderStatus.PENDING
+    order.attempts = 0
+    order.needs_staff = False
+    order.operation_url = None
+    order.next_attempt_at = clock.now()
+    _event(order, f"retried by {actor.label}")
+    record(AuditTag.ORDER_RETRIED_BY_STAFF, actor=actor, organization_id=order.organization_id,
+           subject=f"order:{order.id}", before={"status": before}, after={"status": OrderStatus.PENDING})
+    from portal.subscriptions.service import _queue
+
+    _queue(order)
+    db.session.commit()
+
+
+def complete_by_staff(order: Order, *, actor: Actor, note: str) -> None:
+    """Staff finished it by hand: an own service's implantação, or a change made in Partner Center directly."""
+    if order.status == OrderStatus.DONE:
+        raise ServiceError(_("Este pedido já foi concluído."))
+    note = (note or "").strip()
+    if len(note) < 5:
+        raise ServiceError(_("Descreva o que foi feito (pelo menos 5 caracteres)."), field="note")
+    subscription = order.subscription
+    if subscription.status == SubscriptionStatus.PROVISIONING:
+        subscription.status = SubscriptionStatus.ACTIVE
+    before = order.status
+    order.status = OrderStatus.DONE
+    order.completed_at = clock.now()
+    order.needs_staff = False
+    order.next_attempt_at = None
+    _event(order, f"completed by {actor.label}: {note}"[:1000])
+    record(AuditTag.ORDER_COMPLETED_BY_STAFF, actor=actor, organization_id=order.organization_id,
+           subject=f"order:{order.id}", before={"status": before}, after={"status": OrderStatus.DONE, "note": note})
+    from portal.notifications import service as notify
+
+    notify.order_finished(order=order)
+    db.session.commit()

@@ -1,0 +1,661 @@
+"""Subscriptions verbs: quote a quantity change or a purchase, confirm it, and the resulting orders.
+
+A quote is computed by the same functions that apply the change (prorata spec, rule 7): confirming
+re-plans the change and refuses ("re-quote") when anything differs from what the customer saw.
+Each function takes its inputs explicitly and commits its own unit of work with its audit events.
+"""
+
+import calendar
+import secrets
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from fractions import Fraction
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from portal.accounts.models import Organization, User
+from portal.billing import prorata
+from portal.cancellations.models import MIN_REASON_LENGTH, CancellationRequest, ReasonCategory
+from portal.catalog.models import (
+    BILLING_MONTHS,
+    TERM_MONTHS,
+    BillingFrequency,
+    Product,
+    ProductPrice,
+    Term,
+)
+from portal.extensions import db
+from portal.jobs import enqueue_after_commit
+from portal.shared import clock
+from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.errors import NotFound, ServiceError
+from portal.shared.money import round_half_up
+from portal.subscriptions.models import (
+    CartItem,
+    ChangeKind,
+    CreditEntry,
+    Lot,
+    LotDraw,
+    Order,
+    OrderEvent,
+    OrderKind,
+    OrderStatus,
+    QuantityChange,
+    Quote,
+    QuoteKind,
+    QuoteStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+
+
+class StaleQuote(ServiceError):
+    """The quote no longer matches reality (expired, or the subscription changed): quote again."""
+
+
+# ---------------------------------------------------------------- periods and prices
+
+def add_months(day: date, months: int, anchor: int | None = None) -> date:
+    """`day` plus `months` calendar months, on day `anchor` (default: `day`'s) clamped to the month's end."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    wanted = anchor or day.day
+    return date(year, month, min(wanted, calendar.monthrange(year, month)[1]))
+
+
+def billing_period(subscription_or_product: Subscription | Product, organization: Organization, on: date,
+                   term_start: date | None = None) -> tuple[date, date]:
+    """The billing period [S, E) containing `on`: monthly periods on the organization's billing day, or the
+    yearly term for annual billing."""
+    product = getattr(subscription_or_product, "product", subscription_or_product)
+    start = term_start or getattr(subscription_or_product, "term_start", None) or on
+    if product.billing_frequency == BillingFrequency.ANNUAL:
+        return prorata.annual_period(start, on)
+    return prorata.monthly_period(organization.billing_day, on)
+
+
+def current_price(product: Product, day: date) -> ProductPrice:
+    price = product.price_on(day)
+    if price is None:
+        raise ServiceError(_("Este produto ainda não tem preço. Fale com a equipe comercial."))
+    return price
+
+
+def period_label_months(product: Product) -> int:
+    return BILLING_MONTHS[BillingFrequency(product.billing_frequency)]
+
+
+def monthly_equivalent(amount_per_period_cents: int, product: Product) -> int:
+    """For display only: an annual amount as twelfths (rounded half up); monthly amounts unchanged."""
+    months = period_label_months(product)
+    return round_half_up(Fraction(amount_per_period_cents, months)) if months > 1 else amount_per_period_cents
+
+
+# ---------------------------------------------------------------- reading
+
+def list_subscriptions(organization: Organization) -> list[Subscription]:
+    return list(
+        db.session.scalars(
+            select(Subscription)
+            .where(Subscription.organization_id == organization.id)
+            .options(selectinload(Subscription.product).selectinload(Product.family))
+            .order_by(Subscription.status == SubscriptionStatus.CANCELLED, Subscription.id)
+        )
+    )
+
+
+def get_subscription(organization: Organization, subscription_id: int) -> Subscription:
+    subscription = db.session.scalar(
+        select(Subscription).where(Subscription.id == subscription_id,
+                                   Subscription.organization_id == organization.id)
+    )
+    if subscription is None:
+        raise NotFound(_("Licença não encontrada."))
+    return subscription
+
+
+def latest_orders(organization: Organization, subscription_ids: list[int]) -> dict[int, Order]:
+    """The newest order of each subscription (one query)."""
+    if not subscription_ids:
+        return {}
+    newest = (
+        select(func.max(Order.id))
+        .where(Order.organization_id == organization.id, Order.subscription_id.in_(subscription_ids))
+        .group_by(Order.subscription_id)
+    )
+    orders = db.session.scalars(select(Order).where(Order.id.in_(newest)))
+    return {order.subscription_id: order for order in orders}
+
+
+def get_order(organization: Organization, order_id: int) -> Order:
+    order = db.session.scalar(select(Order).where(Order.id == order_id, Order.organization_id == organization.id))
+    if order is None:
+        raise NotFound(_("Pedido não encontrado."))
+    return order
+
+
+def recurring_cents(subscription: Subscription) -> int:
+    """What the licenses in use cost per billing period: each lot at the price it was billed at."""
+    return sum(lot.remaining * lot.unit_price_cents for lot in subscription.lots)
+
+
+# ---------------------------------------------------------------- planning a quantity change
+
+@dataclass(frozen=True)
+class QuoteLine:
+    """One line as the customer sees it; rendered (and translated) by the template from `kind`."""
+
+    kind: str  # "charge" | "credit" | "scheduled" | "purchase"
+    quantity: int  # licenses this line is about (positive)
+    unit_price_cents: int
+    amount_cents: int  # + charged on the next invoice, − credited, 0 for a scheduled decrease
+    period_start: str | None = None  # ISO business dates of the pró-rata period
+    period_end: str | None = None
+    effective_on: str | None = None  # ISO business date the line takes effect
+    window_end: str | None = None  # ISO instant a lot's decrease window closed/closes (scheduled, credit)
+    product_id: int | None = None
+    product_name: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    lines: tuple[QuoteLine, ...]
+    quantity_now: int  # Subscription.quantity after the change
+    renewal_quantity: int | None  # from the next term on (None: same as quantity_now)
+    charge_cents: int
+    credit_cents: int
+    recurring_cents: int  # per billing period, from the next period on
+    increase: int  # licenses added now
+    decrease: prorata.DecreasePlan | None
+    unit_price: ProductPrice | None  # the price of the new lot (increases)
+    period: tuple[date, date]
+
+    def lines_json(self) -> list[dict[str, Any]]:
+        return [line.as_dict() for line in self.lines]
+
+
+def _plan_lots(subscription: Subscription, period: tuple[date, date]) -> list[prorata.Lot]:
+    """The subscription's lots as the pure planner sees them: what remains, and what may still be credited."""
+    start, end = period
+    lots = []
+    for lot in subscription.lots:
+        remaining = lot.remaining
+        if remaining <= 0:
+            continue
+        added_on = clock.to_business(lot.added_at).date()
+        if start <= added_on < end:
+            creditable = lot.billed_cents - lot.credited_cents  # billed pro-rata when added this period
+        else:
+            creditable = remaining * lot.unit_price_cents  # billed in full for this period, in advance
+        lots.append(prorata.Lot(lot_id=lot.id, quantity=remaining, unit_price_cents=lot.unit_price_cents,
+                                added_at=lot.added_at, window_end=lot.window_end, billed_cents=max(creditable, 0)))
+    return lots
+
+
+def plan_change(organization: Organization, subscription: Subscription, new_quantity: int,
+                now: datetime) -> ChangePlan:
+    """What setting `subscription` to `new_quantity` licenses does, line by line. Pure given the rows."""
+    product = subscription.product
+    today = clock.to_business(now).date()
+    period = billing_period(subscription, organization, today)
+    start, end = period
+    current = subscription.quantity
+    lines: list[QuoteLine] = []
+    charge = credit = increase = 0
+    decrease = None
+    price = None
+    renewal = None
+    lot_value = {lot.id: lot.remaining * lot.unit_price_cents for lot in subscription.lots}
+    if new_quantity > current:
+        increase = new_quantity - current
+        price = current_price(product, today)
+        charge = prorata.prorated_amount(price.unit_price_cents, increase, start, end, today)
+        lines.append(QuoteLine("charge", increase, price.unit_price_cents, charge, start.isoformat(),
+                               end.isoformat(), today.isoformat(), product_id=product.id, product_name=product.name))
+        quantity_now = new_quantity
+        recurring = sum(lot_value.values()) + increase * price.unit_price_cents
+    elif new_quantity < current:
+        lots = {lot.id: lot for lot in subscription.lots}
+        decrease = prorata.plan_decrease(_plan_lots(subscription, period), current - new_quantity, now, start, end,
+                                         today)
+        for line in decrease.credit_lines:
+            lot = lots[line.lot_id]
+            credit += -line.amount_cents
+            lot_value[lot.id] -= line.quantity * lot.unit_price_cents
+            lines.append(QuoteLine("credit", line.quantity, lot.unit_price_cents, line.amount_cents,
+                                   start.isoformat(), end.isoformat(), today.isoformat(),
+                                   window_end=lot.window_end.isoformat(), product_id=product.id,
+                                   product_name=product.name))
+        removed_now = sum(line.quantity for line in decrease.credit_lines)
+        quantity_now = current - removed_now
+        if decrease.scheduled_quantity:
+            renewal = new_quantity
+            lines.append(QuoteLine("scheduled", decrease.scheduled_quantity, 0, 0,
+                                   effective_on=subscription.term_end.isoformat(), product_id=product.id,
+                                   product_name=product.name))
+        recurring = sum(lot_value.values())
+    else:
+        quantity_now = current  # same number: only undoes a scheduled decrease
+        recurring = sum(lot_value.values())
+    return ChangePlan(
+        lines=tuple(lines), quantity_now=quantity_now, renewal_quantity=renewal, charge_cents=charge,
+        credit_cents=credit, recurring_cents=recurring, increase=increase, decrease=decrease, unit_price=price,
+        period=period,
+    )
+
+
+# ---------------------------------------------------------------- quotes
+
+def _end_of_business_day(now: datetime) -> datetime:
+    local = clock.to_business(now)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=clock.BUSINESS_TZ)
+    return midnight.astimezone(now.tzinfo)
+
+
+def _check_cancellation(category: str | None, reason: str | None) -> tuple[str, str]:
+    if category not in {c.value for c in ReasonCategory}:
+        raise ServiceError(_("Escolha o motivo do cancelamento."), field="category")
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ServiceError(
+            _("Explique o motivo com pelo menos %(n)d caracteres.", n=MIN_REASON_LENGTH), field="reason"
+        )
+    return category, reason
+
+
+def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
+    product = subscription.product
+    if not isinstance(new_quantity, int) or isinstance(new_quantity, bool):
+        raise ServiceError(_("Informe a quantidade em números inteiros."), field="quantity")
+    if subscription.status == SubscriptionStatus.CANCELLED:
+        raise ServiceError(_("Esta licença foi cancelada e não pode mais ser alterada."))
+    if subscription.status == SubscriptionStatus.PROVISIONING:
+        raise ServiceError(_("Aguarde a conclusão do provisionamento para alterar a quantidade."))
+    if subscription.status == SubscriptionStatus.SUSPENDED:
+        raise ServiceError(_("Esta licença está suspensa. Fale com o financeiro para reativá-la."))
+    if new_quantity < 0:
+        raise ServiceError(_("A quantidade não pode ser negativa."), field="quantity")
+    if new_quantity > product.max_quantity:
+        raise ServiceError(_("O máximo para este produto é %(n)d licenças.", n=product.max_quantity),
+                           field="quantity")
+    if 0 < new_quantity < product.min_quantity:
+        raise ServiceError(_("O mínimo para este produto é %(n)d licenças.", n=product.min_quantity),
+                           field="quantity")
+    if new_quantity == subscription.quantity and subscription.renewal_quantity is None:
+        raise ServiceError(_("Esta já é a quantidade atual."), field="quantity")
+    return new_quantity
+
+
+def quote_quantity_change(*, organization: Organization, subscription: Subscription, new_quantity: Any,
+                          actor: Actor, category: str | None = None, reason: str | None = None) -> Quote:
+    """Price setting `subscription` to `new_quantity`; nothing changes until the quote is confirmed."""
+    if subscription.organization_id != organization.id:
+        raise NotFound(_("Licença não encontrada."))
+    new_quantity = _check_quantity(subscription, new_quantity)
+    if new_quantity == 0:
+        category, reason = _check_cancellation(category, reason)
+    else:
+        category = reason = None
+    now = clock.now()
+    plan = plan_change(organization, subscription, new_quantity, now)
+    quote = Quote(
+        token=secrets.token_hex(16), organization_id=organization.id, kind=QuoteKind.QUANTITY_CHANGE,
+        subscription_id=subscription.id, subscription_version=subscription.version, new_quantity=new_quantity,
+        lines=plan.lines_json(), charge_cents=plan.charge_cents, credit_cents=plan.credit_cents,
+        recurring_cents=plan.recurring_cents, cancellation_category=category, cancellation_reason=reason,
+        created_by_id=actor.user_id, created_at=now, expires_at=_end_of_business_day(now),
+    )
+    db.session.add(quote)
+    db.session.commit()
+    return quote
+
+
+def get_quote(organization: Organization, token: str) -> Quote:
+    quote = db.session.scalar(
+        select(Quote).where(Quote.token == str(token)[:32], Quote.organization_id == organization.id)
+    )
+    if quote is None:
+        raise NotFound(_("Orçamento não encontrado."))
+    return quote
+
+
+def quote_orders(quote: Quote) -> list[Order]:
+    return list(db.session.scalars(select(Order).where(Order.quote_id == quote.id).order_by(Order.id)))
+
+
+def _claim(quote: Quote, now: datetime) -> bool:
+    """Mark the quote confirmed if it still is open; False when another request got there first.
+
+    The conditional UPDATE is the idempotency guard: of two identical submissions only one matches.
+    """
+    result = db.session.execute(
+        update(Quote).where(Quote.id == quote.id, Quote.status == QuoteStatus.OPEN)
+        .values(status=QuoteStatus.CONFIRMED, confirmed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def confirm_quote(*, organization: Organization, token: str, actor: Actor) -> list[Order]:
+    """Apply a quote exactly as shown and queue its orders. Confirming twice returns the same orders."""
+    quote = get_quote(organization, token)
+    if quote.status == QuoteStatus.CONFIRMED:
+        return quote_orders(quote)
+    now = clock.now()
+    if quote.expires_at <= now:
+        raise StaleQuote(_("Este orçamento expirou. Confira os valores atualizados antes de confirmar."))
+    if not _claim(quote, now):
+        db.session.rollback()
+        db.session.refresh(quote)
+        return quote_orders(quote)
+    try:
+        if quote.kind == QuoteKind.QUANTITY_CHANGE:
+            orders = _apply_quantity_change(organization, quote, actor, now)
+        else:
+            orders = _apply_checkout(organization, quote, actor, now)
+        db.session.flush()
+    except StaleDataError as exc:  # another change to the subscription committed meanwhile
+        db.session.rollback()
+        raise StaleQuote(_("A licença mudou desde este orçamento. Confira os valores atualizados.")) from exc
+    except ServiceError:
+        db.session.rollback()
+        raise
+    record(AuditTag.QUOTE_CONFIRMED, actor=actor, organization_id=organization.id, subject=f"quote:{quote.id}",
+           after={"kind": quote.kind, "lines": quote.lines, "charge_cents": quote.charge_cents,
+                  "credit_cents": quote.credit_cents, "recurring_cents": quote.recurring_cents,
+                  "orders": [o.id for o in orders]})
+    for order in orders:
+        _queue(order)
+    from portal.notifications import service as notify
+
+    notify.order_received(orders=orders, requester=actor.user)
+    db.session.commit()
+    return orders
+
+
+# ---------------------------------------------------------------- applying a quantity change
+
+def _ledger(subscription: Subscription, kind: ChangeKind, delta: int, *, effective_on: date, quote: Quote | None,
+            actor: Actor, period: tuple[date, date] | None = None, charge: int = 0, credit: int = 0) -> QuantityChange:
+    change = QuantityChange(
+        subscription_id=subscription.id, organization_id=subscription.organization_id, kind=kind, delta=delta,
+        quantity_after=subscription.quantity, effective_on=effective_on, charge_cents=charge, credit_cents=credit,
+        period_start=period[0] if period else None, period_end=period[1] if period else None,
+        quote_id=quote.id if quote else None, actor_id=actor.user_id, created_at=clock.now(),
+    )
+    db.session.add(change)
+    db.session.flush()
+    return change
+
+
+def _new_lot(subscription: Subscription, change: QuantityChange, quantity: int, price_cents: int, billed: int,
+             now: datetime) -> Lot:
+    lot = Lot(subscription_id=subscription.id, change_id=change.id, quantity=quantity, unit_price_cents=price_cents,
+              added_at=now, window_end=now + timedelta(hours=subscription.product.decrease_window_hours),
+              billed_cents=billed)
+    db.session.add(lot)
+    return lot
+
+
+def _new_order(subscription: Subscription, kind: OrderKind, quantity: int, quote: Quote | None, actor: Actor,
+               now: datetime) -> Order:
+    order = Order(organization_id=subscription.organization_id, quote_id=quote.id if quote else None, kind=kind,
+                  subscription_id=subscription.id, quantity=quantity, status=OrderStatus.PENDING,
+                  correlation_id=str(uuid.uuid4()), requested_by_id=actor.user_id, created_at=now,
+                  next_attempt_at=now)
+    db.session.add(order)
+    db.session.flush()
+    db.session.add(OrderEvent(order_id=order.id, created_at=now, status=OrderStatus.PENDING,
+                              message="order created"))
+    record(AuditTag.ORDER_CREATED, actor=actor, organization_id=order.organization_id, subject=f"order:{order.id}",
+           after={"kind": kind, "subscription_id": subscription.id, "quantity": quantity})
+    return order
+
+
+def _apply_quantity_change(organization: Organization, quote: Quote, actor: Actor, now: datetime) -> list[Order]:
+    subscription = db.session.get(Subscription, quote.subscription_id)
+    if subscription.version != quote.subscription_version:
+        raise StaleQuote(_("A licença mudou desde este orçamento. Confira os valores atualizados."))
+    plan = plan_change(organization, subscription, quote.new_quantity, now)
+    if plan.lines_json() != quote.lines or plan.recurring_cents != quote.recurring_cents:
+        raise StaleQuote(_("Os valores mudaram desde este orçamento (por exemplo, a janela de redução terminou). "
+                           "Confira os valores atualizados."))
+    today = clock.to_business(now).date()
+    before = {"quantity": subscription.quantity, "renewal_quantity": subscription.renewal_quantity}
+    orders = []
+    if plan.increase:
+        subscription.quantity = plan.quantity_now
+        change = _ledger(subscription, ChangeKind.INCREASE, plan.increase, effective_on=today, quote=quote,
+                         actor=actor, period=plan.period, charge=plan.charge_cents)
+        _new_lot(subscription, change, plan.increase, plan.unit_price.unit_price_cents, plan.charge_cents, now)
+        record(AuditTag.QUANTITY_INCREASED, actor=actor, organization_id=organization.id,
+               subject=f"subscription:{subscription.id}", before=before,
+               after={"quantity": plan.quantity_now, "charge_cents": plan.charge_cents, "quote": quote.id})
+    if plan.decrease is not None:
+        removed_now = sum(line.quantity for line in plan.decrease.credit_lines)
+        if removed_now:
+            subscription.quantity = plan.quantity_now
+            change = _ledger(subscription, ChangeKind.DECREASE, -removed_now, effective_on=today, quote=quote,
+                             actor=actor, period=plan.period, credit=plan.credit_cents)
+            for line in plan.decrease.credit_lines:
+                db.session.add(LotDraw(lot_id=line.lot_id, change_id=change.id, quantity=line.quantity,
+                                       credit_cents=-line.amount_cents))
+            if plan.credit_cents:
+                db.session.add(CreditEntry(
+                    organization_id=organization.id, amount_cents=plan.credit_cents, change_id=change.id,
+                    description=f"{subscription.product.name}: -{removed_now}", created_at=now,
+                ))
+            record(AuditTag.QUANTITY_DECREASED, actor=actor, organization_id=organization.id,
+                   subject=f"subscription:{subscription.id}", before=before,
+                   after={"quantity": plan.quantity_now, "credit_cents": plan.credit_cents, "quote": quote.id})
+        if plan.decrease.scheduled_quantity:
+            _ledger(subscription, ChangeKind.SCHEDULED_DECREASE, -plan.decrease.scheduled_quantity,
+                    effective_on=subscription.term_end, quote=quote, actor=actor)
+            record(AuditTag.QUANTITY_DECREASE_SCHEDULED, actor=actor, organization_id=organization.id,
+                   subject=f"subscription:{subscription.id}", before=before,
+                   after={"renewal_quantity": plan.renewal_quantity, "on": subscription.term_end.isoformat(),
+                          "quote": quote.id})
+    subscription.renewal_quantity = plan.renewal_quantity
+    if quote.new_quantity == 0 and plan.quantity_now == 0:
+        subscription.status = SubscriptionStatus.CANCELLED
+    subscription.version  # noqa: B018 - loaded; the flush bumps it (version_id_col) or fails if it moved
+    db.session.flush()
+    if plan.quantity_now != before["quantity"]:
+        orders.append(_new_order(subscription, OrderKind.QUANTITY_CHANGE, plan.quantity_now, quote, actor, now))
+    if plan.renewal_quantity != before["renewal_quantity"]:
+        target = plan.renewal_quantity if plan.renewal_quantity is not None else plan.quantity_now
+        orders.append(_new_order(subscription, OrderKind.RENEWAL_QUANTITY, target, quote, actor, now))
+    if quote.new_quantity == 0:
+        request = CancellationRequest(
+            organization_id=organization.id, subscription_id=subscription.id,
+            category=quote.cancellation_category, reason=quote.cancellation_reason,
+            requested_by_id=actor.user_id, quote_id=quote.id, created_at=now,
+        )
+        db.session.add(request)
+        db.session.flush()
+        record(AuditTag.CANCELLATION_REQUESTED, actor=actor, organization_id=organization.id,
+               subject=f"cancellation:{request.id}",
+               after={"subscription_id": subscription.id, "category": request.category, "reason": request.reason,
+                      "ends_now": plan.quantity_now == 0,
+                      "ends_on": None if plan.quantity_now == 0 else subscription.term_end.isoformat()})
+    return orders
+
+
+# ---------------------------------------------------------------- cart and checkout
+
+def cart_items(organization: Organization, user: User) -> list[CartItem]:
+    return list(db.session.scalars(
+        select(CartItem).where(CartItem.organization_id == organization.id, CartItem.user_id == user.id)
+        .options(selectinload(CartItem.product)).order_by(CartItem.id)
+    ))
+
+
+def _sellable(product_id: Any) -> Product:
+    product = db.session.get(Product, product_id) if isinstance(product_id, int) else None
+    if product is None or not product.active or not product.family.active:
+        raise NotFound(_("Produto não encontrado."))
+    return product
+
+
+def _check_purchase_quantity(product: Product, quantity: Any) -> int:
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise ServiceError(_("Informe a quantidade em números inteiros."), field="quantity")
+    if quantity < product.min_quantity:
+        raise ServiceError(_("O mínimo para este produto é %(n)d licenças.", n=product.min_quantity),
+                           field="quantity")
+    if quantity > product.max_quantity:
+        raise ServiceError(_("O máximo para este produto é %(n)d licenças.", n=product.max_quantity),
+                           field="quantity")
+    return quantity
+
+
+def set_cart_quantity(*, organization: Organization, user: User, product_id: Any, quantity: Any,
+                      add: bool = False) -> CartItem | None:
+    """Put `quantity` of a product in the cart (`add`: on top of what is there); 0 takes it out."""
+    product = _sellable(product_id)
+    item = db.session.scalar(select(CartItem).where(
+        CartItem.organization_id == organization.id, CartItem.user_id == user.id, CartItem.product_id == product.id))
+    if quantity == 0 and not add and not isinstance(quantity, bool):
+        if item is not None:
+            db.session.delete(item)
+            db.session.commit()
+        return None
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise ServiceError(_("Informe a quantidade em números inteiros."), field="quantity")
+    total = quantity + (item.quantity if item is not None and add else 0)
+    _check_purchase_quantity(product, total)
+    current_price(product, clock.today())
+    if item is None:
+        item = CartItem(organization_id=organization.id, user_id=user.id, product_id=product.id, quantity=total,
+                        added_at=clock.now())
+        db.session.add(item)
+    else:
+        item.quantity = total
+    db.session.commit()
+    return item
+
+
+def plan_checkout(organization: Organization, items: list[tuple[Product, int]], now: datetime) -> list[QuoteLine]:
+    today = clock.to_business(now).date()
+    lines = []
+    for product, quantity in items:
+        price = current_price(product, today)
+        start, end = billing_period(product, organization, today, term_start=today)
+        amount = prorata.prorated_amount(price.unit_price_cents, quantity, start, end, today)
+        lines.append(QuoteLine("purchase", quantity, price.unit_price_cents, amount, start.isoformat(),
+                               end.isoformat(), today.isoformat(), product_id=product.id, product_name=product.name))
+    return lines
+
+
+def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Quote:
+    items = cart_items(organization, user)
+    if not items:
+        raise ServiceError(_("Seu carrinho está vazio."))
+    for item in items:
+        _sellable(item.product_id)
+        _check_purchase_quantity(item.product, item.quantity)
+    now = clock.now()
+    lines = plan_checkout(organization, [(item.product, item.quantity) for item in items], now)
+    quote = Quote(
+        token=secrets.token_hex(16), organization_id=organization.id, kind=QuoteKind.CHECKOUT, lines=[
+            line.as_dict() for line in lines], charge_cents=sum(line.amount_cents for line in lines), credit_cents=0,
+        recurring_cents=sum(line.quantity * line.unit_price_cents for line in lines), created_by_id=actor.user_id,
+        created_at=now, expires_at=_end_of_business_day(now),
+    )
+    db.session.add(quote)
+    db.session.commit()
+    return quote
+
+
+def _term_end(product: Product, start: date) -> date:
+    return add_months(start, TERM_MONTHS[Term(product.term)])
+
+
+def _apply_checkout(organization: Organization, quote: Quote, actor: Actor, now: datetime) -> list[Order]:
+    products = [(_sellable(line["product_id"]), line["quantity"]) for line in quote.lines]
+    lines = [line.as_dict() for line in plan_checkout(organization, products, now)]
+    if lines != quote.lines:
+        raise StaleQuote(_("Os preços mudaram desde este orçamento. Confira os valores atualizados."))
+    today = clock.to_business(now).date()
+    orders = []
+    for (product, quantity), line in zip(products, quote.lines, strict=True):
+        subscription = Subscription(
+            organization_id=organization.id, product_id=product.id, quantity=quantity,
+            status=SubscriptionStatus.PROVISIONING, term_start=today, term_end=_term_end(product, today),
+            created_at=now,
+        )
+        db.session.add(subscription)
+        db.session.flush()
+        period = (date.fromisoformat(line["period_start"]), date.fromisoformat(line["period_end"]))
+        change = _ledger(subscription, ChangeKind.INITIAL, quantity, effective_on=today, quote=quote, actor=actor,
+                         period=period, charge=line["amount_cents"])
+        _new_lot(subscription, change, quantity, line["unit_price_cents"], line["amount_cents"], now)
+        record(AuditTag.SUBSCRIPTION_PURCHASED, actor=actor, organization_id=organization.id,
+               subject=f"subscription:{subscription.id}",
+               after={"product": product.sku, "quantity": quantity, "charge_cents": line["amount_cents"],
+                      "quote": quote.id})
+        orders.append(_new_order(subscription, OrderKind.PURCHASE, quantity, quote, actor, now))
+    db.session.execute(
+        CartItem.__table__.delete().where(CartItem.organization_id == organization.id,
+                                          CartItem.user_id == quote.created_by_id,
+                                          CartItem.product_id.in_([p.id for p, _q in products]))
+    )
+    return orders
+
+
+# ---------------------------------------------------------------- queueing
+
+def _queue(order: Order) -> None:
+    from portal.subscriptions.jobs import provision_order
+
+    enqueue_after_commit(db.session, provision_order, order.id)
+
+
+# ---------------------------------------------------------------- renewals
+
+def renew_due(*, today: date, actor: Actor) -> int:
+    """Renew every active subscription whose term ended: scheduled decreases take effect, and the renewed
+    quantity becomes one new lot at today's price with a fresh decrease window (prorata spec, rule 1)."""
+    due = db.session.scalars(
+        select(Subscription.id).where(Subscription.status == SubscriptionStatus.ACTIVE,
+                                      Subscription.term_end <= today).order_by(Subscription.id)
+    ).all()
+    for subscription_id in due:
+        _renew(db.session.get(Subscription, subscription_id), actor=actor)
+        db.session.commit()
+    return len(due)
+
+
+def _renew(subscription: Subscription, *, actor: Actor) -> None:
+    now = clock.now()
+    product = subscription.product
+    old_quantity = subscription.quantity
+    new_quantity = subscription.renewal_quantity if subscription.renewal_quantity is not None else old_quantity
+    renewed_on = subscription.term_end
+    subscription.term_start = renewed_on
+    subscription.term_end = _term_end(product, renewed_on)
+    subscription.renewal_quantity = None
+    subscription.quantity = new_quantity
+    if new_quantity == 0:
+        subscription.status = SubscriptionStatus.CANCELLED
+    change = _ledger(subscription, ChangeKind.RENEWAL, new_quantity - old_quantity, effective_on=renewed_on,
+                     quote=None, actor=actor)
+    for lot in subscription.lots:
+        if lot.remaining > 0:  # the old lots end with the term; the renewed quantity is one new lot
+            db.session.add(LotDraw(lot_id=lot.id, change_id=change.id, quantity=lot.remaining, credit_cents=0))
+    if new_quantity:
+        price = current_price(product, clock.to_business(now).date())
+        _new_lot(subscription, change, new_quantity, price.unit_price_cents, price.unit_price_cents * new_quantity,
+                 now)
+    record(AuditTag.SUBSCRIPTION_RENEWED, actor=actor, organization_id=subscription.organization_id,
+           subject=f"subscription:{subscription.id}",
+           before={"quantity": old_quantity, "term_end": renewed_on.isoformat()},
+           after={"quantity": new_quantity, "term_end": subscription.term_end.isoformat()})

@@ -1,0 +1,389 @@
+"""Customer pages of licenses: "Licenças", "Alterar quantidades" (quote → confirm) and order status."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts.context import actor_from_request
+from portal.accounts.models import User
+from portal.accounts.roles import Permission
+from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
+from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Term
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.errors import NotFound, ServiceError
+from portal.shared.permissions import customer_can, requires
+from portal.subscriptions import service
+from portal.subscriptions.forms import ChangeQuantityForm, ConfirmForm
+from portal.subscriptions.models import (
+    Lot,
+    Order,
+    OrderKind,
+    OrderStatus,
+    QuantityChange,
+    Quote,
+    QuoteKind,
+    QuoteStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from portal.subscriptions.service import StaleQuote
+
+bp = Blueprint("subscriptions", __name__)
+
+HISTORY_LIMIT = 200  # ledger rows and orders shown on a license's page, newest first
+
+
+def _status() -> int:
+    """200 for a page shown; 422 when a submitted form comes back with its problems."""
+    return 200 if request.method == "GET" else 422
+
+
+def _actor():
+    return actor_from_request(request)
+
+
+def _form_error(form, error: ServiceError) -> None:
+    target = getattr(form, error.field, None) if error.field else None
+    if target is not None:
+        target.errors = [*target.errors, error.message]
+    else:
+        flash(error.message, "danger")
+
+
+def _subscription_or_404(subscription_id: int) -> Subscription:
+    try:
+        return service.get_subscription(g.organization, subscription_id)
+    except NotFound:
+        abort(404)
+
+
+def _quote_or_404(token: str) -> Quote:
+    """A quantity-change quote of the current organization (checkout quotes belong to the catalog pages)."""
+    try:
+        quote = service.get_quote(g.organization, token)
+    except NotFound:
+        abort(404)
+    if quote.kind != QuoteKind.QUANTITY_CHANGE:
+        abort(404)
+    return quote
+
+
+# ---------------------------------------------------------------- what the pages show
+
+@dataclass
+class LicenseFacts:
+    """One subscription as the pages describe it (all money in centavos)."""
+
+    subscription: Subscription
+    prices: list[tuple[int, int]]  # (licenses, unit price) per price in use, cheapest first
+    recurring_cents: int  # per billing period, each lot at the price it was billed at
+    monthly_cents: int  # the same as twelfths for annual billing (display only)
+    annual: bool
+    billing_label: str
+    term_label: str
+    latest_order: Order | None = None
+    open_windows: list[tuple[int, datetime]] = field(default_factory=list)  # (licenses, window end)
+
+    @property
+    def unit_price_cents(self) -> int | None:
+        """The price per license when every license costs the same; None when lots differ (or none remain)."""
+        return self.prices[0][1] if len(self.prices) == 1 else None
+
+    @property
+    def scheduled_decrease(self) -> int | None:
+        """Licenses that leave at the end of the term (a decrease outside the window), if any."""
+        renewal = self.subscription.renewal_quantity
+        return None if renewal is None else self.subscription.quantity - renewal
+
+    @property
+    def manageable(self) -> bool:
+        return self.subscription.status == SubscriptionStatus.ACTIVE
+
+
+def _preload_lots(subscriptions: list[Subscription]) -> None:
+    """Load every lot and its draws in two queries (the facts below read them for each subscription)."""
+    ids = [s.id for s in subscriptions]
+    if ids:
+        db.session.scalars(
+            select(Subscription).where(Subscription.id.in_(ids), Subscription.organization_id == g.organization.id)
+            .options(selectinload(Subscription.lots).selectinload(Lot.draws))
+        ).all()
+
+
+def _facts(subscription: Subscription, latest_order: Order | None = None) -> LicenseFacts:
+    product = subscription.product
+    by_price: dict[int, int] = {}
+    open_windows = []
+    now = clock.now()
+    for lot in subscription.lots:
+        remaining = lot.remaining
+        if remaining <= 0:
+            continue
+        by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + remaining
+        if lot.window_end > now:
+            open_windows.append((remaining, lot.window_end))
+    recurring = service.recurring_cents(subscription)
+    return LicenseFacts(
+        subscription=subscription,
+        prices=[(quantity, price) for price, quantity in sorted(by_price.items())],
+        recurring_cents=recurring,
+        monthly_cents=service.monthly_equivalent(recurring, product),
+        annual=product.billing_frequency == BillingFrequency.ANNUAL,
+        billing_label=str(BILLING_LABELS[BillingFrequency(product.billing_frequency)]),
+        term_label=str(TERM_LABELS[Term(product.term)]),
+        latest_order=latest_order,
+        open_windows=sorted(open_windows, key=lambda item: item[1]),
+    )
+
+
+def window_words(hours: int, unit: str = "hours") -> str:
+    """A decrease window as people say it: "168 horas", or "7 dias" when asked for days and it is whole days."""
+    if unit == "days" and hours % 24 == 0:
+        return ngettext("%(num)d dia", "%(num)d dias", hours // 24)
+    return ngettext("%(num)d hora", "%(num)d horas", hours)
+
+
+@dataclass(frozen=True)
+class LineView:
+    """A quote line with what its sentence needs, derived from the stored ISO dates."""
+
+    kind: str
+    quantity: int
+    unit_price_cents: int
+    amount_cents: int  # always ≥ 0 here: the sentence says whether it is a charge or a credit
+    effective_on: date | None
+    first_day: date | None = None  # pró-rata from this day …
+    last_day: date | None = None  # … to this day, inclusive (the period's end is exclusive)
+    days: int = 0  # days charged or credited: from the effective day to the period's end
+    period_days: int = 0  # days in the billing period
+    window_end: datetime | None = None
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def describe_lines(quote: Quote) -> list[LineView]:
+    views = []
+    for line in quote.lines:
+        start, end, effective = _day(line.get("period_start")), _day(line.get("period_end")), _day(
+            line.get("effective_on"))
+        window_end = datetime.fromisoformat(line["window_end"]) if line.get("window_end") else None
+        prorated = start is not None and end is not None and effective is not None
+        views.append(LineView(
+            kind=line["kind"], quantity=line["quantity"], unit_price_cents=line["unit_price_cents"],
+            amount_cents=abs(line["amount_cents"]), effective_on=effective,
+            first_day=effective if prorated else None, last_day=end - timedelta(days=1) if prorated else None,
+            days=(end - effective).days if prorated else 0, period_days=(end - start).days if prorated else 0,
+            window_end=window_end,
+        ))
+    return views
+
+
+def _next_period_start(lines: list[LineView]) -> date | None:
+    return next((line.last_day + timedelta(days=1) for line in lines if line.last_day), None)
+
+
+def order_summary(order: Order) -> str:
+    """What an order does, in words."""
+    product = order.subscription.product.name
+    if order.kind == OrderKind.PURCHASE:
+        return ngettext("Contratação de %(product)s: %(num)d licença", "Contratação de %(product)s: %(num)d licenças",
+                        order.quantity, product=product)
+    if order.kind == OrderKind.RENEWAL_QUANTITY:
+        return ngettext("%(product)s: %(num)d licença a partir da renovação",
+                        "%(product)s: %(num)d licenças a partir da renovação", order.quantity, product=product)
+    return ngettext("%(product)s: quantidade alterada para %(num)d licença",
+                    "%(product)s: quantidade alterada para %(num)d licenças", order.quantity, product=product)
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    at: datetime
+    text: str
+    status: str
+
+
+def order_timeline(order: Order) -> list[TimelineStep]:
+    """The order's status changes in plain words: no provider messages, codes or retries for customers."""
+    steps: list[TimelineStep] = []
+    previous = None
+    for event in order.events:
+        if event.status == previous:
+            continue  # retries, polls and waits: the customer only sees the state move
+        if previous is None:
+            text = _("Pedido recebido.")
+        elif event.status == OrderStatus.SENT:
+            text = _("Pedido em processamento.")
+        elif event.status == OrderStatus.DONE:
+            text = _("Pedido concluído.")
+        elif event.status == OrderStatus.FAILED:
+            text = _("Não conseguimos concluir; nossa equipe já foi avisada.")
+        else:
+            text = _("Nossa equipe enviou o pedido novamente.")
+        steps.append(TimelineStep(at=event.created_at, text=text, status=event.status))
+        previous = event.status
+    return steps
+
+
+def _status_class(status: str) -> str:
+    return {
+        SubscriptionStatus.ACTIVE: "text-bg-success", SubscriptionStatus.PROVISIONING: "text-bg-info",
+        SubscriptionStatus.SUSPENDED: "text-bg-warning", SubscriptionStatus.CANCELLED: "text-bg-secondary",
+        OrderStatus.PENDING: "text-bg-info", OrderStatus.SENT: "text-bg-info",
+        OrderStatus.DONE: "text-bg-success", OrderStatus.FAILED: "text-bg-danger",
+    }.get(status, "text-bg-secondary")
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"status_class": _status_class, "order_summary": order_summary}
+
+
+# ---------------------------------------------------------------- "Licenças"
+
+@bp.get("/licencas")
+@requires(Permission.LICENSES_READ)
+def licenses():
+    subscriptions = service.list_subscriptions(g.organization)
+    _preload_lots(subscriptions)
+    latest = service.latest_orders(g.organization, [s.id for s in subscriptions])
+    rows = [_facts(s, latest.get(s.id)) for s in subscriptions]
+    totals = {
+        "monthly": sum(r.recurring_cents for r in rows if not r.annual),
+        "annual": sum(r.recurring_cents for r in rows if r.annual),
+        "monthly_equivalent": sum(r.monthly_cents for r in rows),
+    }
+    return render_template("subscriptions/list.html", rows=rows, totals=totals,
+                           any_annual=any(r.annual for r in rows), any_monthly=any(not r.annual for r in rows))
+
+
+@bp.get("/licencas/<int:subscription_id>")
+@requires(Permission.LICENSES_READ)
+def detail(subscription_id: int):
+    subscription = _subscription_or_404(subscription_id)
+    history = db.session.execute(
+        select(QuantityChange, User.name, User.is_staff)
+        .outerjoin(User, User.id == QuantityChange.actor_id)
+        .where(QuantityChange.subscription_id == subscription.id,
+               QuantityChange.organization_id == g.organization.id)
+        .order_by(QuantityChange.id.desc()).limit(HISTORY_LIMIT)
+    ).all()
+    orders = db.session.scalars(
+        select(Order).where(Order.subscription_id == subscription.id, Order.organization_id == g.organization.id)
+        .order_by(Order.id.desc()).limit(HISTORY_LIMIT)
+    ).all()
+    facts = _facts(subscription, orders[0] if orders else None)
+    return render_template("subscriptions/detail.html", facts=facts, history=history, orders=orders,
+                           history_limit=HISTORY_LIMIT)
+
+
+# ---------------------------------------------------------------- "Alterar quantidades"
+
+def _prefill(form: ChangeQuantityForm, subscription: Subscription) -> None:
+    """A new form starts from the current quantity, or from an earlier quote being redone (?orcamento=)."""
+    form.quantity.data = subscription.quantity
+    token = request.args.get("orcamento")
+    if not token:
+        return
+    try:
+        earlier = service.get_quote(g.organization, token)
+    except NotFound:
+        return
+    if earlier.subscription_id == subscription.id and earlier.new_quantity is not None:
+        form.quantity.data = earlier.new_quantity
+        form.category.data = earlier.cancellation_category or ""
+        form.reason.data = earlier.cancellation_reason or ""
+
+
+@bp.route("/licencas/<int:subscription_id>/alterar", methods=["GET", "POST"])
+@requires(Permission.LICENSES_MANAGE)
+def change(subscription_id: int):
+    subscription = _subscription_or_404(subscription_id)
+    form = ChangeQuantityForm()
+    form.quantity.render_kw = {**form.quantity.render_kw, "max": subscription.product.max_quantity}
+    if request.method == "GET":
+        _prefill(form, subscription)
+    if form.validate_on_submit():
+        if form.cancels and not customer_can(Permission.SUBSCRIPTIONS_CANCEL):
+            form.quantity.errors.append(_("Seu papel não permite cancelar licenças. Peça a um Master ou Adm."))
+        else:
+            try:
+                quote = service.quote_quantity_change(
+                    organization=g.organization, subscription=subscription, new_quantity=form.quantity.data,
+                    actor=_actor(), category=form.category.data or None, reason=form.reason.data,
+                )
+            except ServiceError as error:
+                _form_error(form, error)
+            else:
+                return redirect(url_for("subscriptions.preview", token=quote.token))
+    return render_template(
+        "subscriptions/change.html", form=form, facts=_facts(subscription),
+        window=window_words(subscription.product.decrease_window_hours, "days"),
+        rescission_label=REASON_LABELS[ReasonCategory.RESCISSION], min_reason=MIN_REASON_LENGTH,
+    ), _status()
+
+
+@bp.get("/licencas/orcamento/<token>")
+@requires(Permission.LICENSES_MANAGE)
+def preview(token: str):
+    quote = _quote_or_404(token)
+    subscription = quote.subscription
+    lines = describe_lines(quote)
+    confirmed = quote.status == QuoteStatus.CONFIRMED
+    return render_template(
+        "subscriptions/preview.html", quote=quote, subscription=subscription, product=subscription.product,
+        lines=lines, facts=_facts(subscription), confirmed=confirmed,
+        orders=service.quote_orders(quote) if confirmed else [],
+        expired=not confirmed and quote.expires_at <= clock.now(),
+        valid_until=quote.expires_at - timedelta(seconds=1),
+        next_period=_next_period_start(lines),
+        quote_monthly=service.monthly_equivalent(quote.recurring_cents, subscription.product),
+        window_days=window_words(subscription.product.decrease_window_hours, "days"),
+        window_hours=window_words(subscription.product.decrease_window_hours),
+        reason_label=REASON_LABELS.get(quote.cancellation_category) if quote.cancellation_category else None,
+        form=ConfirmForm(),
+    )
+
+
+@bp.post("/licencas/orcamento/<token>/confirmar")
+@requires(Permission.LICENSES_MANAGE)
+def confirm(token: str):
+    quote = _quote_or_404(token)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("subscriptions.preview", token=quote.token))
+    redo = url_for("subscriptions.change", subscription_id=quote.subscription_id, orcamento=quote.token)
+    try:
+        service.confirm_quote(organization=g.organization, token=quote.token, actor=_actor())
+    except NotFound:
+        abort(404)
+    except StaleQuote as error:
+        flash(error.message, "warning")
+        return redirect(redo)
+    except ServiceError as error:
+        flash(error.message, "danger")
+        return redirect(redo)
+    flash(_("Pedido registrado. A alteração será refletida em até 30 minutos."), "success")
+    if quote.new_quantity == 0:
+        flash(_("Solicitação de cancelamento registrada com o motivo informado."), "info")
+    return redirect(url_for("subscriptions.licenses"))
+
+
+# ---------------------------------------------------------------- orders
+
+@bp.get("/pedidos/<int:order_id>")
+@requires(Permission.LICENSES_READ)
+def order(order_id: int):
+    try:
+        found = service.get_order(g.organization, order_id)
+    except NotFound:
+        abort(404)
+    return render_template("subscriptions/order.html", order=found, summary=order_summary(found),
+                           timeline=order_timeline(found))
