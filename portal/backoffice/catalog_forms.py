@@ -3,17 +3,19 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, NumberRange, Optional, StopValidation, ValidationError
 
+from portal.catalog.forms import number_required
 from portal.catalog.models import BILLING_LABELS, PROVIDER_LABELS, TERM_LABELS
 from portal.catalog.service import MAX_POSITION, MAX_QUANTITY, MAX_WINDOW_HOURS, all_families
 from portal.shared.forms import max_length, required
 from portal.shared.money import parse_brl
 
 
-def _number_required():
-    # InputRequired, not DataRequired: 0 is a valid position or window.
-    return InputRequired(message=_l("Preencha este campo."))
+def _stop_if_unreadable(form, field):
+    """After Optional(): what was typed is not a number; its own message is enough (no range check)."""
+    if field.process_errors:
+        raise StopValidation()
 
 
 def family_choices():
@@ -31,7 +33,7 @@ class FamilyForm(FlaskForm):
     description = StringField(_l("Descrição"), validators=[Optional(), max_length(500)])
     position = IntegerField(
         _l("Posição"), default=0, description=_l("Ordem no catálogo: menor aparece primeiro."),
-        validators=[_number_required(), NumberRange(min=0, max=MAX_POSITION,
+        validators=[number_required(), NumberRange(min=0, max=MAX_POSITION,
                                                     message=_l("A posição vai de %(min)s a %(max)s."))],
     )
     active = BooleanField(_l("Ativa (aparece no catálogo dos clientes)"), default=True)
@@ -55,17 +57,17 @@ class ProductForm(FlaskForm):
     decrease_window_hours = IntegerField(
         _l("Janela de redução (horas)"),
         description=_l("Vazio: 168 para Microsoft (NCE, 7 dias), 0 para serviço próprio (reduções no fim do termo)."),
-        validators=[Optional(), NumberRange(min=0, max=MAX_WINDOW_HOURS,
+        validators=[Optional(), _stop_if_unreadable, NumberRange(min=0, max=MAX_WINDOW_HOURS,
                                             message=_l("A janela de redução vai de %(min)s a %(max)s horas."))],
     )
     min_quantity = IntegerField(
         _l("Quantidade mínima"), default=1,
-        validators=[_number_required(), NumberRange(min=1, max=MAX_QUANTITY,
+        validators=[number_required(), NumberRange(min=1, max=MAX_QUANTITY,
                                                     message=_l("A quantidade mínima vai de %(min)s a %(max)s."))],
     )
     max_quantity = IntegerField(
         _l("Quantidade máxima"), default=10_000,
-        validators=[_number_required(), NumberRange(min=1, max=MAX_QUANTITY,
+        validators=[number_required(), NumberRange(min=1, max=MAX_QUANTITY,
                                                     message=_l("A quantidade máxima vai de %(min)s a %(max)s."))],
     )
     active = BooleanField(_l("Ativo (à venda no catálogo)"), default=True)

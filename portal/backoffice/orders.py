@@ -95,15 +95,20 @@ def search_orders(filters: OrderFilters, *, now: datetime, page: int, per_page: 
         statement = statement.where(Order.created_at >= _business_midnight(filters.created_from))
     if filters.created_to:
         statement = statement.where(Order.created_at < _business_midnight(filters.created_to + timedelta(days=1)))
-    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)).unique())
+    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
 
 
-def _order_or_404(order_id: int) -> Order:
-    order = db.session.scalar(
-        select(Order).where(Order.id == order_id)
-        .options(joinedload(Order.organization), joinedload(Order.subscription).joinedload(Subscription.product),
-                 selectinload(Order.events))
-    )
+def _order_or_404(order_id: int, *, lock: bool = False) -> Order:
+    statement = select(Order).where(Order.id == order_id)
+    if lock:
+        # Staff actions lock the row as run_order does: a provisioning job busy with this order finishes
+        # first, and the action sees what it left (instead of both writing the order's status).
+        statement = statement.with_for_update()
+    else:
+        statement = statement.options(
+            joinedload(Order.organization), joinedload(Order.subscription).joinedload(Subscription.product),
+            selectinload(Order.events))
+    order = db.session.scalar(statement)
     if order is None:
         abort(404)
     return order
@@ -124,7 +129,8 @@ def duration_label(delta: timedelta) -> str:
 
 
 def _row(order: Order, now: datetime) -> dict:
-    """What the list shows of an order besides its columns: how old, and how late on the promise."""
+    """What the list shows of an order besides its columns: its age (how long it has been open, or how long it
+    took once done) and, while open, how late it is on the 30-minute promise."""
     end = order.completed_at if order.completed_at is not None else now
     late = now - order.created_at - order_service.PROMISED
     overdue = order.is_open and late > timedelta(0)
@@ -201,7 +207,7 @@ def order(order_id: int):
 @bp.post("/pedidos/<int:order_id>/reenviar")
 @staff_requires(StaffPermission.ORDERS_MANAGE)
 def retry_order(order_id: int):
-    order = _order_or_404(order_id)
+    order = _order_or_404(order_id, lock=True)
     try:
         order_service.retry_by_staff(order, actor=actor_from_request(request))
     except ServiceError as error:
@@ -215,7 +221,7 @@ def retry_order(order_id: int):
 @staff_requires(StaffPermission.ORDERS_MANAGE)
 def complete_order(order_id: int):
     """The confirmation step (GET: the order and the note to write) and the completion itself (POST)."""
-    order = _order_or_404(order_id)
+    order = _order_or_404(order_id, lock=request.method == "POST")
     if request.method == "GET" and order.status == OrderStatus.DONE:
         flash(_("Este pedido já foi concluído."), "info")
         return redirect(url_for("backoffice.order", order_id=order_id))

@@ -47,12 +47,21 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 # ---------------------------------------------------------------- customer: browsing
 
 @dataclass(frozen=True)
 class CatalogItem:
     product: Product
     price: ProductPrice  # the price in force today
+
+    @property
+    def monthly_cents(self) -> int:
+        """For display: an annual price as twelfths (half up); a monthly price as it is."""
+        return subscriptions.monthly_equivalent(self.price.unit_price_cents, self.product)
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,7 @@ def _sellable_statement(today: date):
 def _family_filter(family_id: Any) -> ProductFamily | None:
     if family_id is None:
         return None
-    family = db.session.get(ProductFamily, family_id) if isinstance(family_id, int) and 0 < family_id <= MAX_ID \
-        else None
+    family = db.session.get(ProductFamily, family_id) if _is_int(family_id) and 0 < family_id <= MAX_ID else None
     if family is None or not family.active:
         raise NotFound(_("Família de produtos não encontrada. Escolha uma da lista."), field="familia")
     return family
@@ -121,7 +129,7 @@ def browse(*, family_id: Any = None, query: str = "", page: int = 1, today: date
 
 def sellable_product(product_id: Any, *, today: date) -> CatalogItem:
     """A product a customer may buy today (active, in an active family, priced); NotFound otherwise."""
-    if not isinstance(product_id, int) or isinstance(product_id, bool) or not 0 < product_id <= MAX_ID:
+    if not _is_int(product_id) or not 0 < product_id <= MAX_ID:
         raise NotFound(_("Produto não encontrado."))
     product = db.session.scalars(_sellable_statement(today).where(Product.id == product_id)).unique().one_or_none()
     if product is None:
@@ -276,6 +284,11 @@ class CheckoutPreview:
         return self.quote.status == QuoteStatus.CONFIRMED
 
     @property
+    def valid_through(self) -> date:
+        """The last business day the quote may be confirmed (it expires at the end of it)."""
+        return clock.to_business(self.quote.expires_at - timedelta(microseconds=1)).date()
+
+    @property
     def expired(self) -> bool:
         return not self.confirmed and self.quote.expires_at <= clock.now()
 
@@ -314,8 +327,8 @@ def all_families() -> list[ProductFamily]:
 
 
 def family_product_counts() -> dict[int, int]:
-    return dict(db.session.execute(select(Product.family_id, func.count(Product.id)).group_by(Product.family_id))
-                .tuples().all())
+    rows = db.session.execute(select(Product.family_id, func.count(Product.id)).group_by(Product.family_id))
+    return {family_id: count for family_id, count in rows}
 
 
 def staff_products(*, family_id: int | None = None, active: bool | None = None) -> list[Product]:
@@ -429,10 +442,6 @@ class ProductData:
 
 def _product_state(product: Product) -> dict[str, Any]:
     return {field: getattr(product, field) for field in ProductData.__dataclass_fields__}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_product(product: Product | None, data: ProductData) -> dict[str, Any]:

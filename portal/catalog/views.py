@@ -4,7 +4,6 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from werkzeug.routing import BuildError
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import Permission
@@ -40,10 +39,7 @@ def _same_site(target: str | None) -> str | None:
 
 
 def _licenses_url() -> str:
-    try:
-        return url_for("subscriptions.licenses")
-    except BuildError:  # "Licenças" is built by the subscriptions room; until it exists, the cart
-        return url_for("catalog.cart")
+    return url_for("subscriptions.licenses")
 
 
 @bp.app_context_processor

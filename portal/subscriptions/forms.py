@@ -4,9 +4,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectChoice, SelectField, TextAreaField
+from wtforms.validators import InputRequired
 
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
-from portal.shared.forms import max_length, required
+from portal.shared.forms import max_length
 
 MAX_REASON_LENGTH = 2000  # characters of free text kept with a cancellation request
 
@@ -30,9 +31,10 @@ def reason_choices():
 
 
 class ChangeQuantityForm(FlaskForm):
-    quantity = QuantityField(
-        _l("Nova quantidade de licenças"), validators=[required()], render_kw={"min": 0, "inputmode": "numeric"}
-    )
+    # InputRequired, not DataRequired: 0 is a quantity (a cancellation), not an empty field.
+    quantity = QuantityField(_l("Nova quantidade de licenças"),
+                             validators=[InputRequired(message=_l("Preencha este campo."))],
+                             render_kw={"min": 0, "inputmode": "numeric"})
     # Only read when the new quantity is 0 (a cancellation), where both are mandatory.
     category = SelectField(_l("Motivo do cancelamento"), choices=reason_choices, validate_choice=False)
     reason = TextAreaField(_l("Explique o motivo"), validators=[max_length(MAX_REASON_LENGTH)],

@@ -199,8 +199,10 @@ def due_orders(now: datetime, limit: int = 500) -> list[int]:
 
 
 def overdue_filter(now: datetime):
-    """Orders still open after the promised 30 minutes."""
-    return (Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT])) & (Order.created_at < now - PROMISED)
+    """Orders still open after the promised 30 minutes and not yet in staff's hands (those are counted apart,
+    as `needs_staff`: an own service's implantação is expected to take longer)."""
+    return (Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT]) & Order.needs_staff.is_(False)
+            & (Order.created_at < now - PROMISED))
 
 
 def health_counts(now: datetime) -> dict[str, int]:
@@ -217,6 +219,7 @@ def health_counts(now: datetime) -> dict[str, int]:
 
 def retry_by_staff(order: Order, *, actor: Actor) -> None:
     """Send a failed (or stuck) order again, from the first attempt."""
+    db.session.refresh(order, with_for_update=True)  # a provisioning job on it finishes first
     if order.status == OrderStatus.DONE:
         raise ServiceError(_("Este pedido já foi concluído."))
     if order.subscription.product.provider == Provider.OWN_SERVICE:
@@ -238,6 +241,7 @@ def retry_by_staff(order: Order, *, actor: Actor) -> None:
 
 def complete_by_staff(order: Order, *, actor: Actor, note: str) -> None:
     """Staff finished it by hand: an own service's implantação, or a change made in Partner Center directly."""
+    db.session.refresh(order, with_for_update=True)
     if order.status == OrderStatus.DONE:
         raise ServiceError(_("Este pedido já foi concluído."))
     note = (note or "").strip()
@@ -251,6 +255,7 @@ def complete_by_staff(order: Order, *, actor: Actor, note: str) -> None:
     order.completed_at = clock.now()
     order.needs_staff = False
     order.next_attempt_at = None
+    order.operation_url = order.error_code = order.error_message = None
     _event(order, f"completed by {actor.label}: {note}"[:1000])
     record(AuditTag.ORDER_COMPLETED_BY_STAFF, actor=actor, organization_id=order.organization_id,
            subject=f"order:{order.id}", before={"status": before}, after={"status": OrderStatus.DONE, "note": note})

@@ -99,14 +99,35 @@ def monthly_equivalent(amount_per_period_cents: int, product: Product) -> int:
 # ---------------------------------------------------------------- reading
 
 def list_subscriptions(organization: Organization) -> list[Subscription]:
+    """The organization's subscriptions, cancelled last, with products, families, lots and draws loaded."""
     return list(
         db.session.scalars(
             select(Subscription)
             .where(Subscription.organization_id == organization.id)
-            .options(selectinload(Subscription.product).selectinload(Product.family))
+            .options(selectinload(Subscription.product).selectinload(Product.family),
+                     selectinload(Subscription.lots).selectinload(Lot.draws))
             .order_by(Subscription.status == SubscriptionStatus.CANCELLED, Subscription.id)
         )
     )
+
+
+def subscription_history(organization: Organization, subscription: Subscription,
+                         limit: int) -> list[tuple[QuantityChange, str | None, bool | None]]:
+    """The newest `limit` ledger rows of a subscription, each with who made it (name, is staff)."""
+    return [tuple(row) for row in db.session.execute(
+        select(QuantityChange, User.name, User.is_staff)
+        .outerjoin(User, User.id == QuantityChange.actor_id)
+        .where(QuantityChange.subscription_id == subscription.id,
+               QuantityChange.organization_id == organization.id)
+        .order_by(QuantityChange.id.desc()).limit(limit)
+    )]
+
+
+def subscription_orders(organization: Organization, subscription: Subscription, limit: int) -> list[Order]:
+    return list(db.session.scalars(
+        select(Order).where(Order.subscription_id == subscription.id, Order.organization_id == organization.id)
+        .order_by(Order.id.desc()).limit(limit)
+    ))
 
 
 def get_subscription(organization: Organization, subscription_id: int) -> Subscription:
@@ -319,9 +340,10 @@ def quote_quantity_change(*, organization: Organization, subscription: Subscript
 
 
 def get_quote(organization: Organization, token: str) -> Quote:
-    quote = db.session.scalar(
-        select(Quote).where(Quote.token == str(token)[:32], Quote.organization_id == organization.id)
-    )
+    token = str(token)
+    if len(token) != 32 or any(c not in "0123456789abcdef" for c in token):
+        raise NotFound(_("Orçamento não encontrado."))
+    quote = db.session.scalar(select(Quote).where(Quote.token == token, Quote.organization_id == organization.id))
     if quote is None:
         raise NotFound(_("Orçamento não encontrado."))
     return quote

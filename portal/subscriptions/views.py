@@ -7,26 +7,20 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from portal.accounts.context import actor_from_request
-from portal.accounts.models import User
 from portal.accounts.roles import Permission
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Term
-from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.permissions import customer_can, requires
 from portal.subscriptions import service
 from portal.subscriptions.forms import ChangeQuantityForm, ConfirmForm
 from portal.subscriptions.models import (
-    Lot,
     Order,
     OrderKind,
     OrderStatus,
-    QuantityChange,
     Quote,
     QuoteKind,
     QuoteStatus,
@@ -105,16 +99,6 @@ class LicenseFacts:
     @property
     def manageable(self) -> bool:
         return self.subscription.status == SubscriptionStatus.ACTIVE
-
-
-def _preload_lots(subscriptions: list[Subscription]) -> None:
-    """Load every lot and its draws in two queries (the facts below read them for each subscription)."""
-    ids = [s.id for s in subscriptions]
-    if ids:
-        db.session.scalars(
-            select(Subscription).where(Subscription.id.in_(ids), Subscription.organization_id == g.organization.id)
-            .options(selectinload(Subscription.lots).selectinload(Lot.draws))
-        ).all()
 
 
 def _facts(subscription: Subscription, latest_order: Order | None = None) -> LicenseFacts:
@@ -253,7 +237,6 @@ def _helpers() -> dict[str, Any]:
 @requires(Permission.LICENSES_READ)
 def licenses():
     subscriptions = service.list_subscriptions(g.organization)
-    _preload_lots(subscriptions)
     latest = service.latest_orders(g.organization, [s.id for s in subscriptions])
     rows = [_facts(s, latest.get(s.id)) for s in subscriptions]
     totals = {
@@ -269,17 +252,8 @@ def licenses():
 @requires(Permission.LICENSES_READ)
 def detail(subscription_id: int):
     subscription = _subscription_or_404(subscription_id)
-    history = db.session.execute(
-        select(QuantityChange, User.name, User.is_staff)
-        .outerjoin(User, User.id == QuantityChange.actor_id)
-        .where(QuantityChange.subscription_id == subscription.id,
-               QuantityChange.organization_id == g.organization.id)
-        .order_by(QuantityChange.id.desc()).limit(HISTORY_LIMIT)
-    ).all()
-    orders = db.session.scalars(
-        select(Order).where(Order.subscription_id == subscription.id, Order.organization_id == g.organization.id)
-        .order_by(Order.id.desc()).limit(HISTORY_LIMIT)
-    ).all()
+    history = service.subscription_history(g.organization, subscription, HISTORY_LIMIT)
+    orders = service.subscription_orders(g.organization, subscription, HISTORY_LIMIT)
     facts = _facts(subscription, orders[0] if orders else None)
     return render_template("subscriptions/detail.html", facts=facts, history=history, orders=orders,
                            history_limit=HISTORY_LIMIT)
