@@ -8,6 +8,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -629,3 +630,27 @@ def get_membership_in(organization: Organization, membership_id: int) -> Members
     if membership is None:
         raise NotFound(_("Usuário não encontrado."))
     return membership
+
+
+def set_microsoft_tenant(organization: Organization, tenant_id: str, *, actor: Actor) -> None:
+    """Record the customer's Microsoft tenant (its Partner Center customer id, a GUID); empty clears it."""
+    _require_staff(actor, StaffRole.ADMIN)
+    value = (tenant_id or "").strip().lower()
+    if value:
+        try:
+            value = str(uuid.UUID(value))
+        except ValueError as exc:
+            raise ServiceError(_("Informe o ID do tenant no formato GUID (8-4-4-4-12 caracteres hexadecimais)."),
+                               field="tenant_id") from exc
+        taken = db.session.scalar(select(Organization.id).where(Organization.microsoft_tenant_id == value,
+                                                                Organization.id != organization.id))
+        if taken:
+            raise ServiceError(_("Este tenant já está ligado a outra organização."), field="tenant_id")
+    before = organization.microsoft_tenant_id
+    if before == (value or None):
+        return
+    organization.microsoft_tenant_id = value or None
+    record(AuditTag.ORGANIZATION_TENANT_CHANGED, actor=actor, organization_id=organization.id,
+           subject=f"organization:{organization.id}", before={"microsoft_tenant_id": before},
+           after={"microsoft_tenant_id": organization.microsoft_tenant_id})
+    db.session.commit()

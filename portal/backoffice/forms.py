@@ -41,3 +41,11 @@ class OrganizationForm(FlaskForm):
     def validate_cnpj(self, field):
         if not cnpj.is_valid(field.data or ""):
             raise ValidationError(_l("CNPJ inválido: confira os dígitos verificadores."))
+
+
+class TenantForm(FlaskForm):
+    tenant_id = StringField(_l("ID do tenant Microsoft (customer id no Partner Center)"),
+                            filters=[lambda value: value.strip() if isinstance(value, str) else value],
+                            validators=[Optional(), max_length(36)],
+                            description=_l("Um GUID, como 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0. "
+                                           "Vazio desfaz a ligação."))

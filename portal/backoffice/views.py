@@ -9,7 +9,7 @@ from portal.accounts import service as accounts
 from portal.accounts.context import actor_from_request
 from portal.accounts.models import Membership, Organization, User
 from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, StaffPermission
-from portal.backoffice.forms import OrganizationForm
+from portal.backoffice.forms import OrganizationForm, TenantForm
 from portal.extensions import db
 from portal.shared import cnpj
 from portal.shared.errors import ServiceError
@@ -65,7 +65,31 @@ def organization(organization_id: int):
                  selectinload(Membership.invitations))
     ).scalars().all()
     return render_template("backoffice/organization.html", org=org, memberships=memberships,
-                           role_labels=ROLE_LABELS, role_order=ROLE_ORDER)
+                           role_labels=ROLE_LABELS, role_order=ROLE_ORDER,
+                           tenant_form=TenantForm(tenant_id=org.microsoft_tenant_id or ""))
+
+
+@bp.post("/organizacoes/<int:organization_id>/tenant")
+@staff_requires(StaffPermission.ORGANIZATIONS_MANAGE)
+def organization_tenant(organization_id: int):
+    org = db.session.get(Organization, organization_id)
+    if org is None:
+        abort(404)
+    form = TenantForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_microsoft_tenant(org, form.tenant_id.data or "", actor=actor_from_request(request))
+        except ServiceError as error:
+            form.tenant_id.errors = [*form.tenant_id.errors, error.message]
+        else:
+            flash(_("Tenant Microsoft salvo."), "success")
+            return redirect(url_for("backoffice.organization", organization_id=org.id))
+    memberships = db.session.execute(
+        select(Membership).where(Membership.organization_id == org.id)
+        .options(selectinload(Membership.user), selectinload(Membership.role_rows))
+    ).scalars().all()
+    return render_template("backoffice/organization.html", org=org, memberships=memberships,
+                           role_labels=ROLE_LABELS, role_order=ROLE_ORDER, tenant_form=form), 422
 
 
 @bp.route("/organizacoes/nova", methods=["GET", "POST"])

@@ -19,6 +19,7 @@ from portal.extensions import db
 from portal.integrations.provisioning import (
     LicenseProvisioner,
     Outcome,
+    ProviderError,
     ProvisioningResult,
     Purchase,
     QuantityChange,
@@ -147,6 +148,11 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
         _set_status(order, OrderStatus.SENT, "handed to the staff implantação queue", AuditTag.ORDER_SENT)
         db.session.commit()
         return Step(OrderStatus.SENT)
+    if not organization.microsoft_tenant_id:
+        order.attempts += 1
+        return _finish_failed(order, ProvisioningResult(Outcome.FAILED, error=ProviderError(
+            "no_tenant", "The organization has no Microsoft tenant id: set it in the backoffice, then retry.",
+            retryable=False)), now, notify)
     polling = order.operation_url is not None
     if not polling:
         order.attempts += 1
@@ -174,6 +180,10 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
             _event(order, "still in progress at the provider")
         db.session.commit()
         return Step(OrderStatus.SENT, order.next_attempt_at)
+    return _finish_failed(order, result, now, notify)
+
+
+def _finish_failed(order: Order, result: ProvisioningResult, now: datetime, notify) -> Step:
     step = _failed(order, result, now)
     if step.status == OrderStatus.FAILED:
         notify.order_finished(order=order)

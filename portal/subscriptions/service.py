@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -292,6 +293,16 @@ def _check_cancellation(category: str | None, reason: str | None) -> tuple[str, 
     return category, reason
 
 
+def _too_many(product: Product) -> str:
+    return ngettext("O máximo para este produto é %(num)d licença.", "O máximo para este produto é %(num)d licenças.",
+                    product.max_quantity)
+
+
+def _too_few(product: Product) -> str:
+    return ngettext("O mínimo para este produto é %(num)d licença.", "O mínimo para este produto é %(num)d licenças.",
+                    product.min_quantity)
+
+
 def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
     product = subscription.product
     if not isinstance(new_quantity, int) or isinstance(new_quantity, bool):
@@ -305,10 +316,10 @@ def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
     if new_quantity < 0:
         raise ServiceError(_("A quantidade não pode ser negativa."), field="quantity")
     if new_quantity > product.max_quantity:
-        raise ServiceError(_("O máximo para este produto é %(n)d licenças.", n=product.max_quantity),
+        raise ServiceError(_too_many(product),
                            field="quantity")
     if 0 < new_quantity < product.min_quantity:
-        raise ServiceError(_("O mínimo para este produto é %(n)d licenças.", n=product.min_quantity),
+        raise ServiceError(_too_few(product),
                            field="quantity")
     if new_quantity == subscription.quantity and subscription.renewal_quantity is None:
         raise ServiceError(_("Esta já é a quantidade atual."), field="quantity")
@@ -531,10 +542,10 @@ def _check_purchase_quantity(product: Product, quantity: Any) -> int:
     if not isinstance(quantity, int) or isinstance(quantity, bool):
         raise ServiceError(_("Informe a quantidade em números inteiros."), field="quantity")
     if quantity < product.min_quantity:
-        raise ServiceError(_("O mínimo para este produto é %(n)d licenças.", n=product.min_quantity),
+        raise ServiceError(_too_few(product),
                            field="quantity")
     if quantity > product.max_quantity:
-        raise ServiceError(_("O máximo para este produto é %(n)d licenças.", n=product.max_quantity),
+        raise ServiceError(_too_many(product),
                            field="quantity")
     return quantity
 
@@ -552,6 +563,8 @@ def set_cart_quantity(*, organization: Organization, user: User, product_id: Any
         return None
     if not isinstance(quantity, int) or isinstance(quantity, bool):
         raise ServiceError(_("Informe a quantidade em números inteiros."), field="quantity")
+    if add and quantity < 1:  # adding takes nothing out: removing is setting a lower quantity
+        raise ServiceError(_too_few(product), field="quantity")
     total = quantity + (item.quantity if item is not None and add else 0)
     _check_purchase_quantity(product, total)
     current_price(product, clock.today())

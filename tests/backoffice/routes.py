@@ -6,4 +6,5 @@ STAFF_ROUTES = {
     "backoffice.organization": ("GET", lambda w: {"organization_id": w.demo.id}),
     "backoffice.create_organization": ("GET", {}),
     "backoffice.users": ("GET", {}),
+    "backoffice.organization_tenant": ("POST", lambda w: {"organization_id": w.other.id}),
 }

@@ -87,3 +87,23 @@ def test_numbers_out_of_range_in_urls_are_not_errors(login_as, world):
     client = login_as("staff_compliance")
     for too_big in (2**31, 10**20):
         assert client.get(f"/backoffice/organizacoes/{too_big}").status_code == 404
+
+
+TENANT = "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0"
+
+
+def test_admin_links_an_organization_to_its_microsoft_tenant(login_as, world):
+    client = login_as("staff_admin")
+    url = f"/backoffice/organizacoes/{world.demo.id}/tenant"
+    assert client.post(url, data={"tenant_id": f"  {TENANT} "}).status_code == 302
+    assert world.demo.microsoft_tenant_id == TENANT.lower()
+    page = client.get(f"/backoffice/organizacoes/{world.demo.id}").get_data(as_text=True)
+    assert TENANT.lower() in page
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == "accounts:organization:tenant_changed"))
+    assert event.before == {"microsoft_tenant_id": None} and event.after == {"microsoft_tenant_id": TENANT.lower()}
+    refused = client.post(url, data={"tenant_id": "não-é-um-guid"})
+    assert refused.status_code == 422 and "formato GUID" in refused.get_data(as_text=True)
+    assert "não-é-um-guid" in refused.get_data(as_text=True)  # kept to be corrected
+    taken = client.post(f"/backoffice/organizacoes/{world.other.id}/tenant", data={"tenant_id": TENANT})
+    assert taken.status_code == 422 and "outra organização" in taken.get_data(as_text=True)
+    assert client.post(url, data={"tenant_id": ""}).status_code == 302 and world.demo.microsoft_tenant_id is None

@@ -301,7 +301,7 @@ def test_cart_update_and_remove(adm, catalog):
     ("dez", "O valor inteiro não é válido."),
     ("", "Informe a quantidade."),
     ("301", "O máximo para este produto é 300 licenças."),
-    ("-1", "O mínimo para este produto é 1 licenças."),
+    ("-1", "O mínimo para este produto é 1 licença."),
 ])
 def test_a_wrong_cart_quantity_is_shown_on_its_line(adm, catalog, quantity, message):
     add(adm, catalog.standard, 3)

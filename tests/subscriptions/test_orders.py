@@ -257,3 +257,11 @@ def test_rest_nce_refusal_fails_for_staff(rest, fake, world, outbox):
     assert (order.status, order.needs_staff, order.attempts) == (OrderStatus.FAILED, True, 1)
     assert order.error_code == "800090" and order.error_message
     assert "Não conseguimos concluir seu pedido de licenças" in subjects(outbox)
+
+
+def test_without_a_microsoft_tenant_the_order_goes_to_staff(setting, world, outbox):
+    world.demo.microsoft_tenant_id = None
+    db.session.commit()
+    [order] = change(world, factories.subscription(world.demo, quantity=10), 12)
+    assert (order.status, order.needs_staff, order.error_code) == (OrderStatus.FAILED, True, "no_tenant")
+    assert "Não conseguimos concluir seu pedido de licenças" in subjects(outbox)
