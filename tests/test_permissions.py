@@ -132,10 +132,10 @@ def test_authenticated_routes_send_strangers_to_login(app):
 @pytest.mark.parametrize(
     ("role", "visible", "hidden"),
     [
-        ("master", ["/usuarios", "/historico"], []),
-        ("adm", [], ["/usuarios", "/historico"]),
-        ("cobranca", [], ["/usuarios", "/historico"]),
-        ("suporte", [], ["/usuarios", "/historico"]),
+        ("master", ["/licencas", "/produtos", "/usuarios", "/historico"], []),
+        ("adm", ["/licencas", "/produtos"], ["/usuarios", "/historico"]),
+        ("cobranca", ["/licencas"], ["/produtos", "/usuarios", "/historico"]),
+        ("suporte", [], ["/licencas", "/produtos", "/usuarios", "/historico"]),
     ],
 )
 def test_navigation_shows_only_what_the_role_may_use(app_ctx, login_as, role, visible, hidden):

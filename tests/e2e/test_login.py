@@ -7,18 +7,19 @@ from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
 
-CUSTOMER_LINKS = ("Início", "Usuários", "Histórico")
-STAFF_LINKS = ("Painel", "Organizações", "Usuários")
+CUSTOMER_LINKS = ("Início", "Licenças", "Adicionar novos produtos", "Usuários", "Histórico")
+STAFF_LINKS = ("Painel", "Organizações", "Usuários", "Pedidos", "Catálogo")
 
 # e-mail, role label on the home page, nav links it sees (the others of CUSTOMER_LINKS must be absent)
 CUSTOMERS = [
-    ("master@demo.example.com", "Master", {"Início", "Usuários", "Histórico"}),
-    ("adm@demo.example.com", "Adm", {"Início"}),
-    ("cobranca@demo.example.com", "Cobrança", {"Início"}),
+    ("master@demo.example.com", "Master",
+     {"Início", "Licenças", "Adicionar novos produtos", "Usuários", "Histórico"}),
+    ("adm@demo.example.com", "Adm", {"Início", "Licenças", "Adicionar novos produtos"}),
+    ("cobranca@demo.example.com", "Cobrança", {"Início", "Licenças"}),
     ("suporte@demo.example.com", "Suporte", {"Início"}),
 ]
 
-# e-mail, name shown in the header, whether it sees "Nova organização" (organizations:manage)
+# e-mail, name shown in the header, whether it is admin: sees "Nova organização" and "Catálogo"
 STAFF = [
     ("comercial@staff.example.com", "Camila Comercial", False),
     ("financeiro@staff.example.com", "Fábio Financeiro", False),
@@ -84,7 +85,8 @@ def test_staff_role_signs_in_with_two_factor_and_lands_on_the_backoffice(
     expect(page.get_by_role("heading", level=1)).to_have_text("Backoffice")
     expect(page.get_by_role("link", name="Portal Cloud · Backoffice")).to_be_visible()
     expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
-    expect_nav(page, visible=set(STAFF_LINKS), among=STAFF_LINKS)
+    visible = set(STAFF_LINKS) if creates_organizations else set(STAFF_LINKS) - {"Catálogo"}  # admin only
+    expect_nav(page, visible=visible, among=STAFF_LINKS)
     expect(page.get_by_test_id("nav").get_by_role("link", name="Histórico")).to_have_count(0)
     new_organization = page.get_by_role("link", name="Nova organização")
     expect(new_organization).to_have_count(1 if creates_organizations else 0)
