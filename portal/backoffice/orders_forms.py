@@ -125,7 +125,7 @@ class CompleteOrderForm(FlaskForm):
 
     note = TextAreaField(_l("O que foi feito"), validators=[max_length(1000)],
                          description=_l("Por exemplo: backup configurado no servidor do cliente, ou quantidade "
-                                        "alterada direto no Partner Center. O cliente recebe um e-mail."))
+                                        "alterada diretamente no Partner Center. O cliente recebe um e-mail."))
 
 
 class OrderActionForm(FlaskForm):

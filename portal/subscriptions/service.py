@@ -312,7 +312,7 @@ def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
     if subscription.status == SubscriptionStatus.PROVISIONING:
         raise ServiceError(_("Aguarde a conclusão do provisionamento para alterar a quantidade."))
     if subscription.status == SubscriptionStatus.SUSPENDED:
-        raise ServiceError(_("Esta licença está suspensa. Fale com o financeiro para reativá-la."))
+        raise ServiceError(_("Esta licença está suspensa. Fale com a nossa equipe financeira para reativá-la."))
     if new_quantity < 0:
         raise ServiceError(_("A quantidade não pode ser negativa."), field="quantity")
     if new_quantity > product.max_quantity:

@@ -23,6 +23,13 @@ NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 NOTE = "Backup configurado no servidor do cliente e testado com ele."
 
 
+@pytest.fixture(autouse=True)
+def tenant(app_ctx, world):
+    """Demo Tecnologia is known at Microsoft (orders of an organization without a tenant go straight to staff)."""
+    world.demo.microsoft_tenant_id = "00000000-0000-4000-8000-000000000001"
+    db.session.commit()
+
+
 @pytest.fixture
 def frozen():
     with clock.frozen(NOON):
@@ -224,7 +231,7 @@ def test_detail_shows_the_order_its_provider_facts_and_the_whole_log(client, wor
     subscription = factories.subscription(world.demo, quantity=10, added_at=clock.now())  # inside the 168 h window
     simulator = provisioner(PartnerCenterSimulator())
     # Partner Center knows it with no refundable seat left: it refuses the decrease (800090), for good.
-    simulator.add_subscription("", subscription.product.offer_id, 10,
+    simulator.add_subscription(world.demo.microsoft_tenant_id, subscription.product.offer_id, 10,
                                subscription_id=subscription.provider_subscription_id)
     order = change_quantity(world, subscription, 8)
     assert order.status == OrderStatus.FAILED and order.needs_staff and order.error_code == "800090"
@@ -239,10 +246,10 @@ def test_detail_shows_the_order_its_provider_facts_and_the_whole_log(client, wor
     assert "order created" in events and "failed (800090)" in events
     assert '"code": "800090",' in events and '"isRetryable": false' in events  # pretty-printed JSON
     assert "precisa da equipe" in body
-    assert "Reenviar ao provedor" not in body and "Concluir à mão" not in body  # compliance reads only
+    assert "Reenviar ao provedor" not in body and "Concluir manualmente" not in body  # compliance reads only
 
     manager = page(staff(client, world, "suporte"), f"/backoffice/pedidos/{order.id}")
-    assert "Reenviar ao provedor" in manager and "Concluir à mão" in manager
+    assert "Reenviar ao provedor" in manager and "Concluir manualmente" in manager
 
 
 def test_unknown_orders_are_404(client, world):
@@ -328,7 +335,7 @@ def test_a_failed_microsoft_order_can_be_completed_by_hand(client, world, frozen
     order = fail_for_good(world, provisioner)
     client = staff(client, world, "admin")
     response = client.post(f"/backoffice/pedidos/{order.id}/concluir",
-                           data={"note": "Quantidade alterada direto no Partner Center."})
+                           data={"note": "Quantidade alterada diretamente no Partner Center."})
     assert response.status_code == 302
     assert fresh(order).status == OrderStatus.DONE
 

@@ -188,7 +188,7 @@ def test_licenses_lists_every_subscription_with_its_facts(march, world, login_as
     totals = section(response, "totals")
     assert "Total por mês (cobrança mensal) R$ 789,00" in totals
     assert "Total por ano (cobrança anual) R$ 1.893,60" in totals
-    assert "Equivalente mensal de tudo R$ 946,80" in totals
+    assert "Equivalente mensal total R$ 946,80" in totals
 
 
 def test_licenses_shows_status_scheduled_change_and_the_last_order(march, world, login_as):
@@ -505,7 +505,7 @@ def test_a_subscription_that_is_not_active_cannot_be_changed(march, world, login
     assert 'name="quantity"' not in text(page)
     response = ask_change(client, subscription, 12)
     assert response.status_code == 422
-    assert "Esta licença está suspensa. Fale com o financeiro para reativá-la." in alerts(response)
+    assert "Esta licença está suspensa. Fale com a nossa equipe financeira para reativá-la." in alerts(response)
 
 
 # ---------------------------------------------------------------- stale quotes and double submissions
