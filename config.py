@@ -75,6 +75,31 @@ def load(env: str | None = None) -> dict:
         "PROVISIONING_SIMULATOR_DELAY_SECONDS": float(os.environ.get("PROVISIONING_SIMULATOR_DELAY_SECONDS", "5")),
         "PROVISIONING_SIMULATOR_FAILURE_RATE": float(os.environ.get("PROVISIONING_SIMULATOR_FAILURE_RATE", "0")),
         "PROVISIONING_SIMULATOR_SEED": _int("PROVISIONING_SIMULATOR_SEED", 0),
+        # Billing (the reseller's side of every invoice, boleto and Pix).
+        "RESELLER_LEGAL_NAME": os.environ.get("RESELLER_LEGAL_NAME", "Portal Cloud Serviços de Tecnologia Ltda"),
+        "RESELLER_CNPJ": os.environ.get("RESELLER_CNPJ", "11444777000161"),
+        "RESELLER_ADDRESS": os.environ.get("RESELLER_ADDRESS", "Avenida Brigadeiro Faria Lima, 3000 – São Paulo/SP"),
+        "BILLING_DUE_DAYS": _int("BILLING_DUE_DAYS", 10),  # due date = billing day + this, next business day
+        "BILLING_DELINQUENT_AFTER_DAYS": _int("BILLING_DELINQUENT_AFTER_DAYS", 15),  # "inadimplente" after
+        "BILLING_FINE_BP": _int("BILLING_FINE_BP", 200),  # multa in basis points of the amount (law: ≤ 2%)
+        "BILLING_INTEREST_MONTHLY_BP": _int("BILLING_INTEREST_MONTHLY_BP", 100),  # juros de mora, 1% a.m. pro rata die
+        "BILLING_SECOND_COPY_DAYS": _int("BILLING_SECOND_COPY_DAYS", 3),  # a 2ª via is due this many days on
+        "BOLETO_BANK": os.environ.get("BOLETO_BANK", "341"),  # 001 Banco do Brasil, 237 Bradesco, 341 Itaú
+        "BOLETO_AGENCY": os.environ.get("BOLETO_AGENCY", "0057"),
+        "BOLETO_ACCOUNT": os.environ.get("BOLETO_ACCOUNT", "12345"),  # 5 digits Itaú, 7 Bradesco
+        "BOLETO_CARTEIRA": os.environ.get("BOLETO_CARTEIRA", "109"),  # 3 digits Itaú, 2 BB and Bradesco
+        "BOLETO_CONVENIO": os.environ.get("BOLETO_CONVENIO", "1234567"),  # Banco do Brasil, 7 digits
+        "PIX_KEY": os.environ.get("PIX_KEY", "11444777000161"),  # a CNPJ, e-mail, phone or random key
+        "PIX_MERCHANT_NAME": os.environ.get("PIX_MERCHANT_NAME", "PORTAL CLOUD"),
+        "PIX_MERCHANT_CITY": os.environ.get("PIX_MERCHANT_CITY", "SAO PAULO"),
+        # Notas fiscais: "simulator" (documents marked SEM VALOR FISCAL) or "upload" (staff upload XML + PDF).
+        "FISCAL_BACKEND": os.environ.get("FISCAL_BACKEND", "simulator"),
+        # Payments: "manual" (finance reconciles boleto/Pix/deposit) or "stripe" (card and boleto via Stripe).
+        "PAYMENTS_BACKEND": os.environ.get("PAYMENTS_BACKEND", "manual"),
+        "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", ""),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", "https://api.stripe.com"),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
         # Login rate limit; storage is shared between workers only with a redis:// URI.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

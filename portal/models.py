@@ -9,6 +9,19 @@ from portal.accounts.models import (  # noqa: F401
     StaffRoleGrant,
     User,
 )
+from portal.billing.models import (  # noqa: F401
+    BillingContact,
+    Boleto,
+    DunningNotice,
+    FiscalDocument,
+    GatewayEvent,
+    GatewayPayment,
+    Invoice,
+    InvoiceLine,
+    InvoiceSeries,
+    Payment,
+    StoredDocument,
+)
 from portal.cancellations.models import CancellationRequest  # noqa: F401
 from portal.catalog.models import Product, ProductFamily, ProductPrice  # noqa: F401
 from portal.extensions import db  # noqa: F401

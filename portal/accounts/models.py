@@ -1,12 +1,12 @@
 """Organizations, users, memberships with their set of roles, staff roles, invitations, recovery codes."""
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.roles import Role, StaffRole
@@ -58,6 +58,9 @@ class Organization(db.Model):
     status: Mapped[str] = mapped_column(String(20), default=OrganizationStatus.ACTIVE)
     # The customer's Microsoft tenant (Partner Center customer id); None until onboarded at Microsoft.
     microsoft_tenant_id: Mapped[str | None] = mapped_column(String(36))
+    # "Inadimplente" since this business date (an invoice overdue past BILLING_DELINQUENT_AFTER_DAYS):
+    # purchases and increases are refused until it is paid. None = in good standing.
+    delinquent_since: Mapped[date | None] = mapped_column(Date)
     # A Master may require two-factor sign-in of every member.
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -205,9 +205,7 @@ def digitable_line(barcode: str) -> str:
     field1 += str(mod10(field1))
     field2 += str(mod10(field2))
     field3 += str(mod10(field3))
-    return (
-        f"{field1[:5]}.{field1[5:]} {field2[:5]}.{field2[5:]} {field3[:5]}.{field3[5:]} {code[4]} {code[5:19]}"
-    )
+    return f"{field1[:5]}.{field1[5:]} {field2[:5]}.{field2[5:]} {field3[:5]}.{field3[5:]} {code[4]} {code[5:19]}"
 
 
 def barcode_from_digitable_line(line: str) -> str:

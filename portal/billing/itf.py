@@ -20,6 +20,7 @@
 # general DV is already inside the 44 digits. 44 digits → 4 + 22 × 18 + 5 = 405 modules, drawn over
 # 103 mm (narrow ≈ 0.2543 mm) × 13 mm, with a quiet zone of at least 5 mm on each side.
 
+import math
 import string
 
 __all__ = ["PATTERNS", "decode_itf_runs", "itf_modules", "itf_svg"]
@@ -75,6 +76,8 @@ def itf_svg(digits: str, *, width_mm: float = 103.0, height_mm: float = 13.0, qu
     for name, value in (("width_mm", width_mm), ("height_mm", height_mm), ("quiet_mm", quiet_mm)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"{name} must be a number of millimetres, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
     if not width_mm > 0 or not height_mm > 0:
         raise ValueError(f"width_mm and height_mm must be positive, got {width_mm} × {height_mm}")
     if not quiet_mm >= MIN_QUIET_MM:

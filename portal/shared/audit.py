@@ -69,6 +69,21 @@ class AuditTag(StrEnum):
     ORDER_RETRIED_BY_STAFF = "subscriptions:order:retried_by_staff"
     ORDER_COMPLETED_BY_STAFF = "subscriptions:order:completed_by_staff"
     CANCELLATION_REQUESTED = "cancellations:request:created"
+    INVOICE_ISSUED = "billing:invoice:issued"
+    INVOICE_CANCELLED = "billing:invoice:cancelled"
+    INVOICE_REISSUED = "billing:invoice:reissued"
+    CREDIT_NOTE_ISSUED = "billing:credit_note:issued"
+    INVOICE_DOCUMENTS_GENERATED = "billing:invoice:documents_generated"
+    INVOICE_EMAILED = "billing:invoice:emailed"
+    SECOND_COPY_ISSUED = "billing:boleto:second_copy_issued"
+    FISCAL_DOCUMENT_ISSUED = "billing:fiscal_document:issued"
+    FISCAL_DOCUMENT_UPLOADED = "billing:fiscal_document:uploaded"
+    PAYMENT_RECORDED = "billing:payment:recorded"
+    INVOICE_PAID = "billing:invoice:paid"
+    BILLING_CONTACT_ADDED = "billing:contact:added"
+    BILLING_CONTACT_REMOVED = "billing:contact:removed"
+    ORGANIZATION_DELINQUENT = "billing:organization:delinquent"
+    ORGANIZATION_GOOD_STANDING = "billing:organization:good_standing"
 
 
 class AuditEvent(db.Model):
@@ -264,4 +279,19 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.ORDER_RETRIED_BY_STAFF: _l("Pedido reenviado pela equipe"),
     AuditTag.ORDER_COMPLETED_BY_STAFF: _l("Pedido concluído pela equipe"),
     AuditTag.CANCELLATION_REQUESTED: _l("Cancelamento solicitado"),
+    AuditTag.INVOICE_ISSUED: _l("Fatura emitida"),
+    AuditTag.INVOICE_CANCELLED: _l("Fatura cancelada"),
+    AuditTag.INVOICE_REISSUED: _l("Fatura reemitida"),
+    AuditTag.CREDIT_NOTE_ISSUED: _l("Nota de crédito emitida"),
+    AuditTag.INVOICE_DOCUMENTS_GENERATED: _l("Documentos da fatura gerados"),
+    AuditTag.INVOICE_EMAILED: _l("Fatura enviada por e-mail"),
+    AuditTag.SECOND_COPY_ISSUED: _l("2ª via de boleto emitida"),
+    AuditTag.FISCAL_DOCUMENT_ISSUED: _l("Nota fiscal emitida"),
+    AuditTag.FISCAL_DOCUMENT_UPLOADED: _l("Nota fiscal enviada pela equipe"),
+    AuditTag.PAYMENT_RECORDED: _l("Pagamento registrado"),
+    AuditTag.INVOICE_PAID: _l("Fatura paga"),
+    AuditTag.BILLING_CONTACT_ADDED: _l("E-mail de cobrança adicionado"),
+    AuditTag.BILLING_CONTACT_REMOVED: _l("E-mail de cobrança removido"),
+    AuditTag.ORGANIZATION_DELINQUENT: _l("Organização inadimplente"),
+    AuditTag.ORGANIZATION_GOOD_STANDING: _l("Organização em dia"),
 }

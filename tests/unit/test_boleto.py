@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.billing.boleto import (
+    ITAU_CARTEIRAS_OTHER_DAC,
+    ITAU_CARTEIRAS_OTHER_LAYOUT,
     barcode,
     barcode_from_digitable_line,
     bradesco_nosso_numero_dv,
@@ -105,12 +107,13 @@ def test_mod10_of_the_vectors_fields():
     assert mod10("9") == 1  # 9 × 2 = 18 → 1 + 8 = 9 → 10 − 9
 
 
-def test_mod11_general_never_gives_0_10_or_11():
-    # Σ = 0 → 11 − 0 = 11 → 1; Σ = 1 (a 1 × weight… ) cannot happen with weight ≥ 2, so build Σ % 11 = 1 and 10.
-    assert mod11_general("0" * 43) == 1
-    assert mod11_general("6") == 1  # 6 × 2 = 12, 12 % 11 = 1 → 10 → 1
-    assert mod11_general("5") == 1  # 5 × 2 = 10 → 11 − 10 = 1
+def test_mod11_general_writes_1_for_0_10_and_11():
+    assert mod11_general("0" * 43) == 1  # Σ % 11 = 0 → 11 → 1
+    assert mod11_general("6") == 1  # 6 × 2 = 12, Σ % 11 = 1 → 10 → 1
+    assert mod11_general("5") == 1  # 5 × 2 = 10 → 11 − 10 = 1, a genuine 1
     assert mod11_general("1") == 9  # 1 × 2 = 2 → 9
+    assert mod11_general("10000000") == 2  # the 8th digit from the right has weight 9: 11 − 9
+    assert mod11_general("100000000") == 9  # the 9th has weight 2 again (the 2..9 cycle restarts)
 
 
 # --- fator de vencimento -----------------------------------------------------------------------------------
@@ -215,11 +218,12 @@ def test_bradesco_nosso_numero_dv_spec_checks(carteira, nosso_numero, dv):
 
 
 def test_bradesco_nosso_numero_dv_remainder_0_is_0():
-    # 19 + 00000000008: 8×2 + 9×7 + 1×2 = 81 → 81 % 11 = 4; search for a remainder-0 number instead.
-    zero = next(f"{n:011d}" for n in range(1000) if bradesco_nosso_numero_dv("19", f"{n:011d}") == "0")
-    digits = "19" + zero
-    weights = [2, 3, 4, 5, 6, 7] * 3
-    assert sum(int(c) * w for c, w in zip(reversed(digits), weights, strict=False)) % 11 == 0
+    # 19 + 00000000003: 3×2 + 9×7 + 1×2 = 71, 71 % 11 = 5 → 6; + 00000000010: 1×3 + 65 = 68 → 2 → 9;
+    # + 00000000008: 8×2 + 65 = 81 → 4 → 7; + 00000000009: 9×2 + 65 = 83 → 6 → 5; + 00000000005: 75 → 9 → 2.
+    # Σ = 77 (remainder 0) needs 12 more than 65: 00000000006 → 6×2 = 12.
+    assert bradesco_nosso_numero_dv("19", "00000000006") == "0"
+    assert bradesco_nosso_numero_dv("19", "00000000003") == "6"
+    assert bradesco_nosso_numero_dv("19", "00000000010") == "9"
 
 
 def test_free_field_bradesco_is_b3():
@@ -232,15 +236,12 @@ def test_free_field_bb_layout():
     assert len(field) == 25
 
 
-digits_of = st.text(alphabet=string.digits, min_size=1, max_size=1).map(str)
-
-
 def digit_strings(n):
     return st.text(alphabet=string.digits, min_size=n, max_size=n)
 
 
 itau_carteiras = digit_strings(3).filter(
-    lambda c: c not in {"112", "126", "131", "146", "150", "168", "106", "107", "122", "142", "143", "195", "196", "198"}
+    lambda c: c not in ITAU_CARTEIRAS_OTHER_DAC and c not in ITAU_CARTEIRAS_OTHER_LAYOUT
 )
 
 
@@ -325,14 +326,13 @@ def test_field_dv_errors_name_the_field():
 # --- strict input ------------------------------------------------------------------------------------------
 
 
+B1_LINE = VECTORS["B1-bb"][1]
+
+
 @pytest.mark.parametrize(
     "line",
-    [
-        "0019050095401448160690680935031433737000000010",  # 46 digits
-        "001905009540144816069068093503143373700000001000",  # 48 digits
-        "00190.50095 40144.816069 06809.350314 3 3737000000010O",  # a letter O
-        "",
-    ],
+    [B1_LINE[:-1], B1_LINE + "0", B1_LINE[:-1] + "O", "", "linha"],
+    ids=["46-digits", "48-digits", "letter-O", "empty", "letters"],
 )
 def test_barcode_from_digitable_line_refuses_malformed_lines(line):
     with pytest.raises(ValueError):
@@ -443,16 +443,22 @@ def test_next_business_day(day, expected):
     assert next_business_day(day) == expected
 
 
+_bvmf: dict[int, holidays.HolidayBase] = {}
+
+
+def closed(day: date) -> bool:
+    """An independent reading of the calendar: weekend or a BVMF holiday."""
+    if day.year not in _bvmf:
+        _bvmf[day.year] = holidays.financial_holidays("BVMF", years=day.year)
+    return day.weekday() >= 5 or day in _bvmf[day.year]
+
+
 @given(st.dates(min_value=date(2000, 1, 1), max_value=date(2060, 12, 31)))
 @fast
 def test_next_business_day_is_the_first_open_day_on_or_after(day):
     result = next_business_day(day)
-    assert result >= day and result.weekday() < 5
-    assert result not in holidays.financial_holidays("BVMF", years=result.year)
-    between = day
-    while between < result:
-        assert between.weekday() >= 5 or between in holidays.financial_holidays("BVMF", years=between.year)
-        between += timedelta(days=1)
+    assert result >= day and not closed(result)
+    assert all(closed(day + timedelta(days=n)) for n in range((result - day).days))
 
 
 def test_next_business_day_refuses_datetimes():

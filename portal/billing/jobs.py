@@ -1,0 +1,72 @@
+"""Billing jobs: the daily billing run, and each issued invoice's documents, nota fiscal and e-mail.
+
+`complete_invoice` does whatever is still missing for an invoice, in order (PDFs → nota fiscal →
+e-mail), each step idempotent; `sweep_invoices` re-runs it for any invoice left half-way (a crash, a
+fiscal issuer that was down), which is what makes a failure midway recoverable.
+"""
+
+from flask import current_app
+from huey import crontab
+
+from portal.billing.settings import BillingSettings
+from portal.jobs import periodic_task, task
+from portal.shared import clock
+from portal.shared.audit import Actor
+
+SYSTEM = Actor.system("billing")
+CATCH_UP_DAYS = 2  # the daily run also invoices the two days before, in case it did not run then
+
+
+def _settings() -> BillingSettings:
+    return BillingSettings.from_config(current_app.config)
+
+
+@task(retries=3, retry_delay=300)
+def complete_invoice(invoice_id: int) -> str:
+    from portal.billing import delivery, documents, fiscal
+    from portal.billing.models import Invoice
+    from portal.extensions import db
+
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        return "missing"
+    settings = _settings()
+    documents.ensure_invoice_documents(invoice, settings=settings, actor=SYSTEM)
+    fiscal.ensure_fiscal_document(invoice, issuer=current_app.extensions["fiscal_issuer"], settings=settings,
+                                  actor=SYSTEM)
+    delivery.send_invoice(invoice, actor=SYSTEM)
+    return "complete"
+
+
+@periodic_task(crontab(hour="9", minute="0"))
+def daily_billing_run() -> int:
+    """06:00 in São Paulo (09:00 UTC): invoice today's billing days (and catch up on the two before)."""
+    from portal.billing.service import billing_days_back, run_billing
+
+    issued = 0
+    for day in billing_days_back(clock.today(), CATCH_UP_DAYS):
+        issued += len(run_billing(on=day, settings=_settings(), actor=SYSTEM).issued)
+    return issued
+
+
+@periodic_task(crontab(minute="*/10"))
+def sweep_invoices() -> int:
+    """Every 10 minutes: invoices whose documents, nota fiscal or e-mail are still missing."""
+    from sqlalchemy import or_, select
+
+    from portal.billing.models import FiscalDocument, Invoice, InvoiceStatus
+    from portal.extensions import db
+
+    pending = db.session.scalars(
+        select(Invoice.id).outerjoin(FiscalDocument, FiscalDocument.invoice_id == Invoice.id)
+        .where(Invoice.status != InvoiceStatus.CANCELLED,
+               or_(Invoice.pdf_sha256.is_(None), FiscalDocument.id.is_(None), Invoice.emailed_at.is_(None)))
+        .order_by(Invoice.id).limit(200)
+    ).all()
+    for invoice_id in pending:
+        try:
+            complete_invoice.call_local(invoice_id)
+        except Exception:  # one invoice's trouble (a fiscal issuer down) must not stop the others
+            current_app.logger.exception("completing invoice %s failed; the next sweep tries again", invoice_id)
+            db.session.rollback()
+    return len(pending)

@@ -1,0 +1,308 @@
+"""Invoices and what hangs off them: lines, numbering series, boletos (and their 2ª via), notas fiscais,
+payments, processed gateway events, billing contacts and dunning notices.
+
+Issued invoices are immutable (DESIGN rule 6): a correction is a credit note (its own series) or, before
+the nota fiscal exists, a cancellation and a new invoice. Payments and notices are append-only.
+"""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.accounts.models import Organization
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.dbtypes import UTCDateTime
+
+
+class InvoiceKind(StrEnum):
+    REGULAR = "regular"  # the monthly invoice of a billing day
+    CREDIT_NOTE = "credit_note"  # a correction of an issued invoice (its own series, negative total)
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"  # "aberta" (shown as "vencida" once past its due date)
+    PAID = "paid"  # "paga"
+    CANCELLED = "cancelled"  # "cancelada": replaced before its nota fiscal existed
+
+
+INVOICE_STATUS_LABELS = {
+    "open": _l("aberta"),
+    "overdue": _l("vencida"),
+    "paid": _l("paga"),
+    "cancelled": _l("cancelada"),
+}
+
+
+class InvoiceSeries(db.Model):
+    """The last number used per series and year; the row is locked while a number is taken (gapless)."""
+
+    __tablename__ = "invoice_series"
+
+    series: Mapped[str] = mapped_column(String(10), primary_key=True)  # "F" invoices, "NC" credit notes
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        # One original regular invoice per organization and billing day: a second run (or consumer) cannot add
+        # another (a reissue carries replaces_id and is outside the index).
+        Index("uq_invoices_org_day", "organization_id", "billing_date", unique=True,
+              sqlite_where=text("kind = 'regular' AND replaces_id IS NULL"),
+              postgresql_where=text("kind = 'regular' AND replaces_id IS NULL")),
+        UniqueConstraint("series", "year", "number", name="uq_invoices_number"),
+        CheckConstraint("kind IN ('regular', 'credit_note')", name="kind_known"),
+        CheckConstraint("status IN ('open', 'paid', 'cancelled')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(15), default=InvoiceKind.REGULAR)
+    series: Mapped[str] = mapped_column(String(10))
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)  # gapless within (series, year)
+    status: Mapped[str] = mapped_column(String(10), default=InvoiceStatus.OPEN, index=True)
+    billing_date: Mapped[date] = mapped_column(Date)  # the business date it was issued for
+    period_start: Mapped[date] = mapped_column(Date)  # the coming period its recurring lines pay for
+    period_end: Mapped[date] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    due_date: Mapped[date] = mapped_column(Date, index=True)
+    subtotal_cents: Mapped[int] = mapped_column(Integer)  # sum of the rounded lines before credits
+    credit_applied_cents: Mapped[int] = mapped_column(Integer, default=0)  # ≥ 0, never more than the subtotal
+    total_cents: Mapped[int] = mapped_column(Integer)  # subtotal − credit; ≥ 0 for regular invoices
+    # A cancel-and-reissue points at the invoice it replaces; a credit note at the invoice it corrects.
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The invoice PDF, generated once after issue and then only served (storage key = its SHA-256).
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship()
+    lines: Mapped[list["InvoiceLine"]] = relationship(back_populates="invoice", order_by="InvoiceLine.position")
+    boletos: Mapped[list["Boleto"]] = relationship(back_populates="invoice", order_by="Boleto.id")
+    payments: Mapped[list["Payment"]] = relationship(back_populates="invoice", order_by="Payment.id")
+    fiscal_document: Mapped["FiscalDocument | None"] = relationship(back_populates="invoice", uselist=False)
+
+    @property
+    def display_number(self) -> str:
+        """`2026/000123` (credit notes: `NC 2026/000007`)."""
+        prefix = "" if self.series == "F" else f"{self.series} "
+        return f"{prefix}{self.year}/{self.number:06d}"
+
+    @property
+    def paid_cents(self) -> int:
+        return sum(p.amount_cents for p in self.payments)
+
+    @property
+    def current_boleto(self) -> "Boleto | None":
+        return self.boletos[-1] if self.boletos else None
+
+    def display_status(self, today: date) -> str:
+        if self.status == InvoiceStatus.OPEN and self.due_date < today:
+            return "overdue"
+        return self.status
+
+
+class LineKind(StrEnum):
+    RECURRING = "recurring"  # the coming period, in advance
+    PRORATA = "prorata"  # a change since the last invoice (specs/prorata.md)
+    CREDIT = "credit"  # credit from the organization's ledger (negative)
+    ADJUSTMENT = "adjustment"  # credit notes
+
+
+class InvoiceLine(db.Model):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        CheckConstraint("kind IN ('recurring', 'prorata', 'credit', 'adjustment')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))
+    description: Mapped[str] = mapped_column(String(300))  # product name (the template adds the words)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer)  # rounded once (specs/prorata.md)
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)  # exclusive
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    change_id: Mapped[int | None] = mapped_column(ForeignKey("quantity_changes.id"), index=True)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class Boleto(db.Model):
+    """A boleto (with its Pix) for an invoice. The first is issued with it; a 2ª via adds a new row with a
+    new due date and multa/juros; older rows stay as history."""
+
+    __tablename__ = "boletos"
+    __table_args__ = (UniqueConstraint("nosso_numero", name="uq_boletos_nosso_numero"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)  # 1 = with the invoice, 2 = first 2ª via, …
+    bank: Mapped[str] = mapped_column(String(3))
+    nosso_numero: Mapped[str] = mapped_column(String(20))
+    due_date: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(Integer)  # what this boleto charges
+    fine_cents: Mapped[int] = mapped_column(Integer, default=0)  # multa (2ª via)
+    interest_cents: Mapped[int] = mapped_column(Integer, default=0)  # juros de mora (2ª via)
+    barcode: Mapped[str] = mapped_column(String(44))
+    digitable_line: Mapped[str] = mapped_column(String(60))
+    pix_payload: Mapped[str] = mapped_column(Text)
+    registered: Mapped[bool] = mapped_column(Boolean, default=False)  # registered with the bank
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="boletos")
+
+
+class FiscalDocument(db.Model):
+    """The invoice's nota fiscal de serviço eletrônica (NFS-e)."""
+
+    __tablename__ = "fiscal_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), unique=True)
+    number: Mapped[str] = mapped_column(String(30))
+    verification_code: Mapped[str] = mapped_column(String(60))  # código de verificação / chave de acesso
+    issued_on: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    xml: Mapped[str] = mapped_column(Text)
+    pdf_sha256: Mapped[str] = mapped_column(String(64))  # the DANFSe
+    simulated: Mapped[bool] = mapped_column(Boolean)  # "SEM VALOR FISCAL"
+    source: Mapped[str] = mapped_column(String(20))  # "simulator" | "upload"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="fiscal_document")
+
+
+class PaymentMethod(StrEnum):
+    BOLETO = "boleto"
+    PIX = "pix"
+    DEPOSIT = "deposito"
+    CARD = "card"
+
+
+PAYMENT_METHOD_LABELS = {
+    PaymentMethod.BOLETO: _l("boleto"),
+    PaymentMethod.PIX: _l("Pix"),
+    PaymentMethod.DEPOSIT: _l("depósito bancário"),
+    PaymentMethod.CARD: _l("cartão de crédito"),
+}
+
+
+class Payment(db.Model):
+    """Money received for an invoice (append-only). An over-payment's excess becomes organization credit."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("method IN ('boleto', 'pix', 'deposito', 'card')", name="method_known"),
+        UniqueConstraint("source", "external_id", name="uq_payments_source_external"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(10))
+    paid_on: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(20))  # "manual" | "stripe"
+    external_id: Mapped[str | None] = mapped_column(String(120))  # the gateway's id; idempotency
+    note: Mapped[str] = mapped_column(String(300), default="")
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="payments")
+
+
+class GatewayEvent(db.Model):
+    """A webhook event already processed (idempotency by the gateway's event id)."""
+
+    __tablename__ = "gateway_events"
+    __table_args__ = (UniqueConstraint("gateway", "event_id", name="uq_gateway_events_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(120))
+    event_type: Mapped[str] = mapped_column(String(80))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    payload: Mapped[Any] = mapped_column(JSON)
+
+
+class GatewayPayment(db.Model):
+    """A payment started at a gateway for an invoice (Stripe: one PaymentIntent per invoice and method)."""
+
+    __tablename__ = "gateway_payments"
+    __table_args__ = (UniqueConstraint("gateway", "external_id", name="uq_gateway_payments_external"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    gateway: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(120))  # pi_…
+    method: Mapped[str] = mapped_column(String(10))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(30))  # the gateway's own status word
+    detail: Mapped[Any] = mapped_column(JSON, nullable=True)  # e.g. the boleto voucher URL and line
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class BillingContact(db.Model):
+    """An extra address that receives the organization's invoices (besides Cobrança and Master users)."""
+
+    __tablename__ = "billing_contacts"
+    __table_args__ = (UniqueConstraint("organization_id", "email", name="uq_billing_contacts_org_email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class DunningNotice(db.Model):
+    """A reminder sent about an invoice; one per (invoice, step) however often the job runs."""
+
+    __tablename__ = "dunning_notices"
+    __table_args__ = (UniqueConstraint("invoice_id", "step", name="uq_dunning_notices_invoice_step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)  # days relative to the due date: −3, +1, +7
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class StoredDocument(db.Model):
+    """A generated or uploaded file (PDF, XML), addressed by its SHA-256; never changed once stored."""
+
+    __tablename__ = "stored_documents"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
