@@ -13,6 +13,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_code_command)
     app.cli.add_command(audit_group)
     app.cli.add_command(staff_group)
+    app.cli.add_command(billing_group)
 
 
 db_group = AppGroup("db", help="Database schema (Alembic migrations in migrations/).")
@@ -120,3 +121,30 @@ def staff_create(email: str, name: str, roles: tuple[str, ...], password: str) -
         db.session.rollback()
         raise click.ClickException(error.message) from error
     click.echo(f"staff user {user.email} created; two-factor enrolment happens at the first sign-in")
+
+
+billing_group = AppGroup("billing", help="Invoicing.")
+
+
+@billing_group.command("run", help="Invoice every organization whose billing day is DATE (default: today).")
+@click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The billing day, YYYY-MM-DD (business date in São Paulo).")
+def billing_run(on) -> None:
+    from portal.billing.service import organizations_due, run_billing
+    from portal.billing.settings import BillingSettings
+    from portal.shared import clock
+    from portal.shared.audit import Actor
+
+    day = on.date() if on is not None else clock.today()
+    settings = BillingSettings.from_config(current_app.config)
+    total = len(organizations_due(day))
+    click.echo(f"billing run for {day.isoformat()}: {total} organization(s) have this billing day")
+    with click.progressbar(length=total, label="invoicing", show_pos=True) as bar:
+        result = run_billing(on=day, settings=settings, actor=Actor.system("cli"),
+                             progress=lambda done, _total: bar.update(done - bar.pos))
+    click.echo(f"issued {len(result.issued)}, already issued {result.existing}, "
+               f"nothing to bill {result.nothing_to_bill}, failed {len(result.failed)}")
+    for organization_id, error in result.failed:
+        click.echo(f"  organization {organization_id}: {error}", err=True)
+    if result.failed:
+        raise SystemExit(1)

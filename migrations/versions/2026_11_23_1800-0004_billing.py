@@ -88,7 +88,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_invoices_organization_id_organizations')),
     sa.ForeignKeyConstraint(['replaces_id'], ['invoices.id'], name=op.f('fk_invoices_replaces_id_invoices')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_invoices')),
-    sa.UniqueConstraint('series', 'year', 'number', name='uq_invoices_number')
+    sa.UniqueConstraint('series', 'year', 'number', name='uq_invoices_number'),
+    sa.UniqueConstraint('replaces_id', name='uq_invoices_replaces_id')
     )
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invoices_due_date'), ['due_date'], unique=False)

@@ -71,6 +71,7 @@ class Invoice(db.Model):
               sqlite_where=text("kind = 'regular' AND replaces_id IS NULL"),
               postgresql_where=text("kind = 'regular' AND replaces_id IS NULL")),
         UniqueConstraint("series", "year", "number", name="uq_invoices_number"),
+        UniqueConstraint("replaces_id", name="uq_invoices_replaces_id"),  # one replacement per cancelled invoice
         CheckConstraint("kind IN ('regular', 'credit_note')", name="kind_known"),
         CheckConstraint("status IN ('open', 'paid', 'cancelled')", name="status_known"),
     )

@@ -1,13 +1,29 @@
 """The job that hands a queued e-mail to the configured Mailer and records the outcome."""
 
+from dataclasses import replace
+
 from flask import current_app
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.integrations.mailer import OutgoingEmail
+from portal.integrations.mailer import Attachment, OutgoingEmail
 from portal.jobs import task
 from portal.notifications.models import DeliveryStatus, EmailDelivery
 from portal.shared import clock
+
+
+def _attachments(delivery: EmailDelivery) -> tuple[Attachment, ...]:
+    """The stored documents the message carries, read now (a missing one raises: the job retries)."""
+    references = getattr(delivery, "attachments", None)  # the column arrives with a migration
+    if not references:
+        return ()
+    from portal.billing import documents
+
+    found = []
+    for filename, sha256, content_type in references:
+        content, _stored_type = documents.load(sha256)
+        found.append(Attachment(filename=filename, content=content, mimetype=content_type))
+    return tuple(found)
 
 
 @task(retries=5, retry_delay=60)
@@ -28,6 +44,7 @@ def send_email(delivery_id: int) -> str:
     )
     delivery.attempts += 1
     try:
+        email = replace(email, attachments=_attachments(delivery))  # a document that cannot be read fails the try
         current_app.extensions["mailer"].send(email, delivery.message_id)
     except Exception as exc:
         delivery.status = DeliveryStatus.FAILED

@@ -4,6 +4,7 @@ Templates: templates/emails/<name>.txt (required) and <name>.html (optional), wi
 by the function. Sending happens in `jobs.send_email` after the caller's transaction commits.
 """
 
+from collections.abc import Sequence
 from email.utils import make_msgid
 
 from flask import current_app, render_template
@@ -23,8 +24,13 @@ def _language(user) -> str:
 
 
 def queue_email(template: str, *, to: list[str], subject_fn, context: dict, language: str,
-                organization_id: int | None = None) -> EmailDelivery:
-    """Render `template` in `language`, log it as queued, and send it once the transaction commits."""
+                organization_id: int | None = None,
+                attachments: Sequence[tuple[str, str, str]] = ()) -> EmailDelivery:
+    """Render `template` in `language`, log it as queued, and send it once the transaction commits.
+
+    `attachments`: (file name, SHA-256 of a stored document, content type) each; the job reads the bytes
+    from storage when it sends, so the log keeps references, not copies.
+    """
     from portal.notifications.jobs import send_email
 
     with force_locale(language):
@@ -41,6 +47,8 @@ def queue_email(template: str, *, to: list[str], subject_fn, context: dict, lang
         organization_id=organization_id,
         message_id=make_msgid(domain="portal.local"),
     )
+    if attachments:
+        delivery.attachments = [list(attachment) for attachment in attachments]
     db.session.add(delivery)
     db.session.flush()
     enqueue_after_commit(db.session, send_email, delivery.id)

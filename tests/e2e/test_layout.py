@@ -48,6 +48,7 @@ def test_navigation_collapses_behind_the_menu_button_on_a_phone(page, log_in):
     expect(nav.get_by_role("link", name="Usuários", include_hidden=True)).to_be_hidden()
     expect(page.get_by_role("button", name="Sair")).to_be_hidden()
 
+    page.wait_for_load_state("load")  # Bootstrap's script (end of the body) must be running before the click
     toggler.click()
 
     expect(toggler).to_have_attribute("aria-expanded", "true")

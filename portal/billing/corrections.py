@@ -1,0 +1,116 @@
+"""Correcting an issued invoice without editing it: cancel-and-reissue (before its nota fiscal exists) or a
+credit note (its own series; the amount becomes organization credit for the next invoices)."""
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from portal.billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
+from portal.billing.service import CREDIT_NOTE_SERIES, Issued, invoice_organization, take_number
+from portal.billing.settings import BillingSettings
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.errors import ServiceError
+from portal.subscriptions.models import CreditEntry
+
+MIN_REASON_LENGTH = 10
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ServiceError(_("Explique o motivo com pelo menos %(n)d caracteres.", n=MIN_REASON_LENGTH),
+                           field="reason")
+    return reason
+
+
+def cancel_and_reissue(invoice: Invoice, *, reason: str, settings: BillingSettings, actor: Actor) -> Issued:
+    """Cancel an open invoice that has no nota fiscal and issue its replacement (a new number) for the same
+    billing day, from the ledger as it is now. The cancelled invoice stays, marked, with its PDF.
+
+    Two commits: the cancellation, then the replacement; if the second fails, `reissue` completes it.
+    """
+    reason = _reason(reason)
+    db.session.refresh(invoice, with_for_update=True)
+    if invoice.kind != InvoiceKind.REGULAR or invoice.status != InvoiceStatus.OPEN:
+        raise ServiceError(_("Só faturas em aberto podem ser canceladas e reemitidas."))
+    if invoice.fiscal_document is not None:
+        raise ServiceError(_("Esta fatura já tem nota fiscal: corrija-a com uma nota de crédito."))
+    if invoice.payments:
+        raise ServiceError(_("Esta fatura já recebeu pagamentos: corrija-a com uma nota de crédito."))
+    invoice.status = InvoiceStatus.CANCELLED
+    invoice.cancelled_at = clock.now()
+    invoice.cancel_reason = reason
+    if invoice.credit_applied_cents:  # the credit it used goes back to the organization
+        db.session.add(CreditEntry(organization_id=invoice.organization_id, amount_cents=invoice.credit_applied_cents,
+                                   description=f"invoice {invoice.display_number} cancelled", invoice_id=invoice.id,
+                                   created_at=clock.now()))
+    record(AuditTag.INVOICE_CANCELLED, actor=actor, organization_id=invoice.organization_id,
+           subject=f"invoice:{invoice.id}", before={"status": InvoiceStatus.OPEN},
+           after={"status": InvoiceStatus.CANCELLED, "reason": reason})
+    db.session.commit()
+    return reissue(invoice, settings=settings, actor=actor)
+
+
+def replacement_of(invoice: Invoice) -> Invoice | None:
+    return db.session.scalar(select(Invoice).where(Invoice.replaces_id == invoice.id))
+
+
+def reissue(invoice: Invoice, *, settings: BillingSettings, actor: Actor) -> Issued:
+    """The replacement of a cancelled invoice (once: a second call returns the same one)."""
+    if invoice.status != InvoiceStatus.CANCELLED:
+        raise ServiceError(_("Só uma fatura cancelada pode ser reemitida."))
+    existing = replacement_of(invoice)
+    if existing is not None:
+        return Issued(existing, False)
+    issued = invoice_organization(invoice.organization_id, on=invoice.billing_date, settings=settings, actor=actor,
+                                  replaces=invoice)
+    if issued.invoice is not None:
+        record(AuditTag.INVOICE_REISSUED, actor=actor, organization_id=invoice.organization_id,
+               subject=f"invoice:{issued.invoice.id}",
+               after={"replaces": invoice.display_number, "number": issued.invoice.display_number})
+        db.session.commit()
+    return issued
+
+
+def credited_cents(invoice: Invoice) -> int:
+    """What credit notes already gave back on `invoice` (≥ 0)."""
+    return -db.session.scalar(select(func.coalesce(func.sum(Invoice.total_cents), 0)).where(
+        Invoice.corrects_id == invoice.id, Invoice.kind == InvoiceKind.CREDIT_NOTE))
+
+
+def issue_credit_note(invoice: Invoice, *, amount_cents: int, reason: str, actor: Actor) -> Invoice:
+    """A credit note of `amount_cents` against an issued invoice; the amount becomes organization credit."""
+    reason = _reason(reason)
+    if invoice.kind != InvoiceKind.REGULAR or invoice.status == InvoiceStatus.CANCELLED:
+        raise ServiceError(_("Notas de crédito corrigem faturas emitidas (não canceladas)."))
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
+        raise ServiceError(_("Informe um valor maior que zero."), field="amount")
+    room = invoice.subtotal_cents - credited_cents(invoice)
+    if amount_cents > room:
+        from portal.shared.formatting import format_money
+
+        raise ServiceError(_("O valor passa do que ainda pode ser creditado nesta fatura (%(room)s).",
+                             room=format_money(room)), field="amount")
+    now = clock.now()
+    today = clock.today()
+    note = Invoice(
+        organization_id=invoice.organization_id, kind=InvoiceKind.CREDIT_NOTE, series=CREDIT_NOTE_SERIES,
+        year=today.year, number=take_number(CREDIT_NOTE_SERIES, today.year), status=InvoiceStatus.PAID,
+        billing_date=today, period_start=invoice.period_start, period_end=invoice.period_end, issued_at=now,
+        due_date=today, subtotal_cents=-amount_cents, credit_applied_cents=0, total_cents=-amount_cents,
+        corrects_id=invoice.id, paid_at=now,
+    )
+    db.session.add(note)
+    db.session.flush()
+    db.session.add(InvoiceLine(invoice_id=note.id, position=1, kind=LineKind.ADJUSTMENT, description=reason[:300],
+                               quantity=1, unit_price_cents=-amount_cents, amount_cents=-amount_cents))
+    db.session.add(CreditEntry(organization_id=invoice.organization_id, amount_cents=amount_cents,
+                               description=f"credit note {note.display_number} for {invoice.display_number}",
+                               invoice_id=note.id, created_at=now))
+    record(AuditTag.CREDIT_NOTE_ISSUED, actor=actor, organization_id=invoice.organization_id,
+           subject=f"invoice:{note.id}",
+           after={"number": note.display_number, "corrects": invoice.display_number, "amount_cents": amount_cents,
+                  "reason": reason})
+    db.session.commit()
+    return note
