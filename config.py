@@ -80,7 +80,7 @@ def load(env: str | None = None) -> dict:
         "RESELLER_CNPJ": os.environ.get("RESELLER_CNPJ", "11444777000161"),
         "RESELLER_ADDRESS": os.environ.get("RESELLER_ADDRESS", "Avenida Brigadeiro Faria Lima, 3000 – São Paulo/SP"),
         "BILLING_DUE_DAYS": _int("BILLING_DUE_DAYS", 10),  # due date = billing day + this, next business day
-        "BILLING_DELINQUENT_AFTER_DAYS": _int("BILLING_DELINQUENT_AFTER_DAYS", 15),  # "inadimplente" after
+        "BILLING_DELINQUENT_AFTER_DAYS": _int("BILLING_DELINQUENT_AFTER_DAYS", 30),  # "inadimplente" after
         "BILLING_FINE_BP": _int("BILLING_FINE_BP", 200),  # multa in basis points of the amount (law: ≤ 2%)
         "BILLING_INTEREST_MONTHLY_BP": _int("BILLING_INTEREST_MONTHLY_BP", 100),  # juros de mora, 1% a.m. pro rata die
         "BILLING_SECOND_COPY_DAYS": _int("BILLING_SECOND_COPY_DAYS", 3),  # a 2ª via is due this many days on

@@ -104,6 +104,12 @@ def _init_integrations(app: Flask) -> None:
 
     app.extensions["mailer"] = mailer.from_config(app.config)
     app.extensions["provisioner"] = partner_center.from_config(app.config)
+    from portal.integrations import payments
+
+    app.extensions["payment_gateway"] = payments.from_config(app.config)
+    from portal.integrations import fiscal
+
+    app.extensions["fiscal_issuer"] = fiscal.from_config(app.config)
     jobs.configure_for_app(app)
 
 
@@ -119,9 +125,13 @@ def _register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = _IdConverter
 
     from portal.accounts.views import bp as accounts_bp
+    from portal.backoffice import billing as _backoffice_billing  # noqa: F401 - registers its routes
     from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes
+    from portal.backoffice import fiscal as _backoffice_fiscal  # noqa: F401 - registers its routes
     from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
     from portal.backoffice.views import bp as backoffice_bp
+    from portal.billing.views import bp as billing_bp
+    from portal.billing.webhooks import bp as webhooks_bp
     from portal.catalog.views import bp as catalog_bp
     from portal.health import bp as health_bp
     from portal.shared.permissions import public
@@ -130,8 +140,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(subscriptions_bp)
     app.register_blueprint(catalog_bp)
+    app.register_blueprint(billing_bp)
     app.register_blueprint(backoffice_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(webhooks_bp)
     app.view_functions["static"] = public(app.view_functions["static"])
 
 

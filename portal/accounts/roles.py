@@ -98,6 +98,7 @@ class StaffPermission(StrEnum):
     CATALOG_MANAGE = "catalog:manage"  # product families, products, prices
     ORDERS_READ = "orders:read"  # "Pedidos": every order and its provisioning log
     ORDERS_MANAGE = "orders:manage"  # retry a failed order, complete an implantação by hand
+    BILLING_MANAGE = "billing:manage"  # invoices, payments, notas fiscais (upload of the real NFS-e)
 
 
 class StaffRole(StrEnum):
@@ -128,7 +129,7 @@ _STAFF_READ = frozenset(
 STAFF_ROLE_PERMISSIONS: dict[StaffRole, frozenset[StaffPermission]] = {
     # Comercial, financeiro: read the customer base and its orders; their own tools arrive with their issues.
     StaffRole.COMERCIAL: _STAFF_READ,
-    StaffRole.FINANCEIRO: _STAFF_READ,
+    StaffRole.FINANCEIRO: _STAFF_READ | {StaffPermission.BILLING_MANAGE},  # and manages billing
     # Suporte: also acts on orders (retries, implantação of own services).
     StaffRole.SUPORTE: _STAFF_READ | {StaffPermission.ORDERS_MANAGE},
     # Compliance: read-only everywhere, plus the audit trail.

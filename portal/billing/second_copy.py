@@ -31,6 +31,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
+from portal.shared.formatting import format_date
 from portal.shared.money import round_half_up
 
 DAYS_PER_MONTH = 30  # juros de mora pro rata die: the monthly rate over a 30-day month
@@ -74,19 +75,12 @@ def _check_eligible(invoice: Invoice, today: date) -> int:
     if invoice.status == InvoiceStatus.CANCELLED:
         raise ServiceError(_("Esta fatura foi cancelada: não há 2ª via a emitir."))
     if invoice.due_date >= today:
-        raise ServiceError(_("Esta fatura ainda não venceu: use o boleto atual, válido até %(date)s.",
-                             date=_day(invoice.current_boleto.due_date if invoice.current_boleto
-                                       else invoice.due_date)))
+        raise ServiceError(_("Esta fatura ainda não venceu: use o boleto atual, que vence em %(date)s.",
+                             date=format_date(invoice.due_date)))
     base = invoice.total_cents - invoice.paid_cents
     if base <= 0 or invoice.current_boleto is None:
         raise ServiceError(_("Não há valor em aberto nesta fatura."))
     return base
-
-
-def _day(value: date) -> str:
-    from portal.shared.formatting import format_date
-
-    return format_date(value)
 
 
 def quote(invoice: Invoice, *, settings: BillingSettings, today: date) -> SecondCopyQuote:
@@ -115,7 +109,7 @@ def _locked(invoice: Invoice) -> Invoice:
     """The invoice re-read under a row lock (two requests at once issue one 2ª via)."""
     found = db.session.scalar(select(Invoice).where(Invoice.id == invoice.id).with_for_update()
                               .execution_options(populate_existing=True))
-    db.session.refresh(found, ["boletos", "payments"])
+    db.session.expire(found, ["boletos", "payments"])  # read again inside the lock
     return found
 
 
@@ -125,12 +119,16 @@ class Issued:
     created: bool  # False: the same request had already been answered today
 
 
+class ChangedSinceShown(ServiceError):
+    """The amount or due date differs from what the person confirmed (a payment arrived, the day turned)."""
+
+
 def issue(invoice: Invoice, *, settings: BillingSettings, today: date, actor: Actor,
-          expected: SecondCopyQuote | None = None) -> Issued:
+          expected: tuple[int, date] | None = None) -> Issued:
     """Issue the 2ª via of an overdue invoice's boleto (or return the one issued today). Commits.
 
-    `expected`: the quote the person confirmed; if the amounts changed since (a payment arrived, the day
-    turned), a ServiceError asks them to look again instead of issuing a different amount.
+    `expected`: the (total in centavos, due date) the person confirmed; when today's quote differs,
+    ChangedSinceShown asks them to look again instead of issuing an amount they did not see.
     """
     invoice = _locked(invoice)
     try:
@@ -142,10 +140,10 @@ def issue(invoice: Invoice, *, settings: BillingSettings, today: date, actor: Ac
     if existing is not None:
         db.session.rollback()
         return Issued(existing, False)
-    if expected is not None and (expected.total_cents, expected.new_due) != (wanted.total_cents, wanted.new_due):
+    if expected is not None and expected != (wanted.total_cents, wanted.new_due):
         db.session.rollback()
-        raise ServiceError(_("Os valores da 2ª via mudaram desde que a página foi aberta. Confira os novos valores "
-                             "e confirme de novo."))
+        raise ChangedSinceShown(_("Os valores da 2ª via mudaram desde que a página foi aberta. Confira os novos "
+                                  "valores e confirme de novo."))
     previous = invoice.current_boleto
     boleto = _new_boleto(invoice, settings, wanted)
     record(AuditTag.SECOND_COPY_ISSUED, actor=actor, organization_id=invoice.organization_id,
@@ -180,11 +178,13 @@ def _new_boleto(invoice: Invoice, settings: BillingSettings, wanted: SecondCopyQ
 
 def _render_pdf(invoice: Invoice, settings: BillingSettings, actor: Actor) -> None:
     """The new boleto's PDF, right away (the page links to it). If rendering fails the boleto still stands:
-    its page says "em preparação" and the invoice job renders what is missing on its next run."""
+    the page says "em preparação" and the invoice job (which renders whatever PDF is missing) tries again."""
     from portal.billing import documents
+    from portal.billing.jobs import complete_invoice
 
     try:
         documents.ensure_invoice_documents(invoice, settings=settings, actor=actor)
     except Exception:  # the 2ª via is issued and audited; only its PDF is late
-        current_app.logger.exception("rendering the 2ª via PDF of invoice %s failed", invoice.id)
+        current_app.logger.exception("rendering the 2ª via PDF of invoice %s failed; queued again", invoice.id)
         db.session.rollback()
+        complete_invoice(invoice.id)

@@ -172,6 +172,8 @@ def draft_invoice(organization: Organization, on: date) -> Draft:
         by_price: dict[int, int] = {}
         for lot in subscription.lots:
             remaining = lot.remaining
+            if clock.to_business(lot.added_at).date() > on:
+                continue  # bought after the billing day (re-running a past day)
             if remaining > 0 and lot.id not in charged_for_period:
                 by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + remaining
         for price, quantity in sorted(by_price.items()):

@@ -214,6 +214,7 @@ class FiscalSimulator:
         sub(where, "Cep", address.postal_code)
         sub(declaration, "OptanteSimplesNacional", "2")
         sub(declaration, "IncentivoFiscal", "2")
+        ET.indent(root, space="  ")
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
     def danfse(self, request: FiscalRequest, *, number: str, code: str) -> bytes:

@@ -3,7 +3,9 @@
 Start a consumer with `huey_consumer portal.jobs.registry.huey`.
 """
 
+import portal.billing.delivery  # noqa: F401
 import portal.billing.jobs  # noqa: F401
+import portal.billing.payments  # noqa: F401
 import portal.notifications.jobs  # noqa: F401
 import portal.subscriptions.jobs  # noqa: F401
 from portal.jobs import huey

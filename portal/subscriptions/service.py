@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from portal.accounts.models import Organization, User
 from portal.billing import prorata
+from portal.billing.payments import ensure_not_delinquent
 from portal.cancellations.models import MIN_REASON_LENGTH, CancellationRequest, ReasonCategory
 from portal.catalog.models import (
     BILLING_MONTHS,
@@ -332,6 +333,8 @@ def quote_quantity_change(*, organization: Organization, subscription: Subscript
     if subscription.organization_id != organization.id:
         raise NotFound(_("Licença não encontrada."))
     new_quantity = _check_quantity(subscription, new_quantity)
+    if new_quantity > subscription.quantity:  # "inadimplente": no increases (decreases stay allowed)
+        ensure_not_delinquent(organization)
     if new_quantity == 0:
         category, reason = _check_cancellation(category, reason)
     else:
@@ -591,6 +594,7 @@ def plan_checkout(organization: Organization, items: list[tuple[Product, int]], 
 
 
 def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Quote:
+    ensure_not_delinquent(organization)
     items = cart_items(organization, user)
     if not items:
         raise ServiceError(_("Seu carrinho está vazio."))

@@ -10,6 +10,7 @@ from portal.billing.models import FiscalDocument, Invoice, InvoiceKind, InvoiceS
 from portal.billing.service import credit_balance, invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
+from portal.integrations.fiscal import UploadOnly
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import ServiceError
@@ -22,6 +23,9 @@ REASON = "Quantidade lançada errada no mês"
 
 @pytest.fixture
 def invoice(app_ctx, world):
+    """An April invoice still waiting for its nota fiscal (the real NFS-e is uploaded by staff)."""
+    original = app_ctx.extensions["fiscal_issuer"]
+    app_ctx.extensions["fiscal_issuer"] = UploadOnly()
     world.demo.billing_day = 1
     factories.subscription(world.demo, quantity=4, added_at=datetime(2026, 1, 5, 12, tzinfo=UTC))
     db.session.commit()
@@ -29,6 +33,7 @@ def invoice(app_ctx, world):
         issued = invoice_organization(world.demo.id, on=APRIL_1, settings=settings_of(app_ctx),
                                       actor=Actor.system("tests"))
         yield issued.invoice
+    app_ctx.extensions["fiscal_issuer"] = original
 
 
 def settings_of(app) -> BillingSettings:

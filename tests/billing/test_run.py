@@ -19,6 +19,17 @@ from portal.subscriptions.models import CreditEntry
 from tests import factories
 
 SYSTEM = Actor.system("tests")
+JANUARY = datetime(2026, 1, 5, 12, tzinfo=UTC)  # when most test subscriptions were bought
+
+
+@pytest.fixture(autouse=True)
+def documents_elsewhere(monkeypatch):
+    """The run alone: each issued invoice's PDFs, nota fiscal and e-mail are tested in their own files."""
+    import portal.billing.service as billing
+
+    queued = []
+    monkeypatch.setattr(billing, "_queue_documents", lambda invoice: queued.append(invoice.id))
+    return queued
 
 
 @pytest.fixture
@@ -155,16 +166,17 @@ def test_billing_days_clamp_to_the_end_of_short_months(billing_day, on, due):
 
 # ---------------------------------------------------------------- idempotency, numbering
 
-def test_running_twice_issues_once(demo, world, settings):
-    factories.subscription(demo, quantity=2)
+def test_running_twice_issues_once(demo, world, settings, documents_elsewhere):
+    factories.subscription(demo, quantity=2, added_at=JANUARY)
     other = factories.OrganizationFactory(billing_day=1)
-    factories.subscription(other, quantity=1)
+    factories.subscription(other, quantity=1, added_at=JANUARY)
     world.other.billing_day = 1
     db.session.commit()
     with clock.frozen(at(date(2026, 4, 1), 9)):
         first = run_billing(on=date(2026, 4, 1), settings=settings, actor=SYSTEM)
         second = run_billing(on=date(2026, 4, 1), settings=settings, actor=SYSTEM)
     assert (len(first.issued), first.existing, len(second.issued), second.existing) == (2, 0, 0, 2)
+    assert documents_elsewhere == first.issued  # each invoice's documents were queued once
     assert first.nothing_to_bill == second.nothing_to_bill == 1  # Outra Empresa: no subscriptions
     numbers = sorted(db.session.scalars(select(Invoice.number)))
     assert numbers == [1, 2]
@@ -172,7 +184,7 @@ def test_running_twice_issues_once(demo, world, settings):
 
 
 def test_numbers_restart_each_year_and_stay_gapless(demo, settings):
-    factories.subscription(demo, quantity=1)
+    factories.subscription(demo, quantity=1, added_at=JANUARY)
     issue(demo, date(2026, 12, 1), settings)
     issue(demo, date(2027, 1, 1), settings)
     issue(demo, date(2027, 2, 1), settings)
@@ -181,9 +193,9 @@ def test_numbers_restart_each_year_and_stay_gapless(demo, settings):
 
 
 def test_one_organizations_failure_does_not_stop_the_run(demo, settings, monkeypatch):
-    factories.subscription(demo, quantity=1)
+    factories.subscription(demo, quantity=1, added_at=JANUARY)
     other = factories.OrganizationFactory(billing_day=1)
-    factories.subscription(other, quantity=1)
+    factories.subscription(other, quantity=1, added_at=JANUARY)
     db.session.commit()
     import portal.billing.service as billing
 
@@ -240,7 +252,7 @@ def test_concurrent_runs_issue_each_invoice_once_with_gapless_numbers(make_app, 
 def test_billing_run_command(make_app, engine_name):
     app = make_app(engine_name)
     with app.app_context():
-        factories.subscription(factories.OrganizationFactory(billing_day=1), quantity=2)
+        factories.subscription(factories.OrganizationFactory(billing_day=1), quantity=2, added_at=JANUARY)
         db.session.commit()
     runner = app.test_cli_runner()
     with clock.frozen(at(date(2026, 4, 1), 9)):

@@ -59,7 +59,8 @@ def test_compliance_is_read_only_and_only_admin_manages():
         assert bool(granted & writers) == (role is StaffRole.ADMIN)
     assert StaffPermission.AUDIT_READ in STAFF_ROLE_PERMISSIONS[StaffRole.COMPLIANCE]
     compliance = STAFF_ROLE_PERMISSIONS[StaffRole.COMPLIANCE]
-    assert not compliance & {StaffPermission.CATALOG_MANAGE, StaffPermission.ORDERS_MANAGE}  # read-only everywhere
+    assert not compliance & {StaffPermission.CATALOG_MANAGE, StaffPermission.ORDERS_MANAGE,
+                             StaffPermission.BILLING_MANAGE}  # read-only everywhere
 
 
 def test_catalog_is_admins_and_orders_are_acted_on_by_support_and_admin():
@@ -68,3 +69,9 @@ def test_catalog_is_admins_and_orders_are_acted_on_by_support_and_admin():
         assert StaffPermission.ORDERS_READ in granted
         assert (StaffPermission.CATALOG_MANAGE in granted) == (role is StaffRole.ADMIN)
         assert (StaffPermission.ORDERS_MANAGE in granted) == (role in {StaffRole.SUPORTE, StaffRole.ADMIN})
+
+
+def test_billing_is_managed_by_finance_and_admin():
+    for role in StaffRole:
+        granted = STAFF_ROLE_PERMISSIONS[role]
+        assert (StaffPermission.BILLING_MANAGE in granted) == (role in {StaffRole.FINANCEIRO, StaffRole.ADMIN})

@@ -1,0 +1,138 @@
+"""Benchmark of the billing run: invoices per second and peak memory for N organizations × M subscriptions.
+
+    .venv/bin/python bench/billing_run.py [--orgs 10000] [--subs 5] [--database-url postgresql+psycopg://…]
+
+Without --database-url (or BENCH_DATABASE_URL) a throwaway PostgreSQL cluster is started (as in the tests).
+The dataset is bulk-inserted, then one `run_billing` for the shared billing day is timed. Invoice
+documents are only queued (to a Huey SQLite file), as in production where consumers render them.
+Results go to bench/README.md by hand, with the date and the machine.
+"""
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PORTAL_ENV", "test")
+os.environ["JOBS_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='bench-jobs-')}/jobs.db"
+os.environ.setdefault("PORTAL_INSTANCE_DIR", tempfile.mkdtemp(prefix="bench-instance-"))
+
+BILLING_DAY = date(2026, 4, 1)
+
+
+def _dataset(orgs: int, subs: int) -> None:
+    from sqlalchemy import insert
+
+    from portal.accounts.models import Organization
+    from portal.catalog.models import Product, ProductFamily, ProductPrice
+    from portal.extensions import db
+    from portal.subscriptions.models import Lot, QuantityChange, Subscription
+    from tests.factories import valid_cnpj
+
+    family = ProductFamily(name="Bench")
+    db.session.add(family)
+    products = []
+    for n in range(subs):
+        product = Product(sku=f"BENCH-{n}", name=f"Produto {n}", family=family, provider="microsoft_csp",
+                          offer_id=f"P{n}:0001:A{n}", term="annual", billing_frequency="monthly",
+                          decrease_window_hours=168, min_quantity=1, max_quantity=1000)
+        product.prices = [ProductPrice(unit_price_cents=3600 + 1000 * n, effective_from=date(2025, 1, 1))]
+        db.session.add(product)
+        products.append(product)
+    db.session.commit()
+    bought = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    batch = 1000
+    for first in range(0, orgs, batch):
+        count = min(batch, orgs - first)
+        org_ids = db.session.execute(insert(Organization).returning(Organization.id), [
+            {"legal_name": f"Cliente {first + i} Ltda", "trade_name": f"Cliente {first + i}",
+             "cnpj": valid_cnpj(20_000_000 + first + i), "street": "Rua A", "number": "1", "complement": "",
+             "district": "Centro", "city": "São Paulo", "state": "SP", "postal_code": "01000000",
+             "billing_day": 1, "status": "active", "require_2fa": False, "created_at": bought}
+            for i in range(count)
+        ]).scalars().all()
+        sub_rows = [{"organization_id": org_id, "product_id": product.id, "quantity": 10, "status": "active",
+                     "term_start": date(2026, 1, 5), "term_end": date(2027, 1, 5),
+                     "provider_subscription_id": str(uuid.uuid4()), "created_at": bought, "version": 1}
+                    for org_id in org_ids for product in products]
+        sub_ids = db.session.execute(insert(Subscription).returning(Subscription.id), sub_rows).scalars().all()
+        changes = db.session.execute(insert(QuantityChange).returning(QuantityChange.id), [
+            {"subscription_id": sub_id, "organization_id": row["organization_id"], "kind": "initial", "delta": 10,
+             "quantity_after": 10, "effective_on": date(2026, 1, 5), "charge_cents": 0, "credit_cents": 0,
+             "created_at": bought}
+            for sub_id, row in zip(sub_ids, sub_rows, strict=True)
+        ]).scalars().all()
+        prices = {p.id: p.prices[0].unit_price_cents for p in products}
+        db.session.execute(insert(Lot), [
+            {"subscription_id": sub_id, "change_id": change_id, "quantity": 10,
+             "unit_price_cents": prices[row["product_id"]], "added_at": bought,
+             "window_end": bought + timedelta(hours=168), "billed_cents": 10 * prices[row["product_id"]]}
+            for sub_id, change_id, row in zip(sub_ids, changes, sub_rows, strict=True)
+        ])
+        db.session.commit()
+        print(f"  dataset: {first + count}/{orgs} organizations", end="\r", flush=True)
+    print()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=10_000)
+    parser.add_argument("--subs", type=int, default=5)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    args = parser.parse_args()
+
+    from tests.support.externals import PostgresServer
+
+    server = PostgresServer()
+    if args.database_url:
+        server.admin_url = args.database_url
+    url = server.create_database()
+    try:
+        from portal import create_app
+        from portal.billing.models import Invoice
+        from portal.billing.service import run_billing
+        from portal.billing.settings import BillingSettings
+        from portal.extensions import db
+        from portal.migrate import upgrade
+        from portal.shared import clock
+        from portal.shared.audit import Actor
+        from sqlalchemy import func, select
+
+        app = create_app({"PORTAL_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "JOBS_URL": os.environ["JOBS_URL"]})
+        with app.app_context():
+            upgrade(app)
+            started = time.perf_counter()
+            _dataset(args.orgs, args.subs)
+            print(f"dataset: {args.orgs} organizations × {args.subs} subscriptions in "
+                  f"{time.perf_counter() - started:.1f} s")
+            settings = BillingSettings.from_config(app.config)
+            tracemalloc.start()
+            with clock.frozen(datetime(2026, 4, 1, 9, tzinfo=UTC)):
+                started = time.perf_counter()
+                result = run_billing(on=BILLING_DAY, settings=settings, actor=Actor.system("bench"))
+                elapsed = time.perf_counter() - started
+            _current, traced_peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            issued = db.session.scalar(select(func.count(Invoice.id)))
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"billing run: {len(result.issued)} invoices issued ({issued} in the table), "
+                  f"{len(result.failed)} failed, in {elapsed:.1f} s → {len(result.issued) / elapsed:.1f} invoices/s")
+            print(f"memory: Python allocations peak {traced_peak / 2**20:.1f} MiB during the run; "
+                  f"process peak RSS {rss_mb:.0f} MiB")
+            db.engine.dispose()
+    finally:
+        server.drop_database(url)
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,335 @@
+"""Backoffice finance: every invoice ("Faturas", with filters), an invoice's whole story, recording a payment
+received by hand, and running the billing for a date ("Faturamento", with a confirmation step).
+
+Staff see every organization's invoices (no tenant scoping: the backoffice is staff-only). Money moves only
+through the billing services (`record_payment`, `run_billing`), which write the audit events.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+from portal.accounts.context import actor_from_request
+from portal.accounts.models import Organization, User
+from portal.accounts.roles import StaffPermission
+from portal.backoffice.views import bp
+from portal.billing import payments
+from portal.billing import service as billing
+from portal.billing.models import (
+    INVOICE_STATUS_LABELS,
+    PAYMENT_METHOD_LABELS,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+)
+from portal.billing.settings import BillingSettings
+from portal.extensions import db
+from portal.shared import clock, cnpj
+from portal.shared.audit import AuditEvent
+from portal.shared.errors import ServiceError
+from portal.shared.formatting import format_money
+from portal.shared.forms import max_length, required
+from portal.shared.money import parse_brl
+from portal.shared.permissions import staff_requires
+
+PER_PAGE = 50
+MAX_PAGE = 100_000
+MIN_YEAR, MAX_YEAR = 2000, 2999
+MAX_SEARCH = 200
+_DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")  # 31/12/2026, as typed
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")  # 2026-12-31, as a date input sends it
+
+STATUS_BADGES = {"open": "text-bg-primary", "overdue": "text-bg-danger", "paid": "text-bg-success",
+                 "cancelled": "text-bg-secondary"}
+# Query-string values (as staff read them in the URL) → the display status they select.
+STATUS_SLUGS = {"aberta": "open", "vencida": "overdue", "paga": "paid", "cancelada": "cancelled"}
+STATUS_CHOICES = [(slug, INVOICE_STATUS_LABELS[status]) for slug, status in STATUS_SLUGS.items()]
+MANUAL_METHOD_CHOICES = [("", _l("Escolha…"))] + [(str(m), PAYMENT_METHOD_LABELS[m]) for m in payments.MANUAL_METHODS]
+LINE_KIND_LABELS = {"recurring": _l("mensalidade"), "prorata": _l("pró-rata"), "credit": _l("crédito"),
+                    "adjustment": _l("ajuste")}
+SOURCE_LABELS = {"manual": _l("registro manual"), "stripe": _l("Stripe")}
+
+
+def _settings() -> BillingSettings:
+    return BillingSettings.from_config(current_app.config)
+
+
+def parse_date(value: str) -> date:
+    """`31/12/2026` or `2026-12-31`; ValueError for anything else (31/02 included)."""
+    value = value.strip()
+    match = _DAY_FIRST.match(value)
+    if match:
+        day, month, year = (int(g) for g in match.groups())
+    else:
+        match = _ISO.match(value)
+        if not match:
+            raise ValueError(value)
+        year, month, day = (int(g) for g in match.groups())
+    found = date(year, month, day)
+    if not MIN_YEAR <= found.year <= MAX_YEAR:
+        raise ValueError(value)
+    return found
+
+
+# ---------------------------------------------------------------- the list and its filters
+
+@dataclass
+class InvoiceFilters:
+    """The list's filters once read; a value that could not be read is None and explained in `errors`."""
+
+    status: str | None = None  # "open" (not yet due), "overdue", "paid", "cancelled"
+    year: int | None = None
+    organization: str = ""  # part of the razão social, nome fantasia or CNPJ
+    raw: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def query_args(self) -> dict[str, str]:
+        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
+
+
+def parse_filters(args) -> InvoiceFilters:
+    """Read the filters from request.args. Never raises: a bad value is ignored and explained."""
+    raw = {name: (args.get(name) or "").strip()[:MAX_SEARCH] for name in ("situacao", "ano", "organizacao")}
+    filters = InvoiceFilters(raw=raw, organization=raw["organizacao"])
+    if raw["situacao"]:
+        filters.status = STATUS_SLUGS.get(raw["situacao"].lower())
+        if filters.status is None:
+            filters.errors["situacao"] = _("Situação desconhecida: “%(value)s”. Mostrando faturas em todas as "
+                                           "situações.", value=raw["situacao"][:40])
+    if raw["ano"]:
+        if raw["ano"].isdigit() and MIN_YEAR <= int(raw["ano"]) <= MAX_YEAR:
+            filters.year = int(raw["ano"])
+        else:
+            filters.errors["ano"] = _("“%(value)s” não é um ano válido (por exemplo, 2026). Este filtro foi ignorado.",
+                                      value=raw["ano"][:40])
+    return filters
+
+
+def search_invoices(filters: InvoiceFilters, *, today: date, page: int, per_page: int = PER_PAGE) -> list[Invoice]:
+    """Invoices matching `filters`, newest first: up to `per_page + 1` rows (one more tells there is a next page)."""
+    statement = (select(Invoice).join(Organization, Organization.id == Invoice.organization_id)
+                 .options(joinedload(Invoice.organization), selectinload(Invoice.payments),
+                          selectinload(Invoice.boletos))
+                 .order_by(Invoice.billing_date.desc(), Invoice.id.desc()))
+    if filters.status == "open":
+        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
+    elif filters.status == "overdue":
+        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
+    elif filters.status:
+        statement = statement.where(Invoice.status == filters.status)
+    if filters.year:
+        statement = statement.where(Invoice.year == filters.year)
+    if filters.organization:
+        text = filters.organization.lower()
+        found = [func.lower(Organization.legal_name).contains(text, autoescape=True),
+                 func.lower(Organization.trade_name).contains(text, autoescape=True)]
+        number = cnpj.compact(filters.organization)
+        if number:
+            found.append(Organization.cnpj.contains(number, autoescape=True))
+        statement = statement.where(or_(*found))
+    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
+
+
+def _row(invoice: Invoice, today: date) -> dict:
+    status = invoice.display_status(today)
+    return {"invoice": invoice, "status": status, "days_late": (today - invoice.due_date).days,
+            "open_cents": (max(payments.amount_due(invoice, today) - invoice.paid_cents, 0)
+                           if invoice.status == InvoiceStatus.OPEN else 0)}
+
+
+@bp.get("/faturas")
+@staff_requires(StaffPermission.BILLING_MANAGE)
+def invoices():
+    filters = parse_filters(request.args)
+    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    today = clock.today()
+    rows = search_invoices(filters, today=today, page=page)
+    return render_template(
+        "backoffice/billing_invoices.html", rows=[_row(invoice, today) for invoice in rows[:PER_PAGE]],
+        filters=filters, page=page, has_next=len(rows) > PER_PAGE, status_choices=STATUS_CHOICES,
+        status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES,
+    ), 422 if filters.errors else 200
+
+
+# ---------------------------------------------------------------- one invoice
+
+class ManualPaymentForm(FlaskForm):
+    """Money that arrived by boleto, Pix or deposit, as finance sees it on the bank statement."""
+
+    paid_on = StringField(_l("Data do pagamento"), validators=[required()],
+                          description=_l("dd/mm/aaaa, como no extrato; não pode estar no futuro."))
+    amount = StringField(_l("Valor recebido (R$)"), validators=[required()],
+                         description=_l("Como no extrato, por exemplo 1.234,56."))
+    method = SelectField(_l("Forma de pagamento"), choices=MANUAL_METHOD_CHOICES, validators=[required()])
+    note = TextAreaField(_l("Observação"), validators=[max_length(payments.MAX_NOTE)],
+                         description=_l("Opcional: por exemplo, o identificador do depósito no extrato."))
+
+    paid_on_value: date | None = None
+    amount_cents: int | None = None
+
+    def validate_paid_on(self, field):
+        try:
+            day = parse_date(field.data or "")
+        except ValueError:
+            raise ValidationError(_("Data inválida: use o formato dd/mm/aaaa.")) from None
+        if day > clock.today():
+            raise ValidationError(_("A data do pagamento não pode estar no futuro."))
+        self.paid_on_value = day
+
+    def validate_amount(self, field):
+        try:
+            cents = parse_brl(field.data or "")
+        except ValueError:
+            raise ValidationError(_("Valor não reconhecido: use o formato 1.234,56.")) from None
+        if cents <= 0:
+            raise ValidationError(_("Informe um valor maior que zero."))
+        self.amount_cents = cents
+
+
+def _invoice_or_404(invoice_id: int) -> Invoice:
+    invoice = db.session.scalar(
+        select(Invoice).where(Invoice.id == invoice_id)
+        .options(joinedload(Invoice.organization), selectinload(Invoice.lines), selectinload(Invoice.boletos),
+                 selectinload(Invoice.payments), joinedload(Invoice.fiscal_document)))
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+def _pretty(value) -> str:
+    if value in (None, {}, []):
+        return ""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _render_invoice(invoice: Invoice, form: ManualPaymentForm, status: int = 200):
+    today = clock.today()
+    recorders = {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(
+        {p.recorded_by_id for p in invoice.payments if p.recorded_by_id})))}
+    audit = db.session.scalars(select(AuditEvent).where(AuditEvent.subject == f"invoice:{invoice.id}")
+                               .order_by(AuditEvent.seq)).all()
+    related = [row for row in (invoice.replaces_id, invoice.corrects_id) if row]
+    return render_template(
+        "backoffice/invoice.html", invoice=invoice, status=invoice.display_status(today), today=today,
+        balance=payments.balance(invoice, today), form=form, recorders=recorders,
+        gateway_payments=payments.gateway_payments(invoice), audit=[(event, _pretty(event.after)) for event in audit],
+        related=related, can_record=invoice.status != InvoiceStatus.CANCELLED and invoice.kind == "regular",
+        status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES, method_labels=PAYMENT_METHOD_LABELS,
+        source_labels=SOURCE_LABELS, line_kind_labels=LINE_KIND_LABELS, second_copy=payments.latest_second_copy(invoice),
+        fiscal_page="backoffice.fiscal_document" in current_app.view_functions,
+    ), status
+
+
+@bp.get("/faturas/<int:invoice_id>")
+@staff_requires(StaffPermission.BILLING_MANAGE)
+def invoice(invoice_id: int):
+    return _render_invoice(_invoice_or_404(invoice_id), ManualPaymentForm(formdata=None))
+
+
+def _payment_flash(invoice_id: int, payment: Payment) -> str:
+    found = db.session.get(Invoice, invoice_id)
+    now = payments.balance(found, clock.today())
+    message = _("Pagamento de %(amount)s registrado na fatura %(number)s. Saldo em aberto: %(balance)s.",
+                amount=format_money(payment.amount_cents), number=found.display_number,
+                balance=format_money(now.open_cents))
+    if found.status == InvoiceStatus.PAID:
+        message += " " + _("A fatura está paga.")
+        if now.credit_cents:
+            message += " " + _("O excedente de %(credit)s virou crédito da organização.",
+                               credit=format_money(now.credit_cents))
+    return message
+
+
+@bp.route("/faturas/<int:invoice_id>/pagamentos", methods=["GET", "POST"])
+@staff_requires(StaffPermission.BILLING_MANAGE)
+def invoice_payment(invoice_id: int):
+    """POST records a payment received by hand; GET goes to the invoice page, where the form is."""
+    if request.method == "GET":
+        return redirect(url_for("backoffice.invoice", invoice_id=invoice_id, _anchor="registrar-pagamento"))
+    found = _invoice_or_404(invoice_id)
+    form = ManualPaymentForm()
+    if form.validate_on_submit():
+        try:
+            payment = payments.record_payment(
+                found, amount_cents=form.amount_cents, method=PaymentMethod(form.method.data),
+                paid_on=form.paid_on_value, actor=actor_from_request(request), source="manual",
+                note=form.note.data or "", settings=_settings())
+        except ServiceError as error:
+            target = {"amount": form.amount, "paid_on": form.paid_on, "method": form.method,
+                      "note": form.note}.get(error.field or "")
+            if target is not None:
+                target.errors = [*target.errors, error.message]
+            else:
+                flash(error.message, "danger")
+            found = _invoice_or_404(invoice_id)
+        else:
+            flash(_payment_flash(invoice_id, payment), "success")
+            return redirect(url_for("backoffice.invoice", invoice_id=invoice_id))
+    return _render_invoice(found, form, 422)
+
+
+# ---------------------------------------------------------------- the billing run
+
+class BillingRunForm(FlaskForm):
+    """The business date to invoice (organizations whose billing day it is); `confirm` marks the second step."""
+
+    day = StringField(_l("Data de faturamento"), validators=[required()],
+                      description=_l("dd/mm/aaaa. Fatura as organizações cujo dia de faturamento é esta data; as "
+                                     "já faturadas nesse dia não são faturadas de novo."))
+    confirm = HiddenField()
+
+    day_value: date | None = None
+
+    def validate_day(self, field):
+        try:
+            day = parse_date(field.data or "")
+        except ValueError:
+            raise ValidationError(_("Data inválida: use o formato dd/mm/aaaa.")) from None
+        if day > clock.today():
+            raise ValidationError(_("Não é possível faturar uma data futura."))
+        self.day_value = day
+
+
+def _preview(day: date) -> list[dict]:
+    """The organizations the run would visit, and whether each already has its invoice for that day."""
+    due = billing.organizations_due(day)
+    organizations = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(due)))}
+    return [{"organization": organizations[org_id], "existing": billing.existing_invoice(org_id, day)}
+            for org_id in due]
+
+
+@bp.route("/faturamento", methods=["GET", "POST"])
+@staff_requires(StaffPermission.BILLING_MANAGE)
+def billing_run():
+    """Step 1 (GET): choose the date. Step 2 (POST): what would be invoiced, to confirm. Step 3 (POST with
+    confirm): run it and show what happened."""
+    if request.method == "GET":
+        form = BillingRunForm(formdata=None, day=clock.today().strftime("%d/%m/%Y"))
+        return render_template("backoffice/billing_run.html", form=form, step="choose")
+    form = BillingRunForm()
+    if not form.validate_on_submit():
+        return render_template("backoffice/billing_run.html", form=form, step="choose"), 422
+    day = form.day_value
+    if form.confirm.data != "1":
+        form.confirm.data = "1"
+        return render_template("backoffice/billing_run.html", form=form, step="confirm", day=day,
+                               preview=_preview(day))
+    result = billing.run_billing(on=day, settings=_settings(), actor=actor_from_request(request))
+    issued = list(db.session.scalars(select(Invoice).where(Invoice.id.in_(result.issued))
+                                     .options(joinedload(Invoice.organization)).order_by(Invoice.id)))
+    failed_names = {org.id: org for org in db.session.scalars(
+        select(Organization).where(Organization.id.in_([org_id for org_id, _error in result.failed])))}
+    return render_template("backoffice/billing_run.html", form=BillingRunForm(formdata=None), step="done", day=day,
+                           result=result, issued=issued, failed_names=failed_names)
+

@@ -1,0 +1,346 @@
+"""Who receives an organization's invoices, and when: the monthly e-mail with its documents attached, the
+dunning reminders around the due date, and the extra billing addresses the Master keeps.
+
+Recipients are the organization's active Cobrança and Master users (each in their own language) plus its
+billing contacts (in the default language), once per address. Every message is one EmailDelivery per person,
+logged and sent by the notifications job after the commit; attachments travel as references to stored
+documents (portal.billing.documents) and are read when the message is sent.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from huey import crontab
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.accounts.models import Membership, MembershipRole, Organization, User
+from portal.accounts.roles import Role
+from portal.billing.models import (
+    BillingContact,
+    Boleto,
+    DunningNotice,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+)
+from portal.extensions import db
+from portal.jobs import periodic_task
+from portal.notifications.service import queue_email
+from portal.shared import clock
+from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.errors import NotFound, ServiceError
+from portal.shared.formatting import format_date
+
+SYSTEM = Actor.system("billing")
+PDF = "application/pdf"
+XML = "application/xml"
+# Reminder steps, in days relative to the due date: "vence em 3 dias", "venceu ontem", "vencida há 7 dias".
+DUNNING_STEPS = (-3, 1, 7)
+# A step the daily job missed (it did not run that day) is still sent up to this many days late, as long as
+# the next step has not come and, for the reminder before the due date, the invoice is not yet due.
+DUNNING_CATCH_UP_DAYS = 2
+MAX_BILLING_CONTACTS = 20  # extra addresses per organization
+
+
+# ---------------------------------------------------------------- file names
+
+def file_stem(invoice: Invoice) -> str:
+    """`2026-000123` (credit notes: `nc-2026-000007`): the invoice number as it goes into a file name."""
+    prefix = "" if invoice.series == "F" else f"{invoice.series.lower()}-"
+    return f"{prefix}{invoice.year}-{invoice.number:06d}"
+
+
+def invoice_pdf_name(invoice: Invoice) -> str:
+    word = "nota-de-credito" if invoice.kind == InvoiceKind.CREDIT_NOTE else "fatura"
+    return f"{word}-{file_stem(invoice)}.pdf"
+
+
+def boleto_pdf_name(invoice: Invoice, boleto: Boleto) -> str:
+    """`boleto-2026-000123.pdf`; a 2ª via: `boleto-2026-000123-via-2.pdf`."""
+    suffix = f"-via-{boleto.sequence}" if boleto.sequence > 1 else ""
+    return f"boleto-{file_stem(invoice)}{suffix}.pdf"
+
+
+# ---------------------------------------------------------------- recipients
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str  # empty for a billing contact without a name
+    language: str
+
+
+def _default_language() -> str:
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def recipients(organization_id: int) -> list[Recipient]:
+    """Active Cobrança and Master users, then the billing contacts; each address once."""
+    people = db.session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.organization_id == organization_id, Membership.active.is_(True),
+               Membership.accepted_at.is_not(None), User.active.is_(True),
+               exists().where(MembershipRole.membership_id == Membership.id,
+                              MembershipRole.role.in_([Role.MASTER, Role.COBRANCA])))
+        .order_by(User.name, User.id)
+    ).all()
+    found = [Recipient(p.email, p.name, p.language or _default_language()) for p in people]
+    for contact in billing_contacts(organization_id):
+        found.append(Recipient(contact.email, contact.name, _default_language()))
+    seen, unique = set(), []
+    for person in found:
+        if person.email.lower() not in seen:
+            seen.add(person.email.lower())
+            unique.append(person)
+    return unique
+
+
+# ---------------------------------------------------------------- billing contacts (the Master's page)
+
+def billing_contacts(organization_id: int) -> list[BillingContact]:
+    return list(db.session.scalars(
+        select(BillingContact).where(BillingContact.organization_id == organization_id).order_by(BillingContact.email)
+    ))
+
+
+def add_billing_contact(organization: Organization, *, email: str, name: str, actor: Actor) -> BillingContact:
+    """Add an address that receives the invoices (validated by the form; duplicates refused). Commits."""
+    address = email.strip().lower()
+    if not address or "@" not in address:
+        raise ServiceError(_("Informe um e-mail válido."), field="email")
+    if any(c.email == address for c in billing_contacts(organization.id)):
+        raise ServiceError(_("%(email)s já recebe as faturas.", email=address), field="email")
+    if any(r.email.lower() == address for r in recipients(organization.id)):
+        raise ServiceError(_("%(email)s já recebe as faturas como usuário com papel Cobrança ou Master.",
+                             email=address), field="email")
+    if len(billing_contacts(organization.id)) >= MAX_BILLING_CONTACTS:
+        raise ServiceError(_("Use no máximo %(max)d e-mails adicionais.", max=MAX_BILLING_CONTACTS), field="email")
+    contact = BillingContact(organization_id=organization.id, email=address, name=name.strip(),
+                             created_at=clock.now())
+    db.session.add(contact)
+    db.session.flush()
+    record(AuditTag.BILLING_CONTACT_ADDED, actor=actor, organization_id=organization.id,
+           subject=f"billing_contact:{contact.id}", after={"email": address, "name": contact.name})
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # the same address added at the same moment by another request
+        db.session.rollback()
+        raise ServiceError(_("%(email)s já recebe as faturas.", email=address), field="email") from exc
+    return contact
+
+
+def remove_billing_contact(organization: Organization, contact_id: int, *, actor: Actor) -> BillingContact:
+    """Remove one of the organization's billing contacts (another organization's is NotFound). Commits."""
+    contact = db.session.scalar(select(BillingContact).where(BillingContact.id == contact_id,
+                                                             BillingContact.organization_id == organization.id))
+    if contact is None:
+        raise NotFound(_("Este e-mail não está na lista."))
+    record(AuditTag.BILLING_CONTACT_REMOVED, actor=actor, organization_id=organization.id,
+           subject=f"billing_contact:{contact.id}", before={"email": contact.email, "name": contact.name})
+    db.session.delete(contact)
+    db.session.commit()
+    return contact
+
+
+# ---------------------------------------------------------------- attachments
+
+def documents():
+    """portal.billing.documents, imported when first needed (it loads WeasyPrint, which pages do not need)."""
+    from portal.billing import documents as module
+
+    return module
+
+
+def fiscal():
+    """portal.billing.fiscal (imports portal.billing.documents), imported when first needed."""
+    from portal.billing import fiscal as module
+
+    return module
+
+
+def documents_ready(invoice: Invoice) -> bool:
+    """The invoice PDF, its current boleto's PDF (when it has a boleto) and its nota fiscal (regular invoices;
+    credit notes get none) all exist."""
+    boleto = invoice.current_boleto
+    return (invoice.pdf_sha256 is not None and (boleto is None or boleto.pdf_sha256 is not None)
+            and (invoice.fiscal_document is not None or invoice.kind != InvoiceKind.REGULAR))
+
+
+def invoice_attachments(invoice: Invoice) -> list[tuple[str, str, str]]:
+    """(file name, SHA-256, content type) of the invoice PDF, the boleto PDF (while it is open), the DANFSe
+    and the NFS-e XML. The XML is kept as a stored document too, so every attachment is read the same way."""
+    found = [(invoice_pdf_name(invoice), invoice.pdf_sha256, PDF)]
+    boleto = invoice.current_boleto
+    if boleto is not None and invoice.status == InvoiceStatus.OPEN:
+        found.append((boleto_pdf_name(invoice, boleto), boleto.pdf_sha256, PDF))
+    note = invoice.fiscal_document
+    if note is not None:
+        found.append((fiscal().download_name(note, "pdf"), note.pdf_sha256, PDF))
+        xml = fiscal().xml_bytes(note.xml)
+        found.append((fiscal().download_name(note, "xml"), documents().store(xml, XML), XML))
+    return found
+
+
+# ---------------------------------------------------------------- the monthly e-mail
+
+def _portal_url(path: str) -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def _locked(invoice: Invoice) -> Invoice | None:
+    found = db.session.scalar(select(Invoice).where(Invoice.id == invoice.id).with_for_update()
+                              .execution_options(populate_existing=True))
+    if found is not None:
+        db.session.expire(found, ["boletos", "payments", "fiscal_document"])
+    return found
+
+
+def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
+    """E-mail an issued invoice with its documents to its recipients, once. Commits.
+
+    True when the invoice has been e-mailed (now, or before: nothing is sent twice). False, doing nothing,
+    while a document is missing (the invoice PDF, the boleto PDF, the nota fiscal) or for a cancelled
+    invoice; the billing sweep calls again later.
+    """
+    invoice = _locked(invoice)
+    if invoice is None:
+        db.session.rollback()
+        return False
+    if invoice.emailed_at is not None:
+        db.session.rollback()
+        return True
+    if invoice.status == InvoiceStatus.CANCELLED or not documents_ready(invoice):
+        db.session.rollback()
+        return False
+    people = recipients(invoice.organization_id)
+    attachments = invoice_attachments(invoice)
+    boleto = invoice.current_boleto if invoice.status == InvoiceStatus.OPEN else None
+    context = {"invoice": invoice, "organization": invoice.organization, "boleto": boleto,
+               "fiscal": invoice.fiscal_document, "owed_cents": invoice.total_cents - invoice.paid_cents,
+               "period_last_day": invoice.period_end - timedelta(days=1),
+               "url": _portal_url(f"/faturas/{invoice.id}"), "attachment_names": [a[0] for a in attachments]}
+    for person in people:
+        queue_email(
+            "invoice_issued", to=[person.email], subject_fn=lambda: _invoice_subject(invoice),
+            context={**context, "person": person}, language=person.language,
+            organization_id=invoice.organization_id, attachments=attachments,
+        )
+    invoice.emailed_at = clock.now()
+    record(AuditTag.INVOICE_EMAILED, actor=actor, organization_id=invoice.organization_id,
+           subject=f"invoice:{invoice.id}",
+           after={"number": invoice.display_number, "to": [p.email for p in people],
+                  "attachments": [a[0] for a in attachments]})
+    db.session.commit()
+    return True
+
+
+def _invoice_subject(invoice: Invoice) -> str:
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        return _("Nota de crédito %(number)s de %(org)s", number=invoice.display_number,
+                 org=invoice.organization.display_name)
+    if invoice.status != InvoiceStatus.OPEN:
+        return _("Fatura %(number)s de %(org)s", number=invoice.display_number, org=invoice.organization.display_name)
+    return _("Fatura %(number)s de %(org)s: vence em %(date)s", number=invoice.display_number,
+             org=invoice.organization.display_name, date=format_date(invoice.due_date))
+
+
+# ---------------------------------------------------------------- dunning
+
+def dunning_step(due: date, today: date) -> int | None:
+    """The reminder step (−3, 1 or 7) that `today` falls in for an invoice due on `due`, or None.
+
+    Each step starts on its day and lasts DUNNING_CATCH_UP_DAYS more, but never into the next step's day,
+    and the reminder before the due date never lasts to the due date itself.
+    """
+    offset = (today - due).days
+    for index, step in enumerate(DUNNING_STEPS):
+        last = step + DUNNING_CATCH_UP_DAYS
+        if index + 1 < len(DUNNING_STEPS):
+            last = min(last, DUNNING_STEPS[index + 1] - 1)
+        if step < 0:
+            last = min(last, -1)
+        if step <= offset <= last:
+            return step
+    return None
+
+
+def _dunning_subject(invoice: Invoice, step: int, today: date) -> str:
+    number = invoice.display_number
+    offset = (today - invoice.due_date).days
+    if step < 0:
+        return ngettext("Lembrete: a fatura %(number)s vence em %(num)d dia",
+                        "Lembrete: a fatura %(number)s vence em %(num)d dias", -offset, number=number)
+    if offset == 1:
+        return _("A fatura %(number)s venceu ontem", number=number)
+    if step == 1:
+        return ngettext("A fatura %(number)s venceu há %(num)d dia", "A fatura %(number)s venceu há %(num)d dias",
+                        offset, number=number)
+    return ngettext("A fatura %(number)s está vencida há %(num)d dia",
+                    "A fatura %(number)s está vencida há %(num)d dias", offset, number=number)
+
+
+def _remind(invoice_id: int, *, today: date, actor: Actor) -> bool:
+    """Send `invoice_id` the reminder of the step `today` falls in, unless it went already. Commits."""
+    invoice = db.session.scalar(select(Invoice).where(Invoice.id == invoice_id).with_for_update()
+                                .execution_options(populate_existing=True))
+    step = dunning_step(invoice.due_date, today) if invoice is not None else None
+    if invoice is None or step is None or invoice.status != InvoiceStatus.OPEN:
+        db.session.rollback()
+        return False
+    already = db.session.scalar(select(func.count(DunningNotice.id)).where(DunningNotice.invoice_id == invoice.id,
+                                                                          DunningNotice.step == step))
+    boleto = invoice.current_boleto
+    if already or (step < 0 and (boleto is None or boleto.pdf_sha256 is None)):
+        db.session.rollback()  # sent already; or its boleto PDF is not ready yet (the next run tries again)
+        return False
+    attachments = [(boleto_pdf_name(invoice, boleto), boleto.pdf_sha256, PDF)] if step < 0 else []
+    offset = (today - invoice.due_date).days
+    context = {"invoice": invoice, "organization": invoice.organization, "boleto": boleto, "step": step,
+               "days_to_due": -offset, "days_late": offset, "owed_cents": invoice.total_cents - invoice.paid_cents,
+               "url": _portal_url(f"/faturas/{invoice.id}"),
+               "second_copy_url": _portal_url(f"/faturas/{invoice.id}/segunda-via")}
+    for person in recipients(invoice.organization_id):
+        queue_email(
+            "dunning_reminder", to=[person.email], subject_fn=lambda: _dunning_subject(invoice, step, today),
+            context={**context, "person": person}, language=person.language,
+            organization_id=invoice.organization_id, attachments=attachments,
+        )
+    db.session.add(DunningNotice(invoice_id=invoice.id, step=step, sent_at=clock.now()))
+    try:
+        db.session.commit()
+    except IntegrityError:  # another run sent this step at the same moment (its e-mails stand, ours are dropped)
+        db.session.rollback()
+        return False
+    return True
+
+
+def send_reminders(*, today: date, actor: Actor = SYSTEM) -> int:
+    """Send the dunning reminders due on `today` for open invoices, each (invoice, step) once.
+
+    Returns how many invoices were reminded. One invoice's trouble does not stop the others.
+    """
+    earliest = today - timedelta(days=max(DUNNING_STEPS) + DUNNING_CATCH_UP_DAYS)
+    latest = today - timedelta(days=min(DUNNING_STEPS))
+    candidates = db.session.scalars(
+        select(Invoice.id).where(Invoice.status == InvoiceStatus.OPEN, Invoice.kind == InvoiceKind.REGULAR,
+                                 Invoice.due_date >= earliest, Invoice.due_date <= latest)
+        .order_by(Invoice.id)
+    ).all()
+    reminded = 0
+    for invoice_id in candidates:
+        try:
+            reminded += _remind(invoice_id, today=today, actor=actor)
+        except Exception:  # reported, and tried again on the next run while the step's days last
+            current_app.logger.exception("dunning reminder for invoice %s failed", invoice_id)
+            db.session.rollback()
+    return reminded
+
+
+@periodic_task(crontab(hour="12", minute="0"))
+def send_dunning_reminders() -> int:
+    """Every day at 09:00 in São Paulo (12:00 UTC): the reminders at due date −3, +1 and +7 days."""
+    return send_reminders(today=clock.today(), actor=SYSTEM)

@@ -1,0 +1,265 @@
+"""The invoice and boleto PDFs (WeasyPrint), generated once after issue and kept in a content-addressed store.
+
+Documents are legal papers: they are always rendered in Brazilian Portuguese, whatever the language of
+whoever triggers them. Once an invoice or boleto has its `pdf_sha256`, the stored bytes are what is
+served and e-mailed forever after (DESIGN rule 6); nothing here renders a document a second time.
+"""
+
+import base64
+import hashlib
+import re
+from datetime import date, timedelta
+
+import segno
+from flask import render_template
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher
+
+from portal.accounts.models import Organization
+from portal.billing import boleto as boleto_codes
+from portal.billing import itf
+from portal.billing.models import Boleto, Invoice, InvoiceKind, InvoiceLine, LineKind, StoredDocument
+from portal.billing.service import printed_nosso_numero
+from portal.billing.settings import BillingSettings
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared import cnpj as cnpj_module
+from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.errors import NotFound
+from portal.shared.formatting import format_date, format_money
+from portal.subscriptions.models import QuantityChange
+
+PDF = "application/pdf"
+DOCUMENT_LOCALE = "pt_BR"  # legal papers: always Portuguese
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+BANK_NAMES = {"001": "Banco do Brasil S.A.", "237": "Banco Bradesco S.A.", "341": "Itaú Unibanco S.A."}
+# The bank code as printed on the ficha carries its own check digit (mod 11 of the three digits).
+BANK_CODE_DV = {"001": "9", "237": "2", "341": "7"}
+
+# The ITF symbol's printed size (specs/boleto.md, Rendering); the SVG carries the quiet zones itself.
+BARCODE_WIDTH_MM = 103.0
+BARCODE_HEIGHT_MM = 13.0
+BARCODE_QUIET_MM = 5.0
+QR_ERROR = "m"  # error correction M, never boosted: the level is part of what was agreed for the Pix QR
+QR_BORDER_MODULES = 4  # the quiet zone QR readers need, part of the image
+QR_PRINTED_MM = 32  # the whole image, border included
+
+
+# ---------------------------------------------------------------- the store
+
+def store(content: bytes, content_type: str) -> str:
+    """Keep `content` under its SHA-256 and return the hash. Storing the same bytes again changes nothing.
+
+    Joins the caller's transaction (the caller commits). Concurrent stores of the same bytes do not fail:
+    the row is inserted with ON CONFLICT DO NOTHING.
+    """
+    if not isinstance(content, bytes | bytearray):
+        raise TypeError(f"content must be bytes, got {type(content).__name__}")
+    content = bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    db.session.execute(
+        insert(StoredDocument)
+        .values(sha256=digest, content_type=content_type, size=len(content), content=content, created_at=clock.now())
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
+    return digest
+
+
+def load(sha256: str) -> tuple[bytes, str]:
+    """The stored bytes and their content type; NotFound when nothing is stored under that hash."""
+    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        raise NotFound(_("Documento não encontrado."))
+    row = db.session.execute(
+        select(StoredDocument.content, StoredDocument.content_type).where(StoredDocument.sha256 == sha256)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(_("Documento não encontrado."))
+    return bytes(row.content), row.content_type
+
+
+# ---------------------------------------------------------------- what the templates show
+
+def _last_day(period_end: date) -> date:
+    """Periods are stored [start, end); papers print the last day that is included."""
+    return period_end - timedelta(days=1)
+
+
+def _address(organization: Organization) -> str:
+    street = f"{organization.street}, {organization.number}"
+    if organization.complement:
+        street += f", {organization.complement}"
+    cep = organization.postal_code
+    cep = f"{cep[:5]}-{cep[5:]}" if len(cep) == 8 else cep
+    return f"{street} – {organization.district} – {organization.city}/{organization.state} – CEP {cep}"
+
+
+def _percent(basis_points: int) -> str:
+    """200 → `2`, 150 → `1,5`, 33 → `0,33` (Portuguese decimal comma; no float involved)."""
+    whole, fraction = divmod(basis_points, 100)
+    return f"{whole},{fraction:02d}".rstrip("0").rstrip(",")
+
+
+def _licences(quantity: int, *, signed: bool = False) -> str:
+    text = ngettext("%(num)d licença", "%(num)d licenças", abs(quantity))
+    if signed:
+        return ("+" if quantity > 0 else "-") + text
+    return text
+
+
+def _line_text(line: InvoiceLine, change: QuantityChange | None) -> str:
+    if line.kind == LineKind.RECURRING:
+        return _("%(product)s — %(licences)s × %(price)s, período %(start)s a %(end)s",
+                 product=line.description, licences=_licences(line.quantity),
+                 price=format_money(line.unit_price_cents), start=format_date(line.period_start),
+                 end=format_date(_last_day(line.period_end)))
+    if line.kind == LineKind.PRORATA:
+        if change is not None and change.period_start is not None and change.period_end is not None:
+            return _("%(product)s — %(licences)s, pró-rata de %(start)s a %(end)s (%(days)d de %(period_days)d dias)",
+                     product=line.description, licences=_licences(line.quantity, signed=True),
+                     start=format_date(line.period_start), end=format_date(_last_day(line.period_end)),
+                     days=(change.period_end - line.period_start).days,
+                     period_days=(change.period_end - change.period_start).days)
+        return _("%(product)s — %(licences)s, pró-rata de %(start)s a %(end)s",
+                 product=line.description, licences=_licences(line.quantity, signed=True),
+                 start=format_date(line.period_start), end=format_date(_last_day(line.period_end)))
+    if line.kind == LineKind.CREDIT:
+        return _("Crédito aplicado")
+    return line.description
+
+
+def _lines(invoice: Invoice) -> list[dict]:
+    change_ids = [line.change_id for line in invoice.lines if line.change_id is not None]
+    changes = {}
+    if change_ids:
+        changes = {c.id: c for c in db.session.scalars(select(QuantityChange).where(QuantityChange.id.in_(change_ids)))}
+    return [
+        {"kind": line.kind, "text": _line_text(line, changes.get(line.change_id)), "amount_cents": line.amount_cents}
+        for line in invoice.lines
+    ]
+
+
+def _bank_account(settings: BillingSettings) -> str:
+    """Agência / conta as the bank prints them (Itaú: the account's DAC is mod 10 of agência + conta)."""
+    if settings.bank == "341":
+        return f"{settings.agency} / {settings.account}-{boleto_codes.mod10(settings.agency + settings.account)}"
+    return f"{settings.agency} / {settings.account}"
+
+
+def _data_uri(content: bytes, media_type: str) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def barcode_data_uri(barcode: str) -> str:
+    svg = itf.itf_svg(barcode, width_mm=BARCODE_WIDTH_MM, height_mm=BARCODE_HEIGHT_MM, quiet_mm=BARCODE_QUIET_MM)
+    return _data_uri(svg.encode("utf-8"), "image/svg+xml")
+
+
+def pix_qr_data_uri(payload: str) -> str:
+    """The Pix QR as a PNG of one pixel per module (the PDF scales it up without smoothing)."""
+    code = segno.make_qr(payload, error=QR_ERROR, boost_error=False)
+    return code.png_data_uri(scale=1, border=QR_BORDER_MODULES)
+
+
+def _boleto_context(invoice: Invoice, found: Boleto, settings: BillingSettings) -> dict:
+    return {
+        "boleto": found,
+        "bank_name": BANK_NAMES.get(found.bank, found.bank),
+        "bank_code": f"{found.bank}-{BANK_CODE_DV.get(found.bank, '')}".rstrip("-"),
+        "bank_account": _bank_account(settings),
+        "nosso_numero": printed_nosso_numero(settings, found.nosso_numero),
+        "barcode_uri": barcode_data_uri(found.barcode),
+        "qr_uri": pix_qr_data_uri(found.pix_payload),
+        "second_copy": found.sequence > 1,
+        "base_cents": found.amount_cents - found.fine_cents - found.interest_cents,
+        "original_due": invoice.due_date,
+        "processed_on": clock.to_business(found.created_at).date() if found.created_at else clock.today(),
+    }
+
+
+def _context(invoice: Invoice, settings: BillingSettings) -> dict:
+    organization = invoice.organization
+    return {
+        "invoice": invoice,
+        "settings": settings,
+        "credit_note": invoice.kind == InvoiceKind.CREDIT_NOTE,
+        "reseller_cnpj": cnpj_module.format(settings.reseller_cnpj),
+        "customer": organization,
+        "customer_cnpj": cnpj_module.format(organization.cnpj),
+        "customer_address": _address(organization),
+        "issued_on": clock.to_business(invoice.issued_at).date(),
+        "period_last_day": _last_day(invoice.period_end),
+        "bank_name": BANK_NAMES.get(settings.bank, settings.bank),
+        "bank_account": _bank_account(settings),
+        "fine_percent": _percent(settings.fine_bp),
+        "interest_percent": _percent(settings.interest_monthly_bp),
+    }
+
+
+# ---------------------------------------------------------------- rendering
+
+def _pdf(html: str) -> bytes:
+    # Everything a document shows is inline (data: URIs); any other URL is refused, so a customer's name or
+    # address can never make the renderer read a file or call a server.
+    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    return HTML(string=html, url_fetcher=fetcher).write_pdf()
+
+
+def render_invoice_pdf(invoice: Invoice, *, settings: BillingSettings) -> bytes:
+    """The invoice (page 1) and, when it has a boleto, the current boleto's page with the ficha de compensação."""
+    with force_locale(DOCUMENT_LOCALE):
+        context = _context(invoice, settings)
+        context["lines"] = _lines(invoice)
+        current = invoice.current_boleto
+        context["boleto_page"] = _boleto_context(invoice, current, settings) if current is not None else None
+        html = render_template("documents/invoice.html", **context)
+    return _pdf(html)
+
+
+def render_boleto_pdf(boleto: Boleto, *, settings: BillingSettings) -> bytes:
+    """One boleto's page alone (the "boleto" download; a 2ª via shows its multa, juros and new due date)."""
+    invoice = boleto.invoice
+    with force_locale(DOCUMENT_LOCALE):
+        context = _context(invoice, settings)
+        context["boleto_page"] = _boleto_context(invoice, boleto, settings)
+        html = render_template("documents/boleto.html", **context)
+    return _pdf(html)
+
+
+# ---------------------------------------------------------------- generated once
+
+def ensure_invoice_documents(invoice: Invoice, *, settings: BillingSettings, actor: Actor) -> None:
+    """Render and store whatever PDF the invoice and its boletos still lack; commits. Idempotent.
+
+    Each hash is set with a conditional UPDATE (only while still empty), so when two workers race, the
+    first one's document is kept and the second one's render is dropped instead of replacing it.
+    """
+    generated: dict[str, str] = {}
+    if invoice.pdf_sha256 is None:
+        digest = store(render_invoice_pdf(invoice, settings=settings), PDF)
+        claimed = db.session.execute(
+            update(Invoice).where(Invoice.id == invoice.id, Invoice.pdf_sha256.is_(None))
+            .values(pdf_sha256=digest).execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed:
+            generated["invoice"] = digest
+    for found in invoice.boletos:
+        if found.pdf_sha256 is not None:
+            continue
+        digest = store(render_boleto_pdf(found, settings=settings), PDF)
+        claimed = db.session.execute(
+            update(Boleto).where(Boleto.id == found.id, Boleto.pdf_sha256.is_(None))
+            .values(pdf_sha256=digest).execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed:
+            generated[f"boleto:{found.sequence}"] = digest
+    if generated:
+        record(AuditTag.INVOICE_DOCUMENTS_GENERATED, actor=actor, organization_id=invoice.organization_id,
+               subject=f"invoice:{invoice.id}", after={"number": invoice.display_number, "documents": generated})
+    db.session.commit()  # also expires the invoice and boletos, so their hashes are read back from the rows

@@ -1,0 +1,461 @@
+"""Notas fiscais (NFS-e) of invoices: issued through the `FiscalIssuer` (the simulator), or the real one
+uploaded by staff (XML + DANFSe PDF), checked against the invoice before it is kept.
+
+One FiscalDocument per invoice. A staff upload replaces a simulated document (or an earlier upload) in
+place; what it replaced is kept in the audit event's `before`. Cancelled invoices and credit notes get none.
+
+Uploaded XML is untrusted: it is parsed only after a first pass with expat that refuses any DOCTYPE or
+entity declaration (XXE, "billion laughs"), and read by local names so any namespace (or none) works.
+Accepted layouts: ABRASF 1.0 and 2.0x (`…/InfNfse`), the Padrão Nacional (`NFSe/infNFSe`) and São
+Paulo's own (`…/NFe` with `ChaveNFe`).
+"""
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from xml.parsers import expat
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.billing import documents
+from portal.billing.models import FiscalDocument, Invoice, InvoiceKind, InvoiceStatus, LineKind
+from portal.billing.settings import BillingSettings
+from portal.extensions import db
+from portal.integrations.fiscal import (
+    SIMULATION_NOTICE,
+    Address,
+    AwaitingUpload,
+    FiscalIssuer,
+    FiscalRequest,
+    Party,
+)
+from portal.jobs import enqueue_after_commit
+from portal.shared import clock
+from portal.shared import cnpj as cnpj_module
+from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.errors import NotFound, ServiceError
+from portal.shared.formatting import format_money
+from portal.shared.money import format_brl
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # each file of a staff upload
+PDF = "application/pdf"
+XML_FIELD, PDF_FIELD = "xml_file", "pdf_file"  # the upload form's fields, named by ServiceError.field
+_AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,2})?$")  # xs:decimal as the layouts write money: "941.71"
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
+
+
+# ---------------------------------------------------------------- issuing (simulator / issuer)
+
+def _day(value: date) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+def service_description(invoice: Invoice) -> str:
+    """The "discriminação dos serviços": one line per invoice line. Always Portuguese (a fiscal document)."""
+    last_day = invoice.period_end - timedelta(days=1)
+    rows = [f"Fatura {invoice.display_number} – período {_day(invoice.period_start)} a {_day(last_day)}"]
+    for line in invoice.lines:
+        if line.kind == LineKind.CREDIT:
+            continue  # the credit applied is the note's desconto incondicionado
+        period = ""
+        if line.period_start is not None and line.period_end is not None:
+            period = f" ({_day(line.period_start)} a {_day(line.period_end - timedelta(days=1))})"
+        what = "pró-rata" if line.kind == LineKind.PRORATA else f"× {format_brl(line.unit_price_cents)}"
+        rows.append(f"{line.description} – {line.quantity} licença(s) {what}{period}: {format_brl(line.amount_cents)}")
+    rows.append(f"Vencimento: {_day(invoice.due_date)}")
+    return "\n".join(rows)
+
+
+def fiscal_request(invoice: Invoice, settings: BillingSettings) -> FiscalRequest:
+    organization = invoice.organization
+    return FiscalRequest(
+        invoice_number=invoice.display_number, amount_cents=invoice.total_cents, issue_date=clock.today(),
+        service_description=service_description(invoice),
+        provider=Party(cnpj=cnpj_module.compact(settings.reseller_cnpj), name=settings.reseller_legal_name,
+                       address=Address(street=settings.reseller_address)),
+        taker=Party(cnpj=cnpj_module.compact(organization.cnpj), name=organization.legal_name,
+                    address=Address(street=organization.street, number=organization.number,
+                                    complement=organization.complement or "", district=organization.district,
+                                    city=organization.city, state=organization.state,
+                                    postal_code=organization.postal_code)),
+        discount_cents=invoice.credit_applied_cents,
+    )
+
+
+def _document_of(invoice_id: int) -> FiscalDocument | None:
+    return db.session.scalar(select(FiscalDocument).where(FiscalDocument.invoice_id == invoice_id))
+
+
+def _gets_a_note(invoice: Invoice) -> bool:
+    return invoice.kind == InvoiceKind.REGULAR and invoice.status != InvoiceStatus.CANCELLED
+
+
+def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: BillingSettings,
+                           actor: Actor) -> FiscalDocument | None:
+    """The invoice's nota fiscal, issued now if it has none yet; commits. Idempotent.
+
+    None for a cancelled invoice or a credit note, and while the issuer waits for a staff upload
+    (FISCAL_BACKEND=upload). The invoice row is locked while issuing, so two workers never issue twice.
+    """
+    found = _document_of(invoice.id)
+    if found is not None:
+        return found
+    if not _gets_a_note(invoice):
+        return None
+    try:
+        db.session.refresh(invoice, with_for_update=True)
+        found = _document_of(invoice.id)
+        if found is not None or not _gets_a_note(invoice):
+            db.session.commit()  # releases the lock
+            return found
+        try:
+            result = issuer.issue(fiscal_request(invoice, settings))
+        except AwaitingUpload:
+            db.session.commit()
+            return None
+        document = FiscalDocument(
+            invoice_id=invoice.id, number=result.number, verification_code=result.verification_code,
+            issued_on=result.issued_on, amount_cents=invoice.total_cents, xml=result.xml,
+            pdf_sha256=documents.store(result.pdf, PDF), simulated=result.simulated, source=issuer.backend,
+            created_at=clock.now())
+        db.session.add(document)
+        db.session.flush()
+        record(AuditTag.FISCAL_DOCUMENT_ISSUED, actor=actor, organization_id=invoice.organization_id,
+               subject=f"invoice:{invoice.id}", after=_facts(document))
+        db.session.commit()
+    except IntegrityError:  # another worker stored it first (the unique invoice_id)
+        db.session.rollback()
+        return _document_of(invoice.id)
+    except Exception:
+        db.session.rollback()
+        raise
+    return document
+
+
+def _facts(document: FiscalDocument) -> dict:
+    return {"number": document.number, "verification_code": document.verification_code,
+            "issued_on": document.issued_on.isoformat(), "amount_cents": document.amount_cents,
+            "simulated": document.simulated, "source": document.source, "pdf_sha256": document.pdf_sha256}
+
+
+# ---------------------------------------------------------------- reading an uploaded NFS-e XML
+
+@dataclass(frozen=True)
+class ParsedNfse:
+    number: str
+    verification_code: str
+    issued_on: date
+    services_cents: int  # valor dos serviços (gross)
+    discount_cents: int  # desconto incondicionado (0 when absent)
+    taker_cnpj: str | None  # compact; None when the layout carries no taker CNPJ (then the caller refuses)
+    provider_cnpj: str | None
+    text: str  # the XML as text (decoded as it declares)
+
+    @property
+    def net_cents(self) -> int:
+        return self.services_cents - self.discount_cents
+
+
+@dataclass(frozen=True)
+class _Layout:
+    info: str  # local name of the element holding one note's data
+    number: tuple[str, ...]  # path of local names below `info`
+    code: tuple[str, ...] | None  # path below `info`; None: the `Id` attribute of `info` (chave de acesso)
+    issued: tuple[str, ...]
+    services: tuple[str, ...]  # local names of the gross amount, anywhere below `info`
+    discount: tuple[str, ...]
+    taker: tuple[str, ...]  # local names of the taker's element (its CNPJ is below it)
+    provider: tuple[str, ...]
+    cancelled: tuple[str, ...] = ()  # local names whose presence means the note was cancelled
+
+
+_LAYOUTS = (
+    # ABRASF 1.0 and 2.0x: CompNfse/Nfse/InfNfse (ConsultarNfse…Resposta wraps the same).
+    _Layout(info="InfNfse", number=("Numero",), code=("CodigoVerificacao",), issued=("DataEmissao",),
+            services=("ValorServicos",), discount=("DescontoIncondicionado",),
+            taker=("TomadorServico", "Tomador"), provider=("PrestadorServico", "Prestador"),
+            cancelled=("NfseCancelamento", "CancelamentoNfse")),
+    # Padrão Nacional (Sefin Nacional / ADN): NFSe/infNFSe[@Id="NFS" + chave de acesso].
+    _Layout(info="infNFSe", number=("nNFSe",), code=None, issued=("dhProc",), services=("vServ",),
+            discount=("vDescIncond",), taker=("toma",), provider=("emit", "prest")),
+    # São Paulo (NFS-e paulistana): RetornoConsulta/NFe with ChaveNFe.
+    _Layout(info="NFe", number=("ChaveNFe", "NumeroNFe"), code=("ChaveNFe", "CodigoVerificacao"),
+            issued=("DataEmissaoNFe",), services=("ValorServicos",), discount=(),
+            taker=("CPFCNPJTomador",), provider=("CPFCNPJPrestador",)),
+)
+
+
+class _Forbidden(Exception):
+    pass
+
+
+def _xml_error(message: str) -> ServiceError:
+    return ServiceError(message, field=XML_FIELD)
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _tree(content: bytes) -> ET.Element:
+    """Parse with expat into an ElementTree, refusing any DOCTYPE, entity declaration or external entity.
+
+    One pass, our own handlers: nothing can be expanded or fetched, and a malformed file is a message.
+    """
+
+    def refuse(*_args: object) -> None:
+        raise _Forbidden
+
+    def tag(name: str) -> str:  # expat gives "uri}local" with this separator; ElementTree wants "{uri}local"
+        return "{" + name if "}" in name else name
+
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.StartElementHandler = lambda name, attrs: builder.start(tag(name), {tag(k): v for k, v in attrs.items()})
+    parser.EndElementHandler = lambda name: builder.end(tag(name))
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(content, True)
+        return builder.close()
+    except _Forbidden:
+        raise _xml_error(_("O XML traz uma declaração DOCTYPE ou de entidades, que não é aceita por segurança. "
+                           "Envie o XML da nota como a prefeitura o fornece.")) from None
+    except expat.ExpatError as error:
+        raise _xml_error(_("O arquivo não é um XML válido (erro na linha %(line)d).", line=error.lineno)) from None
+    except (ValueError, LookupError, AssertionError):
+        raise _xml_error(_("O arquivo não é um XML válido.")) from None
+
+
+def _text_of(content: bytes) -> str:
+    match = _DECLARED_ENCODING.match(content)
+    encoding = match.group(1).decode("ascii") if match else "utf-8"
+    try:
+        return content.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        raise _xml_error(_("Não foi possível ler o XML na codificação que ele declara.")) from None
+
+
+def xml_bytes(text: str) -> bytes:
+    """A stored XML back as bytes, in the encoding its declaration names (UTF-8 when none)."""
+    match = _DECLARED_ENCODING.match(text.encode("ascii", "replace"))
+    try:
+        return text.encode(match.group(1).decode("ascii") if match else "utf-8")
+    except (LookupError, UnicodeEncodeError):
+        return text.encode("utf-8")
+
+
+def _children(element: ET.Element, name: str) -> list[ET.Element]:
+    return [child for child in element if _local(child.tag) == name]
+
+
+def _at(info: ET.Element, path: tuple[str, ...]) -> str | None:
+    """The text at a path of local names below `info` (exactly one element at each step)."""
+    current = [info]
+    for name in path:
+        current = [child for element in current for child in _children(element, name)]
+        if len(current) != 1:
+            return None
+    return (current[0].text or "").strip() or None
+
+
+def _below(element: ET.Element, names: tuple[str, ...]) -> list[ET.Element]:
+    return [found for found in element.iter() if _local(found.tag) in names]
+
+
+def _amount(info: ET.Element, names: tuple[str, ...], label: str, *, required: bool) -> int:
+    values = {(found.text or "").strip() for found in _below(info, names)}
+    if not values:
+        if required:
+            raise _xml_error(_("O XML não traz o %(what)s da nota.", what=label))
+        return 0
+    if len(values) > 1:
+        raise _xml_error(_("O XML traz mais de um %(what)s; envie o XML de uma nota só.", what=label))
+    [text] = values
+    if not _AMOUNT.match(text):
+        raise _xml_error(_("O %(what)s no XML (“%(text)s”) não é um valor válido.", what=label, text=text[:30]))
+    return int(Decimal(text) * 100)
+
+
+def _cnpj_below(info: ET.Element, names: tuple[str, ...], who: str) -> str | None:
+    parties = _below(info, names)
+    if not parties:
+        return None
+    numbers = {(found.text or "").strip() for party in parties for found in _below(party, ("Cnpj", "CNPJ"))}
+    numbers.discard("")
+    if not numbers:
+        if any(_below(party, ("Cpf", "CPF")) for party in parties):
+            raise _xml_error(_("O %(who)s da nota é uma pessoa física (CPF), não uma empresa.", who=who))
+        return None
+    if len(numbers) > 1:
+        raise _xml_error(_("O XML traz mais de um CNPJ de %(who)s; envie o XML de uma nota só.", who=who))
+    return cnpj_module.compact(numbers.pop())
+
+
+def parse_nfse(content: bytes) -> ParsedNfse:
+    """Read an NFS-e XML (any accepted layout); ServiceError on the `xml_file` field for anything unreadable."""
+    root = _tree(content)
+    text = _text_of(content)
+    for layout in _LAYOUTS:
+        notes = _below(root, (layout.info,))
+        if layout.info == "NFe":
+            notes = [note for note in notes if _children(note, "ChaveNFe")]
+        if not notes:
+            continue
+        if len(notes) > 1:
+            raise _xml_error(_("O XML traz %(n)d notas fiscais; envie o XML de uma nota só.", n=len(notes)))
+        return _read(layout, notes[0], root, text)
+    raise _xml_error(_("Não reconhecemos este XML como uma NFS-e (esperávamos o layout ABRASF, o Padrão Nacional "
+                       "ou o da Prefeitura de São Paulo)."))
+
+
+def _access_key(info: ET.Element) -> str | None:
+    """Padrão Nacional: the chave de acesso is `infNFSe`'s Id without its "NFS" prefix."""
+    return (info.get("Id") or "").strip().removeprefix("NFS") or None
+
+
+def _read(layout: _Layout, info: ET.Element, root: ET.Element, text: str) -> ParsedNfse:
+    if layout.cancelled and _below(root, layout.cancelled):
+        raise _xml_error(_("Esta NFS-e consta como cancelada no XML."))
+    if layout.info == "NFe" and _at(info, ("StatusNFe",)) == "C":
+        raise _xml_error(_("Esta NFS-e consta como cancelada no XML."))
+    number = _at(info, layout.number)
+    code = _at(info, layout.code) if layout.code is not None else _access_key(info)
+    issued_text = _at(info, layout.issued)
+    if not number:
+        raise _xml_error(_("O XML não traz o número da NFS-e."))
+    if not code:
+        raise _xml_error(_("O XML não traz o código de verificação da NFS-e."))
+    if len(number) > 30 or len(code) > 60:
+        raise _xml_error(_("O número ou o código de verificação no XML é longo demais para uma NFS-e."))
+    try:
+        issued_on = date.fromisoformat((issued_text or "")[:10])
+    except ValueError:
+        raise _xml_error(_("O XML não traz uma data de emissão válida.")) from None
+    return ParsedNfse(
+        number=number, verification_code=code, issued_on=issued_on,
+        services_cents=_amount(info, layout.services, _("valor dos serviços"), required=True),
+        discount_cents=_amount(info, layout.discount, _("desconto"), required=False) if layout.discount else 0,
+        taker_cnpj=_cnpj_below(info, layout.taker, _("tomador")),
+        provider_cnpj=_cnpj_below(info, layout.provider, _("prestador")),
+        text=text,
+    )
+
+
+# ---------------------------------------------------------------- staff upload
+
+def _check_sizes(xml_content: bytes, pdf_content: bytes) -> None:
+    for content, field in ((xml_content, XML_FIELD), (pdf_content, PDF_FIELD)):
+        if not content:
+            raise ServiceError(_("O arquivo está vazio."), field=field)
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ServiceError(_("O arquivo passa de %(mb)d MB.", mb=MAX_UPLOAD_BYTES // (1024 * 1024)), field=field)
+    if not pdf_content.startswith(b"%PDF-"):
+        raise ServiceError(_("Este arquivo não é um PDF."), field=PDF_FIELD)
+
+
+def upload_fiscal_document(invoice: Invoice, *, xml_bytes: bytes, pdf_bytes: bytes, actor: Actor,
+                           provider_cnpj: str | None = None) -> FiscalDocument:
+    """Keep the real NFS-e staff issued at the city hall for `invoice`, after checking it; commits.
+
+    The XML must be one NFS-e whose net amount (valor dos serviços − desconto incondicionado) is the
+    invoice total and whose taker is the invoice's organization (and whose provider is `provider_cnpj`,
+    the reseller, when given). It replaces a simulated document or an earlier upload; the e-mail with the
+    invoice goes out afterwards (complete_invoice is queued) if it had not yet.
+    """
+    if invoice.kind != InvoiceKind.REGULAR:
+        raise ServiceError(_("Notas de crédito não recebem nota fiscal por aqui."))
+    if invoice.status == InvoiceStatus.CANCELLED:
+        raise ServiceError(_("Esta fatura foi cancelada: não recebe nota fiscal."))
+    _check_sizes(xml_bytes, pdf_bytes)
+    parsed = parse_nfse(xml_bytes)
+    if SIMULATION_NOTICE in parsed.text or parsed.number.startswith("SIM-"):
+        raise _xml_error(_("Este XML é de uma nota simulada (sem valor fiscal). Envie o XML da nota emitida na "
+                           "prefeitura."))
+    if invoice.total_cents not in (parsed.net_cents, parsed.services_cents):
+        raise _xml_error(_("O valor da nota (%(note)s) é diferente do total da fatura (%(invoice)s).",
+                           note=format_money(parsed.net_cents), invoice=format_money(invoice.total_cents)))
+    organization = invoice.organization
+    if parsed.taker_cnpj is None:
+        raise _xml_error(_("O XML não traz o CNPJ do tomador."))
+    if parsed.taker_cnpj != cnpj_module.compact(organization.cnpj):
+        raise _xml_error(_("O tomador da nota (CNPJ %(note)s) não é o cliente da fatura (CNPJ %(invoice)s).",
+                           note=cnpj_module.format(parsed.taker_cnpj), invoice=cnpj_module.format(organization.cnpj)))
+    if provider_cnpj and parsed.provider_cnpj and parsed.provider_cnpj != cnpj_module.compact(provider_cnpj):
+        raise _xml_error(_("O prestador da nota (CNPJ %(note)s) não é a nossa empresa (CNPJ %(ours)s).",
+                           note=cnpj_module.format(parsed.provider_cnpj), ours=cnpj_module.format(provider_cnpj)))
+    elsewhere = db.session.scalar(
+        select(Invoice).join(FiscalDocument, FiscalDocument.invoice_id == Invoice.id)
+        .where(FiscalDocument.number == parsed.number, FiscalDocument.verification_code == parsed.verification_code,
+               FiscalDocument.simulated.is_(False), FiscalDocument.invoice_id != invoice.id))
+    if elsewhere is not None:
+        raise _xml_error(_("Esta nota fiscal já está registrada na fatura %(number)s.",
+                           number=elsewhere.display_number))
+
+    db.session.refresh(invoice, with_for_update=True)
+    if invoice.status == InvoiceStatus.CANCELLED:
+        db.session.rollback()
+        raise ServiceError(_("Esta fatura foi cancelada: não recebe nota fiscal."))
+    pdf_sha256 = documents.store(pdf_bytes, PDF)
+    document = _document_of(invoice.id)
+    before = _facts(document) if document is not None else None
+    if (document is not None and not document.simulated and document.number == parsed.number
+            and document.verification_code == parsed.verification_code and document.pdf_sha256 == pdf_sha256
+            and document.xml == parsed.text):
+        db.session.commit()
+        return document  # the same files again: nothing changes
+    if document is None:
+        document = FiscalDocument(invoice_id=invoice.id)
+        db.session.add(document)
+    document.number = parsed.number
+    document.verification_code = parsed.verification_code
+    document.issued_on = parsed.issued_on
+    document.amount_cents = invoice.total_cents
+    document.xml = parsed.text
+    document.pdf_sha256 = pdf_sha256
+    document.simulated = False
+    document.source = "upload"
+    document.created_at = clock.now()
+    db.session.flush()
+    record(AuditTag.FISCAL_DOCUMENT_UPLOADED, actor=actor, organization_id=invoice.organization_id,
+           subject=f"invoice:{invoice.id}", before=before, after=_facts(document))
+    from portal.billing.jobs import complete_invoice
+
+    enqueue_after_commit(db.session, complete_invoice, invoice.id)
+    db.session.commit()
+    return document
+
+
+# ---------------------------------------------------------------- reading, for the views
+
+def fiscal_document_of(invoice: Invoice) -> FiscalDocument | None:
+    return _document_of(invoice.id)
+
+
+def fiscal_pdf(invoice: Invoice) -> tuple[FiscalDocument, bytes]:
+    """The DANFSe's bytes; NotFound when the invoice has no nota fiscal yet."""
+    document = _document_of(invoice.id)
+    if document is None:
+        raise NotFound(_("Esta fatura ainda não tem nota fiscal."))
+    content, _content_type = documents.load(document.pdf_sha256)
+    return document, content
+
+
+def fiscal_xml(invoice: Invoice) -> tuple[FiscalDocument, bytes]:
+    document = _document_of(invoice.id)
+    if document is None:
+        raise NotFound(_("Esta fatura ainda não tem nota fiscal."))
+    return document, xml_bytes(document.xml)
+
+
+def download_name(document: FiscalDocument, extension: str) -> str:
+    """`nfse-SIM-2026000123.pdf`: only letters, digits and dashes from the number."""
+    return f"nfse-{re.sub(r'[^A-Za-z0-9-]', '-', document.number)}.{extension}"

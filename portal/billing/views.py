@@ -1,0 +1,337 @@
+"""Customer pages of billing: "Faturas" (list, detail, downloads), the 2ª via and the billing e-mails."""
+
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import segno
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.accounts.context import actor_from_request, tenant_get
+from portal.accounts.roles import Permission
+from portal.billing import delivery, second_copy
+from portal.billing.forms import STATUS_CHOICES, ActionForm, BillingContactForm, SecondCopyForm, parse_filters
+from portal.billing.models import (
+    INVOICE_STATUS_LABELS,
+    PAYMENT_METHOD_LABELS,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+    PaymentMethod,
+)
+from portal.billing.settings import BillingSettings
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.errors import NotFound, ServiceError
+from portal.shared.formatting import format_date
+from portal.shared.permissions import requires
+from portal.subscriptions.models import QuantityChange
+
+bp = Blueprint("billing", __name__)
+
+PER_PAGE = 20
+MAX_PAGE = 10_000  # a huge ?pagina= would overflow the database's OFFSET instead of showing an empty page
+XML = "application/xml"
+
+
+def _settings() -> BillingSettings:
+    return BillingSettings.from_config(current_app.config)
+
+
+def _actor():
+    return actor_from_request(request)
+
+
+def _status() -> int:
+    """200 for a page shown; 422 when a submitted form comes back with its problems."""
+    return 200 if request.method == "GET" else 422
+
+
+def _form_error(form, error: ServiceError) -> None:
+    target = getattr(form, error.field, None) if error.field else None
+    if target is not None:
+        target.errors = [*target.errors, error.message]
+    else:
+        flash(error.message, "danger")
+
+
+def _invoice_or_404(invoice_id: int) -> Invoice:
+    """An invoice of the current organization (another organization's is a 404, like a missing one)."""
+    return tenant_get(Invoice, invoice_id)
+
+
+# ---------------------------------------------------------------- what the pages show
+
+STATUS_CLASSES = {"open": "text-bg-info", "overdue": "text-bg-danger", "paid": "text-bg-success",
+                  "cancelled": "text-bg-secondary"}
+
+
+def _status_label(status: str) -> str:
+    return str(INVOICE_STATUS_LABELS[status])
+
+
+@dataclass(frozen=True)
+class LineView:
+    """An invoice line with what its sentence needs."""
+
+    kind: str
+    description: str
+    quantity: int
+    unit_price_cents: int
+    amount_cents: int
+    first_day: date | None = None  # inclusive
+    last_day: date | None = None  # inclusive (stored periods end the day after)
+    days: int = 0  # pró-rata: days charged
+    period_days: int = 0  # pró-rata: days in the billing period
+
+
+def describe_lines(lines: list[InvoiceLine]) -> list[LineView]:
+    change_ids = [line.change_id for line in lines if line.change_id is not None]
+    changes = {}
+    if change_ids:
+        changes = {c.id: c for c in db.session.scalars(select(QuantityChange).where(QuantityChange.id.in_(change_ids)))}
+    views = []
+    for line in lines:
+        first = line.period_start
+        last = line.period_end - timedelta(days=1) if line.period_end else None
+        days = period_days = 0
+        change = changes.get(line.change_id)
+        if line.kind == LineKind.PRORATA and first and line.period_end:
+            days = (line.period_end - first).days
+            if change is not None and change.period_start and change.period_end:
+                period_days = (change.period_end - change.period_start).days
+        views.append(LineView(kind=line.kind, description=line.description, quantity=line.quantity,
+                              unit_price_cents=line.unit_price_cents, amount_cents=line.amount_cents,
+                              first_day=first, last_day=last, days=days, period_days=period_days))
+    return views
+
+
+def _qr_svg(payload: str) -> str:
+    return segno.make(payload, error="m").svg_inline(scale=3, dark="#111", light="#fff")
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"status_class": lambda status: STATUS_CLASSES.get(status, "text-bg-secondary"),
+            "status_label": _status_label,
+            "last_day": lambda end: end - timedelta(days=1),  # stored periods end the day after the last
+            "percent": lambda basis_points: format_decimal(Decimal(basis_points) / 100)}  # 200 → "2", 33 → "0,33"
+
+
+# ---------------------------------------------------------------- "Faturas"
+
+def search_invoices(organization_id: int, filters, *, today: date, page: int) -> list[Invoice]:
+    """The organization's invoices matching `filters`, newest first: up to PER_PAGE + 1 (one more: a next page)."""
+    statement = select(Invoice).where(Invoice.organization_id == organization_id)
+    if filters.year is not None:
+        statement = statement.where(Invoice.year == filters.year)
+    if filters.status == "open":
+        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
+    elif filters.status == "overdue":
+        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
+    elif filters.status is not None:
+        statement = statement.where(Invoice.status == filters.status)
+    statement = (statement.order_by(Invoice.billing_date.desc(), Invoice.id.desc())
+                 .limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE))
+    return list(db.session.scalars(statement))
+
+
+def invoice_years(organization_id: int) -> list[int]:
+    return list(db.session.scalars(select(Invoice.year).distinct().where(Invoice.organization_id == organization_id)
+                                   .order_by(Invoice.year.desc())))
+
+
+@bp.get("/faturas")
+@requires(Permission.BILLING_READ)
+def invoices():
+    filters = parse_filters(request.args)
+    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    today = clock.today()
+    rows = search_invoices(g.organization.id, filters, today=today, page=page)
+    return render_template(
+        "billing/list.html", invoices=rows[:PER_PAGE], has_next=len(rows) > PER_PAGE, page=page, filters=filters,
+        today=today, years=invoice_years(g.organization.id), status_choices=STATUS_CHOICES,
+    ), 422 if filters.errors else 200
+
+
+@bp.get("/faturas/<int:invoice_id>")
+@requires(Permission.BILLING_READ)
+def invoice(invoice_id: int):
+    found = _invoice_or_404(invoice_id)
+    today = clock.today()
+    current = found.current_boleto
+    payable = found.status == InvoiceStatus.OPEN and current is not None
+    return render_template(
+        "billing/detail.html", invoice=found, today=today, status=found.display_status(today),
+        lines=describe_lines(found.lines), current=current if payable else None,
+        history=[b for b in reversed(found.boletos) if b is not current or not payable],
+        pix_qr=_qr_svg(current.pix_payload) if payable else None,
+        owed_cents=found.total_cents - found.paid_cents, fiscal=found.fiscal_document,
+        method_labels={str(k): v for k, v in PAYMENT_METHOD_LABELS.items()}, PaymentMethod=PaymentMethod,
+    )
+
+
+# ---------------------------------------------------------------- downloads
+
+def _not_ready():
+    return render_template("billing/not_ready.html"), 404
+
+
+def _download(content: bytes, content_type: str, filename: str):
+    return send_file(io.BytesIO(content), mimetype=content_type, as_attachment=True, download_name=filename,
+                     etag=False, max_age=0)
+
+
+def _stored(sha256: str | None, filename: str):
+    """A stored document as an attachment, or the "em preparação" page (404) while it does not exist."""
+    if sha256 is None:
+        return _not_ready()
+    try:
+        content, content_type = delivery.documents().load(sha256)
+    except NotFound:
+        return _not_ready()
+    return _download(content, content_type, filename)
+
+
+@bp.get("/faturas/<int:invoice_id>/fatura.pdf")
+@requires(Permission.BILLING_READ)
+def invoice_pdf(invoice_id: int):
+    found = _invoice_or_404(invoice_id)
+    return _stored(found.pdf_sha256, delivery.invoice_pdf_name(found))
+
+
+@bp.get("/faturas/<int:invoice_id>/boleto.pdf")
+@requires(Permission.BILLING_READ)
+def boleto_pdf(invoice_id: int):
+    found = _invoice_or_404(invoice_id)
+    current = found.current_boleto
+    if current is None:
+        abort(404)
+    return _stored(current.pdf_sha256, delivery.boleto_pdf_name(found, current))
+
+
+@bp.get("/faturas/<int:invoice_id>/boletos/<int:boleto_id>.pdf")
+@requires(Permission.BILLING_READ)
+def boleto_history_pdf(invoice_id: int, boleto_id: int):
+    found = _invoice_or_404(invoice_id)
+    boleto = next((b for b in found.boletos if b.id == boleto_id), None)
+    if boleto is None:
+        abort(404)
+    return _stored(boleto.pdf_sha256, delivery.boleto_pdf_name(found, boleto))
+
+
+@bp.get("/faturas/<int:invoice_id>/nota-fiscal.pdf")
+@requires(Permission.BILLING_READ)
+def fiscal_pdf(invoice_id: int):
+    fiscal = delivery.fiscal()
+    try:
+        note, content = fiscal.fiscal_pdf(_invoice_or_404(invoice_id))
+    except NotFound:
+        return _not_ready()
+    return _download(content, "application/pdf", fiscal.download_name(note, "pdf"))
+
+
+@bp.get("/faturas/<int:invoice_id>/nota-fiscal.xml")
+@requires(Permission.BILLING_READ)
+def fiscal_xml(invoice_id: int):
+    fiscal = delivery.fiscal()
+    try:
+        note, content = fiscal.fiscal_xml(_invoice_or_404(invoice_id))
+    except NotFound:
+        return _not_ready()
+    return _download(content, XML, fiscal.download_name(note, "xml"))
+
+
+# ---------------------------------------------------------------- 2ª via
+
+def _confirmed(form: SecondCopyForm) -> tuple[int, date] | None:
+    """The (total, due date) the person saw on the confirmation page; None when the form does not say."""
+    try:
+        return int(form.total_cents.data or ""), date.fromisoformat(form.new_due.data or "")
+    except ValueError:
+        return None
+
+
+def _second_copy_page(found: Invoice, form: SecondCopyForm, status: int):
+    try:
+        quote = second_copy.quote(found, settings=_settings(), today=clock.today())
+    except ServiceError as error:
+        flash(error.message, "warning")
+        return redirect(url_for("billing.invoice", invoice_id=found.id))
+    form.total_cents.data = str(quote.total_cents)
+    form.new_due.data = quote.new_due.isoformat()
+    return render_template("billing/second_copy.html", invoice=found, quote=quote, form=form,
+                           current=found.current_boleto), status
+
+
+@bp.get("/faturas/<int:invoice_id>/segunda-via")
+@requires(Permission.BILLING_READ)
+def second_copy_preview(invoice_id: int):
+    return _second_copy_page(_invoice_or_404(invoice_id), SecondCopyForm(), 200)
+
+
+@bp.post("/faturas/<int:invoice_id>/segunda-via")
+@requires(Permission.BILLING_READ)
+def issue_second_copy(invoice_id: int):
+    found = _invoice_or_404(invoice_id)
+    form = SecondCopyForm()
+    if not form.validate_on_submit():
+        return _second_copy_page(found, form, 422)
+    try:
+        issued = second_copy.issue(found, settings=_settings(), today=clock.today(), actor=_actor(),
+                                   expected=_confirmed(form))
+    except second_copy.ChangedSinceShown as error:
+        flash(error.message, "warning")
+        return _second_copy_page(_invoice_or_404(invoice_id), SecondCopyForm(formdata=None), 422)
+    except ServiceError as error:  # paid, cancelled or not overdue (any more)
+        flash(error.message, "warning")
+        return redirect(url_for("billing.invoice", invoice_id=invoice_id))
+    if issued.created:
+        flash(_("2ª via emitida: o novo boleto vence em %(date)s.", date=format_date(issued.boleto.due_date)),
+              "success")
+    else:
+        flash(_("A 2ª via de hoje já tinha sido emitida; é o boleto abaixo."), "info")
+    return redirect(url_for("billing.invoice", invoice_id=invoice_id))
+
+
+# ---------------------------------------------------------------- billing e-mails (Master)
+
+@bp.route("/faturas/contatos", methods=["GET", "POST"])
+@requires(Permission.USERS_MANAGE)
+def contacts():
+    form = BillingContactForm()
+    if form.validate_on_submit():
+        try:
+            contact = delivery.add_billing_contact(g.organization, email=form.email.data, name=form.name.data or "",
+                                                   actor=_actor())
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            flash(_("%(email)s vai receber as faturas.", email=contact.email), "success")
+            return redirect(url_for("billing.contacts"))
+    extra = delivery.billing_contacts(g.organization.id)
+    addresses = {c.email for c in extra}
+    return render_template(
+        "billing/contacts.html", form=form, contacts=extra,
+        users=[r for r in delivery.recipients(g.organization.id) if r.email not in addresses],
+        action_form=ActionForm(), max_contacts=delivery.MAX_BILLING_CONTACTS,
+    ), _status()
+
+
+@bp.post("/faturas/contatos/<int:contact_id>/remover")
+@requires(Permission.USERS_MANAGE)
+def remove_contact(contact_id: int):
+    if ActionForm().validate_on_submit():
+        try:
+            contact = delivery.remove_billing_contact(g.organization, contact_id, actor=_actor())
+        except NotFound:
+            abort(404)
+        flash(_("%(email)s não recebe mais as faturas.", email=contact.email), "success")
+    return redirect(url_for("billing.contacts"))
+
