@@ -5,6 +5,7 @@ Every demo password is DEMO_PASSWORD; staff sign in with two-factor using DEMO_T
 """
 
 import uuid
+from datetime import timedelta
 
 import pyotp
 from sqlalchemy import func, select
@@ -119,8 +120,11 @@ def load(password: str, hash_method: str = "scrypt") -> bool:
     actor = Actor.system("demo")
     password_hash = generate_password_hash(password, method=hash_method)
     now = clock.now()
-    for spec in ORGANIZATIONS:
+    for index, spec in enumerate(ORGANIZATIONS):
         fields = {k: v for k, v in spec.items() if k != "users"}
+        # The billing day follows the day the demo is loaded, so its last invoice is a few days old and still
+        # open, the one before it overdue, and the one before that paid (see _load_invoices).
+        fields["billing_day"] = min((clock.today() - timedelta(days=INVOICE_AGE_DAYS[index])).day, 28)
         org = Organization(**fields)
         db.session.add(org)
         for email, name, roles in spec["users"]:
@@ -131,7 +135,8 @@ def load(password: str, hash_method: str = "scrypt") -> bool:
         db.session.flush()
         record(AuditTag.ORGANIZATION_CREATED, actor=actor, organization_id=org.id,
                subject=f"organization:{org.id}", after={"legal_name": org.legal_name, "demo": True})
-    _load_catalog_and_subscriptions(now, actor)
+    billed_from = {org.id: _billing_dates(org)[0] for org in db.session.scalars(select(Organization))}
+    _load_catalog_and_subscriptions(now, actor, billed_from)
     for email, name, role in STAFF:
         user = User(email=email, name=name, password_hash=password_hash, is_staff=True,
                     totp_secret=DEMO_TOTP_SECRET, totp_enabled_at=now)
@@ -141,16 +146,66 @@ def load(password: str, hash_method: str = "scrypt") -> bool:
         record(AuditTag.STAFF_USER_CREATED, actor=actor, subject=f"user:{user.id}",
                after={"email": email, "roles": [role.value], "demo": True})
     db.session.commit()
+    _load_invoices(actor)
     return True
+
+
+# Days between today and each demo organization's last billing day when the demo is loaded.
+INVOICE_AGE_DAYS = (3, 5)
+
+
+def _billing_dates(organization: Organization) -> list:
+    """The organization's last three billing days: paid, overdue, open (oldest first)."""
+    from portal.subscriptions.service import add_months
+
+    last = clock.today() - timedelta(days=INVOICE_AGE_DAYS[0])
+    while last.day != min(organization.billing_day, 28):
+        last -= timedelta(days=1)
+    return [add_months(last, -2), add_months(last, -1), last]
+
+
+def _load_invoices(actor: Actor) -> None:
+    """Three months of invoices per demo organization with their PDFs, boletos and simulated notas fiscais:
+    the oldest paid, the next overdue, the last open ("Faturas" is never empty)."""
+    from datetime import UTC, datetime
+
+    from flask import current_app
+
+    from portal.billing import documents, fiscal
+    from portal.billing.payments import record_payment
+    from portal.billing.service import invoice_organization
+    from portal.billing.settings import BillingSettings
+
+    settings = BillingSettings.from_config(current_app.config)
+    for organization in db.session.scalars(select(Organization).order_by(Organization.id)).all():
+        invoices = []
+        for day in _billing_dates(organization):
+            with clock.frozen(datetime(day.year, day.month, day.day, 12, tzinfo=UTC)):
+                issued = invoice_organization(organization.id, on=day, settings=settings, actor=actor)
+            if issued.invoice is not None:
+                invoices.append(issued.invoice)
+        for invoice in invoices:
+            documents.ensure_invoice_documents(invoice, settings=settings, actor=actor)
+            fiscal.ensure_fiscal_document(invoice, issuer=current_app.extensions["fiscal_issuer"],
+                                          settings=settings, actor=actor)
+            invoice.emailed_at = invoice.issued_at  # as if e-mailed then: loading the demo sends no mail
+        db.session.commit()
+        if invoices:
+            paid = invoices[0]
+            record_payment(paid, amount_cents=paid.total_cents, method="boleto",
+                           paid_on=paid.due_date - timedelta(days=2), actor=actor, note="demo")
 
 
 def current_code() -> str:
     return pyotp.TOTP(DEMO_TOTP_SECRET).at(clock.now())
 
 
-def _load_catalog_and_subscriptions(now, actor: Actor) -> None:
-    """The demo catalog and each organization's licenses with some history (an increase in and out of window)."""
-    from datetime import date, timedelta
+def _load_catalog_and_subscriptions(now, actor: Actor, billed_from: dict) -> None:
+    """The demo catalog and each organization's licenses with some history (an increase in and out of window).
+
+    Changes from before the first demo invoice (`billed_from`) carry no pró-rata: they were billed before.
+    """
+    from datetime import date
 
     from portal.catalog.models import TERM_MONTHS, Product, ProductFamily, ProductPrice, Term
     from portal.subscriptions.models import ChangeKind, Lot, QuantityChange, Subscription, SubscriptionStatus
@@ -196,7 +251,8 @@ def _load_catalog_and_subscriptions(now, actor: Actor) -> None:
             running += delta
             day = clock.to_business(at).date()
             start, end = billing_period(subscription, organization, day)
-            charge = prorata.prorated_amount(price, delta, start, end, day)
+            charge = prorata.prorated_amount(price, delta, start, end, day) if day >= billed_from[
+                organization.id] else 0
             change = QuantityChange(subscription_id=subscription.id, organization_id=organization.id, kind=kind,
                                     delta=delta, quantity_after=running, effective_on=day, charge_cents=charge,
                                     period_start=start, period_end=end, created_at=at)

@@ -63,7 +63,7 @@ class BoletoPayer:
 class GatewayPaymentResult:
     """A payment the gateway started: its id and status in the gateway's own words."""
 
-    external_id: str  # Stripe: the PaymentIntent id (pi_…); on a decline without one, the charge id
+    external_id: str  # Stripe: the PaymentIntent id (pi_…)
     method: str  # "card" | "boleto"
     amount_cents: int
     # Stripe PaymentIntent status: succeeded, processing, requires_action (boleto issued, awaiting payment),
@@ -217,11 +217,16 @@ class StripeGateway:
         return GatewayPaymentResult(external_id=intent.id, method="boleto", amount_cents=invoice.amount_cents,
                                     status=intent.status, detail=detail)
 
-    @staticmethod
-    def _declined(error: Any, invoice: InvoiceCharge) -> GatewayPaymentResult:
+    def _declined(self, error: Any, invoice: InvoiceCharge) -> GatewayPaymentResult:
         body = (error.json_body or {}).get("error") or {}
         intent = body.get("payment_intent") or {}
-        external_id = (intent.get("id") if isinstance(intent, dict) else intent) or body.get("charge") or ""
+        external_id = intent.get("id") if isinstance(intent, dict) else intent
+        if not external_id and body.get("charge"):  # localstripe names only the charge; it knows its intent
+            try:
+                external_id = self.client.v1.charges.retrieve(body["charge"]).payment_intent
+            except (stripe.StripeError, AttributeError):
+                external_id = None
+            external_id = external_id or body["charge"]
         return GatewayPaymentResult(external_id=external_id, method="card", amount_cents=invoice.amount_cents,
                                     status="failed", error=error.user_message or body.get("message") or str(error))
 

@@ -57,7 +57,7 @@ def test_a_declined_card_is_a_failed_result_not_an_exception(gateway):
     result = gateway.start_card_payment(charge(), customer_email="", payment_method="pm_card_chargeCustomerFail")
     assert result.failed and result.status == "failed"
     assert "declined" in result.error.lower()
-    assert result.external_id  # the charge (localstripe names no PaymentIntent in its error), for the record
+    assert result.external_id.startswith("pi_")  # the declined PaymentIntent, for the record
 
 
 def test_without_a_payment_method_the_intent_waits_for_the_browser(gateway):

@@ -227,7 +227,7 @@ def _busiest_band(counts: list[float], share: float) -> tuple[int, int]:
     return top, bottom
 
 
-def barcode_on_page(content: bytes, page: int, *, dpi: int = 600, preview_dpi: int = 150) -> MeasuredBarcode:
+def barcode_on_page(content: bytes, page: int, *, dpi: int = 600, preview_dpi: int = 100) -> MeasuredBarcode:
     """Find the barcode band on a quick `preview_dpi` rendering of the whole page, then render that band
     (full width, 4 mm above and below) at `dpi` and measure the symbol there."""
     preview = rasterise(content, page, dpi=preview_dpi)
