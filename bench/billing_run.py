@@ -96,6 +96,8 @@ def main() -> int:
         server.admin_url = args.database_url
     url = server.create_database()
     try:
+        from sqlalchemy import func, select
+
         from portal import create_app
         from portal.billing.models import Invoice
         from portal.billing.service import run_billing
@@ -104,7 +106,6 @@ def main() -> int:
         from portal.migrate import upgrade
         from portal.shared import clock
         from portal.shared.audit import Actor
-        from sqlalchemy import func, select
 
         app = create_app({"PORTAL_ENV": "test", "SQLALCHEMY_DATABASE_URI": url, "JOBS_URL": os.environ["JOBS_URL"]})
         with app.app_context():

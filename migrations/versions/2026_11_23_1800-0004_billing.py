@@ -3,7 +3,7 @@
 One original regular invoice per organization and billing day (a partial unique index), gapless
 numbers per series and year (invoice_series), boletos with their 2ª via, NFS-e records, append-only
 payments, processed webhook events, extra billing e-mails, dunning notices, documents by SHA-256;
-organizations.delinquent_since ("inadimplente").
+organizations.delinquent_since ("inadimplente"); email_deliveries.attachments.
 
 Revision ID: 0004_billing
 Revises: 0003_licenses
@@ -22,6 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('email_deliveries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('attachments', sa.JSON(), nullable=True))
     op.create_table('gateway_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('gateway', sa.String(length=20), nullable=False),
@@ -215,6 +217,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('email_deliveries', schema=None) as batch_op:
+        batch_op.drop_column('attachments')
     with op.batch_alter_table('organizations', schema=None) as batch_op:
         batch_op.drop_column('delinquent_since')
 

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from portal.accounts.context import actor_from_request
@@ -55,7 +55,8 @@ STATUS_BADGES = {"open": "text-bg-primary", "overdue": "text-bg-danger", "paid":
 # Query-string values (as staff read them in the URL) → the display status they select.
 STATUS_SLUGS = {"aberta": "open", "vencida": "overdue", "paga": "paid", "cancelada": "cancelled"}
 STATUS_CHOICES = [(slug, INVOICE_STATUS_LABELS[status]) for slug, status in STATUS_SLUGS.items()]
-MANUAL_METHOD_CHOICES = [("", _l("Escolha…"))] + [(str(m), PAYMENT_METHOD_LABELS[m]) for m in payments.MANUAL_METHODS]
+MANUAL_METHOD_CHOICES = [SelectChoice("", _l("Escolha…"))] + [
+    SelectChoice(str(m), PAYMENT_METHOD_LABELS[m]) for m in payments.MANUAL_METHODS]
 LINE_KIND_LABELS = {"recurring": _l("mensalidade"), "prorata": _l("pró-rata"), "credit": _l("crédito"),
                     "adjustment": _l("ajuste")}
 SOURCE_LABELS = {"manual": _l("registro manual"), "stripe": _l("Stripe")}
@@ -226,7 +227,8 @@ def _render_invoice(invoice: Invoice, form: ManualPaymentForm, status: int = 200
         gateway_payments=payments.gateway_payments(invoice), audit=[(event, _pretty(event.after)) for event in audit],
         related=related, can_record=invoice.status != InvoiceStatus.CANCELLED and invoice.kind == "regular",
         status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES, method_labels=PAYMENT_METHOD_LABELS,
-        source_labels=SOURCE_LABELS, line_kind_labels=LINE_KIND_LABELS, second_copy=payments.latest_second_copy(invoice),
+        source_labels=SOURCE_LABELS, line_kind_labels=LINE_KIND_LABELS,
+        second_copy=payments.latest_second_copy(invoice),
         fiscal_page="backoffice.fiscal_document" in current_app.view_functions,
     ), status
 

@@ -25,7 +25,7 @@ def _reason(reason: str) -> str:
 
 
 def cancel_and_reissue(invoice: Invoice, *, reason: str, settings: BillingSettings, actor: Actor) -> Issued:
-    """Cancel an open invoice that has no nota fiscal and issue its replacement (a new number) for the same
+    """Cancel an open invoice that has no (real) nota fiscal and issue its replacement (a new number) for the same
     billing day, from the ledger as it is now. The cancelled invoice stays, marked, with its PDF.
 
     Two commits: the cancellation, then the replacement; if the second fails, `reissue` completes it.
@@ -34,7 +34,7 @@ def cancel_and_reissue(invoice: Invoice, *, reason: str, settings: BillingSettin
     db.session.refresh(invoice, with_for_update=True)
     if invoice.kind != InvoiceKind.REGULAR or invoice.status != InvoiceStatus.OPEN:
         raise ServiceError(_("Só faturas em aberto podem ser canceladas e reemitidas."))
-    if invoice.fiscal_document is not None:
+    if invoice.fiscal_document is not None and not invoice.fiscal_document.simulated:
         raise ServiceError(_("Esta fatura já tem nota fiscal: corrija-a com uma nota de crédito."))
     if invoice.payments:
         raise ServiceError(_("Esta fatura já recebeu pagamentos: corrija-a com uma nota de crédito."))

@@ -35,7 +35,6 @@ from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 
-SYSTEM = Actor.system("billing")
 PDF = "application/pdf"
 XML = "application/xml"
 # Reminder steps, in days relative to the due date: "vence em 3 dias", "venceu ontem", "vencida há 7 dias".
@@ -70,7 +69,7 @@ def boleto_pdf_name(invoice: Invoice, boleto: Boleto) -> str:
 @dataclass(frozen=True)
 class Recipient:
     email: str
-    name: str  # empty for a billing contact without a name
+    name: str  # empty for a billing contact
     language: str
 
 
@@ -89,8 +88,8 @@ def recipients(organization_id: int) -> list[Recipient]:
         .order_by(User.name, User.id)
     ).all()
     found = [Recipient(p.email, p.name, p.language or _default_language()) for p in people]
-    for contact in billing_contacts(organization_id):
-        found.append(Recipient(contact.email, contact.name, _default_language()))
+    for contact in billing_contacts(organization_id):  # greeted without a name: it is often a department's
+        found.append(Recipient(contact.email, "", _default_language()))
     seen, unique = set(), []
     for person in found:
         if person.email.lower() not in seen:
@@ -283,7 +282,7 @@ def _dunning_subject(invoice: Invoice, step: int, today: date) -> str:
                     "A fatura %(number)s está vencida há %(num)d dias", offset, number=number)
 
 
-def _remind(invoice_id: int, *, today: date, actor: Actor) -> bool:
+def _remind(invoice_id: int, *, today: date) -> bool:
     """Send `invoice_id` the reminder of the step `today` falls in, unless it went already. Commits."""
     invoice = db.session.scalar(select(Invoice).where(Invoice.id == invoice_id).with_for_update()
                                 .execution_options(populate_existing=True))
@@ -318,10 +317,11 @@ def _remind(invoice_id: int, *, today: date, actor: Actor) -> bool:
     return True
 
 
-def send_reminders(*, today: date, actor: Actor = SYSTEM) -> int:
+def send_reminders(*, today: date) -> int:
     """Send the dunning reminders due on `today` for open invoices, each (invoice, step) once.
 
-    Returns how many invoices were reminded. One invoice's trouble does not stop the others.
+    Returns how many invoices were reminded. One invoice's trouble does not stop the others. Each reminder
+    is logged as its e-mails (EmailDelivery) and its DunningNotice row; there is no audit event (nobody acted).
     """
     earliest = today - timedelta(days=max(DUNNING_STEPS) + DUNNING_CATCH_UP_DAYS)
     latest = today - timedelta(days=min(DUNNING_STEPS))
@@ -333,7 +333,7 @@ def send_reminders(*, today: date, actor: Actor = SYSTEM) -> int:
     reminded = 0
     for invoice_id in candidates:
         try:
-            reminded += _remind(invoice_id, today=today, actor=actor)
+            reminded += _remind(invoice_id, today=today)
         except Exception:  # reported, and tried again on the next run while the step's days last
             current_app.logger.exception("dunning reminder for invoice %s failed", invoice_id)
             db.session.rollback()
@@ -343,4 +343,4 @@ def send_reminders(*, today: date, actor: Actor = SYSTEM) -> int:
 @periodic_task(crontab(hour="12", minute="0"))
 def send_dunning_reminders() -> int:
     """Every day at 09:00 in São Paulo (12:00 UTC): the reminders at due date −3, +1 and +7 days."""
-    return send_reminders(today=clock.today(), actor=SYSTEM)
+    return send_reminders(today=clock.today())

@@ -380,7 +380,7 @@ def upload_fiscal_document(invoice: Invoice, *, xml_bytes: bytes, pdf_bytes: byt
     if SIMULATION_NOTICE in parsed.text or parsed.number.startswith("SIM-"):
         raise _xml_error(_("Este XML é de uma nota simulada (sem valor fiscal). Envie o XML da nota emitida na "
                            "prefeitura."))
-    if invoice.total_cents not in (parsed.net_cents, parsed.services_cents):
+    if parsed.net_cents != invoice.total_cents:  # valor dos serviços − desconto incondicionado
         raise _xml_error(_("O valor da nota (%(note)s) é diferente do total da fatura (%(invoice)s).",
                            note=format_money(parsed.net_cents), invoice=format_money(invoice.total_cents)))
     organization = invoice.organization

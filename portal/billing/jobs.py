@@ -51,17 +51,27 @@ def daily_billing_run() -> int:
 
 @periodic_task(crontab(minute="*/10"))
 def sweep_invoices() -> int:
-    """Every 10 minutes: invoices whose documents, nota fiscal or e-mail are still missing."""
-    from sqlalchemy import or_, select
+    """Every 10 minutes: regular invoices whose documents, nota fiscal or e-mail are still missing.
 
-    from portal.billing.models import FiscalDocument, Invoice, InvoiceStatus
+    With FISCAL_BACKEND=upload an invoice waits for staff to upload its nota fiscal (the upload queues
+    `complete_invoice` itself), so one without it is not picked up here over and over.
+    """
+    from sqlalchemy import and_, exists, or_, select
+
+    from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
     from portal.extensions import db
 
+    waiting_for_upload = current_app.config["FISCAL_BACKEND"] == "upload"
+    missing = [Invoice.pdf_sha256.is_(None),
+               exists().where(Boleto.invoice_id == Invoice.id, Boleto.pdf_sha256.is_(None))]  # e.g. a 2ª via
+    if waiting_for_upload:
+        missing.append(and_(FiscalDocument.id.is_not(None), Invoice.emailed_at.is_(None)))
+    else:
+        missing += [FiscalDocument.id.is_(None), Invoice.emailed_at.is_(None)]
     pending = db.session.scalars(
         select(Invoice.id).outerjoin(FiscalDocument, FiscalDocument.invoice_id == Invoice.id)
-        .where(Invoice.status != InvoiceStatus.CANCELLED,
-               or_(Invoice.pdf_sha256.is_(None), FiscalDocument.id.is_(None), Invoice.emailed_at.is_(None)))
-        .order_by(Invoice.id).limit(200)
+        .where(Invoice.kind == InvoiceKind.REGULAR, Invoice.status != InvoiceStatus.CANCELLED, or_(*missing))
+        .order_by(Invoice.id).limit(500)
     ).all()
     for invoice_id in pending:
         try:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.billing import boleto as boleto_codes
 from portal.billing.models import Boleto, Invoice, InvoiceStatus
+from portal.billing.service import new_boleto
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
@@ -145,35 +146,27 @@ def issue(invoice: Invoice, *, settings: BillingSettings, today: date, actor: Ac
         raise ChangedSinceShown(_("Os valores da 2ª via mudaram desde que a página foi aberta. Confira os novos "
                                   "valores e confirme de novo."))
     previous = invoice.current_boleto
-    boleto = _new_boleto(invoice, settings, wanted)
-    record(AuditTag.SECOND_COPY_ISSUED, actor=actor, organization_id=invoice.organization_id,
-           subject=f"invoice:{invoice.id}",
-           before={"boleto_sequence": previous.sequence, "due_date": previous.due_date.isoformat(),
-                   "amount_cents": previous.amount_cents},
-           after={"number": invoice.display_number, "boleto_sequence": boleto.sequence,
-                  "nosso_numero": boleto.nosso_numero, "due_date": wanted.new_due.isoformat(),
-                  "base_cents": wanted.base_cents, "fine_cents": wanted.fine_cents,
-                  "interest_cents": wanted.interest_cents, "amount_cents": wanted.total_cents,
-                  "days_late": wanted.days_late})
     try:
+        boleto = new_boleto(invoice, settings, due=wanted.new_due, amount_cents=wanted.total_cents,
+                            sequence=len(invoice.boletos) + 1, fine_cents=wanted.fine_cents,
+                            interest_cents=wanted.interest_cents)
+        record(AuditTag.SECOND_COPY_ISSUED, actor=actor, organization_id=invoice.organization_id,
+               subject=f"invoice:{invoice.id}",
+               before={"boleto_sequence": previous.sequence, "due_date": previous.due_date.isoformat(),
+                       "amount_cents": previous.amount_cents},
+               after={"number": invoice.display_number, "boleto_sequence": boleto.sequence,
+                      "nosso_numero": boleto.nosso_numero, "due_date": wanted.new_due.isoformat(),
+                      "base_cents": wanted.base_cents, "fine_cents": wanted.fine_cents,
+                      "interest_cents": wanted.interest_cents, "amount_cents": wanted.total_cents,
+                      "days_late": wanted.days_late})
         db.session.commit()
-    except IntegrityError:  # another request issued this sequence between our lock-free read and the insert
+    except IntegrityError:  # a boleto with this sequence exists already (the unique nosso número): theirs stands
         db.session.rollback()
         invoice = _locked(invoice)
         db.session.rollback()
         return Issued(invoice.current_boleto, False)
     _render_pdf(invoice, settings, actor)
     return Issued(boleto, True)
-
-
-def _new_boleto(invoice: Invoice, settings: BillingSettings, wanted: SecondCopyQuote) -> Boleto:
-    from portal.billing.service import new_boleto
-
-    boleto = new_boleto(invoice, settings, due=wanted.new_due, amount_cents=wanted.total_cents,
-                        sequence=len(invoice.boletos) + 1, fine_cents=wanted.fine_cents,
-                        interest_cents=wanted.interest_cents)
-    db.session.flush()
-    return boleto
 
 
 def _render_pdf(invoice: Invoice, settings: BillingSettings, actor: Actor) -> None:

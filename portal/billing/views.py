@@ -23,7 +23,6 @@ from portal.billing.models import (
     InvoiceLine,
     InvoiceStatus,
     LineKind,
-    PaymentMethod,
 )
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
@@ -173,7 +172,7 @@ def invoice(invoice_id: int):
         history=[b for b in reversed(found.boletos) if b is not current or not payable],
         pix_qr=_qr_svg(current.pix_payload) if payable else None,
         owed_cents=found.total_cents - found.paid_cents, fiscal=found.fiscal_document,
-        method_labels={str(k): v for k, v in PAYMENT_METHOD_LABELS.items()}, PaymentMethod=PaymentMethod,
+        method_labels={str(k): v for k, v in PAYMENT_METHOD_LABELS.items()},
     )
 
 

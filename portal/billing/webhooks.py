@@ -23,10 +23,10 @@ MAX_BODY = 512 * 1024  # bytes; Stripe events are a few kB
 @public
 @csrf.exempt
 def stripe_event():
-    if (request.content_length or 0) > MAX_BODY:
+    payload = request.stream.read(MAX_BODY + 1)
+    if len(payload) > MAX_BODY:
         return jsonify(error="payload too large"), 413
     gateway = current_app.extensions["payment_gateway"]
-    payload = request.get_data(cache=False)[: MAX_BODY + 1]
     try:
         event = gateway.parse_webhook(payload, request.headers.get("Stripe-Signature", ""))
     except WebhookRejected as rejected:

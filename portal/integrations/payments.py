@@ -150,7 +150,7 @@ class StripeGateway:
     online_methods = frozenset({"card", "boleto"})
 
     def __init__(self, api_key: str, api_base: str = REAL_STRIPE_API, webhook_secret: str = "", *,
-                 full_params: bool | None = None, timeout_retries: int = 2) -> None:
+                 full_params: bool | None = None, network_retries: int = 2) -> None:
         if not api_key:
             raise RuntimeError("STRIPE_API_KEY must be set when PAYMENTS_BACKEND=stripe")
         self.api_base = api_base.rstrip("/")
@@ -158,7 +158,7 @@ class StripeGateway:
         # Optional fields localstripe rejects ("Unexpected description") go only to the real API.
         self.full_params = self.api_base == REAL_STRIPE_API if full_params is None else full_params
         self.client = stripe.StripeClient(api_key, base_addresses={"api": self.api_base},
-                                          max_network_retries=timeout_retries)
+                                          max_network_retries=network_retries)
 
     def _create(self, params: dict[str, Any], invoice: InvoiceCharge, method: str) -> Any:
         # The same key for the same attempt: a request retried after a crash finds the PaymentIntent it made.

@@ -14,7 +14,7 @@ from portal.shared import clock
 
 def _attachments(delivery: EmailDelivery) -> tuple[Attachment, ...]:
     """The stored documents the message carries, read now (a missing one raises: the job retries)."""
-    references = getattr(delivery, "attachments", None)  # the column arrives with a migration
+    references = delivery.attachments
     if not references:
         return ()
     from portal.billing import documents

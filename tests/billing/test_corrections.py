@@ -73,7 +73,7 @@ def test_what_cannot_be_cancelled(app_ctx, world, invoice, blocker):
     if blocker == "nota fiscal":
         db.session.add(FiscalDocument(invoice_id=invoice.id, number="1", verification_code="X", issued_on=APRIL_1,
                                       amount_cents=invoice.total_cents, xml="<x/>", pdf_sha256="0" * 64,
-                                      simulated=True, source="simulator"))
+                                      simulated=False, source="upload"))
     elif blocker == "payment":
         db.session.add(Payment(invoice_id=invoice.id, amount_cents=100, method="pix", paid_on=APRIL_1,
                                source="manual"))

@@ -5,11 +5,14 @@ The invoice is issued by the real billing service on 2026-04-01 for Demo Tecnolo
 10 licenses at R$ 78,90 bought in January → R$ 789,00.
 """
 
+import html
 import io
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from portal.billing import fiscal
 from portal.billing import jobs as billing_jobs
@@ -96,7 +99,8 @@ def abrasf(*, taker: str, number: str = "4471", code: str = "X7K2-9QPA", service
             <InscricaoMunicipal>12345678</InscricaoMunicipal></IdentificacaoPrestador>
           <RazaoSocial>Portal Cloud Serviços de Tecnologia Ltda</RazaoSocial>
           <Endereco><Endereco>Avenida Brigadeiro Faria Lima</Endereco><Numero>3000</Numero>
-            <Bairro>Itaim Bibi</Bairro><CodigoMunicipio>3550308</CodigoMunicipio><Uf>SP</Uf><Cep>01452000</Cep></Endereco>
+            <Bairro>Itaim Bibi</Bairro><CodigoMunicipio>3550308</CodigoMunicipio><Uf>SP</Uf>
+            <Cep>01452000</Cep></Endereco>
         </PrestadorServico>
         <OrgaoGerador><CodigoMunicipio>3550308</CodigoMunicipio><Uf>SP</Uf></OrgaoGerador>
         <DeclaracaoPrestacaoServico>
@@ -171,6 +175,14 @@ def test_the_simulated_note_lists_the_lines_and_takes_the_credit_as_a_discount(a
     assert "<DescontoIncondicionado>10.00</DescontoIncondicionado>" in document.xml
     assert "<ValorLiquidoNfse>779.00</ValorLiquidoNfse>" in document.xml
     assert "10 licença(s) × R$ 78,90 (01/04/2026 a 30/04/2026): R$ 789,00" in document.xml
+
+
+def test_the_billing_job_gives_each_issued_invoice_its_simulated_note(app_ctx, world, settings):
+    invoice = issue_invoice(world, settings)  # complete_invoice runs inline: documents → nota fiscal → e-mail
+    db.session.expire_all()
+    document = db.session.scalar(select(FiscalDocument).where(FiscalDocument.invoice_id == invoice.id))
+    assert document is not None and document.simulated and document.amount_cents == invoice.total_cents
+    assert len(events(AuditTag.FISCAL_DOCUMENT_ISSUED)) == 1
 
 
 def test_a_cancelled_invoice_gets_no_note(invoice, settings):
@@ -291,6 +303,14 @@ def test_the_sao_paulo_layout_is_read():
     assert parsed.taker_cnpj == "11222333000181"
 
 
+def test_the_simulators_own_xml_reads_back(world, simulated, invoice):
+    parsed = fiscal.parse_nfse(simulated.xml.encode())
+    assert (parsed.number, parsed.verification_code, parsed.issued_on) == (simulated.number,
+                                                                         simulated.verification_code,
+                                                                         simulated.issued_on)
+    assert (parsed.net_cents, parsed.taker_cnpj, parsed.provider_cnpj) == (78900, world.demo.cnpj, RESELLER_CNPJ)
+
+
 @pytest.mark.parametrize(("text", "cents"), [("941.71", 94171), ("941.7", 94170), ("941", 94100),
                                              ("0.01", 1), ("1234567.89", 123456789)])
 def test_amounts_are_read_exactly(text, cents):
@@ -321,6 +341,10 @@ class TestRefusals:
         error = refused(invoice, abrasf(taker=world.demo.cnpj, services="789.01"))
         assert error.field == "xml_file"
         assert error.message == "O valor da nota (R$ 789,01) é diferente do total da fatura (R$ 789,00)."
+
+    def test_the_full_amount_with_a_discount_nets_to_less(self, invoice, world):
+        error = refused(invoice, abrasf(taker=world.demo.cnpj, services="789.00", discount="10.00"))
+        assert error.message == "O valor da nota (R$ 779,00) é diferente do total da fatura (R$ 789,00)."
 
     def test_an_amount_written_with_a_comma(self, invoice, world):
         error = refused(invoice, abrasf(taker=world.demo.cnpj, services="789,00"))
@@ -431,14 +455,17 @@ def page_url(invoice) -> str:
 def files(xml: bytes | None, pdf: bytes | None, *, xml_name="nfse.xml", pdf_name="nfse.pdf") -> dict:
     data = {}
     if xml is not None:
-        data["xml_file"] = (io.BytesIO(xml), xml_name)
+        data["xml_file"] = FileStorage(io.BytesIO(xml), filename=xml_name, content_type="application/xml")
     if pdf is not None:
-        data["pdf_file"] = (io.BytesIO(pdf), pdf_name)
+        data["pdf_file"] = FileStorage(io.BytesIO(pdf), filename=pdf_name, content_type="application/pdf")
     return data
 
 
 def post(client, invoice, data):
-    return client.post(page_url(invoice), data=data, content_type="multipart/form-data")
+    # The body is encoded in memory: the test client's own encoding spools big bodies to a temporary file it
+    # never closes (a ResourceWarning in a later test).
+    boundary, body = encode_multipart(data)
+    return client.post(page_url(invoice), data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
 def test_finance_sees_the_simulated_note_and_downloads_it(client, world, simulated, invoice):
@@ -483,8 +510,6 @@ def test_each_refusal_is_a_message_on_its_field(client, world, invoice, data, fi
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     error = body.split(f'id="{field}-error"', 1)[1].split("</div>", 1)[0]
-    import html
-
     assert message in html.unescape(error)
     assert documents_count() == 0
 

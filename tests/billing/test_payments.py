@@ -462,3 +462,13 @@ def test_the_period_since_due_is_counted_in_business_days_not_hours(invoice, set
         assert payments.daily_delinquency.call_local()["delinquent"] == 0
     with clock.frozen(late_evening + timedelta(hours=1)):
         assert payments.daily_delinquency.call_local()["delinquent"] == 1
+
+
+def test_with_manual_payments_the_webhook_refuses_everything(client):
+    from tests.support.localstripe import event_payload, signature_header
+
+    body = event_payload("payment_intent.succeeded", {"id": "pi_1", "object": "payment_intent"})
+    response = client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": signature_header(body, "x")},
+                           content_type="application/json")
+    assert response.status_code == 400 and "manual" in response.get_json()["error"]
+    assert db.session.scalar(select(func.count(GatewayEvent.id))) == 0

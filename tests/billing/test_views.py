@@ -386,6 +386,8 @@ def test_the_2a_via_shows_the_amounts_first_then_issues_a_new_boleto(invoices, l
     assert issued.status_code == 302 and issued.headers["Location"] == f"/faturas/{february.id}"
     page = client.get(f"/faturas/{february.id}")
     assert "2ª via emitida: o novo boleto vence em 23/03/2026." in alerts(page)
+    assert (section(page, "overdue-notice")
+            == "Esta fatura venceu em 11/02/2026. Pague a 2ª via abaixo, válida até 23/03/2026.")
     assert ("2ª via: R$ 815,30 até 23/03/2026 (inclui multa de R$ 15,78 e juros de R$ 10,52)."
             in section(page, "payment"))
     db.session.expire_all()

@@ -7,15 +7,15 @@ from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
 
-CUSTOMER_LINKS = ("Início", "Licenças", "Adicionar novos produtos", "Usuários", "Histórico")
+CUSTOMER_LINKS = ("Início", "Licenças", "Adicionar novos produtos", "Faturas", "Usuários", "Histórico")
 STAFF_LINKS = ("Painel", "Organizações", "Usuários", "Pedidos", "Catálogo")
 
 # e-mail, role label on the home page, nav links it sees (the others of CUSTOMER_LINKS must be absent)
 CUSTOMERS = [
     ("master@demo.example.com", "Master",
-     {"Início", "Licenças", "Adicionar novos produtos", "Usuários", "Histórico"}),
+     {"Início", "Licenças", "Adicionar novos produtos", "Faturas", "Usuários", "Histórico"}),
     ("adm@demo.example.com", "Adm", {"Início", "Licenças", "Adicionar novos produtos"}),
-    ("cobranca@demo.example.com", "Cobrança", {"Início", "Licenças"}),
+    ("cobranca@demo.example.com", "Cobrança", {"Início", "Licenças", "Faturas"}),
     ("suporte@demo.example.com", "Suporte", {"Início"}),
 ]
 

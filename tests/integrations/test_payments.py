@@ -69,7 +69,7 @@ def test_without_a_payment_method_the_intent_waits_for_the_browser(gateway):
 def test_an_unreachable_stripe_is_a_clear_error(localstripe):  # noqa: F811
     from tests.support.externals import free_port
 
-    gateway = StripeGateway(API_KEY, f"http://127.0.0.1:{free_port()}", SECRET, timeout_retries=0)
+    gateway = StripeGateway(API_KEY, f"http://127.0.0.1:{free_port()}", SECRET, network_retries=0)
     with pytest.raises(GatewayError, match="Stripe"):
         gateway.start_card_payment(charge(), customer_email="", payment_method="pm_card_visa")
 

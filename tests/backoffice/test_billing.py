@@ -1,0 +1,258 @@
+"""Backoffice finance: "Faturas" (list, filters, overdue highlighted), an invoice's page, recording a payment by
+hand (and every wrong input explained on its field), and "Faturamento" (run the billing for a date, confirmed).
+
+The clock is 2026-03-25 12:00 in São Paulo; the invoice is R$ 1.000,00, due 2026-03-20 (overdue).
+"""
+
+import html
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.billing import jobs as billing_jobs
+from portal.billing.models import GatewayPayment, Invoice, InvoiceStatus, Payment
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.audit import AuditEvent, AuditTag
+from portal.subscriptions.models import CreditEntry
+from tests import factories
+from tests.backoffice.routes_billing import make_invoice
+from tests.conftest import sign_in
+
+MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
+VALID = {"paid_on": "24/03/2026", "amount": "400,00", "method": "pix", "note": "Pix recebido às 10h"}
+
+
+@pytest.fixture(autouse=True)
+def march(app_ctx):
+    with clock.frozen(MARCH_25):
+        yield
+
+
+@pytest.fixture
+def invoice(world) -> Invoice:
+    return make_invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10), due_date=date(2026, 3, 20))
+
+
+@pytest.fixture
+def finance(client, world):
+    return sign_in(client, world.staff_financeiro)
+
+
+def text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def squash(page: str) -> str:
+    return " ".join(page.split())
+
+
+def field_error(page: str, name: str) -> str:
+    match = re.search(rf'id="{name}-error"[^>]*>([^<]*)<', page)
+    return match.group(1).strip() if match else ""
+
+
+def payments_of(invoice) -> list[Payment]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Payment).where(Payment.invoice_id == invoice.id).order_by(Payment.id)))
+
+
+# ---------------------------------------------------------------- who may
+
+@pytest.mark.parametrize("role", ["comercial", "suporte", "compliance"])
+def test_only_finance_and_admin_record_payments(client, world, invoice, role):
+    sign_in(client, getattr(world, f"staff_{role}"))
+    assert client.post(f"/backoffice/faturas/{invoice.id}/pagamentos", data=VALID).status_code == 403
+    assert client.post("/backoffice/faturamento", data={"day": "25/03/2026", "confirm": "1"}).status_code == 403
+    assert payments_of(invoice) == []
+    assert "/backoffice/faturas" not in client.get("/backoffice/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ["financeiro", "admin"])
+def test_finance_and_admin_see_faturas_in_the_navigation(client, world, role):
+    sign_in(client, getattr(world, f"staff_{role}"))
+    page = client.get("/backoffice/").get_data(as_text=True)
+    assert 'href="/backoffice/faturas"' in page and "Faturas" in page
+
+
+def test_customers_never_reach_the_finance_pages(client, world, invoice):
+    sign_in(client, world.master)
+    assert client.get("/backoffice/faturas").status_code == 404
+    assert client.post(f"/backoffice/faturas/{invoice.id}/pagamentos", data=VALID).status_code == 404
+
+
+# ---------------------------------------------------------------- the list
+
+def test_the_list_highlights_overdue_invoices_and_filters(finance, world, invoice):
+    paid = make_invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.PAID)
+    upcoming = make_invoice(world.other, billing_date=date(2026, 3, 24), due_date=date(2026, 4, 3))
+    last_year = make_invoice(world.other, billing_date=date(2025, 12, 10), status=InvoiceStatus.CANCELLED)
+    page = text(finance.get("/backoffice/faturas"))
+    for found in (invoice, paid, upcoming, last_year):
+        assert found.display_number in page
+    overdue_row = re.search(rf'<tr class="table-danger" data-overdue="1" data-invoice="{invoice.id}">(.*?)</tr>',
+                            page, re.S)
+    assert overdue_row and "vencida" in overdue_row.group(1) and "há 5 dias" in overdue_row.group(1)
+    assert f'data-overdue="1" data-invoice="{upcoming.id}"' not in page
+
+    def numbers(query):
+        found = text(finance.get(f"/backoffice/faturas?{query}"))
+        return {i.display_number for i in (invoice, paid, upcoming, last_year) if i.display_number in found}
+
+    assert numbers("situacao=vencida") == {invoice.display_number}
+    assert numbers("situacao=aberta") == {upcoming.display_number}
+    assert numbers("situacao=paga") == {paid.display_number}
+    assert numbers("situacao=cancelada") == {last_year.display_number}
+    assert numbers("ano=2025") == {last_year.display_number}
+    assert numbers("organizacao=outra") == {upcoming.display_number, last_year.display_number}
+    assert numbers(f"organizacao={world.demo.cnpj[:8]}") == {invoice.display_number, paid.display_number}
+
+
+def test_filters_that_cannot_be_read_are_explained(finance, invoice):
+    response = finance.get("/backoffice/faturas?situacao=sumida&ano=dois+mil")
+    page = text(response)
+    assert response.status_code == 422
+    assert "Situação desconhecida: “sumida”" in page and "“dois mil” não é um ano válido" in page
+    assert invoice.display_number in page  # the other filters (none) still apply
+
+
+# ---------------------------------------------------------------- an invoice's page
+
+def test_the_invoice_page_tells_its_whole_story(finance, world, invoice):
+    finance.post(f"/backoffice/faturas/{invoice.id}/pagamentos", data=VALID)
+    db.session.add_all([
+        GatewayPayment(invoice_id=invoice.id, gateway="stripe", external_id="pi_declined1", method="card",
+                       amount_cents=60_000, status="failed", detail={"error": "Your card was declined."}),
+        GatewayPayment(invoice_id=invoice.id, gateway="stripe", external_id="pi_boleto1", method="boleto",
+                       amount_cents=60_000, status="requires_action",
+                       detail={"hosted_voucher_url": "https://payments.stripe.com/boleto/voucher/test_1"}),
+    ])
+    db.session.commit()
+    page = text(finance.get(f"/backoffice/faturas/{invoice.id}"))
+    assert "pi_declined1" in page and "Your card was declined." in page
+    assert 'href="https://payments.stripe.com/boleto/voucher/test_1"' in page
+    assert f"Fatura {invoice.display_number}" in page and world.demo.legal_name in page
+    assert "Microsoft 365 Business Standard" in page  # its line
+    assert invoice.boletos[0].digitable_line in page  # its boleto
+    assert "Pix recebido às 10h" in page and "R$ 400,00" in page  # the payment
+    assert re.search(r'data-testid="open-balance">R\$ 600,00<', page)
+    assert "Pagamento registrado" in page  # the audit trail, by its label
+    assert "ainda não emitida" in page and f"/backoffice/faturas/{invoice.id}/nota-fiscal" in page
+    assert finance.get("/backoffice/faturas/999999").status_code == 404
+
+
+# ---------------------------------------------------------------- recording a payment
+
+def test_a_partial_payment_is_recorded_and_the_balance_confirmed(finance, world, invoice):
+    response = finance.post(f"/backoffice/faturas/{invoice.id}/pagamentos", data=VALID)
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/backoffice/faturas/{invoice.id}")
+    [payment] = payments_of(invoice)
+    assert (payment.amount_cents, payment.method, payment.paid_on, payment.source) == (40_000, "pix",
+                                                                                       date(2026, 3, 24), "manual")
+    assert payment.recorded_by_id == world.staff_financeiro.id
+    page = text(finance.get(response.headers["Location"]))
+    assert (f"Pagamento de R$ 400,00 registrado na fatura {invoice.display_number}. Saldo em aberto: R$ 600,00."
+            in page)
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.PAYMENT_RECORDED))
+    assert event.actor_id == world.staff_financeiro.id and event.ip == "127.0.0.1"
+
+
+def test_an_over_payment_pays_the_invoice_and_says_where_the_rest_went(finance, world, invoice):
+    data = {**VALID, "amount": "R$ 1.000,50", "method": "deposito", "paid_on": "2026-03-25"}
+    response = finance.post(f"/backoffice/faturas/{invoice.id}/pagamentos", data=data, follow_redirects=True)
+    page = text(response)
+    assert "Saldo em aberto: R$ 0,00. A fatura está paga. O excedente de R$ 0,50 virou crédito da organização." in page
+    assert db.session.get(Invoice, invoice.id).status == InvoiceStatus.PAID
+    assert db.session.scalar(select(func.sum(CreditEntry.amount_cents))
+                             .where(CreditEntry.organization_id == world.demo.id)) == 50
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"paid_on": ""}, "paid_on", "Preencha este campo."),
+    ({"paid_on": "31/02/2026"}, "paid_on", "Data inválida: use o formato dd/mm/aaaa."),
+    ({"paid_on": "ontem"}, "paid_on", "Data inválida: use o formato dd/mm/aaaa."),
+    ({"paid_on": "26/03/2026"}, "paid_on", "A data do pagamento não pode estar no futuro."),
+    ({"paid_on": "01/01/1999"}, "paid_on", "Data inválida: use o formato dd/mm/aaaa."),
+    ({"amount": ""}, "amount", "Preencha este campo."),
+    ({"amount": "quatrocentos"}, "amount", "Valor não reconhecido: use o formato 1.234,56."),
+    ({"amount": "10,555"}, "amount", "Valor não reconhecido: use o formato 1.234,56."),
+    ({"amount": "0,00"}, "amount", "Informe um valor maior que zero."),
+    ({"amount": "-10"}, "amount", "Informe um valor maior que zero."),
+    ({"amount": "99.999.999,99"}, "amount", "Valor alto demais. Confira o que foi digitado."),
+    ({"method": ""}, "method", "Preencha este campo."),
+    ({"method": "cheque"}, "method", "Escolha inválida"),
+    ({"method": "card"}, "method", "Escolha inválida"),
+    ({"note": "x" * 301}, "note", "Use no máximo 300 caracteres."),
+])
+def test_wrong_input_is_explained_on_its_field_and_kept(finance, invoice, changes, field, message):
+    response = finance.post(f"/backoffice/faturas/{invoice.id}/pagamentos", data={**VALID, **changes})
+    page = text(response)
+    assert response.status_code == 422
+    assert message in field_error(page, field)
+    for name, value in {**VALID, **changes}.items():
+        if name != "method" and len(value) < 100:
+            assert f'value="{value}"' in page or f"{value}</textarea>" in page or value == ""
+    assert payments_of(invoice) == []
+
+
+def test_a_cancelled_invoice_has_no_payment_form_and_refuses_one(finance, world):
+    cancelled = make_invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.CANCELLED)
+    assert 'data-testid="payment-form"' not in text(finance.get(f"/backoffice/faturas/{cancelled.id}"))
+    response = finance.post(f"/backoffice/faturas/{cancelled.id}/pagamentos", data=VALID)
+    assert response.status_code == 422 and "foi cancelada" in text(response)
+    assert payments_of(cancelled) == []
+
+
+def test_the_payment_address_leads_to_the_form(finance, invoice):
+    response = finance.get(f"/backoffice/faturas/{invoice.id}/pagamentos")
+    assert response.status_code == 302 and response.headers["Location"].endswith("#registrar-pagamento")
+
+
+# ---------------------------------------------------------------- the billing run
+
+@pytest.fixture
+def no_invoice_jobs(monkeypatch):
+    """Issuing queues the documents job (PDFs, nota fiscal, e-mail), tested in its own room."""
+    monkeypatch.setattr(billing_jobs, "complete_invoice", lambda invoice_id: None)
+
+
+def test_the_billing_run_asks_for_confirmation_then_reports(finance, world, no_invoice_jobs):
+    world.demo.billing_day = 24
+    world.other.billing_day = 24
+    db.session.commit()
+    factories.subscription(world.demo, quantity=10)  # Outra Empresa has nothing to bill
+    page = text(finance.get("/backoffice/faturamento"))
+    assert 'value="25/03/2026"' in page  # today, by default
+
+    confirm = finance.post("/backoffice/faturamento", data={"day": "24/03/2026"})
+    page = squash(text(confirm))
+    assert confirm.status_code == 200 and 'data-testid="run-confirm"' in page
+    assert "2 organizações têm dia de faturamento em 24/03/2026." in page
+    assert world.demo.legal_name in page and world.other.legal_name in page
+    assert db.session.scalar(select(func.count(Invoice.id))) == 0  # nothing yet
+
+    done = squash(text(finance.post("/backoffice/faturamento", data={"day": "24/03/2026", "confirm": "1"})))
+    assert "1 fatura emitida · 0 já existiam · 1 sem nada a faturar · 0 falharam" in done
+    invoice = db.session.scalar(select(Invoice))
+    assert invoice.organization_id == world.demo.id and invoice.display_number in done
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.INVOICE_ISSUED))
+    assert event.actor_id == world.staff_financeiro.id
+
+    again = squash(text(finance.post("/backoffice/faturamento", data={"day": "24/03/2026", "confirm": "1"})))
+    assert "0 faturas emitidas · 1 já existia · 1 sem nada a faturar" in again
+    assert db.session.scalar(select(func.count(Invoice.id))) == 1
+    assert f"já emitida: {invoice.display_number}" in text(finance.post("/backoffice/faturamento",
+                                                                       data={"day": "24/03/2026"}))
+
+
+@pytest.mark.parametrize(("day", "message"), [
+    ("", "Preencha este campo."),
+    ("32/03/2026", "Data inválida: use o formato dd/mm/aaaa."),
+    ("26/03/2026", "Não é possível faturar uma data futura."),
+])
+def test_the_billing_run_date_is_checked(finance, day, message):
+    response = finance.post("/backoffice/faturamento", data={"day": day, "confirm": "1"})
+    assert response.status_code == 422 and message in field_error(text(response), "day")
+    assert db.session.scalar(select(func.count(Invoice.id))) == 0
