@@ -127,6 +127,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.accounts.views import bp as accounts_bp
     from portal.backoffice import billing as _backoffice_billing  # noqa: F401 - registers its routes
     from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes
+    from portal.backoffice import corrections as _backoffice_corrections  # noqa: F401 - registers its routes
     from portal.backoffice import fiscal as _backoffice_fiscal  # noqa: F401 - registers its routes
     from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
     from portal.backoffice.views import bp as backoffice_bp

@@ -45,3 +45,9 @@ STAFF_ROUTES = {
     "backoffice.invoice_payment": ("GET", _invoice),
     "backoffice.billing_run": ("GET", {}),
 }
+
+STAFF_ROUTES.update({
+    "backoffice.correct_invoice": ("GET", _invoice),
+    "backoffice.reissue_invoice": ("POST", _invoice),
+    "backoffice.credit_note": ("POST", _invoice),
+})

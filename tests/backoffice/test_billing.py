@@ -256,3 +256,40 @@ def test_the_billing_run_date_is_checked(finance, day, message):
     response = finance.post("/backoffice/faturamento", data={"day": day, "confirm": "1"})
     assert response.status_code == 422 and message in field_error(text(response), "day")
     assert db.session.scalar(select(func.count(Invoice.id))) == 0
+
+
+# ---------------------------------------------------------------- corrections
+
+def test_finance_reissues_an_invoice_from_the_correction_page(app_ctx, world, login_as):
+    factories.subscription(world.demo, quantity=2, added_at=datetime(2026, 1, 5, 12, tzinfo=UTC))
+    world.demo.billing_day = 10
+    db.session.commit()
+    invoice = make_invoice(world.demo, billing_date=date(2026, 3, 10))
+    client = login_as("staff_financeiro")
+    page = client.get(f"/backoffice/faturas/{invoice.id}/corrigir").get_data(as_text=True)
+    assert "Cancelar e reemitir" in page and "Nota de crédito" in page
+    short = client.post(f"/backoffice/faturas/{invoice.id}/reemitir", data={"reissue-reason": "erro"})
+    assert short.status_code == 422 and "pelo menos 10 caracteres" in short.get_data(as_text=True)
+    done = client.post(f"/backoffice/faturas/{invoice.id}/reemitir",
+                       data={"reissue-reason": "Quantidade lançada errada"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).status == "cancelled"
+    replacement = db.session.scalar(select(Invoice).where(Invoice.replaces_id == invoice.id))
+    assert done.headers["Location"].endswith(f"/backoffice/faturas/{replacement.id}")
+
+
+def test_finance_issues_a_credit_note(app_ctx, world, login_as):
+    invoice = make_invoice(world.demo, total_cents=100_000)
+    client = login_as("staff_financeiro")
+    for amount, message in (("abc", "formato 1.234,56"), ("2.000,00", "passa do que ainda pode ser creditado")):
+        refused = client.post(f"/backoffice/faturas/{invoice.id}/nota-de-credito",
+                              data={"credit-amount": amount, "credit-reason": "Licença cobrada a mais"})
+        assert refused.status_code == 422 and message in refused.get_data(as_text=True)
+        assert "Licença cobrada a mais" in refused.get_data(as_text=True)  # the input is kept
+    done = client.post(f"/backoffice/faturas/{invoice.id}/nota-de-credito",
+                       data={"credit-amount": "250,00", "credit-reason": "Licença cobrada a mais"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    note = db.session.scalar(select(Invoice).where(Invoice.corrects_id == invoice.id))
+    assert note.total_cents == -25000 and note.display_number.startswith("NC ")
