@@ -75,6 +75,8 @@ def load(env: str | None = None) -> dict:
         "PROVISIONING_SIMULATOR_DELAY_SECONDS": float(os.environ.get("PROVISIONING_SIMULATOR_DELAY_SECONDS", "5")),
         "PROVISIONING_SIMULATOR_FAILURE_RATE": float(os.environ.get("PROVISIONING_SIMULATOR_FAILURE_RATE", "0")),
         "PROVISIONING_SIMULATOR_SEED": _int("PROVISIONING_SIMULATOR_SEED", 0),
+        # A rescission's orders wait this long before reaching the provider: the Master may withdraw it meanwhile.
+        "RESCISSION_GRACE_MINUTES": _int("RESCISSION_GRACE_MINUTES", 60),
         # Billing (the reseller's side of every invoice, boleto and Pix).
         "RESELLER_LEGAL_NAME": os.environ.get("RESELLER_LEGAL_NAME", "Portal Cloud Serviços de Tecnologia Ltda"),
         "RESELLER_CNPJ": os.environ.get("RESELLER_CNPJ", "11444777000161"),

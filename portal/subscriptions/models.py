@@ -78,6 +78,7 @@ class ChangeKind(StrEnum):
     INCREASE = "increase"
     DECREASE = "decrease"  # effective now, with credit from lots inside their window
     SCHEDULED_DECREASE = "scheduled_decrease"  # takes effect at the end of the term, no credit
+    SCHEDULE_WITHDRAWN = "schedule_withdrawn"  # a scheduled decrease undone (a rescission withdrawn)
     RENEWAL = "renewal"  # a new term: the renewed quantity becomes one new lot
 
 
@@ -87,7 +88,8 @@ class QuantityChange(db.Model):
     __tablename__ = "quantity_changes"
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('initial', 'increase', 'decrease', 'scheduled_decrease', 'renewal')", name="kind_known"
+            "kind IN ('initial', 'increase', 'decrease', 'scheduled_decrease', 'schedule_withdrawn', 'renewal')",
+            name="kind_known",
         ),
     )
 
@@ -236,6 +238,7 @@ class OrderStatus(StrEnum):
     SENT = "sent"  # "enviado": the provider accepted it and is applying it (or staff is, for own services)
     DONE = "done"  # "concluído"
     FAILED = "failed"  # "falhou": refused, or retries ran out; flagged for staff
+    WITHDRAWN = "withdrawn"  # "retirado": a rescission withdrawn before the order reached the provider
 
 
 ORDER_STATUS_LABELS = {
@@ -243,6 +246,7 @@ ORDER_STATUS_LABELS = {
     OrderStatus.SENT: _l("enviado"),
     OrderStatus.DONE: _l("concluído"),
     OrderStatus.FAILED: _l("falhou"),
+    OrderStatus.WITHDRAWN: _l("retirado"),
 }
 
 
@@ -252,7 +256,7 @@ class Order(db.Model):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint("kind IN ('quantity_change', 'renewal_quantity', 'purchase')", name="kind_known"),
-        CheckConstraint("status IN ('pending', 'sent', 'done', 'failed')", name="status_known"),
+        CheckConstraint("status IN ('pending', 'sent', 'done', 'failed', 'withdrawn')", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

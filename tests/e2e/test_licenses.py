@@ -5,8 +5,11 @@ from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
+from portal.accounts.models import Organization
 from portal.billing.prorata import monthly_period, prorated_amount
+from portal.extensions import db
 from portal.integrations.partner_center import PartnerCenterSimulator
 from portal.shared import clock
 from portal.shared.money import format_brl
@@ -44,7 +47,10 @@ def test_adm_changes_a_quantity_and_follows_the_order(page, log_in, slow_provide
     page.get_by_role("button", name="Ver valores antes de confirmar").click()
 
     today = clock.today()
-    start, end = monthly_period(10, today)  # Demo Tecnologia is billed on day 10
+    with slow_provider.app_context():  # the demo's billing day follows the day it was loaded
+        billing_day = db.session.scalar(select(Organization.billing_day).where(
+            Organization.legal_name == "Demo Tecnologia Ltda"))
+    start, end = monthly_period(billing_day, today)
     expected = format_brl(prorated_amount(1800, 3, start, end, today))  # R$ 18,00 per license and month
     lines = page.get_by_test_id("quote-lines")
     expect(lines).to_contain_text("+3 licenças a R$ 18,00")
