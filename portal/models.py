@@ -9,6 +9,7 @@ from portal.accounts.models import (  # noqa: F401
     StaffRoleGrant,
     User,
 )
+from portal.agreements.models import AgreementAcceptance, AgreementVersion  # noqa: F401
 from portal.billing.models import (  # noqa: F401
     BillingContact,
     Boleto,
@@ -38,3 +39,4 @@ from portal.subscriptions.models import (  # noqa: F401
     Quote,
     Subscription,
 )
+from portal.support.models import Ticket, TicketAttachment, TicketMessage  # noqa: F401

@@ -98,6 +98,10 @@ class StaffPermission(StrEnum):
     CATALOG_MANAGE = "catalog:manage"  # product families, products, prices
     ORDERS_READ = "orders:read"  # "Pedidos": every order and its provisioning log
     ORDERS_MANAGE = "orders:manage"  # retry a failed order, complete an implantação by hand
+    AGREEMENTS_ATTEST = "agreements:attest"  # attest a customer's acceptance on its behalf (comercial)
+    AGREEMENTS_PUBLISH = "agreements:publish"  # publish agreement versions (admin)
+    TICKETS_READ = "tickets:read"  # see the ticket queue and conversations (internal notes included)
+    TICKETS_MANAGE = "tickets:manage"  # reply, assign, add notes, change status (suporte)
     BILLING_MANAGE = "billing:manage"  # invoices, payments, notas fiscais (upload of the real NFS-e)
 
 
@@ -127,13 +131,14 @@ _STAFF_READ = frozenset(
 )
 
 STAFF_ROLE_PERMISSIONS: dict[StaffRole, frozenset[StaffPermission]] = {
-    # Comercial, financeiro: read the customer base and its orders; their own tools arrive with their issues.
-    StaffRole.COMERCIAL: _STAFF_READ,
+    # Comercial: reads the customer base and its orders; attests customers' agreement acceptance.
+    StaffRole.COMERCIAL: _STAFF_READ | {StaffPermission.AGREEMENTS_ATTEST},
     StaffRole.FINANCEIRO: _STAFF_READ | {StaffPermission.BILLING_MANAGE},  # and manages billing
-    # Suporte: also acts on orders (retries, implantação of own services).
-    StaffRole.SUPORTE: _STAFF_READ | {StaffPermission.ORDERS_MANAGE},
+    # Suporte: also acts on orders (retries, implantação of own services) and answers tickets.
+    StaffRole.SUPORTE: _STAFF_READ | {StaffPermission.ORDERS_MANAGE, StaffPermission.TICKETS_READ,
+                                      StaffPermission.TICKETS_MANAGE},
     # Compliance: read-only everywhere, plus the audit trail.
-    StaffRole.COMPLIANCE: _STAFF_READ | {StaffPermission.AUDIT_READ},
+    StaffRole.COMPLIANCE: _STAFF_READ | {StaffPermission.AUDIT_READ, StaffPermission.TICKETS_READ},
     # Admin: creates organizations and staff users, edits the catalog and prices, acts on orders.
     StaffRole.ADMIN: frozenset(StaffPermission),
 }

@@ -84,6 +84,15 @@ class AuditTag(StrEnum):
     BILLING_CONTACT_REMOVED = "billing:contact:removed"
     ORGANIZATION_DELINQUENT = "billing:organization:delinquent"
     ORGANIZATION_GOOD_STANDING = "billing:organization:good_standing"
+    AGREEMENT_PUBLISHED = "agreements:version:published"
+    AGREEMENT_ACCEPTED = "agreements:acceptance:accepted"
+    AGREEMENT_ATTESTED = "agreements:acceptance:attested"
+    AGREEMENT_SENT_TO_PROVIDER = "agreements:acceptance:sent_to_provider"
+    TICKET_OPENED = "support:ticket:opened"
+    TICKET_REPLIED = "support:ticket:replied"
+    TICKET_NOTE_ADDED = "support:ticket:note_added"
+    TICKET_STATUS_CHANGED = "support:ticket:status_changed"
+    TICKET_ASSIGNED = "support:ticket:assigned"
 
 
 class AuditEvent(db.Model):
@@ -294,4 +303,13 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.BILLING_CONTACT_REMOVED: _l("E-mail de cobrança removido"),
     AuditTag.ORGANIZATION_DELINQUENT: _l("Organização inadimplente"),
     AuditTag.ORGANIZATION_GOOD_STANDING: _l("Organização em dia"),
+    AuditTag.AGREEMENT_PUBLISHED: _l("Versão de contrato publicada"),
+    AuditTag.AGREEMENT_ACCEPTED: _l("Contrato aceito no portal"),
+    AuditTag.AGREEMENT_ATTESTED: _l("Aceite de contrato atestado pela equipe"),
+    AuditTag.AGREEMENT_SENT_TO_PROVIDER: _l("Aceite de contrato enviado à Microsoft"),
+    AuditTag.TICKET_OPENED: _l("Chamado aberto"),
+    AuditTag.TICKET_REPLIED: _l("Chamado respondido"),
+    AuditTag.TICKET_NOTE_ADDED: _l("Nota interna em chamado"),
+    AuditTag.TICKET_STATUS_CHANGED: _l("Situação de chamado alterada"),
+    AuditTag.TICKET_ASSIGNED: _l("Chamado atribuído"),
 }

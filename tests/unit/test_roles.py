@@ -75,3 +75,13 @@ def test_billing_is_managed_by_finance_and_admin():
     for role in StaffRole:
         granted = STAFF_ROLE_PERMISSIONS[role]
         assert (StaffPermission.BILLING_MANAGE in granted) == (role in {StaffRole.FINANCEIRO, StaffRole.ADMIN})
+
+
+def test_agreements_and_tickets_permissions():
+    def holders(permission):
+        return {role for role in StaffRole if permission in STAFF_ROLE_PERMISSIONS[role]}
+
+    assert holders(StaffPermission.AGREEMENTS_ATTEST) == {StaffRole.COMERCIAL, StaffRole.ADMIN}
+    assert holders(StaffPermission.AGREEMENTS_PUBLISH) == {StaffRole.ADMIN}
+    assert holders(StaffPermission.TICKETS_MANAGE) == {StaffRole.SUPORTE, StaffRole.ADMIN}
+    assert holders(StaffPermission.TICKETS_READ) == {StaffRole.SUPORTE, StaffRole.COMPLIANCE, StaffRole.ADMIN}

@@ -1,0 +1,1 @@
+"""Customer agreements: versions published by staff, accepted by a Master or attested by staff."""

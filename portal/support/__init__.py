@@ -1,0 +1,1 @@
+"""Support tickets ("Chamados"): opened by Suporte and Master users, answered by staff suporte."""
