@@ -20,6 +20,24 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _hours_by_priority(name: str, default: str) -> dict[str, int]:
+    """"urgent=1,high=4,normal=8,low=24" → {"urgent": 1, …}: a target in hours for each ticket priority."""
+    targets = {}
+    for item in os.environ.get(name, default).split(","):
+        priority, _, hours = item.partition("=")
+        if not hours.strip().isdigit() or int(hours) < 1:
+            raise RuntimeError(f"{name}: expected priority=hours pairs like {default!r}, got {item!r}")
+        targets[priority.strip().lower()] = int(hours)
+    missing = {"urgent", "high", "normal", "low"} - set(targets)
+    if missing:
+        raise RuntimeError(f"{name}: missing a target for {', '.join(sorted(missing))}")
+    return targets
+
+
+def _words(name: str, default: str) -> frozenset[str]:
+    return frozenset(w.strip().lower().lstrip(".") for w in os.environ.get(name, default).split(",") if w.strip())
+
+
 def _secret_key(env: str) -> str:
     """Production must set SECRET_KEY; development keeps a random one in instance/ so sessions survive restarts."""
     key = os.environ.get("SECRET_KEY")
@@ -102,6 +120,13 @@ def load(env: str | None = None) -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", "https://api.stripe.com"),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
+        # Support tickets: targets in hours (calendar time from opening) per priority, shown to staff in the queue.
+        "TICKET_FIRST_RESPONSE_HOURS": _hours_by_priority("TICKET_FIRST_RESPONSE_HOURS",
+                                                          "urgent=1,high=4,normal=8,low=24"),
+        "TICKET_RESOLUTION_HOURS": _hours_by_priority("TICKET_RESOLUTION_HOURS", "urgent=8,high=24,normal=72,low=120"),
+        # Attachments: bytes per file, and the accepted extensions (the content is checked against the extension).
+        "TICKET_ATTACHMENT_MAX_BYTES": _int("TICKET_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+        "TICKET_ATTACHMENT_TYPES": _words("TICKET_ATTACHMENT_TYPES", "pdf,png,jpg,jpeg,txt,log,csv,zip,docx,xlsx"),
         # Login rate limit; storage is shared between workers only with a redis:// URI.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

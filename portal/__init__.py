@@ -125,23 +125,32 @@ def _register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = _IdConverter
 
     from portal.accounts.views import bp as accounts_bp
+    from portal.agreements.views import bp as agreements_bp
+    from portal.backoffice import agreements as _backoffice_agreements  # noqa: F401 - registers its routes
+    from portal.backoffice import audit as _backoffice_audit  # noqa: F401 - registers its routes
     from portal.backoffice import billing as _backoffice_billing  # noqa: F401 - registers its routes
     from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes
     from portal.backoffice import corrections as _backoffice_corrections  # noqa: F401 - registers its routes
     from portal.backoffice import fiscal as _backoffice_fiscal  # noqa: F401 - registers its routes
     from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
+    from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - registers its routes
     from portal.backoffice.views import bp as backoffice_bp
     from portal.billing.views import bp as billing_bp
     from portal.billing.webhooks import bp as webhooks_bp
+    from portal.cancellations.views import bp as cancellations_bp
     from portal.catalog.views import bp as catalog_bp
     from portal.health import bp as health_bp
     from portal.shared.permissions import public
     from portal.subscriptions.views import bp as subscriptions_bp
+    from portal.support.views import bp as support_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(cancellations_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(billing_bp)
+    app.register_blueprint(agreements_bp)
+    app.register_blueprint(support_bp)
     app.register_blueprint(backoffice_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhooks_bp)

@@ -137,6 +137,7 @@ def load(password: str, hash_method: str = "scrypt") -> bool:
                subject=f"organization:{org.id}", after={"legal_name": org.legal_name, "demo": True})
     billed_from = {org.id: _billing_dates(org)[0] for org in db.session.scalars(select(Organization))}
     _load_catalog_and_subscriptions(now, actor, billed_from)
+    _load_agreements(now, actor)
     for email, name, role in STAFF:
         user = User(email=email, name=name, password_hash=password_hash, is_staff=True,
                     totp_secret=DEMO_TOTP_SECRET, totp_enabled_at=now)
@@ -263,3 +264,44 @@ def _load_catalog_and_subscriptions(now, actor: Actor, billed_from: dict) -> Non
                                window_end=at + timedelta(hours=product.decrease_window_hours), billed_cents=charge))
         record(AuditTag.SUBSCRIPTION_PURCHASED, actor=actor, organization_id=organization.id,
                subject=f"subscription:{subscription.id}", after={"product": sku, "quantity": running, "demo": True})
+
+
+def _load_agreements(now, actor: Actor) -> None:
+    """Both agreements published long ago; Demo Tecnologia's Master accepted them (the MCA already registered at
+    the simulated Microsoft), Outra Empresa has not: its purchases wait for the Master's "Li e aceito"."""
+    from datetime import date
+
+    from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementKind, AgreementVersion
+    from portal.integrations.partner_center import MCA_LINK, MCA_TEMPLATE_ID
+
+    versions = [
+        AgreementVersion(kind=AgreementKind.MICROSOFT, title="Contrato de Cliente da Microsoft", link=MCA_LINK,
+                         body="O Contrato de Cliente da Microsoft rege o uso dos serviços de nuvem da Microsoft "
+                              "contratados por meio da revenda.\n\nO texto completo está no site da Microsoft.",
+                         effective_from=date(2020, 1, 1), provider_template_id=MCA_TEMPLATE_ID, published_at=now),
+        AgreementVersion(kind=AgreementKind.RESELLER, title="Termos de serviço do Portal Cloud",
+                         body="1. Os preços por licença são os do catálogo no dia da compra.\n"
+                              "2. Aumentos são cobrados pró-rata na fatura seguinte.\n"
+                              "3. Reduções seguem a janela de cancelamento de cada produto.",
+                         effective_from=date(2020, 1, 1), published_at=now),
+    ]
+    db.session.add_all(versions)
+    db.session.flush()
+    for version in versions:
+        record(AuditTag.AGREEMENT_PUBLISHED, actor=actor, subject=f"agreement_version:{version.id}",
+               after={"kind": version.kind, "title": version.title, "demo": True})
+    demo = db.session.scalar(select(Organization).where(Organization.legal_name == ORGANIZATIONS[0]["legal_name"]))
+    master = db.session.scalar(select(User).where(User.email == ORGANIZATIONS[0]["users"][0][0]))
+    first_name, _, last_name = master.name.partition(" ")
+    for version in versions:
+        acceptance = AgreementAcceptance(
+            organization_id=demo.id, version_id=version.id, method=AcceptanceMethod.ACCEPTED, first_name=first_name,
+            last_name=last_name, email=master.email, phone=master.phone, accepted_on=clock.today() - timedelta(days=30),
+            accepted_at=now - timedelta(days=30), recorded_by_id=master.id,
+            provider_status="done" if version.kind == AgreementKind.MICROSOFT else "not_needed",
+        )
+        db.session.add(acceptance)
+        db.session.flush()
+        record(AuditTag.AGREEMENT_ACCEPTED, actor=actor, organization_id=demo.id,
+               subject=f"agreement_acceptance:{acceptance.id}",
+               after={"version_id": version.id, "kind": version.kind, "email": master.email, "demo": True})

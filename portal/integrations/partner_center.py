@@ -20,7 +20,11 @@ Real protocol (Partner Center REST v1, see ../shared/notes/integrations.md §5):
   `orders[].lineItems[].subscriptionId` or `orderErrors[]`;
 - a decrease outside the NCE cancellation window is refused: the change goes to the next term through
   `scheduledNextTermInstructions` instead;
-- errors are `{"code", "message", "description", "errorName", "isRetryable", ...}`.
+- errors are `{"code", "message", "description", "errorName", "isRetryable", ...}`;
+- the Microsoft Customer Agreement: `GET /v1/agreements?agreementType=MicrosoftCustomerAgreement` gives its
+  `templateId`; `POST /v1/customers/{id}/agreements` confirms a customer's acceptance (`primaryContact`,
+  `templateId`, `dateAgreed`, `type`); a repeat with the same contact is refused with 600061
+  (PartnerConfirmedAgreementAlreadyExists), which means it is already recorded: DONE.
 
 No method raises for what the provider or the network answered: every answer becomes a
 `ProvisioningResult` (FAILED with `retryable` telling the job whether trying again can help).
@@ -44,6 +48,10 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from portal.integrations.provisioning import (
+    MICROSOFT_CUSTOMER_AGREEMENT,
+    AgreementAttestation,
+    AgreementTemplate,
+    AgreementTemplateResult,
     LicenseProvisioner,
     Outcome,
     ProviderError,
@@ -66,6 +74,10 @@ QUANTITY_CANNOT_BE_DECREASED = "800090"  # NCE: decrease outside the cancellatio
 PENDING_OPERATION = "900278"  # another change on this subscription is still being applied
 SUBSCRIPTION_NOT_FOUND = "20003"
 INVALID_OFFER_ID = "800004"
+# POST of an MCA attestation whose contact (names, e-mail, phone) Partner Center already has for the customer.
+AGREEMENT_ALREADY_EXISTS = "600061"  # PartnerConfirmedAgreementAlreadyExists: it is recorded, i.e. done
+MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"  # the simulator's MCA templateId (Partner Center's public one)
+MCA_LINK = "https://aka.ms/customeragreement"
 # Ours, not Partner Center's: a change asked of a subscription that is already cancelled (status "deleted").
 # Nothing is sent; a deleted subscription cannot be changed, only bought again.
 SUBSCRIPTION_DELETED = "subscription_deleted"
@@ -175,6 +187,30 @@ def _next_term(body: dict, *, auto_renew: bool, instructions: dict | None) -> di
     sent as JSON null: nothing scheduled)."""
     return _with_field(_with_field(body, "autoRenewEnabled", auto_renew), "scheduledNextTermInstructions",
                        instructions)
+
+
+def parse_agreement_template(body: Any) -> AgreementTemplate | None:
+    """The MCA's metadata out of a GET /v1/agreements collection (the first MCA item listed), or None."""
+    for item in _field(body, "items") or []:
+        kind = _field(item, "agreementType") or _field(item, "type") or MICROSOFT_CUSTOMER_AGREEMENT
+        template_id = _text(_field(item, "templateId"))
+        if template_id and str(kind).lower() == MICROSOFT_CUSTOMER_AGREEMENT.lower():
+            return AgreementTemplate(template_id=template_id, agreement_link=_text(_field(item, "agreementLink")),
+                                     version_rank=_as_int(_field(item, "versionRank")))
+    return None
+
+
+def attestation_body(attestation: AgreementAttestation) -> dict:
+    """The documented body of POST /v1/customers/{id}/agreements (the body names the kind `type`)."""
+    contact = {"firstName": attestation.first_name, "lastName": attestation.last_name, "email": attestation.email}
+    if attestation.phone:
+        contact["phoneNumber"] = attestation.phone
+    return {
+        "primaryContact": contact,
+        "templateId": attestation.template_id,
+        "dateAgreed": f"{attestation.date_agreed.isoformat()}T00:00:00Z",
+        "type": MICROSOFT_CUSTOMER_AGREEMENT,
+    }
 
 
 def split_offer_id(offer_id: str) -> tuple[str, str, str] | None:
@@ -355,6 +391,40 @@ class PartnerCenterClient:
         if response.status == 200 and parse_subscription(response.body) is None:
             return self._operation_status(response, operation_url)
         return self._outcome(response)
+
+    # ------------------------------------------------------------ the Microsoft Customer Agreement
+
+    def agreement_template(self) -> AgreementTemplateResult:
+        url = f"{self.base_url}/v1/agreements?agreementType={MICROSOFT_CUSTOMER_AGREEMENT}"
+        response = self._send("GET", url, str(uuid.uuid4()))
+        raw = response.body if isinstance(response.body, dict) else {}
+        if response.network_error is not None or response.status != 200:
+            failed = self._outcome(response) if response.status != 200 else self._unexpected(response)
+            return AgreementTemplateResult(Outcome.FAILED, error=failed.error,
+                                           provider_request_id=response.request_id, raw=raw)
+        template = parse_agreement_template(raw)
+        if template is None:
+            return AgreementTemplateResult(Outcome.FAILED, error=ProviderError(
+                "invalid_response", "Partner Center listed no Microsoft Customer Agreement template: "
+                + (" ".join(response.text.split())[:300] or "empty body"), retryable=False,
+            ), provider_request_id=response.request_id, raw=raw)
+        return AgreementTemplateResult(Outcome.DONE, template=template, provider_request_id=response.request_id,
+                                       raw=raw)
+
+    def attest_agreement(self, attestation: AgreementAttestation) -> ProvisioningResult:
+        url = f"{self.base_url}/v1/customers/{quote(attestation.customer_id, safe='')}/agreements"
+        response = self._send("POST", url, attestation.correlation_id, attestation_body(attestation))
+        raw = response.body if isinstance(response.body, dict) else {}
+        if response.network_error is not None:
+            return _failed(response.network_error, response.request_id)
+        if response.status in (200, 201):
+            return ProvisioningResult(Outcome.DONE, provider_request_id=response.request_id, raw=raw)
+        if response.status >= 400:
+            error = self._error(response)
+            if error.code == AGREEMENT_ALREADY_EXISTS:  # the same contact was confirmed before: already done
+                return ProvisioningResult(Outcome.DONE, provider_request_id=response.request_id, raw=raw)
+            return _failed(error, response.request_id, raw)
+        return self._unexpected(response)
 
     # ------------------------------------------------------------ HTTP
 
@@ -689,6 +759,7 @@ class PartnerCenterSimulator:
         self._lock = threading.RLock()
         self._subscriptions: dict[tuple[str, str], _SimSubscription] = {}
         self._operations: dict[str, _SimOperation] = {}
+        self._agreements: dict[str, list[dict]] = {}  # customer id → the MCA attestations it holds
 
     # ------------------------------------------------------------ set-up (demo data, tests)
 
@@ -826,6 +897,48 @@ class PartnerCenterSimulator:
                 return ProvisioningResult(Outcome.PENDING, operation_url=operation_url,
                                           provider_request_id=operation_id)
             return operation.result
+
+    # ------------------------------------------------------------ the Microsoft Customer Agreement
+
+    def agreement_template(self) -> AgreementTemplateResult:
+        with self._lock:
+            failure = self._simulated_failure()
+            if failure is not None:
+                return AgreementTemplateResult(Outcome.FAILED, error=failure.error,
+                                               provider_request_id=failure.provider_request_id)
+            return AgreementTemplateResult(Outcome.DONE, template=AgreementTemplate(MCA_TEMPLATE_ID, MCA_LINK, 0),
+                                           provider_request_id=f"simulator-{uuid.uuid4()}")
+
+    def attest_agreement(self, attestation: AgreementAttestation) -> ProvisioningResult:
+        """Recorded per customer; the same contact again is a duplicate Partner Center refuses (600061): DONE."""
+        with self._lock:
+            failure = self._simulated_failure()
+            if failure is not None:
+                return failure
+            if attestation.template_id != MCA_TEMPLATE_ID:
+                return self._refusal(400, "800002", f"Invalid request input: templateId {attestation.template_id!r} "
+                                     "is not a Microsoft Customer Agreement template.")
+            if not (attestation.first_name and attestation.last_name and attestation.email):
+                return self._refusal(400, "800002", "Invalid request input: primaryContact needs firstName, "
+                                     "lastName and email.")
+            if attestation.date_agreed > clock.now().astimezone(UTC).date():
+                return self._refusal(400, "800002", "Invalid request input: dateAgreed cannot be in the future.")
+            body = attestation_body(attestation)
+            held = self._agreements.setdefault(attestation.customer_id, [])
+            same = [a for a in held if (a["templateId"], a["primaryContact"]) == (body["templateId"],
+                                                                                   body["primaryContact"])]
+            if same:
+                return ProvisioningResult(Outcome.DONE, provider_request_id=f"simulator-{uuid.uuid4()}", raw={
+                    "code": AGREEMENT_ALREADY_EXISTS, "errorName": "PartnerConfirmedAgreementAlreadyExists",
+                    "description": "A partner confirmed agreement already exists for the customer."})
+            agreement = {**body, "userId": "simulator"}
+            held.append(agreement)
+            return ProvisioningResult(Outcome.DONE, provider_request_id=f"simulator-{uuid.uuid4()}", raw=agreement)
+
+    def agreements(self, customer_id: str) -> list[dict]:
+        """The attestations the simulator holds for a customer (tests, and staff curiosity in `make run`)."""
+        with self._lock:
+            return [dict(a) for a in self._agreements.get(customer_id, [])]
 
     # ------------------------------------------------------------ internals
 

@@ -13,6 +13,7 @@ staff "implantação" queue instead.
 """
 
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
@@ -106,6 +107,45 @@ class RenewalQuantity:
     correlation_id: str
 
 
+MICROSOFT_CUSTOMER_AGREEMENT = "MicrosoftCustomerAgreement"  # Partner Center's agreement type of the MCA
+
+
+@dataclass(frozen=True)
+class AgreementTemplate:
+    """Partner Center's metadata of the Microsoft Customer Agreement (GET /v1/agreements)."""
+
+    template_id: str  # the templateId an attestation names
+    agreement_link: str | None = None  # e.g. https://aka.ms/customeragreement
+    version_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class AgreementTemplateResult:
+    outcome: Outcome  # DONE with `template`, or FAILED with `error` (never PENDING)
+    template: AgreementTemplate | None = None
+    error: ProviderError | None = None
+    provider_request_id: str | None = None
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgreementAttestation:
+    """The partner confirms that the customer accepted the MCA (POST /v1/customers/{id}/agreements).
+
+    A repeat with the same contact is answered DONE: Partner Center refuses it as a duplicate (600061),
+    which means it is already recorded there.
+    """
+
+    customer_id: str  # the customer's tenant id at the provider
+    template_id: str
+    first_name: str
+    last_name: str
+    email: str
+    phone: str  # "" when not given (optional at Partner Center)
+    date_agreed: date  # the business date the customer accepted (never in the future)
+    correlation_id: str  # stable per acceptance, sent as MS-CorrelationId
+
+
 class LicenseProvisioner(Protocol):
     """Every method returns a result instead of raising for provider refusals; network trouble is
     reported as FAILED with `retryable=True` so the job's retry policy decides."""
@@ -121,6 +161,10 @@ class LicenseProvisioner(Protocol):
     def poll(self, operation_url: str) -> ProvisioningResult: ...
 
     def get_subscription(self, customer_id: str, subscription_id: str) -> ProvisioningResult: ...
+
+    def agreement_template(self) -> AgreementTemplateResult: ...
+
+    def attest_agreement(self, attestation: AgreementAttestation) -> ProvisioningResult: ...
 
 
 class TokenProvider(Protocol):

@@ -3,9 +3,11 @@
 Start a consumer with `huey_consumer portal.jobs.registry.huey`.
 """
 
+import portal.agreements.jobs  # noqa: F401
 import portal.billing.delivery  # noqa: F401
 import portal.billing.jobs  # noqa: F401
 import portal.billing.payments  # noqa: F401
+import portal.cancellations.jobs  # noqa: F401
 import portal.notifications.jobs  # noqa: F401
 import portal.subscriptions.jobs  # noqa: F401
 from portal.jobs import huey

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from email.utils import make_msgid
 
 from flask import current_app, render_template
+from jinja2 import TemplateNotFound
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -37,7 +38,10 @@ def queue_email(template: str, *, to: list[str], subject_fn, context: dict, lang
         subject = str(subject_fn())
         context = {**context, "subject": subject}
         text = render_template(f"emails/{template}.txt", **context)
-        html = render_template(f"emails/{template}.html", **context)
+        try:
+            html = render_template(f"emails/{template}.html", **context)
+        except TemplateNotFound:  # the HTML part is optional: text-only messages are fine
+            html = None
     delivery = EmailDelivery(
         template=template,
         to_address=", ".join(to),
@@ -149,3 +153,167 @@ def order_finished(*, order) -> list[EmailDelivery]:
             organization_id=order.organization_id,
         ))
     return deliveries
+
+
+# ---------------------------------------------------------------- support tickets ("Chamados")
+# Customer e-mails are built only from what the customer may see: a staff reply (MessageKind.MESSAGE) or a status
+# change. Internal notes are never passed here.
+
+def _ticket_customer_recipients(ticket, *, author=None) -> list:
+    """The ticket's opener and the organization's other active Suporte users, once each (never `author`)."""
+    from portal.accounts.models import Membership, MembershipRole, User
+    from portal.accounts.roles import Role
+
+    opener = db.session.scalar(
+        select(User).join(Membership, Membership.user_id == User.id)
+        .where(User.id == ticket.opened_by_id, User.active.is_(True),
+               Membership.organization_id == ticket.organization_id, Membership.active.is_(True),
+               Membership.accepted_at.is_not(None)))
+    suporte = db.session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id).join(MembershipRole)
+        .where(Membership.organization_id == ticket.organization_id, Membership.active.is_(True),
+               Membership.accepted_at.is_not(None), User.active.is_(True), MembershipRole.role == Role.SUPORTE)
+        .order_by(User.id)
+    ).all()
+    seen, unique = {author.id} if author is not None else set(), []
+    for person in ([opener] if opener is not None else []) + list(suporte):
+        if person.id not in seen:
+            seen.add(person.id)
+            unique.append(person)
+    return unique
+
+
+def ticket_opened(*, ticket, message, opener, organization, attachments: Sequence[str] = ()) -> EmailDelivery:
+    """A new ticket, to staff (MAIL_STAFF_TO): who opened it, its subject and description."""
+    from portal.support.models import TICKET_CATEGORY_LABELS, TICKET_PRIORITY_LABELS
+
+    return queue_email(
+        "ticket_opened",
+        to=[current_app.config["MAIL_STAFF_TO"]],
+        subject_fn=lambda: _("Novo chamado nº %(id)d (%(priority)s): %(subject)s", id=ticket.id,
+                             priority=TICKET_PRIORITY_LABELS[ticket.priority], subject=ticket.subject),
+        context={"ticket": ticket, "message": message, "opener": opener, "organization": organization,
+                 "attachments": list(attachments), "category": TICKET_CATEGORY_LABELS[ticket.category],
+                 "priority": TICKET_PRIORITY_LABELS[ticket.priority],
+                 "url": _portal_url(f"/backoffice/chamados/{ticket.id}")},
+        language=current_app.config["BABEL_DEFAULT_LOCALE"],
+        organization_id=ticket.organization_id,
+    )
+
+
+def ticket_customer_replied(*, ticket, message, author, organization, assignee=None) -> EmailDelivery:
+    """The customer answered: to the staff member the ticket is assigned to, or to MAIL_STAFF_TO."""
+    to = assignee.email if assignee is not None and assignee.active else current_app.config["MAIL_STAFF_TO"]
+    return queue_email(
+        "ticket_customer_replied",
+        to=[to],
+        subject_fn=lambda: _("Chamado nº %(id)d respondido pelo cliente: %(subject)s", id=ticket.id,
+                             subject=ticket.subject),
+        context={"ticket": ticket, "message": message, "author": author, "organization": organization,
+                 "url": _portal_url(f"/backoffice/chamados/{ticket.id}")},
+        language=_language(assignee) if assignee is not None else current_app.config["BABEL_DEFAULT_LOCALE"],
+        organization_id=ticket.organization_id,
+    )
+
+
+def ticket_replied(*, ticket, message, author) -> list[EmailDelivery]:
+    """A staff reply, to the opener and the organization's other Suporte users: the reply's text and the ticket's
+    status now. `message` must be a reply the customer sees (never an internal note)."""
+    from portal.support.models import TICKET_STATUS_LABELS, MessageKind
+
+    if message.kind != MessageKind.MESSAGE or not message.from_staff:
+        raise ValueError("only a staff reply the customer sees is e-mailed to the customer")
+    deliveries = []
+    for person in _ticket_customer_recipients(ticket):
+        deliveries.append(queue_email(
+            "ticket_replied",
+            to=[person.email],
+            subject_fn=lambda: _("Resposta ao chamado nº %(id)d: %(subject)s", id=ticket.id, subject=ticket.subject),
+            context={"ticket": ticket, "message": message, "author": author, "person": person,
+                     "status": TICKET_STATUS_LABELS[ticket.status], "url": _portal_url(f"/chamados/{ticket.id}")},
+            language=_language(person),
+            organization_id=ticket.organization_id,
+        ))
+    return deliveries
+
+
+def ticket_status_changed(*, ticket, old: str, new: str, opener) -> EmailDelivery | None:
+    """The ticket's status changed: to its opener (nobody when the opener's account is inactive)."""
+    from portal.support.models import TICKET_STATUS_LABELS
+
+    if opener is None or not opener.active:
+        return None
+    return queue_email(
+        "ticket_status_changed",
+        to=[opener.email],
+        subject_fn=lambda: _("Chamado nº %(id)d: %(status)s", id=ticket.id, status=TICKET_STATUS_LABELS[new]),
+        context={"ticket": ticket, "person": opener, "old": TICKET_STATUS_LABELS[old], "new": TICKET_STATUS_LABELS[new],
+                 "url": _portal_url(f"/chamados/{ticket.id}")},
+        language=_language(opener),
+        organization_id=ticket.organization_id,
+    )
+
+
+# ---------------------------------------------------------------- cancellations and rescissions
+
+def _tell_masters_and_staff(template: str, *, organization_id: int, requester, subject_fn, context: dict,
+                            path: str) -> list[EmailDelivery]:
+    """The organization's active Masters and the person who acted (each in their language), and the staff."""
+    from portal.accounts.roles import ROLE_LABELS
+
+    context = {**context, "role_labels": ROLE_LABELS, "requester": requester}
+    deliveries = [
+        queue_email(template, to=[person.email], subject_fn=subject_fn,
+                    context={**context, "person": person, "url": _portal_url(path)},
+                    language=_language(person), organization_id=organization_id)
+        for person in _order_recipients(organization_id, requester)
+    ]
+    deliveries.append(queue_email(template, to=[current_app.config["MAIL_STAFF_TO"]], subject_fn=subject_fn,
+                                  context={**context, "person": None, "url": None},
+                                  language=current_app.config["BABEL_DEFAULT_LOCALE"],
+                                  organization_id=organization_id))
+    return deliveries
+
+
+def cancellation_requested(*, request, requester) -> list[EmailDelivery]:
+    """A license cancelled: who, as what, when, why, and what ends now (with the credit) or at the term end."""
+    from portal.accounts.models import Organization
+    from portal.subscriptions.models import Subscription
+
+    organization = db.session.get(Organization, request.organization_id)
+    subscription = db.session.get(Subscription, request.subscription_id)
+    product = subscription.product.name
+    return _tell_masters_and_staff(
+        "cancellation_requested", organization_id=organization.id, requester=requester,
+        subject_fn=lambda: _("Cancelamento de %(product)s — %(org)s", product=product,
+                             org=organization.display_name),
+        context={"request": request, "organization": organization, "subscription": subscription},
+        path=f"/licencas/{subscription.id}",
+    )
+
+
+def rescission_requested(*, parent, items, requester, grace_until) -> list[EmailDelivery]:
+    """The contract rescinded: every subscription and the day it ends; how long a Master has to withdraw it."""
+    from portal.accounts.models import Organization
+
+    organization = db.session.get(Organization, parent.organization_id)
+    return _tell_masters_and_staff(
+        "cancellation_rescission", organization_id=organization.id, requester=requester,
+        subject_fn=lambda: _("Rescisão de contrato — %(org)s", org=organization.display_name),
+        context={"request": parent, "items": items, "organization": organization, "grace_until": grace_until},
+        path="/rescisao",
+    )
+
+
+def rescission_withdrawn(*, parent, items, withdrawn_by) -> list[EmailDelivery]:
+    """The rescission withdrawn by a Master before anything reached the provider: the licenses carry on."""
+    from portal.accounts.models import Organization, User
+
+    organization = db.session.get(Organization, parent.organization_id)
+    return _tell_masters_and_staff(
+        "cancellation_withdrawn", organization_id=organization.id, requester=withdrawn_by,
+        subject_fn=lambda: _("Rescisão de contrato retirada — %(org)s", org=organization.display_name),
+        context={"request": parent, "items": items, "organization": organization,
+                 "original_requester": db.session.get(User, parent.requested_by_id)},
+        path="/licencas",
+    )

@@ -69,6 +69,10 @@ class AuditTag(StrEnum):
     ORDER_RETRIED_BY_STAFF = "subscriptions:order:retried_by_staff"
     ORDER_COMPLETED_BY_STAFF = "subscriptions:order:completed_by_staff"
     CANCELLATION_REQUESTED = "cancellations:request:created"
+    CANCELLATION_PASSWORD_REFUSED = "cancellations:password:refused"  # noqa: S105 - a tag, not a secret
+    RESCISSION_REQUESTED = "cancellations:rescission:requested"
+    RESCISSION_WITHDRAWN = "cancellations:rescission:withdrawn"
+    ORGANIZATION_CLOSED = "cancellations:organization:closed"
     INVOICE_ISSUED = "billing:invoice:issued"
     INVOICE_CANCELLED = "billing:invoice:cancelled"
     INVOICE_REISSUED = "billing:invoice:reissued"
@@ -288,6 +292,10 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.ORDER_RETRIED_BY_STAFF: _l("Pedido reenviado pela equipe"),
     AuditTag.ORDER_COMPLETED_BY_STAFF: _l("Pedido concluído pela equipe"),
     AuditTag.CANCELLATION_REQUESTED: _l("Cancelamento solicitado"),
+    AuditTag.CANCELLATION_PASSWORD_REFUSED: _l("Senha recusada ao confirmar cancelamento ou rescisão"),
+    AuditTag.RESCISSION_REQUESTED: _l("Rescisão de contrato solicitada"),
+    AuditTag.RESCISSION_WITHDRAWN: _l("Rescisão de contrato retirada"),
+    AuditTag.ORGANIZATION_CLOSED: _l("Contrato encerrado"),
     AuditTag.INVOICE_ISSUED: _l("Fatura emitida"),
     AuditTag.INVOICE_CANCELLED: _l("Fatura cancelada"),
     AuditTag.INVOICE_REISSUED: _l("Fatura reemitida"),

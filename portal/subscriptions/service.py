@@ -19,10 +19,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from portal.accounts.models import Organization, User
+from portal.accounts.models import Organization, OrganizationStatus, User
+from portal.agreements.service import ensure_agreement_accepted
 from portal.billing import prorata
 from portal.billing.payments import ensure_not_delinquent
-from portal.cancellations.models import MIN_REASON_LENGTH, CancellationRequest, ReasonCategory
+from portal.cancellations.models import MIN_REASON_LENGTH, CancellationRequest, CancellationStatus, ReasonCategory
 from portal.catalog.models import (
     BILLING_MONTHS,
     TERM_MONTHS,
@@ -224,8 +225,11 @@ def _plan_lots(subscription: Subscription, period: tuple[date, date]) -> list[pr
 
 
 def plan_change(organization: Organization, subscription: Subscription, new_quantity: int,
-                now: datetime) -> ChangePlan:
-    """What setting `subscription` to `new_quantity` licenses does, line by line. Pure given the rows."""
+                now: datetime, *, at_term_end: bool = False) -> ChangePlan:
+    """What setting `subscription` to `new_quantity` licenses does, line by line. Pure given the rows.
+
+    `at_term_end`: every license removed leaves at the end of the term, none now, whatever the windows say
+    (a contract rescission: the contract ends with its terms; licenses in a window are cancelled apart)."""
     product = subscription.product
     today = clock.to_business(now).date()
     period = billing_period(subscription, organization, today)
@@ -247,8 +251,11 @@ def plan_change(organization: Organization, subscription: Subscription, new_quan
         recurring = sum(lot_value.values()) + increase * price.unit_price_cents
     elif new_quantity < current:
         lots = {lot.id: lot for lot in subscription.lots}
-        decrease = prorata.plan_decrease(_plan_lots(subscription, period), current - new_quantity, now, start, end,
-                                         today)
+        if at_term_end:
+            decrease = prorata.DecreasePlan(credit_lines=(), scheduled_quantity=current - new_quantity)
+        else:
+            decrease = prorata.plan_decrease(_plan_lots(subscription, period), current - new_quantity, now, start,
+                                             end, today)
         for line in decrease.credit_lines:
             lot = lots[line.lot_id]
             credit += -line.amount_cents
@@ -327,20 +334,49 @@ def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
     return new_quantity
 
 
+def _ensure_contract_open(organization: Organization) -> None:
+    """While the contract is being rescinded (or once it ended) only cancellations go through: an increase, a
+    decrease or a new product would undo the rescission's schedule or escape it."""
+    if organization.status == OrganizationStatus.RESCINDING:
+        raise ServiceError(_("O contrato está em rescisão: só é possível cancelar licenças. Um Master pode retirar a "
+                             "rescisão enquanto nada foi enviado ao fornecedor."))
+    if organization.status == OrganizationStatus.CLOSED:
+        raise ServiceError(_("O contrato desta organização foi encerrado."))
+
+
+def is_cancellation(quote: Quote) -> bool:
+    """A quote to zero licenses: only `portal.cancellations.service` confirms it (reason, permission, password)."""
+    return quote.kind == QuoteKind.QUANTITY_CHANGE and quote.new_quantity == 0
+
+
 def quote_quantity_change(*, organization: Organization, subscription: Subscription, new_quantity: Any,
                           actor: Actor, category: str | None = None, reason: str | None = None) -> Quote:
-    """Price setting `subscription` to `new_quantity`; nothing changes until the quote is confirmed."""
+    """Price setting `subscription` to `new_quantity`; nothing changes until the quote is confirmed.
+
+    Zero is a cancellation: it needs the reason here, and is confirmed only through "Cancelar"."""
+    quote = _new_quote(organization, subscription, new_quantity, actor, category, reason)
+    db.session.commit()
+    return quote
+
+
+def _new_quote(organization: Organization, subscription: Subscription, new_quantity: Any, actor: Actor,
+               category: str | None, reason: str | None, *, at_term_end: bool = False) -> Quote:
+    """The quote of `quote_quantity_change`, added to the caller's transaction (a rescission quotes every
+    subscription and confirms them all in one). `at_term_end`: see `plan_change`."""
     if subscription.organization_id != organization.id:
         raise NotFound(_("Licença não encontrada."))
     new_quantity = _check_quantity(subscription, new_quantity)
+    if new_quantity != 0:
+        _ensure_contract_open(organization)
     if new_quantity > subscription.quantity:  # "inadimplente": no increases (decreases stay allowed)
         ensure_not_delinquent(organization)
+        ensure_agreement_accepted(organization, actor)  # nor without the current agreement accepted
     if new_quantity == 0:
         category, reason = _check_cancellation(category, reason)
     else:
         category = reason = None
     now = clock.now()
-    plan = plan_change(organization, subscription, new_quantity, now)
+    plan = plan_change(organization, subscription, new_quantity, now, at_term_end=at_term_end)
     quote = Quote(
         token=secrets.token_hex(16), organization_id=organization.id, kind=QuoteKind.QUANTITY_CHANGE,
         subscription_id=subscription.id, subscription_version=subscription.version, new_quantity=new_quantity,
@@ -349,7 +385,7 @@ def quote_quantity_change(*, organization: Organization, subscription: Subscript
         created_by_id=actor.user_id, created_at=now, expires_at=_end_of_business_day(now),
     )
     db.session.add(quote)
-    db.session.commit()
+    db.session.flush()
     return quote
 
 
@@ -381,20 +417,61 @@ def _claim(quote: Quote, now: datetime) -> bool:
 
 
 def confirm_quote(*, organization: Organization, token: str, actor: Actor) -> list[Order]:
-    """Apply a quote exactly as shown and queue its orders. Confirming twice returns the same orders."""
+    """Apply a quote exactly as shown and queue its orders. Confirming twice returns the same orders.
+
+    A zero quote is a cancellation and is refused here: `portal.cancellations.service.cancel` is the one
+    path that confirms it (the actor's permission, the reason and the password checked there)."""
     quote = get_quote(organization, token)
+    if is_cancellation(quote):
+        raise ServiceError(_("Quantidade zero cancela a assinatura: use “Cancelar” na licença, que pede o motivo e "
+                             "a sua senha."))
+    confirmation = _confirm(organization, quote, actor)
+    if confirmation.applied:
+        _queue_and_tell(confirmation.orders, actor)
+    db.session.commit()
+    return confirmation.orders
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """What only `portal.cancellations.service` passes, having checked who asks (roles, password): the record
+    of a zero quote beyond what the quote itself holds (category and reason)."""
+
+    requester_roles: str  # the requester's roles in the organization, e.g. "adm" or "master,cobranca"
+    parent_id: int | None = None  # the rescission this is one item of
+    at_term_end: bool = False  # a rescission item: every license to the term end, none now (see plan_change)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    orders: list[Order]
+    applied: bool  # False when the quote had been confirmed before (a double submission): nothing done now
+    cancellation: CancellationRequest | None = None
+
+
+def _confirm(organization: Organization, quote: Quote, actor: Actor, *,
+             cancellation: Cancellation | None = None) -> Confirmation:
+    """Apply `quote` in the caller's transaction; the caller queues the orders, tells people and commits.
+
+    A zero quote needs `cancellation` (so only the cancellations service can zero a subscription)."""
     if quote.status == QuoteStatus.CONFIRMED:
-        return quote_orders(quote)
+        return Confirmation(quote_orders(quote), applied=False)
     now = clock.now()
     if quote.expires_at <= now:
         raise StaleQuote(_("Este orçamento expirou. Confira os valores atualizados antes de confirmar."))
+    if is_cancellation(quote) and cancellation is None:
+        raise ServiceError(_("Quantidade zero cancela a assinatura: use “Cancelar” na licença, que pede o motivo e "
+                             "a sua senha."))
+    if cancellation is None:
+        _ensure_contract_open(organization)
     if not _claim(quote, now):
         db.session.rollback()
         db.session.refresh(quote)
-        return quote_orders(quote)
+        return Confirmation(quote_orders(quote), applied=False)
+    request = None
     try:
         if quote.kind == QuoteKind.QUANTITY_CHANGE:
-            orders = _apply_quantity_change(organization, quote, actor, now)
+            orders, request = _apply_quantity_change(organization, quote, actor, now, cancellation)
         else:
             orders = _apply_checkout(organization, quote, actor, now)
         db.session.flush()
@@ -408,13 +485,16 @@ def confirm_quote(*, organization: Organization, token: str, actor: Actor) -> li
            after={"kind": quote.kind, "lines": quote.lines, "charge_cents": quote.charge_cents,
                   "credit_cents": quote.credit_cents, "recurring_cents": quote.recurring_cents,
                   "orders": [o.id for o in orders]})
+    return Confirmation(orders, applied=True, cancellation=request)
+
+
+def _queue_and_tell(orders: list[Order], actor: Actor) -> None:
+    """Send the orders to the provider once the transaction commits, and tell the requester and the Masters."""
     for order in orders:
         _queue(order)
     from portal.notifications import service as notify
 
     notify.order_received(orders=orders, requester=actor.user)
-    db.session.commit()
-    return orders
 
 
 # ---------------------------------------------------------------- applying a quantity change
@@ -456,11 +536,13 @@ def _new_order(subscription: Subscription, kind: OrderKind, quantity: int, quote
     return order
 
 
-def _apply_quantity_change(organization: Organization, quote: Quote, actor: Actor, now: datetime) -> list[Order]:
+def _apply_quantity_change(organization: Organization, quote: Quote, actor: Actor, now: datetime,
+                           cancellation: Cancellation | None) -> tuple[list[Order], CancellationRequest | None]:
     subscription = db.session.get(Subscription, quote.subscription_id)
     if subscription.version != quote.subscription_version:
         raise StaleQuote(_("A licença mudou desde este orçamento. Confira os valores atualizados."))
-    plan = plan_change(organization, subscription, quote.new_quantity, now)
+    at_term_end = cancellation is not None and cancellation.at_term_end
+    plan = plan_change(organization, subscription, quote.new_quantity, now, at_term_end=at_term_end)
     if plan.lines_json() != quote.lines or plan.recurring_cents != quote.recurring_cents:
         raise StaleQuote(_("Os valores mudaram desde este orçamento (por exemplo, a janela de redução terminou). "
                            "Confira os valores atualizados."))
@@ -509,20 +591,37 @@ def _apply_quantity_change(organization: Organization, quote: Quote, actor: Acto
     if plan.renewal_quantity != before["renewal_quantity"]:
         target = plan.renewal_quantity if plan.renewal_quantity is not None else plan.quantity_now
         orders.append(_new_order(subscription, OrderKind.RENEWAL_QUANTITY, target, quote, actor, now))
+    request = None
     if quote.new_quantity == 0:
-        request = CancellationRequest(
-            organization_id=organization.id, subscription_id=subscription.id,
-            category=quote.cancellation_category, reason=quote.cancellation_reason,
-            requested_by_id=actor.user_id, quote_id=quote.id, created_at=now,
-        )
-        db.session.add(request)
-        db.session.flush()
-        record(AuditTag.CANCELLATION_REQUESTED, actor=actor, organization_id=organization.id,
-               subject=f"cancellation:{request.id}",
-               after={"subscription_id": subscription.id, "category": request.category, "reason": request.reason,
-                      "ends_now": plan.quantity_now == 0,
-                      "ends_on": None if plan.quantity_now == 0 else subscription.term_end.isoformat()})
-    return orders
+        request = _record_cancellation(organization, subscription, quote, plan, before, cancellation, actor, now)
+    return orders, request
+
+
+def _record_cancellation(organization: Organization, subscription: Subscription, quote: Quote, plan: ChangePlan,
+                         before: dict[str, int | None], cancellation: Cancellation, actor: Actor,
+                         now: datetime) -> CancellationRequest:
+    """The CancellationRequest of a zero quote just applied: who, as what, from where, why, and what it did."""
+    ends_now = plan.quantity_now == 0
+    request = CancellationRequest(
+        organization_id=organization.id, subscription_id=subscription.id, parent_id=cancellation.parent_id,
+        is_rescission=cancellation.parent_id is not None, category=quote.cancellation_category,
+        reason=quote.cancellation_reason, requested_by_id=actor.user_id,
+        requester_roles=cancellation.requester_roles, ip=actor.ip, quote_id=quote.id,
+        quantity_before=before["quantity"], quantity_after=plan.quantity_now,
+        ends_on=clock.to_business(now).date() if ends_now else subscription.term_end,
+        credit_cents=plan.credit_cents, created_at=now,
+    )
+    db.session.add(request)
+    db.session.flush()
+    # `before` keeps the renewal quantity the subscription had: withdrawing a rescission restores it from here.
+    record(AuditTag.CANCELLATION_REQUESTED, actor=actor, organization_id=organization.id,
+           subject=f"cancellation:{request.id}", before=before,
+           after={"subscription_id": subscription.id, "category": request.category, "reason": request.reason,
+                  "roles": request.requester_roles, "quantity_before": request.quantity_before,
+                  "quantity_after": request.quantity_after, "credit_cents": request.credit_cents,
+                  "ends_now": ends_now, "ends_on": request.ends_on.isoformat(), "rescission": request.parent_id,
+                  "quote": quote.id})
+    return request
 
 
 # ---------------------------------------------------------------- cart and checkout
@@ -594,7 +693,9 @@ def plan_checkout(organization: Organization, items: list[tuple[Product, int]], 
 
 
 def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Quote:
+    _ensure_contract_open(organization)
     ensure_not_delinquent(organization)
+    ensure_agreement_accepted(organization, actor)
     items = cart_items(organization, user)
     if not items:
         raise ServiceError(_("Seu carrinho está vazio."))
@@ -679,6 +780,9 @@ def _renew(subscription: Subscription, *, actor: Actor) -> None:
     old_quantity = subscription.quantity
     new_quantity = subscription.renewal_quantity if subscription.renewal_quantity is not None else old_quantity
     renewed_on = subscription.term_end
+    refused_zero = new_quantity == 0 and not _end_on_record(subscription)
+    if refused_zero:  # zero only as a cancellation request scheduled it; anything else renews as it was
+        new_quantity = old_quantity
     subscription.term_start = renewed_on
     subscription.term_end = _term_end(product, renewed_on)
     subscription.renewal_quantity = None
@@ -697,4 +801,33 @@ def _renew(subscription: Subscription, *, actor: Actor) -> None:
     record(AuditTag.SUBSCRIPTION_RENEWED, actor=actor, organization_id=subscription.organization_id,
            subject=f"subscription:{subscription.id}",
            before={"quantity": old_quantity, "term_end": renewed_on.isoformat()},
-           after={"quantity": new_quantity, "term_end": subscription.term_end.isoformat()})
+           after={"quantity": new_quantity, "term_end": subscription.term_end.isoformat(),
+                  **({"refused_zero_without_cancellation": True} if refused_zero else {})})
+
+
+def _end_on_record(subscription: Subscription) -> bool:
+    """True when an applied cancellation request scheduled this subscription to end at its current term end."""
+    return db.session.scalar(
+        select(func.count(CancellationRequest.id)).where(
+            CancellationRequest.subscription_id == subscription.id,
+            CancellationRequest.status == CancellationStatus.APPLIED,
+            CancellationRequest.ends_on == subscription.term_end)
+    ) > 0
+
+
+def _withdraw_scheduled_end(subscription: Subscription, *, renewal_quantity: int | None, orders: list[Order],
+                            actor: Actor) -> QuantityChange:
+    """Undo a rescission item that never reached the provider (the caller checked): its orders are withdrawn and
+    the subscription renews as it would have before (`renewal_quantity`; None = with the licenses in use)."""
+    now = clock.now()
+    for order in orders:
+        order.status = OrderStatus.WITHDRAWN
+        order.next_attempt_at = None
+        db.session.add(OrderEvent(order_id=order.id, created_at=now, status=OrderStatus.WITHDRAWN,
+                                  message=f"withdrawn with the rescission by {actor.label}"[:1000]))
+    renews_now = subscription.quantity if subscription.renewal_quantity is None else subscription.renewal_quantity
+    renews_after = subscription.quantity if renewal_quantity is None else renewal_quantity
+    subscription.renewal_quantity = renewal_quantity
+    # + licenses that no longer leave at the term end (the opposite of the scheduled decrease it undoes)
+    return _ledger(subscription, ChangeKind.SCHEDULE_WITHDRAWN, renews_after - renews_now,
+                   effective_on=subscription.term_end, quote=None, actor=actor)

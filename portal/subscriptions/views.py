@@ -10,11 +10,12 @@ from flask_babel import ngettext
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import Permission
+from portal.cancellations import service as cancellations
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Term
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
-from portal.shared.permissions import customer_can, requires
+from portal.shared.permissions import requires
 from portal.subscriptions import service
 from portal.subscriptions.forms import ChangeQuantityForm, ConfirmForm
 from portal.subscriptions.models import (
@@ -286,18 +287,21 @@ def change(subscription_id: int):
     if request.method == "GET":
         _prefill(form, subscription)
     if form.validate_on_submit():
-        if form.cancels and not customer_can(Permission.SUBSCRIPTIONS_CANCEL):
-            form.quantity.errors.append(_("Seu papel não permite cancelar licenças. Peça a um Master ou Adm."))
-        else:
-            try:
-                quote = service.quote_quantity_change(
-                    organization=g.organization, subscription=subscription, new_quantity=form.quantity.data,
-                    actor=_actor(), category=form.category.data or None, reason=form.reason.data,
+        try:
+            if form.cancels:  # zero is a cancellation: the consequences and the password are asked there
+                quote = cancellations.preview_cancellation(
+                    organization=g.organization, subscription=subscription, actor=_actor(),
+                    actor_membership=g.membership, category=form.category.data or None, reason=form.reason.data,
                 )
-            except ServiceError as error:
-                _form_error(form, error)
-            else:
-                return redirect(url_for("subscriptions.preview", token=quote.token))
+                return redirect(url_for("cancellations.preview", token=quote.token))
+            quote = service.quote_quantity_change(
+                organization=g.organization, subscription=subscription, new_quantity=form.quantity.data,
+                actor=_actor(),
+            )
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            return redirect(url_for("subscriptions.preview", token=quote.token))
     return render_template(
         "subscriptions/change.html", form=form, facts=_facts(subscription),
         window=window_words(subscription.product.decrease_window_hours, "days"),
@@ -309,6 +313,8 @@ def change(subscription_id: int):
 @requires(Permission.LICENSES_MANAGE)
 def preview(token: str):
     quote = _quote_or_404(token)
+    if service.is_cancellation(quote):
+        return redirect(url_for("cancellations.preview", token=quote.token))
     subscription = quote.subscription
     lines = describe_lines(quote)
     confirmed = quote.status == QuoteStatus.CONFIRMED
@@ -322,7 +328,6 @@ def preview(token: str):
         quote_monthly=service.monthly_equivalent(quote.recurring_cents, subscription.product),
         window_days=window_words(subscription.product.decrease_window_hours, "days"),
         window_hours=window_words(subscription.product.decrease_window_hours),
-        reason_label=REASON_LABELS.get(quote.cancellation_category) if quote.cancellation_category else None,
         form=ConfirmForm(),
     )
 
@@ -345,8 +350,6 @@ def confirm(token: str):
         flash(error.message, "danger")
         return redirect(redo)
     flash(_("Pedido registrado. A alteração será refletida em até 30 minutos."), "success")
-    if quote.new_quantity == 0:
-        flash(_("Solicitação de cancelamento registrada com o motivo informado."), "info")
     return redirect(url_for("subscriptions.licenses"))
 
 

@@ -6,16 +6,18 @@ No database and no Flask app of the portal are involved.
 """
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from portal.integrations.partner_center import (
+    MCA_TEMPLATE_ID,
     PartnerCenterClient,
     PartnerCenterSimulator,
     from_config,
 )
 from portal.integrations.provisioning import (
+    AgreementAttestation,
     Outcome,
     Purchase,
     QuantityChange,
@@ -56,6 +58,9 @@ class Simulator:
     def add_subscription(self, quantity: int, cancellation_allowed_until: datetime | None) -> str:
         return self.provisioner.add_subscription(CUSTOMER, OFFER, quantity, cancellation_allowed_until)
 
+    def agreements(self) -> list[dict]:
+        return self.provisioner.agreements(CUSTOMER)
+
     def close(self):
         pass
 
@@ -67,6 +72,9 @@ class RestAgainstFake:
 
     def add_subscription(self, quantity: int, cancellation_allowed_until: datetime | None) -> str:
         return self.fake.add_subscription(CUSTOMER, OFFER, quantity, cancellation_allowed_until)
+
+    def agreements(self) -> list[dict]:
+        return self.fake.agreements(CUSTOMER)
 
     def close(self):
         self.fake.stop()
@@ -725,3 +733,111 @@ def test_partner_center_backend_needs_a_token():
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(RuntimeError, match="PROVISIONING_BACKEND must be"):
         from_config({"PROVISIONING_BACKEND": "pombo-correio"})
+
+
+# ---------------------------------------------------------------- the Microsoft Customer Agreement
+
+def attestation(email: str = "marina@cliente.example.com", phone: str = "+55 11 3000-0000",
+                agreed: date | None = None, template_id: str = MCA_TEMPLATE_ID) -> AgreementAttestation:
+    return AgreementAttestation(CUSTOMER, template_id, "Marina", "Master da Silva", email, phone,
+                                agreed or date(2026, 3, 10), correlation())
+
+
+def test_agreement_template_is_the_microsoft_customer_agreement(adapter):
+    result = adapter.provisioner.agreement_template()
+    assert result.outcome is Outcome.DONE, result.error
+    assert result.template.template_id == MCA_TEMPLATE_ID
+    assert result.template.agreement_link == "https://aka.ms/customeragreement"
+
+
+def test_attestation_is_recorded_at_the_provider(adapter):
+    result = adapter.provisioner.attest_agreement(attestation())
+    assert result.outcome is Outcome.DONE, result.error
+    [stored] = adapter.agreements()
+    assert stored["primaryContact"] == {"firstName": "Marina", "lastName": "Master da Silva",
+                                        "email": "marina@cliente.example.com", "phoneNumber": "+55 11 3000-0000"}
+    assert (stored["templateId"], stored["dateAgreed"], stored["type"]) == (
+        MCA_TEMPLATE_ID, "2026-03-10T00:00:00Z", "MicrosoftCustomerAgreement")
+
+
+def test_the_same_contact_again_is_a_duplicate_that_counts_as_done(adapter):
+    assert adapter.provisioner.attest_agreement(attestation()).outcome is Outcome.DONE
+    again = adapter.provisioner.attest_agreement(attestation())
+    assert again.outcome is Outcome.DONE, again.error  # 600061 PartnerConfirmedAgreementAlreadyExists
+    assert str(again.raw.get("code")) == "600061"
+    assert len(adapter.agreements()) == 1
+    # Another contact (here another e-mail) is a new agreement for the customer.
+    assert adapter.provisioner.attest_agreement(attestation(email="outro@cliente.example.com")).outcome \
+        is Outcome.DONE
+    assert len(adapter.agreements()) == 2
+
+
+def test_attestation_dated_in_the_future_is_refused_for_good(adapter):
+    tomorrow = clock.now().astimezone(UTC).date() + timedelta(days=1)
+    result = adapter.provisioner.attest_agreement(attestation(agreed=tomorrow))
+    assert (result.outcome, result.error.code, result.error.retryable) == (Outcome.FAILED, "800002", False)
+    assert "future" in result.error.message
+    assert adapter.agreements() == []
+
+
+def test_attestation_of_an_unknown_template_is_refused_for_good(adapter):
+    result = adapter.provisioner.attest_agreement(attestation(template_id=str(uuid.uuid4())))
+    assert (result.outcome, result.error.code, result.error.retryable) == (Outcome.FAILED, "800002", False)
+
+
+def test_agreement_template_asks_partner_center_for_the_mca(fake, client):
+    assert client.agreement_template().outcome is Outcome.DONE
+    [sent] = fake.requests
+    assert (sent.method, sent.path) == ("GET", "/v1/agreements?agreementType=MicrosoftCustomerAgreement")
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_attestation_posts_the_documented_body(fake, client):
+    sent_attestation = attestation(phone="")
+    assert client.attest_agreement(sent_attestation).outcome is Outcome.DONE
+    [sent] = fake.requests
+    assert (sent.method, sent.path) == ("POST", f"/v1/customers/{CUSTOMER}/agreements")
+    assert sent.json == {
+        "primaryContact": {"firstName": "Marina", "lastName": "Master da Silva", "email": "marina@cliente.example.com"},
+        "templateId": MCA_TEMPLATE_ID,
+        "dateAgreed": "2026-03-10T00:00:00Z",
+        "type": "MicrosoftCustomerAgreement",
+    }  # no phoneNumber when none was given: it is optional
+    assert sent.headers["Ms-Correlationid"] == sent_attestation.correlation_id
+    assert sent.headers["Content-Type"] == "application/json"
+
+
+def test_duplicate_answer_is_done_whatever_its_status(fake, client):
+    fake.fail_next(409, body={"code": 600061, "description": "A partner confirmed agreement already exists for the "
+                              "customer.", "errorName": "PartnerConfirmedAgreementAlreadyExists",
+                              "isRetryable": False}, when="/agreements")
+    assert client.attest_agreement(attestation()).outcome is Outcome.DONE
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_agreement_calls_answered_with_server_errors_are_retryable(fake, client, status):
+    fake.fail_next(status, times=2, when="agreements")
+    for result in (client.agreement_template(), client.attest_agreement(attestation())):
+        assert (result.outcome, result.error.code, result.error.retryable) == (Outcome.FAILED, str(status), True)
+    assert client.attest_agreement(attestation()).outcome is Outcome.DONE  # the retry gets through
+    assert len(fake.agreements(CUSTOMER)) == 1
+
+
+def test_agreement_template_without_an_mca_is_a_clear_failure(fake, client):
+    fake.fail_next(200, body={"totalCount": 0, "items": []}, when="/v1/agreements")
+    result = client.agreement_template()
+    assert (result.outcome, result.error.code, result.error.retryable) == (Outcome.FAILED, "invalid_response", False)
+    assert "no Microsoft Customer Agreement" in result.error.message
+
+
+def test_agreement_calls_without_a_network_are_retryable():
+    client = PartnerCenterClient(f"http://127.0.0.1:{free_port()}", StaticTokenProvider(TOKEN), timeout=2)
+    for result in (client.agreement_template(), client.attest_agreement(attestation())):
+        assert (result.outcome, result.error.code, result.error.retryable) == (Outcome.FAILED, "network", True)
+
+
+def test_simulator_failure_rate_fails_agreement_calls_retryably():
+    simulator = PartnerCenterSimulator(failure_rate=1.0, seed=1)
+    for result in (simulator.agreement_template(), simulator.attest_agreement(attestation())):
+        assert (result.outcome, result.error.code, result.error.retryable) == (Outcome.FAILED, "simulated", True)
+    assert simulator.agreements(CUSTOMER) == []

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portal.cancellations import service as cancellations
 from portal.cancellations.models import CancellationRequest
 from portal.catalog.models import ProductPrice
 from portal.extensions import db
@@ -63,6 +64,15 @@ def confirm(world, quote_):
 
 def change(world, subscription, quantity, **reason):
     return confirm(world, quote(world, subscription, quantity, **reason))
+
+
+def cancel(world, subscription, **reason):
+    """Zero goes through "Cancelar" only (tests/cancellations has the rest of that path)."""
+    zero = cancellations.preview_cancellation(organization=world.demo, subscription=subscription,
+                                              actor=actor_of(world.adm), actor_membership=world.adm_membership,
+                                              **reason)
+    return cancellations.cancel(organization=world.demo, token=zero.token, password=factories.PASSWORD,
+                                actor=actor_of(world.adm), actor_membership=world.adm_membership)
 
 
 def ledger(subscription) -> list[tuple[str, int, int]]:
@@ -205,9 +215,19 @@ def test_zero_needs_a_reason(march, world):
         quote(world, subscription, 0, category="porque-sim", reason=REASON)
 
 
+def test_zero_is_not_confirmed_here(march, world):
+    subscription = factories.subscription(world.demo, quantity=10)
+    zero = quote(world, subscription, 0, category="custo", reason=REASON)
+    with pytest.raises(ServiceError, match="use “Cancelar”"):
+        confirm(world, zero)
+    assert (subscription.quantity, subscription.renewal_quantity) == (10, None)
+    assert db.session.get(Quote, zero.id).status == "open"
+    assert db.session.scalar(select(func.count(CancellationRequest.id))) == 0
+
+
 def test_zero_outside_the_window_cancels_at_term_end(march, world):
     subscription = factories.subscription(world.demo, quantity=10)
-    change(world, subscription, 0, category="rescisao_contrato", reason=REASON)
+    cancel(world, subscription, category="rescisao_contrato", reason=REASON)
     assert (subscription.quantity, subscription.renewal_quantity, subscription.status) == (10, 0, "active")
     request = db.session.scalar(select(CancellationRequest))
     assert (request.subscription_id, request.category, request.reason) == (subscription.id, "rescisao_contrato",
@@ -219,7 +239,7 @@ def test_zero_outside_the_window_cancels_at_term_end(march, world):
 
 def test_zero_inside_the_window_cancels_now_with_credit(march, world):
     subscription = factories.subscription(world.demo, quantity=4, added_at=MARCH_11 - timedelta(days=1))
-    [order] = change(world, subscription, 0, category="nao_utiliza", reason=REASON)
+    [order] = cancel(world, subscription, category="nao_utiliza", reason=REASON)
     assert (subscription.quantity, subscription.status) == (0, SubscriptionStatus.CANCELLED)
     assert credits(world.demo) > 0
     assert (order.kind, order.quantity, order.status) == (OrderKind.QUANTITY_CHANGE, 0, OrderStatus.DONE)
@@ -466,7 +486,7 @@ def test_renewal_applies_the_scheduled_decrease_and_reopens_the_window(march, wo
 
 def test_renewal_to_zero_ends_the_subscription(march, world):
     subscription = factories.subscription(world.demo, quantity=10)
-    change(world, subscription, 0, category="custo", reason=REASON)
+    cancel(world, subscription, category="custo", reason=REASON)
     service.renew_due(today=subscription.term_end, actor=Actor.system("tests"))
     assert (subscription.quantity, subscription.status) == (0, SubscriptionStatus.CANCELLED)
     assert all(lot.remaining == 0 for lot in db.session.scalars(select(Lot)))

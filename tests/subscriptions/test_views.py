@@ -439,19 +439,31 @@ def test_zero_without_a_reason_is_explained_on_the_form(march, world, login_as):
     assert db.session.scalar(select(func.count(Quote.id))) == 0
 
 
-def test_zero_with_a_reason_is_a_cancellation_request(march, world, login_as):
+def cancellation_token(response) -> str:
+    """Zero leads into "Cancelar": the consequences page of the same zero quote."""
+    assert response.status_code == 302, text(response)
+    found = re.fullmatch(r"/licencas/cancelamento/(\w+)", response.headers["Location"])
+    assert found, response.headers["Location"]
+    return found.group(1)
+
+
+def test_zero_with_a_reason_leads_into_cancelar(march, world, login_as):
     subscription = factories.subscription(world.demo, quantity=10)
     client = login_as("adm")
-    token = token_of(ask_change(client, subscription, 0, category="rescisao_contrato", reason=REASON))
-    page = preview(client, token)
+    token = cancellation_token(ask_change(client, subscription, 0, category="rescisao_contrato", reason=REASON))
+    assert preview(client, token).headers["Location"] == f"/licencas/cancelamento/{token}"  # one page for zero
+    page = client.get(f"/licencas/cancelamento/{token}")
     cancellation = section(page, "cancellation")
     assert "Isto é um cancelamento da assinatura." in cancellation
     assert "seguem em uso até 10/01/2027, quando a assinatura termina" in cancellation
     assert f"Motivo informado: Rescisão de contrato — {REASON}" in cancellation
-    assert section(page, "at-renewal") == "a assinatura termina"
-    assert confirm(client, token).headers["Location"] == "/licencas"
+    assert 'name="password"' in text(page) and "Confirmar cancelamento" in text(page)
+    refused = confirm(client, token)  # the quantities' confirmation does not cancel
+    assert refused.headers["Location"] == f"/licencas/{subscription.id}/alterar?orcamento={token}"
+    assert subscription.renewal_quantity is None and db.session.scalar(select(func.count(CancellationRequest.id))) == 0
+    done = client.post(f"/licencas/cancelamento/{token}/confirmar", data={"password": factories.PASSWORD})
+    assert done.headers["Location"] == "/licencas"
     listing = client.get("/licencas")
-    assert alerts(listing) == [DONE_FLASH, "Solicitação de cancelamento registrada com o motivo informado."]
     assert "Cancelamento agendado para o fim do termo, em 10/01/2027" in license_row(listing, subscription)
     [request] = db.session.scalars(select(CancellationRequest)).all()
     assert (request.subscription_id, request.category, request.reason, request.requested_by_id) == (
@@ -461,9 +473,9 @@ def test_zero_with_a_reason_is_a_cancellation_request(march, world, login_as):
 def test_zero_inside_the_window_ends_the_subscription_now(march, world, login_as):
     subscription = factories.subscription(world.demo, quantity=2, added_at=clock.now())
     client = login_as("master")
-    token = token_of(ask_change(client, subscription, 0, category="custo", reason=REASON))
-    assert "A assinatura termina hoje." in section(preview(client, token), "cancellation")
-    confirm(client, token)
+    token = cancellation_token(ask_change(client, subscription, 0, category="custo", reason=REASON))
+    assert "A assinatura termina hoje." in section(client.get(f"/licencas/cancelamento/{token}"), "cancellation")
+    client.post(f"/licencas/cancelamento/{token}/confirmar", data={"password": factories.PASSWORD})
     assert subscription.status == SubscriptionStatus.CANCELLED
     assert "cancelada" in license_row(client.get("/licencas"), subscription)
 
@@ -558,10 +570,12 @@ def test_confirming_twice_makes_one_order(march, world, login_as):
 def test_going_back_from_the_preview_keeps_what_was_typed(march, world, login_as):
     subscription = factories.subscription(world.demo, quantity=10)
     client = login_as("adm")
-    token = token_of(ask_change(client, subscription, 0, category="nao_utiliza", reason=REASON))
+    token = token_of(ask_change(client, subscription, 12))
     back = re.search(r'href="([^"]*orcamento=[^"]*)">Voltar<', text(preview(client, token))).group(1)
-    form = client.get(html.unescape(back))
-    assert input_value(form, "quantity") == "0"
+    assert input_value(client.get(html.unescape(back)), "quantity") == "12"
+    token = cancellation_token(ask_change(client, subscription, 0, category="nao_utiliza", reason=REASON))
+    back = re.search(r'href="([^"]*orcamento=[^"]*)">Voltar<', text(client.get(f"/licencas/cancelamento/{token}")))
+    form = client.get(html.unescape(back.group(1)))  # "Cancelar", with the category and the text kept
     assert '<option selected value="nao_utiliza">' in text(form) and textarea(form, "reason") == REASON
 
 

@@ -24,6 +24,13 @@ What it enforces, like the real service (../shared/notes/integrations.md §5):
 - carts expire (`expirationTimestamp`); checkout creates the subscriptions and answers `orders`
   (or `orderErrors`); a cart is checked out once (800065).
 
+The Microsoft Customer Agreement: `GET /v1/agreements` lists the agreement templates (filtered by
+`agreementType`); `POST /v1/customers/{id}/agreements` checks the documented body (`primaryContact` with
+firstName, lastName, email and an optional phoneNumber; a known `templateId`; `dateAgreed` not in the future;
+`type`) and stores it per customer; the same contact again → 400 with code 600061
+(PartnerConfirmedAgreementAlreadyExists; the docs give the code, not the status); `GET` of the same URL lists
+what is stored (`agreements(customer_id)` too).
+
 Every request is recorded (`fake.requests`) for assertions. Test controls: `add_subscription`,
 `respond_async`, `fail_next`, `stall_next`, `conflict_next_patch`, `order_error_next`, `checkout_pending`.
 The clock is `portal.shared.clock`, so a frozen clock drives the windows and cart expiry.
@@ -44,6 +51,13 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from portal.shared import clock
 
 WINDOW = timedelta(hours=168)
+MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"
+AGREEMENT_TEMPLATES = [
+    {"templateId": MCA_TEMPLATE_ID, "agreementType": "MicrosoftCustomerAgreement",
+     "agreementLink": "https://aka.ms/customeragreement", "versionRank": 0},
+    {"templateId": "998b88de-aa99-4388-a42c-1b3517d49490", "agreementType": "MicrosoftCloudAgreement",
+     "agreementLink": "https://aka.ms/microsoftcloudagreement", "versionRank": 0},
+]
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -170,6 +184,7 @@ class PartnerCenterFake:
         self._conflict_next_patch = False
         self._order_errors: list[tuple[Any, str]] = []
         self._pending_orders: int | None = None
+        self._agreements: dict[str, list[dict]] = {}
         self._server = None
         self._thread: threading.Thread | None = None
         self.app = self._build_app()
@@ -241,6 +256,11 @@ class PartnerCenterFake:
         """The next checkout answers a "pending" order without subscription ids; GET of the order shows them
         after `pending_polls` reads."""
         self._pending_orders = pending_polls
+
+    def agreements(self, customer_id: str) -> list[dict]:
+        """The MCA attestations stored for a customer, as GET /v1/customers/{id}/agreements lists them."""
+        with self._lock:
+            return [dict(a) for a in self._agreements.get(customer_id, [])]
 
     def requests_to(self, method: str, path_part: str = "") -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and path_part in r.path]
@@ -315,9 +335,69 @@ class PartnerCenterFake:
         def get_order(customer_id, order_id):
             return fake._read_order(customer_id, order_id)
 
+        @app.get("/v1/agreements")
+        def agreement_templates():
+            wanted = request.args.get("agreementType", "*")
+            if wanted not in ("*", "MicrosoftCustomerAgreement", "MicrosoftCloudAgreement"):
+                return fake._error(400, 800002, f"Invalid request input: agreementType {wanted!r}.", "InvalidInput")
+            items = [t for t in AGREEMENT_TEMPLATES if wanted in ("*", t["agreementType"])]
+            return fake._json({"totalCount": len(items), "items": items, "links": {},
+                               "attributes": {"objectType": "Collection"}})
+
+        @app.post("/v1/customers/<customer_id>/agreements")
+        def attest_agreement(customer_id):
+            return fake._attest(customer_id, request.get_json(silent=True))
+
+        @app.get("/v1/customers/<customer_id>/agreements")
+        def customer_agreements(customer_id):
+            wanted = request.args.get("agreementType", "*")
+            items = [a for a in fake.agreements(customer_id) if wanted in ("*", a["type"])]
+            return fake._json({"totalCount": len(items), "items": items, "links": {},
+                               "attributes": {"objectType": "Collection"}})
+
         return app
 
     # ------------------------------------------------------------ handlers
+
+    def _attest(self, customer_id: str, body: Any) -> Response:
+        def invalid(what: str) -> Response:
+            return self._error(400, 800002, f"Invalid request input: {what}.", "InvalidInput")
+
+        if not isinstance(body, dict):
+            return invalid("send the Agreement resource as JSON")
+        contact = body.get("primaryContact")
+        if not isinstance(contact, dict) or not all(isinstance(contact.get(k), str) and contact[k].strip()
+                                                    for k in ("firstName", "lastName", "email")):
+            return invalid("primaryContact needs firstName, lastName and email")
+        if "phoneNumber" in contact and not isinstance(contact["phoneNumber"], str):
+            return invalid("primaryContact.phoneNumber must be a string")
+        unknown = set(contact) - {"firstName", "lastName", "email", "phoneNumber"}
+        if unknown:
+            return invalid(f"unknown primaryContact fields {sorted(unknown)}")
+        template = next((t for t in AGREEMENT_TEMPLATES if t["templateId"] == body.get("templateId")), None)
+        if template is None:
+            return invalid(f"templateId {body.get('templateId')!r} is not an agreement template")
+        if body.get("type") != template["agreementType"]:
+            return invalid(f"type must be {template['agreementType']} for this templateId (not agreementType)")
+        try:
+            agreed = datetime.fromisoformat(str(body.get("dateAgreed", "")).replace("Z", "+00:00"))
+        except ValueError:
+            return invalid("dateAgreed must be a UTC date time such as 2026-06-14T00:00:00Z")
+        if agreed.tzinfo is None or agreed.astimezone(UTC).date() > clock.now().astimezone(UTC).date():
+            return invalid("dateAgreed must be a UTC date time, not in the future")
+        key = {k: contact.get(k, "") for k in ("firstName", "lastName", "email", "phoneNumber")}
+        with self._lock:
+            held = self._agreements.setdefault(customer_id, [])
+            for existing in held:
+                known = {k: existing["primaryContact"].get(k, "") for k in key}
+                if existing["templateId"] == template["templateId"] and known == key:
+                    return self._error(400, 600061, "A partner confirmed agreement already exists for the "
+                                       "customer.", "PartnerConfirmedAgreementAlreadyExists")
+            agreement = {"primaryContact": dict(contact), "templateId": template["templateId"],
+                         "dateAgreed": body["dateAgreed"], "type": template["agreementType"],
+                         "userId": "fake-partner-user", "attributes": {"objectType": "Agreement"}}
+            held.append(agreement)
+        return self._json(agreement, 201)
 
     def _take(self, queue: list, when_index: int):
         with self._lock:

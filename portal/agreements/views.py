@@ -1,0 +1,85 @@
+"""The customer's "Contrato": a Master reads the current agreements and accepts them."""
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal.accounts.context import actor_from_request
+from portal.accounts.roles import Permission
+from portal.agreements import service
+from portal.agreements.forms import AcceptForm
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.errors import NotFound, ServiceError
+from portal.shared.permissions import customer_can, requires
+
+bp = Blueprint("agreements", __name__)
+
+
+@bp.app_context_processor
+def _agreement_nav():
+    def agreement_pending() -> bool:
+        """For the navigation: a Master whose organization still has a current agreement to accept."""
+        organization = getattr(g, "organization", None)
+        if organization is None or not customer_can(Permission.AGREEMENT_ACCEPT):
+            return False
+        try:
+            return bool(service.pending_versions(organization, clock.today()))
+        except SQLAlchemyError:  # error pages render the navigation too: they must not fail again
+            db.session.rollback()
+            return False
+
+    return {"agreement_pending": agreement_pending}
+
+
+def _page(form: AcceptForm, status: int = 200):
+    statuses = service.organization_status(g.organization, clock.today())
+    return render_template(
+        "agreements/show.html", statuses=statuses, form=form, user=current_user,
+        method_labels=service.METHOD_LABELS, checked={int(v) for v in (form.versions.data or [])},
+    ), status
+
+
+@bp.get(service.CONTRACT_PATH)
+@requires(Permission.AGREEMENT_ACCEPT)
+def show():
+    return _page(AcceptForm(formdata=None, phone=current_user.phone))
+
+
+@bp.post(service.CONTRACT_PATH)
+@requires(Permission.AGREEMENT_ACCEPT)
+def accept():
+    form = AcceptForm()
+    if form.validate_on_submit():
+        try:
+            created = service.accept(organization=g.organization, membership=g.membership,
+                                     version_ids=form.versions.data or [], phone=form.phone.data,
+                                     actor=actor_from_request(request))
+        except ServiceError as error:
+            field = getattr(form, error.field, None) if error.field else None
+            if field is not None:
+                field.errors = [*field.errors, error.message]
+            else:
+                flash(error.message, "danger")
+        else:
+            if created:
+                flash(_("Contrato aceito. Obrigado! Compras e aumentos de licenças estão liberados quando todos os "
+                        "contratos vigentes estiverem aceitos."), "success")
+            else:
+                flash(_("Este contrato já estava aceito pela sua organização."), "info")
+            return redirect(url_for("agreements.show"))
+    return _page(form, 422)
+
+
+@bp.get(f"{service.CONTRACT_PATH}/<int:version_id>/pdf")
+@requires(Permission.AGREEMENT_ACCEPT)
+def pdf(version_id: int):
+    try:
+        version = service.get_version(version_id, effective_on=clock.today())
+        content, filename = service.version_pdf(version)
+    except NotFound:
+        abort(404)
+    response = Response(content, mimetype=service.PDF)
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response

@@ -1,0 +1,212 @@
+"""Backoffice "Auditoria" (compliance): every cancellation with its reason and provider result, its CSV export and
+chart, and the audit trail with the hash chain's integrity check. Read-only: the check changes nothing.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
+
+from portal.accounts.roles import StaffPermission
+from portal.backoffice import audit_service
+from portal.backoffice.audit_service import CancellationFilters, TrailFilters
+from portal.backoffice.views import bp
+from portal.cancellations.models import REASON_LABELS, ReasonCategory
+from portal.shared import clock
+from portal.shared.audit import AUDIT_TAG_LABELS, AuditTag
+from portal.shared.permissions import staff_requires
+
+PER_PAGE = 50
+MAX_PAGE = 100_000  # a huge ?pagina= would overflow the database's OFFSET
+MAX_SEARCH = 200  # characters of a text search that are used
+MAX_SEQ = 2**31 - 1
+MIN_YEAR, MAX_YEAR = 2000, 2999  # a date outside these years is a typo, and day + 1 must not overflow
+_DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")  # 31/12/2026, as typed
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")  # 2026-12-31, as a date input sends it
+
+
+# ---------------------------------------------------------------- reading the filters
+
+@dataclass
+class Parsed:
+    """Filters once read: `raw` is what was typed (shown back), `errors` says which values were ignored."""
+
+    raw: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def query_args(self) -> dict[str, str]:
+        """The URL arguments of the filters in use (pager, CSV link): those that were ignored are left out."""
+        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
+
+
+def _raw(names: tuple[str, ...]) -> dict[str, str]:
+    return {name: (request.args.get(name) or "").strip() for name in names}
+
+
+def _date(value: str) -> date:
+    match = _DAY_FIRST.match(value)
+    if match:
+        day, month, year = (int(g) for g in match.groups())
+    else:
+        match = _ISO.match(value)
+        if not match:
+            raise ValueError(value)
+        year, month, day = (int(g) for g in match.groups())
+    return date(year, month, day)  # ValueError for 31/02
+
+
+def _period(parsed: Parsed) -> tuple[date | None, date | None]:
+    """The "de"/"até" dates (business dates, both inclusive); a bad one is ignored with a message."""
+    found: dict[str, date | None] = {"de": None, "ate": None}
+    for name in found:
+        value = parsed.raw[name]
+        if not value:
+            continue
+        try:
+            day = _date(value)
+        except ValueError:
+            parsed.errors[name] = _("“%(value)s” não é uma data válida: use dd/mm/aaaa. Este filtro foi ignorado.",
+                                    value=value[:40])
+            continue
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            parsed.errors[name] = _("Use uma data entre %(first)s e %(last)s. Este filtro foi ignorado.",
+                                    first=f"01/01/{MIN_YEAR}", last=f"31/12/{MAX_YEAR}")
+            continue
+        found[name] = day
+    if found["de"] and found["ate"] and found["de"] > found["ate"]:
+        parsed.errors["ate"] = _("A data final é anterior à inicial. Este filtro foi ignorado.")
+        found["ate"] = None
+    return found["de"], found["ate"]
+
+
+def parse_cancellation_filters() -> tuple[CancellationFilters, Parsed]:
+    parsed = Parsed(_raw(("de", "ate", "organizacao", "categoria", "usuario")))
+    date_from, date_to = _period(parsed)
+    category = None
+    if parsed.raw["categoria"]:
+        if parsed.raw["categoria"] in {c.value for c in ReasonCategory}:
+            category = parsed.raw["categoria"]
+        else:
+            parsed.errors["categoria"] = _("Categoria desconhecida: “%(value)s”. Mostrando todas as categorias.",
+                                           value=parsed.raw["categoria"][:40])
+    return CancellationFilters(date_from=date_from, date_to=date_to, category=category,
+                               organization=parsed.raw["organizacao"][:MAX_SEARCH],
+                               user=parsed.raw["usuario"][:MAX_SEARCH]), parsed
+
+
+def parse_trail_filters() -> tuple[TrailFilters, Parsed]:
+    parsed = Parsed(_raw(("tag", "organizacao", "ator", "de", "ate", "ate_evento")))
+    date_from, date_to = _period(parsed)
+    up_to = None
+    if parsed.raw["ate_evento"]:
+        if parsed.raw["ate_evento"].isdigit() and 0 < int(parsed.raw["ate_evento"]) <= MAX_SEQ:
+            up_to = int(parsed.raw["ate_evento"])
+        else:
+            parsed.errors["ate_evento"] = _("“%(value)s” não é um número de evento. Este filtro foi ignorado.",
+                                            value=parsed.raw["ate_evento"][:40])
+    return TrailFilters(tag=parsed.raw["tag"][:80], organization=parsed.raw["organizacao"][:MAX_SEARCH],
+                        actor=parsed.raw["ator"][:MAX_SEARCH], date_from=date_from, date_to=date_to,
+                        up_to_seq=up_to), parsed
+
+
+def _page() -> int:
+    return min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+
+
+# ---------------------------------------------------------------- template helpers
+
+def _tag_choices() -> list[tuple[str, str]]:
+    """For the tag filter's suggestions: each area ("billing:") and subject ("billing:invoice:"), then every tag."""
+    prefixes: list[str] = []
+    for tag in AuditTag:
+        area, subject, _action = tag.value.split(":")
+        for prefix in (f"{area}:", f"{area}:{subject}:"):
+            if prefix not in prefixes:
+                prefixes.append(prefix)
+    return [(p, _("todos os eventos em %(prefix)s", prefix=p)) for p in prefixes] + [
+        (tag.value, str(AUDIT_TAG_LABELS.get(tag, tag.value))) for tag in AuditTag]
+
+
+def subject_url(subject: str | None) -> str | None:
+    """Where a subject can be seen in the backoffice ("cancellation:12" → its audit page), if anywhere."""
+    kind, _sep, number = (subject or "").partition(":")
+    if not number.isdigit() or int(number) > MAX_SEQ:
+        return None
+    targets = {"cancellation": ("backoffice.audit_cancellation", "request_id"),
+               "order": ("backoffice.order", "order_id"),
+               "organization": ("backoffice.organization", "organization_id")}
+    if kind not in targets:
+        return None
+    endpoint, argument = targets[kind]
+    return url_for(endpoint, **{argument: int(number)})
+
+
+# ---------------------------------------------------------------- "Auditoria de cancelamentos"
+
+@bp.get("/auditoria/cancelamentos")
+@staff_requires(StaffPermission.AUDIT_READ)
+def audit_cancellations():
+    filters, parsed = parse_cancellation_filters()
+    page = _page()
+    result = audit_service.cancellations_page(filters, page=page, per_page=PER_PAGE, today=clock.today())
+    return render_template(
+        "backoffice/audit_cancellations.html", result=result, filters=parsed, page=page,
+        categories=[(c.value, REASON_LABELS[c]) for c in ReasonCategory],
+    ), 422 if parsed.errors else 200
+
+
+@bp.get("/auditoria/cancelamentos.csv")
+@staff_requires(StaffPermission.AUDIT_READ)
+def audit_cancellations_csv():
+    filters, _parsed = parse_cancellation_filters()  # a value that cannot be read is ignored, as on the page
+    body = audit_service.cancellations_csv(filters)
+    filename = f"cancelamentos-{clock.today():%Y-%m-%d}.csv"
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    })
+
+
+@bp.get("/auditoria/cancelamentos/<int:request_id>")
+@staff_requires(StaffPermission.AUDIT_READ)
+def audit_cancellation(request_id: int):
+    detail = audit_service.cancellation_detail(request_id)
+    if detail is None:
+        abort(404)
+    return render_template("backoffice/audit_cancellation.html", detail=detail, row=detail.row,
+                           compact_json=audit_service.compact_json, subject_url=subject_url)
+
+
+# ---------------------------------------------------------------- "Trilha de auditoria"
+
+@bp.get("/auditoria/trilha")
+@staff_requires(StaffPermission.AUDIT_READ)
+def audit_trail():
+    filters, parsed = parse_trail_filters()
+    page = _page()
+    result = audit_service.trail_page(filters, page=page, per_page=PER_PAGE)
+    return render_template(
+        "backoffice/audit_trail.html", result=result, filters=parsed, page=page, tag_choices=_tag_choices(),
+        subject_url=subject_url, highlight=filters.up_to_seq,
+    ), 422 if parsed.errors else 200
+
+
+@bp.post("/auditoria/verificar")
+@staff_requires(StaffPermission.AUDIT_READ)
+def audit_verify():
+    """Walk the whole chain (as `flask audit verify` does) and say what was found. Reads only; not audited."""
+    status = audit_service.verify_chain()
+    if status.ok:
+        flash(_("Trilha de auditoria íntegra: %(n)d eventos verificados.", n=status.checked), "success")
+    else:
+        link = url_for("backoffice.audit_trail", ate_evento=status.broken_seq, _anchor=f"evento-{status.broken_seq}")
+        # The translation is escaped, then filled in: the reason is escaped too, the link is kept as a link.
+        message = escape(_("Trilha de auditoria quebrada no evento %(seq)s: %(reason)s "
+                           "(%(n)d eventos verificados antes dele).")) % {
+            "seq": Markup('<a href="{}" data-testid="broken-event">{}</a>').format(link, status.broken_seq),
+            "reason": status.reason, "n": status.checked}
+        flash(message, "danger")
+    return redirect(url_for("backoffice.audit_trail"))

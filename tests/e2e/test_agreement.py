@@ -1,0 +1,78 @@
+"""Browser: Outra Empresa's Master is told at checkout to accept the contract, accepts it, then buys."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from portal.accounts.models import Organization
+from portal.agreements.models import AgreementAcceptance
+from portal.extensions import db
+
+pytestmark = pytest.mark.e2e
+
+MASTER = "master@outra.example.com"
+PRODUCT = "TEAMS-ESS"  # Microsoft Teams Essentials, which Outra Empresa does not have yet
+
+
+def outra_acceptances(app) -> list[tuple[str, str, str]]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(AgreementAcceptance.method, AgreementAcceptance.email, AgreementAcceptance.provider_status)
+            .join(Organization, Organization.id == AgreementAcceptance.organization_id)
+            .where(Organization.legal_name == "Outra Empresa S.A.").order_by(AgreementAcceptance.id)
+        ).all()
+        db.session.remove()
+        return [tuple(row) for row in rows]
+
+
+def test_master_accepts_the_agreement_and_the_checkout_becomes_possible(page, log_in, live_server):
+    assert outra_acceptances(live_server.app) == []  # the demo leaves Outra Empresa without acceptance
+    log_in(page, MASTER)
+    nav = page.get_by_test_id("nav")
+    expect(nav.get_by_role("link", name=re.compile("Contrato"))).to_contain_text("pendente")
+
+    # A product in the cart, then "Revisar pedido": refused, with the way to accept.
+    nav.get_by_role("link", name="Adicionar novos produtos").click()
+    card = page.locator(f'[data-testid="product-card"][data-sku="{PRODUCT}"]')
+    card.get_by_label("Quantidade").fill("3")
+    card.get_by_role("button", name="Adicionar ao carrinho").click()
+    expect(page.get_by_role("status").filter(has_text="adicionadas ao carrinho")).to_be_visible()
+    nav.get_by_test_id("cart-link").click()
+    page.get_by_role("button", name="Revisar pedido").click()
+    expect(page).to_have_url(re.compile(r"/carrinho$"))
+    refusal = page.get_by_role("alert")
+    expect(refusal).to_contain_text("Para comprar ou aumentar licenças, aceite antes")
+    expect(refusal).to_contain_text("Contrato de Cliente da Microsoft")
+    expect(refusal).to_contain_text("Termos de serviço do Portal Cloud")
+    expect(refusal).to_contain_text("/contrato")
+    expect(refusal).to_contain_text("Li e aceito")
+
+    # "Contrato": read, tick "Li e aceito" on each, accept.
+    nav.get_by_role("link", name=re.compile("Contrato")).click()
+    expect(page).to_have_url(re.compile(r"/contrato$"))
+    expect(page.get_by_role("heading", name="Contrato", level=1)).to_be_visible()
+    expect(page.get_by_test_id("acceptor-name")).to_have_text("Otávio Master")
+    for kind in ("microsoft_mca", "reseller_terms"):
+        section = page.get_by_test_id(f"agreement-{kind}")
+        expect(section.get_by_test_id("agreement-status")).to_have_text("Não fornecido")
+        section.get_by_label("Li e aceito").check()
+    page.get_by_label("Telefone").fill("(21) 3000-1234")
+    page.get_by_role("button", name="Aceitar").click()
+    expect(page.get_by_role("status").filter(has_text="Contrato aceito.")).to_be_visible()
+    for kind in ("microsoft_mca", "reseller_terms"):
+        section = page.get_by_test_id(f"agreement-{kind}")
+        expect(section.get_by_test_id("agreement-status")).to_have_text("Fornecido")
+        expect(section.get_by_test_id("agreement-accepted")).to_contain_text("Aceito no portal por Otávio Master")
+    expect(nav.get_by_role("link", name=re.compile("Contrato"))).not_to_contain_text("pendente")
+    assert outra_acceptances(live_server.app) == [("accepted", MASTER, "done"),  # the MCA reached Microsoft
+                                                  ("accepted", MASTER, "not_needed")]
+
+    # The same cart now goes through to the purchase.
+    nav.get_by_test_id("cart-link").click()
+    page.get_by_role("button", name="Revisar pedido").click()
+    expect(page).to_have_url(re.compile(r"/carrinho/orcamento/[0-9a-f]{32}$"))
+    page.get_by_role("button", name="Confirmar compra").click()
+    expect(page).to_have_url(re.compile(r"/licencas$"))
+    expect(page.get_by_role("status").filter(has_text="Pedido registrado")).to_be_visible()
