@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from email.utils import make_msgid
 
 from flask import current_app, render_template
-from jinja2 import TemplateNotFound
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from jinja2 import TemplateNotFound
 from sqlalchemy import select
 
 from portal.extensions import db
