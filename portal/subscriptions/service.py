@@ -37,6 +37,7 @@ from portal.jobs import enqueue_after_commit
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
+from portal.shared.formatting import format_date
 from portal.shared.money import round_half_up
 from portal.subscriptions.models import (
     CartItem,
@@ -323,6 +324,12 @@ def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
         raise ServiceError(_("Esta licença está suspensa. Fale com a nossa equipe financeira para reativá-la."))
     if new_quantity < 0:
         raise ServiceError(_("A quantidade não pode ser negativa."), field="quantity")
+    if subscription.renewal_quantity == 0 and new_quantity > 0:
+        # A cancellation (with its reason, for compliance) ends it at the term end; changing the quantity would
+        # quietly undo it. Cancelling what is still inside its window stays possible (quantity 0).
+        raise ServiceError(_("Esta licença foi cancelada e termina em %(date)s; a quantidade não pode mais ser "
+                             "alterada. Para contratar de novo, use “Adicionar novos produtos”.",
+                             date=format_date(subscription.term_end)), field="quantity")
     if new_quantity > product.max_quantity:
         raise ServiceError(_too_many(product),
                            field="quantity")
@@ -365,9 +372,9 @@ def _new_quote(organization: Organization, subscription: Subscription, new_quant
     subscription and confirms them all in one). `at_term_end`: see `plan_change`."""
     if subscription.organization_id != organization.id:
         raise NotFound(_("Licença não encontrada."))
+    if isinstance(new_quantity, int) and not isinstance(new_quantity, bool) and new_quantity != 0:
+        _ensure_contract_open(organization)  # first: "em rescisão" explains every refusal below
     new_quantity = _check_quantity(subscription, new_quantity)
-    if new_quantity != 0:
-        _ensure_contract_open(organization)
     if new_quantity > subscription.quantity:  # "inadimplente": no increases (decreases stay allowed)
         ensure_not_delinquent(organization)
         ensure_agreement_accepted(organization, actor)  # nor without the current agreement accepted

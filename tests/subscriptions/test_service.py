@@ -490,3 +490,17 @@ def test_renewal_to_zero_ends_the_subscription(march, world):
     service.renew_due(today=subscription.term_end, actor=Actor.system("tests"))
     assert (subscription.quantity, subscription.status) == (0, SubscriptionStatus.CANCELLED)
     assert all(lot.remaining == 0 for lot in db.session.scalars(select(Lot)))
+
+
+def test_a_cancelled_license_keeps_its_end_date(march, world):
+    subscription = factories.subscription(world.demo, quantity=10)
+    from portal.cancellations import service as cancellations
+
+    quote_ = cancellations.preview_cancellation(organization=world.demo, subscription=subscription,
+                                               actor=actor_of(world.adm), actor_membership=world.adm_membership,
+                                               category="custo", reason=REASON)
+    cancellations.cancel(organization=world.demo, token=quote_.token, password=factories.PASSWORD,
+                         actor=actor_of(world.adm), actor_membership=world.adm_membership)
+    assert subscription.renewal_quantity == 0
+    with pytest.raises(ServiceError, match="foi cancelada e termina em"):
+        quote(world, subscription, 12)
