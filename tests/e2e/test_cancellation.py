@@ -1,4 +1,4 @@
-"""Browser: an Adm cancels a license with a reason; compliance finds that cancellation, with the same text, in the audit."""
+"""Browser: an Adm cancels a license with a reason; compliance finds it, with the same text, in the audit."""
 
 import re
 import uuid
