@@ -93,6 +93,19 @@ def load(env: str | None = None) -> dict:
         "PROVISIONING_SIMULATOR_DELAY_SECONDS": float(os.environ.get("PROVISIONING_SIMULATOR_DELAY_SECONDS", "5")),
         "PROVISIONING_SIMULATOR_FAILURE_RATE": float(os.environ.get("PROVISIONING_SIMULATOR_FAILURE_RATE", "0")),
         "PROVISIONING_SIMULATOR_SEED": _int("PROVISIONING_SIMULATOR_SEED", 0),
+        # Onboarding: e-signature ("simulator" or "autentique") and the Teams handover card ("simulator" or
+        # "workflows": a Teams Workflows webhook URL, a secret), Windows Server versions Backup em Nuvem supports.
+        "ESIGN_BACKEND": os.environ.get("ESIGN_BACKEND", "simulator"),
+        "AUTENTIQUE_URL": os.environ.get("AUTENTIQUE_URL", "https://api.autentique.com.br/v2/graphql"),
+        "AUTENTIQUE_TOKEN": os.environ.get("AUTENTIQUE_TOKEN", ""),
+        "AUTENTIQUE_WEBHOOK_SECRET": os.environ.get("AUTENTIQUE_WEBHOOK_SECRET", ""),
+        "AUTENTIQUE_SANDBOX": _bool("AUTENTIQUE_SANDBOX", True),
+        "TEAMS_BACKEND": os.environ.get("TEAMS_BACKEND", "simulator"),
+        "TEAMS_WEBHOOK_URL": os.environ.get("TEAMS_WEBHOOK_URL", ""),
+        "BACKUP_WINDOWS_SERVER_VERSIONS": os.environ.get(
+            "BACKUP_WINDOWS_SERVER_VERSIONS", "2016,2019,2022,2025"
+        ),  # comma-separated; older versions cannot be backed up
+        "PURCHASE_OFFER_DAYS": _int("PURCHASE_OFFER_DAYS", 30),  # default validity of a purchase offer
         # A rescission's orders wait this long before reaching the provider: the Master may withdraw it meanwhile.
         "RESCISSION_GRACE_MINUTES": _int("RESCISSION_GRACE_MINUTES", 60),
         # Billing (the reseller's side of every invoice, boleto and Pix).

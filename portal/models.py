@@ -10,6 +10,16 @@ from portal.accounts.models import (  # noqa: F401
     User,
 )
 from portal.agreements.models import AgreementAcceptance, AgreementVersion  # noqa: F401
+from portal.backoffice.cosell.models import (  # noqa: F401
+    Deal,
+    DealEvent,
+    DealFavorite,
+    DealSolution,
+    DealStageMark,
+    DealTeamMember,
+)
+from portal.backoffice.offers.models import PurchaseOffer, PurchaseOfferItem, PurchaseOfferView  # noqa: F401
+from portal.backoffice.onboarding.models import Opportunity, OpportunityEvent, OpportunityItem  # noqa: F401
 from portal.billing.models import (  # noqa: F401
     BillingContact,
     Boleto,

@@ -102,6 +102,12 @@ class StaffPermission(StrEnum):
     AGREEMENTS_PUBLISH = "agreements:publish"  # publish agreement versions (admin)
     TICKETS_READ = "tickets:read"  # see the ticket queue and conversations (internal notes included)
     TICKETS_MANAGE = "tickets:manage"  # reply, assign, add notes, change status (suporte)
+    PIPELINE_READ = "pipeline:read"  # the onboarding pipeline, offers and co-sell deals (read-only)
+    PIPELINE_MANAGE = "pipeline:manage"  # move opportunities, proposals, contracts, handover (comercial)
+    PIPELINE_APPROVE = "pipeline:approve"  # approve an opportunity: creates the customer (financeiro)
+    IMPLANTATION_MANAGE = "implantation:manage"  # mark an implantação done (suporte)
+    OFFERS_MANAGE = "offers:manage"  # create, send, cancel purchase offers (comercial)
+    COSELL_MANAGE = "cosell:manage"  # create and move co-sell deals (comercial)
     BILLING_MANAGE = "billing:manage"  # invoices, payments, notas fiscais (upload of the real NFS-e)
 
 
@@ -127,16 +133,19 @@ _STAFF_READ = frozenset(
         StaffPermission.ORGANIZATIONS_READ,
         StaffPermission.USERS_READ,
         StaffPermission.ORDERS_READ,
+        StaffPermission.PIPELINE_READ,
     }
 )
 
 STAFF_ROLE_PERMISSIONS: dict[StaffRole, frozenset[StaffPermission]] = {
     # Comercial: reads the customer base and its orders; attests customers' agreement acceptance.
-    StaffRole.COMERCIAL: _STAFF_READ | {StaffPermission.AGREEMENTS_ATTEST},
-    StaffRole.FINANCEIRO: _STAFF_READ | {StaffPermission.BILLING_MANAGE},  # and manages billing
+    StaffRole.COMERCIAL: _STAFF_READ | {StaffPermission.AGREEMENTS_ATTEST, StaffPermission.PIPELINE_MANAGE,
+                                        StaffPermission.OFFERS_MANAGE, StaffPermission.COSELL_MANAGE},
+    # Financeiro: manages billing and approves new customers in the onboarding pipeline.
+    StaffRole.FINANCEIRO: _STAFF_READ | {StaffPermission.BILLING_MANAGE, StaffPermission.PIPELINE_APPROVE},
     # Suporte: also acts on orders (retries, implantação of own services) and answers tickets.
     StaffRole.SUPORTE: _STAFF_READ | {StaffPermission.ORDERS_MANAGE, StaffPermission.TICKETS_READ,
-                                      StaffPermission.TICKETS_MANAGE},
+                                      StaffPermission.TICKETS_MANAGE, StaffPermission.IMPLANTATION_MANAGE},
     # Compliance: read-only everywhere, plus the audit trail.
     StaffRole.COMPLIANCE: _STAFF_READ | {StaffPermission.AUDIT_READ, StaffPermission.TICKETS_READ},
     # Admin: creates organizations and staff users, edits the catalog and prices, acts on orders.

@@ -97,6 +97,22 @@ class AuditTag(StrEnum):
     TICKET_NOTE_ADDED = "support:ticket:note_added"
     TICKET_STATUS_CHANGED = "support:ticket:status_changed"
     TICKET_ASSIGNED = "support:ticket:assigned"
+    OPPORTUNITY_CREATED = "onboarding:opportunity:created"
+    OPPORTUNITY_UPDATED = "onboarding:opportunity:updated"
+    OPPORTUNITY_STAGE_CHANGED = "onboarding:opportunity:stage_changed"
+    OPPORTUNITY_APPROVED = "onboarding:opportunity:approved"
+    CONTRACT_SENT_FOR_SIGNATURE = "onboarding:contract:sent_for_signature"
+    CONTRACT_SIGNED = "onboarding:contract:signed"
+    HANDOVER_POSTED = "onboarding:handover:posted"
+    IMPLANTATION_DONE = "onboarding:implantation:done"
+    OFFER_CREATED = "offers:offer:created"
+    OFFER_SENT = "offers:offer:sent"
+    OFFER_ACCEPTED = "offers:offer:accepted"
+    OFFER_CANCELLED = "offers:offer:cancelled"
+    OFFER_EXPIRED = "offers:offer:expired"
+    DEAL_CREATED = "cosell:deal:created"
+    DEAL_UPDATED = "cosell:deal:updated"
+    DEAL_STAGE_CHANGED = "cosell:deal:stage_changed"
 
 
 class AuditEvent(db.Model):
@@ -320,4 +336,20 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.TICKET_NOTE_ADDED: _l("Nota interna em chamado"),
     AuditTag.TICKET_STATUS_CHANGED: _l("Situação de chamado alterada"),
     AuditTag.TICKET_ASSIGNED: _l("Chamado atribuído"),
+    AuditTag.OPPORTUNITY_CREATED: _l("Oportunidade criada"),
+    AuditTag.OPPORTUNITY_UPDATED: _l("Oportunidade alterada"),
+    AuditTag.OPPORTUNITY_STAGE_CHANGED: _l("Oportunidade mudou de etapa"),
+    AuditTag.OPPORTUNITY_APPROVED: _l("Oportunidade aprovada pelo financeiro"),
+    AuditTag.CONTRACT_SENT_FOR_SIGNATURE: _l("Contrato enviado para assinatura"),
+    AuditTag.CONTRACT_SIGNED: _l("Contrato assinado"),
+    AuditTag.HANDOVER_POSTED: _l("Card de passagem publicado"),
+    AuditTag.IMPLANTATION_DONE: _l("Implantação concluída"),
+    AuditTag.OFFER_CREATED: _l("Oferta de compra criada"),
+    AuditTag.OFFER_SENT: _l("Oferta de compra enviada"),
+    AuditTag.OFFER_ACCEPTED: _l("Oferta de compra aceita"),
+    AuditTag.OFFER_CANCELLED: _l("Oferta de compra cancelada"),
+    AuditTag.OFFER_EXPIRED: _l("Oferta de compra expirada"),
+    AuditTag.DEAL_CREATED: _l("Negócio de venda conjunta criado"),
+    AuditTag.DEAL_UPDATED: _l("Negócio de venda conjunta alterado"),
+    AuditTag.DEAL_STAGE_CHANGED: _l("Negócio de venda conjunta mudou de etapa"),
 }

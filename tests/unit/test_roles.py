@@ -85,3 +85,15 @@ def test_agreements_and_tickets_permissions():
     assert holders(StaffPermission.AGREEMENTS_PUBLISH) == {StaffRole.ADMIN}
     assert holders(StaffPermission.TICKETS_MANAGE) == {StaffRole.SUPORTE, StaffRole.ADMIN}
     assert holders(StaffPermission.TICKETS_READ) == {StaffRole.SUPORTE, StaffRole.COMPLIANCE, StaffRole.ADMIN}
+
+
+def test_pipeline_permissions():
+    def holders(permission):
+        return {role for role in StaffRole if permission in STAFF_ROLE_PERMISSIONS[role]}
+
+    assert holders(StaffPermission.PIPELINE_READ) == set(StaffRole)  # compliance reads, never writes
+    assert holders(StaffPermission.PIPELINE_MANAGE) == {StaffRole.COMERCIAL, StaffRole.ADMIN}
+    assert holders(StaffPermission.PIPELINE_APPROVE) == {StaffRole.FINANCEIRO, StaffRole.ADMIN}
+    assert holders(StaffPermission.IMPLANTATION_MANAGE) == {StaffRole.SUPORTE, StaffRole.ADMIN}
+    assert holders(StaffPermission.OFFERS_MANAGE) == holders(StaffPermission.COSELL_MANAGE) == {
+        StaffRole.COMERCIAL, StaffRole.ADMIN}

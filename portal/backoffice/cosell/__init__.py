@@ -1,0 +1,1 @@
+"""Co-sell deals ("Venda conjunta") as in Partner Center's referrals: inbound, outbound and favourites."""

@@ -1,0 +1,1 @@
+"""Onboarding ("Contratação"): opportunity → proposal → e-signed contract → approval → handover → implantação."""
