@@ -140,6 +140,8 @@ def load(env: str | None = None) -> dict:
         # Attachments: bytes per file, and the accepted extensions (the content is checked against the extension).
         "TICKET_ATTACHMENT_MAX_BYTES": _int("TICKET_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
         "TICKET_ATTACHMENT_TYPES": _words("TICKET_ATTACHMENT_TYPES", "pdf,png,jpg,jpeg,txt,log,csv,zip,docx,xlsx"),
+        # The largest request body accepted at all (uploads have their own, smaller limits on their forms).
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024 * 1024),
         # Login rate limit; storage is shared between workers only with a redis:// URI.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

@@ -110,6 +110,10 @@ def _init_integrations(app: Flask) -> None:
     from portal.integrations import fiscal
 
     app.extensions["fiscal_issuer"] = fiscal.from_config(app.config)
+    from portal.integrations import esign, teams
+
+    app.extensions["esign"] = esign.from_config(app.config)
+    app.extensions["teams"] = teams.from_config(app.config)
     jobs.configure_for_app(app)
 
 
@@ -224,6 +228,14 @@ def _register_error_handlers(app: Flask) -> None:
                 "O formulário expirou ou foi enviado de outro lugar. Volte, recarregue a página e tente de novo."
             ),
         ), 400
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return render_template(
+            "errors/generic.html", code=413,
+            message=_("O envio passou do tamanho máximo aceito (%(mb)d MB). Envie arquivos menores.", mb=limit_mb),
+        ), 413
 
     @app.errorhandler(429)
     def too_many(_error):

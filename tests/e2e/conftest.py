@@ -125,14 +125,29 @@ def staff_code() -> str:
     return pyotp.TOTP(DEMO_TOTP_SECRET).now()
 
 
+def _forget_last_code(app, email: str) -> None:
+    """A TOTP code is accepted once (replay guard): tests signing the same staff user in twice within one
+    30-second step would otherwise be refused. Forgetting the last accepted step is what a new step does."""
+    from sqlalchemy import update
+
+    from portal.accounts.models import User
+    from portal.extensions import db
+
+    with app.app_context():
+        db.session.execute(update(User).where(User.email == email).values(totp_last_step=None))
+        db.session.commit()
+
+
 @pytest.fixture
-def log_in():
+def log_in(live_server):
     """`log_in(page, email)`: the sign-in form; with `totp=True` also the two-factor step (demo staff code).
 
     Returns once the portal has left the sign-in pages (the caller asserts where it landed).
     """
 
     def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD, *, totp: bool = False) -> Page:
+        if totp:
+            _forget_last_code(live_server.app, email)
         page.goto("/entrar")
         page.get_by_label("E-mail").fill(email)
         page.get_by_label("Senha", exact=True).fill(password)
