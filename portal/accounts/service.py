@@ -28,7 +28,7 @@ from portal.accounts.models import (
     StaffRoleGrant,
     User,
 )
-from portal.accounts.roles import Role, StaffRole, grantable_roles
+from portal.accounts.roles import Role, StaffPermission, StaffRole, grantable_roles, staff_permissions_for
 from portal.extensions import db
 from portal.notifications import service as notify
 from portal.shared import clock, cnpj, tokens
@@ -564,6 +564,29 @@ def create_organization(data: OrganizationData, *, master_email: str, master_nam
                         url_for_token) -> Organization:
     """Staff admin creates a customer organization and invites its first Master."""
     _require_staff(actor, StaffRole.ADMIN)
+    organization = _new_organization(data, master_email=master_email, master_name=master_name, actor=actor,
+                                     url_for_token=url_for_token)
+    db.session.commit()
+    return organization
+
+
+def create_approved_customer(data: OrganizationData, *, master_email: str, master_name: str, actor: Actor,
+                             url_for_token) -> Organization:
+    """The onboarding approval (financeiro, `pipeline:approve`) creates the customer and invites its first Master.
+
+    Joins the caller's transaction: the approval commits it together with the subscriptions and the stage change.
+    """
+    user = actor.user
+    if user is None or not user.is_staff or StaffPermission.PIPELINE_APPROVE not in staff_permissions_for(
+            user.staff_roles):
+        raise PermissionDenied(_("Apenas a equipe autorizada pode fazer isso."))
+    return _new_organization(data, master_email=master_email, master_name=master_name, actor=actor,
+                             url_for_token=url_for_token)
+
+
+def _new_organization(data: OrganizationData, *, master_email: str, master_name: str, actor: Actor,
+                      url_for_token) -> Organization:
+    """The organization, its first Master's membership and invitation, and their audit events (not committed)."""
     number = cnpj.compact(data.cnpj)
     if not cnpj.is_valid(number):
         raise ServiceError(_("CNPJ inválido."), field="cnpj")
@@ -598,7 +621,6 @@ def create_organization(data: OrganizationData, *, master_email: str, master_nam
         AuditTag.INVITATION_SENT, actor=actor, organization_id=organization.id,
         subject=f"membership:{membership.id}", after={"email": user.email, "roles": [Role.MASTER.value]},
     )
-    db.session.commit()
     return organization
 
 

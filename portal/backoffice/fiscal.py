@@ -30,6 +30,13 @@ from portal.shared.permissions import staff_requires
 MAX_REQUEST_BYTES = 2 * fiscal.MAX_UPLOAD_BYTES + 64 * 1024
 
 
+@bp.url_value_preprocessor
+def _limit_fiscal_upload(endpoint, _values):
+    # Before every before_request hook, the CSRF check included, which is the first to read the body.
+    if endpoint == "backoffice.fiscal_document" and request.method == "POST":
+        request.max_content_length = MAX_REQUEST_BYTES
+
+
 class FiscalUploadForm(FlaskForm):
     xml_file = FileField(_l("XML da NFS-e"), validators=[
         FileRequired(message=_l("Escolha o arquivo XML da nota fiscal.")),

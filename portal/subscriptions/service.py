@@ -758,6 +758,34 @@ def _apply_checkout(organization: Organization, quote: Quote, actor: Actor, now:
     return orders
 
 
+def purchase_for_new_customer(*, organization: Organization, items: list[tuple[Product, int]],
+                              actor: Actor) -> list[Order]:
+    """The subscriptions of a customer the onboarding approval just created: the checkout path (quote, ledger,
+    lots, orders, audit) without a cart, in the caller's transaction; the orders go to the provider on commit.
+
+    The customer-agreement gate of `quote_checkout` is not applied: staff buys on the strength of the contract the
+    customer e-signed with the reseller, and the Master still has to accept the current agreement in the portal
+    before any purchase or increase of their own (the gate stays on every customer-facing path).
+    """
+    if not items:
+        raise ServiceError(_("Inclua pelo menos um produto."))
+    checked = [(_sellable(product.id), _check_purchase_quantity(product, quantity)) for product, quantity in items]
+    now = clock.now()
+    lines = plan_checkout(organization, checked, now)
+    quote = Quote(
+        token=secrets.token_hex(16), organization_id=organization.id, kind=QuoteKind.CHECKOUT,
+        lines=[line.as_dict() for line in lines], charge_cents=sum(line.amount_cents for line in lines),
+        credit_cents=0, recurring_cents=sum(line.quantity * line.unit_price_cents for line in lines),
+        created_by_id=actor.user_id, created_at=now, expires_at=_end_of_business_day(now),
+    )
+    db.session.add(quote)
+    db.session.flush()
+    confirmation = _confirm(organization, quote, actor)
+    for order in confirmation.orders:
+        _queue(order)
+    return confirmation.orders
+
+
 # ---------------------------------------------------------------- queueing
 
 def _queue(order: Order) -> None:
