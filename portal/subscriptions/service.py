@@ -636,7 +636,9 @@ def _record_cancellation(organization: Organization, subscription: Subscription,
 def cart_items(organization: Organization, user: User) -> list[CartItem]:
     return list(db.session.scalars(
         select(CartItem).where(CartItem.organization_id == organization.id, CartItem.user_id == user.id)
-        .options(selectinload(CartItem.product)).order_by(CartItem.id)
+        .options(selectinload(CartItem.product).selectinload(Product.family),
+                 selectinload(CartItem.product).selectinload(Product.prices))
+        .order_by(CartItem.id)
     ))
 
 

@@ -9,9 +9,9 @@ Every POST is recorded (`requests`: path, query, headers, raw body) and its JSON
 (../shared/notes/integrations.md §4): `type == "message"`, `attachments[0].contentType` the Adaptive Card MIME
 type, `content.type == "AdaptiveCard"`, `content.version` at most 1.5, a JSON content type and a body of at most
 28 KB (the Teams message limit). A request that fails the checks answers 400 with the reasons; one that passes is
-kept in `cards` (the Adaptive Card content) and answered with the next status of `statuses` (202 once the list
-is used up). The webhook URL carries a signature in its query, like the real ones (`sig=…`), and a POST with
-another signature answers 401.
+answered with the next status of `statuses` (202 once the list is used up); the cards of the accepted ones (2xx)
+are kept in `cards`. The webhook URL carries a signature in its query, like the real ones (`sig=…`), and a POST
+with another signature answers 401.
 """
 
 import json
@@ -130,8 +130,9 @@ class TeamsRecorder:
         if problems:
             return _error(400, "InvalidRequestContent", "; ".join(problems))
         with self._lock:
-            self.cards.append(json.loads(body)["attachments"][0]["content"])
             status = self.statuses.pop(0) if self.statuses else 202
+            if 200 <= status < 300:
+                self.cards.append(json.loads(body)["attachments"][0]["content"])
         if 200 <= status < 300:
             return Response(status=status)
         return _error(status, "SimulatedFailure", f"the recorder was told to answer {status}")

@@ -1,0 +1,108 @@
+"""No N+1: every customer page runs the same number of SQL statements with 1 and with 50 subscriptions (and
+as many invoices, users, tickets and history events). Timings are measured in bench/, never asserted here."""
+
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import event
+
+from portal.billing.service import invoice_organization
+from portal.billing.settings import BillingSettings
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.audit import Actor
+from portal.subscriptions import service as subscriptions
+from portal.support.models import Ticket, TicketMessage
+from tests import factories
+
+BOUGHT = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+# page → who looks at it (the URL's {placeholders} are filled from the data made below)
+PAGES = {
+    "/": "master",
+    "/licencas": "master",
+    "/licencas/{subscription}": "master",
+    "/licencas/orcamento/{quote}": "master",
+    "/produtos": "master",
+    "/carrinho": "master",
+    "/faturas": "master",
+    "/faturas/{invoice}": "master",
+    "/usuarios": "master",
+    "/historico": "master",
+    "/chamados": "suporte",
+    "/chamados/{ticket}": "suporte",
+}
+
+
+@contextmanager
+def counting(engine):
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.fixture(autouse=True)
+def no_documents(monkeypatch):
+    """The invoices' PDFs are not what is counted here."""
+    import portal.billing.service as billing
+
+    monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)
+
+
+def grow(world, app, count: int, month: int) -> dict:
+    """Add `count` subscriptions, users, tickets (with a reply each) and an invoice holding them all."""
+    organization = world.demo
+    organization.billing_day = 1
+    for n in range(count):
+        factories.subscription(organization, quantity=5 + n, added_at=BOUGHT)
+        factories.MembershipFactory(organization=organization, roles=["suporte"])
+        ticket = Ticket(organization_id=organization.id, opened_by_id=world.suporte.id, category="technical",
+                        priority="normal", subject=f"Chamado {n}", status="open")
+        db.session.add(ticket)
+        db.session.flush()
+        db.session.add_all([
+            TicketMessage(ticket_id=ticket.id, author_id=world.suporte.id, kind="message", body="Ajuda"),
+            TicketMessage(ticket_id=ticket.id, author_id=world.staff_suporte.id, kind="message", from_staff=True,
+                          body="Resposta"),
+        ])
+    db.session.commit()
+    settings = BillingSettings.from_config(app.config)
+    with clock.frozen(datetime(2026, month, 1, 9, tzinfo=UTC)):
+        invoice = invoice_organization(organization.id, on=date(2026, month, 1), settings=settings,
+                                       actor=Actor.system("tests")).invoice
+    first = subscriptions.list_subscriptions(organization)[0]
+    quote = subscriptions.quote_quantity_change(organization=organization, subscription=first,
+                                                new_quantity=first.quantity + 1, actor=Actor.for_user(world.adm))
+    for _ in range(count):
+        product = factories.ProductFactory()
+        subscriptions.set_cart_quantity(organization=organization, user=world.master, product_id=product.id,
+                                        quantity=1)
+    ticket_id = db.session.scalar(db.select(Ticket.id).order_by(Ticket.id.desc()))
+    return {"invoice": invoice.id, "subscription": first.id, "quote": quote.token, "ticket": ticket_id}
+
+
+def measure(login_as, made: dict) -> dict[str, int]:
+    counts = {}
+    for path, who in PAGES.items():
+        url = path.format(**made)
+        client = login_as(who)
+        with counting(db.engine) as statements:
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        counts[path] = len(statements)
+    return counts
+
+
+def test_customer_pages_run_as_many_queries_for_1_and_for_50_subscriptions(app_ctx, world, login_as):
+    small = measure(login_as, grow(world, app_ctx, 1, month=2))
+    large = measure(login_as, grow(world, app_ctx, 49, month=3))
+    grew = {path: (small[path], large[path]) for path in PAGES if large[path] != small[path]}
+    assert not grew, f"pages whose query count grows with the data (1 → 50): {grew}"
