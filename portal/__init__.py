@@ -138,6 +138,8 @@ def _register_blueprints(app: Flask) -> None:
     from portal.backoffice import fiscal as _backoffice_fiscal  # noqa: F401 - registers its routes
     from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
     from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - registers its routes
+    from portal.backoffice.offers import views as _backoffice_offers  # noqa: F401 - registers its routes
+    from portal.backoffice.offers.public import bp as offers_bp
     from portal.backoffice.views import bp as backoffice_bp
     from portal.billing.views import bp as billing_bp
     from portal.billing.webhooks import bp as webhooks_bp
@@ -156,6 +158,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(agreements_bp)
     app.register_blueprint(support_bp)
     app.register_blueprint(backoffice_bp)
+    app.register_blueprint(offers_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhooks_bp)
     app.view_functions["static"] = public(app.view_functions["static"])

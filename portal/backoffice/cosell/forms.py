@@ -17,6 +17,19 @@ SOLUTION_ROWS = 3
 MAX_SEARCH = 200  # characters of the name search that are used
 
 
+class _DateField(DateField):
+    """A date typed as 31/12/2026 or sent by a date input (2026-12-31); blank is no date (the service says so)."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and not "".join(valuelist).strip():
+            self.data = None
+            return
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_("Data inválida: use dd/mm/aaaa.")) from None
+
+
 class TeamMemberForm(Form):
     name = StringField(_l("Nome"))
     phone = StringField(_l("Telefone"))
@@ -49,7 +62,7 @@ class DealForm(FlaskForm):
     customer_contact_email = StringField(_l("E-mail do contato"))
     estimated_value = StringField(_l("Valor estimado"), description=_l("Como 1.234,56, em qualquer moeda."))
     currency = SelectField(_l("Moeda"), validate_choice=False, choices=[(c, c) for c in service.CURRENCIES])
-    estimated_close_date = DateField(_l("Data prevista de fechamento"), format=["%Y-%m-%d", "%d/%m/%Y"])
+    estimated_close_date = _DateField(_l("Data prevista de fechamento"), format=["%Y-%m-%d", "%d/%m/%Y"])
     crm_id = StringField(_l("ID no CRM (opcional)"))
     campaign_id = StringField(_l("ID da campanha de marketing (opcional)"))
     partner_role = SelectField(_l("Função do parceiro"), validate_choice=False,
