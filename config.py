@@ -100,6 +100,10 @@ def load(env: str | None = None) -> dict:
         "AUTENTIQUE_TOKEN": os.environ.get("AUTENTIQUE_TOKEN", ""),
         "AUTENTIQUE_WEBHOOK_SECRET": os.environ.get("AUTENTIQUE_WEBHOOK_SECRET", ""),
         "AUTENTIQUE_SANDBOX": _bool("AUTENTIQUE_SANDBOX", True),
+        # Where the e-signature simulator keeps its documents so every process sees them (memory in tests).
+        "ESIGN_SIMULATOR_DIR": os.environ.get(
+            "ESIGN_SIMULATOR_DIR", "" if env == "test" else str(INSTANCE_DIR / "esign-simulator")
+        ),
         "TEAMS_BACKEND": os.environ.get("TEAMS_BACKEND", "simulator"),
         "TEAMS_WEBHOOK_URL": os.environ.get("TEAMS_WEBHOOK_URL", ""),
         "BACKUP_WINDOWS_SERVER_VERSIONS": os.environ.get(

@@ -4,6 +4,12 @@
   simulator's button (or a test calls `sign`), and its webhook events are built and signed like the real ones.
 - `autentique`: `AutentiqueClient`, Autentique's GraphQL API v2 (createDocument multipart upload, document
   status query) and its signed webhooks. Tested against a local HTTP fake speaking the same protocol.
+
+Webhook authenticity: an HMAC-SHA256 of the raw body with the endpoint's secret, hex, in the header
+`x-autentique-signature` (an optional "sha256=" prefix is accepted). That header name and encoding come from
+Autentique's webhooks docs page as ../shared/notes/integrations.md §3 reports it, and the notes mark them
+"verify before relying": check a first real delivery before going live (only `SIGNATURE_HEADER` and
+`webhook_signature` would change).
 """
 
 import hashlib
@@ -19,6 +25,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -101,10 +108,8 @@ class SignatureProvider(Protocol):
 
 # ================================================================ shared: the webhook envelope and its signature
 
-# The webhook's authenticity check, as ../shared/notes/integrations.md §3 reads the Autentique docs page
-# (https://docs.autentique.com.br/api/integration-basics/webhooks): an HMAC-SHA256 of the raw body, keyed with
-# the endpoint's secret, hex-encoded in this header. The notes mark the exact header name and encoding
-# "verify before relying": check them against the docs page (or a first real delivery) before going live.
+# https://docs.autentique.com.br/api/integration-basics/webhooks as the notes read it: "verify before relying"
+# (see the module docstring).
 SIGNATURE_HEADER = "x-autentique-signature"
 _SIGNATURE_PREFIX = "sha256="  # accepted, not required: some senders prefix the hex digest with the algorithm
 
@@ -250,10 +255,11 @@ class SignatureSimulator:
     """A SIMULATOR of an e-signature provider, for development and tests: nobody is e-mailed, nothing leaves
     the process.
 
-    Documents live in a dict in this process's memory: a restart (or another worker process) does not know
-    them, and `status`/`sign` of such a document raise a non-retryable SignatureError. The portal keeps the
-    document id on its side and can simply send the contract again. `sign` and `reject` stand for the signers
-    and return the webhook call Autentique would have made, signed the same way (`x-autentique-signature`,
+    Documents live in this process's memory, or, with `state_dir` (what `make run` uses: several gunicorn
+    workers and the job consumer must see the same documents), as files in that directory: `<id>.json` (the
+    signers and their state) and `<id>.pdf`. An unknown document raises a non-retryable SignatureError; the
+    portal keeps the document id on its side and can simply send the contract again. `sign` and `reject` stand
+    for the signers and return the webhook call Autentique would have made, signed the same way (`x-autentique-signature`,
     HMAC-SHA256 of the body with `webhook_secret`), so the portal's webhook route is exercised unchanged.
     The "signed" PDF is the uploaded PDF as it was: the simulator stamps nothing on it.
     """
@@ -261,12 +267,40 @@ class SignatureSimulator:
     name = "simulator"
     URL_PREFIX = "simulator://documents/"
 
-    def __init__(self, webhook_secret: str) -> None:
+    def __init__(self, webhook_secret: str, state_dir: str | Path | None = None) -> None:
         if not webhook_secret:
             raise ValueError("the simulator needs a webhook secret to sign its webhook calls")
         self.webhook_secret = webhook_secret
+        self.state_dir = Path(state_dir) if state_dir is not None else None
         self._documents: dict[str, _SimDocument] = {}
         self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ state (memory, or files shared by processes)
+
+    def _save(self, document: _SimDocument) -> None:
+        self._documents[document.id] = document
+        if self.state_dir is None:
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        pdf = self.state_dir / f"{document.id}.pdf"
+        if not pdf.exists():
+            pdf.write_bytes(document.pdf)
+        meta = {"name": document.name, "created_at": document.created_at,
+                "signers": [vars(signer) for signer in document.signers]}
+        temporary = self.state_dir / f"{document.id}.json.{uuid.uuid4().hex}"
+        temporary.write_text(json.dumps(meta))
+        temporary.replace(self.state_dir / f"{document.id}.json")  # atomic: readers see old or new, whole
+
+    def _load(self, document_id: str) -> _SimDocument | None:
+        if self.state_dir is None or not _DOCUMENT_ID.match(document_id or ""):
+            return self._documents.get(document_id)
+        meta_path = self.state_dir / f"{document_id}.json"
+        if not meta_path.exists():
+            return None
+        meta = json.loads(meta_path.read_text())
+        return _SimDocument(id=document_id, name=meta["name"], pdf=(self.state_dir / f"{document_id}.pdf").read_bytes(),
+                            signers=[_SimSigner(**signer) for signer in meta["signers"]],
+                            created_at=meta["created_at"])
 
     # ------------------------------------------------------------ SignatureProvider
 
@@ -280,7 +314,7 @@ class SignatureSimulator:
             created_at=_iso(clock.now()),
         )
         with self._lock:
-            self._documents[document.id] = document
+            self._save(document)
         return document.id
 
     def status(self, document_id: str) -> DocumentStatus:
@@ -314,6 +348,7 @@ class SignatureSimulator:
             for signer in signers:
                 if not signer.signed_at and not signer.rejected_at:
                     signer.signed_at = now
+            self._save(document)
             if document.complete:
                 envelope = webhook_envelope("document.finished", document.as_document())
             else:
@@ -328,15 +363,17 @@ class SignatureSimulator:
             signer = self._signers(document, email)[0]
             if not signer.signed_at:
                 signer.rejected_at, signer.rejection_reason = _iso(clock.now()), reason
+            self._save(document)
             envelope = webhook_envelope("signature.rejected", signer.as_signature(document.id))
             return signed_webhook(envelope, self.webhook_secret)
 
     def _document(self, document_id: str) -> _SimDocument:
-        document = self._documents.get(document_id)
+        document = self._load(document_id)
         if document is None:
             raise SignatureError(
-                f"the e-signature simulator knows no document {document_id!r} (its documents live in process "
-                "memory and are forgotten on restart): send the contract again", retryable=False)
+                f"the e-signature simulator knows no document {document_id!r} (without a state directory its "
+                "documents live in process memory and are forgotten on restart): send the contract again",
+                retryable=False)
         return document
 
     @staticmethod
@@ -601,7 +638,7 @@ def from_config(config: Mapping[str, Any]) -> SignatureProvider:
             if not key:
                 raise RuntimeError("ESIGN_BACKEND=simulator needs SECRET_KEY or AUTENTIQUE_WEBHOOK_SECRET")
             secret = hmac.new(key.encode(), b"esign-simulator-webhook", hashlib.sha256).hexdigest()
-        return SignatureSimulator(webhook_secret=secret)
+        return SignatureSimulator(webhook_secret=secret, state_dir=config.get("ESIGN_SIMULATOR_DIR") or None)
     if backend == "autentique":
         missing = [name for name in ("AUTENTIQUE_URL", "AUTENTIQUE_TOKEN", "AUTENTIQUE_WEBHOOK_SECRET")
                    if not config.get(name)]

@@ -321,6 +321,19 @@ def test_a_signed_pdf_url_elsewhere_must_be_https(client, monkeypatch):
     assert "https" in str(refused.value)
 
 
+def test_a_signature_without_action_does_not_hold_completion_back():
+    fake = AutentiqueFake(token=TOKEN, webhook_secret=SECRET, owner_email="contratos@revenda.example.com").start()
+    try:
+        client = AutentiqueClient(fake.graphql_url, TOKEN, SECRET, timeout=5)
+        document_id = client.create_document(request_for())
+        fake.sign(document_id)
+        status = client.status(document_id)
+    finally:
+        fake.stop()
+    assert [s.email for s in status.signers] == [CLIENTE.email]
+    assert status.complete
+
+
 def test_the_fake_delivers_its_webhook_to_the_callback(fake, client):
     received = []
     fake.callback = lambda body, headers: received.append(client.parse_webhook(body, headers)) or 200
@@ -405,3 +418,17 @@ def test_the_app_picks_both_integrations_from_its_settings(app):
 
     assert isinstance(app.extensions["esign"], SignatureSimulator)
     assert isinstance(app.extensions["teams"], TeamsSimulator)
+
+
+def test_the_simulator_shares_its_documents_between_processes_through_its_directory(tmp_path):
+    from portal.integrations.esign import SignatureRequest, SignatureSimulator, Signer
+
+    web_worker = SignatureSimulator("segredo", state_dir=tmp_path)
+    other_worker = SignatureSimulator("segredo", state_dir=tmp_path)  # another process, same directory
+    document_id = web_worker.create_document(SignatureRequest(
+        name="Contrato", pdf=b"%PDF-1.7 contrato", signers=(Signer("Ana", "ana@cliente.example.com"),)))
+    assert not other_worker.status(document_id).complete
+    body, headers = other_worker.sign(document_id)
+    assert web_worker.status(document_id).complete
+    assert web_worker.download_signed(document_id) == b"%PDF-1.7 contrato"
+    assert web_worker.parse_webhook(body, headers).document_id == document_id
