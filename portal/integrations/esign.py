@@ -259,8 +259,9 @@ class SignatureSimulator:
     workers and the job consumer must see the same documents), as files in that directory: `<id>.json` (the
     signers and their state) and `<id>.pdf`. An unknown document raises a non-retryable SignatureError; the
     portal keeps the document id on its side and can simply send the contract again. `sign` and `reject` stand
-    for the signers and return the webhook call Autentique would have made, signed the same way (`x-autentique-signature`,
-    HMAC-SHA256 of the body with `webhook_secret`), so the portal's webhook route is exercised unchanged.
+    for the signers and return the webhook call Autentique would have made, signed the same way
+    (`x-autentique-signature`, HMAC-SHA256 of the body with `webhook_secret`), so the portal's webhook route
+    is exercised unchanged.
     The "signed" PDF is the uploaded PDF as it was: the simulator stamps nothing on it.
     """
 
