@@ -1,16 +1,21 @@
 """Benchmark of the billing run: invoices per second and peak memory for N organizations × M subscriptions.
 
-    .venv/bin/python bench/billing_run.py [--orgs 10000] [--subs 5] [--database-url postgresql+psycopg://…]
+    .venv/bin/python bench/billing_run.py [--orgs 10000] [--subs 5] [--batch-size 200] [--pdfs 20]
+                                          [--database-url postgresql+psycopg://…]
 
 Without --database-url (or BENCH_DATABASE_URL) a throwaway PostgreSQL cluster is started (as in the tests).
-The dataset is bulk-inserted, then one `run_billing` for the shared billing day is timed. Invoice
-documents are only queued (to a Huey SQLite file), as in production where consumers render them.
-Results go to bench/README.md by hand, with the date and the machine.
+The dataset is bulk-inserted, then one `run_billing` for the shared billing day is timed (`--batch-size 1`:
+organization by organization, the run before batches). Invoice documents are only queued (to a Huey SQLite
+file), as in production where consumers render them; `--pdfs N` then renders N of the invoices' documents
+(`documents.ensure_invoice_documents`, what each `complete_invoice` job does first) one after the other in
+this process and reports the median time per invoice. Results go to bench/README.md by hand, with the date
+and the machine.
 """
 
 import argparse
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -82,10 +87,38 @@ def _dataset(orgs: int, subs: int) -> None:
     print()
 
 
+def _pdfs(invoice_ids: list[int], settings) -> None:
+    """Render the documents (invoice PDF and boleto PDF) of each invoice, one at a time; the median time."""
+    from portal.billing import documents
+    from portal.billing.models import Invoice
+    from portal.extensions import db
+    from portal.shared.audit import Actor
+
+    actor = Actor.system("bench")
+    times = []
+    for invoice_id in invoice_ids:
+        invoice = db.session.get(Invoice, invoice_id)
+        started = time.perf_counter()
+        documents.ensure_invoice_documents(invoice, settings=settings, actor=actor)
+        times.append(time.perf_counter() - started)
+    if times:
+        first, rest = times[0], times[1:] or times
+        print(f"documents: {len(times)} invoices rendered (invoice PDF + boleto PDF) one after the other; "
+              f"median {statistics.median(rest) * 1000:.0f} ms per invoice (first, with WeasyPrint's warm-up: "
+              f"{first * 1000:.0f} ms; p90 {sorted(rest)[int(0.9 * (len(rest) - 1))] * 1000:.0f} ms) → "
+              f"{1 / statistics.median(rest):.1f} invoices/s per consumer process")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10_000)
     parser.add_argument("--subs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="organizations per transaction (default: the service's BATCH_SIZE; 1 = one by one)")
+    parser.add_argument("--pdfs", type=int, default=0, help="then render N invoices' documents; report the median")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="trace Python allocations during the run (tracemalloc: the run is several times "
+                             "slower, so the rate of such a run is not comparable)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
 
@@ -99,8 +132,9 @@ def main() -> int:
         from sqlalchemy import func, select
 
         from portal import create_app
+        from portal.billing import boleto as boleto_codes
         from portal.billing.models import Invoice
-        from portal.billing.service import run_billing
+        from portal.billing.service import BATCH_SIZE, run_billing
         from portal.billing.settings import BillingSettings
         from portal.extensions import db
         from portal.migrate import upgrade
@@ -115,19 +149,28 @@ def main() -> int:
             print(f"dataset: {args.orgs} organizations × {args.subs} subscriptions in "
                   f"{time.perf_counter() - started:.1f} s")
             settings = BillingSettings.from_config(app.config)
-            tracemalloc.start()
+            batch_size = args.batch_size or BATCH_SIZE
+            boleto_codes.next_business_day(BILLING_DAY)  # loads the holidays package once, as a consumer has
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if args.trace_memory:
+                tracemalloc.start()
             with clock.frozen(datetime(2026, 4, 1, 9, tzinfo=UTC)):
                 started = time.perf_counter()
-                result = run_billing(on=BILLING_DAY, settings=settings, actor=Actor.system("bench"))
+                result = run_billing(on=BILLING_DAY, settings=settings, actor=Actor.system("bench"),
+                                     batch_size=batch_size)
                 elapsed = time.perf_counter() - started
-            _current, traced_peak = tracemalloc.get_traced_memory()
+            traced_peak = tracemalloc.get_traced_memory()[1] if args.trace_memory else None
             tracemalloc.stop()
             issued = db.session.scalar(select(func.count(Invoice.id)))
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"billing run: {len(result.issued)} invoices issued ({issued} in the table), "
-                  f"{len(result.failed)} failed, in {elapsed:.1f} s → {len(result.issued) / elapsed:.1f} invoices/s")
-            print(f"memory: Python allocations peak {traced_peak / 2**20:.1f} MiB during the run; "
-                  f"process peak RSS {rss_mb:.0f} MiB")
+            print(f"billing run (batches of {batch_size}): {len(result.issued)} invoices issued ({issued} in the "
+                  f"table), {len(result.failed)} failed, in {elapsed:.1f} s → "
+                  f"{len(result.issued) / elapsed:.1f} invoices/s")
+            traced = (f"Python allocations peak {traced_peak / 2**20:.1f} MiB during the run (tracemalloc on); "
+                      if traced_peak is not None else "")
+            print(f"memory: {traced}process peak RSS {rss_mb:.0f} MiB ({rss_before:.0f} MiB before the run)")
+            if args.pdfs:
+                _pdfs(result.issued[:args.pdfs], settings)
             db.engine.dispose()
     finally:
         server.drop_database(url)

@@ -138,8 +138,11 @@ def _register_blueprints(app: Flask) -> None:
     from portal.backoffice import fiscal as _backoffice_fiscal  # noqa: F401 - registers its routes
     from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
     from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - registers its routes
+    from portal.backoffice.cosell import views as _backoffice_cosell  # noqa: F401 - registers its routes
     from portal.backoffice.offers import views as _backoffice_offers  # noqa: F401 - registers its routes
     from portal.backoffice.offers.public import bp as offers_bp
+    from portal.backoffice.onboarding import views as _backoffice_onboarding  # noqa: F401 - registers its routes
+    from portal.backoffice.onboarding.webhooks import bp as onboarding_webhooks_bp
     from portal.backoffice.views import bp as backoffice_bp
     from portal.billing.views import bp as billing_bp
     from portal.billing.webhooks import bp as webhooks_bp
@@ -161,6 +164,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(offers_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(onboarding_webhooks_bp)
     app.view_functions["static"] = public(app.view_functions["static"])
 
 

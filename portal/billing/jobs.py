@@ -2,7 +2,8 @@
 
 `complete_invoice` does whatever is still missing for an invoice, in order (PDFs → nota fiscal →
 e-mail), each step idempotent; `sweep_invoices` re-runs it for any invoice left half-way (a crash, a
-fiscal issuer that was down), which is what makes a failure midway recoverable.
+fiscal issuer that was down), which is what makes a failure midway recoverable. A batch of the billing
+run queues one `complete_invoices` message, which fans out to one `complete_invoice` per invoice.
 """
 
 from flask import current_app
@@ -36,6 +37,19 @@ def complete_invoice(invoice_id: int) -> str:
                                   actor=SYSTEM)
     delivery.send_invoice(invoice, actor=SYSTEM)
     return "complete"
+
+
+@task()
+def complete_invoices(invoice_ids: list[int]) -> int:
+    """A batch of the billing run: one `complete_invoice` job per invoice, so that every consumer takes
+    some of them (PDFs are the slow part: the consumers, not the billing run, are the parallelism).
+
+    Enqueueing is all it does, so it is not retried (a retry would queue some invoices twice): an invoice
+    it could not queue is picked up by `sweep_invoices`.
+    """
+    for invoice_id in invoice_ids:
+        complete_invoice(invoice_id)
+    return len(invoice_ids)
 
 
 @periodic_task(crontab(hour="9", minute="0"))

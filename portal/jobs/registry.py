@@ -4,7 +4,9 @@ Start a consumer with `huey_consumer portal.jobs.registry.huey`.
 """
 
 import portal.agreements.jobs  # noqa: F401
+import portal.backoffice.cosell.jobs  # noqa: F401
 import portal.backoffice.offers.jobs  # noqa: F401
+import portal.backoffice.onboarding.jobs  # noqa: F401
 import portal.billing.delivery  # noqa: F401
 import portal.billing.jobs  # noqa: F401
 import portal.billing.payments  # noqa: F401

@@ -49,9 +49,13 @@ def parse_brl(text: str) -> Centavos:
         raise ValueError("empty amount")
     if "," in cleaned:
         whole, _, frac = cleaned.rpartition(",")
-        whole = whole.replace(".", "")
     else:
-        whole, frac = cleaned.replace(".", ""), ""
+        whole, frac = cleaned, ""
+    if "." in whole:  # dots only as thousands separators: 1.234.567 (never 1.2.3 nor 1234.56)
+        groups = whole.split(".")
+        if not (1 <= len(groups[0]) <= 3 and all(len(group) == 3 for group in groups[1:])):
+            raise ValueError(f"not an amount: {text!r}")
+        whole = "".join(groups)
     if not whole.isdigit() and whole != "" or (frac and (not frac.isdigit() or len(frac) > 2)):
         raise ValueError(f"not an amount: {text!r}")
     value = int(whole or "0") * 100 + int(frac.ljust(2, "0") or "0")

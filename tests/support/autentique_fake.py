@@ -22,6 +22,7 @@ Test controls (Python methods, and the same over HTTP at `POST /_test/sign/<id>`
 complete, else `signature.accepted`); `reject(doc_id, email=None, reason=…)` delivers `signature.rejected`. The
 call is signed independently of the portal's code (HMAC-SHA256 of the raw body, hex, in `x-autentique-signature`)
 and delivered to `callback`: a URL (POSTed with urllib) or a callable(body, headers); it is also returned.
+`owner_email` lists the account's owner among each document's signatures with `action: null` (never signing).
 `fail_next(status, body=None)` makes the next GraphQL request answer that instead. Every request is recorded.
 """
 
@@ -85,6 +86,7 @@ class _Document:
     sandbox: bool
     pdf: bytes
     signatures: list[_Signature]
+    owner: _Signature | None = None  # listed among the signatures without an action: it sends, it does not sign
     created_at: str = field(default_factory=_now)
 
     @property
@@ -94,8 +96,10 @@ class _Document:
 
 class AutentiqueFake:
     def __init__(self, token: str = "fake-autentique-token",  # noqa: S107 - a test double's token
-                 webhook_secret: str = "fake-webhook-secret", callback: Callback = None) -> None:  # noqa: S107
+                 webhook_secret: str = "fake-webhook-secret", callback: Callback = None,  # noqa: S107
+                 owner_email: str | None = None) -> None:
         self.token = token
+        self.owner_email = owner_email
         self.webhook_secret = webhook_secret
         self.callback = callback
         self.requests: list[RecordedRequest] = []
@@ -228,7 +232,8 @@ class AutentiqueFake:
                 "original": f"{self.url}/files/{document.id}/original.pdf",
                 "signed": f"{self.url}/files/{document.id}/signed.pdf" if document.complete else None,
             },
-            "signatures": [self._signature_object(document, s) for s in document.signatures],
+            "signatures": [self._signature_object(document, s) for s in document.signatures]
+            + ([{**self._signature_object(document, document.owner), "action": None}] if document.owner else []),
         }
 
     # ------------------------------------------------------------ the app
@@ -317,6 +322,7 @@ class AutentiqueFake:
                 sandbox=bool(variables.get("sandbox")),
                 pdf=pdf,
                 signatures=[_Signature(s["email"], s["action"]) for s in signers],
+                owner=_Signature(self.owner_email, "") if self.owner_email else None,
             )
             with self._lock:
                 self.documents[created.id] = created

@@ -69,3 +69,14 @@ def test_round_half_up_is_exact_at_any_size():
     for wrong in (True, 0.5, "1"):
         with pytest.raises(TypeError):
             round_half_up(wrong)
+
+
+def test_parse_brl_refuses_dots_that_are_not_thousands_separators():
+    import pytest
+
+    from portal.shared.money import parse_brl
+
+    assert parse_brl("1.234.567,89") == 123456789 and parse_brl("12.345") == 1234500
+    for wrong in ("1.2.3", "1234.56", "12.34,00", ".123", "1..234"):
+        with pytest.raises(ValueError):
+            parse_brl(wrong)

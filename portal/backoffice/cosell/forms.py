@@ -1,12 +1,23 @@
 """Co-sell input: the referral form (outbound deal, inbound registration, edit), the action forms and the list's
 filters. The forms only read values; the rules (what each deal type requires) live in the service."""
 
+import re
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, FieldList, Form, FormField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    Form,
+    FormField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 
 from portal.backoffice.cosell import service
 from portal.backoffice.cosell.models import DEAL_STAGE_LABELS, DEAL_TYPE_LABELS, Deal, DealStage, DealType
@@ -15,6 +26,8 @@ from portal.shared.money import parse_brl
 TEAM_ROWS = 3  # empty rows offered on a new deal
 SOLUTION_ROWS = 3
 MAX_SEARCH = 200  # characters of the name search that are used
+# Without a comma, dots may only separate thousands: 1.234.567 (and a plain 1234567).
+_THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$|^-?\d+$")
 
 
 class _DateField(DateField):
@@ -41,8 +54,9 @@ class SolutionForm(Form):
     ip_cosell_ready = BooleanField(_l("Pronta para co-sell de IP"))
 
 
-def _choices(labels: dict, blank: str | None = None) -> list[tuple[str, str]]:
-    return ([("", blank)] if blank is not None else []) + [(str(k), v) for k, v in labels.items()]
+def _choices(labels: dict, blank=None) -> list[SelectChoice]:
+    return ([SelectChoice("", blank)] if blank is not None else []) + [SelectChoice(str(k), v)
+                                                                       for k, v in labels.items()]
 
 
 class DealForm(FlaskForm):
@@ -61,15 +75,15 @@ class DealForm(FlaskForm):
     customer_contact_phone = StringField(_l("Telefone do contato"))
     customer_contact_email = StringField(_l("E-mail do contato"))
     estimated_value = StringField(_l("Valor estimado"), description=_l("Como 1.234,56, em qualquer moeda."))
-    currency = SelectField(_l("Moeda"), validate_choice=False, choices=[(c, c) for c in service.CURRENCIES])
+    currency = SelectField(_l("Moeda"), validate_choice=False, choices=[SelectChoice(c, c) for c in service.CURRENCIES])
     estimated_close_date = _DateField(_l("Data prevista de fechamento"), format=["%Y-%m-%d", "%d/%m/%Y"])
     crm_id = StringField(_l("ID no CRM (opcional)"))
     campaign_id = StringField(_l("ID da campanha de marketing (opcional)"))
     partner_role = SelectField(_l("Função do parceiro"), validate_choice=False,
-                               choices=_choices(service.PARTNER_ROLES, blank=_l("—")),
+                               choices=_choices(service.PARTNER_ROLES, blank=_l("— escolha —")),
                                description=_l("Obrigatória em co-sell de serviços; não se aplica a co-sell de IP."))
     solution_area = SelectField(_l("Área da solução"), validate_choice=False,
-                                choices=_choices(service.SOLUTION_AREAS, blank=_l("—")),
+                                choices=_choices(service.SOLUTION_AREAS, blank=_l("— escolha —")),
                                 description=_l("Obrigatória em co-sell de serviços."))
     solution_play = StringField(_l("Solution play"), description=_l("Obrigatório em co-sell de serviços."))
     notes = TextAreaField(_l("Anotações"), description=_l(
@@ -100,7 +114,8 @@ def deal_form(direction: str, *, deal: Deal | None = None, formdata=None, **defa
     else:
         form = DealForm(formdata=formdata, **defaults) if formdata is not None else DealForm(**defaults)
     types = service.INBOUND_TYPES if direction == "inbound" else service.OUTBOUND_TYPES
-    form.deal_type.choices = [("", _("Escolha…"))] + [(str(t), str(DEAL_TYPE_LABELS[t])) for t in types]
+    form.deal_type.choices = [SelectChoice("", _("Escolha…"))] + [SelectChoice(str(t), DEAL_TYPE_LABELS[t])
+                                                                   for t in types]
     form.location.choices = _choices(service.LOCATIONS)
     form.section_errors = {}
     return form
@@ -109,6 +124,11 @@ def deal_form(direction: str, *, deal: Deal | None = None, formdata=None, **defa
 def _amount(form: DealForm) -> int | None:
     typed = (form.estimated_value.data or "").strip()
     if not typed:
+        return None
+    if "," not in typed and "." in typed and not _THOUSANDS.match(typed.replace("R$", "").strip()):
+        # "1234.56" typed the American way would read as 123.456,00: refuse instead of guessing.
+        form.estimated_value.errors = [*form.estimated_value.errors,
+                                       _("Use vírgula para os centavos e ponto para os milhares, como 1.234,56.")]
         return None
     try:
         return parse_brl(typed)
@@ -180,16 +200,16 @@ class ErrorForm(FlaskForm):
 
 class StageForm(FlaskForm):
     stage = SelectField(_l("Etapa"), validate_choice=False,
-                        choices=[(str(s), str(DEAL_STAGE_LABELS[s])) for s in service.SALES_STAGES])
+                        choices=[SelectChoice(str(s), DEAL_STAGE_LABELS[s]) for s in service.SALES_STAGES])
 
 
 class UpgradeForm(FlaskForm):
     upgrade_type = SelectField(_l("Converter em"), validate_choice=False,
-                               choices=[(str(t), str(DEAL_TYPE_LABELS[t])) for t in service.UPGRADE_TYPES])
+                               choices=[SelectChoice(str(t), DEAL_TYPE_LABELS[t]) for t in service.UPGRADE_TYPES])
     upgrade_partner_role = SelectField(_l("Função do parceiro (co-sell de serviços)"), validate_choice=False,
-                                       choices=_choices(service.PARTNER_ROLES, blank=_l("—")))
+                                       choices=_choices(service.PARTNER_ROLES, blank=_l("— escolha —")))
     upgrade_solution_area = SelectField(_l("Área da solução"), validate_choice=False,
-                                        choices=_choices(service.SOLUTION_AREAS, blank=_l("—")))
+                                        choices=_choices(service.SOLUTION_AREAS, blank=_l("— escolha —")))
     upgrade_solution_play = StringField(_l("Solution play"))
     upgrade_marketplace_intent = SelectField(_l("Intenção de comprar pelo marketplace (co-sell de IP)"),
                                              validate_choice=False, choices=_choices(service.MARKETPLACE_INTENTS),

@@ -102,6 +102,13 @@ def offerable_products(today: date) -> list[Product]:
     return [item.product for item in catalog.browse(today=today, per_page=MAX_PRODUCTS).items]
 
 
+def recent_offices(limit: int = 10) -> list[str]:
+    """Partner offices of the latest offers (most recent first, once each): suggestions besides the configured ones."""
+    newest = func.max(PurchaseOffer.id)
+    return list(db.session.scalars(select(PurchaseOffer.partner_office).group_by(PurchaseOffer.partner_office)
+                                   .order_by(newest.desc()).limit(limit)))
+
+
 def organization_choices() -> list[Organization]:
     """Organizations an offer may be meant for (closed contracts buy nothing)."""
     return list(db.session.scalars(select(Organization).where(Organization.status != OrganizationStatus.CLOSED)

@@ -39,12 +39,18 @@ def _language() -> str:
     return str(get_locale() or "pt_BR")
 
 
-def _partner_offices() -> list[str]:
-    """PARTNER_OFFICES (a list, or text with one office per comma) suggested in the form; free text otherwise."""
+def _configured_offices() -> list[str]:
+    """PARTNER_OFFICES: a list, or text with the offices separated by commas (none: free text only)."""
     configured = current_app.config.get("PARTNER_OFFICES") or []
     if isinstance(configured, str):
         configured = configured.split(",")
     return [office.strip() for office in configured if office and office.strip()]
+
+
+def _partner_offices() -> list[str]:
+    """The form's suggestions: the configured offices, then those of recent offers; staff may type another."""
+    offices = _configured_offices()
+    return offices + [office for office in service.recent_offices() if office not in offices]
 
 
 def _offer_url(offer) -> str:
@@ -98,9 +104,12 @@ def offer(offer_id: int):
 
 # ---------------------------------------------------------------- creating
 
-def _new_form() -> OfferForm:
+def _new_form(offices: list[str]) -> OfferForm:
     form = OfferForm(expires_on=service.default_expiry(current_app.config["PURCHASE_OFFER_DAYS"]),
-                     usage_location="BR", partner_office=next(iter(_partner_offices()), ""))
+                     usage_location="BR", partner_office=next(iter(_configured_offices()), ""))
+    if offices:
+        form.partner_office.render_kw = {"list": "partner-offices", "autocomplete": "off"}
+    form.expires_on.render_kw = {"type": "date"}
     form.usage_location.choices = service.countries(_language())
     form.organization_id.choices = [("", _("Qualquer cliente cadastrado"))] + [
         (str(org.id), f"{org.legal_name} · CNPJ {cnpj.format(org.cnpj)}") for org in service.organization_choices()]
@@ -110,7 +119,8 @@ def _new_form() -> OfferForm:
 @bp.route("/ofertas/nova", methods=["GET", "POST"])
 @staff_requires(StaffPermission.OFFERS_MANAGE)
 def offer_new():
-    form = _new_form()
+    offices = _partner_offices()
+    form = _new_form(offices)
     products = service.offerable_products(clock.today())
     quantities, typed = read_quantities(request.form, [p.id for p in products])
     count_errors: dict[int, str] = {}
@@ -139,7 +149,7 @@ def offer_new():
             return redirect(url_for("backoffice.offer", offer_id=offer.id))
     return render_template(
         "backoffice/offers/new.html", form=form, products=products, typed=typed, count_errors=count_errors,
-        problem=problem, offices=_partner_offices(), quantity_name=quantity_name, today=clock.today(),
+        problem=problem, offices=offices, quantity_name=quantity_name, today=clock.today(),
     ), 200 if request.method == "GET" else 422
 
 

@@ -41,6 +41,7 @@ from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency,
 from portal.extensions import db
 from portal.integrations.esign import SignatureError, SignatureProvider, SignatureRequest, Signer
 from portal.integrations.teams import HandoverCard, TeamsError, TeamsNotifier
+from portal.jobs import enqueue_after_commit
 from portal.shared import clock, cnpj
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
@@ -157,7 +158,7 @@ def products_for_items() -> list[Product]:
 
     products = db.session.scalars(
         select(Product).join(ProductFamily).where(Product.active.is_(True), ProductFamily.active.is_(True))
-        .order_by(ProductFamily.position, ProductFamily.name, Product.name)
+        .options(selectinload(Product.prices)).order_by(ProductFamily.position, ProductFamily.name, Product.name)
     )
     today = clock.today()
     return [product for product in products if product.price_on(today) is not None]
@@ -270,8 +271,9 @@ def missing_for(opportunity: Opportunity, to: Stage, *, settings: OnboardingSett
     if to in (Stage.WON, Stage.REVIEW):
         return _signed_problems(o)
     if to in (Stage.APPROVAL, Stage.HANDOVER):  # reviewed data again, and not a customer already
-        return (_contact_problems(o) + _item_problems(o) + _contract_problems(o, settings, today)
-                + _signed_problems(o) + _customer_problems(o))
+        problems = (_contact_problems(o) + _item_problems(o) + _contract_problems(o, settings, today)
+                    + _signed_problems(o) + _customer_problems(o))
+        return problems + (_price_problems(o, today) if to == Stage.HANDOVER else [])
     return []
 
 
@@ -749,6 +751,22 @@ def handle_signature_event(event, *, esign: SignatureProvider, actor: Actor) -> 
     return complete_signature(event.document_id, esign=esign, actor=actor)
 
 
+def simulate_signature(opportunity: Opportunity, *, esign: SignatureProvider, actor: Actor) -> str:
+    """Development (ESIGN_BACKEND=simulator): every signer "signs" in the simulator, and the webhook call it
+    returns is verified and handled exactly as the webhook route does."""
+    _require_permission(actor, StaffPermission.PIPELINE_MANAGE)
+    sign = getattr(esign, "sign", None)
+    if sign is None or opportunity.signature_provider != esign.name or not opportunity.signature_document_id:
+        raise ServiceError(_("Só um contrato enviado pelo simulador de assinatura pode ter a assinatura simulada."))
+    try:
+        body, headers = sign(opportunity.signature_document_id)
+        event = esign.parse_webhook(body, headers)
+        return handle_signature_event(event, esign=esign, actor=actor)
+    except SignatureError as error:
+        db.session.rollback()
+        raise ServiceError(_("O simulador de assinatura recusou: %(error)s", error=str(error))) from error
+
+
 def awaiting_signature() -> list[str]:
     """Document ids of opportunities whose contract is out for signature (the polling job's work list)."""
     return list(db.session.scalars(
@@ -771,7 +789,6 @@ def approve(opportunity: Opportunity, *, actor: Actor, settings: OnboardingSetti
         raise ServiceError(_("Só uma oportunidade em “%(stage)s” pode ser aprovada.",
                              stage=stage_label(Stage.APPROVAL)))
     missing = missing_for(opportunity, Stage.HANDOVER, settings=settings)
-    missing += _price_problems(opportunity)
     if missing:
         raise MissingData(Stage.HANDOVER, missing)
     try:
@@ -792,8 +809,16 @@ def approve(opportunity: Opportunity, *, actor: Actor, settings: OnboardingSetti
                   "first_payment_date": opportunity.first_payment_date.isoformat()})
     _move(opportunity, Stage.HANDOVER, actor=actor,
           detail={"organization_id": organization.id, "orders": [order.id for order in orders]})
+    _queue_handover(opportunity)
     db.session.commit()
     return organization
+
+
+def _queue_handover(opportunity: Opportunity) -> None:
+    """Post the handover card once this transaction commits (a job: Teams may be slow or down)."""
+    from portal.backoffice.onboarding.jobs import post_handover_card
+
+    enqueue_after_commit(db.session, post_handover_card, opportunity.id)
 
 
 def _create_customer(opportunity: Opportunity, *, actor: Actor, url_for_token) -> tuple[Organization, list]:
@@ -812,10 +837,9 @@ def _create_customer(opportunity: Opportunity, *, actor: Actor, url_for_token) -
     return organization, orders
 
 
-def _price_problems(opportunity: Opportunity) -> list[str]:
+def _price_problems(opportunity: Opportunity, today: date) -> list[str]:
     """The subscriptions are billed at the catalog price: it must still be the one in the signed proposal."""
     problems = []
-    today = clock.today()
     for item in opportunity.items:
         product = _product(item)
         price = product.price_on(today)
@@ -896,7 +920,7 @@ def post_handover(opportunity_id: int, *, teams: TeamsNotifier, contract_url: st
 
 
 def request_handover_again(opportunity: Opportunity, *, actor: Actor) -> None:
-    """"Publicar de novo": only a card that failed; the caller queues the job once this commits."""
+    """"Publicar de novo": a card not posted yet (failed, or lost) is queued again."""
     _require_permission(actor, StaffPermission.PIPELINE_MANAGE)
     _lock(opportunity)
     if opportunity.stage != Stage.HANDOVER:
@@ -906,6 +930,7 @@ def request_handover_again(opportunity: Opportunity, *, actor: Actor) -> None:
         raise ServiceError(_("O card de passagem já foi publicado."))
     opportunity.handover_status = None
     _note(opportunity, _("Nova publicação do card pedida."), actor=actor)
+    _queue_handover(opportunity)
     db.session.commit()
 
 

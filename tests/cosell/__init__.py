@@ -1,0 +1,1 @@
+"""Co-sell deals ("Venda conjunta")."""
