@@ -110,6 +110,7 @@ def load(env: str | None = None) -> dict:
             "BACKUP_WINDOWS_SERVER_VERSIONS", "2016,2019,2022,2025"
         ),  # comma-separated; older versions cannot be backed up
         "PURCHASE_OFFER_DAYS": _int("PURCHASE_OFFER_DAYS", 30),  # default validity of a purchase offer
+        "PARTNER_OFFICES": os.environ.get("PARTNER_OFFICES", ""),  # comma-separated offices offered on offers
         # US dollars per unit of each currency, for co-sell deal registration's US$ 25,000 threshold.
         "COSELL_USD_RATES": os.environ.get("COSELL_USD_RATES", "BRL=0.18,EUR=1.08"),
         # A rescission's orders wait this long before reaching the provider: the Master may withdraw it meanwhile.
