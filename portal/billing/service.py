@@ -98,7 +98,7 @@ def due_date_for(billing_date: date, settings: BillingSettings) -> date:
 
 # ---------------------------------------------------------------- the lines
 
-@dataclass
+@dataclass(slots=True)
 class LineDraft:
     kind: LineKind
     description: str
@@ -289,6 +289,9 @@ def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
                                      subscription.id, change.id))
         if lot is not None and change.period_start == period[0]:
             charged_for_period.add(lot.id)
+    # Monthly recurring lines go in at the position given by the number of recurring lines so far (the
+    # annual renewals above count too), each one moving that position on by one.
+    recurring = sum(1 for line in draft.lines if line.kind == LineKind.RECURRING)
     for subscription in facts.subscriptions:
         if subscription.status not in BILLABLE or subscription.billing_frequency != BillingFrequency.MONTHLY:
             continue
@@ -300,11 +303,9 @@ def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
             if remaining > 0 and lot.id not in charged_for_period:
                 by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + remaining
         for price, quantity in sorted(by_price.items()):
-            draft.lines.insert(
-                sum(1 for line in draft.lines if line.kind == LineKind.RECURRING),
-                LineDraft(LineKind.RECURRING, subscription.product_name, quantity, price, quantity * price,
-                          period[0], period[1], subscription.id),
-            )
+            draft.lines.insert(recurring, LineDraft(LineKind.RECURRING, subscription.product_name, quantity, price,
+                                                    quantity * price, period[0], period[1], subscription.id))
+            recurring += 1
     return draft
 
 
@@ -666,7 +667,7 @@ def _write_batch(billable: list[tuple[Billable, Draft]], *, on: date, settings: 
          draft.subtotal_cents, draft.credit_cents, draft.total_cents, now if draft.total_cents <= 0 else None)
         for (row, draft), number in zip(billable, numbers, strict=True)
     ]
-    invoice_ids = _insert_rows(Invoice.__table__, _INVOICE_COLUMNS, invoice_rows, returning_ids=True)
+    invoice_ids = _insert_rows(Invoice.__table__, _INVOICE_COLUMNS, invoice_rows, ids_by="organization_id")
     issued: list[IssuedInvoice] = []
     line_rows, credit_rows, boleto_rows = [], [], []
     credit_kind = str(LineKind.CREDIT)
@@ -699,29 +700,30 @@ def _write_batch(billable: list[tuple[Billable, Draft]], *, on: date, settings: 
 
 
 def _insert_rows(table: Any, columns: Sequence[str], rows: list[tuple], *,
-                 returning_ids: bool = False) -> list[int] | None:
-    """Insert `rows` (tuples in `columns` order) into `table` in one statement; with `returning_ids`, the new
-    rows' ids in the same order.
+                 ids_by: str | None = None) -> list[int] | None:
+    """Insert `rows` (tuples in `columns` order) into `table` in one statement. With `ids_by` (a column
+    whose value is different in every row), the new rows' ids, in the order of `rows`.
 
     PostgreSQL: COPY, several times faster than a multi-row INSERT for thousands of rows (no SQL text to
     build and parse); the ids are drawn from the table's sequence first. The values go through the
-    columns' own bind processors, exactly as they would in an INSERT. Other engines: a multi-row INSERT
-    (RETURNING the ids in parameter order when asked).
+    columns' own bind processors, exactly as they would in an INSERT. Other engines: a multi-row INSERT,
+    RETURNING the ids with `ids_by` to match them to the rows (SQLite does not promise RETURNING's order).
     """
     if not rows:
-        return [] if returning_ids else None
+        return [] if ids_by else None
     session = db.session
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql":
         values = [dict(zip(columns, row, strict=True)) for row in rows]
-        if not returning_ids:
+        if not ids_by:
             session.execute(insert(table), values)
             return None
-        return list(session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), values).scalars())
+        new_ids = {key: new_id for new_id, key in session.execute(
+            insert(table).returning(table.c.id, table.c[ids_by]), values)}
+        return [new_ids[value[ids_by]] for value in values]
     ids = None
-    if returning_ids:
+    if ids_by:
         ids = sorted(session.scalars(
             select(func.nextval(func.pg_get_serial_sequence(table.name, "id")))
             .select_from(func.generate_series(1, len(rows)))
@@ -733,10 +735,10 @@ def _insert_rows(table: Any, columns: Sequence[str], rows: list[tuple], *,
         rows = [tuple(value if process is None else process(value)
                       for process, value in zip(processors, row, strict=True)) for row in rows]
     names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
-    with connection.connection.driver_connection.cursor() as cursor:
-        with cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
     return ids
 
 

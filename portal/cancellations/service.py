@@ -115,11 +115,11 @@ def cancel(*, organization: Organization, token: str, password: str | None, acto
     and e-mails. Confirming twice returns the same orders."""
     roles = _authorize(organization, actor, actor_membership)
     quote = cancellation_quote(organization, token)
-    subscriptions._check_cancellation(quote.cancellation_category, quote.cancellation_reason)
+    subscriptions.check_cancellation_reason(quote.cancellation_category, quote.cancellation_reason)
     _check_password(organization, actor, password, f"quote:{quote.id}")
-    confirmation = subscriptions._confirm(organization, quote, actor, cancellation=Cancellation(roles))
+    confirmation = subscriptions.confirm_quote_in_transaction(organization, quote, actor, cancellation=Cancellation(roles))
     if confirmation.applied:
-        subscriptions._queue_and_tell(confirmation.orders, actor)
+        subscriptions.queue_orders_and_notify(confirmation.orders, actor)
         notify.cancellation_requested(request=confirmation.cancellation, requester=actor.user)
     db.session.commit()
     return confirmation.orders
@@ -227,9 +227,9 @@ def rescind(*, organization: Organization, reason: str | None, fingerprint: str,
     due = now + grace_period()
     orders = []
     for subscription in active:
-        quote = subscriptions._new_quote(organization, subscription, 0, actor, ReasonCategory.RESCISSION, reason,
+        quote = subscriptions.new_quote(organization, subscription, 0, actor, ReasonCategory.RESCISSION, reason,
                                          at_term_end=True)
-        confirmation = subscriptions._confirm(
+        confirmation = subscriptions.confirm_quote_in_transaction(
             organization, quote, actor, cancellation=Cancellation(roles, parent_id=parent.id, at_term_end=True))
         for order in confirmation.orders:  # the sweep sends them once due; withdrawn before that, never
             order.next_attempt_at = due
@@ -353,7 +353,7 @@ def withdraw_rescission(*, organization: Organization, password: str | None, act
     restored = {}
     for request, subscription in items:
         renewal = _before(AuditTag.CANCELLATION_REQUESTED, request, "renewal_quantity")
-        subscriptions._withdraw_scheduled_end(
+        subscriptions.withdraw_scheduled_end(
             subscription, renewal_quantity=renewal, actor=actor,
             orders=[order for order in orders if order.quote_id == request.quote_id])
         restored[subscription.id] = renewal

@@ -243,9 +243,9 @@ def retry_by_staff(order: Order, *, actor: Actor) -> None:
     _event(order, f"retried by {actor.label}")
     record(AuditTag.ORDER_RETRIED_BY_STAFF, actor=actor, organization_id=order.organization_id,
            subject=f"order:{order.id}", before={"status": before}, after={"status": OrderStatus.PENDING})
-    from portal.subscriptions.service import _queue
+    from portal.subscriptions.service import queue_order
 
-    _queue(order)
+    queue_order(order)
     db.session.commit()
 
 

@@ -285,13 +285,13 @@ def plan_change(organization: Organization, subscription: Subscription, new_quan
 
 # ---------------------------------------------------------------- quotes
 
-def _end_of_business_day(now: datetime) -> datetime:
+def end_of_business_day(now: datetime) -> datetime:
     local = clock.to_business(now)
     midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=clock.BUSINESS_TZ)
     return midnight.astimezone(now.tzinfo)
 
 
-def _check_cancellation(category: str | None, reason: str | None) -> tuple[str, str]:
+def check_cancellation_reason(category: str | None, reason: str | None) -> tuple[str, str]:
     if category not in {c.value for c in ReasonCategory}:
         raise ServiceError(_("Escolha o motivo do cancelamento."), field="category")
     reason = (reason or "").strip()
@@ -341,7 +341,7 @@ def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
     return new_quantity
 
 
-def _ensure_contract_open(organization: Organization) -> None:
+def ensure_contract_open(organization: Organization) -> None:
     """While the contract is being rescinded (or once it ended) only cancellations go through: an increase, a
     decrease or a new product would undo the rescission's schedule or escape it."""
     if organization.status == OrganizationStatus.RESCINDING:
@@ -361,25 +361,25 @@ def quote_quantity_change(*, organization: Organization, subscription: Subscript
     """Price setting `subscription` to `new_quantity`; nothing changes until the quote is confirmed.
 
     Zero is a cancellation: it needs the reason here, and is confirmed only through "Cancelar"."""
-    quote = _new_quote(organization, subscription, new_quantity, actor, category, reason)
+    quote = new_quote(organization, subscription, new_quantity, actor, category, reason)
     db.session.commit()
     return quote
 
 
-def _new_quote(organization: Organization, subscription: Subscription, new_quantity: Any, actor: Actor,
+def new_quote(organization: Organization, subscription: Subscription, new_quantity: Any, actor: Actor,
                category: str | None, reason: str | None, *, at_term_end: bool = False) -> Quote:
     """The quote of `quote_quantity_change`, added to the caller's transaction (a rescission quotes every
     subscription and confirms them all in one). `at_term_end`: see `plan_change`."""
     if subscription.organization_id != organization.id:
         raise NotFound(_("Licença não encontrada."))
     if isinstance(new_quantity, int) and not isinstance(new_quantity, bool) and new_quantity != 0:
-        _ensure_contract_open(organization)  # first: "em rescisão" explains every refusal below
+        ensure_contract_open(organization)  # first: "em rescisão" explains every refusal below
     new_quantity = _check_quantity(subscription, new_quantity)
     if new_quantity > subscription.quantity:  # "inadimplente": no increases (decreases stay allowed)
         ensure_not_delinquent(organization)
         ensure_agreement_accepted(organization, actor)  # nor without the current agreement accepted
     if new_quantity == 0:
-        category, reason = _check_cancellation(category, reason)
+        category, reason = check_cancellation_reason(category, reason)
     else:
         category = reason = None
     now = clock.now()
@@ -389,7 +389,7 @@ def _new_quote(organization: Organization, subscription: Subscription, new_quant
         subscription_id=subscription.id, subscription_version=subscription.version, new_quantity=new_quantity,
         lines=plan.lines_json(), charge_cents=plan.charge_cents, credit_cents=plan.credit_cents,
         recurring_cents=plan.recurring_cents, cancellation_category=category, cancellation_reason=reason,
-        created_by_id=actor.user_id, created_at=now, expires_at=_end_of_business_day(now),
+        created_by_id=actor.user_id, created_at=now, expires_at=end_of_business_day(now),
     )
     db.session.add(quote)
     db.session.flush()
@@ -432,9 +432,9 @@ def confirm_quote(*, organization: Organization, token: str, actor: Actor) -> li
     if is_cancellation(quote):
         raise ServiceError(_("Quantidade zero cancela a assinatura: use “Cancelar” na licença, que pede o motivo e "
                              "a sua senha."))
-    confirmation = _confirm(organization, quote, actor)
+    confirmation = confirm_quote_in_transaction(organization, quote, actor)
     if confirmation.applied:
-        _queue_and_tell(confirmation.orders, actor)
+        queue_orders_and_notify(confirmation.orders, actor)
     db.session.commit()
     return confirmation.orders
 
@@ -456,7 +456,7 @@ class Confirmation:
     cancellation: CancellationRequest | None = None
 
 
-def _confirm(organization: Organization, quote: Quote, actor: Actor, *,
+def confirm_quote_in_transaction(organization: Organization, quote: Quote, actor: Actor, *,
              cancellation: Cancellation | None = None) -> Confirmation:
     """Apply `quote` in the caller's transaction; the caller queues the orders, tells people and commits.
 
@@ -470,7 +470,7 @@ def _confirm(organization: Organization, quote: Quote, actor: Actor, *,
         raise ServiceError(_("Quantidade zero cancela a assinatura: use “Cancelar” na licença, que pede o motivo e "
                              "a sua senha."))
     if cancellation is None:
-        _ensure_contract_open(organization)
+        ensure_contract_open(organization)
     if not _claim(quote, now):
         db.session.rollback()
         db.session.refresh(quote)
@@ -495,10 +495,10 @@ def _confirm(organization: Organization, quote: Quote, actor: Actor, *,
     return Confirmation(orders, applied=True, cancellation=request)
 
 
-def _queue_and_tell(orders: list[Order], actor: Actor) -> None:
+def queue_orders_and_notify(orders: list[Order], actor: Actor) -> None:
     """Send the orders to the provider once the transaction commits, and tell the requester and the Masters."""
     for order in orders:
-        _queue(order)
+        queue_order(order)
     from portal.notifications import service as notify
 
     notify.order_received(orders=orders, requester=actor.user)
@@ -702,7 +702,7 @@ def plan_checkout(organization: Organization, items: list[tuple[Product, int]], 
 
 
 def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Quote:
-    _ensure_contract_open(organization)
+    ensure_contract_open(organization)
     ensure_not_delinquent(organization)
     ensure_agreement_accepted(organization, actor)
     items = cart_items(organization, user)
@@ -717,7 +717,7 @@ def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Q
         token=secrets.token_hex(16), organization_id=organization.id, kind=QuoteKind.CHECKOUT, lines=[
             line.as_dict() for line in lines], charge_cents=sum(line.amount_cents for line in lines), credit_cents=0,
         recurring_cents=sum(line.quantity * line.unit_price_cents for line in lines), created_by_id=actor.user_id,
-        created_at=now, expires_at=_end_of_business_day(now),
+        created_at=now, expires_at=end_of_business_day(now),
     )
     db.session.add(quote)
     db.session.commit()
@@ -778,19 +778,19 @@ def purchase_for_new_customer(*, organization: Organization, items: list[tuple[P
         token=secrets.token_hex(16), organization_id=organization.id, kind=QuoteKind.CHECKOUT,
         lines=[line.as_dict() for line in lines], charge_cents=sum(line.amount_cents for line in lines),
         credit_cents=0, recurring_cents=sum(line.quantity * line.unit_price_cents for line in lines),
-        created_by_id=actor.user_id, created_at=now, expires_at=_end_of_business_day(now),
+        created_by_id=actor.user_id, created_at=now, expires_at=end_of_business_day(now),
     )
     db.session.add(quote)
     db.session.flush()
-    confirmation = _confirm(organization, quote, actor)
+    confirmation = confirm_quote_in_transaction(organization, quote, actor)
     for order in confirmation.orders:
-        _queue(order)
+        queue_order(order)
     return confirmation.orders
 
 
 # ---------------------------------------------------------------- queueing
 
-def _queue(order: Order) -> None:
+def queue_order(order: Order) -> None:
     from portal.subscriptions.jobs import provision_order
 
     enqueue_after_commit(db.session, provision_order, order.id)
@@ -852,7 +852,7 @@ def _end_on_record(subscription: Subscription) -> bool:
     ) > 0
 
 
-def _withdraw_scheduled_end(subscription: Subscription, *, renewal_quantity: int | None, orders: list[Order],
+def withdraw_scheduled_end(subscription: Subscription, *, renewal_quantity: int | None, orders: list[Order],
                             actor: Actor) -> QuantityChange:
     """Undo a rescission item that never reached the provider (the caller checked): its orders are withdrawn and
     the subscription renews as it would have before (`renewal_quantity`; None = with the licenses in use)."""

@@ -635,7 +635,7 @@ def quote_offer(*, token: Any, organization: Organization, quantities: dict[int,
     sellable = {p.id: p for p in offerable_products(today)}
     wanted = {item.product_id: quantities.get(item.product_id, item.quantity) for item in offer.items}
     counts = _check_counts({pid: sellable[pid] for pid in wanted if pid in sellable}, wanted)
-    subscriptions._ensure_contract_open(organization)
+    subscriptions.ensure_contract_open(organization)
     ensure_not_delinquent(organization)
     ensure_agreement_accepted(organization, actor)
     lines = subscriptions.plan_checkout(organization, [(sellable[pid], n) for pid, n in counts.items()], now)
@@ -644,7 +644,7 @@ def quote_offer(*, token: Any, organization: Organization, quantities: dict[int,
         token=secrets.token_hex(16), organization_id=organization.id, kind=QuoteKind.CHECKOUT,
         lines=[line.as_dict() for line in lines], charge_cents=sum(line.amount_cents for line in lines),
         credit_cents=0, recurring_cents=sum(line.quantity * line.unit_price_cents for line in lines),
-        created_by_id=actor.user_id, created_at=now, expires_at=subscriptions._end_of_business_day(now),
+        created_by_id=actor.user_id, created_at=now, expires_at=subscriptions.end_of_business_day(now),
     )
     db.session.add(quote)
     db.session.commit()
@@ -703,7 +703,7 @@ def accept_offer(*, token: Any, organization: Organization, quote_token: Any, de
     _check_open(offer, organization, clock.now())
     if quote.status != QuoteStatus.CONFIRMED:
         ensure_agreement_accepted(organization, actor)  # an agreement published since the quote blocks it too
-    confirmation = subscriptions._confirm(organization, quote, actor)
+    confirmation = subscriptions.confirm_quote_in_transaction(organization, quote, actor)
     if not confirmation.applied:
         # The quote had been confirmed by another request (whose rollback here released the lock, or through
         # the cart's confirmation): look at the offer again before setting its state.
@@ -714,7 +714,7 @@ def accept_offer(*, token: Any, organization: Organization, quote_token: Any, de
                 return Acceptance(offer, confirmation.orders, applied=False)
             raise OfferUnavailable(_("Esta oferta já foi aceita."), offer.status)
     else:
-        subscriptions._queue_and_tell(confirmation.orders, actor)
+        subscriptions.queue_orders_and_notify(confirmation.orders, actor)
     now = clock.now()
     offer.status = OfferStatus.ACCEPTED
     offer.accepted_at = now
