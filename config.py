@@ -159,7 +159,7 @@ def load(env: str | None = None) -> dict:
         "SESSION_COOKIE_NAME": "portal_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env == "production",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),  # off only for loopback benches
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         # Accounts

@@ -45,3 +45,13 @@ def health():
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/ping")
+@public
+def ping():
+    """Liveness: the process answers (no database). Load balancers' cheapest check, and the benchmark's
+    baseline for "what does a request cost here"."""
+    response = current_app.response_class("pong\n", mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    return response

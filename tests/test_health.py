@@ -63,3 +63,15 @@ def test_error_when_the_database_does_not_answer(client, unreachable_database):
     with clock.frozen(NOW):
         body = check(client, 503)
     assert body == {"status": "error", "database": "error", "checked_at": "2026-03-10T15:00:00+00:00"}
+
+
+def test_ping_answers_without_the_database(app_ctx, monkeypatch):
+    from portal.extensions import db
+
+    def no_database(*_args, **_kwargs):
+        raise AssertionError("/ping must not touch the database")
+
+    monkeypatch.setattr(db.session, "execute", no_database)
+    response = app_ctx.test_client().get("/ping")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "pong\n"
+    assert response.headers["Cache-Control"] == "no-store"

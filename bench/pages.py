@@ -1,0 +1,317 @@
+"""Benchmark of the pages people wait for: requests/s and p50/p95 latency under a bounded load, each page's
+throughput as a ratio of a trivial endpoint's (/ping) measured in the same run.
+
+    .venv/bin/python bench/pages.py [--orgs 2000] [--subs 50] [--invoices 36] [--seconds 10] [--connections 8]
+                                    [--workers 5] [--database-url postgresql+psycopg://…]
+
+The dataset (PostgreSQL: a throwaway cluster unless --database-url / BENCH_DATABASE_URL) is loaded with COPY:
+N organizations, each with S subscriptions (one lot each), I issued invoices of S lines each with a boleto,
+a Master, and audit events. gunicorn runs with the production settings on 127.0.0.1; `wrk` (Debian package
+`wrk`) applies the load as a subprocess, one page at a time, signed in through the real login form.
+Results go to bench/README.md by hand, with the date and the machine.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import pyotp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PORTAL_ENV", "test")
+os.environ.setdefault("JOBS_URL", "memory://")
+os.environ.setdefault("PORTAL_INSTANCE_DIR", tempfile.mkdtemp(prefix="bench-instance-"))
+
+PASSWORD = "Bench#Senha2026"  # noqa: S105 - the dataset's own password
+STAFF_TOTP = pyotp.random_base32()
+LUA = """
+done = function(summary, latency, requests)
+  io.write(string.format("JSON {\\"requests\\": %d, \\"seconds\\": %f, \\"errors\\": %d, \\"p50\\": %f, \\"p95\\": %f}\\n",
+    summary.requests, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000))
+end
+"""
+
+
+def copy_rows(connection, table: str, columns: list[str], rows) -> int:
+    """COPY rows (tuples) into `table`; None is NULL. Returns the number of rows."""
+    count = 0
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def build_dataset(url: str, orgs: int, subs: int, invoices: int) -> dict:
+    """Everything through COPY (minutes, not hours); returns what the load needs (a Master, a quote token …)."""
+    import psycopg
+    from werkzeug.security import generate_password_hash
+
+    from portal.shared.audit import GENESIS_HASH
+    from tests.factories import valid_cnpj
+
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    bought = now - timedelta(days=400)
+    password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    raw_url = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(raw_url) as conn:
+        cur = conn.cursor()
+        cur.execute("INSERT INTO product_families (name, description, position, active) VALUES "
+                    "('Microsoft 365', '', 0, true) RETURNING id")
+        family = cur.fetchone()[0]
+        products = []
+        for n in range(subs):
+            cur.execute(
+                "INSERT INTO products (sku, name, description, family_id, provider, offer_id, term, billing_frequency,"
+                " decrease_window_hours, min_quantity, max_quantity, active, created_at) VALUES (%s, %s, '', %s, "
+                "'microsoft_csp', %s, 'annual', 'monthly', 168, 1, 1000, true, %s) RETURNING id",
+                (f"BENCH-{n}", f"Produto {n}", family, f"P{n}:0001:A{n}", now))
+            product = cur.fetchone()[0]
+            cur.execute("INSERT INTO product_prices (product_id, unit_price_cents, effective_from, created_at) "
+                        "VALUES (%s, %s, '2024-01-01', %s)", (product, 3600 + 100 * n, now))
+            products.append((product, 3600 + 100 * n))
+        copy_rows(conn, "organizations",
+                  ["id", "legal_name", "trade_name", "cnpj", "street", "number", "complement", "district", "city",
+                   "state", "postal_code", "billing_day", "status", "require_2fa", "created_at",
+                   "microsoft_tenant_id"],
+                  ((o, f"Cliente {o} Ltda", f"Cliente {o}", valid_cnpj(30_000_000 + o), "Rua A", "1", "", "Centro",
+                    "São Paulo", "SP", "01000000", 10, "active", False, bought, str(uuid.UUID(int=o)))
+                   for o in range(1, orgs + 1)))
+        copy_rows(conn, "users", ["id", "email", "name", "phone", "password_hash", "active", "is_staff",
+                                  "session_token", "created_at"],
+                  ((o, f"master{o}@bench.example.com", f"Master {o}", "", password_hash, True, False,
+                    secrets.token_hex(16), bought) for o in range(1, orgs + 1)))
+        copy_rows(conn, "memberships", ["id", "user_id", "organization_id", "active", "created_at", "accepted_at"],
+                  ((o, o, o, True, bought, bought) for o in range(1, orgs + 1)))
+        copy_rows(conn, "membership_roles", ["membership_id", "role"], ((o, "master") for o in range(1, orgs + 1)))
+        staff_id = orgs + 1
+        cur.execute("INSERT INTO users (id, email, name, phone, password_hash, active, is_staff, session_token, "
+                    "created_at, totp_secret, totp_enabled_at) VALUES (%s, 'compliance@bench.example.com', "
+                    "'Compliance', '', %s, true, true, %s, %s, %s, %s)",
+                    (staff_id, password_hash, secrets.token_hex(16), bought, STAFF_TOTP, bought))
+        cur.execute("INSERT INTO staff_roles (user_id, role) VALUES (%s, 'compliance')", (staff_id,))
+        for table in ("organizations", "users", "memberships"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        # Subscriptions, their first ledger row and lot.
+        sub_rows = [(o * subs + n, o, product, 10 + n % 7, price)
+                    for o in range(1, orgs + 1) for n, (product, price) in enumerate(products)]
+        copy_rows(conn, "subscriptions",
+                  ["id", "organization_id", "product_id", "quantity", "status", "term_start", "term_end",
+                   "provider_subscription_id", "created_at", "version"],
+                  ((sid, o, product, q, "active", (now - timedelta(days=30)).date(),
+                    (now + timedelta(days=335)).date(), str(uuid.uuid4()), bought, 1)
+                   for sid, o, product, q, _p in sub_rows))
+        copy_rows(conn, "quantity_changes",
+                  ["id", "subscription_id", "organization_id", "kind", "delta", "quantity_after", "effective_on",
+                   "charge_cents", "credit_cents", "created_at"],
+                  ((sid, sid, o, "initial", q, q, bought.date(), 0, 0, bought) for sid, o, _p, q, _pr in sub_rows))
+        copy_rows(conn, "lots", ["id", "subscription_id", "change_id", "quantity", "unit_price_cents", "added_at",
+                                 "window_end", "billed_cents"],
+                  ((sid, sid, sid, q, price, bought, bought + timedelta(hours=168), q * price)
+                   for sid, _o, _p, q, price in sub_rows))
+        for table in ("subscriptions", "quantity_changes", "lots"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        print(f"  subscriptions: {len(sub_rows)} in {time.perf_counter() - started:.0f} s", flush=True)
+        # Invoices (monthly, the last `invoices` months), their lines and boletos.
+        invoice_rows, line_rows, boleto_rows = [], [], []
+        invoice_id = line_id = 0
+        by_org = {}
+        for sid, o, _product, q, price in sub_rows:
+            by_org.setdefault(o, []).append((sid, q, price))
+        for o in range(1, orgs + 1):
+            for m in range(invoices):
+                invoice_id += 1
+                day = (now - timedelta(days=30 * (invoices - m))).date()
+                total = sum(q * p for _s, q, p in by_org[o])
+                invoice_rows.append((invoice_id, o, "regular", "F", day.year, invoice_id, "paid" if m < invoices - 1
+                                     else "open", day, day, day + timedelta(days=30), now, day + timedelta(days=10),
+                                     total, 0, total))
+                for position, (sid, q, p) in enumerate(by_org[o], start=1):
+                    line_id += 1
+                    line_rows.append((line_id, invoice_id, position, "recurring", "Produto", q, p, q * p, day,
+                                      day + timedelta(days=30), sid))
+                boleto_rows.append((invoice_id, invoice_id, 1, "341", f"{invoice_id:08d}", day + timedelta(days=10),
+                                    total, 0, 0, "3" * 44, "34191.09008 00000.000000 00000.000000 1 00000000000000",
+                                    "000201", False, now))
+        copy_rows(conn, "invoices",
+                  ["id", "organization_id", "kind", "series", "year", "number", "status", "billing_date",
+                   "period_start", "period_end", "issued_at", "due_date", "subtotal_cents", "credit_applied_cents",
+                   "total_cents"], invoice_rows)
+        copy_rows(conn, "invoice_lines",
+                  ["id", "invoice_id", "position", "kind", "description", "quantity", "unit_price_cents",
+                   "amount_cents", "period_start", "period_end", "subscription_id"], line_rows)
+        copy_rows(conn, "boletos", ["id", "invoice_id", "sequence", "bank", "nosso_numero", "due_date",
+                                    "amount_cents", "fine_cents", "interest_cents", "barcode", "digitable_line",
+                                    "pix_payload", "registered", "created_at"],
+                  boleto_rows)
+        for table in ("invoices", "invoice_lines", "boletos"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        print(f"  invoices: {len(invoice_rows)} with {len(line_rows)} lines in {time.perf_counter() - started:.0f} s",
+              flush=True)
+        # An audit trail: a sign-in per organization and month (a valid hash chain).
+        events, prev = [], GENESIS_HASH
+        for seq in range(1, orgs * 12 + 1):
+            org = (seq - 1) % orgs + 1
+            payload = {"seq": seq, "created_at": now.isoformat(), "tag": "accounts:login:succeeded", "actor_id": org,
+                       "actor_label": f"master{org}@bench.example.com", "organization_id": org,
+                       "subject": f"user:{org}", "ip": "127.0.0.1", "user_agent": "bench", "before": None,
+                       "after": None, "prev_hash": prev}
+            digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                                               ensure_ascii=False).encode()).hexdigest()
+            events.append((seq, now, "accounts:login:succeeded", org, payload["actor_label"], org, f"user:{org}",
+                           "127.0.0.1", "bench", None, None, prev, digest))
+            prev = digest
+        copy_rows(conn, "audit_events", ["seq", "created_at", "tag", "actor_id", "actor_label", "organization_id",
+                                         "subject", "ip", "user_agent", "before", "after", "prev_hash", "hash"],
+                  events)
+        cur.execute("UPDATE audit_chain_head SET length = %s, last_hash = %s WHERE id = 1", (len(events), prev))
+        cur.execute("ANALYZE")
+        conn.commit()
+    print(f"dataset: {orgs} organizations × {subs} subscriptions × {invoices} invoices in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
+    return {"master": "master1@bench.example.com", "staff": "compliance@bench.example.com", "org": 1}
+
+
+class Browser:
+    """Signs in through the real form (CSRF token, cookies) and hands wrk the session cookie."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=30) as response:  # noqa: S310 - our loopback server
+            return response.read().decode()
+
+    def post(self, path: str, data: dict) -> str:
+        body = urllib.parse.urlencode(data).encode()
+        with self.opener.open(self.base + path, data=body, timeout=30) as response:  # noqa: S310
+            return response.read().decode()
+
+    def csrf(self, path: str) -> str:
+        return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', self.get(path)).group(1)
+
+    def sign_in(self, email: str, totp: str | None = None) -> None:
+        self.post("/entrar", {"csrf_token": self.csrf("/entrar"), "email": email, "password": PASSWORD})
+        if totp:
+            self.post("/entrar/verificacao", {"csrf_token": self.csrf("/entrar/verificacao"),
+                                              "code": pyotp.TOTP(totp).now()})
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
+
+
+def load(url: str, cookie: str, seconds: int, connections: int, script: Path) -> dict:
+    wrk = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
+         "-H", f"Cookie: {cookie}", url],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    )
+    result = json.loads(wrk.stdout.split("JSON ", 1)[1].splitlines()[0])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=2000)
+    parser.add_argument("--subs", type=int, default=50)
+    parser.add_argument("--invoices", type=int, default=36)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=5)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    args = parser.parse_args()
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.migrate import upgrade
+    from tests.support.externals import PostgresServer, free_port
+
+    server = PostgresServer()
+    if args.database_url:
+        server.admin_url = args.database_url
+    url = server.create_database()
+    gunicorn = None
+    try:
+        app = create_app({"PORTAL_ENV": "test", "SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            upgrade(app)
+            db.engine.dispose()
+        who = build_dataset(url, args.orgs, args.subs, args.invoices)
+        port = free_port()
+        env = {**os.environ, "PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32),
+               "DATABASE_URL": url, "JOBS_URL": "memory://", "MAIL_BACKEND": "memory",
+               "RATELIMIT_ENABLED": "false", "SESSION_COOKIE_SECURE": "false", "PORT": str(port)}
+        gunicorn = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers",
+             str(args.workers), "--threads", "2", "--worker-class", "gthread", "wsgi:app"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/ping", timeout=2).read()  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.1)
+        # Production cookies are Secure: over plain loopback HTTP the cookie jar would drop them, so the
+        # environment above turns that one setting off (everything else is the production configuration).
+        customer, staff = Browser(base), Browser(base)
+        customer.sign_in(who["master"])
+        staff.sign_in(who["staff"], totp=STAFF_TOTP)
+        licences = customer.get("/licencas")
+        subscription = re.search(r'href="/licencas/(\d+)/alterar"', licences).group(1)
+        token_form = customer.get(f"/licencas/{subscription}/alterar")
+        csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', token_form).group(1)
+        request = urllib.request.Request(base + f"/licencas/{subscription}/alterar", method="POST",
+                                         data=urllib.parse.urlencode({"csrf_token": csrf, "quantity": "30"}).encode())
+        with customer.opener.open(request, timeout=30) as response:  # noqa: S310
+            preview_path = urllib.parse.urlsplit(response.geturl()).path
+        script = Path(tempfile.mkdtemp()) / "report.lua"
+        script.write_text(LUA)
+        pages = [("/ping (trivial)", "/ping", customer), ("Licenças", "/licencas", customer),
+                 ("Faturas", "/faturas", customer), ("quote preview", preview_path, customer),
+                 ("staff audit trail", "/backoffice/auditoria/trilha", staff)]
+        results = {}
+        for label, path, browser in pages:
+            results[label] = load(base + path, browser.cookie, args.seconds, args.connections, script)
+        baseline = results["/ping (trivial)"]["rps"]
+        print(f"\n{args.workers} gunicorn workers × 2 threads, wrk -t2 -c{args.connections} -d{args.seconds}s each")
+        print(f"{'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>6} {'errors':>6}")
+        for label, r in results.items():
+            print(f"{label:22} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['rps'] / baseline:6.2f} "
+                  f"{r['errors']:6d}")
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        if gunicorn is not None:
+            os.killpg(gunicorn.pid, signal.SIGTERM)
+            gunicorn.wait(timeout=30)
+        server.drop_database(url)
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
