@@ -65,7 +65,8 @@ def service_description(invoice: Invoice) -> str:
         if line.period_start is not None and line.period_end is not None:
             period = f" ({_day(line.period_start)} a {_day(line.period_end - timedelta(days=1))})"
         what = "pró-rata" if line.kind == LineKind.PRORATA else f"× {format_brl(line.unit_price_cents)}"
-        rows.append(f"{line.description} – {line.quantity} licença(s) {what}{period}: {format_brl(line.amount_cents)}")
+        licences = "licença" if abs(line.quantity) == 1 else "licenças"  # a fiscal text: always in Portuguese
+        rows.append(f"{line.description} – {line.quantity} {licences} {what}{period}: {format_brl(line.amount_cents)}")
     rows.append(f"Vencimento: {_day(invoice.due_date)}")
     return "\n".join(rows)
 

@@ -117,7 +117,8 @@ def cancel(*, organization: Organization, token: str, password: str | None, acto
     quote = cancellation_quote(organization, token)
     subscriptions.check_cancellation_reason(quote.cancellation_category, quote.cancellation_reason)
     _check_password(organization, actor, password, f"quote:{quote.id}")
-    confirmation = subscriptions.confirm_quote_in_transaction(organization, quote, actor, cancellation=Cancellation(roles))
+    confirmation = subscriptions.confirm_quote_in_transaction(organization, quote, actor,
+                                                              cancellation=Cancellation(roles))
     if confirmation.applied:
         subscriptions.queue_orders_and_notify(confirmation.orders, actor)
         notify.cancellation_requested(request=confirmation.cancellation, requester=actor.user)

@@ -5,6 +5,7 @@ import io
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from wtforms import SelectChoice
 
 from portal.accounts.context import actor_from_request
@@ -119,9 +120,9 @@ def tickets():
 def _subscription_choices() -> list[SelectChoice]:
     choices = [SelectChoice("", _("Nenhuma"))]
     for subscription in service.subscriptions_for(g.organization.id):
-        choices.append(SelectChoice(str(subscription.id), _("%(product)s — %(n)d licença(s), %(status)s",
-                                                 product=subscription.product.name, n=subscription.quantity,
-                                                 status=subscription.status_label)))
+        choices.append(SelectChoice(str(subscription.id), ngettext(
+            "%(product)s — %(num)d licença, %(status)s", "%(product)s — %(num)d licenças, %(status)s",
+            subscription.quantity, product=subscription.product.name, status=subscription.status_label)))
     return choices
 
 

@@ -174,7 +174,7 @@ def test_the_simulated_note_lists_the_lines_and_takes_the_credit_as_a_discount(a
     assert "<ValorServicos>789.00</ValorServicos>" in document.xml
     assert "<DescontoIncondicionado>10.00</DescontoIncondicionado>" in document.xml
     assert "<ValorLiquidoNfse>779.00</ValorLiquidoNfse>" in document.xml
-    assert "10 licença(s) × R$ 78,90 (01/04/2026 a 30/04/2026): R$ 789,00" in document.xml
+    assert "10 licenças × R$ 78,90 (01/04/2026 a 30/04/2026): R$ 789,00" in document.xml
 
 
 def test_the_billing_job_gives_each_issued_invoice_its_simulated_note(app_ctx, world, settings):

@@ -100,7 +100,7 @@ def test_comercial_creates_and_sends_an_offer(person, world, catalog, outbox):
     url = f"http://localhost/oferta/{offer.token}"
     assert f'value="{url}"' in text(page)
     copy = section(page, "offer-copy")
-    assert "Oferta de compra OF-2026-000001" in copy and "Microsoft 365 Business Standard: 3 licença(s)" in copy
+    assert "Oferta de compra OF-2026-000001" in copy and "Microsoft 365 Business Standard: 3 licenças" in copy
     assert "Válida até 10/04/2026." in copy and url in copy
     assert section(page, "offer-status") == "enviada"
     assert any(url in m.get_body(("plain",)).get_content() for m in outbox)

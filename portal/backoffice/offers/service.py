@@ -16,6 +16,7 @@ from typing import Any
 
 from babel import Locale
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -510,7 +511,8 @@ def copy_text(offer: PurchaseOffer, url: str, lines: list[OfferLine]) -> str:
     """The offer in a few lines, for staff to paste in an e-mail or a document ("informações da oferta")."""
     parts = [_("Oferta de compra %(summary)s", summary=offer.summary_id)]
     for line in lines:
-        parts.append(_("- %(product)s: %(num)d licença(s)", product=line.product.name, num=line.quantity))
+        parts.append(ngettext("- %(product)s: %(num)d licença", "- %(product)s: %(num)d licenças", line.quantity,
+                              product=line.product.name))
     if offer.delegated_admin:
         parts.append(_("Inclui a opção de administração delegada."))
     parts.append(_("Válida até %(date)s.", date=format_date(offer.expires_at)))

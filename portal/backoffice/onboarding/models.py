@@ -46,7 +46,7 @@ STAGE_LABELS = {
     Stage.APPROVAL: _l("Aprovação (financeiro)"),
     Stage.HANDOVER: _l("Card de passagem"),
     Stage.IMPLANTATION: _l("Implantação"),
-    Stage.ACTIVE: _l("Ativo"),
+    Stage.ACTIVE: _l("Ativa"),
     Stage.LOST: _l("Perdida"),
 }
 _STAGES_SQL = ", ".join(f"'{s.value}'" for s in Stage)
