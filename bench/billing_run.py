@@ -1,15 +1,16 @@
 """Benchmark of the billing run: invoices per second and peak memory for N organizations × M subscriptions.
 
     .venv/bin/python bench/billing_run.py [--orgs 10000] [--subs 5] [--batch-size 200] [--pdfs 20]
-                                          [--database-url postgresql+psycopg://…]
+                                          [--trace-memory] [--database-url postgresql+psycopg://…]
 
 Without --database-url (or BENCH_DATABASE_URL) a throwaway PostgreSQL cluster is started (as in the tests).
 The dataset is bulk-inserted, then one `run_billing` for the shared billing day is timed (`--batch-size 1`:
 organization by organization, the run before batches). Invoice documents are only queued (to a Huey SQLite
 file), as in production where consumers render them; `--pdfs N` then renders N of the invoices' documents
 (`documents.ensure_invoice_documents`, what each `complete_invoice` job does first) one after the other in
-this process and reports the median time per invoice. Results go to bench/README.md by hand, with the date
-and the machine.
+this process and reports the median time per invoice. The run is timed without tracemalloc (it slows Python
+several times over); `--trace-memory` turns it on to report the run's Python allocation peak. Results go to
+bench/README.md by hand, with the date and the machine.
 """
 
 import argparse

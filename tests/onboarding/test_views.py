@@ -156,7 +156,7 @@ def test_the_whole_pipeline(client, world, esign, teams, outbox):
                 AuditTag.IMPLANTATION_DONE):
         assert tag in tags, tag
     history = text(comercial.get(f"{BASE}/{opportunity_id}"))
-    assert "Implantação → Ativo" in history
+    assert "Implantação → Ativa" in history
 
 
 # ---------------------------------------------------------------- the webhook
