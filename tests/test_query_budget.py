@@ -2,8 +2,8 @@
 as many invoices, users, tickets and history events). Timings are measured in bench/, never asserted here."""
 
 from contextlib import contextmanager
-from types import SimpleNamespace
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event
