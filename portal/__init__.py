@@ -75,6 +75,7 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
+    _install_template_gettext(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -96,6 +97,33 @@ def _init_extensions(app: Flask) -> None:
         if user is None or not user.active or user.session_token != token:
             return None
         return user
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Templates' `_()` and `ngettext()` with the translations looked up by locale in a dict.
+
+    flask_babel's own callables walk the request context, the domain and the locale on every call, and a
+    page of 50 licenses makes hundreds of calls. The locale is still read on each call, so `force_locale`
+    (e-mails and documents rendered during a request) keeps working.
+    """
+    from flask_babel import get_translations
+
+    by_locale: dict[Any, Any] = {}
+
+    def translations():
+        locale = get_locale()
+        found = by_locale.get(locale)
+        if found is None:
+            found = by_locale[locale] = get_translations()
+        return found
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda message: translations().ugettext(message),
+        ngettext=lambda singular, plural, n: translations().ungettext(singular, plural, n),
+        pgettext=lambda context, message: translations().upgettext(context, message),
+        npgettext=lambda context, singular, plural, n: translations().unpgettext(context, singular, plural, n),
+        newstyle=True,
+    )
 
 
 def _init_integrations(app: Flask) -> None:

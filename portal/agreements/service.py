@@ -28,7 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, false, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from portal.accounts.models import Membership, MembershipRole, Organization, User
 from portal.accounts.roles import Permission, Role, StaffPermission, permissions_for, staff_permissions_for
@@ -312,6 +312,19 @@ def primary_contact(organization: Organization) -> User | None:
 
 def _titles(versions: list[AgreementVersion]) -> str:
     return ", ".join(f"“{v.title}”" for v in versions)
+
+
+def has_pending_agreement(organization: Organization, today: date) -> bool:
+    """`bool(pending_versions(...))` in one query, for the navigation of every page a Master opens."""
+    version, newer = AgreementVersion, aliased(AgreementVersion)
+    current_not_accepted = select(version.id).where(
+        version.effective_from <= today,
+        ~exists().where(newer.kind == version.kind, newer.effective_from <= today,
+                        newer.effective_from > version.effective_from),
+        ~exists().where(AgreementAcceptance.version_id == version.id,
+                        AgreementAcceptance.organization_id == organization.id),
+    )
+    return bool(db.session.scalar(select(exists(current_not_accepted))))
 
 
 def ensure_agreement_accepted(organization: Organization, actor: Actor | None = None) -> None:

@@ -25,7 +25,7 @@ def _agreement_nav():
         if organization is None or not customer_can(Permission.AGREEMENT_ACCEPT):
             return False
         try:
-            return bool(service.pending_versions(organization, clock.today()))
+            return service.has_pending_agreement(organization, clock.today())
         except SQLAlchemyError:  # error pages render the navigation too: they must not fail again
             db.session.rollback()
             return False

@@ -16,7 +16,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal.accounts.models import Organization, OrganizationStatus, User
@@ -115,6 +115,48 @@ def list_subscriptions(organization: Organization) -> list[Subscription]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LotStock:
+    """What is left of a lot: the licenses still in it, their price and when its decrease window closes."""
+
+    remaining: int
+    unit_price_cents: int
+    window_end: datetime
+
+
+def lot_stock(subscription: Subscription) -> list[LotStock]:
+    """A loaded subscription's lots with licenses left, oldest first."""
+    return [LotStock(lot.remaining, lot.unit_price_cents, lot.window_end)
+            for lot in subscription.lots if lot.remaining > 0]
+
+
+def license_list(organization: Organization) -> list[tuple[Subscription, list[LotStock]]]:
+    """"Licenças" in two queries whatever the number of subscriptions: the subscriptions with product and
+    family joined, then every lot's remaining licenses summed in SQL (no Lot or LotDraw objects)."""
+    found = list(db.session.scalars(
+        select(Subscription)
+        .where(Subscription.organization_id == organization.id)
+        .options(joinedload(Subscription.product).joinedload(Product.family))
+        .order_by(Subscription.status == SubscriptionStatus.CANCELLED, Subscription.id)
+    ))
+    drawn = (select(LotDraw.lot_id, func.sum(LotDraw.quantity).label("quantity"))
+             .join(Lot, Lot.id == LotDraw.lot_id).join(Subscription, Subscription.id == Lot.subscription_id)
+             .where(Subscription.organization_id == organization.id)
+             .group_by(LotDraw.lot_id).subquery())
+    remaining = Lot.quantity - func.coalesce(drawn.c.quantity, 0)
+    stock: dict[int, list[LotStock]] = {subscription.id: [] for subscription in found}
+    rows = db.session.execute(
+        select(Lot.subscription_id, remaining, Lot.unit_price_cents, Lot.window_end)
+        .join(Subscription, Subscription.id == Lot.subscription_id)
+        .outerjoin(drawn, drawn.c.lot_id == Lot.id)
+        .where(Subscription.organization_id == organization.id, remaining > 0)
+        .order_by(Lot.id)
+    )
+    for subscription_id, left, price, window_end in rows:
+        stock[subscription_id].append(LotStock(left, price, window_end))
+    return [(subscription, stock[subscription.id]) for subscription in found]
+
+
 def subscription_history(organization: Organization, subscription: Subscription,
                          limit: int) -> list[tuple[QuantityChange, str | None, bool | None]]:
     """The newest `limit` ledger rows of a subscription, each with who made it (name, is staff)."""
@@ -135,9 +177,13 @@ def subscription_orders(organization: Organization, subscription: Subscription, 
 
 
 def get_subscription(organization: Organization, subscription_id: int) -> Subscription:
+    """A subscription of the organization for its pages, with product, family, lots and draws loaded (three
+    queries however many lots it has)."""
     subscription = db.session.scalar(
         select(Subscription).where(Subscription.id == subscription_id,
                                    Subscription.organization_id == organization.id)
+        .options(joinedload(Subscription.product).joinedload(Product.family),
+                 selectinload(Subscription.lots).selectinload(Lot.draws))
     )
     if subscription is None:
         raise NotFound(_("Licença não encontrada."))

@@ -83,6 +83,7 @@ class LicenseFacts:
     annual: bool
     billing_label: str
     term_label: str
+    term_text: str  # "Termo anual"
     latest_order: Order | None = None
     open_windows: list[tuple[int, datetime]] = field(default_factory=list)  # (licenses, window end)
 
@@ -102,27 +103,38 @@ class LicenseFacts:
         return self.subscription.status == SubscriptionStatus.ACTIVE
 
 
-def _facts(subscription: Subscription, latest_order: Order | None = None) -> LicenseFacts:
+def _facts(subscription: Subscription, latest_order: Order | None = None,
+           words: dict[tuple[str, str], tuple[str, str, str]] | None = None,
+           stock: list[service.LotStock] | None = None) -> LicenseFacts:
+    """`words`: a dict shared by the rows of one page, so each term's words are translated once.
+    `stock`: the subscription's lots with licenses left (`service.license_list`), else read from its lots."""
     product = subscription.product
+    key = (product.term, product.billing_frequency)
+    found = None if words is None else words.get(key)
+    if found is None:
+        term_label = str(TERM_LABELS[Term(product.term)])
+        found = (str(BILLING_LABELS[BillingFrequency(product.billing_frequency)]), term_label,
+                 _("Termo %(term)s", term=term_label))
+        if words is not None:
+            words[key] = found
     by_price: dict[int, int] = {}
     open_windows = []
     now = clock.now()
-    for lot in subscription.lots:
-        remaining = lot.remaining
-        if remaining <= 0:
-            continue
-        by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + remaining
+    recurring = 0
+    for lot in service.lot_stock(subscription) if stock is None else stock:
+        by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + lot.remaining
+        recurring += lot.remaining * lot.unit_price_cents
         if lot.window_end > now:
-            open_windows.append((remaining, lot.window_end))
-    recurring = service.recurring_cents(subscription)
+            open_windows.append((lot.remaining, lot.window_end))
     return LicenseFacts(
         subscription=subscription,
         prices=[(quantity, price) for price, quantity in sorted(by_price.items())],
         recurring_cents=recurring,
         monthly_cents=service.monthly_equivalent(recurring, product),
         annual=product.billing_frequency == BillingFrequency.ANNUAL,
-        billing_label=str(BILLING_LABELS[BillingFrequency(product.billing_frequency)]),
-        term_label=str(TERM_LABELS[Term(product.term)]),
+        billing_label=found[0],
+        term_label=found[1],
+        term_text=found[2],
         latest_order=latest_order,
         open_windows=sorted(open_windows, key=lambda item: item[1]),
     )
@@ -237,9 +249,10 @@ def _helpers() -> dict[str, Any]:
 @bp.get("/licencas")
 @requires(Permission.LICENSES_READ)
 def licenses():
-    subscriptions = service.list_subscriptions(g.organization)
-    latest = service.latest_orders(g.organization, [s.id for s in subscriptions])
-    rows = [_facts(s, latest.get(s.id)) for s in subscriptions]
+    listed = service.license_list(g.organization)
+    latest = service.latest_orders(g.organization, [subscription.id for subscription, _stock in listed])
+    words: dict[tuple[str, str], tuple[str, str, str]] = {}
+    rows = [_facts(subscription, latest.get(subscription.id), words, stock) for subscription, stock in listed]
     totals = {
         "monthly": sum(r.recurring_cents for r in rows if not r.annual),
         "annual": sum(r.recurring_cents for r in rows if r.annual),
@@ -315,7 +328,7 @@ def preview(token: str):
     quote = _quote_or_404(token)
     if service.is_cancellation(quote):
         return redirect(url_for("cancellations.preview", token=quote.token))
-    subscription = quote.subscription
+    subscription = _subscription_or_404(quote.subscription_id)  # with what the page shows, loaded at once
     lines = describe_lines(quote)
     confirmed = quote.status == QuoteStatus.CONFIRMED
     return render_template(

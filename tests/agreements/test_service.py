@@ -123,7 +123,9 @@ def test_status_is_fornecido_only_for_the_current_version(app_ctx, world):
     assert (mca.version, mca.provided, mca.pending) == (new, False, True)
     assert mca.last_acceptance.version == old  # the history still shows what was accepted
     assert service.pending_versions(world.demo, TODAY) == [new]
+    assert service.has_pending_agreement(world.demo, TODAY)
     assert service.pending_versions(world.other, TODAY) == [new]
+    assert service.has_pending_agreement(world.other, TODAY)
 
 
 # ---------------------------------------------------------------- the purchase gate
@@ -202,6 +204,7 @@ def test_master_accepts_and_the_mca_reaches_microsoft(app_ctx, world, tenant, si
     [sent_event] = events(AuditTag.AGREEMENT_SENT_TO_PROVIDER)
     assert sent_event.after["provider_status"] == "done" and sent_event.after["tenant_id"] == TENANT
     assert not service.pending_versions(world.demo, TODAY)
+    assert not service.has_pending_agreement(world.demo, TODAY)
 
 
 def test_reseller_terms_are_not_sent_to_microsoft(app_ctx, world, tenant, simulator):
@@ -254,7 +257,8 @@ def test_without_a_tenant_the_mca_fails_at_microsoft_with_a_message_for_staff(ap
     acceptance = fresh(acceptance)
     assert acceptance.provider_status == ProviderStatus.FAILED
     assert "tenant Microsoft" in acceptance.provider_error
-    assert not service.pending_versions(world.demo, TODAY)  # accepted all the same: purchases go on
+    assert not service.pending_versions(world.demo, TODAY)
+    assert not service.has_pending_agreement(world.demo, TODAY)  # accepted all the same: purchases go on
     [failed] = events(AuditTag.AGREEMENT_SENT_TO_PROVIDER)
     assert failed.after["provider_status"] == "failed"
 
@@ -308,7 +312,8 @@ def test_server_errors_are_retried_then_the_acceptance_fails(app_ctx, world, ten
     assert jobs.send_agreement_to_provider.call_local(acceptance.id) == "failed"  # the last try
     failed = fresh(acceptance)
     assert failed.provider_status == ProviderStatus.FAILED and "503" in failed.provider_error
-    assert not service.pending_versions(world.demo, TODAY)  # the customer's acceptance stands
+    assert not service.pending_versions(world.demo, TODAY)
+    assert not service.has_pending_agreement(world.demo, TODAY)  # the customer's acceptance stands
 
 
 def test_a_retry_that_gets_through_is_done(app_ctx, world, tenant, partner_center):
@@ -355,6 +360,7 @@ def test_staff_attests_and_the_primary_contact_is_emailed(app_ctx, world, tenant
     assert "Joana Cliente (joana@cliente.example.com)" in body and "10/03/2026" in body
     assert "http://portal.test/contrato" in body
     assert not service.pending_versions(world.demo, TODAY)
+    assert not service.has_pending_agreement(world.demo, TODAY)
 
 
 def test_without_a_master_the_attested_email_is_the_contact(app_ctx, world, simulator, outbox):
