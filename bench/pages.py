@@ -5,7 +5,7 @@ throughput as a ratio of a trivial endpoint's (/ping) measured in the same run.
                                     [--workers 5] [--database-url postgresql+psycopg://…]
 
 The dataset (PostgreSQL: a throwaway cluster unless --database-url / BENCH_DATABASE_URL) is loaded with COPY:
-N organizations, each with S subscriptions (one lot each), I issued invoices of S lines each with a boleto,
+N organizations, each with S subscriptions (one lot and its purchase order each), I issued invoices of S lines each with a boleto,
 a Master, and audit events. gunicorn runs with the production settings on 127.0.0.1; `wrk` (Debian package
 `wrk`) applies the load as a subprocess, one page at a time, signed in through the real login form.
 Results go to bench/README.md by hand, with the date and the machine.
@@ -127,7 +127,13 @@ def build_dataset(url: str, orgs: int, subs: int, invoices: int) -> dict:
                                  "window_end", "billed_cents"],
                   ((sid, sid, sid, q, price, bought, bought + timedelta(hours=168), q * price)
                    for sid, _o, _p, q, price in sub_rows))
-        for table in ("subscriptions", "quantity_changes", "lots"):
+        # Each subscription's purchase order, done (the "Licenças" rows show the last order's state).
+        copy_rows(conn, "orders",
+                  ["id", "organization_id", "kind", "subscription_id", "quantity", "status", "correlation_id",
+                   "attempts", "needs_staff", "created_at", "completed_at"],
+                  ((sid, o, "purchase", sid, q, "done", str(uuid.uuid4()), 1, False, bought, bought)
+                   for sid, o, _p, q, _pr in sub_rows))
+        for table in ("subscriptions", "quantity_changes", "lots", "orders"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         print(f"  subscriptions: {len(sub_rows)} in {time.perf_counter() - started:.0f} s", flush=True)
         # Invoices (monthly, the last `invoices` months), their lines and boletos.

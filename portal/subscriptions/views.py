@@ -19,6 +19,8 @@ from portal.shared.permissions import requires
 from portal.subscriptions import service
 from portal.subscriptions.forms import ChangeQuantityForm, ConfirmForm
 from portal.subscriptions.models import (
+    ORDER_STATUS_LABELS,
+    SUBSCRIPTION_STATUS_LABELS,
     Order,
     OrderKind,
     OrderStatus,
@@ -239,6 +241,12 @@ def _status_class(status: str) -> str:
     }.get(status, "text-bg-secondary")
 
 
+def _badges() -> dict[str, tuple[str, str]]:
+    """Status → (badge class, label) for subscriptions and orders, translated once for a list page."""
+    statuses = {**SUBSCRIPTION_STATUS_LABELS, **ORDER_STATUS_LABELS}
+    return {str(status): (_status_class(status), str(label)) for status, label in statuses.items()}
+
+
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {"status_class": _status_class, "order_summary": order_summary}
@@ -258,7 +266,7 @@ def licenses():
         "annual": sum(r.recurring_cents for r in rows if r.annual),
         "monthly_equivalent": sum(r.monthly_cents for r in rows),
     }
-    return render_template("subscriptions/list.html", rows=rows, totals=totals,
+    return render_template("subscriptions/list.html", rows=rows, totals=totals, badges=_badges(),
                            any_annual=any(r.annual for r in rows), any_monthly=any(not r.annual for r in rows))
 
 
