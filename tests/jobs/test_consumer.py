@@ -4,12 +4,9 @@ Runs on both queues (`JOBS_URL=sqlite:///…`, as `make run` does, and `JOBS_URL
 each on both databases. Producer and consumer are separate processes, as in production.
 """
 
-import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,10 +14,8 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.notifications.models import DeliveryStatus, EmailDelivery
 from tests import factories
+from tests.jobs.support import ROOT, environment, executed, private_redis_db, start_consumer, stop_consumers
 from tests.support.externals import SMTPSink
-
-ROOT = Path(__file__).resolve().parents[2]
-CONSUMER = Path(sys.executable).parent / "huey_consumer"
 
 PRODUCER = """
 import sys
@@ -39,23 +34,10 @@ with app.app_context():
 @pytest.fixture(params=["sqlite", "redis"])
 def jobs_url(request, tmp_path):
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    return request.getfixturevalue("redis_url")
-
-
-def _environment(app, jobs_url: str, smtp_port: int, instance: Path) -> dict:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PORTAL_ENV": "test",
-        "PORTAL_INSTANCE_DIR": str(instance),
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "JOBS_URL": jobs_url,
-        "MAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_port),
-        "SMTP_STARTTLS": "false",
-    }
+        yield f"sqlite:///{tmp_path / 'jobs.db'}"
+        return
+    with private_redis_db(request.getfixturevalue("redis_url")) as url:
+        yield url
 
 
 def _wait_for_status(app, delivery_id: int, status: str, timeout: float = 30.0) -> EmailDelivery:
@@ -76,13 +58,9 @@ def test_a_consumer_process_sends_what_the_web_process_queued(make_app, engine_n
         db.session.commit()
         user_id = user.id
     sink = SMTPSink().start()
-    env = _environment(app, jobs_url, sink.port, tmp_path)
-    consumer = subprocess.Popen(
-        # A short polling delay: the consumer starts before anything is queued.
-        [str(CONSUMER), "portal.jobs.registry.huey", "--workers", "1", "--worker-type", "thread",
-         "--delay", "0.05", "--max-delay", "0.2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    env = environment(app, jobs_url, sink.port, tmp_path)
+    log = tmp_path / "consumer.log"
+    consumer = start_consumer(env, log)
     try:
         subprocess.run([sys.executable, "-c", PRODUCER, str(user_id)], cwd=ROOT, env=env, check=True, timeout=60)
         [message] = sink.wait_for(1, timeout=30)
@@ -94,8 +72,8 @@ def test_a_consumer_process_sends_what_the_web_process_queued(make_app, engine_n
         assert delivery.status == DeliveryStatus.SENT and delivery.attempts == 1
         assert delivery.message_id == message["Message-ID"]
     finally:
-        consumer.send_signal(signal.SIGINT)
-        output, _ = consumer.communicate(timeout=30)
+        stop_consumers(consumer)
         sink.stop()
+    output = log.read_text()
     assert consumer.returncode == 0, output
-    assert "send_email" in output  # the consumer's log names the job it ran
+    assert len(executed(output, "portal.notifications.jobs.send_email")) == 1, output  # the job it ran, once
