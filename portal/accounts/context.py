@@ -7,7 +7,7 @@ Tenant data in customer views is always fetched through `g.organization` (see `t
 from flask import abort, current_app, g, session
 from flask_login import current_user, logout_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Membership
 from portal.accounts.roles import permissions_for, staff_permissions_for
@@ -61,7 +61,7 @@ def load_request_context() -> None:
     memberships = db.session.execute(
         select(Membership)
         .where(Membership.user_id == current_user.id)
-        .options(selectinload(Membership.role_rows), selectinload(Membership.organization))
+        .options(selectinload(Membership.role_rows), joinedload(Membership.organization))
     ).scalars()
     usable = sorted(
         (m for m in memberships if m.active and m.accepted_at is not None),
