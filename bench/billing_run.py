@@ -1,6 +1,6 @@
 """Benchmark of the billing run: invoices per second and peak memory for N organizations × M subscriptions.
 
-    .venv/bin/python bench/billing_run.py [--orgs 10000] [--subs 5] [--batch-size 200] [--pdfs 20]
+    .venv/bin/python bench/billing_run.py [--orgs 10000] [--subs 5] [--batch-size 200] [--pdfs 20 [--consumers 2]]
                                           [--trace-memory] [--database-url postgresql+psycopg://…]
 
 Without --database-url (or BENCH_DATABASE_URL) a throwaway PostgreSQL cluster is started (as in the tests).
@@ -11,11 +11,25 @@ file), as in production where consumers render them; `--pdfs N` then renders N o
 this process and reports the median time per invoice. The run is timed without tracemalloc (it slows Python
 several times over); `--trace-memory` turns it on to report the run's Python allocation peak. Results go to
 bench/README.md by hand, with the date and the machine.
+
+`--pdfs N --consumers K` measures the real thing instead of rendering in this process: a throwaway
+redis-server on loopback (tests/support/externals.py), K `huey_consumer portal.jobs.registry.huey` processes
+on it (bench/consumers.py: one worker thread each, so the log says which consumer ran which job; all with
+`-n`, so no scheduler queues `sweep_invoices` onto the invoices left unrendered), with the bench's database,
+MAIL_BACKEND=memory and FISCAL_BACKEND=simulator. Each organization first gets one billing contact, so
+every invoice is e-mailed. Before the clock starts every consumer has run a warm-up `complete_invoice` of
+an invoice outside the N (its first job creates the app and pays WeasyPrint's first render). Then the N
+invoices' `complete_invoice` jobs are queued at once (PDFs, NFS-e simulator, e-mail queued as a
+`send_email` job, sent to the memory mailer by a consumer too) and the database is polled every 50 ms: the
+wall time until the last invoice has its documents (invoice PDF and boleto PDF, as `sweep_invoices` checks)
+and until every invoice is complete (nota fiscal, e-mail sent), invoices/s, and the median job time Huey
+logs for each job ("… executed in 0.123s").
 """
 
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -110,6 +124,152 @@ def _pdfs(invoice_ids: list[int], settings) -> None:
               f"{1 / statistics.median(rest):.1f} invoices/s per consumer process")
 
 
+COMPLETE_INVOICE = "portal.billing.jobs.complete_invoice"
+SEND_EMAIL = "portal.notifications.jobs.send_email"
+WARM_UP_ROUNDS = 5
+
+
+def _billing_contacts(invoice_ids: list[int]) -> None:
+    """One billing contact for each invoice's organization (the dataset has no users): one e-mail per invoice."""
+    from sqlalchemy import insert, select
+
+    from portal.billing.models import BillingContact, Invoice
+    from portal.extensions import db
+
+    org_ids = db.session.scalars(select(Invoice.organization_id).where(Invoice.id.in_(invoice_ids))).all()
+    db.session.execute(insert(BillingContact), [
+        {"organization_id": org_id, "email": f"financeiro@cliente-{org_id}.example.com", "name": "Financeiro"}
+        for org_id in org_ids
+    ])
+    db.session.commit()
+
+
+def _progress(invoice_ids: list[int]) -> tuple[int, int]:
+    """How many of the invoices have their documents (invoice PDF, every boleto's PDF), and how many are
+    complete besides (nota fiscal issued, e-mailed, and the e-mail sent)."""
+    from sqlalchemy import exists, func, select
+
+    from portal.billing.models import Boleto, FiscalDocument, Invoice
+    from portal.extensions import db
+    from portal.notifications.models import DeliveryStatus, EmailDelivery
+
+    with_documents = select(func.count(Invoice.id)).where(
+        Invoice.id.in_(invoice_ids), Invoice.pdf_sha256.is_not(None),
+        ~exists().where(Boleto.invoice_id == Invoice.id, Boleto.pdf_sha256.is_(None)))
+    complete = with_documents.where(
+        exists().where(FiscalDocument.invoice_id == Invoice.id), Invoice.emailed_at.is_not(None),
+        ~exists().where(EmailDelivery.organization_id == Invoice.organization_id,
+                        EmailDelivery.status != DeliveryStatus.SENT))
+    counts = db.session.scalar(with_documents), db.session.scalar(complete)
+    db.session.rollback()  # no transaction left open between polls
+    return counts
+
+
+def _wait_complete(invoice_ids: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _progress(invoice_ids)[1] < len(invoice_ids):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"invoices {invoice_ids} not complete after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def _ms(seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+    p90 = ordered[int(0.9 * (len(ordered) - 1))]
+    return f"median {statistics.median(ordered) * 1000:.0f} ms (p90 {p90 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms)"
+
+
+def _queue(invoice_ids: list[int], spare_ids: list[int], count: int, database_url: str) -> None:
+    """The invoices' `complete_invoice` jobs queued to a throwaway Redis and run by `count` real consumers."""
+    from bench.consumers import Consumers
+    from portal.billing.jobs import complete_invoice
+    from portal.jobs import huey, make_huey
+    from tests.support.externals import RedisServer
+
+    redis = RedisServer()
+    redis.url = None  # always a throwaway server on loopback, never a shared REDIS_URL
+    logs = Path(tempfile.mkdtemp(prefix="bench-consumers-"))
+    consumers = None
+    failed = True
+    try:
+        jobs_url = redis.ensure()
+        consumers = Consumers(count, {**os.environ, "PORTAL_ENV": "test", "DATABASE_URL": database_url,
+                                      "JOBS_URL": jobs_url, "MAIL_BACKEND": "memory", "FISCAL_BACKEND": "simulator",
+                                      "PORTAL_INSTANCE_DIR": os.environ["PORTAL_INSTANCE_DIR"]}, logs)
+        consumers.start()  # they import the portal while the contacts are inserted
+        _billing_contacts(invoice_ids + spare_ids)
+        queue = make_huey(jobs_url)
+
+        def enqueue(ids: list[int]) -> dict[str, int]:
+            """Each invoice's job, serialized as the portal's Huey does, pushed onto the Redis queue."""
+            tasks = {}
+            for invoice_id in ids:
+                task = complete_invoice.s(invoice_id)
+                queue.storage.enqueue(huey.serialize_task(task), task.priority)
+                tasks[task.id] = invoice_id
+            return tasks
+
+        consumers.wait_until_running()
+        for _ in range(WARM_UP_ROUNDS):  # until each consumer has run a complete_invoice of its own
+            batch, spare_ids = spare_ids[:count], spare_ids[count:]
+            if not batch or not consumers.wait_for_jobs(set(enqueue(batch)), timeout=120):
+                raise RuntimeError("not enough spare invoices, or a warm-up job did not finish")
+            _wait_complete(batch, timeout=60)  # its send_email job too
+            if all(any(name == COMPLETE_INVOICE for name, _, _ in jobs) for jobs in consumers.executed()):
+                break
+        else:
+            raise RuntimeError(f"a consumer got no warm-up job in {WARM_UP_ROUNDS} rounds")
+        cold = [next(s for name, _, s in jobs if name == COMPLETE_INVOICE) for jobs in consumers.executed()]
+
+        since = consumers.offsets()
+        load_before = os.getloadavg()
+        started = time.perf_counter()
+        tasks = enqueue(invoice_ids)
+        enqueued = time.perf_counter() - started
+        documents_at = None
+        deadline = started + 60 + 5 * len(invoice_ids) / count
+        while True:
+            with_documents, complete = _progress(invoice_ids)
+            now = time.perf_counter() - started
+            if documents_at is None and with_documents == len(invoice_ids):
+                documents_at = now
+            if complete == len(invoice_ids):
+                complete_at = now
+                break
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"after {now:.0f} s: {with_documents} invoices with documents, {complete} complete")
+            time.sleep(0.05)
+        load_after = os.getloadavg()
+        consumers.wait_for_jobs(set(tasks), timeout=10)  # the last "executed" lines may trail the commit
+        done = consumers.executed(since)
+        jobs = [[s for name, task_id, s in found if task_id in tasks] for found in done]
+        sends = [s for found in done for name, _, s in found if name == SEND_EMAIL]
+        times = [s for found in jobs for s in found]
+        n = len(invoice_ids)
+        print(f"consumers: {count} × `huey_consumer {' '.join(consumers.command()[1:])}` on Redis {jobs_url} "
+              f"(per invoice: PDFs + NFS-e simulator + e-mail to a memory mailer, sent by its own send_email job); "
+              f"warm-up job per consumer (cold: app created, WeasyPrint's first render): "
+              f"{', '.join(f'{s:.2f} s' for s in cold)}")
+        print(f"queue: {n} complete_invoice jobs enqueued in {enqueued * 1000:.0f} ms → documents of all {n} "
+              f"after {documents_at:.2f} s ({n / documents_at:.2f} invoices/s); every invoice complete (nota fiscal, "
+              f"e-mail sent) after {complete_at:.2f} s ({n / complete_at:.2f} invoices/s)")
+        print(f"jobs: complete_invoice {_ms(times)} per invoice, run {' + '.join(str(len(j)) for j in jobs)} by the "
+              f"{count} consumer(s) ({len(times)} logged); send_email {_ms(sends) if sends else 'none logged'}; "
+              f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)")
+        failed = False
+    finally:
+        if consumers is not None:
+            consumers.stop()
+            for problem in consumers.problems():
+                print(f"consumers: {problem}")
+                failed = True
+        redis.stop()
+        if failed:
+            print(f"consumers' logs kept in {logs}")
+        else:
+            shutil.rmtree(logs, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10_000)
@@ -117,11 +277,18 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="organizations per transaction (default: the service's BATCH_SIZE; 1 = one by one)")
     parser.add_argument("--pdfs", type=int, default=0, help="then render N invoices' documents; report the median")
+    parser.add_argument("--consumers", type=int, default=0,
+                        help="with --pdfs N: queue the N invoices' complete_invoice jobs to Redis, run by K "
+                             "huey_consumer processes; report wall time, invoices/s and the median job time")
     parser.add_argument("--trace-memory", action="store_true",
                         help="trace Python allocations during the run (tracemalloc: the run is several times "
                              "slower, so the rate of such a run is not comparable)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
+    if args.consumers and not args.pdfs:
+        parser.error("--consumers K needs --pdfs N (how many invoices the consumers complete)")
+    if args.consumers and not shutil.which("redis-server"):
+        parser.error("--consumers needs redis-server (apt-get install redis-server)")
 
     from tests.support.externals import PostgresServer
 
@@ -170,7 +337,10 @@ def main() -> int:
             traced = (f"Python allocations peak {traced_peak / 2**20:.1f} MiB during the run (tracemalloc on); "
                       if traced_peak is not None else "")
             print(f"memory: {traced}process peak RSS {rss_mb:.0f} MiB ({rss_before:.0f} MiB before the run)")
-            if args.pdfs:
+            if args.consumers:
+                measured, spare = result.issued[:args.pdfs], result.issued[args.pdfs:]
+                _queue(measured, spare, args.consumers, url)
+            elif args.pdfs:
                 _pdfs(result.issued[:args.pdfs], settings)
             db.engine.dispose()
     finally:
