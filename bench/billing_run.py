@@ -42,8 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PORTAL_ENV", "test")
-os.environ["JOBS_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='bench-jobs-')}/jobs.db"
-os.environ.setdefault("PORTAL_INSTANCE_DIR", tempfile.mkdtemp(prefix="bench-instance-"))
+_SCRATCH = tempfile.TemporaryDirectory(prefix="bench-billing-")  # the job queue and the instance; removed at exit
+os.environ["JOBS_URL"] = f"sqlite:///{_SCRATCH.name}/jobs.db"
+os.environ.setdefault("PORTAL_INSTANCE_DIR", f"{_SCRATCH.name}/instance")
 
 BILLING_DAY = date(2026, 4, 1)
 

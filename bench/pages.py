@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PORTAL_ENV", "test")
 os.environ.setdefault("JOBS_URL", "memory://")
-os.environ.setdefault("PORTAL_INSTANCE_DIR", tempfile.mkdtemp(prefix="bench-instance-"))
+_SCRATCH = tempfile.TemporaryDirectory(prefix="bench-pages-")  # the instance and wrk's script; removed at exit
+os.environ.setdefault("PORTAL_INSTANCE_DIR", f"{_SCRATCH.name}/instance")
 
 PASSWORD = "Bench#Senha2026"  # noqa: S105 - the dataset's own password
 STAFF_TOTP = pyotp.random_base32()
@@ -299,7 +300,7 @@ def main() -> int:
                                          data=urllib.parse.urlencode({"csrf_token": csrf, "quantity": "30"}).encode())
         with customer.opener.open(request, timeout=30) as response:  # noqa: S310
             preview_path = urllib.parse.urlsplit(response.geturl()).path
-        script = Path(tempfile.mkdtemp()) / "report.lua"
+        script = Path(_SCRATCH.name) / "report.lua"
         script.write_text(LUA)
         pages = [("/ping (trivial)", "/ping", customer), ("Licenças", "/licencas", customer),
                  ("Faturas", "/faturas", customer), ("quote preview", preview_path, customer),
