@@ -643,4 +643,9 @@ def test_the_pages_render_in_english_too(march, world, login_as):
                 f"/licencas/orcamento/{token}"):
         response = client.get(url)
         assert response.status_code == 200 and 'lang="en"' in text(response), url
-    assert "R$78.90" in text(client.get("/licencas"))
+    order = manual_order(subscription)
+    row = license_row(client.get("/licencas"), subscription)  # its words are translated once per page
+    for expected in ("R$78.90", "per month", "annual term", "renews on 01/10/2027", "active", "Change quantities",
+                     "1 fewer license as of 01/10/2027", f"Order #{order.id}: pending",
+                     "will be reflected within 30 minutes"):
+        assert expected in row, (expected, row)
