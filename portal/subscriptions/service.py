@@ -212,7 +212,12 @@ def get_order(organization: Organization, order_id: int) -> Order:
 
 def recurring_cents(subscription: Subscription) -> int:
     """What the licenses in use cost per billing period: each lot at the price it was billed at."""
-    return sum(lot.remaining * lot.unit_price_cents for lot in subscription.lots)
+    return stock_cents(lot_stock(subscription))
+
+
+def stock_cents(stock: list[LotStock]) -> int:
+    """`recurring_cents` of lots already summarised (`lot_stock`, `license_list`)."""
+    return sum(lot.remaining * lot.unit_price_cents for lot in stock)
 
 
 # ---------------------------------------------------------------- planning a quantity change

@@ -122,12 +122,12 @@ def _facts(subscription: Subscription, latest_order: Order | None = None,
     by_price: dict[int, int] = {}
     open_windows = []
     now = clock.now()
-    recurring = 0
-    for lot in service.lot_stock(subscription) if stock is None else stock:
+    stock = service.lot_stock(subscription) if stock is None else stock
+    for lot in stock:
         by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + lot.remaining
-        recurring += lot.remaining * lot.unit_price_cents
         if lot.window_end > now:
             open_windows.append((lot.remaining, lot.window_end))
+    recurring = service.stock_cents(stock)
     return LicenseFacts(
         subscription=subscription,
         prices=[(quantity, price) for price, quantity in sorted(by_price.items())],

@@ -133,6 +133,24 @@ def test_an_increase_takes_todays_price_and_old_lots_keep_theirs(march, world):
     assert service.recurring_cents(subscription) == 10 * 7890 + 2 * 8500
 
 
+def test_the_license_list_sums_each_lot_in_sql_as_the_loaded_lots_say(march, world):
+    drawn = factories.subscription(world.demo, quantity=10)
+    change(world, drawn, 13)  # a lot of 3 …
+    change(world, drawn, 10)  # … drawn back to nothing inside its window: no longer listed
+    change(world, drawn, 12)
+    change(world, drawn, 11)  # a lot of 2 with a draw of 1
+    untouched = factories.subscription(world.demo, quantity=4)
+    factories.subscription(world.other, quantity=7)  # another organization's lots stay out
+    listed = dict(service.license_list(world.demo))
+    assert set(listed) == {drawn, untouched}
+    assert [(lot.remaining, lot.unit_price_cents) for lot in listed[drawn]] == [(10, 7890), (1, 7890)]
+    for subscription, stock in listed.items():
+        db.session.expire(subscription)
+        assert stock == service.lot_stock(service.get_subscription(world.demo, subscription.id))
+        assert service.stock_cents(stock) == service.recurring_cents(subscription)
+    assert service.stock_cents(listed[drawn]) == 11 * 7890
+
+
 def test_annual_billing_uses_the_whole_term(app_ctx, world):
     # E8: annual R$ 946,80, term 2025-07-01 → 2026-07-01, +2 on 2026-01-15 → R$ 866,39
     product = factories.ProductFactory(billing_frequency="annual", price=94680)
