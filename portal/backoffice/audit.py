@@ -2,7 +2,6 @@
 chart, and the audit trail with the hash chain's integrity check. Read-only: the check changes nothing.
 """
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -17,15 +16,13 @@ from portal.backoffice.views import bp
 from portal.cancellations.models import REASON_LABELS, ReasonCategory
 from portal.shared import clock
 from portal.shared.audit import AUDIT_TAG_LABELS, AuditTag
+from portal.shared.dates import filter_day
 from portal.shared.permissions import staff_requires
 
 PER_PAGE = 50
 MAX_PAGE = 100_000  # a huge ?pagina= would overflow the database's OFFSET
 MAX_SEARCH = 200  # characters of a text search that are used
 MAX_SEQ = 2**31 - 1
-MIN_YEAR, MAX_YEAR = 2000, 2999  # a date outside these years is a typo, and day + 1 must not overflow
-_DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")  # 31/12/2026, as typed
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")  # 2026-12-31, as a date input sends it
 
 
 # ---------------------------------------------------------------- reading the filters
@@ -46,18 +43,6 @@ def _raw(names: tuple[str, ...]) -> dict[str, str]:
     return {name: (request.args.get(name) or "").strip() for name in names}
 
 
-def _date(value: str) -> date:
-    match = _DAY_FIRST.match(value)
-    if match:
-        day, month, year = (int(g) for g in match.groups())
-    else:
-        match = _ISO.match(value)
-        if not match:
-            raise ValueError(value)
-        year, month, day = (int(g) for g in match.groups())
-    return date(year, month, day)  # ValueError for 31/02
-
-
 def _period(parsed: Parsed) -> tuple[date | None, date | None]:
     """The "de"/"até" dates (business dates, both inclusive); a bad one is ignored with a message."""
     found: dict[str, date | None] = {"de": None, "ate": None}
@@ -65,15 +50,9 @@ def _period(parsed: Parsed) -> tuple[date | None, date | None]:
         value = parsed.raw[name]
         if not value:
             continue
-        try:
-            day = _date(value)
-        except ValueError:
-            parsed.errors[name] = _("“%(value)s” não é uma data válida: use dd/mm/aaaa. Este filtro foi ignorado.",
-                                    value=value[:40])
-            continue
-        if not MIN_YEAR <= day.year <= MAX_YEAR:
-            parsed.errors[name] = _("Use uma data entre %(first)s e %(last)s. Este filtro foi ignorado.",
-                                    first=f"01/01/{MIN_YEAR}", last=f"31/12/{MAX_YEAR}")
+        day, error = filter_day(value)
+        if error:
+            parsed.errors[name] = error
             continue
         found[name] = day
     if found["de"] and found["ate"] and found["de"] > found["ate"]:

@@ -6,7 +6,6 @@ through the billing services (`record_payment`, `run_billing`), which write the 
 """
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -37,6 +36,7 @@ from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock, cnpj
 from portal.shared.audit import AuditEvent
+from portal.shared.dates import MAX_YEAR, MIN_YEAR, parse_day
 from portal.shared.errors import ServiceError
 from portal.shared.formatting import format_money
 from portal.shared.forms import max_length, required
@@ -45,10 +45,7 @@ from portal.shared.permissions import staff_requires
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
-MIN_YEAR, MAX_YEAR = 2000, 2999
 MAX_SEARCH = 200
-_DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")  # 31/12/2026, as typed
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")  # 2026-12-31, as a date input sends it
 
 STATUS_BADGES = {"open": "text-bg-primary", "overdue": "text-bg-danger", "paid": "text-bg-success",
                  "cancelled": "text-bg-secondary"}
@@ -64,23 +61,6 @@ SOURCE_LABELS = {"manual": _l("registro manual"), "stripe": _l("Stripe")}
 
 def _settings() -> BillingSettings:
     return BillingSettings.from_config(current_app.config)
-
-
-def parse_date(value: str) -> date:
-    """`31/12/2026` or `2026-12-31`; ValueError for anything else (31/02 included)."""
-    value = value.strip()
-    match = _DAY_FIRST.match(value)
-    if match:
-        day, month, year = (int(g) for g in match.groups())
-    else:
-        match = _ISO.match(value)
-        if not match:
-            raise ValueError(value)
-        year, month, day = (int(g) for g in match.groups())
-    found = date(year, month, day)
-    if not MIN_YEAR <= found.year <= MAX_YEAR:
-        raise ValueError(value)
-    return found
 
 
 # ---------------------------------------------------------------- the list and its filters
@@ -181,7 +161,7 @@ class ManualPaymentForm(FlaskForm):
 
     def validate_paid_on(self, field):
         try:
-            day = parse_date(field.data or "")
+            day = parse_day(field.data or "")
         except ValueError:
             raise ValidationError(_("Data inválida: use o formato dd/mm/aaaa.")) from None
         if day > clock.today():
@@ -295,7 +275,7 @@ class BillingRunForm(FlaskForm):
 
     def validate_day(self, field):
         try:
-            day = parse_date(field.data or "")
+            day = parse_day(field.data or "")
         except ValueError:
             raise ValidationError(_("Data inválida: use o formato dd/mm/aaaa.")) from None
         if day > clock.today():

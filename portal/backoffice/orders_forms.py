@@ -1,6 +1,5 @@
 """Backoffice "Pedidos" input: the list's filters (read from the query string) and the staff action forms."""
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -9,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 
+from portal.shared.dates import filter_day
 from portal.shared.forms import max_length
 from portal.subscriptions.models import OrderKind, OrderStatus
 
@@ -33,9 +33,6 @@ KIND_CHOICES = [("quantidade", _l("alteração de quantidade")), ("renovacao", _
                 ("compra", _l("compra"))]
 _TRUE = {"1", "on", "sim", "true"}
 _FALSE = {"", "0", "off", "nao", "não", "false"}
-_DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")  # 31/12/2026, as typed
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")  # 2026-12-31, as a date input sends it
-MIN_YEAR, MAX_YEAR = 2000, 2999  # a range filter outside these years is a typo, and day + 1 must not overflow
 MAX_SEARCH = 200  # characters of the organization search that are used
 
 
@@ -58,18 +55,6 @@ class OrderFilters:
     def query_args(self) -> dict[str, str]:
         """The URL arguments of the filters in use (for the pager): those that were ignored are left out."""
         return {name: value for name, value in self.raw.items() if value and name not in self.errors}
-
-
-def _date(value: str) -> date | None:
-    match = _DAY_FIRST.match(value)
-    if match:
-        day, month, year = (int(g) for g in match.groups())
-    else:
-        match = _ISO.match(value)
-        if not match:
-            raise ValueError(value)
-        year, month, day = (int(g) for g in match.groups())
-    return date(year, month, day)  # ValueError for 31/02
 
 
 def _flag(filters: OrderFilters, name: str, value: str) -> bool:
@@ -103,15 +88,9 @@ def parse_filters(args) -> OrderFilters:
     for name, attribute in (("de", "created_from"), ("ate", "created_to")):
         if not raw[name]:
             continue
-        try:
-            day = _date(raw[name])
-        except ValueError:
-            filters.errors[name] = _("“%(value)s” não é uma data válida: use dd/mm/aaaa. Este filtro foi ignorado.",
-                                     value=raw[name][:40])
-            continue
-        if not MIN_YEAR <= day.year <= MAX_YEAR:
-            filters.errors[name] = _("Use uma data entre %(first)s e %(last)s. Este filtro foi ignorado.",
-                                     first=f"01/01/{MIN_YEAR}", last=f"31/12/{MAX_YEAR}")
+        day, error = filter_day(raw[name])
+        if error:
+            filters.errors[name] = error
             continue
         setattr(filters, attribute, day)
     if filters.created_from and filters.created_to and filters.created_from > filters.created_to:

@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField
 
 from portal.billing.models import INVOICE_STATUS_LABELS
+from portal.shared.dates import MAX_YEAR, MIN_YEAR
 from portal.shared.forms import email_address, max_length, required
 
 # Query-string values (Portuguese, as customers read them in the URL) → display_status values.
@@ -19,7 +20,6 @@ STATUS_SLUGS = {
     "cancelada": "cancelled",
 }
 STATUS_CHOICES = [(slug, INVOICE_STATUS_LABELS[value]) for slug, value in STATUS_SLUGS.items()]
-MIN_YEAR, MAX_YEAR = 2000, 2999
 
 
 @dataclass
