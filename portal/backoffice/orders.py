@@ -31,6 +31,7 @@ from portal.catalog.models import Provider
 from portal.extensions import db
 from portal.shared import clock, cnpj
 from portal.shared.errors import ServiceError
+from portal.shared.formatting import duration_label
 from portal.shared.permissions import staff_can, staff_requires
 from portal.subscriptions import orders as order_service
 from portal.subscriptions.models import ORDER_STATUS_LABELS, Order, OrderKind, OrderStatus, Subscription
@@ -112,20 +113,6 @@ def _order_or_404(order_id: int, *, lock: bool = False) -> Order:
     if order is None:
         abort(404)
     return order
-
-
-def duration_label(delta: timedelta) -> str:
-    """"42 min", "3 h 05 min", "2 d 4 h": how long, for staff scanning a list."""
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    if minutes < 1:
-        return _("menos de 1 min")
-    if minutes < 60:
-        return _("%(m)d min", m=minutes)
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return _("%(h)d h %(m)02d min", h=hours, m=minutes)
-    days, hours = divmod(hours, 24)
-    return _("%(d)d d %(h)d h", d=days, h=hours)
 
 
 def _row(order: Order, now: datetime) -> dict:

@@ -1,9 +1,10 @@
 """Display helpers in the current UI language: money (`R$ 1.234,56`) and dates (`22/11/2026`)."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from babel.dates import format_date as babel_format_date
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from portal.shared import clock
 from portal.shared.money import format_brl
@@ -34,3 +35,17 @@ def format_datetime(value: datetime | None) -> str:
         return ""
     local = clock.to_business(value)
     return f"{format_date(local.date())} {local:%H:%M}"
+
+
+def duration_label(delta: timedelta) -> str:
+    """"42 min", "2 h 10 min", "3 h", "3 d 4 h": how long, for staff scanning a queue or a list."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    if minutes < 1:
+        return _("menos de 1 min")
+    if minutes < 60:
+        return _("%(m)d min", m=minutes)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return _("%(h)d h %(m)02d min", h=hours, m=minutes) if minutes else _("%(h)d h", h=hours)
+    days, hours = divmod(hours, 24)
+    return _("%(d)d d %(h)d h", d=days, h=hours) if hours else _("%(d)d d", d=days)

@@ -33,6 +33,7 @@ from portal.notifications import service as notifications
 from portal.shared import clock, cnpj
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
+from portal.shared.formatting import duration_label
 from portal.subscriptions.models import Subscription
 from portal.support.models import (
     MessageKind,
@@ -702,20 +703,6 @@ def file_size_label(size: int) -> str:
     if size < 1024 * 1024:
         return _("%(n)s KB", n=format_decimal(round(size / 1024)))
     return _("%(n)s MB", n=format_decimal(round(size / (1024 * 1024), 1)))
-
-
-def duration_label(delta: timedelta) -> str:
-    """"42 min", "2 h 10 min", "3 d 4 h": how long, for staff scanning the queue."""
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    if minutes < 1:
-        return _("menos de 1 min")
-    if minutes < 60:
-        return _("%(m)d min", m=minutes)
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return _("%(h)d h %(m)02d min", h=hours, m=minutes) if minutes else _("%(h)d h", h=hours)
-    days, hours = divmod(hours, 24)
-    return _("%(d)d d %(h)d h", d=days, h=hours) if hours else _("%(d)d d", d=days)
 
 
 def target_label(delta: timedelta) -> str:
