@@ -6,12 +6,24 @@ from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ColumnElement,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    or_,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.roles import Role, StaffRole
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, cnpj
 from portal.shared.dbtypes import UTCDateTime
 
 
@@ -70,6 +82,18 @@ class Organization(db.Model):
     @property
     def display_name(self) -> str:
         return self.trade_name or self.legal_name
+
+    @classmethod
+    def matching(cls, text: str) -> ColumnElement[bool]:
+        """Staff's organization search: `text` in the legal or trade name (any case), or in the CNPJ typed with
+        or without its mask. `%` and `_` are taken literally."""
+        lowered = text.strip().lower()
+        found = [func.lower(cls.legal_name).contains(lowered, autoescape=True),
+                 func.lower(cls.trade_name).contains(lowered, autoescape=True)]
+        number = cnpj.compact(text)
+        if number:
+            found.append(cls.cnpj.contains(number, autoescape=True))
+        return or_(*found)
 
     @property
     def status_label(self) -> str:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, false, func, not_, or_, select
+from sqlalchemy import and_, exists, false, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
@@ -42,7 +42,7 @@ from portal.agreements.models import (
 from portal.extensions import db
 from portal.integrations.provisioning import AgreementAttestation, AgreementTemplate, LicenseProvisioner, Outcome
 from portal.jobs import enqueue_after_commit
-from portal.shared import clock, cnpj
+from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date
@@ -673,14 +673,9 @@ def search_organizations(*, query: str = "", kind: str | None = None, status: st
     current = current_versions(today)
     versions = [current[kind]] if kind in current else ([] if kind else list(current.values()))
     statement = select(Organization).order_by(Organization.legal_name, Organization.id)
-    query = (query or "").strip().lower()
+    query = (query or "").strip()
     if query:
-        found = [func.lower(Organization.legal_name).contains(query, autoescape=True),
-                 func.lower(Organization.trade_name).contains(query, autoescape=True)]
-        number = cnpj.compact(query)
-        if number:
-            found.append(Organization.cnpj.contains(number, autoescape=True))
-        statement = statement.where(or_(*found))
+        statement = statement.where(Organization.matching(query))
 
     def provided(version: AgreementVersion):
         return exists().where(AgreementAcceptance.organization_id == Organization.id,

@@ -59,16 +59,6 @@ def business_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=clock.BUSINESS_TZ).astimezone(UTC)
 
 
-def _organization_match(text: str):
-    lowered = text.lower()
-    found = [func.lower(Organization.legal_name).contains(lowered, autoescape=True),
-             func.lower(Organization.trade_name).contains(lowered, autoescape=True)]
-    number = cnpj.compact(text)
-    if number:
-        found.append(Organization.cnpj.contains(number, autoescape=True))
-    return or_(*found)
-
-
 def _period(statement: Select, column, date_from: date | None, date_to: date | None) -> Select:
     if date_from:
         statement = statement.where(column >= business_midnight(date_from))
@@ -254,7 +244,7 @@ def _cancellations_statement(filters: CancellationFilters) -> Select:
     )
     statement = _period(statement, CancellationRequest.created_at, filters.date_from, filters.date_to)
     if filters.organization:
-        statement = statement.where(_organization_match(filters.organization))
+        statement = statement.where(Organization.matching(filters.organization))
     if filters.category:
         statement = statement.where(CancellationRequest.category == filters.category)
     if filters.user:
@@ -479,7 +469,7 @@ def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
             statement = statement.where(AuditEvent.tag == tag)
     if filters.organization:
         statement = statement.join(Organization, Organization.id == AuditEvent.organization_id).where(
-            _organization_match(filters.organization))
+            Organization.matching(filters.organization))
     if filters.actor:
         statement = statement.where(
             func.lower(AuditEvent.actor_label).contains(filters.actor.lower(), autoescape=True))

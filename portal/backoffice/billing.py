@@ -13,7 +13,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
@@ -34,7 +34,7 @@ from portal.billing.models import (
 )
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
-from portal.shared import clock, cnpj
+from portal.shared import clock
 from portal.shared.audit import AuditEvent
 from portal.shared.dates import MAX_YEAR, MIN_YEAR, parse_day
 from portal.shared.errors import ServiceError
@@ -112,13 +112,7 @@ def search_invoices(filters: InvoiceFilters, *, today: date, page: int, per_page
     if filters.year:
         statement = statement.where(Invoice.year == filters.year)
     if filters.organization:
-        text = filters.organization.lower()
-        found = [func.lower(Organization.legal_name).contains(text, autoescape=True),
-                 func.lower(Organization.trade_name).contains(text, autoescape=True)]
-        number = cnpj.compact(filters.organization)
-        if number:
-            found.append(Organization.cnpj.contains(number, autoescape=True))
-        statement = statement.where(or_(*found))
+        statement = statement.where(Organization.matching(filters.organization))
     return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
 
 

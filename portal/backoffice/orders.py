@@ -29,7 +29,7 @@ from portal.backoffice.orders_forms import (
 from portal.backoffice.views import bp
 from portal.catalog.models import Provider
 from portal.extensions import db
-from portal.shared import clock, cnpj
+from portal.shared import clock
 from portal.shared.errors import ServiceError
 from portal.shared.formatting import duration_label
 from portal.shared.permissions import staff_can, staff_requires
@@ -85,13 +85,7 @@ def search_orders(filters: OrderFilters, *, now: datetime, page: int, per_page: 
     if filters.needs_staff:
         statement = statement.where(needs_staff_filter())
     if filters.organization:
-        text = filters.organization.lower()
-        found = [func.lower(Organization.legal_name).contains(text, autoescape=True),
-                 func.lower(Organization.trade_name).contains(text, autoescape=True)]
-        number = cnpj.compact(filters.organization)
-        if number:
-            found.append(Organization.cnpj.contains(number, autoescape=True))
-        statement = statement.where(or_(*found))
+        statement = statement.where(Organization.matching(filters.organization))
     if filters.created_from:
         statement = statement.where(Order.created_at >= _business_midnight(filters.created_from))
     if filters.created_to:

@@ -11,7 +11,6 @@ from portal.accounts.models import Membership, Organization, User
 from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, StaffPermission
 from portal.backoffice.forms import OrganizationForm, TenantForm
 from portal.extensions import db
-from portal.shared import cnpj
 from portal.shared.errors import ServiceError
 from portal.shared.permissions import staff_requires
 
@@ -41,12 +40,7 @@ def organizations():
     query = (request.args.get("q") or "").strip()
     statement = select(Organization).order_by(Organization.legal_name)
     if query:
-        like = f"%{query.lower()}%"
-        statement = statement.where(or_(
-            func.lower(Organization.legal_name).like(like),
-            func.lower(Organization.trade_name).like(like),
-            Organization.cnpj.like(f"%{cnpj.compact(query)}%"),
-        ))
+        statement = statement.where(Organization.matching(query))
     page = _page()
     rows = db.session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).scalars().all()
     return render_template("backoffice/organizations.html", organizations=rows[:PER_PAGE], query=query,

@@ -30,7 +30,7 @@ from portal.accounts.roles import (
 from portal.billing import documents
 from portal.extensions import db
 from portal.notifications import service as notifications
-from portal.shared import clock, cnpj
+from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import duration_label
@@ -636,13 +636,7 @@ def search_queue(*, actor: Actor, statuses: Sequence[str] | None, priority: str 
     if priority:
         statement = statement.where(Ticket.priority == priority)
     if organization:
-        text = organization.lower()
-        found = [func.lower(Organization.legal_name).contains(text, autoescape=True),
-                 func.lower(Organization.trade_name).contains(text, autoescape=True)]
-        number = cnpj.compact(organization)
-        if number:
-            found.append(Organization.cnpj.contains(number, autoescape=True))
-        statement = statement.where(or_(*found))
+        statement = statement.where(Organization.matching(organization))
     if assignee == ASSIGNEE_NONE:
         statement = statement.where(Ticket.assignee_id.is_(None))
     elif assignee == ASSIGNEE_MINE:

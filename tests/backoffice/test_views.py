@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from portal.accounts.models import Membership, Organization
 from portal.extensions import db
+from portal.shared import cnpj
 from portal.shared.audit import AuditEvent
 
 VALID = {
@@ -24,6 +25,11 @@ def test_lists_show_organizations_and_users(login_as, world):
     assert "Outra Empresa S.A." in found and "Demo Tecnologia Ltda" not in found
     by_cnpj = client.get(f"/backoffice/organizacoes?q={world.demo.cnpj[:8]}").get_data(as_text=True)
     assert "Demo Tecnologia Ltda" in by_cnpj
+    masked = cnpj.format(world.demo.cnpj)[:10]  # "12.345.678", as staff copy it from a document
+    assert "Demo Tecnologia Ltda" in client.get(f"/backoffice/organizacoes?q={masked}").get_data(as_text=True)
+    for nothing_like_it in ("%", "_", "./-"):  # taken literally; a mask alone is no CNPJ to look for
+        listed = client.get("/backoffice/organizacoes", query_string={"q": nothing_like_it}).get_data(as_text=True)
+        assert "Demo Tecnologia Ltda" not in listed and "Outra Empresa S.A." not in listed, nothing_like_it
     users = client.get("/backoffice/usuarios").get_data(as_text=True)
     assert world.adm.email in users and world.staff_admin.email in users
     detail = client.get(f"/backoffice/organizacoes/{world.demo.id}").get_data(as_text=True)
