@@ -356,23 +356,8 @@ def expire_due(*, now: datetime, actor: Actor) -> int:
 
 # ---------------------------------------------------------------- reading (staff and customer)
 
-@dataclass(frozen=True)
-class OfferLine:
-    product: Product
-    quantity: int  # licenses offered
-    unit_price_cents: int | None  # per license per billing period today; None: no longer sold
-
-    @property
-    def available(self) -> bool:
-        return self.unit_price_cents is not None
-
-    @property
-    def total_cents(self) -> int:
-        return (self.unit_price_cents or 0) * self.quantity
-
-    @property
-    def annual_billing(self) -> bool:
-        return self.product.billing_frequency == "annual"
+# An offered product is priced as a cart line is: today's price per license, or None when no longer sold.
+OfferLine = catalog.CartLine
 
 
 def _products(ids: Iterable[int]) -> dict[int, Product]:
