@@ -149,6 +149,8 @@ def load(env: str | None = None) -> dict:
         "TICKET_ATTACHMENT_TYPES": _words("TICKET_ATTACHMENT_TYPES", "pdf,png,jpg,jpeg,txt,log,csv,zip,docx,xlsx"),
         # The largest request body accepted at all (uploads have their own, smaller limits on their forms).
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024 * 1024),
+        # Rendered page pieces kept per process while what they show is unchanged (portal/shared/fragments.py).
+        "FRAGMENT_CACHE_BYTES": _int("FRAGMENT_CACHE_BYTES", 32 * 1024 * 1024),
         # Login rate limit; storage is shared between workers only with a redis:// URI.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

@@ -46,6 +46,28 @@ def _sqlite_begin_immediate(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+@event.listens_for(Engine, "rollback")
+def _postgresql_end_read_only_with_commit(connection: Any) -> None:
+    """PostgreSQL: end a transaction that wrote nothing with COMMIT instead of ROLLBACK.
+
+    For the database the two are the same when nothing was written (no transaction id was assigned: no row
+    inserted, changed, deleted or locked), but psycopg forgets its prepared statements on every rollback, and
+    every request ends with one (the session is closed). Without this, no statement would ever stay
+    prepared and PostgreSQL would plan every query of every page again: about 1 ms for "Licenças", more than
+    running it. A transaction that wrote, or failed, is rolled back as asked.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    driver = connection.connection.driver_connection
+    if driver is None or driver.info.transaction_status.name != "INTRANS":
+        return
+    with driver.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
+        wrote_nothing = cursor.fetchone()[0]
+    if wrote_nothing:
+        driver.commit()  # the rollback SQLAlchemy sends next finds no transaction and keeps the statements
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -286,11 +308,13 @@ def _register_error_handlers(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from portal import navigation
     from portal.accounts.roles import Permission, StaffPermission
     from portal.shared import clock
     from portal.shared import cnpj as cnpj_module
     from portal.shared.audit import AUDIT_TAG_LABELS
     from portal.shared.formatting import format_date, format_datetime, format_money
+    from portal.shared.fragments import FragmentCache
     from portal.shared.permissions import customer_can, staff_can
     from portal.shared.urls import url_pattern
 
@@ -299,6 +323,9 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["cnpj"] = cnpj_module.format
     app.jinja_env.globals["url_pattern"] = url_pattern
+
+    app.extensions["fragments"] = FragmentCache(app.config["FRAGMENT_CACHE_BYTES"])
+    app.context_processor(navigation.context)
 
     @app.context_processor
     def _globals():

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, false, not_, or_, select
+from sqlalchemy import Date, Exists, Integer, and_, bindparam, exists, false, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
@@ -314,17 +314,28 @@ def _titles(versions: list[AgreementVersion]) -> str:
     return ", ".join(f"“{v.title}”" for v in versions)
 
 
-def has_pending_agreement(organization: Organization, today: date) -> bool:
-    """`bool(pending_versions(...))` in one query, for the navigation of every page a Master opens."""
+def _pending_agreement() -> Exists:
+    """EXISTS a current agreement version the organization has not accepted (bound parameters
+    `organization_id` and `today`). Built once: the navigation of every page a Master opens runs it, and
+    building this statement costs several times what running it does."""
     version, newer = AgreementVersion, aliased(AgreementVersion)
-    current_not_accepted = select(version.id).where(
+    today = bindparam("today", type_=Date)
+    return exists(select(version.id).where(
         version.effective_from <= today,
         ~exists().where(newer.kind == version.kind, newer.effective_from <= today,
                         newer.effective_from > version.effective_from),
         ~exists().where(AgreementAcceptance.version_id == version.id,
-                        AgreementAcceptance.organization_id == organization.id),
-    )
-    return bool(db.session.scalar(select(exists(current_not_accepted))))
+                        AgreementAcceptance.organization_id == bindparam("organization_id", type_=Integer)),
+    ))
+
+
+PENDING_AGREEMENT = _pending_agreement()
+_HAS_PENDING_AGREEMENT = select(PENDING_AGREEMENT)
+
+
+def has_pending_agreement(organization: Organization, today: date) -> bool:
+    """`bool(pending_versions(...))` in one query."""
+    return bool(db.session.scalar(_HAS_PENDING_AGREEMENT, {"organization_id": organization.id, "today": today}))
 
 
 def ensure_agreement_accepted(organization: Organization, actor: Actor | None = None) -> None:

@@ -3,34 +3,16 @@
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.exc import SQLAlchemyError
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import Permission
 from portal.agreements import service
 from portal.agreements.forms import AcceptForm
-from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
-from portal.shared.permissions import customer_can, requires
+from portal.shared.permissions import requires
 
 bp = Blueprint("agreements", __name__)
-
-
-@bp.app_context_processor
-def _agreement_nav():
-    def agreement_pending() -> bool:
-        """For the navigation: a Master whose organization still has a current agreement to accept."""
-        organization = getattr(g, "organization", None)
-        if organization is None or not customer_can(Permission.AGREEMENT_ACCEPT):
-            return False
-        try:
-            return service.has_pending_agreement(organization, clock.today())
-        except SQLAlchemyError:  # error pages render the navigation too: they must not fail again
-            db.session.rollback()
-            return False
-
-    return {"agreement_pending": agreement_pending}
 
 
 def _page(form: AcceptForm, status: int = 200):

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, select
+from sqlalchemy import Integer, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -190,12 +190,19 @@ def cart(organization: Organization, user: User, *, today: date) -> Cart:
                  for item in subscriptions.cart_items(organization, user)])
 
 
+# Built once (bound parameters `organization_id`, `user_id`): the navigation counts the cart on every page.
+CART_COUNT = (select(func.count(CartItem.id))
+              .where(CartItem.organization_id == bindparam("organization_id", type_=Integer),
+                     CartItem.user_id == bindparam("user_id", type_=Integer))
+              .scalar_subquery())
+_CART_COUNT = select(CART_COUNT)
+
+
 def cart_count(organization: Organization | None, user: User | None) -> int:
-    """How many products are in the cart (for the navigation badge)."""
+    """How many products are in the cart (for the catalog page's badge)."""
     if organization is None or user is None:
         return 0
-    return db.session.scalar(select(func.count(CartItem.id)).where(
-        CartItem.organization_id == organization.id, CartItem.user_id == user.id)) or 0
+    return db.session.scalar(_CART_COUNT, {"organization_id": organization.id, "user_id": user.id}) or 0
 
 
 def update_cart(*, organization: Organization, user: User, product_id: Any, quantity: Any) -> CartItem | None:

@@ -4,17 +4,15 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy.exc import SQLAlchemyError
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import Permission
 from portal.catalog import service
 from portal.catalog.forms import AddToCartForm, CartQuantityForm
 from portal.catalog.models import BILLING_LABELS, PROVIDER_LABELS, TERM_LABELS, TERM_MONTHS
-from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
-from portal.shared.permissions import customer_can, requires
+from portal.shared.permissions import requires
 from portal.subscriptions import service as subscriptions
 
 bp = Blueprint("catalog", __name__)
@@ -42,21 +40,6 @@ def _same_site(target: str | None) -> str | None:
 
 def _licenses_url() -> str:
     return url_for("subscriptions.licenses")
-
-
-@bp.app_context_processor
-def _cart_badge():
-    def cart_count() -> int:
-        """Products in the cart, for the navigation badge; 0 if the database cannot tell (error pages)."""
-        if not customer_can(Permission.LICENSES_MANAGE):
-            return 0
-        try:
-            return service.cart_count(getattr(g, "organization", None), _user())
-        except SQLAlchemyError:  # the 500 page renders the navigation too: it must not fail again
-            db.session.rollback()
-            return 0
-
-    return {"cart_count": cart_count}
 
 
 # ---------------------------------------------------------------- "Adicionar novos produtos"

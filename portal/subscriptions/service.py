@@ -11,11 +11,13 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
-from typing import Any
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -29,6 +31,7 @@ from portal.catalog.models import (
     TERM_MONTHS,
     BillingFrequency,
     Product,
+    ProductFamily,
     ProductPrice,
     Term,
 )
@@ -96,7 +99,11 @@ def period_label_months(product: Product) -> int:
 
 def monthly_equivalent(amount_per_period_cents: int, product: Product) -> int:
     """For display only: an annual amount as twelfths (rounded half up); monthly amounts unchanged."""
-    months = period_label_months(product)
+    return monthly_equivalent_of(amount_per_period_cents, product.billing_frequency)
+
+
+def monthly_equivalent_of(amount_per_period_cents: int, billing_frequency: str) -> int:
+    months = BILLING_MONTHS[BillingFrequency(billing_frequency)]
     return round_half_up(Fraction(amount_per_period_cents, months)) if months > 1 else amount_per_period_cents
 
 
@@ -130,31 +137,96 @@ def lot_stock(subscription: Subscription) -> list[LotStock]:
             for lot in subscription.lots if lot.remaining > 0]
 
 
-def license_list(organization: Organization) -> list[tuple[Subscription, list[LotStock]]]:
-    """"Licenças" in two queries whatever the number of subscriptions: the subscriptions with product and
-    family joined, then every lot's remaining licenses summed in SQL (no Lot or LotDraw objects)."""
-    found = list(db.session.scalars(
-        select(Subscription)
-        .where(Subscription.organization_id == organization.id)
-        .options(joinedload(Subscription.product).joinedload(Product.family))
-        .order_by(Subscription.status == SubscriptionStatus.CANCELLED, Subscription.id)
-    ))
+class LicenseRow(NamedTuple):
+    """One line of "Licenças": what the row shows and nothing else, so that the rendered rows can be
+    reused while these values stay the same (the rows are their own cache key, see `views.licenses`; a
+    named tuple hashes and compares in C, which the key does on every request)."""
+
+    subscription_id: int
+    product_name: str
+    family_name: str
+    quantity: int
+    status: str
+    term: str
+    billing_frequency: str
+    term_end: date
+    renewal_quantity: int | None
+    prices: tuple[tuple[int, int], ...]  # (licenses, unit price) per price in use, cheapest first
+    recurring_cents: int  # per billing period, each lot at the price it was billed at
+    monthly_cents: int  # the same as twelfths for annual billing (display only)
+    order_id: int | None  # the subscription's newest order, if any
+    order_status: str | None
+
+    @property
+    def annual(self) -> bool:
+        return self.billing_frequency == BillingFrequency.ANNUAL
+
+    @property
+    def unit_price_cents(self) -> int | None:
+        """The price per license when every license costs the same; None when lots differ (or none remain)."""
+        return self.prices[0][1] if len(self.prices) == 1 else None
+
+    @property
+    def scheduled_decrease(self) -> int | None:
+        return None if self.renewal_quantity is None else self.quantity - self.renewal_quantity
+
+    @property
+    def manageable(self) -> bool:
+        return self.status == SubscriptionStatus.ACTIVE
+
+    @property
+    def order_is_open(self) -> bool:
+        return self.order_status in (OrderStatus.PENDING, OrderStatus.SENT)
+
+
+def _license_rows_statement():
+    """"Licenças" in one statement, built once (bound parameter `organization_id`): each subscription with
+    product, family and newest order, once per price its lots still hold licenses at (the licenses left in
+    each lot summed in SQL, draws subtracted), cancelled subscriptions last."""
+    organization_id = bindparam("organization_id", type_=Integer)
     drawn = (select(LotDraw.lot_id, func.sum(LotDraw.quantity).label("quantity"))
              .join(Lot, Lot.id == LotDraw.lot_id).join(Subscription, Subscription.id == Lot.subscription_id)
-             .where(Subscription.organization_id == organization.id)
+             .where(Subscription.organization_id == organization_id)
              .group_by(LotDraw.lot_id).subquery())
     remaining = Lot.quantity - func.coalesce(drawn.c.quantity, 0)
-    stock: dict[int, list[LotStock]] = {subscription.id: [] for subscription in found}
-    rows = db.session.execute(
-        select(Lot.subscription_id, remaining, Lot.unit_price_cents, Lot.window_end)
+    stock = (
+        select(Lot.subscription_id, Lot.unit_price_cents, func.sum(remaining).label("remaining"))
         .join(Subscription, Subscription.id == Lot.subscription_id)
         .outerjoin(drawn, drawn.c.lot_id == Lot.id)
-        .where(Subscription.organization_id == organization.id, remaining > 0)
-        .order_by(Lot.id)
+        .where(Subscription.organization_id == organization_id, remaining > 0)
+        .group_by(Lot.subscription_id, Lot.unit_price_cents)
+        .subquery()
     )
-    for subscription_id, left, price, window_end in rows:
-        stock[subscription_id].append(LotStock(left, price, window_end))
-    return [(subscription, stock[subscription.id]) for subscription in found]
+    newest_order = (select(func.max(Order.id)).where(Order.subscription_id == Subscription.id)
+                    .correlate(Subscription).scalar_subquery())
+    return (
+        select(Subscription.id, Product.name, ProductFamily.name, Subscription.quantity, Subscription.status,
+               Product.term, Product.billing_frequency, Subscription.term_end, Subscription.renewal_quantity,
+               Order.id, Order.status, stock.c.unit_price_cents, stock.c.remaining)
+        .join(Product, Product.id == Subscription.product_id)
+        .join(ProductFamily, ProductFamily.id == Product.family_id)
+        .outerjoin(Order, (Order.subscription_id == Subscription.id) & (Order.id == newest_order))
+        .outerjoin(stock, stock.c.subscription_id == Subscription.id)
+        .where(Subscription.organization_id == organization_id)
+        .order_by(Subscription.status == SubscriptionStatus.CANCELLED, Subscription.id, stock.c.unit_price_cents)
+    )
+
+
+_LICENSE_ROWS = _license_rows_statement()
+
+
+def license_rows(organization: Organization) -> tuple[LicenseRow, ...]:
+    """"Licenças" in one query whatever the number of subscriptions and lots; no ORM objects."""
+    rows = []
+    found = db.session.connection().execute(_LICENSE_ROWS, {"organization_id": organization.id})
+    for _subscription_id, group in groupby(found, key=itemgetter(0)):  # one line per price in use
+        lines = list(group)
+        subscription, (order_id, order_status) = lines[0][:9], lines[0][9:11]  # id … renewal_quantity; order
+        prices = tuple((int(remaining), price) for *_, price, remaining in lines if price is not None)
+        recurring = sum(left * price for left, price in prices)
+        rows.append(LicenseRow(*subscription, prices, recurring, monthly_equivalent_of(recurring, subscription[6]),
+                               order_id, order_status))
+    return tuple(rows)
 
 
 def subscription_history(organization: Organization, subscription: Subscription,
@@ -188,19 +260,6 @@ def get_subscription(organization: Organization, subscription_id: int) -> Subscr
     if subscription is None:
         raise NotFound(_("Licença não encontrada."))
     return subscription
-
-
-def latest_orders(organization: Organization, subscription_ids: list[int]) -> dict[int, Order]:
-    """The newest order of each subscription (one query)."""
-    if not subscription_ids:
-        return {}
-    newest = (
-        select(func.max(Order.id))
-        .where(Order.organization_id == organization.id, Order.subscription_id.in_(subscription_ids))
-        .group_by(Order.subscription_id)
-    )
-    orders = db.session.scalars(select(Order).where(Order.id.in_(newest)))
-    return {order.subscription_id: order for order in orders}
 
 
 def get_order(organization: Organization, order_id: int) -> Order:

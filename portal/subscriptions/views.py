@@ -9,13 +9,15 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from portal.accounts.context import actor_from_request
+from portal.accounts.models import OrganizationStatus
 from portal.accounts.roles import Permission
 from portal.cancellations import service as cancellations
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Term
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
-from portal.shared.permissions import requires
+from portal.shared.fragments import render_fragment
+from portal.shared.permissions import customer_can, requires
 from portal.subscriptions import service
 from portal.subscriptions.forms import ChangeQuantityForm, ConfirmForm
 from portal.subscriptions.models import (
@@ -105,24 +107,14 @@ class LicenseFacts:
         return self.subscription.status == SubscriptionStatus.ACTIVE
 
 
-def _facts(subscription: Subscription, latest_order: Order | None = None,
-           words: dict[tuple[str, str], tuple[str, str, str]] | None = None,
-           stock: list[service.LotStock] | None = None) -> LicenseFacts:
-    """`words`: a dict shared by the rows of one page, so each term's words are translated once.
-    `stock`: the subscription's lots with licenses left (`service.license_list`), else read from its lots."""
+def _facts(subscription: Subscription, latest_order: Order | None = None) -> LicenseFacts:
+    """A subscription's facts for its own pages (its lots loaded with it, see `service.get_subscription`)."""
     product = subscription.product
-    key = (product.term, product.billing_frequency)
-    found = None if words is None else words.get(key)
-    if found is None:
-        term_label = str(TERM_LABELS[Term(product.term)])
-        found = (str(BILLING_LABELS[BillingFrequency(product.billing_frequency)]), term_label,
-                 _("Termo %(term)s", term=term_label))
-        if words is not None:
-            words[key] = found
+    term_label = str(TERM_LABELS[Term(product.term)])
     by_price: dict[int, int] = {}
     open_windows = []
     now = clock.now()
-    stock = service.lot_stock(subscription) if stock is None else stock
+    stock = service.lot_stock(subscription)
     for lot in stock:
         by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + lot.remaining
         if lot.window_end > now:
@@ -134,9 +126,9 @@ def _facts(subscription: Subscription, latest_order: Order | None = None,
         recurring_cents=recurring,
         monthly_cents=service.monthly_equivalent(recurring, product),
         annual=product.billing_frequency == BillingFrequency.ANNUAL,
-        billing_label=found[0],
-        term_label=found[1],
-        term_text=found[2],
+        billing_label=str(BILLING_LABELS[BillingFrequency(product.billing_frequency)]),
+        term_label=term_label,
+        term_text=_("Termo %(term)s", term=term_label),
         latest_order=latest_order,
         open_windows=sorted(open_windows, key=lambda item: item[1]),
     )
@@ -257,17 +249,30 @@ def _helpers() -> dict[str, Any]:
 @bp.get("/licencas")
 @requires(Permission.LICENSES_READ)
 def licenses():
-    listed = service.license_list(g.organization)
-    latest = service.latest_orders(g.organization, [subscription.id for subscription, _stock in listed])
-    words: dict[tuple[str, str], tuple[str, str, str]] = {}
-    rows = [_facts(subscription, latest.get(subscription.id), words, stock) for subscription, stock in listed]
-    totals = {
-        "monthly": sum(r.recurring_cents for r in rows if not r.annual),
-        "annual": sum(r.recurring_cents for r in rows if r.annual),
-        "monthly_equivalent": sum(r.monthly_cents for r in rows),
+    rows = service.license_rows(g.organization)
+    table = None
+    if rows:
+        table = render_fragment(
+            "subscriptions/_licenses_table.html",
+            {"rows": rows, "can_manage": customer_can(Permission.LICENSES_MANAGE),
+             "can_cancel": customer_can(Permission.SUBSCRIPTIONS_CANCEL),
+             "contract_open": g.organization.status not in (OrganizationStatus.RESCINDING, OrganizationStatus.CLOSED)},
+            derive=lambda: _license_table_words(rows),
+        )
+    return render_template("subscriptions/list.html", table=table)
+
+
+def _license_table_words(rows: tuple[service.LicenseRow, ...]) -> dict[str, Any]:
+    """What the table derives from its rows: translated labels and the totals."""
+    monthly = [r for r in rows if not r.annual]
+    annual = [r for r in rows if r.annual]
+    return {
+        "badges": _badges(),
+        "term_texts": {term: _("Termo %(term)s", term=str(TERM_LABELS[Term(term)])) for term in {r.term for r in rows}},
+        "totals": {"monthly": sum(r.recurring_cents for r in monthly), "annual": sum(r.recurring_cents for r in annual),
+                   "monthly_equivalent": sum(r.monthly_cents for r in rows),
+                   "any_monthly": bool(monthly), "any_annual": bool(annual)},
     }
-    return render_template("subscriptions/list.html", rows=rows, totals=totals, badges=_badges(),
-                           any_annual=any(r.annual for r in rows), any_monthly=any(not r.annual for r in rows))
 
 
 @bp.get("/licencas/<int:subscription_id>")

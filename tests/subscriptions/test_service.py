@@ -6,6 +6,7 @@ billed on day 1 (period 2026-03-01 → 2026-04-01, N = 31) and the product costs
 """
 
 import threading
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -141,14 +142,40 @@ def test_the_license_list_sums_each_lot_in_sql_as_the_loaded_lots_say(march, wor
     change(world, drawn, 11)  # a lot of 2 with a draw of 1
     untouched = factories.subscription(world.demo, quantity=4)
     factories.subscription(world.other, quantity=7)  # another organization's lots stay out
-    listed = dict(service.license_list(world.demo))
-    assert set(listed) == {drawn, untouched}
-    assert [(lot.remaining, lot.unit_price_cents) for lot in listed[drawn]] == [(10, 7890), (1, 7890)]
-    for subscription, stock in listed.items():
+    order = factories.subscription(world.demo, quantity=2)
+    rows = {row.subscription_id: row for row in service.license_rows(world.demo)}
+    assert set(rows) == {drawn.id, untouched.id, order.id}
+    assert rows[drawn.id].prices == ((11, 7890),)  # the lots of 10 and of 1 left, both at R$ 78,90
+    assert rows[drawn.id].recurring_cents == 11 * 7890
+    for subscription in (drawn, untouched, order):
         db.session.expire(subscription)
-        assert stock == service.lot_stock(service.get_subscription(world.demo, subscription.id))
-        assert service.stock_cents(stock) == service.recurring_cents(subscription)
-    assert service.stock_cents(listed[drawn]) == 11 * 7890
+        loaded = service.get_subscription(world.demo, subscription.id)
+        stock = service.lot_stock(loaded)
+        by_price: dict[int, int] = {}
+        for lot in stock:
+            by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + lot.remaining
+        row = rows[subscription.id]
+        assert row.prices == tuple((left, price) for price, left in sorted(by_price.items()))
+        assert row.recurring_cents == service.stock_cents(stock) == service.recurring_cents(loaded)
+        assert (row.quantity, row.status, row.term_end, row.product_name) == (
+            loaded.quantity, loaded.status, loaded.term_end, loaded.product.name)
+
+
+def test_a_license_row_carries_its_newest_order_and_lists_cancelled_last(march, world):
+    cancelled = factories.subscription(world.demo, quantity=0, status=SubscriptionStatus.CANCELLED)
+    active = factories.subscription(world.demo, quantity=3)
+    first, newest = (Order(organization_id=world.demo.id, kind=OrderKind.QUANTITY_CHANGE, subscription_id=active.id,
+                           quantity=quantity, status=status, correlation_id=str(uuid.uuid4()), created_at=clock.now())
+                     for quantity, status in ((4, OrderStatus.DONE), (5, OrderStatus.PENDING)))
+    db.session.add(first)
+    db.session.flush()
+    db.session.add(newest)
+    db.session.commit()
+    rows = service.license_rows(world.demo)
+    assert [row.subscription_id for row in rows] == [active.id, cancelled.id]
+    assert (rows[0].order_id, rows[0].order_status, rows[0].order_is_open) == (newest.id, "pending", True)
+    assert first.id < newest.id
+    assert (rows[1].order_id, rows[1].order_status, rows[1].order_is_open) == (None, None, False)
 
 
 def test_annual_billing_uses_the_whole_term(app_ctx, world):

@@ -214,6 +214,61 @@ def test_a_finished_order_no_longer_promises_30_minutes(march, world, login_as):
     assert f"Pedido nº {order.id}: concluído" in row and "30 minutos" not in row
 
 
+def test_licenses_seen_again_show_whatever_changed_in_between(march, world, login_as):
+    """The rendered rows are reused while nothing they show changes (portal/shared/fragments.py); every change
+    a row shows makes a new entry, never a stale page."""
+    subscription = factories.subscription(world.demo)
+    order = manual_order(subscription)
+    client = login_as("adm")
+    cache = client.application.extensions["fragments"]
+    assert "pendente será refletido em até 30 minutos" in license_row(client.get("/licencas"), subscription)
+    hits = cache.hits
+    assert "pendente" in license_row(client.get("/licencas"), subscription)
+    assert cache.hits == hits + 1  # nothing changed: the same rows, not rendered again
+    order.status = OrderStatus.DONE
+    db.session.commit()
+    row = license_row(client.get("/licencas"), subscription)
+    assert f"Pedido nº {order.id}: concluído" in row and "30 minutos" not in row
+    subscription.product.name = "Microsoft 365 E3"
+    subscription.renewal_quantity = 8
+    db.session.commit()
+    row = license_row(client.get("/licencas"), subscription)
+    assert "Microsoft 365 E3" in row and "2 licenças a menos a partir de 10/01/2027" in row
+    world.demo.status = "rescinding"
+    db.session.commit()
+    assert "Alterar quantidades" not in license_row(client.get("/licencas"), subscription)
+
+
+def test_cached_licenses_follow_who_looks_and_in_which_language(march, world, login_as):
+    subscription = factories.subscription(world.demo)
+    client = login_as("adm")
+    assert "Alterar quantidades" in license_row(client.get("/licencas"), subscription)
+    sign_in(client, world.cobranca)
+    assert "Alterar quantidades" not in license_row(client.get("/licencas"), subscription)
+    world.cobranca.language = "en"
+    db.session.commit()
+    row = license_row(client.get("/licencas"), subscription)
+    assert "active" in row and "renews on 01/10/2027" in row and "ativa" not in row
+
+
+def test_the_cached_table_is_the_table_rendered_afresh(march, world, login_as, m365):
+    factories.subscription(world.demo, product=m365, quantity=10)
+    factories.subscription(world.demo, product=factories.ProductFactory(billing_frequency=BillingFrequency.ANNUAL),
+                           quantity=2)
+    manual_order(factories.subscription(world.demo, quantity=3))
+    client = login_as("master")
+    client.get("/licencas")
+    cached = text(client.get("/licencas"))
+    cache = client.application.extensions["fragments"]
+    size, cache.max_bytes = cache.max_bytes, 0
+    try:
+        fresh = text(client.get("/licencas"))
+    finally:
+        cache.max_bytes = size
+    strip_tokens = re.compile(r'name="csrf_token" type="hidden" value="[^"]+"|value="[^"]{40,}"')
+    assert strip_tokens.sub("", cached) == strip_tokens.sub("", fresh)
+
+
 def test_licenses_at_several_prices_say_so(march, world, login_as, m365):
     subscription = factories.subscription(world.demo, product=m365, quantity=10)
     db.session.add(ProductPrice(product=m365, unit_price_cents=8500, effective_from=date(2026, 3, 1)))

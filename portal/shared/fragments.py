@@ -1,0 +1,99 @@
+"""Rendered pieces of pages, kept while what they show stays the same.
+
+A fragment is a template rendered from hashable values only (tuples, numbers, strings, dates, frozen
+dataclasses). Those values, the template, the locale and the script root are the whole key, so an entry can
+never be stale: when a license, an order or a price changes, the values change and so does the key, and the
+old entry is simply no longer asked for. Nothing is ever invalidated; the least recently used entries go first
+once the cache holds FRAGMENT_CACHE_BYTES (0 turns caching off). Each process keeps its own cache.
+
+The rule a fragment must keep: its template reads nothing but its values and what `derive()` returns, and
+`derive()` depends on nothing but the values and the locale (translated labels, totals). It must not read the
+user, the permissions, the organization or the clock: pass what it needs of those as values.
+"""
+
+import dataclasses
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
+
+from flask import current_app, request
+from flask_babel import get_locale
+from markupsafe import Markup
+
+
+class FragmentCache:
+    """A thread-safe LRU of rendered HTML, bounded by an estimate of the bytes it holds (keys included)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, tuple[Markup, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        return self._bytes
+
+    def get(self, key: Hashable) -> Markup | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found[0]
+
+    def put(self, key: Hashable, html: Markup) -> None:
+        size = sys.getsizeof(html) + approximate_size(key)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = (html, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _key, (_html, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+def approximate_size(value: Any, _depth: int = 0) -> int:
+    """The bytes a key holds, near enough to bound the cache: containers and dataclasses are walked, and the
+    shared small objects (None, booleans, interned words) are counted as if they were not shared."""
+    size = sys.getsizeof(value)
+    if _depth > 8:
+        return size
+    if isinstance(value, tuple | frozenset):
+        return size + sum(approximate_size(item, _depth + 1) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return size + sum(approximate_size(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value))
+    return size
+
+
+def render_fragment(template_name: str, values: Mapping[str, Hashable],
+                    derive: Callable[[], Mapping[str, Any]] | None = None) -> Markup:
+    """`template_name` rendered with `values` (and, on a miss, what `derive()` adds), or the HTML rendered
+    earlier in this process for the same values, template, locale and script root."""
+    cache: FragmentCache = current_app.extensions["fragments"]
+    template = current_app.jinja_env.get_template(template_name)  # a changed template (development) is a new key
+    key = (template, str(get_locale()), request.script_root, tuple(sorted(values.items())))
+    found = cache.get(key) if cache.max_bytes else None
+    if found is None:
+        # An .html template renders with autoescaping on: its output is already safe HTML.
+        found = Markup(template.render(**values, **(derive() if derive is not None else {})))  # noqa: S704
+        if cache.max_bytes:
+            cache.put(key, found)
+    return found
