@@ -62,6 +62,12 @@ class InvoiceSeries(db.Model):
     last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
+def display_number(series: str, year: int, number: int) -> str:
+    """`2026/000123` (credit notes: `NC 2026/000007`)."""
+    prefix = "" if series == "F" else f"{series} "
+    return f"{prefix}{year}/{number:06d}"
+
+
 class Invoice(db.Model):
     __tablename__ = "invoices"
     __table_args__ = (
@@ -109,9 +115,7 @@ class Invoice(db.Model):
 
     @property
     def display_number(self) -> str:
-        """`2026/000123` (credit notes: `NC 2026/000007`)."""
-        prefix = "" if self.series == "F" else f"{self.series} "
-        return f"{prefix}{self.year}/{self.number:06d}"
+        return display_number(self.series, self.year, self.number)
 
     @property
     def paid_cents(self) -> int:

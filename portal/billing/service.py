@@ -25,14 +25,15 @@ next sweep.
 """
 
 import calendar
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import Date, Integer, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -47,6 +48,7 @@ from portal.billing.models import (
     InvoiceSeries,
     InvoiceStatus,
     LineKind,
+    display_number,
 )
 from portal.billing.prorata import monthly_period
 from portal.billing.settings import BillingSettings
@@ -746,3 +748,70 @@ def billing_days_back(today: date, days: int) -> Iterator[date]:
     """Today and the days before it, oldest first (the daily job catches up on days it missed)."""
     for back in range(days, -1, -1):
         yield today - timedelta(days=back)
+
+
+# ---------------------------------------------------------------- "Faturas": the customer's list
+
+PER_PAGE = 20
+
+
+class InvoiceRow(NamedTuple):
+    """One line of "Faturas", exactly what it shows (the rendered rows are cached by these values)."""
+
+    id: int
+    number: str  # "2026/000123", "NC 2026/000007"
+    credit_note: bool
+    period_start: date
+    last_day: date  # inclusive (stored periods end the day after)
+    total_cents: int
+    due_date: date
+    status: str  # as shown today: "open", "overdue", "paid", "cancelled"
+
+
+@functools.cache
+def _invoice_rows_statement(by_year: bool, status: str | None):
+    """The list's statement for one shape of filters, built once (bound parameters: organization_id, year,
+    today, limit, offset)."""
+    statement = (select(Invoice.id, Invoice.series, Invoice.year, Invoice.number, Invoice.kind, Invoice.period_start,
+                        Invoice.period_end, Invoice.total_cents, Invoice.due_date, Invoice.status)
+                 .where(Invoice.organization_id == bindparam("organization_id", type_=Integer)))
+    if by_year:
+        statement = statement.where(Invoice.year == bindparam("year", type_=Integer))
+    today = bindparam("today", type_=Date)
+    if status == "open":
+        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
+    elif status == "overdue":
+        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
+    elif status is not None:
+        statement = statement.where(Invoice.status == status)
+    return (statement.order_by(Invoice.billing_date.desc(), Invoice.id.desc())
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+
+
+_INVOICE_YEARS = (select(Invoice.year).distinct()
+                  .where(Invoice.organization_id == bindparam("organization_id", type_=Integer))
+                  .order_by(Invoice.year.desc()))
+
+
+def invoice_rows(organization_id: int, *, year: int | None, status: str | None, today: date,
+                 page: int) -> tuple[tuple[InvoiceRow, ...], bool]:
+    """The organization's invoices matching the filters, newest first, one page; and whether a next page exists."""
+    found = db.session.connection().execute(
+        _invoice_rows_statement(year is not None, status),
+        {"organization_id": organization_id, "year": year, "today": today, "limit": PER_PAGE + 1,
+         "offset": (page - 1) * PER_PAGE},
+    ).all()
+    rows = tuple(
+        InvoiceRow(id=invoice_id, number=display_number(series, number_year, number),
+                   credit_note=kind == InvoiceKind.CREDIT_NOTE, period_start=period_start,
+                   last_day=period_end - timedelta(days=1), total_cents=total, due_date=due,
+                   status="overdue" if state == InvoiceStatus.OPEN and due < today else state)
+        for invoice_id, series, number_year, number, kind, period_start, period_end, total, due, state
+        in found[:PER_PAGE]
+    )
+    return rows, len(found) > PER_PAGE
+
+
+def invoice_years(organization_id: int) -> list[int]:
+    """The years the organization has invoices in, newest first (the list's filter)."""
+    return list(db.session.connection().execute(_INVOICE_YEARS, {"organization_id": organization_id}).scalars())

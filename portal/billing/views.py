@@ -15,6 +15,7 @@ from sqlalchemy import select
 from portal.accounts.context import actor_from_request, tenant_get
 from portal.accounts.roles import Permission
 from portal.billing import delivery, second_copy
+from portal.billing import service as billing
 from portal.billing.forms import STATUS_CHOICES, ActionForm, BillingContactForm, SecondCopyForm, parse_filters
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
@@ -29,12 +30,12 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
+from portal.shared.fragments import render_fragment
 from portal.shared.permissions import requires
 from portal.subscriptions.models import QuantityChange
 
 bp = Blueprint("billing", __name__)
 
-PER_PAGE = 20
 MAX_PAGE = 10_000  # a huge ?pagina= would overflow the database's OFFSET instead of showing an empty page
 XML = "application/xml"
 
@@ -125,38 +126,24 @@ def _helpers() -> dict[str, Any]:
 
 # ---------------------------------------------------------------- "Faturas"
 
-def search_invoices(organization_id: int, filters, *, today: date, page: int) -> list[Invoice]:
-    """The organization's invoices matching `filters`, newest first: up to PER_PAGE + 1 (one more: a next page)."""
-    statement = select(Invoice).where(Invoice.organization_id == organization_id)
-    if filters.year is not None:
-        statement = statement.where(Invoice.year == filters.year)
-    if filters.status == "open":
-        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
-    elif filters.status == "overdue":
-        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
-    elif filters.status is not None:
-        statement = statement.where(Invoice.status == filters.status)
-    statement = (statement.order_by(Invoice.billing_date.desc(), Invoice.id.desc())
-                 .limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE))
-    return list(db.session.scalars(statement))
-
-
-def invoice_years(organization_id: int) -> list[int]:
-    return list(db.session.scalars(select(Invoice.year).distinct().where(Invoice.organization_id == organization_id)
-                                   .order_by(Invoice.year.desc())))
-
-
 @bp.get("/faturas")
 @requires(Permission.BILLING_READ)
 def invoices():
     filters = parse_filters(request.args)
     page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
-    today = clock.today()
-    rows = search_invoices(g.organization.id, filters, today=today, page=page)
+    rows, has_next = billing.invoice_rows(g.organization.id, year=filters.year, status=filters.status,
+                                          today=clock.today(), page=page)
+    table = render_fragment("billing/_invoices_table.html", {"rows": rows}, _invoice_table_words) if rows else None
     return render_template(
-        "billing/list.html", invoices=rows[:PER_PAGE], has_next=len(rows) > PER_PAGE, page=page, filters=filters,
-        today=today, years=invoice_years(g.organization.id), status_choices=STATUS_CHOICES,
+        "billing/list.html", table=table, has_next=has_next, page=page, filters=filters,
+        years=billing.invoice_years(g.organization.id), status_choices=STATUS_CHOICES,
     ), 422 if filters.errors else 200
+
+
+def _invoice_table_words() -> dict[str, Any]:
+    """The invoice statuses' badge classes and labels, in the current language."""
+    return {"badges": {status: (STATUS_CLASSES.get(status, "text-bg-secondary"), _status_label(status))
+                       for status in INVOICE_STATUS_LABELS}}
 
 
 @bp.get("/faturas/<int:invoice_id>")

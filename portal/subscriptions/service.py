@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import Integer, bindparam, func, select, update
+from sqlalchemy import Integer, String, bindparam, func, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -248,15 +248,21 @@ def subscription_orders(organization: Organization, subscription: Subscription, 
     ))
 
 
+_SUBSCRIPTION_PAGE = (
+    select(Subscription)
+    .where(Subscription.id == bindparam("subscription_id", type_=Integer),
+           Subscription.organization_id == bindparam("organization_id", type_=Integer))
+    .options(joinedload(Subscription.product).joinedload(Product.family),
+             joinedload(Subscription.lots).joinedload(Lot.draws))
+)
+
+
 def get_subscription(organization: Organization, subscription_id: int) -> Subscription:
-    """A subscription of the organization for its pages, with product, family, lots and draws loaded (three
-    queries however many lots it has)."""
-    subscription = db.session.scalar(
-        select(Subscription).where(Subscription.id == subscription_id,
-                                   Subscription.organization_id == organization.id)
-        .options(joinedload(Subscription.product).joinedload(Product.family),
-                 selectinload(Subscription.lots).selectinload(Lot.draws))
-    )
+    """A subscription of the organization for its pages, with product, family, lots and draws loaded: one
+    prebuilt statement however many lots it has (a lot has few draws, so joining them multiplies few rows)."""
+    subscription = db.session.execute(
+        _SUBSCRIPTION_PAGE, {"subscription_id": subscription_id, "organization_id": organization.id},
+    ).unique().scalar_one_or_none()
     if subscription is None:
         raise NotFound(_("Licença não encontrada."))
     return subscription
@@ -506,11 +512,15 @@ def new_quote(organization: Organization, subscription: Subscription, new_quanti
     return quote
 
 
+_QUOTE = select(Quote).where(Quote.token == bindparam("token", type_=String),
+                             Quote.organization_id == bindparam("organization_id", type_=Integer))
+
+
 def get_quote(organization: Organization, token: str) -> Quote:
     token = str(token)
     if len(token) != 32 or any(c not in "0123456789abcdef" for c in token):
         raise NotFound(_("Orçamento não encontrado."))
-    quote = db.session.scalar(select(Quote).where(Quote.token == token, Quote.organization_id == organization.id))
+    quote = db.session.scalar(_QUOTE, {"token": token, "organization_id": organization.id})
     if quote is None:
         raise NotFound(_("Orçamento não encontrado."))
     return quote

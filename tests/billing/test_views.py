@@ -178,6 +178,23 @@ def test_the_list_newest_first_with_period_amount_due_date_and_status(invoices, 
     ]
 
 
+def test_the_list_seen_again_shows_what_changed_in_between(invoices, world, login_as):
+    """The rendered rows are reused while they show the same (portal/shared/fragments.py): a payment, a due date
+    passing, or another language are new rows, never a stale list."""
+    march_invoice = invoices[3]
+    client = login_as("cobranca")
+    assert rows(client.get("/faturas"))[0].endswith("30/03/2026 aberta")
+    march_invoice.status = InvoiceStatus.PAID
+    db.session.commit()
+    assert rows(client.get("/faturas"))[0].endswith("30/03/2026 paga")
+    march_invoice.status, march_invoice.due_date = InvoiceStatus.OPEN, date(2026, 3, 19)  # yesterday
+    db.session.commit()
+    assert rows(client.get("/faturas"))[0].endswith("19/03/2026 vencida")
+    world.cobranca.language = "en"
+    db.session.commit()
+    assert rows(client.get("/faturas"))[0].endswith("03/19/2026 overdue")
+
+
 @pytest.mark.parametrize(("query", "expected"), [
     ("ano=2025", ["december"]),
     ("ano=2026", ["march", "february", "january"]),
