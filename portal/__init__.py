@@ -125,10 +125,15 @@ def _install_template_gettext(app: Flask) -> None:
     """Templates' `_()` and `ngettext()` with the translations looked up by locale in a dict.
 
     flask_babel's own callables walk the request context, the domain and the locale on every call, and a
-    page of 50 licenses makes hundreds of calls. The locale is still read on each call, so `force_locale`
-    (e-mails and documents rendered during a request) keeps working.
+    page of 50 licenses makes hundreds of calls. Each `render_template` binds `_`, `gettext` and `ngettext` to
+    the translations of the locale at that moment (a context processor), so a call is a catalog lookup; an
+    e-mail rendered inside `force_locale` during a request gets its own language, as its render binds again.
+    Templates rendered without Flask's context (fragments, macros imported without context) use the
+    environment's callables, which read the locale on each call.
     """
     from flask_babel import get_translations
+    from jinja2 import pass_context
+    from markupsafe import Markup
 
     by_locale: dict[Any, Any] = {}
 
@@ -146,6 +151,26 @@ def _install_template_gettext(app: Flask) -> None:
         npgettext=lambda context, singular, plural, n: translations().unpgettext(context, singular, plural, n),
         newstyle=True,
     )
+
+    @app.context_processor
+    def _bound_gettext() -> dict[str, Any]:
+        # The same contract as Jinja's "newstyle" gettext: the message is always a format string (so "%%"
+        # is "%"), marked safe when autoescaping, its variables escaped by Markup's "%".
+        found = translations()
+        ugettext, ungettext = found.ugettext, found.ungettext
+
+        @pass_context
+        def gettext(context, message: str, **variables: Any) -> str:
+            text = ugettext(message)
+            return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
+
+        @pass_context
+        def ngettext(context, singular: str, plural: str, num: int, **variables: Any) -> str:
+            variables.setdefault("num", num)
+            text = ungettext(singular, plural, num)
+            return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
+
+        return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
 
 
 def _init_integrations(app: Flask) -> None:

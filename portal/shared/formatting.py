@@ -1,5 +1,6 @@
 """Display helpers in the current UI language: money (`R$ 1.234,56`) and dates (`22/11/2026`)."""
 
+import functools
 from datetime import date, datetime, timedelta
 
 from babel.dates import format_date as babel_format_date
@@ -11,7 +12,13 @@ from portal.shared.money import format_brl
 
 
 def _locale() -> str:
-    return str(get_locale() or "pt_BR")
+    locale = get_locale()
+    return "pt_BR" if locale is None else _locale_name(locale)
+
+
+@functools.lru_cache(maxsize=16)
+def _locale_name(locale) -> str:
+    return str(locale)  # babel builds the identifier on every str(); money and dates ask for it per value
 
 
 def format_money(centavos: int) -> str:
