@@ -2,13 +2,18 @@
 throughput as a ratio of a trivial endpoint's (/ping) measured in the same run.
 
     .venv/bin/python bench/pages.py [--orgs 2000] [--subs 50] [--invoices 36] [--seconds 10] [--connections 8]
-                                    [--workers 5] [--rounds 3] [--database-url postgresql+psycopg://…]
+                                    [--workers 5] [--rounds 3] [--fragment-cache-bytes N]
+                                    [--database-url postgresql+psycopg://…]
 
 The dataset (PostgreSQL: a throwaway cluster unless --database-url / BENCH_DATABASE_URL) is loaded with COPY:
 N organizations, each with S subscriptions (one lot and its purchase order each), I issued invoices of S
 lines each with a boleto, a Master, and audit events; then VACUUM (ANALYZE). gunicorn runs with the
 production settings on 127.0.0.1; `wrk` (Debian package `wrk`) applies the load as a subprocess, one page at
 a time (every page once per round), signed in through the real login form.
+Besides requests/s and latency, each page's CPU per request is read from /proc: the gunicorn workers' and the
+PostgreSQL server processes' (every `postgres` process on the machine: run it where no other cluster works).
+`--fragment-cache-bytes 0` turns the rendered-fragment cache off (FRAGMENT_CACHE_BYTES), to see every page
+rendered afresh; by default the production setting applies.
 Results go to bench/README.md by hand, with the date and the machine.
 """
 
@@ -232,7 +237,26 @@ class Browser:
         return "; ".join(f"{c.name}={c.value}" for c in self.jar)
 
 
-def load(url: str, cookie: str, seconds: int, connections: int, script: Path) -> dict:
+def cpu_seconds(process_group: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the gunicorn process group and by the PostgreSQL servers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"gunicorn": 0.0, "postgres": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            data = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, fields = data[data.index("(") + 1:data.rindex(")")], data[data.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(fields[2]) == process_group:  # pgrp
+            used["gunicorn"] += seconds
+        elif name.startswith("postgres"):
+            used["postgres"] += seconds
+    return used
+
+
+def load(url: str, cookie: str, seconds: int, connections: int, script: Path, process_group: int) -> dict:
+    before = cpu_seconds(process_group)
     wrk = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
          "-H", f"Cookie: {cookie}", url],
@@ -240,6 +264,9 @@ def load(url: str, cookie: str, seconds: int, connections: int, script: Path) ->
     )
     result = json.loads(wrk.stdout.split("JSON ", 1)[1].splitlines()[0])
     result["rps"] = result["requests"] / result["seconds"]
+    after = cpu_seconds(process_group)
+    for part in ("gunicorn", "postgres"):  # milliseconds of CPU per request
+        result[f"{part}_ms"] = 1000 * (after[part] - before[part]) / max(result["requests"], 1)
     return result
 
 
@@ -252,6 +279,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="measure every page this many times, in turn")
+    parser.add_argument("--fragment-cache-bytes", type=int, default=None,
+                        help="FRAGMENT_CACHE_BYTES for gunicorn (0: every page rendered afresh)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
 
@@ -275,6 +304,8 @@ def main() -> int:
         env = {**os.environ, "PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32),
                "DATABASE_URL": url, "JOBS_URL": "memory://", "MAIL_BACKEND": "memory",
                "RATELIMIT_ENABLED": "false", "SESSION_COOKIE_SECURE": "false", "PORT": str(port)}
+        if args.fragment_cache_bytes is not None:
+            env["FRAGMENT_CACHE_BYTES"] = str(args.fragment_cache_bytes)
         gunicorn = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers",
              str(args.workers), "--threads", "2", "--worker-class", "gthread", "wsgi:app"],
@@ -307,18 +338,22 @@ def main() -> int:
                  ("staff audit trail", "/backoffice/auditoria/trilha", staff)]
         rounds: list[dict[str, dict]] = []
         for _round in range(args.rounds):  # the pages in turn, so a slow moment of the machine hits them all
-            rounds.append({label: load(base + path, browser.cookie, args.seconds, args.connections, script)
+            rounds.append({label: load(base + path, browser.cookie, args.seconds, args.connections, script,
+                                       gunicorn.pid)
                            for label, path, browser in pages})
+        cache = "default" if args.fragment_cache_bytes is None else args.fragment_cache_bytes
         print(f"\n{args.workers} gunicorn workers × 2 threads, wrk -t2 -c{args.connections} -d{args.seconds}s each, "
-              f"{args.rounds} round(s); each page's round with the median req/s, its ratio to /ping's median")
-        print(f"{'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>6} {'errors':>6}  all rounds req/s")
+              f"{args.rounds} round(s), FRAGMENT_CACHE_BYTES {cache}; each page's round with the median req/s, its "
+              f"ratio to /ping's median, and that round's CPU per request (gunicorn workers, PostgreSQL)")
+        print(f"{'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>6} {'errors':>6} {'cpu ms':>7} "
+              f"{'pg ms':>6}  all rounds req/s")
         medians = {label: sorted((r[label] for r in rounds), key=lambda result: result["rps"])[len(rounds) // 2]
                    for label, _path, _browser in pages}
         baseline = medians["/ping (trivial)"]["rps"]
         for label, r in medians.items():
             every = " ".join(f"{one[label]['rps']:.0f}" for one in rounds)
             print(f"{label:22} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['rps'] / baseline:6.2f} "
-                  f"{r['errors']:6d}  {every}")
+                  f"{r['errors']:6d} {r['gunicorn_ms']:7.2f} {r['postgres_ms']:6.2f}  {every}")
         with app.app_context():
             db.engine.dispose()
     finally:
