@@ -1,4 +1,4 @@
-"""What the customer navigation shows besides its links: how many products are in the cart and whether a
+"""The customer navigation: its links, and besides them how many products are in the cart and whether a
 current agreement waits for the Master's acceptance, both read in one statement.
 
 Every customer page renders the navigation, so this is on the path of every page: the statement is built
@@ -8,8 +8,9 @@ and only its parameters change.
 
 from dataclasses import dataclass
 
-from flask import g
+from flask import g, request
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,6 +19,7 @@ from portal.agreements.service import PENDING_AGREEMENT
 from portal.catalog.service import CART_COUNT
 from portal.extensions import db
 from portal.shared import clock
+from portal.shared.fragments import render_fragment
 from portal.shared.permissions import customer_can
 
 
@@ -40,7 +42,7 @@ def badges() -> Badges:
     if organization is None or not (wants_cart or wants_agreement):
         return NOTHING
     try:
-        row = db.session.execute(_BADGES, {"organization_id": organization.id, "user_id": current_user.id,
+        row = db.session.connection().execute(_BADGES, {"organization_id": organization.id, "user_id": current_user.id,
                                            "today": clock.today()}).one()
     except SQLAlchemyError:
         db.session.rollback()
@@ -48,5 +50,14 @@ def badges() -> Badges:
     return Badges(cart=row.cart if wants_cart else 0, agreement_pending=wants_agreement and bool(row.agreement_pending))
 
 
+def customer_nav() -> Markup:
+    """The customer navigation's links (accounts/_nav.html), rendered once per language, page, permissions and
+    badges, then reused."""
+    return render_fragment("accounts/_nav.html",
+                           {"endpoint": request.endpoint, "permissions": getattr(g, "permissions", frozenset()),
+                            "badges": badges()},
+                           lambda: {"Permission": Permission})
+
+
 def context() -> dict:
-    return {"nav_badges": badges}
+    return {"nav_badges": badges, "customer_nav": customer_nav}

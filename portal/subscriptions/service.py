@@ -514,14 +514,24 @@ def new_quote(organization: Organization, subscription: Subscription, new_quanti
 
 _QUOTE = select(Quote).where(Quote.token == bindparam("token", type_=String),
                              Quote.organization_id == bindparam("organization_id", type_=Integer))
+# A quote's page shows its subscription too: loaded with it as `get_subscription` loads one.
+_QUOTE_PAGE = _QUOTE.options(
+    joinedload(Quote.subscription).joinedload(Subscription.product).joinedload(Product.family),
+    joinedload(Quote.subscription).joinedload(Subscription.lots).joinedload(Lot.draws),
+)
 
 
-def get_quote(organization: Organization, token: str) -> Quote:
+def get_quote(organization: Organization, token: str, *, with_subscription: bool = False) -> Quote:
+    """A quote of the organization by its token; `with_subscription`: its subscription, product, family, lots
+    and draws loaded in the same statement (the quote's pages)."""
     token = str(token)
     if len(token) != 32 or any(c not in "0123456789abcdef" for c in token):
         raise NotFound(_("Orçamento não encontrado."))
-    quote = db.session.scalar(_QUOTE, {"token": token, "organization_id": organization.id})
-    if quote is None:
+    found = db.session.execute(_QUOTE_PAGE if with_subscription else _QUOTE,
+                               {"token": token, "organization_id": organization.id})
+    quote = (found.unique() if with_subscription else found).scalar_one_or_none()
+    if quote is None or (quote.subscription_id is not None and with_subscription
+                         and quote.subscription.organization_id != organization.id):
         raise NotFound(_("Orçamento não encontrado."))
     return quote
 

@@ -63,10 +63,10 @@ def _subscription_or_404(subscription_id: int) -> Subscription:
         abort(404)
 
 
-def _quote_or_404(token: str) -> Quote:
+def _quote_or_404(token: str, *, with_subscription: bool = False) -> Quote:
     """A quantity-change quote of the current organization (checkout quotes belong to the catalog pages)."""
     try:
-        quote = service.get_quote(g.organization, token)
+        quote = service.get_quote(g.organization, token, with_subscription=with_subscription)
     except NotFound:
         abort(404)
     if quote.kind != QuoteKind.QUANTITY_CHANGE:
@@ -85,11 +85,21 @@ class LicenseFacts:
     recurring_cents: int  # per billing period, each lot at the price it was billed at
     monthly_cents: int  # the same as twelfths for annual billing (display only)
     annual: bool
-    billing_label: str
-    term_label: str
-    term_text: str  # "Termo anual"
     latest_order: Order | None = None
     open_windows: list[tuple[int, datetime]] = field(default_factory=list)  # (licenses, window end)
+
+    # The words, translated when a page shows them (not every page does).
+    @property
+    def billing_label(self) -> str:
+        return str(BILLING_LABELS[BillingFrequency(self.subscription.product.billing_frequency)])
+
+    @property
+    def term_label(self) -> str:
+        return str(TERM_LABELS[Term(self.subscription.product.term)])
+
+    @property
+    def term_text(self) -> str:  # "Termo anual"
+        return _("Termo %(term)s", term=self.term_label)
 
     @property
     def unit_price_cents(self) -> int | None:
@@ -110,7 +120,6 @@ class LicenseFacts:
 def _facts(subscription: Subscription, latest_order: Order | None = None) -> LicenseFacts:
     """A subscription's facts for its own pages (its lots loaded with it, see `service.get_subscription`)."""
     product = subscription.product
-    term_label = str(TERM_LABELS[Term(product.term)])
     by_price: dict[int, int] = {}
     open_windows = []
     now = clock.now()
@@ -126,9 +135,6 @@ def _facts(subscription: Subscription, latest_order: Order | None = None) -> Lic
         recurring_cents=recurring,
         monthly_cents=service.monthly_equivalent(recurring, product),
         annual=product.billing_frequency == BillingFrequency.ANNUAL,
-        billing_label=str(BILLING_LABELS[BillingFrequency(product.billing_frequency)]),
-        term_label=term_label,
-        term_text=_("Termo %(term)s", term=term_label),
         latest_order=latest_order,
         open_windows=sorted(open_windows, key=lambda item: item[1]),
     )
@@ -338,10 +344,12 @@ def change(subscription_id: int):
 @bp.get("/licencas/orcamento/<token>")
 @requires(Permission.LICENSES_MANAGE)
 def preview(token: str):
-    quote = _quote_or_404(token)
+    quote = _quote_or_404(token, with_subscription=True)  # with what the page shows, loaded at once
     if service.is_cancellation(quote):
         return redirect(url_for("cancellations.preview", token=quote.token))
-    subscription = _subscription_or_404(quote.subscription_id)  # with what the page shows, loaded at once
+    subscription = quote.subscription
+    if subscription is None:
+        abort(404)
     lines = describe_lines(quote)
     confirmed = quote.status == QuoteStatus.CONFIRMED
     return render_template(
@@ -354,7 +362,6 @@ def preview(token: str):
         quote_monthly=service.monthly_equivalent(quote.recurring_cents, subscription.product),
         window_days=window_words(subscription.product.decrease_window_hours, "days"),
         window_hours=window_words(subscription.product.decrease_window_hours),
-        form=ConfirmForm(),
     )
 
 
