@@ -1,7 +1,7 @@
 """Benchmark of the pages people wait for: requests/s and p50/p95 latency under a bounded load, each page's
 throughput as a ratio of a trivial endpoint's (/ping) measured in the same run.
 
-    .venv/bin/python bench/pages.py [--orgs 2000] [--subs 50] [--invoices 36] [--seconds 10] [--connections 8]
+    .venv/bin/python bench/pages.py [--orgs 2000] [--subs 50] [--invoices 36] [--seconds 10] [--connections 2,8]
                                     [--workers 5] [--rounds 3] [--fragment-cache-bytes N]
                                     [--database-url postgresql+psycopg://…]
 
@@ -270,13 +270,34 @@ def load(url: str, cookie: str, seconds: int, connections: int, script: Path, pr
     return result
 
 
+def report(rounds: list[dict[str, dict]], labels: list[str], setting: str) -> None:
+    """Each page's round with the median req/s, its ratio to /ping's median, that round's CPU per request, and
+    the ratio of CPU per request (gunicorn + PostgreSQL) of /ping to the page's: the steadier figure where the
+    machine is shared (a round's throughput also moves with how wrk's connections fall on gunicorn's workers)."""
+    print(f"\n{setting}; each page's round with the median req/s, its ratio to /ping's, that round's CPU per "
+          f"request (gunicorn workers, PostgreSQL) and the ratio of /ping's CPU per request to the page's")
+    print(f"{'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>6} {'errors':>6} {'cpu ms':>7} "
+          f"{'pg ms':>6} {'cpu ratio':>9}  all rounds req/s")
+    medians = {label: sorted((r[label] for r in rounds), key=lambda result: result["rps"])[len(rounds) // 2]
+               for label in labels}
+    baseline = medians[labels[0]]["rps"]
+    cost = {label: sorted(r[label]["gunicorn_ms"] + r[label]["postgres_ms"] for r in rounds)[len(rounds) // 2]
+            for label in labels}
+    for label, r in medians.items():
+        every = " ".join(f"{one[label]['rps']:.0f}" for one in rounds)
+        print(f"{label:22} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['rps'] / baseline:6.2f} "
+              f"{r['errors']:6d} {r['gunicorn_ms']:7.2f} {r['postgres_ms']:6.2f} {cost[labels[0]] / cost[label]:9.2f}"
+              f"  {every}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=2000)
     parser.add_argument("--subs", type=int, default=50)
     parser.add_argument("--invoices", type=int, default=36)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=lambda text: [int(n) for n in text.split(",")], default=[2, 8],
+                        help="wrk connections, comma-separated: every page is measured at each (default 2,8)")
     parser.add_argument("--workers", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="measure every page this many times, in turn")
     parser.add_argument("--fragment-cache-bytes", type=int, default=None,
@@ -336,24 +357,16 @@ def main() -> int:
         pages = [("/ping (trivial)", "/ping", customer), ("Licenças", "/licencas", customer),
                  ("Faturas", "/faturas", customer), ("quote preview", preview_path, customer),
                  ("staff audit trail", "/backoffice/auditoria/trilha", staff)]
-        rounds: list[dict[str, dict]] = []
-        for _round in range(args.rounds):  # the pages in turn, so a slow moment of the machine hits them all
-            rounds.append({label: load(base + path, browser.cookie, args.seconds, args.connections, script,
-                                       gunicorn.pid)
-                           for label, path, browser in pages})
         cache = "default" if args.fragment_cache_bytes is None else args.fragment_cache_bytes
-        print(f"\n{args.workers} gunicorn workers × 2 threads, wrk -t2 -c{args.connections} -d{args.seconds}s each, "
-              f"{args.rounds} round(s), FRAGMENT_CACHE_BYTES {cache}; each page's round with the median req/s, its "
-              f"ratio to /ping's median, and that round's CPU per request (gunicorn workers, PostgreSQL)")
-        print(f"{'page':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>6} {'errors':>6} {'cpu ms':>7} "
-              f"{'pg ms':>6}  all rounds req/s")
-        medians = {label: sorted((r[label] for r in rounds), key=lambda result: result["rps"])[len(rounds) // 2]
-                   for label, _path, _browser in pages}
-        baseline = medians["/ping (trivial)"]["rps"]
-        for label, r in medians.items():
-            every = " ".join(f"{one[label]['rps']:.0f}" for one in rounds)
-            print(f"{label:22} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['rps'] / baseline:6.2f} "
-                  f"{r['errors']:6d} {r['gunicorn_ms']:7.2f} {r['postgres_ms']:6.2f}  {every}")
+        for connections in args.connections:
+            rounds: list[dict[str, dict]] = []
+            for _round in range(args.rounds):  # the pages in turn, so a slow moment of the machine hits them all
+                rounds.append({label: load(base + path, browser.cookie, args.seconds, connections, script,
+                                           gunicorn.pid)
+                               for label, path, browser in pages})
+            report(rounds, [label for label, _path, _browser in pages],
+                   f"{args.workers} gunicorn workers × 2 threads, wrk -t2 -c{connections} -d{args.seconds}s each, "
+                   f"{args.rounds} round(s), FRAGMENT_CACHE_BYTES {cache}")
         with app.app_context():
             db.engine.dispose()
     finally:

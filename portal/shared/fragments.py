@@ -8,10 +8,12 @@ once the cache holds FRAGMENT_CACHE_BYTES (0 turns caching off). Each process ke
 
 The rule a fragment must keep: its template reads nothing but its values and what `derive()` returns, and
 `derive()` depends on nothing but the values and the locale (translated labels, totals). It must not read the
-user, the permissions, the organization or the clock: pass what it needs of those as values.
+user, the permissions, the organization or the clock: pass what it needs of those as values. Nor may it hold
+a <pre> or a <textarea>: the indentation of its lines is dropped.
 """
 
 import dataclasses
+import re
 import sys
 import threading
 from collections import OrderedDict
@@ -21,6 +23,8 @@ from typing import Any
 from flask import current_app, request
 from flask_babel import get_locale
 from markupsafe import Markup
+
+_INDENTATION = re.compile(r"\n\s+")
 
 
 class FragmentCache:
@@ -92,8 +96,11 @@ def render_fragment(template_name: str, values: Mapping[str, Hashable],
     key = (template, str(get_locale()), request.script_root, tuple(sorted(values.items())))
     found = cache.get(key) if cache.max_bytes else None
     if found is None:
-        # An .html template renders with autoescaping on: its output is already safe HTML.
-        found = Markup(template.render(**values, **(derive() if derive is not None else {})))  # noqa: S704
+        html = template.render(**values, **(derive() if derive is not None else {}))
+        # An .html template renders with autoescaping on: its output is already safe HTML. The indentation
+        # of the template's lines is dropped (a run of white space shows as one space either way, and a
+        # fragment has no <pre> or <textarea>): a page of 50 licenses is a quarter smaller.
+        found = Markup(_INDENTATION.sub("\n", html))  # noqa: S704
         if cache.max_bytes:
             cache.put(key, found)
     return found

@@ -52,6 +52,7 @@ def test_the_size_counts_the_key_too():
 
 
 TEMPLATE = "tests/fragment.html"
+INDENTED = "tests/indented.html"
 
 
 @pytest.fixture
@@ -61,7 +62,8 @@ def fragments(app):
 
     original_loader, original_cache = app.jinja_env.loader, app.extensions["fragments"]
     app.jinja_env.loader = ChoiceLoader([
-        DictLoader({TEMPLATE: "{{ _('Faturas') }}: {% for n in numbers %}{{ n }}{{ suffix }} {% endfor %}"}),
+        DictLoader({TEMPLATE: "{{ _('Faturas') }}: {% for n in numbers %}{{ n }}{{ suffix }} {% endfor %}",
+                    INDENTED: "<ul>\n  {% for n in numbers %}\n    <li>{{ n }} <b>x</b></li>\n  {% endfor %}\n</ul>"}),
         original_loader,
     ])
     app.extensions["fragments"] = FragmentCache(1_000_000)
@@ -113,3 +115,9 @@ def test_a_cache_of_zero_bytes_renders_every_time(app, fragments):
         again = render_fragment(TEMPLATE, {"numbers": (1,), "suffix": ""})
     assert first == again and first is not again
     assert len(fragments) == 0
+
+
+def test_the_indentation_of_lines_is_dropped_and_spaces_within_lines_kept(app, fragments):
+    with app.test_request_context("/"):
+        html = render_fragment(INDENTED, {"numbers": (1, 2)})
+    assert str(html) == "<ul>\n<li>1 <b>x</b></li>\n<li>2 <b>x</b></li>\n</ul>"
