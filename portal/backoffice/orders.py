@@ -54,14 +54,9 @@ STATUS_BADGES = {  # Bootstrap badge classes per status
 
 # ---------------------------------------------------------------- reading
 
-def needs_staff_filter():
-    """"Precisam da equipe": failed for good, or an own service's implantação waiting (as health_counts counts)."""
-    return Order.needs_staff.is_(True) & (Order.status != OrderStatus.DONE)
-
-
 def attention_filter(now: datetime):
     """What the navigation badge counts: orders late on the 30-minute promise, or waiting for staff."""
-    return or_(order_service.overdue_filter(now), needs_staff_filter())
+    return or_(order_service.overdue_filter(now), order_service.needs_staff_filter())
 
 
 def _business_midnight(day) -> datetime:
@@ -83,7 +78,7 @@ def search_orders(filters: OrderFilters, *, now: datetime, page: int, per_page: 
     if filters.overdue:
         statement = statement.where(order_service.overdue_filter(now))
     if filters.needs_staff:
-        statement = statement.where(needs_staff_filter())
+        statement = statement.where(order_service.needs_staff_filter())
     if filters.organization:
         statement = statement.where(Organization.matching(filters.organization))
     if filters.created_from:
