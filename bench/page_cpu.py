@@ -1,0 +1,86 @@
+"""CPU per request of the same pages as bench/pages.py, in one process (Flask's test client, no HTTP server):
+the steadiest view of what a page costs, since it leaves out how wrk's connections fall on gunicorn's workers.
+
+    .venv/bin/python bench/page_cpu.py [--orgs 20] [--rounds 6] [--requests 300] [--database-url …]
+
+The dataset is bench/pages.py's (each organization: 50 subscriptions with their orders, 36 invoices), on a
+throwaway PostgreSQL cluster; the app runs with the production settings. The pages are measured in turn, round
+after round (`time.process_time()` over `--requests` requests after 20 of warm-up); the table gives each page's
+fastest and median round, and the ratio of /ping's fastest round to the page's.
+"""
+
+import argparse
+import os
+import re
+import secrets
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pages  # noqa: E402 - the dataset and the scratch directory come from bench/pages.py
+
+ROOT = pages.ROOT
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    args = parser.parse_args()
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.migrate import upgrade
+    from tests.support.externals import PostgresServer
+
+    server = PostgresServer()
+    if args.database_url:
+        server.admin_url = args.database_url
+    url = server.create_database()
+    try:
+        setup = create_app({"PORTAL_ENV": "test", "SQLALCHEMY_DATABASE_URI": url})
+        with setup.app_context():
+            upgrade(setup)
+            db.engine.dispose()
+        who = pages.build_dataset(url, args.orgs, 50, 36)
+        os.environ.update({"PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32), "DATABASE_URL": url,
+                           "JOBS_URL": "memory://", "MAIL_BACKEND": "memory", "RATELIMIT_ENABLED": "false",
+                           "SESSION_COOKIE_SECURE": "false"})
+        app = create_app()
+        client = app.test_client()
+
+        def csrf(path: str) -> str:
+            return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get(path).text).group(1)
+
+        client.post("/entrar", data={"csrf_token": csrf("/entrar"), "email": who["master"],
+                                     "password": pages.PASSWORD})
+        subscription = re.search(r'href="/licencas/(\d+)/alterar"', client.get("/licencas").text).group(1)
+        change = f"/licencas/{subscription}/alterar"
+        preview = client.post(change, data={"csrf_token": csrf(change), "quantity": "30"}).headers["Location"]
+        paths = {"/ping (trivial)": "/ping", "Licenças": "/licencas", "Faturas": "/faturas", "quote preview": preview}
+        times: dict[str, list[float]] = {label: [] for label in paths}
+        for _round in range(args.rounds):
+            for label, path in paths.items():
+                for _ in range(20):
+                    assert client.get(path).status_code == 200, path
+                started = time.process_time()
+                for _ in range(args.requests):
+                    client.get(path)
+                times[label].append((time.process_time() - started) / args.requests * 1000)
+        baseline = min(times["/ping (trivial)"])
+        print(f"\n{args.orgs} organizations, {args.rounds} rounds of {args.requests} requests; CPU ms per request")
+        print(f"{'page':18} {'fastest':>8} {'median':>8} {'ratio':>6}")
+        for label, values in times.items():
+            print(f"{label:18} {min(values):8.2f} {sorted(values)[len(values) // 2]:8.2f} {baseline / min(values):6.2f}")
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        server.drop_database(url)
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
