@@ -46,6 +46,8 @@ _SCRATCH = tempfile.TemporaryDirectory(prefix="bench-billing-")  # the job queue
 os.environ["JOBS_URL"] = f"sqlite:///{_SCRATCH.name}/jobs.db"
 os.environ.setdefault("PORTAL_INSTANCE_DIR", f"{_SCRATCH.name}/instance")
 
+from databases import throwaway_database  # noqa: E402 - bench/databases.py, beside this file
+
 BILLING_DAY = date(2026, 4, 1)
 
 
@@ -291,13 +293,7 @@ def main() -> int:
     if args.consumers and not shutil.which("redis-server"):
         parser.error("--consumers needs redis-server (apt-get install redis-server)")
 
-    from tests.support.externals import PostgresServer
-
-    server = PostgresServer()
-    if args.database_url:
-        server.admin_url = args.database_url
-    url = server.create_database()
-    try:
+    with throwaway_database(args.database_url) as url:
         from sqlalchemy import func, select
 
         from portal import create_app
@@ -344,9 +340,6 @@ def main() -> int:
             elif args.pdfs:
                 _pdfs(result.issued[:args.pdfs], settings)
             db.engine.dispose()
-    finally:
-        server.drop_database(url)
-        server.stop()
     return 0
 
 

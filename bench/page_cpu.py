@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pages  # noqa: E402 - the dataset and the scratch directory come from bench/pages.py
+from databases import migrate, throwaway_database  # noqa: E402
 
 ROOT = pages.ROOT
 
@@ -32,18 +33,9 @@ def main() -> int:
 
     from portal import create_app
     from portal.extensions import db
-    from portal.migrate import upgrade
-    from tests.support.externals import PostgresServer
 
-    server = PostgresServer()
-    if args.database_url:
-        server.admin_url = args.database_url
-    url = server.create_database()
-    try:
-        setup = create_app({"PORTAL_ENV": "test", "SQLALCHEMY_DATABASE_URI": url})
-        with setup.app_context():
-            upgrade(setup)
-            db.engine.dispose()
+    with throwaway_database(args.database_url) as url:
+        migrate(url)
         who = pages.build_dataset(url, args.orgs, 50, 36)
         os.environ.update({"PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32), "DATABASE_URL": url,
                            "JOBS_URL": "memory://", "MAIL_BACKEND": "memory", "RATELIMIT_ENABLED": "false",
@@ -76,9 +68,6 @@ def main() -> int:
             print(f"{label:18} {min(values):8.2f} {sorted(values)[len(values) // 2]:8.2f} {baseline / min(values):6.2f}")
         with app.app_context():
             db.engine.dispose()
-    finally:
-        server.drop_database(url)
-        server.stop()
     return 0
 
 

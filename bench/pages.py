@@ -36,6 +36,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pyotp
+from databases import migrate, throwaway_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -305,23 +306,19 @@ def main() -> int:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
 
-    from portal import create_app
-    from portal.extensions import db
-    from portal.migrate import upgrade
-    from tests.support.externals import PostgresServer, free_port
+    from tests.support.externals import free_port
 
-    server = PostgresServer()
-    if args.database_url:
-        server.admin_url = args.database_url
-    url = server.create_database()
+    with throwaway_database(args.database_url) as url:
+        migrate(url)
+        run(url, args, free_port())
+    return 0
+
+
+def run(url: str, args, port: int) -> None:
+    """The dataset, gunicorn on `port`, and the load on every page; gunicorn is stopped at the end."""
     gunicorn = None
     try:
-        app = create_app({"PORTAL_ENV": "test", "SQLALCHEMY_DATABASE_URI": url})
-        with app.app_context():
-            upgrade(app)
-            db.engine.dispose()
         who = build_dataset(url, args.orgs, args.subs, args.invoices)
-        port = free_port()
         env = {**os.environ, "PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32),
                "DATABASE_URL": url, "JOBS_URL": "memory://", "MAIL_BACKEND": "memory",
                "RATELIMIT_ENABLED": "false", "SESSION_COOKIE_SECURE": "false", "PORT": str(port)}
@@ -367,15 +364,10 @@ def main() -> int:
             report(rounds, [label for label, _path, _browser in pages],
                    f"{args.workers} gunicorn workers × 2 threads, wrk -t2 -c{connections} -d{args.seconds}s each, "
                    f"{args.rounds} round(s), FRAGMENT_CACHE_BYTES {cache}")
-        with app.app_context():
-            db.engine.dispose()
     finally:
         if gunicorn is not None:
             os.killpg(gunicorn.pid, signal.SIGTERM)
             gunicorn.wait(timeout=30)
-        server.drop_database(url)
-        server.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -247,6 +247,7 @@ def _register_request_hooks(app: Flask) -> None:
     from flask import flash, redirect, url_for
     from flask_babel import gettext as _
 
+    from portal import navigation
     from portal.accounts.context import load_request_context, session_expired
 
     @app.before_request
@@ -256,6 +257,7 @@ def _register_request_hooks(app: Flask) -> None:
         # A request run inside an already pushed app context (tests, CLI) shares its `g`;
         # it must never inherit the previous request's user or language.
         g.pop("_login_user", None)
+        navigation.forget()
         refresh_locale()
         if current_user.is_authenticated and session_expired():
             flash(_("Sua sessão expirou por inatividade. Entre novamente."), "warning")

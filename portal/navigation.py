@@ -31,23 +31,37 @@ class Badges:
 
 NOTHING = Badges()
 _BADGES = select(CART_COUNT.label("cart"), PENDING_AGREEMENT.label("agreement_pending"))
+_REQUEST_KEY = "_navigation_badges"
 
 
 def badges() -> Badges:
-    """The current user's badges in the current organization; none when the database cannot tell (the
-    error pages render the navigation too: they must not fail again)."""
+    """The current user's badges in the current organization, read once per request (the navigation and the
+    catalog page both show the cart's); none when the database cannot tell (the error pages render the
+    navigation too: they must not fail again)."""
+    found = g.get(_REQUEST_KEY)
+    if found is None:
+        found = g.setdefault(_REQUEST_KEY, _read_badges())
+    return found
+
+
+def _read_badges() -> Badges:
     organization = getattr(g, "organization", None)
     wants_cart = customer_can(Permission.LICENSES_MANAGE)
     wants_agreement = customer_can(Permission.AGREEMENT_ACCEPT)
     if organization is None or not (wants_cart or wants_agreement):
         return NOTHING
+    parameters = {"organization_id": organization.id, "user_id": current_user.id, "today": clock.today()}
     try:
-        row = db.session.connection().execute(_BADGES, {"organization_id": organization.id, "user_id": current_user.id,
-                                           "today": clock.today()}).one()
+        row = db.session.connection().execute(_BADGES, parameters).one()
     except SQLAlchemyError:
         db.session.rollback()
         return NOTHING
     return Badges(cart=row.cart if wants_cart else 0, agreement_pending=wants_agreement and bool(row.agreement_pending))
+
+
+def forget() -> None:
+    """At the start of a request: a request run inside an already pushed app context (tests, CLI) shares `g`."""
+    g.pop(_REQUEST_KEY, None)
 
 
 def customer_nav() -> Markup:

@@ -68,11 +68,6 @@ class FragmentCache:
                 _key, (_html, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
 
 def approximate_size(value: Any, _depth: int = 0) -> int:
     """The bytes a key holds, near enough to bound the cache: containers and dataclasses are walked, and the

@@ -281,7 +281,7 @@ def recurring_cents(subscription: Subscription) -> int:
 
 
 def stock_cents(stock: list[LotStock]) -> int:
-    """`recurring_cents` of lots already summarised (`lot_stock`, `license_list`)."""
+    """`recurring_cents` of lots already summarised (`lot_stock`)."""
     return sum(lot.remaining * lot.unit_price_cents for lot in stock)
 
 

@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from portal.catalog import service
 from portal.catalog.models import ProductPrice
@@ -365,6 +365,25 @@ def test_the_navigation_shows_the_catalog_and_the_cart_count_to_who_may_buy(marc
     for role in ("cobranca", "suporte"):
         body = text(login_as(role).get("/"))
         assert 'href="/produtos"' not in body and 'href="/carrinho"' not in body
+
+
+def test_the_catalog_page_and_the_navigation_count_the_cart_once(march, world, login_as, catalog):
+    client = login_as("adm")
+    add(client, catalog.standard, 3)
+    counted = []
+
+    def count_cart_reads(_conn, _cursor, statement, *_args):
+        if "cart_items" in statement:
+            counted.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count_cart_reads)
+    try:
+        body = text(client.get("/produtos"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count_cart_reads)
+    assert len(counted) == 1  # one statement for both badges, read once for the page
+    assert section(client.get("/produtos"), "cart-link") == "Carrinho 1 produtos"
+    assert 'href="/carrinho">Ver carrinho <span class="badge text-bg-primary">1</span>' in body
 
 
 # ---------------------------------------------------------------- review and confirm
