@@ -16,6 +16,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from portal.demo import DEMO_TOTP_SECRET
+from tests.e2e.pagecheck import PageWatch, check
 
 DEMO_PASSWORD = "Portal#Demo2026"  # noqa: S105 - the documented demo password (config DEMO_PASSWORD)
 
@@ -92,13 +93,27 @@ def browser_context_args(browser_context_args, live_server):
 
 
 @pytest.fixture
-def prepared_context(new_context, open_contexts):
-    """`prepared_context(**args)` → a new browser context with short timeouts, remembered for screenshots."""
+def page_watch() -> PageWatch:
+    return PageWatch()
+
+
+@pytest.fixture
+def check_page(page_watch):
+    """`check_page(page)`: the page as it is now has no sideways overflow at 1366 px nor 390 px, no console error
+    or failed asset since its context opened, and no English word or internal code if Portuguese (pagecheck.py)."""
+    return lambda page: check(page, page_watch)
+
+
+@pytest.fixture
+def prepared_context(new_context, open_contexts, page_watch):
+    """`prepared_context(**args)` → a new browser context with short timeouts, remembered for screenshots,
+    whose console errors and failed assets `check_page` reports (tests/e2e/pagecheck.py)."""
 
     def make(**context_args) -> BrowserContext:
         context = new_context(**context_args)
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         context.set_default_navigation_timeout(ACTION_TIMEOUT_MS)
+        page_watch.attach(context)
         open_contexts.append(context)
         return context
 

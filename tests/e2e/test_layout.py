@@ -78,3 +78,8 @@ def test_language_switch_in_the_footer_shows_the_page_in_english(page):
     # The choice sticks for the rest of the visit.
     page.goto("/senha/esqueci")
     expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+def test_sign_in_page_is_sound_at_both_widths(page, check_page):
+    page.goto("/entrar")
+    check_page(page)
