@@ -15,7 +15,7 @@ from datetime import timedelta
 import pyotp
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -162,12 +162,23 @@ def _totp_step(secret: str, code: str) -> int | None:
 
 
 def _spend_totp(user: User, code: str) -> bool:
-    """True once per code: a step at or before the last one accepted is a replay (RFC 6238 §5.2)."""
+    """True once per code: a step at or before the last one accepted is a replay (RFC 6238 §5.2).
+
+    The step is recorded by one conditional UPDATE, not read-then-write: of several requests sending the same
+    code at once, the database lets exactly one change the row (PostgreSQL re-checks the WHERE of the others
+    once the winner commits; SQLite runs them one after the other) and the rest find 0 rows updated.
+    """
     step = _totp_step(user.totp_secret, code) if user.totp_secret else None
-    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+    if step is None:
         return False
-    user.totp_last_step = step
-    return True
+    spent = db.session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(user, ["totp_last_step"])
+    return spent == 1
 
 
 def _new_recovery_codes(user: User) -> list[str]:
@@ -203,15 +214,19 @@ def verify_second_factor(user: User, code: str, *, actor: Actor) -> bool:
     if user.totp_enabled and _spend_totp(user, code):
         db.session.commit()
         return True
-    recovery = db.session.execute(
-        select(RecoveryCode).where(
+    # Spent by a conditional UPDATE (used_at still empty), so two requests sending the same code at once
+    # cannot both find it unused: exactly one changes the row.
+    spent = db.session.execute(
+        update(RecoveryCode)
+        .where(
             RecoveryCode.user_id == user.id,
             RecoveryCode.code_hash == _hash_code(code),
             RecoveryCode.used_at.is_(None),
         )
-    ).scalar_one_or_none()
-    if recovery is not None:
-        recovery.used_at = clock.now()
+        .values(used_at=clock.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if spent:
         record(AuditTag.RECOVERY_CODE_USED, actor=actor, subject=f"user:{user.id}")
         db.session.commit()
         return True
