@@ -4,6 +4,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("PORTAL_INSTANCE_DIR", BASE_DIR / "instance"))
@@ -55,6 +56,28 @@ def _secret_key(env: str) -> str:
     return path.read_text().strip()
 
 
+def _base_url(env: str) -> str:
+    """The portal's public address, the only origin of links in e-mails; production must say it."""
+    url = os.environ.get("BASE_URL", "").strip()
+    if not url:
+        if env == "production":
+            raise RuntimeError("BASE_URL must be set when PORTAL_ENV=production (e.g. https://portal.example.com)")
+        return f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise RuntimeError(f"BASE_URL must be an absolute http(s) address, not {url!r}")
+    return url
+
+
+def _trusted_hosts(env: str, base_url: str) -> list[str] | None:
+    """Host names a request may carry (comma-separated; ".example.com" admits its subdomains). Production
+    defaults to BASE_URL's host; elsewhere every host is accepted unless the setting is given."""
+    hosts = [h.strip().lower() for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h.strip()]
+    if hosts:
+        return hosts
+    return [urlsplit(base_url).hostname] if env == "production" else None
+
+
 def load(env: str | None = None) -> dict:
     """The whole configuration as a dict for `app.config.from_mapping`."""
     env = env or os.environ.get("PORTAL_ENV", "development")
@@ -62,6 +85,7 @@ def load(env: str | None = None) -> dict:
         raise RuntimeError(f"PORTAL_ENV must be development, production or test, not {env!r}")
     default_db = f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
     default_jobs = f"sqlite:///{INSTANCE_DIR / 'jobs.db'}"
+    base_url = _base_url(env)
     return {
         "PORTAL_ENV": env,
         "SECRET_KEY": _secret_key(env),
@@ -70,8 +94,10 @@ def load(env: str | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Background jobs: sqlite:///path (default), redis://host:port/db, or memory:// (runs inline).
         "JOBS_URL": os.environ.get("JOBS_URL", default_jobs),
-        # Absolute address used in e-mailed links (jobs have no request to take it from).
-        "BASE_URL": os.environ.get("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"),
+        # Absolute address of every link in e-mails (never the request's Host); required in production.
+        "BASE_URL": base_url,
+        # Flask refuses (400) a request whose Host is not one of these; None accepts any (development, tests).
+        "TRUSTED_HOSTS": _trusted_hosts(env, base_url),
         # Mail: file (instance/mail/*.eml), smtp, or memory (tests).
         "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "file"),
         "MAIL_OUTBOX_DIR": os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mail")),

@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.exceptions import SecurityError
 from werkzeug.routing import IntegerConverter
 
 import config
@@ -303,6 +304,11 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(410)
     def gone(_error):
         return render_template("errors/generic.html", code=410, message=_("Este link não vale mais.")), 410
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(_error):
+        # The Host header names none of TRUSTED_HOSTS: answered before anything reads it to build a link.
+        return render_template("errors/untrusted_host.html"), 400
 
     @app.errorhandler(CSRFError)
     def csrf_error(_error):

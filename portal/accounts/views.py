@@ -32,6 +32,7 @@ from portal.extensions import db, limiter
 from portal.shared import clock
 from portal.shared.audit import AuditEvent
 from portal.shared.errors import ServiceError
+from portal.shared.links import absolute_url
 from portal.shared.permissions import authenticated, public, requires
 
 bp = Blueprint("accounts", __name__)
@@ -220,7 +221,7 @@ def forgot_password():
     if form.validate_on_submit():
         service.request_password_reset(
             form.email.data, actor=_actor(),
-            url_for_token=lambda t: url_for("accounts.reset_password", token=t, _external=True),
+            url_for_token=lambda t: absolute_url("accounts.reset_password", token=t),
         )
         return render_template("accounts/forgot_sent.html", email=form.email.data,
                                minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60)
@@ -409,7 +410,7 @@ def _invitation_days() -> int:
 
 
 def _invite_url(token: str) -> str:
-    return url_for("accounts.accept_invitation", token=token, _external=True)
+    return absolute_url("accounts.accept_invitation", token=token)
 
 
 @bp.get("/usuarios")

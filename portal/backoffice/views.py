@@ -12,6 +12,7 @@ from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, St
 from portal.backoffice.forms import OrganizationForm, TenantForm
 from portal.extensions import db
 from portal.shared.errors import ServiceError
+from portal.shared.links import absolute_url
 from portal.shared.permissions import staff_requires
 
 bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
@@ -101,7 +102,7 @@ def create_organization():
             org = accounts.create_organization(
                 data, master_email=form.master_email.data, master_name=form.master_name.data,
                 actor=actor_from_request(request),
-                url_for_token=lambda t: url_for("accounts.accept_invitation", token=t, _external=True),
+                url_for_token=lambda t: absolute_url("accounts.accept_invitation", token=t),
             )
         except ServiceError as error:
             field = getattr(form, error.field, None) if error.field else None

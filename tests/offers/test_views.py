@@ -97,7 +97,7 @@ def test_comercial_creates_and_sends_an_offer(person, world, catalog, outbox):
     assert follow(staff, response) == [
         f"Oferta enviada: o link já funciona e foi enviado por e-mail para {world.master.email}."]
     page = staff.get(f"/backoffice/ofertas/{offer.id}")
-    url = f"http://localhost/oferta/{offer.token}"
+    url = f"http://portal.test/oferta/{offer.token}"  # BASE_URL, never the request's host
     assert f'value="{url}"' in text(page)
     copy = section(page, "offer-copy")
     assert "Oferta de compra OF-2026-000001" in copy and "Microsoft 365 Business Standard: 3 licenças" in copy

@@ -16,6 +16,7 @@ from portal.backoffice.offers.models import OFFER_STATUS_LABELS, OfferStatus
 from portal.backoffice.views import bp
 from portal.shared import clock, cnpj
 from portal.shared.errors import NotFound, ServiceError
+from portal.shared.links import absolute_url
 from portal.shared.permissions import staff_can, staff_requires
 
 # ?situacao= values (as staff read them in the URL) → the stored states.
@@ -54,7 +55,7 @@ def _partner_offices() -> list[str]:
 
 
 def _offer_url(offer) -> str:
-    return url_for("offers.show", token=offer.token, _external=True)
+    return absolute_url("offers.show", token=offer.token)
 
 
 def _labels() -> dict:

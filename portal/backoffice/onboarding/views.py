@@ -27,6 +27,7 @@ from portal.integrations.esign import SignatureError
 from portal.shared import clock, cnpj
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_money
+from portal.shared.links import absolute_url
 from portal.shared.permissions import staff_can, staff_requires
 from portal.subscriptions.models import Order
 
@@ -314,7 +315,7 @@ def onboarding_approve(opportunity_id: int):
     try:
         organization = service.approve(
             opportunity, actor=actor_from_request(request), settings=_settings(),
-            url_for_token=lambda t: url_for("accounts.accept_invitation", token=t, _external=True))
+            url_for_token=lambda t: absolute_url("accounts.accept_invitation", token=t))
     except ServiceError as error:
         return _refused(opportunity_id, error)
     flash(_("Aprovada: organização %(name)s criada, convite enviado para %(email)s e licenças pedidas.",
