@@ -109,17 +109,9 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = _l("Entre para continuar.")
     login_manager.login_message_category = "info"
 
-    @login_manager.user_loader
-    def load_user(session_id: str):
-        from portal.accounts.models import User
+    from portal.accounts.context import load_user
 
-        user_id, _, token = session_id.partition(":")
-        if not user_id.isdigit():
-            return None
-        user = db.session.get(User, int(user_id))
-        if user is None or not user.active or user.session_token != token:
-            return None
-        return user
+    login_manager.user_loader(load_user)
 
 
 def _install_template_gettext(app: Flask) -> None:

@@ -9,7 +9,8 @@ from flask_login import current_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal.accounts.models import Membership
+from portal.accounts import service
+from portal.accounts.models import Membership, User
 from portal.accounts.roles import permissions_for, staff_permissions_for
 from portal.extensions import db
 from portal.shared import clock
@@ -18,6 +19,7 @@ from portal.shared.audit import Actor
 SESSION_ORG = "org_id"
 SESSION_SEEN = "seen"  # epoch seconds of the last request (idle timeout)
 SESSION_STARTED = "started"  # epoch seconds of the sign-in (absolute lifetime)
+SESSION_KEY = "sk"  # the key of this sign-in's server-side LoginSession (ended by logout and the like)
 # Ids are 32-bit integer columns: a larger number in a URL names nothing (and overflows the database driver).
 MAX_ID = 2**31 - 1
 
@@ -31,6 +33,22 @@ def actor_from_request(request, user=None) -> Actor:
     return Actor.for_user(getattr(user, "_get_current_object", lambda: user)(), ip=ip, user_agent=agent)
 
 
+def load_user(session_id: str):
+    """Flask-Login's user loader: the cookie's "id:token" must name an active user with that token, and the
+    cookie's session key an open session of theirs (ended on the server by logout, "sair de todos", password
+    change or reset, deactivation)."""
+    user_id, _, token = session_id.partition(":")
+    if not user_id.isdigit() or not 0 < int(user_id) <= MAX_ID:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_token != token:
+        return None
+    key = session.get(SESSION_KEY)
+    if key is not None and not (isinstance(key, str) and service.session_is_open(user, key)):
+        return None
+    return user
+
+
 def session_expired() -> bool:
     """True (and signs out) when the session was idle longer than SESSION_IDLE_MINUTES, or is older
     than PERMANENT_SESSION_LIFETIME however busy it was."""
@@ -40,6 +58,8 @@ def session_expired() -> bool:
     idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
     lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
     if (seen is not None and now - int(seen) > idle_limit) or (started is not None and now - int(started) > lifetime):
+        if isinstance(session.get(SESSION_KEY), str):  # copies of this cookie end with it
+            service.end_session(session[SESSION_KEY], reason="expired")
         logout_user()
         session.clear()
         return True

@@ -243,3 +243,35 @@ class RecoveryCode(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginSession(db.Model):
+    """One sign-in: the cookie carries a random key whose SHA-256 is kept here, so the server can end exactly
+    that session (logout) or all of a user's ("Sair de todos os dispositivos", password change or reset,
+    deactivation); a copied cookie then stops working at once instead of at its 12-hour expiry."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the cookie's key
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None while the session is usable
+    # Why it ended: logout, logout_all, password_changed, password_reset, deactivated, expired.
+    end_reason: Mapped[str | None] = mapped_column(String(30))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class ThrottleCounter(db.Model):
+    """Attempts in the current fixed window of one rate limit for one key (an IP, an e-mail address, a user),
+    shared by every web worker because it lives in the database. Expired rows are deleted as new hits come."""
+
+    __tablename__ = "throttle_counters"
+
+    # "<scope>:<kind>:<value>:<window seconds>", e.g. "login:ip:203.0.113.7:60"; values longer than the
+    # column allows are hashed.
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger)  # epoch seconds, a multiple of the window
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # epoch seconds: window_start + window
+    hits: Mapped[int] = mapped_column(Integer)

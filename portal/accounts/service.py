@@ -21,6 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.accounts.models import (
     Invitation,
+    LoginSession,
     Membership,
     MembershipRole,
     Organization,
@@ -118,17 +119,80 @@ def _member_organization_ids(user: User | None) -> list[int | None]:
     return ids or [None]
 
 
-def complete_login(user: User, *, actor: Actor) -> None:
-    user.last_login_at = clock.now()
+def complete_login(user: User, *, actor: Actor) -> str:
+    """Record the sign-in and open its server-side session; returns the key the session cookie carries."""
+    now = clock.now()
+    user.last_login_at = now
+    key = secrets.token_urlsafe(32)
+    db.session.add(LoginSession(user_id=user.id, key_hash=_session_key_hash(key), created_at=now, ip=actor.ip,
+                                user_agent=(actor.user_agent or "")[:300] or None))
     for organization_id in _member_organization_ids(user):
         record(AuditTag.LOGIN_SUCCEEDED, actor=actor, organization_id=organization_id, subject=f"user:{user.id}")
     db.session.commit()
+    return key
 
 
-def record_logout(user: User, *, actor: Actor) -> None:
+# ---------------------------------------------------------------- sessions
+
+def _session_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def session_is_open(user: User, key: str) -> bool:
+    """The session `key` (from a signed cookie) was opened by `user` and has not been ended."""
+    return db.session.scalar(
+        select(LoginSession.id).where(LoginSession.key_hash == _session_key_hash(key),
+                                      LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+    ) is not None
+
+
+def _end_sessions(user: User, reason: str, *, keep: str | None = None) -> int:
+    """End every open session of `user` (but the one whose key is `keep`) and rotate the token every cookie
+    carries, so even a cookie the table does not know stops working. Not committed; returns how many ended."""
+    condition = [LoginSession.user_id == user.id, LoginSession.ended_at.is_(None)]
+    if keep is not None:
+        condition.append(LoginSession.key_hash != _session_key_hash(keep))
+    ended = db.session.execute(
+        update(LoginSession).where(*condition).values(ended_at=clock.now(), end_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    user.rotate_session_token()
+    return ended
+
+
+def end_session(key: str, *, reason: str) -> None:
+    """End one session by its key (an idle or too old session found by the request that carried it)."""
+    db.session.execute(
+        update(LoginSession).where(LoginSession.key_hash == _session_key_hash(key), LoginSession.ended_at.is_(None))
+        .values(ended_at=clock.now(), end_reason=reason).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def logout(user: User, session_key: str | None, *, actor: Actor) -> None:
+    """"Sair": this session ends on the server, so a copy of its cookie is refused from now on.
+
+    A cookie without a key (signed before sessions were kept here) can only be ended with all the others."""
+    if session_key is None:
+        _end_sessions(user, "logout")
+    else:
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.key_hash == _session_key_hash(session_key), LoginSession.user_id == user.id,
+                   LoginSession.ended_at.is_(None))
+            .values(ended_at=clock.now(), end_reason="logout").execution_options(synchronize_session=False)
+        )
     for organization_id in _member_organization_ids(user):
         record(AuditTag.LOGOUT, actor=actor, organization_id=organization_id, subject=f"user:{user.id}")
     db.session.commit()
+
+
+def end_all_sessions(user: User, *, actor: Actor) -> int:
+    """"Sair de todos os dispositivos": every session of the user ends, this one included."""
+    ended = _end_sessions(user, "logout_all")
+    record(AuditTag.SESSIONS_ENDED, actor=actor, subject=f"user:{user.id}", after={"sessions": ended})
+    db.session.commit()
+    return ended
 
 
 # ---------------------------------------------------------------- two-factor (TOTP)
@@ -301,17 +365,20 @@ def user_for_reset_token(token: str) -> User:
 def reset_password(token: str, new_password: str, *, actor: Actor) -> User:
     user = user_for_reset_token(token)
     _set_password(user, new_password)
-    record(AuditTag.PASSWORD_RESET, actor=actor, subject=f"user:{user.id}")
+    ended = _end_sessions(user, "password_reset")  # whoever knew the old password is signed out everywhere
+    record(AuditTag.PASSWORD_RESET, actor=actor, subject=f"user:{user.id}", after={"sessions_ended": ended})
     notify.password_changed(user=user)
     db.session.commit()
     return user
 
 
-def change_password(user: User, current: str, new: str, *, actor: Actor) -> None:
+def change_password(user: User, current: str, new: str, *, actor: Actor, keep_session: str | None = None) -> None:
+    """A new password; every other session ends (`keep_session`: the key of the one that asked, kept)."""
     if not user.password_hash or not check_password_hash(user.password_hash, current):
         raise ServiceError(_("Senha atual incorreta."), field="current_password")
     _set_password(user, new)
-    record(AuditTag.PASSWORD_CHANGED, actor=actor, subject=f"user:{user.id}")
+    ended = _end_sessions(user, "password_changed", keep=keep_session)
+    record(AuditTag.PASSWORD_CHANGED, actor=actor, subject=f"user:{user.id}", after={"sessions_ended": ended})
     notify.password_changed(user=user)
     db.session.commit()
 
@@ -410,6 +477,11 @@ def deactivate_membership(membership: Membership, *, actor: Actor, actor_members
         AuditTag.MEMBERSHIP_DEACTIVATED, actor=actor, organization_id=membership.organization_id,
         subject=f"membership:{membership.id}", before={"active": True}, after={"active": False},
     )
+    # Signed in right now, the person is signed out at once (of every organization: they sign in again).
+    ended = _end_sessions(membership.user, "deactivated")
+    if ended:
+        record(AuditTag.SESSIONS_ENDED, actor=actor, organization_id=membership.organization_id,
+               subject=f"user:{membership.user_id}", after={"sessions": ended, "reason": "deactivated"})
     db.session.commit()
 
 

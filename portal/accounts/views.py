@@ -10,7 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts import service
-from portal.accounts.context import SESSION_ORG, SESSION_SEEN, SESSION_STARTED, actor_from_request, tenant_get
+from portal.accounts.context import (
+    SESSION_KEY,
+    SESSION_ORG,
+    SESSION_SEEN,
+    SESSION_STARTED,
+    actor_from_request,
+    tenant_get,
+)
 from portal.accounts.forms import (
     AcceptInvitationForm,
     ActionForm,
@@ -83,7 +90,7 @@ def _finish_login(user: User, next_url: str | None):
     login_user(user)
     session.permanent = True
     session[SESSION_SEEN] = session[SESSION_STARTED] = int(clock.now().timestamp())
-    service.complete_login(user, actor=_actor(user))
+    session[SESSION_KEY] = service.complete_login(user, actor=_actor(user))
     if user.is_staff:
         return redirect(_safe_next(next_url) or url_for("backoffice.index"))
     return redirect(_safe_next(next_url) or url_for("accounts.home"))
@@ -193,7 +200,7 @@ def login_enrol():
 @authenticated
 def logout():
     if ActionForm().validate_on_submit():
-        service.record_logout(current_user._get_current_object(), actor=_actor())
+        service.logout(current_user._get_current_object(), session.get(SESSION_KEY), actor=_actor())
         logout_user()
         session.clear()
         flash(_("Você saiu do portal."), "info")
@@ -337,11 +344,12 @@ def change_password():
     form = ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
         try:
-            service.change_password(user, form.current_password.data, form.password.data, actor=_actor())
+            service.change_password(user, form.current_password.data, form.password.data, actor=_actor(),
+                                    keep_session=session.get(SESSION_KEY))
         except ServiceError as error:
             _form_error(form, error)
         else:
-            login_user(user)  # the session id changed with the password; keep this session
+            login_user(user)  # the user's token changed with the password (other sessions end); keep this one
             flash(_("Senha alterada."), "success")
             return redirect(url_for("accounts.profile"))
     return render_template(
@@ -349,6 +357,19 @@ def change_password():
         disable_form=ConfirmPasswordForm(prefix="off"), action_form=ActionForm(),
         recovery_left=service.remaining_recovery_codes(user) if user.totp_enabled else 0,
     ), 422
+
+
+@bp.post("/conta/sair-de-todos")
+@authenticated
+def logout_everywhere():
+    """"Sair de todos os dispositivos": every session of this user ends, here and on any other device."""
+    if ActionForm().validate_on_submit():
+        service.end_all_sessions(current_user._get_current_object(), actor=_actor())
+        logout_user()
+        session.clear()
+        flash(_("Você saiu do portal em todos os dispositivos. Entre novamente para continuar."), "info")
+        return redirect(url_for("accounts.login"))
+    return redirect(url_for("accounts.profile"))
 
 
 @bp.route("/conta/verificacao", methods=["GET", "POST"])

@@ -33,12 +33,14 @@ class AuditTag(StrEnum):
     LOGIN_SUCCEEDED = "accounts:login:succeeded"
     LOGIN_FAILED = "accounts:login:failed"
     LOGOUT = "accounts:login:logout"
+    SESSIONS_ENDED = "accounts:session:ended_all"
     TWO_FACTOR_FAILED = "accounts:two_factor:failed"
     TWO_FACTOR_ENABLED = "accounts:two_factor:enabled"
     TWO_FACTOR_DISABLED = "accounts:two_factor:disabled"
     RECOVERY_CODE_USED = "accounts:two_factor:recovery_code_used"
     RECOVERY_CODES_REGENERATED = "accounts:two_factor:recovery_codes_regenerated"
     PASSWORD_RESET_REQUESTED = "accounts:password:reset_requested"  # noqa: S105 - a tag, not a secret
+    PASSWORD_RESET_THROTTLED = "accounts:password:reset_throttled"  # noqa: S105 - a tag, not a secret
     PASSWORD_RESET = "accounts:password:reset"  # noqa: S105
     PASSWORD_CHANGED = "accounts:password:changed"  # noqa: S105
     PROFILE_UPDATED = "accounts:profile:updated"
@@ -325,12 +327,14 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.LOGIN_SUCCEEDED: _l("Entrada no portal"),
     AuditTag.LOGIN_FAILED: _l("Tentativa de entrada recusada"),
     AuditTag.LOGOUT: _l("Saída do portal"),
+    AuditTag.SESSIONS_ENDED: _l("Sessões encerradas em todos os dispositivos"),
     AuditTag.TWO_FACTOR_FAILED: _l("Código de verificação recusado"),
     AuditTag.TWO_FACTOR_ENABLED: _l("Verificação em duas etapas ativada"),
     AuditTag.TWO_FACTOR_DISABLED: _l("Verificação em duas etapas desativada"),
     AuditTag.RECOVERY_CODE_USED: _l("Código de recuperação usado"),
     AuditTag.RECOVERY_CODES_REGENERATED: _l("Novos códigos de recuperação gerados"),
     AuditTag.PASSWORD_RESET_REQUESTED: _l("Redefinição de senha solicitada"),
+    AuditTag.PASSWORD_RESET_THROTTLED: _l("Redefinição de senha não enviada: limite por hora atingido"),
     AuditTag.PASSWORD_RESET: _l("Senha redefinida"),
     AuditTag.PASSWORD_CHANGED: _l("Senha alterada"),
     AuditTag.PROFILE_UPDATED: _l("Dados pessoais alterados"),

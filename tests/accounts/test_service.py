@@ -96,8 +96,10 @@ def test_who_needs_a_second_factor(world, enrol):
 
 
 def test_login_and_logout_are_recorded(world, visitor):
-    service.complete_login(world.adm, actor=as_user(world.adm))
-    service.record_logout(world.adm, actor=as_user(world.adm))
+    key = service.complete_login(world.adm, actor=as_user(world.adm))
+    assert service.session_is_open(world.adm, key)
+    service.logout(world.adm, key, actor=as_user(world.adm))
+    assert not service.session_is_open(world.adm, key)
     assert world.adm.last_login_at is not None
     [login], [logout] = events(AuditTag.LOGIN_SUCCEEDED), events(AuditTag.LOGOUT)
     assert login.actor_id == logout.actor_id == world.adm.id

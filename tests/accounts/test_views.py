@@ -253,6 +253,7 @@ def test_the_session_cookie_is_httponly_and_lax(client, world):
 
 def test_the_session_cookie_is_secure_in_production(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-for-this-test-only")
+    monkeypatch.setenv("BASE_URL", "https://localhost")
     app = create_app({"PORTAL_ENV": "production", "SQLALCHEMY_DATABASE_URI": "sqlite://", "MAIL_BACKEND": "memory"})
     response = app.test_client().get("/entrar")  # the CSRF token starts a session
     [cookie] = response.headers.getlist("Set-Cookie")
@@ -737,8 +738,10 @@ def test_deactivate_and_reactivate_a_member(login_as, world, app_ctx):
     url = f"/usuarios/{world.suporte_membership.id}"
     off = master.post(f"{url}/desativar", follow_redirects=True)
     assert alerts(off) == ["Suporte Demo foi desativado(a)."]
-    locked_out = member.get("/")
-    assert locked_out.status_code == 403 and "Você não tem acesso a nenhuma organização" in text(locked_out)
+    locked_out = member.get("/")  # signed out at once (issue 13 point 17)
+    assert locked_out.status_code == 302 and locked_out.headers["Location"].startswith("/entrar")
+    sign_in(member, world.suporte)  # signing in again finds no organization
+    assert "Você não tem acesso a nenhuma organização" in text(member.get("/"))
     on = master.post(f"{url}/reativar", follow_redirects=True)
     assert alerts(on) == ["Suporte Demo foi reativado(a)."]
     assert member.get("/").status_code == 200
