@@ -816,7 +816,7 @@ class InvoiceRow(NamedTuple):
     number: str  # "2026/000123", "NC 2026/000007"
     credit_note: bool
     period_start: date
-    last_day: date  # inclusive (stored periods end the day after)
+    period_end: date  # exclusive, as stored (shown through `format_period`)
     total_cents: int
     due_date: date
     status: str  # as shown today: "open", "overdue", "paid", "cancelled"
@@ -858,7 +858,7 @@ def invoice_rows(organization_id: int, *, year: int | None, status: str | None, 
     rows = tuple(
         InvoiceRow(id=invoice_id, number=display_number(series, number_year, number),
                    credit_note=kind == InvoiceKind.CREDIT_NOTE, period_start=period_start,
-                   last_day=period_end - timedelta(days=1), total_cents=total, due_date=due,
+                   period_end=period_end, total_cents=total, due_date=due,
                    status="overdue" if state == InvoiceStatus.OPEN and due < today else state)
         for invoice_id, series, number_year, number, kind, period_start, period_end, total, due, state
         in found[:PER_PAGE]
