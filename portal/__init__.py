@@ -338,7 +338,7 @@ def _register_template_helpers(app: Flask) -> None:
     from portal.shared import clock
     from portal.shared import cnpj as cnpj_module
     from portal.shared.audit import AUDIT_TAG_LABELS
-    from portal.shared.formatting import format_date, format_datetime, format_money
+    from portal.shared.formatting import format_date, format_datetime, format_money, format_period
     from portal.shared.fragments import FragmentCache
     from portal.shared.permissions import customer_can, staff_can
     from portal.shared.urls import url_pattern
@@ -346,6 +346,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["brl"] = format_money
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["period"] = format_period
     app.jinja_env.filters["cnpj"] = cnpj_module.format
     app.jinja_env.globals["url_pattern"] = url_pattern
 

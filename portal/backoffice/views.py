@@ -116,6 +116,28 @@ def create_organization():
     return render_template("backoffice/organization_form.html", form=form), 200 if request.method == "GET" else 422
 
 
+def membership_state(membership: Membership) -> str:
+    """"deactivated", "pending" (invitation not accepted yet) or "active": a seat as the customer's Usuários
+    page shows it."""
+    if not membership.active:
+        return "deactivated"
+    return "pending" if membership.accepted_at is None else "active"
+
+
+def user_state(user: User) -> str:
+    """A user's situation on the staff list: deactivated when the account is, or when every seat is; else active
+    when a seat gives access; else pending (only invitations not accepted yet)."""
+    if not user.active:
+        return "deactivated"
+    if user.is_staff:
+        return "active"
+    states = {membership_state(m) for m in user.memberships}
+    for state in ("active", "pending"):
+        if state in states:
+            return state
+    return "deactivated"
+
+
 @bp.get("/usuarios")
 @staff_requires(StaffPermission.USERS_READ)
 def users():
@@ -133,4 +155,5 @@ def users():
     rows = db.session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).scalars().all()
     return render_template("backoffice/users.html", users=rows[:PER_PAGE], query=query, page=page,
                            has_next=len(rows) > PER_PAGE, role_labels=ROLE_LABELS,
-                           staff_role_labels=STAFF_ROLE_LABELS)
+                           staff_role_labels=STAFF_ROLE_LABELS, user_state=user_state,
+                           membership_state=membership_state)

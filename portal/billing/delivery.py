@@ -220,7 +220,6 @@ def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
     boleto = invoice.current_boleto if invoice.status == InvoiceStatus.OPEN else None
     context = {"invoice": invoice, "organization": invoice.organization, "boleto": boleto,
                "fiscal": invoice.fiscal_document, "owed_cents": invoice.total_cents - invoice.paid_cents,
-               "period_last_day": invoice.period_end - timedelta(days=1),
                "url": _portal_url(f"/faturas/{invoice.id}"), "attachment_names": [a[0] for a in attachments]}
     for person in people:
         queue_email(

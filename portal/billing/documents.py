@@ -8,7 +8,6 @@ served and e-mailed forever after (DESIGN rule 6); nothing here renders a docume
 import base64
 import hashlib
 import re
-from datetime import date, timedelta
 
 import segno
 from flask import render_template
@@ -30,7 +29,7 @@ from portal.shared import clock
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound
-from portal.shared.formatting import format_date, format_money
+from portal.shared.formatting import format_money, format_period
 from portal.subscriptions.models import QuantityChange
 
 PDF = "application/pdf"
@@ -86,11 +85,6 @@ def load(sha256: str) -> tuple[bytes, str]:
 
 # ---------------------------------------------------------------- what the templates show
 
-def _last_day(period_end: date) -> date:
-    """Periods are stored [start, end); papers print the last day that is included."""
-    return period_end - timedelta(days=1)
-
-
 def _address(organization: Organization) -> str:
     street = f"{organization.street}, {organization.number}"
     if organization.complement:
@@ -115,20 +109,19 @@ def _licences(quantity: int, *, signed: bool = False) -> str:
 
 def _line_text(line: InvoiceLine, change: QuantityChange | None) -> str:
     if line.kind == LineKind.RECURRING:
-        return _("%(product)s — %(licences)s × %(price)s, período %(start)s a %(end)s",
+        return _("%(product)s — %(licences)s × %(price)s, período %(period)s",
                  product=line.description, licences=_licences(line.quantity),
-                 price=format_money(line.unit_price_cents), start=format_date(line.period_start),
-                 end=format_date(_last_day(line.period_end)))
+                 price=format_money(line.unit_price_cents), period=format_period(line.period_start, line.period_end))
     if line.kind == LineKind.PRORATA:
         if change is not None and change.period_start is not None and change.period_end is not None:
-            return _("%(product)s — %(licences)s, pró-rata de %(start)s a %(end)s (%(days)d de %(period_days)d dias)",
+            return _("%(product)s — %(licences)s, pró-rata de %(period)s (%(days)d de %(period_days)d dias)",
                      product=line.description, licences=_licences(line.quantity, signed=True),
-                     start=format_date(line.period_start), end=format_date(_last_day(line.period_end)),
+                     period=format_period(line.period_start, line.period_end),
                      days=(change.period_end - line.period_start).days,
                      period_days=(change.period_end - change.period_start).days)
-        return _("%(product)s — %(licences)s, pró-rata de %(start)s a %(end)s",
+        return _("%(product)s — %(licences)s, pró-rata de %(period)s",
                  product=line.description, licences=_licences(line.quantity, signed=True),
-                 start=format_date(line.period_start), end=format_date(_last_day(line.period_end)))
+                 period=format_period(line.period_start, line.period_end))
     if line.kind == LineKind.CREDIT:
         return _("Crédito aplicado")
     return line.description
@@ -194,7 +187,6 @@ def _context(invoice: Invoice, settings: BillingSettings) -> dict:
         "customer_cnpj": cnpj_module.format(organization.cnpj),
         "customer_address": _address(organization),
         "issued_on": clock.to_business(invoice.issued_at).date(),
-        "period_last_day": _last_day(invoice.period_end),
         "bank_name": BANK_NAMES.get(settings.bank, settings.bank),
         "bank_account": _bank_account(settings),
         "fine_percent": _percent(settings.fine_bp),

@@ -13,10 +13,11 @@ Paulo's own (`…/NFe` with `ChaveNFe`).
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from xml.parsers import expat
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +39,7 @@ from portal.shared import clock
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
-from portal.shared.formatting import format_money
+from portal.shared.formatting import format_money, format_period
 from portal.shared.money import format_brl
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # each file of a staff upload
@@ -56,14 +57,18 @@ def _day(value: date) -> str:
 
 def service_description(invoice: Invoice) -> str:
     """The "discriminação dos serviços": one line per invoice line. Always Portuguese (a fiscal document)."""
-    last_day = invoice.period_end - timedelta(days=1)
-    rows = [f"Fatura {invoice.display_number} – período {_day(invoice.period_start)} a {_day(last_day)}"]
+    with force_locale("pt_BR"):
+        return _service_description(invoice)
+
+
+def _service_description(invoice: Invoice) -> str:
+    rows = [f"Fatura {invoice.display_number} – período {format_period(invoice.period_start, invoice.period_end)}"]
     for line in invoice.lines:
         if line.kind == LineKind.CREDIT:
             continue  # the credit applied is the note's desconto incondicionado
         period = ""
         if line.period_start is not None and line.period_end is not None:
-            period = f" ({_day(line.period_start)} a {_day(line.period_end - timedelta(days=1))})"
+            period = f" ({format_period(line.period_start, line.period_end)})"
         what = "pró-rata" if line.kind == LineKind.PRORATA else f"× {format_brl(line.unit_price_cents)}"
         licences = "licença" if abs(line.quantity) == 1 else "licenças"  # a fiscal text: always in Portuguese
         rows.append(f"{line.description} – {line.quantity} {licences} {what}{period}: {format_brl(line.amount_cents)}")

@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Date, Integer, bindparam, exists, func, insert, or_, select, update
@@ -309,6 +309,60 @@ def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
                                                     quantity * price, period[0], period[1], subscription.id))
             recurring += 1
     return draft
+
+
+# ---------------------------------------------------------------- a purchase's first invoice
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A product bought and not invoiced yet, as a checkout quote line holds it (what the run will find)."""
+
+    product_name: str
+    billing_frequency: str
+    quantity: int
+    unit_price_cents: int  # per license per billing period
+    charge_cents: int  # the pró-rata of [effective_on, period_end)
+    effective_on: date
+    period_start: date
+    period_end: date  # exclusive
+
+
+def purchase_billing_date(organization_id: int, billing_day: int, effective_on: date, *, as_of: datetime) -> date:
+    """The billing day whose invoice first carries a purchase effective on `effective_on`, as the run sees it at
+    `as_of`: that day itself when it is the organization's billing day and its invoice was not issued before
+    `as_of` (bought before that day's run); otherwise the next billing day."""
+    if is_billing_day(billing_day, effective_on):
+        issued = existing_invoice(organization_id, effective_on)
+        if issued is None or issued.issued_at > as_of:
+            return effective_on
+    return monthly_period(billing_day, effective_on)[1]
+
+
+def draft_purchase(organization: Billable, purchases: Sequence[Purchase], *, as_of: datetime) -> Draft:
+    """The lines of `purchases` on the first invoice that carries them, drafted by the billing run's own
+    `draft_from_facts` from the facts the purchase will leave (a subscription, its ledger change and its lot),
+    so the checkout review and the invoice are one rule: a purchase on the billing day before its run is one
+    full period of pró-rata; any other day, the pró-rata plus the first period in advance. Credit is left out
+    (it belongs to the organization, not to the purchase)."""
+    if not purchases:
+        raise ValueError("no purchase to draft")
+    on = max(purchase_billing_date(organization.id, organization.billing_day, purchase.effective_on, as_of=as_of)
+             for purchase in purchases)
+    facts = BillingFacts()
+    for number, purchase in enumerate(purchases, start=1):
+        key = -number  # not a row id: nothing else is in these facts
+        facts.subscriptions.append(SubscriptionFacts(
+            id=key, status=SubscriptionStatus.PROVISIONING, product_name=purchase.product_name,
+            billing_frequency=purchase.billing_frequency,
+            lots=[LotFacts(id=key, change_id=key, quantity=purchase.quantity,
+                           unit_price_cents=purchase.unit_price_cents,
+                           added_at=datetime.combine(purchase.effective_on, time(12), clock.BUSINESS_TZ))]))
+        if purchase.charge_cents > 0:  # as `load_billing_facts` reads the ledger: only changes that charge
+            facts.changes.append(ChangeFacts(
+                id=key, subscription_id=key, kind=ChangeKind.INITIAL, delta=purchase.quantity,
+                charge_cents=purchase.charge_cents, effective_on=purchase.effective_on,
+                period_start=purchase.period_start, period_end=purchase.period_end))
+    return draft_from_facts(organization.billing_day, facts, on)
 
 
 def _add_year(day: date) -> date:
@@ -762,7 +816,7 @@ class InvoiceRow(NamedTuple):
     number: str  # "2026/000123", "NC 2026/000007"
     credit_note: bool
     period_start: date
-    last_day: date  # inclusive (stored periods end the day after)
+    period_end: date  # exclusive, as stored (shown through `format_period`)
     total_cents: int
     due_date: date
     status: str  # as shown today: "open", "overdue", "paid", "cancelled"
@@ -804,7 +858,7 @@ def invoice_rows(organization_id: int, *, year: int | None, status: str | None, 
     rows = tuple(
         InvoiceRow(id=invoice_id, number=display_number(series, number_year, number),
                    credit_note=kind == InvoiceKind.CREDIT_NOTE, period_start=period_start,
-                   last_day=period_end - timedelta(days=1), total_cents=total, due_date=due,
+                   period_end=period_end, total_cents=total, due_date=due,
                    status="overdue" if state == InvoiceStatus.OPEN and due < today else state)
         for invoice_id, series, number_year, number, kind, period_start, period_end, total, due, state
         in found[:PER_PAGE]

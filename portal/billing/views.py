@@ -2,7 +2,7 @@
 
 import io
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -86,7 +86,7 @@ class LineView:
     unit_price_cents: int
     amount_cents: int
     first_day: date | None = None  # inclusive
-    last_day: date | None = None  # inclusive (stored periods end the day after)
+    period_end: date | None = None  # exclusive, as stored (shown through `format_period`)
     days: int = 0  # pró-rata: days charged
     period_days: int = 0  # pró-rata: days in the billing period
 
@@ -99,7 +99,6 @@ def describe_lines(lines: list[InvoiceLine]) -> list[LineView]:
     views = []
     for line in lines:
         first = line.period_start
-        last = line.period_end - timedelta(days=1) if line.period_end else None
         days = period_days = 0
         change = changes.get(line.change_id)
         if line.kind == LineKind.PRORATA and first and line.period_end:
@@ -108,7 +107,7 @@ def describe_lines(lines: list[InvoiceLine]) -> list[LineView]:
                 period_days = (change.period_end - change.period_start).days
         views.append(LineView(kind=line.kind, description=line.description, quantity=line.quantity,
                               unit_price_cents=line.unit_price_cents, amount_cents=line.amount_cents,
-                              first_day=first, last_day=last, days=days, period_days=period_days))
+                              first_day=first, period_end=line.period_end, days=days, period_days=period_days))
     return views
 
 
@@ -120,7 +119,6 @@ def _qr_svg(payload: str) -> str:
 def _helpers() -> dict[str, Any]:
     return {"status_class": lambda status: STATUS_CLASSES.get(status, "text-bg-secondary"),
             "status_label": _status_label,
-            "last_day": lambda end: end - timedelta(days=1),  # stored periods end the day after the last
             "percent": lambda basis_points: format_decimal(Decimal(basis_points) / 100)}  # 200 → "2", 33 → "0,33"
 
 

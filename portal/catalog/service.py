@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
 from portal.accounts.models import Organization, User
+from portal.billing import service as billing
+from portal.billing.models import LineKind
 from portal.catalog.models import (
     BILLING_MONTHS,
     TERM_MONTHS,
@@ -264,6 +266,7 @@ class CheckoutLine:
 class CheckoutPreview:
     quote: Quote
     lines: list[CheckoutLine]
+    first_invoice: billing.Draft  # this purchase's lines on the first invoice that carries it (the run's rule)
 
     @property
     def charge_cents(self) -> int:
@@ -281,10 +284,25 @@ class CheckoutPreview:
         return min(monthly) if monthly else None
 
     @property
+    def next_invoice_date(self) -> date:
+        """The billing day of the first invoice that carries this purchase."""
+        return self.first_invoice.billing_date
+
+    @property
     def next_invoice_cents(self) -> int:
-        """Pró-rata now plus the first full month of the monthly-billed products (billed in advance, like
-        every period); annual billing charges its whole first term in the pró-rata."""
-        return self.charge_cents + self.monthly_cents
+        """This purchase's share of that invoice, exactly as the billing run drafts it: the pró-rata, plus the
+        first period in advance unless the pró-rata already covers it (bought on the billing day before its
+        run); annual billing charges its whole first term in the pró-rata."""
+        return self.first_invoice.subtotal_cents
+
+    @property
+    def next_invoice_prorata_cents(self) -> int:
+        return sum(line.amount_cents for line in self.first_invoice.lines if line.kind == LineKind.PRORATA)
+
+    @property
+    def next_invoice_recurring_cents(self) -> int:
+        """The first period in advance on that invoice (0 when the pró-rata covers the period)."""
+        return sum(line.amount_cents for line in self.first_invoice.lines if line.kind == LineKind.RECURRING)
 
     @property
     def confirmed(self) -> bool:
@@ -324,7 +342,13 @@ def checkout_preview(organization: Organization, token: Any) -> CheckoutPreview:
             period_end=date.fromisoformat(line["period_end"]), effective_on=effective_on,
             term_end=subscriptions.add_months(effective_on, TERM_MONTHS[Term(product.term)]),
         ))
-    return CheckoutPreview(quote, lines)
+    purchases = [billing.Purchase(
+        product_name=line.product.name, billing_frequency=line.product.billing_frequency, quantity=line.quantity,
+        unit_price_cents=line.unit_price_cents, charge_cents=line.amount_cents, effective_on=line.effective_on,
+        period_start=line.period_start, period_end=line.period_end) for line in lines]
+    # Confirmed: as the run saw it when the purchase was made; open: as it would be if confirmed now.
+    as_of = quote.confirmed_at or clock.now()
+    return CheckoutPreview(quote, lines, billing.draft_purchase(organization, purchases, as_of=as_of))
 
 
 # ---------------------------------------------------------------- staff: reading

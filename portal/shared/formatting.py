@@ -36,6 +36,19 @@ def format_date(value: date | datetime | None) -> str:
     return babel_format_date(value, format="MM/dd/yyyy", locale="en")
 
 
+def period_last_day(end_exclusive: date) -> date:
+    """Periods are stored [start, end): the last day they include, the one people read."""
+    return end_exclusive - timedelta(days=1)
+
+
+def format_period(start: date | None, end_exclusive: date | None) -> str:
+    """The one way a stored period [start, end) is shown (pages, PDFs, e-mails): `03/12/2026 a 02/01/2027`, its
+    first and last included days (the template filter `period`: `{{ start|period(end) }}`)."""
+    if start is None or end_exclusive is None:
+        return ""
+    return _("%(start)s a %(end)s", start=format_date(start), end=format_date(period_last_day(end_exclusive)))
+
+
 def format_datetime(value: datetime | None) -> str:
     """`22/11/2026 14:05` in business time (America/Sao_Paulo)."""
     if value is None:
