@@ -1,12 +1,17 @@
-"""The customer navigation: its links, and besides them how many products are in the cart and whether a
-current agreement waits for the Master's acceptance, both read in one statement.
+"""The customer navigation: its links, and besides them how many products are in the cart, whether a
+current agreement waits for the Master's acceptance and, for an "inadimplente" organization, what is overdue
+(the banner of every page, templates/_delinquency_banner.html), all read in one statement.
 
-Every customer page renders the navigation, so this is on the path of every page: the statement is built
-once from the two rooms' expressions (`catalog.service.CART_COUNT`, `agreements.service.PENDING_AGREEMENT`)
-and only its parameters change.
+Every customer page renders the navigation, so this is on the path of every page: the statements are built
+once from the rooms' expressions (`catalog.service.CART_COUNT`, `agreements.service.PENDING_AGREEMENT`,
+`billing.standing`) and only their parameters change. Whether the organization is "inadimplente" is a column
+of the organization already loaded (`delinquent_since`); only then, and only for who may see invoices, are the
+overdue amounts selected too.
 """
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import date
 
 from flask import g, request
 from flask_login import current_user
@@ -16,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal.accounts.roles import Permission
 from portal.agreements.service import PENDING_AGREEMENT
+from portal.billing.standing import FIRST_OVERDUE_ID, OLDEST_DUE, OVERDUE_CENTS, OVERDUE_COUNT
 from portal.catalog.service import CART_COUNT
 from portal.extensions import db
 from portal.shared import clock
@@ -27,10 +33,19 @@ from portal.shared.permissions import customer_can
 class Badges:
     cart: int = 0  # products in the cart (only for who may buy)
     agreement_pending: bool = False  # a current agreement not accepted yet (only for who may accept)
+    # The organization is "inadimplente": purchases and increases are refused (billing.payments). For everyone.
+    delinquent: bool = False
+    # What is overdue, only for who may see invoices (Master, Cobrança) of a delinquent organization:
+    overdue_count: int = 0  # open invoices past their due date
+    overdue_cents: int = 0  # still owed on them, centavos
+    overdue_since: date | None = None  # the oldest one's due date
+    overdue_invoice_id: int | None = None  # the invoice to pay when there is exactly one
 
 
 NOTHING = Badges()
 _BADGES = select(CART_COUNT.label("cart"), PENDING_AGREEMENT.label("agreement_pending"))
+_BADGES_OVERDUE = _BADGES.add_columns(OVERDUE_COUNT.label("overdue_count"), OVERDUE_CENTS.label("overdue_cents"),
+                                      OLDEST_DUE.label("overdue_since"), FIRST_OVERDUE_ID.label("overdue_invoice_id"))
 _REQUEST_KEY = "_navigation_badges"
 
 
@@ -46,17 +61,27 @@ def badges() -> Badges:
 
 def _read_badges() -> Badges:
     organization = getattr(g, "organization", None)
+    if organization is None:
+        return NOTHING
     wants_cart = customer_can(Permission.LICENSES_MANAGE)
     wants_agreement = customer_can(Permission.AGREEMENT_ACCEPT)
-    if organization is None or not (wants_cart or wants_agreement):
-        return NOTHING
+    delinquent = organization.delinquent_since is not None
+    wants_overdue = delinquent and customer_can(Permission.BILLING_READ)
+    if not (wants_cart or wants_agreement or wants_overdue):
+        return Badges(delinquent=delinquent)
     parameters = {"organization_id": organization.id, "user_id": current_user.id, "today": clock.today()}
     try:
-        row = db.session.connection().execute(_BADGES, parameters).one()
+        row = db.session.connection().execute(_BADGES_OVERDUE if wants_overdue else _BADGES, parameters).one()
     except SQLAlchemyError:
         db.session.rollback()
-        return NOTHING
-    return Badges(cart=row.cart if wants_cart else 0, agreement_pending=wants_agreement and bool(row.agreement_pending))
+        return Badges(delinquent=delinquent)
+    found = Badges(cart=row.cart if wants_cart else 0, delinquent=delinquent,
+                   agreement_pending=wants_agreement and bool(row.agreement_pending))
+    if not wants_overdue:
+        return found
+    return dataclasses.replace(
+        found, overdue_count=row.overdue_count, overdue_cents=int(row.overdue_cents or 0),
+        overdue_since=row.overdue_since, overdue_invoice_id=row.overdue_invoice_id if row.overdue_count == 1 else None)
 
 
 def forget() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from portal.accounts import service
 from portal.accounts.models import Membership, User
 from portal.accounts.roles import permissions_for, staff_permissions_for
+from portal.accounts.switching import tenant_miss
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor
@@ -107,5 +108,6 @@ def tenant_get(model, object_id: int):
         select(model).where(model.id == object_id, model.organization_id == organization.id)
     ).scalar_one_or_none()
     if obj is None:
+        tenant_miss(model, object_id)  # another organization of the user's: "trocar de organização?"
         abort(404)
     return obj

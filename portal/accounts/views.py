@@ -309,6 +309,8 @@ def switch_organization(organization_id: int):
             session[SESSION_ORG] = organization_id
         else:
             return render_template("errors/404.html"), 404
+        # From the "trocar de organização?" page (portal/accounts/switching.py): on to the link that asked.
+        return redirect(_safe_next(request.form.get("next")) or url_for("accounts.home"))
     return redirect(url_for("accounts.home"))
 
 

@@ -262,7 +262,8 @@ def licenses():
             "subscriptions/_licenses_table.html",
             {"rows": rows, "can_manage": customer_can(Permission.LICENSES_MANAGE),
              "can_cancel": customer_can(Permission.SUBSCRIPTIONS_CANCEL),
-             "contract_open": g.organization.status not in (OrganizationStatus.RESCINDING, OrganizationStatus.CLOSED)},
+             "contract_open": g.organization.status not in (OrganizationStatus.RESCINDING, OrganizationStatus.CLOSED),
+             "delinquent": g.organization.delinquent_since is not None},
             derive=lambda: _license_table_words(rows),
         )
     return render_template("subscriptions/list.html", table=table)
@@ -315,7 +316,9 @@ def _prefill(form: ChangeQuantityForm, subscription: Subscription) -> None:
 def change(subscription_id: int):
     subscription = _subscription_or_404(subscription_id)
     form = ChangeQuantityForm()
-    form.quantity.render_kw = {**form.quantity.render_kw, "max": subscription.product.max_quantity}
+    # "Inadimplente": only decreases are accepted (billing.payments.ensure_not_delinquent), so the field says so.
+    most = subscription.quantity if g.organization.delinquent_since is not None else subscription.product.max_quantity
+    form.quantity.render_kw = {**form.quantity.render_kw, "max": most}
     if request.method == "GET":
         _prefill(form, subscription)
     if form.validate_on_submit():

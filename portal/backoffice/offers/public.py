@@ -2,7 +2,8 @@
 
 Opening is @public because an anonymous visitor gets a page of its own (sign in, or ask to be registered);
 accepting needs LICENSES_MANAGE (Master, Adm) in the current organization. An offer meant for another
-organization, like a token that names nothing, is a 404; an expired or cancelled one is 410 Gone.
+organization, like a token that names nothing, is a 404, unless the user belongs to that organization too: then
+a page asks to switch to it (portal/accounts/switching.py). An expired or cancelled offer is 410 Gone.
 """
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -12,6 +13,7 @@ from flask_login import current_user
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import Permission, StaffPermission
+from portal.accounts.switching import switch_or_404
 from portal.backoffice.offers import service
 from portal.backoffice.offers.forms import AcceptOfferForm, ConfirmOfferForm, quantity_name, read_quantities
 from portal.backoffice.offers.models import OfferStatus
@@ -68,6 +70,12 @@ def show(token: str):
         return redirect(url_for("backoffice.offer", offer_id=offer.id))
     if getattr(g, "organization", None) is None:
         abort(403)
+    try:
+        offer = service.find_by_token(token)
+    except NotFound:
+        abort(404)
+    if offer.organization_id is not None and offer.organization_id != g.organization.id:
+        switch_or_404(offer.organization_id, url_for("offers.show", token=token))  # or 404: nothing leaks
     return _render(_open(token))
 
 
