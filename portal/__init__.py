@@ -235,6 +235,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(onboarding_webhooks_bp)
     app.view_functions["static"] = public(app.view_functions["static"])
 
+    @app.get("/favicon.ico")
+    @public
+    def favicon():
+        """Browsers ask every site for /favicon.ico whatever the page links: a real icon, not a 404."""
+        return app.send_static_file("favicon.ico")
+
 
 def _register_request_hooks(app: Flask) -> None:
     from flask import flash, redirect, url_for
@@ -245,7 +251,7 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def _context():
-        if request.endpoint == "static":
+        if request.endpoint in ("static", "favicon"):
             return None
         # A request run inside an already pushed app context (tests, CLI) shares its `g`;
         # it must never inherit the previous request's user or language.

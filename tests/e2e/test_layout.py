@@ -83,3 +83,70 @@ def test_language_switch_in_the_footer_shows_the_page_in_english(page):
 def test_sign_in_page_is_sound_at_both_widths(page, check_page):
     page.goto("/entrar")
     check_page(page)
+
+
+# Every demo role (README "Demo logins"); staff sign in with the demo TOTP code.
+CUSTOMERS = ("master@demo.example.com", "adm@demo.example.com", "cobranca@demo.example.com",
+             "suporte@demo.example.com", "master@outra.example.com")
+STAFF = ("comercial@staff.example.com", "financeiro@staff.example.com", "suporte@staff.example.com",
+         "compliance@staff.example.com", "admin@staff.example.com")
+
+# Links that are not pages: documents (PDF, CSV, ZIP) and the sign-out. The customer's "Histórico" is being
+# rewritten as sentences (issue 13, point 10) and is checked by that work's own tests.
+_NOT_A_PAGE = re.compile(r"\.(pdf|csv|zip|xml|txt)$|/(pdf|csv|download|baixar|exportar)(/|$|\?)|/sair$|^/historico$")
+
+
+def _page_links(page, selector: str) -> list[str]:
+    """The distinct same-site page paths of the links matching `selector`, in page order."""
+    hrefs = page.eval_on_selector_all(
+        selector, "els => els.map(a => { const u = new URL(a.href); return u.origin === location.origin"
+                  " ? u.pathname + u.search : null; })")
+    seen = []
+    for href in hrefs:
+        if href and not _NOT_A_PAGE.search(href.split("?")[0]) and href not in seen:
+            seen.append(href)
+    return seen
+
+
+def _walk_navigation(page, check_page) -> list[str]:
+    """Visits every page the navigation links to and, on each, the first row's link of its first table, and checks
+    each page (tests/e2e/pagecheck.py). Fails with the problems of every page at once; returns the paths visited."""
+    visited, problems = [], []
+
+    def visit(href: str | None, came_from: str = "") -> None:
+        if href is not None:
+            response = page.goto(href)
+            if response is None or not response.ok:
+                problems.append(f"{href}{came_from} answered {response and response.status}")
+                return
+        visited.append(href or page.url)
+        try:
+            check_page(page)
+        except AssertionError as error:
+            problems.append(str(error))
+
+    visit(None)
+    for href in _page_links(page, "[data-testid=nav] a[href]"):
+        visit(href)
+        for row_href in _page_links(page, "main table tbody tr:first-child a[href]")[:1]:
+            visit(row_href, f" (first row of {href})")
+    assert not problems, "\n".join(problems)
+    return visited
+
+
+@pytest.mark.parametrize("email", CUSTOMERS)
+def test_every_page_of_a_customer_role_is_sound_at_both_widths(page, log_in, check_page, email):
+    log_in(page, email)
+
+    visited = _walk_navigation(page, check_page)
+
+    assert len(visited) >= 3, visited  # Início plus at least two areas: the navigation really was walked
+
+
+@pytest.mark.parametrize("email", STAFF)
+def test_every_page_of_a_staff_role_is_sound_at_both_widths(page, log_in, check_page, email):
+    log_in(page, email, totp=True)
+
+    visited = _walk_navigation(page, check_page)
+
+    assert len(visited) >= 3, visited
