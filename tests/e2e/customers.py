@@ -10,7 +10,7 @@ import random
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
@@ -51,10 +51,12 @@ def _cnpj() -> str:
 
 
 def new_customer(app, *, accepted: bool = True, licenses: dict[str, int] | None = None,
-                 roles: tuple[Role, ...] = (Role.MASTER,)) -> Customer:
+                 roles: tuple[Role, ...] = (Role.MASTER,), overdue_invoice: bool = False) -> Customer:
     """A new organization (own CNPJ and Microsoft tenant) with one active user per role in `roles` (the first is
     the Master); `accepted` records both agreements as accepted by the Master a month ago; `licenses`
-    ({SKU: quantity}) are bought for it now, as the onboarding approval buys them."""
+    ({SKU: quantity}) are bought for it now, as the onboarding approval buys them — or, with `overdue_invoice`,
+    40 days ago, and the invoice of the billing day after that is issued (with its PDF, boleto and nota
+    fiscal) and is overdue today."""
     tag = uuid.uuid4().hex[:8]
     trade_name = f"Cliente {tag}"
     emails = {role: f"{PEOPLE[role][1]}-{tag}@e2e.example.com" for role in roles}
@@ -85,14 +87,41 @@ def new_customer(app, *, accepted: bool = True, licenses: dict[str, int] | None 
                     recorded_by_id=user.id,
                     provider_status="done" if version.kind == AgreementKind.MICROSOFT else "not_needed",
                 ))
-        if licenses:
-            products = {p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_(licenses)))}
-            purchase_for_new_customer(organization=organization, actor=Actor.for_user(user),
-                                      items=[(products[sku], quantity) for sku, quantity in licenses.items()])
-        db.session.commit()
+        bought_at = clock.now() - timedelta(days=40 if overdue_invoice else 0)
+        with clock.frozen(bought_at):  # the job that sends the orders runs on commit, in the same moment
+            if licenses:
+                products = {p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_(licenses)))}
+                purchase_for_new_customer(organization=organization, actor=Actor.for_user(user),
+                                          items=[(products[sku], quantity) for sku, quantity in licenses.items()])
+            db.session.commit()
+        if overdue_invoice:
+            _issue_invoice_after(organization, clock.to_business(bought_at).date())
         customer = Customer(organization.id, trade_name, organization.legal_name, emails)
         db.session.remove()
     return customer
+
+
+def _issue_invoice_after(organization: Organization, day) -> None:
+    """The invoice of `organization`'s first billing day after `day`, with its documents, as the billing run
+    issues it (the clock at noon of that day)."""
+    from flask import current_app
+
+    from portal.billing import documents, fiscal
+    from portal.billing.service import invoice_organization
+    from portal.billing.settings import BillingSettings
+
+    day += timedelta(days=1)
+    while day.day != organization.billing_day:
+        day += timedelta(days=1)
+    settings = BillingSettings.from_config(current_app.config)
+    actor = Actor.system("e2e")
+    with clock.frozen(datetime(day.year, day.month, day.day, 15, tzinfo=UTC)):
+        invoice = invoice_organization(organization.id, on=day, settings=settings, actor=actor).invoice
+        assert invoice is not None, "nothing to bill"
+        documents.ensure_invoice_documents(invoice, settings=settings, actor=actor)
+        fiscal.ensure_fiscal_document(invoice, issuer=current_app.extensions["fiscal_issuer"], settings=settings,
+                                      actor=actor)
+        db.session.commit()
 
 
 # Chromium logs "Failed to load resource: … status of 422" for the page itself when a form is refused with 422
