@@ -32,8 +32,9 @@ def forget_last_staff_code(app) -> None:
         db.session.remove()
 
 
-def test_suporte_opens_a_ticket_staff_answer_it_and_the_customer_replies_and_closes_it(page, another_browser, log_in, mail_to, live_server,
-                                                     check_page):
+def test_suporte_opens_a_ticket_staff_answer_it_and_the_customer_replies_and_closes_it(
+    page, another_browser, log_in, mail_to, live_server, check_page
+):
     checks = PageChecks(check_page)
     subject = f"Teams fecha ao abrir ({uuid.uuid4().hex[:6]})"
 
