@@ -1,4 +1,8 @@
-"""Browser: Outra Empresa's Master is told at checkout to accept the contract, accepts it, then buys."""
+"""Browser: a new customer's Master is told at checkout to accept the contract, is refused without "Li e aceito",
+accepts it, then buys. (The attestation of an acceptance made outside the portal is staff-side: backoffice tests.)
+
+The organization is new (tests/e2e/customers.py), so the test does not depend on, nor use up, the demo's only
+organization without an acceptance."""
 
 import re
 
@@ -6,30 +10,31 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from portal.accounts.models import Organization
 from portal.agreements.models import AgreementAcceptance
 from portal.extensions import db
+from tests.e2e.customers import PageChecks, new_customer
 
 pytestmark = pytest.mark.e2e
 
-MASTER = "master@outra.example.com"
-PRODUCT = "TEAMS-ESS"  # Microsoft Teams Essentials, which Outra Empresa does not have yet
+PRODUCT = "TEAMS-ESS"  # Microsoft Teams Essentials
 
 
-def outra_acceptances(app) -> list[tuple[str, str, str]]:
+def acceptances(app, organization_id: int) -> list[tuple[str, str, str]]:
     with app.app_context():
         rows = db.session.execute(
             select(AgreementAcceptance.method, AgreementAcceptance.email, AgreementAcceptance.provider_status)
-            .join(Organization, Organization.id == AgreementAcceptance.organization_id)
-            .where(Organization.legal_name == "Outra Empresa S.A.").order_by(AgreementAcceptance.id)
+            .where(AgreementAcceptance.organization_id == organization_id).order_by(AgreementAcceptance.id)
         ).all()
         db.session.remove()
         return [tuple(row) for row in rows]
 
 
-def test_master_accepts_the_agreement_and_the_checkout_becomes_possible(page, log_in, live_server):
-    assert outra_acceptances(live_server.app) == []  # the demo leaves Outra Empresa without acceptance
-    log_in(page, MASTER)
+def test_master_accepts_the_agreement_and_the_checkout_becomes_possible(page, log_in, live_server, check_page):
+    checks = PageChecks(check_page)
+    customer = new_customer(live_server.app, accepted=False)
+    master = customer.master_email
+    assert acceptances(live_server.app, customer.id) == []
+    log_in(page, master)
     nav = page.get_by_test_id("nav")
     expect(nav.get_by_role("link", name=re.compile("Contrato"))).to_contain_text("pendente")
 
@@ -48,12 +53,21 @@ def test_master_accepts_the_agreement_and_the_checkout_becomes_possible(page, lo
     expect(refusal).to_contain_text("Termos de serviço do Portal Cloud")
     expect(refusal).to_contain_text("/contrato")
     expect(refusal).to_contain_text("Li e aceito")
+    checks(page)
 
     # "Contrato": read, tick "Li e aceito" on each, accept.
     nav.get_by_role("link", name=re.compile("Contrato")).click()
     expect(page).to_have_url(re.compile(r"/contrato$"))
     expect(page.get_by_role("heading", name="Contrato", level=1)).to_be_visible()
-    expect(page.get_by_test_id("acceptor-name")).to_have_text("Otávio Master")
+    expect(page.get_by_test_id("acceptor-name")).to_have_text(customer.master_name)
+    checks(page)
+
+    # "Aceitar" without ticking anything: refused on the form, nothing recorded.
+    page.get_by_role("button", name="Aceitar").click()
+    expect(page.get_by_text("Marque “Li e aceito” no contrato que você aceita.")).to_be_visible()
+    assert acceptances(live_server.app, customer.id) == []
+    checks(page)
+
     for kind in ("microsoft_mca", "reseller_terms"):
         section = page.get_by_test_id(f"agreement-{kind}")
         expect(section.get_by_test_id("agreement-status")).to_have_text("Não fornecido")
@@ -64,10 +78,12 @@ def test_master_accepts_the_agreement_and_the_checkout_becomes_possible(page, lo
     for kind in ("microsoft_mca", "reseller_terms"):
         section = page.get_by_test_id(f"agreement-{kind}")
         expect(section.get_by_test_id("agreement-status")).to_have_text("Fornecido")
-        expect(section.get_by_test_id("agreement-accepted")).to_contain_text("Aceito no portal por Otávio Master")
+        expect(section.get_by_test_id("agreement-accepted")).to_contain_text(
+            f"Aceito no portal por {customer.master_name}")
     expect(nav.get_by_role("link", name=re.compile("Contrato"))).not_to_contain_text("pendente")
-    assert outra_acceptances(live_server.app) == [("accepted", MASTER, "done"),  # the MCA reached Microsoft
-                                                  ("accepted", MASTER, "not_needed")]
+    checks(page)
+    assert acceptances(live_server.app, customer.id) == [("accepted", master, "done"),  # the MCA reached Microsoft
+                                                         ("accepted", master, "not_needed")]
 
     # The same cart now goes through to the purchase.
     nav.get_by_test_id("cart-link").click()
@@ -76,3 +92,6 @@ def test_master_accepts_the_agreement_and_the_checkout_becomes_possible(page, lo
     page.get_by_role("button", name="Confirmar compra").click()
     expect(page).to_have_url(re.compile(r"/licencas$"))
     expect(page.get_by_role("status").filter(has_text="Pedido registrado")).to_be_visible()
+    expect(page.get_by_test_id("licenses-table")).to_contain_text("Microsoft Teams Essentials")
+    checks(page)
+    checks.assert_clean()

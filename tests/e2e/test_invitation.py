@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.customers import PageChecks
+
 pytestmark = pytest.mark.e2e
 
 INVITEE_PASSWORD = "Nuvem-Azul-8472!"  # noqa: S105 - a throwaway password for a throwaway user
@@ -20,8 +22,9 @@ def invitation_path(message) -> str:
 
 
 def test_master_invites_a_user_who_accepts_and_signs_in_with_the_invited_role(
-    page, another_browser, log_in, mail_to, unique_email, live_server
+    page, another_browser, log_in, mail_to, unique_email, live_server, check_page
 ):
+    checks = PageChecks(check_page)
     email = unique_email("convidado")
 
     # The Master invites someone as Suporte.
@@ -30,6 +33,7 @@ def test_master_invites_a_user_who_accepts_and_signs_in_with_the_invited_role(
     expect(page.get_by_role("heading", level=1)).to_have_text("Usuários")
     page.get_by_role("link", name="Convidar usuário").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Convidar usuário")
+    checks(page)
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Nome", exact=True).fill("Pessoa Convidada")
     roles = page.get_by_role("group", name="Papéis")
@@ -42,6 +46,7 @@ def test_master_invites_a_user_who_accepts_and_signs_in_with_the_invited_role(
     row = page.get_by_test_id("users-table").get_by_role("row").filter(has_text=email)
     expect(row).to_contain_text("convite pendente")
     expect(row).to_contain_text("Suporte")
+    checks(page)
 
     # The invitee opens the link from the e-mail in their own browser.
     message = mail_to(email)
@@ -51,6 +56,7 @@ def test_master_invites_a_user_who_accepts_and_signs_in_with_the_invited_role(
     expect(invitee.get_by_role("heading", level=1)).to_have_text("Convite para Demo Tecnologia")
     expect(invitee.get_by_text(f"Acesso para {email}.")).to_be_visible()
     expect(invitee.get_by_label("Nome completo")).to_have_value("Pessoa Convidada")
+    checks(invitee)
     invitee.get_by_label("Nome completo").fill("Paula Convidada")
     invitee.get_by_label("Nova senha", exact=True).fill(INVITEE_PASSWORD)
     invitee.get_by_label("Repita a nova senha").fill(INVITEE_PASSWORD)
@@ -67,6 +73,7 @@ def test_master_invites_a_user_who_accepts_and_signs_in_with_the_invited_role(
     expect(nav.get_by_role("link", name="Usuários")).to_have_count(0)
     expect(nav.get_by_role("link", name="Histórico")).to_have_count(0)
     expect(invitee.get_by_role("link", name="Paula Convidada")).to_be_visible()
+    checks(invitee)
 
     # The link is spent: opening it again does not offer the form.
     response = invitee.goto(invitation_path(message))
@@ -80,3 +87,5 @@ def test_master_invites_a_user_who_accepts_and_signs_in_with_the_invited_role(
     expect(row).to_contain_text("ativo")
     expect(row).not_to_contain_text("convite pendente")
     expect(row.get_by_role("button", name="Reenviar convite")).to_have_count(0)
+    checks(page)
+    checks.assert_clean()

@@ -14,6 +14,7 @@ from portal.integrations.partner_center import PartnerCenterSimulator
 from portal.shared import clock
 from portal.shared.money import format_brl
 from portal.subscriptions.jobs import sweep_orders
+from tests.e2e.customers import PageChecks
 
 pytestmark = pytest.mark.e2e
 
@@ -36,12 +37,15 @@ def run_consumer_sweep_a_minute_later(app) -> None:
         sweep_orders.call_local()
 
 
-def test_adm_changes_a_quantity_and_follows_the_order(page, log_in, slow_provider):
+def test_adm_changes_a_quantity_and_follows_the_order(page, log_in, slow_provider, check_page):
+    checks = PageChecks(check_page)
     log_in(page, "adm@demo.example.com")
     page.get_by_role("navigation", name="Navegação principal").get_by_role("link", name="Licenças").click()
     row = page.get_by_test_id("licenses-table").get_by_role("row").filter(has_text="Microsoft Defender for Business")
     before = int(row.get_by_test_id("quantity").inner_text())
+    checks(page)
     row.get_by_role("link", name=re.compile("Alterar quantidades")).click()
+    checks(page)
 
     page.get_by_label("Nova quantidade de licenças").fill(str(before + 3))
     page.get_by_role("button", name="Ver valores antes de confirmar").click()
@@ -58,6 +62,7 @@ def test_adm_changes_a_quantity_and_follows_the_order(page, log_in, slow_provide
     expect(page.get_by_test_id("next-invoice")).to_contain_text(expected)
     expect(page.get_by_test_id("new-recurring")).to_contain_text(format_brl((before + 3) * 1800))
 
+    checks(page)
     page.get_by_role("button", name="Confirmar").click()
     expect(page).to_have_url(re.compile(r"/licencas$"))
     expect(page.get_by_role("status").filter(has_text="Pedido registrado")).to_be_visible()
@@ -66,6 +71,7 @@ def test_adm_changes_a_quantity_and_follows_the_order(page, log_in, slow_provide
     state = row.get_by_test_id("order-state")
     expect(state).to_contain_text("enviado")
     expect(state).to_contain_text("será refletido em até 30 minutos")
+    checks(page)
 
     run_consumer_sweep_a_minute_later(slow_provider)
     page.reload()
@@ -75,3 +81,5 @@ def test_adm_changes_a_quantity_and_follows_the_order(page, log_in, slow_provide
     expect(state).not_to_contain_text("30 minutos")
     state.get_by_role("link").click()
     expect(page.get_by_role("main")).to_contain_text("Pedido concluído.")
+    checks(page)
+    checks.assert_clean()
