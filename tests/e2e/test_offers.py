@@ -16,8 +16,9 @@ PRODUCTS = {"Microsoft 365 Business Premium": 5, "Microsoft Entra ID P1": 10}
 ACCEPTED_ENTRA = 12  # the Master accepts with another quantity than offered
 
 
-def test_comercial_sends_an_offer_and_the_master_accepts_it(page, log_in, another_browser, mail_to, check_page):
-    checks = PageChecks(check_page)
+def test_comercial_sends_an_offer_and_the_master_accepts_it(page, log_in, another_browser, mail_to, check_page,
+                                                            page_watch):
+    checks = PageChecks(check_page, page_watch)
     log_in(page, "comercial@staff.example.com", totp=True)
     checks(page)
     staff_nav(page, "Ofertas")

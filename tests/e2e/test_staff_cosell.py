@@ -17,8 +17,8 @@ NOTES = "Trocar o backup em fita por backup em nuvem.\nA Microsoft ajuda com a a
 STAGES = ("Qualificado", "Desenvolvido", "Proposto", "Negociado")
 
 
-def test_comercial_takes_a_cosell_deal_from_creation_to_won(page, log_in, check_page):
-    checks = PageChecks(check_page)
+def test_comercial_takes_a_cosell_deal_from_creation_to_won(page, log_in, check_page, page_watch):
+    checks = PageChecks(check_page, page_watch)
     name = f"Backup para a Metalúrgica Alfa {uuid.uuid4().hex[:6]}"
     log_in(page, "comercial@staff.example.com", totp=True)
     staff_nav(page, "Venda conjunta")
