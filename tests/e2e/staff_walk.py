@@ -1,0 +1,58 @@
+"""Helpers of the staff browser walks (tests/e2e/test_staff_*.py, test_offers.py).
+
+`PageChecks` runs `check_page` (point 21 of issue 13) on every page a walk visits, but lets the walk go on to its
+result when a page fails the check: the test still fails at its end, with every page that failed and why, so one
+layout defect (today: /favicon.ico is 404 on every page) does not hide the flow's own assertions, nor the
+problems of the pages after it.
+"""
+
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.pagecheck import PageWatch
+
+
+class PageChecks:
+    """`checks(page)` after each page is reached; `checks.assert_clean()` as the test's last line."""
+
+    def __init__(self, check_page: Callable[[Page], None], page_watch: PageWatch) -> None:
+        self.check_page = check_page
+        self.page_watch = page_watch
+        self.failures: list[str] = []
+        self.checked = 0
+
+    def __call__(self, page: Page, *, refused: bool = False) -> Page:
+        """`refused=True`: the page is a form the server refused on purpose (422, its message asserted by the
+        test). Chromium logs the document's own 4xx as a console error; that line alone is not held against the
+        page (its scripts' errors and failed assets still are)."""
+        self.checked += 1
+        if refused:
+            own_status = f"console error: Failed to load resource: the server responded with a status of 422 " \
+                         f"(UNPROCESSABLE ENTITY) ({page.url})"
+            self.page_watch.problems[:] = [p for p in self.page_watch.problems if p != own_status]
+        try:
+            self.check_page(page)
+        except AssertionError as failure:
+            self.failures.append(str(failure))
+        return page
+
+    def assert_clean(self) -> None:
+        assert self.checked, "no page was checked"
+        assert not self.failures, f"{len(self.failures)} of {self.checked} pages failed the page check:\n" + \
+            "\n".join(self.failures)
+
+
+def staff_nav(page: Page, name: str) -> None:
+    """Follows a link of the backoffice's main navigation (the collapsed menu is opened first on a phone)."""
+    nav = page.get_by_test_id("nav")
+    toggler = page.get_by_role("button", name="Abrir menu")
+    if toggler.is_visible():
+        toggler.click()
+    nav.get_by_role("link", name=re.compile(rf"^{re.escape(name)}")).click()
+
+
+def flash(page: Page, text: str) -> None:
+    """The page shows the message `text` (a flashed status or alert)."""
+    expect(page.get_by_role("status").or_(page.get_by_role("alert")).filter(has_text=text).first).to_be_visible()
