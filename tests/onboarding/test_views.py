@@ -358,3 +358,19 @@ def test_first_payment_date_in_the_past_is_named(client, world):
     opportunity = make_opportunity(Stage.NEGOTIATION, first_payment_date=clock.today() - timedelta(days=3))
     page = text(as_staff(client, world, "comercial").get(f"{BASE}/{opportunity.id}"))
     assert "data da 1ª mensalidade a partir de hoje" in page
+
+
+# ---------------------------------------------------------------- the forms as the page renders them (issue 13, 1)
+
+def test_advance_by_submitting_the_form_the_page_renders(client, world):
+    from tests.support.forms import submission
+
+    opportunity = make_opportunity(Stage.PRESENTATION)
+    comercial = as_staff(client, world, "comercial")
+    for following in (Stage.SURVEY, Stage.REGISTERED, Stage.PROPOSAL):
+        page = comercial.get(f"{BASE}/{opportunity.id}").get_data(as_text=True)
+        fields = submission(page, f"{BASE}/{opportunity.id}/avancar")
+        assert fields.getlist("to") == [following.value]
+        response = comercial.post(f"{BASE}/{opportunity.id}/avancar", data=fields)
+        assert response.status_code == 302, text(response)
+        assert stage_of(opportunity.id) == following
