@@ -22,7 +22,7 @@ STAFF_PAGES = sorted(endpoint for endpoint, (method, _kwargs) in STAFF_ROUTES.it
 
 
 def _html(response) -> str | None:
-    if response.status_code != 200 or not response.mimetype == "text/html":
+    if response.status_code != 200 or response.mimetype != "text/html":
         return None
     return response.get_data(as_text=True)
 
