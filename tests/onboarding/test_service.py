@@ -1,7 +1,7 @@
 """The onboarding pipeline's service: every allowed and refused transition, what each stage says is missing, the
 contract for e-signature, the signature's completion, the financeiro approval and the handover card."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -544,3 +544,47 @@ def test_item_quantity_and_product_are_checked(app_ctx, comercial):
     assert refused.value.field == "product_id"
     item = onboarding.set_item(opportunity, product_id=product.id, quantity=5, actor=comercial)
     assert item.unit_price_cents == 7890
+
+
+# ---------------------------------------------------------------- the signed contract's evidence (issue 13, 8)
+
+def test_the_signed_contract_carries_the_signature_evidence(app_ctx, settings, comercial, esign):
+    """contrato-assinado.pdf was byte-identical to contrato.pdf: it now has the contract's pages and an evidence
+    page (signers, times, the contract's SHA-256, SIMULAÇÃO from the simulator)."""
+    opportunity = _sent(settings, comercial, esign)
+    esign.sign(opportunity.signature_document_id)
+    onboarding.complete_signature(opportunity.signature_document_id, esign=esign, actor=Actor.system("t"))
+    opportunity = db.session.get(Opportunity, opportunity.id)
+    contract, _type = load(opportunity.contract_pdf_sha256)
+    signed, _type = load(opportunity.signed_pdf_sha256)
+    assert signed != contract and opportunity.signed_pdf_sha256 != opportunity.contract_pdf_sha256
+    pages = page_count(contract)
+    assert page_count(signed) == pages + 1
+    assert flat(pdf_text(signed, last_page=pages)) == flat(pdf_text(contract))  # the contract as it was sent
+    evidence = flat(pdf_text(signed, first_page=pages + 1))
+    assert "SIMULAÇÃO" in evidence
+    assert opportunity.contract_pdf_sha256 in evidence  # the SHA-256 of the PDF that went out for signature
+    for name, email in (("Rita Responsável", "rita@acme.example.com"), ("Carla Comercial", comercial.user.email)):
+        assert name in evidence and email in evidence
+    signed_at = clock.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    assert evidence.count(signed_at) >= 2  # each signer's time (UTC) is printed
+
+
+def test_with_autentique_the_signed_contract_is_the_file_autentique_returns(app_ctx, settings, comercial):
+    from portal.integrations.esign import AutentiqueClient
+    from tests.support.autentique_fake import AutentiqueFake
+
+    fake = AutentiqueFake(token="tok", webhook_secret="segredo").start()
+    try:
+        client = AutentiqueClient(fake.graphql_url, "tok", "segredo", timeout=5)
+        opportunity = _sent(settings, comercial, client)
+        assert opportunity.signature_provider == "autentique"
+        fake.sign(opportunity.signature_document_id)
+        assert onboarding.complete_signature(opportunity.signature_document_id, esign=client,
+                                             actor=Actor.system("t")) == "signed"
+        expected = fake.signed_pdf(opportunity.signature_document_id)
+    finally:
+        fake.stop()
+    opportunity = db.session.get(Opportunity, opportunity.id)
+    assert load(opportunity.signed_pdf_sha256)[0] == expected
+    assert expected != load(opportunity.contract_pdf_sha256)[0]

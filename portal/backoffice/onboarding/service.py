@@ -625,11 +625,12 @@ def render_proposal_pdf(opportunity: Opportunity, *, settings: OnboardingSetting
         return _pdf(render_template("documents/proposal.html", **_document_context(opportunity, settings)))
 
 
-def render_contract_pdf(opportunity: Opportunity, *, settings: OnboardingSettings, signatory) -> bytes:
-    """The contract, with the approved proposal as its Annex I (a second section of the same PDF)."""
+def render_contract_html(opportunity: Opportunity, *, settings: OnboardingSettings, signatory) -> str:
+    """The contract, with the approved proposal as its Annex I (a second section of the same document)."""
     with force_locale(DOCUMENT_LOCALE):
-        return _pdf(render_template("documents/contract.html", signatory=signatory,
-                                    **_document_context(opportunity, settings)))
+        return render_template("documents/contract.html", signatory=signatory,
+                               **_document_context(opportunity, settings))
+
 
 
 def _ensure_proposal(opportunity: Opportunity, *, settings: OnboardingSettings, actor: Actor) -> str:
@@ -669,10 +670,11 @@ def send_contract(opportunity: Opportunity, *, actor: Actor, esign: SignaturePro
         raise MissingData(Stage.CONTRACT_SENT, missing)
     signatory = actor.user
     proposal = _ensure_proposal(opportunity, settings=settings, actor=actor)
-    contract = render_contract_pdf(opportunity, settings=settings, signatory=signatory)
+    contract_html = render_contract_html(opportunity, settings=settings, signatory=signatory)
+    contract = _pdf(contract_html)
     request = SignatureRequest(
         name=_("Contrato — %(company)s", company=opportunity.legal_name),
-        pdf=contract,
+        pdf=contract, html=contract_html,
         signers=(Signer(name=opportunity.contact_name, email=opportunity.email),
                  Signer(name=signatory.name, email=signatory.email)),
         message=_("Contrato de prestação de serviços de %(reseller)s, com a proposta comercial aprovada em anexo.",
