@@ -448,7 +448,8 @@ td, th {{ border: 1px solid #999; padding: 2mm; text-align: left; vertical-align
 <p>Assinado no simulador de assinatura eletrônica do portal: nenhuma assinatura real foi colhida e este
 documento não tem validade jurídica. Em produção, o documento assinado é o que o serviço de assinatura
 devolve.</p>
-<p><b>Documento:</b> {escape(document.name)}<br><b>Identificador:</b> <span class="mono">{escape(document.id)}</span><br>
+<p><b>Documento:</b> {escape(document.name)}<br>
+<b>Identificador:</b> <span class="mono">{escape(document.id)}</span><br>
 <b>Enviado para assinatura em:</b> {escape(_when(document.created_at))}</p>
 <table><thead><tr><th>Signatário</th><th>Assinou em</th><th>Identificador da assinatura</th></tr></thead>
 <tbody>{rows}</tbody></table>
