@@ -63,6 +63,13 @@ def teams(app_ctx):
     app_ctx.extensions["teams"] = original
 
 
+def _approve(opportunity, **kwargs):
+    """The approval with the app's provisioner (the Partner Center simulator)."""
+    from flask import current_app
+
+    return onboarding.approve(opportunity, provisioner=current_app.extensions["provisioner"], **kwargs)
+
+
 def _events(opportunity) -> list[tuple[str | None, str]]:
     return [tuple(row) for row in db.session.execute(
         select(OpportunityEvent.from_stage, OpportunityEvent.to_stage)
@@ -121,12 +128,12 @@ def test_only_financeiro_approval_leaves_approval(app_ctx, settings, teams, frm)
     financeiro = Actor.for_user(factories.StaffUserFactory(roles=["financeiro"]))
     opportunity = make_opportunity(frm)
     if frm == S.APPROVAL:
-        onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
+        _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
         db.session.expire_all()
         assert db.session.get(Opportunity, opportunity.id).stage == S.IMPLANTATION  # the card went out inline
     else:
         with pytest.raises(ServiceError):
-            onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
+            _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
         assert db.session.get(Opportunity, opportunity.id).stage == frm
         assert db.session.scalar(select(func.count(Organization.id)).where(
             Organization.cnpj == opportunity.cnpj)) == 0
@@ -223,7 +230,7 @@ def test_stage_actions_need_their_staff_permission(app_ctx, settings, esign):
             onboarding.send_contract(make_opportunity(S.NEGOTIATION), actor=actor, esign=esign, settings=settings)
     for actor in (compliance, comercial):
         with pytest.raises(PermissionDenied):
-            onboarding.approve(make_opportunity(S.APPROVAL), actor=actor, settings=settings,
+            _approve(make_opportunity(S.APPROVAL), actor=actor, settings=settings,
                                url_for_token=lambda t: t)
         with pytest.raises(PermissionDenied):
             onboarding.mark_implantation_done(make_opportunity(S.IMPLANTATION), actor=actor)
@@ -415,7 +422,7 @@ def test_approval_creates_the_customer_its_master_and_its_subscriptions(app_ctx,
     microsoft = factories.ProductFactory(name="Microsoft 365 Business Basic", price=3290)
     opportunity = make_opportunity(S.APPROVAL, items=[(backup, 1), (microsoft, 12)], billing_day=15)
 
-    organization = onboarding.approve(opportunity, actor=financeiro, settings=settings,
+    organization = _approve(opportunity, actor=financeiro, settings=settings,
                                       url_for_token=lambda t: f"http://portal.test/convite/{t}")
     db.session.expire_all()
 
@@ -462,7 +469,7 @@ def test_approval_refuses_a_price_that_changed_since_the_proposal(app_ctx, setti
     db.session.add(ProductPrice(product=product, unit_price_cents=21000, effective_from=clock.today()))
     db.session.commit()
     with pytest.raises(onboarding.MissingData) as refused:
-        onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+        _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     assert refused.value.missing == [
         "o preço de Microsoft 365 E3 na proposta (R$ 200,00) igual ao do catálogo hoje (R$ 210,00)"]
     assert db.session.scalar(select(func.count(Organization.id)).where(Organization.cnpj == opportunity.cnpj)) == 0
@@ -474,7 +481,7 @@ def test_an_approval_that_fails_half_way_leaves_nothing_behind(app_ctx, settings
     financeiro = Actor.for_user(world.staff_financeiro)
     opportunity = make_opportunity(S.APPROVAL, email=world.staff_comercial.email)
     with pytest.raises(ServiceError, match="pertence à equipe"):
-        onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+        _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     assert db.session.scalar(select(func.count(Organization.id)).where(Organization.cnpj == opportunity.cnpj)) == 0
     assert db.session.get(Opportunity, opportunity.id).stage == S.APPROVAL
 
@@ -484,7 +491,7 @@ def test_a_refused_card_is_shown_and_can_be_posted_again(app_ctx, settings, team
     comercial = Actor.for_user(factories.StaffUserFactory(roles=["comercial"]))
     teams.fail_with = TeamsError("Teams Workflows answered 400: flow disabled", retryable=False, status=400)
     opportunity = make_opportunity(S.APPROVAL)
-    onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     db.session.expire_all()
     opportunity = db.session.get(Opportunity, opportunity.id)
     assert opportunity.stage == S.HANDOVER and opportunity.handover_status == "failed"

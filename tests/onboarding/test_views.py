@@ -142,6 +142,17 @@ def test_the_whole_pipeline(client, world, esign, teams, outbox):
     queue = suporte.get(f"{BASE}/implantacao")
     assert queue.status_code == 200
     assert "Acme Backup Ltda - Rita Responsável" in text(queue) and "500 GB" in text(queue)
+    # The Backup em Nuvem order is support's to complete: until then the implantação is refused (issue 13, 2).
+    [backup_order] = [o for o in orders if o.subscription.product_id == backup.id]
+    db.session.expire_all()
+    assert db.session.get(Order, backup_order.id).status == "sent"
+    refused = suporte.post(f"{BASE}/{opportunity_id}/implantacao-concluida",
+                           data={"note": "Agente instalado e primeiro backup feito.", "voltar": "fila"})
+    assert refused.status_code == 422 and f"nº {backup_order.id}" in text(refused)
+    assert stage_of(opportunity_id) == Stage.IMPLANTATION
+    done = suporte.post(f"/backoffice/pedidos/{backup_order.id}/concluir",
+                        data={"note": "Agente do Backup em Nuvem instalado."})
+    assert done.status_code == 302
     response = suporte.post(f"{BASE}/{opportunity_id}/implantacao-concluida",
                             data={"note": "Agente instalado e primeiro backup feito.", "voltar": "fila"})
     assert response.status_code == 302 and response.headers["Location"].endswith(f"{BASE}/implantacao")
