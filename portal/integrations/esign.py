@@ -44,6 +44,9 @@ class SignatureRequest:
     pdf: bytes
     signers: tuple[Signer, ...]
     message: str = ""
+    # The HTML the PDF was rendered from, when the portal made it: the simulator renders it again, page for
+    # page, to append its evidence page (no PDF library is needed to join two documents). Providers ignore it.
+    html: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,7 @@ class _SimDocument:
     pdf: bytes
     signers: list[_SimSigner]
     created_at: str
+    html: str = ""
 
     @property
     def complete(self) -> bool:
@@ -262,7 +266,9 @@ class SignatureSimulator:
     for the signers and return the webhook call Autentique would have made, signed the same way
     (`x-autentique-signature`, HMAC-SHA256 of the body with `webhook_secret`), so the portal's webhook route
     is exercised unchanged.
-    The "signed" PDF is the uploaded PDF as it was: the simulator stamps nothing on it.
+    The "signed" PDF carries the evidence a real provider adds: the document's pages (rendered again from the
+    request's HTML when given), then an evidence page marked "SIMULAÇÃO" with the signers, the times they
+    signed and the SHA-256 of the uploaded PDF, which is also attached to the signed PDF as it was.
     """
 
     name = "simulator"
@@ -274,6 +280,7 @@ class SignatureSimulator:
         self.webhook_secret = webhook_secret
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self._documents: dict[str, _SimDocument] = {}
+        self._signed: dict[str, bytes] = {}  # document id → its signed PDF, once made
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ state (memory, or files shared by processes)
@@ -286,6 +293,8 @@ class SignatureSimulator:
         pdf = self.state_dir / f"{document.id}.pdf"
         if not pdf.exists():
             pdf.write_bytes(document.pdf)
+            if document.html:
+                (self.state_dir / f"{document.id}.html").write_text(document.html, encoding="utf-8")
         meta = {"name": document.name, "created_at": document.created_at,
                 "signers": [vars(signer) for signer in document.signers]}
         temporary = self.state_dir / f"{document.id}.json.{uuid.uuid4().hex}"
@@ -299,9 +308,11 @@ class SignatureSimulator:
         if not meta_path.exists():
             return None
         meta = json.loads(meta_path.read_text())
+        html_path = self.state_dir / f"{document_id}.html"
         return _SimDocument(id=document_id, name=meta["name"], pdf=(self.state_dir / f"{document_id}.pdf").read_bytes(),
                             signers=[_SimSigner(**signer) for signer in meta["signers"]],
-                            created_at=meta["created_at"])
+                            created_at=meta["created_at"],
+                            html=html_path.read_text(encoding="utf-8") if html_path.exists() else "")
 
     # ------------------------------------------------------------ SignatureProvider
 
@@ -313,6 +324,7 @@ class SignatureSimulator:
             pdf=request.pdf,
             signers=[_SimSigner(s.email, s.name) for s in request.signers],
             created_at=_iso(clock.now()),
+            html=request.html,
         )
         with self._lock:
             self._save(document)
@@ -332,7 +344,18 @@ class SignatureSimulator:
             document = self._document(document_id)
             if not document.complete:
                 raise SignatureError(f"document {document_id} is not signed by every signer yet", retryable=False)
-            return document.pdf
+            signed = self._signed.get(document_id)
+            path = self.state_dir / f"{document_id}.signed.pdf" if self.state_dir is not None else None
+            if signed is None and path is not None and path.exists():
+                signed = path.read_bytes()
+            if signed is None:  # made once, then the same file every time (as a provider's stored file)
+                signed = simulated_signed_pdf(document)
+                if path is not None:
+                    temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}")
+                    temporary.write_bytes(signed)
+                    temporary.replace(path)
+            self._signed[document_id] = signed
+            return signed
 
     def parse_webhook(self, body: bytes, headers: dict[str, str]) -> SignatureEvent:
         return verify_webhook(body, headers, self.webhook_secret)
@@ -385,6 +408,73 @@ class SignatureSimulator:
         if not chosen:
             raise SignatureError(f"{email} is not a signer of document {document.id}", retryable=False)
         return chosen
+
+
+SIMULATION_MARK = "SIMULAÇÃO"
+_BUSINESS_TZ = "America/Sao_Paulo"
+
+
+def _when(instant: str | None) -> str:
+    """"2026-12-06 16:04:05" (UTC, as the provider reports it) → "06/12/2026 13:04:05 (Brasília) · 16:04:05 UTC"."""
+    if not instant:
+        return "—"
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.strptime(instant, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo(_BUSINESS_TZ))
+    return f"{local:%d/%m/%Y %H:%M:%S} (horário de Brasília) · {moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _evidence_html(document: _SimDocument) -> str:
+    """The evidence page ("manifesto de assinaturas") in Portuguese, like the contract it closes."""
+    from html import escape
+
+    rows = "".join(
+        f"<tr><td>{escape(s.name)}<br><span class='small'>{escape(s.email)}</span></td>"
+        f"<td>{escape(_when(s.signed_at))}</td><td class='mono small'>{escape(s.public_id)}</td></tr>"
+        for s in document.signers)
+    digest = hashlib.sha256(document.pdf).hexdigest()
+    return f"""<!doctype html><html lang="pt-BR"><head><meta charset="utf-8"><style>
+@page {{ size: A4; margin: 18mm 16mm; }}
+body {{ font-family: sans-serif; font-size: 10pt; color: #111; }}
+.mark {{ border: 3px solid #b00; color: #b00; font-size: 26pt; font-weight: bold; text-align: center;
+         padding: 4mm; margin-bottom: 6mm; letter-spacing: 2pt; }}
+table {{ width: 100%; border-collapse: collapse; margin: 4mm 0; }}
+td, th {{ border: 1px solid #999; padding: 2mm; text-align: left; vertical-align: top; }}
+.mono {{ font-family: monospace; }} .small {{ font-size: 8pt; }}
+</style></head><body>
+<div class="mark">{SIMULATION_MARK}</div>
+<h1 style="font-size: 14pt">Manifesto de assinaturas eletrônicas</h1>
+<p>Assinado no simulador de assinatura eletrônica do portal: nenhuma assinatura real foi colhida e este
+documento não tem validade jurídica. Em produção, o documento assinado é o que o serviço de assinatura
+devolve.</p>
+<p><b>Documento:</b> {escape(document.name)}<br>
+<b>Identificador:</b> <span class="mono">{escape(document.id)}</span><br>
+<b>Enviado para assinatura em:</b> {escape(_when(document.created_at))}</p>
+<table><thead><tr><th>Signatário</th><th>Assinou em</th><th>Identificador da assinatura</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<p><b>SHA-256 do documento original (PDF enviado para assinatura, anexado a este arquivo):</b></p>
+<p class="mono" style="font-size: 9pt">{digest}</p>
+</body></html>"""
+
+
+def simulated_signed_pdf(document: _SimDocument) -> bytes:
+    """The document's pages (rendered again from its HTML; without HTML, only the evidence), the evidence page,
+    and the original PDF attached. Rendered as the portal's PDFs are: nothing is ever fetched."""
+    import io
+
+    from weasyprint import HTML, Attachment
+    from weasyprint.urls import URLFetcher
+
+    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    evidence = HTML(string=_evidence_html(document), url_fetcher=fetcher).render()
+    base, pages = evidence, list(evidence.pages)
+    if document.html:
+        base = HTML(string=document.html, url_fetcher=fetcher).render()
+        pages = list(base.pages) + pages
+    original = Attachment(file_obj=io.BytesIO(document.pdf), name="documento-original.pdf",
+                          description="PDF enviado para assinatura (SHA-256 no manifesto)")
+    return base.copy(pages).write_pdf(attachments=[original])
 
 
 def _check_request(request: SignatureRequest) -> None:

@@ -52,7 +52,9 @@ from portal.integrations.provisioning import (
     AgreementAttestation,
     AgreementTemplate,
     AgreementTemplateResult,
+    CustomerResult,
     LicenseProvisioner,
+    NewCustomer,
     Outcome,
     ProviderError,
     ProviderSubscription,
@@ -76,6 +78,7 @@ SUBSCRIPTION_NOT_FOUND = "20003"
 INVALID_OFFER_ID = "800004"
 # POST of an MCA attestation whose contact (names, e-mail, phone) Partner Center already has for the customer.
 AGREEMENT_ALREADY_EXISTS = "600061"  # PartnerConfirmedAgreementAlreadyExists: it is recorded, i.e. done
+DOMAIN_TAKEN = "domain_taken"  # the simulator's refusal of a domain it created already
 MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"  # the simulator's MCA templateId (Partner Center's public one)
 MCA_LINK = "https://aka.ms/customeragreement"
 # Ours, not Partner Center's: a change asked of a subscription that is already cancelled (status "deleted").
@@ -211,6 +214,31 @@ def attestation_body(attestation: AgreementAttestation) -> dict:
         "dateAgreed": f"{attestation.date_agreed.isoformat()}T00:00:00Z",
         "type": MICROSOFT_CUSTOMER_AGREEMENT,
     }
+
+
+def customer_body(customer: NewCustomer) -> dict:
+    """The Customer resource of POST /v1/customers: companyProfile (the new tenant's domain) and billingProfile."""
+    return {
+        "companyProfile": {"domain": customer.domain},
+        "billingProfile": {
+            "culture": customer.culture, "email": customer.email, "language": customer.language,
+            "companyName": customer.company_name,
+            "defaultAddress": {
+                "country": customer.country, "region": None, "city": customer.city, "state": customer.state,
+                "addressLine1": customer.address_line1, "postalCode": customer.postal_code,
+                "firstName": customer.first_name, "lastName": customer.last_name, "phoneNumber": customer.phone,
+            },
+        },
+    }
+
+
+def parse_customer(body: Any) -> tuple[str, str | None] | None:
+    """(tenant id, domain) of a Customer resource: `id` (= companyProfile.tenantId) and companyProfile.domain."""
+    if not isinstance(body, dict):
+        return None
+    profile = body.get("companyProfile") if isinstance(body.get("companyProfile"), dict) else {}
+    tenant = _text(body.get("id")) or _text(profile.get("tenantId"))
+    return (tenant, _text(profile.get("domain"))) if tenant else None
 
 
 def split_offer_id(offer_id: str) -> tuple[str, str, str] | None:
@@ -425,6 +453,40 @@ class PartnerCenterClient:
                 return ProvisioningResult(Outcome.DONE, provider_request_id=response.request_id, raw=raw)
             return _failed(error, response.request_id, raw)
         return self._unexpected(response)
+
+    def create_customer(self, customer: NewCustomer) -> CustomerResult:
+        response = self._send("POST", f"{self.base_url}/v1/customers", customer.correlation_id,
+                              customer_body(customer))
+        return self._customer_result(response, parse_customer(response.body) if response.status in (200, 201)
+                                     else None)
+
+    def find_customer(self, domain: str) -> CustomerResult:
+        """GET /v1/customers filtered by domain (the documented filter: Field Domain, Operator starts_with); only
+        a customer whose domain is exactly `domain` counts."""
+        query = json.dumps({"Field": "Domain", "Value": domain, "Operator": "starts_with"})
+        response = self._send("GET", f"{self.base_url}/v1/customers?size=20&filter={quote(query, safe='')}",
+                              str(uuid.uuid4()))
+        found = None
+        if response.status == 200 and isinstance(response.body, dict):
+            for item in response.body.get("items") or []:
+                parsed = parse_customer(item)
+                if parsed and (parsed[1] or "").lower() == domain.lower():
+                    found = parsed
+                    break
+            if found is None:
+                return CustomerResult(Outcome.FAILED, error=ProviderError(
+                    "not_found", f"No customer of this partner has the domain {domain}.", retryable=False),
+                    provider_request_id=response.request_id, raw=response.body)
+        return self._customer_result(response, found)
+
+    def _customer_result(self, response: _Response, parsed: tuple[str, str | None] | None) -> CustomerResult:
+        raw = response.body if isinstance(response.body, dict) else {}
+        if parsed is not None:
+            return CustomerResult(Outcome.DONE, tenant_id=parsed[0], domain=parsed[1],
+                                  provider_request_id=response.request_id, raw=raw)
+        failed = self._outcome(response) if response.status >= 400 or response.network_error else \
+            self._unexpected(response)
+        return CustomerResult(Outcome.FAILED, error=failed.error, provider_request_id=response.request_id, raw=raw)
 
     # ------------------------------------------------------------ HTTP
 
@@ -760,6 +822,7 @@ class PartnerCenterSimulator:
         self._subscriptions: dict[tuple[str, str], _SimSubscription] = {}
         self._operations: dict[str, _SimOperation] = {}
         self._agreements: dict[str, list[dict]] = {}  # customer id → the MCA attestations it holds
+        self._customers: dict[str, str] = {}  # domain → tenant id, of customers it created
 
     # ------------------------------------------------------------ set-up (demo data, tests)
 
@@ -934,6 +997,28 @@ class PartnerCenterSimulator:
             agreement = {**body, "userId": "simulator"}
             held.append(agreement)
             return ProvisioningResult(Outcome.DONE, provider_request_id=f"simulator-{uuid.uuid4()}", raw=agreement)
+
+    def create_customer(self, customer: NewCustomer) -> CustomerResult:
+        """A new tenant id (a random GUID) for the domain; a domain it created before is taken."""
+        with self._lock:
+            failure = self._simulated_failure()
+            if failure is not None:
+                return CustomerResult(Outcome.FAILED, error=failure.error)
+            domain = customer.domain.lower()
+            if domain in self._customers:
+                return CustomerResult(Outcome.FAILED, error=ProviderError(
+                    DOMAIN_TAKEN, f"The domain {domain} is already in use.", retryable=False))
+            tenant_id = self._customers[domain] = str(uuid.uuid4())
+            return CustomerResult(Outcome.DONE, tenant_id=tenant_id, domain=domain,
+                                  raw={"id": tenant_id, "companyProfile": {"tenantId": tenant_id, "domain": domain}})
+
+    def find_customer(self, domain: str) -> CustomerResult:
+        """LENIENCY: any domain is a customer of the reseller (it has no list of them); the tenant id is derived
+        from the domain, so the same domain always gives the same id."""
+        domain = domain.lower()
+        with self._lock:
+            tenant_id = self._customers.get(domain) or str(uuid.uuid5(uuid.NAMESPACE_DNS, domain))
+        return CustomerResult(Outcome.DONE, tenant_id=tenant_id, domain=domain)
 
     def agreements(self, customer_id: str) -> list[dict]:
         """The attestations the simulator holds for a customer (tests, and staff curiosity in `make run`)."""

@@ -107,6 +107,38 @@ class RenewalQuantity:
     correlation_id: str
 
 
+@dataclass(frozen=True)
+class NewCustomer:
+    """A customer (and its new Microsoft tenant) to create: Partner Center POST /v1/customers."""
+
+    domain: str  # the tenant's initial domain to create, "<prefix>.onmicrosoft.com"
+    company_name: str
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    address_line1: str
+    city: str
+    state: str  # UF
+    postal_code: str  # 8 digits
+    correlation_id: str
+    country: str = "BR"
+    culture: str = "pt-BR"
+    language: str = "pt"
+
+
+@dataclass(frozen=True)
+class CustomerResult:
+    """DONE with the customer's tenant id (Partner Center's customer id), or FAILED with `error`."""
+
+    outcome: Outcome
+    tenant_id: str | None = None
+    domain: str | None = None
+    error: ProviderError | None = None
+    provider_request_id: str | None = None
+    raw: dict = field(default_factory=dict)
+
+
 MICROSOFT_CUSTOMER_AGREEMENT = "MicrosoftCustomerAgreement"  # Partner Center's agreement type of the MCA
 
 
@@ -165,6 +197,12 @@ class LicenseProvisioner(Protocol):
     def agreement_template(self) -> AgreementTemplateResult: ...
 
     def attest_agreement(self, attestation: AgreementAttestation) -> ProvisioningResult: ...
+
+    def create_customer(self, customer: NewCustomer) -> CustomerResult:
+        """A new customer with a new tenant (its initial domain); FAILED when the domain is taken."""
+
+    def find_customer(self, domain: str) -> CustomerResult:
+        """The reseller's customer that owns `domain` (FAILED, code "not_found", when none does)."""
 
 
 class TokenProvider(Protocol):

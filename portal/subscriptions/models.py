@@ -5,12 +5,12 @@ rows are never edited. `Subscription.quantity`, `Subscription.renewal_quantity` 
 are the current state, always written in the same transaction as the history row that explains them.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Organization
@@ -57,6 +57,9 @@ class Subscription(db.Model):
     term_end: Mapped[date] = mapped_column(Date)  # business date it renews (exclusive end)
     # The provider's id for it (Partner Center subscription GUID); None until provisioned / own service.
     provider_subscription_id: Mapped[str | None] = mapped_column(String(80))
+    # Business date billing may start at the earliest (the contract's first monthly payment, for a customer
+    # the onboarding created); billing also waits for the provider to confirm the purchase. None: no such date.
+    billing_starts_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     # Bumped by every change: quotes remember it, and a concurrent change makes the UPDATE match no
     # row (SQLAlchemy's version counter), so two admins never overwrite each other.
@@ -248,6 +251,8 @@ ORDER_STATUS_LABELS = {
     OrderStatus.FAILED: _l("falhou"),
     OrderStatus.WITHDRAWN: _l("retirado"),
 }
+WAITING_FOR_AGREEMENT_LABEL = _l("aguardando o aceite do contrato pelo Master")
+AGREEMENT_RECHECK = timedelta(minutes=5)  # how often an order held for the customer agreement looks again
 
 
 class Order(db.Model):
@@ -276,6 +281,8 @@ class Order(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)  # the provider's words, for staff
     needs_staff: Mapped[bool] = mapped_column(Boolean, default=False)  # failed for good, or own service
+    # Held until a Master accepts the current customer agreement (the purchase gate), then sent.
+    waiting_for_agreement: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -286,6 +293,8 @@ class Order(db.Model):
 
     @property
     def status_label(self) -> str:
+        if self.waiting_for_agreement and self.status == OrderStatus.PENDING:
+            return str(WAITING_FOR_AGREEMENT_LABEL)
         return str(ORDER_STATUS_LABELS[OrderStatus(self.status)])
 
     @property

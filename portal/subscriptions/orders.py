@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from portal.accounts.models import Organization
+from portal.agreements.service import has_pending_agreement  # the purchase gate's rule, for held orders
 from portal.catalog.models import TERM_DURATIONS, Provider, Term
 from portal.extensions import db
 from portal.integrations.provisioning import (
@@ -28,7 +29,15 @@ from portal.integrations.provisioning import (
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
-from portal.subscriptions.models import Order, OrderEvent, OrderKind, OrderStatus, Subscription, SubscriptionStatus
+from portal.subscriptions.models import (
+    AGREEMENT_RECHECK,
+    Order,
+    OrderEvent,
+    OrderKind,
+    OrderStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 
 SYSTEM = Actor.system("provisioning")
 MAX_ATTEMPTS = 6  # then the order fails for good and staff is told
@@ -141,6 +150,14 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
         _event(order, "waiting for the subscription's earlier order")
         db.session.commit()
         return Step(order.status, order.next_attempt_at)
+
+    if order.waiting_for_agreement:
+        if has_pending_agreement(organization, clock.today()):
+            order.next_attempt_at = now + AGREEMENT_RECHECK
+            db.session.commit()
+            return Step(order.status, order.next_attempt_at)
+        order.waiting_for_agreement = False
+        _event(order, "customer agreement accepted: sending the order")
 
     if subscription.product.provider == Provider.OWN_SERVICE:
         order.needs_staff = True

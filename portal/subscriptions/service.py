@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal.accounts.models import Organization, OrganizationStatus, User
-from portal.agreements.service import ensure_agreement_accepted
+from portal.agreements.service import ensure_agreement_accepted, has_pending_agreement
 from portal.billing import prorata
 from portal.billing.payments import ensure_not_delinquent
 from portal.cancellations.models import MIN_REASON_LENGTH, CancellationRequest, CancellationStatus, ReasonCategory
@@ -33,6 +33,7 @@ from portal.catalog.models import (
     Product,
     ProductFamily,
     ProductPrice,
+    Provider,
     Term,
 )
 from portal.extensions import db
@@ -43,6 +44,7 @@ from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.money import round_half_up
 from portal.subscriptions.models import (
+    AGREEMENT_RECHECK,
     CartItem,
     ChangeKind,
     CreditEntry,
@@ -891,13 +893,15 @@ def _apply_checkout(organization: Organization, quote: Quote, actor: Actor, now:
 
 
 def purchase_for_new_customer(*, organization: Organization, items: list[tuple[Product, int]],
-                              actor: Actor) -> list[Order]:
+                              actor: Actor, billing_starts_on: date | None = None) -> list[Order]:
     """The subscriptions of a customer the onboarding approval just created: the checkout path (quote, ledger,
     lots, orders, audit) without a cart, in the caller's transaction; the orders go to the provider on commit.
 
-    The customer-agreement gate of `quote_checkout` is not applied: staff buys on the strength of the contract the
-    customer e-signed with the reseller, and the Master still has to accept the current agreement in the portal
-    before any purchase or increase of their own (the gate stays on every customer-facing path).
+    The customer-agreement gate of `quote_checkout` does not refuse the approval (the customer e-signed the
+    reseller's contract), but its rule holds the Microsoft orders: while the organization has a current agreement
+    not accepted (`has_pending_agreement`), they wait (`waiting_for_agreement`, shown to staff and customer) and
+    the provisioning sweep sends them once a Master accepted. The subscriptions are billed from
+    `billing_starts_on` (the contract's first monthly payment) at the earliest.
     """
     if not items:
         raise ServiceError(_("Inclua pelo menos um produto."))
@@ -913,9 +917,25 @@ def purchase_for_new_customer(*, organization: Organization, items: list[tuple[P
     db.session.add(quote)
     db.session.flush()
     confirmation = confirm_quote_in_transaction(organization, quote, actor)
+    held = has_pending_agreement(organization, clock.today())
     for order in confirmation.orders:
-        queue_order(order)
+        order.subscription.billing_starts_on = billing_starts_on
+        if held and order.subscription.product.provider != Provider.OWN_SERVICE:
+            order.waiting_for_agreement = True
+            order.next_attempt_at = now + AGREEMENT_RECHECK
+        else:
+            queue_order(order)
     return confirmation.orders
+
+
+def unfinished_orders(organization_id: int | None) -> list[Order]:
+    """The organization's orders not done: pending (waiting included), sent or failed (withdrawn ones are over)."""
+    if organization_id is None:
+        return []
+    return list(db.session.scalars(
+        select(Order).where(Order.organization_id == organization_id,
+                            Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.FAILED]))
+        .order_by(Order.id)))
 
 
 # ---------------------------------------------------------------- queueing

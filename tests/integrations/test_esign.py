@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,6 +26,8 @@ from portal.integrations.esign import (
     from_config,
     webhook_envelope,
 )
+from portal.shared import clock
+from tests.support import pdf
 from tests.support.autentique_fake import AutentiqueFake
 from tests.support.externals import free_port
 
@@ -117,7 +120,7 @@ def test_signing_completes_the_document_and_the_signed_pdf_downloads(adapter):
     assert status.signers[0].signed_at
     assert status.signed_pdf_url
     signed = adapter.provider.download_signed(document_id)
-    assert signed.startswith(b"%PDF") and PDF in signed
+    assert signed.startswith(b"%PDF") and signed != PDF  # the provider's evidence is added, never the upload as is
 
 
 def test_one_of_two_signers_is_a_signature_event_not_completion(adapter):
@@ -359,11 +362,48 @@ def test_simulator_forgets_on_restart_and_says_to_send_again():
     assert "again" in str(forgotten.value)
 
 
-def test_simulator_returns_the_uploaded_pdf_as_signed():
+def _weasy_pdf(html: str) -> bytes:
+    from weasyprint import HTML
+
+    return HTML(string=html).write_pdf()
+
+
+CONTRACT_HTML = "<html><body><h1>Contrato de prestação de serviços</h1><p>Cláusula primeira.</p></body></html>"
+
+
+def test_simulator_signs_with_an_evidence_page_marked_simulacao():
+    """Issue 13 point 8: the signed PDF was byte-identical to the uploaded one (no evidence at all)."""
+    contract = _weasy_pdf(CONTRACT_HTML)
+    simulator = SignatureSimulator(webhook_secret=SECRET)
+    with clock.frozen(datetime(2026, 12, 6, 13, 0, tzinfo=UTC)):
+        document_id = simulator.create_document(SignatureRequest(
+            name="Contrato — Açaí Backup Ltda", pdf=contract, signers=(CLIENTE, TESTEMUNHA), html=CONTRACT_HTML))
+    with clock.frozen(datetime(2026, 12, 6, 14, 5, 9, tzinfo=UTC)):
+        simulator.sign(document_id, CLIENTE.email)
+    with clock.frozen(datetime(2026, 12, 7, 9, 30, 0, tzinfo=UTC)):
+        simulator.sign(document_id, TESTEMUNHA.email)
+    signed = simulator.download_signed(document_id)
+    assert signed != contract and signed.startswith(b"%PDF")
+    assert pdf.page_count(signed) == pdf.page_count(contract) + 1  # the contract's pages, then the evidence
+    assert "Cláusula primeira." in pdf.pdf_text(signed, first_page=1, last_page=1)
+    evidence = pdf.flat(pdf.pdf_text(signed, first_page=pdf.page_count(signed)))
+    assert "SIMULAÇÃO" in evidence
+    for signer, when in ((CLIENTE, "06/12/2026 11:05:09"), (TESTEMUNHA, "07/12/2026 06:30:00")):
+        assert signer.name in evidence and signer.email in evidence
+        assert when in evidence  # Brasília time (UTC−3)
+    assert "2026-12-06 14:05:09 UTC" in evidence and "2026-12-07 09:30:00 UTC" in evidence
+    assert hashlib.sha256(contract).hexdigest() in evidence
+    assert document_id in evidence
+
+
+def test_simulator_without_html_signs_with_the_evidence_page_alone():
     simulator = SignatureSimulator(webhook_secret=SECRET)
     document_id = simulator.create_document(request_for())
     simulator.sign(document_id)
-    assert simulator.download_signed(document_id) == PDF
+    signed = simulator.download_signed(document_id)
+    assert signed != PDF
+    evidence = pdf.flat(pdf.pdf_text(signed))
+    assert "SIMULAÇÃO" in evidence and CLIENTE.email in evidence and hashlib.sha256(PDF).hexdigest() in evidence
 
 
 # ---------------------------------------------------------------- configuration
@@ -430,5 +470,5 @@ def test_the_simulator_shares_its_documents_between_processes_through_its_direct
     assert not other_worker.status(document_id).complete
     body, headers = other_worker.sign(document_id)
     assert web_worker.status(document_id).complete
-    assert web_worker.download_signed(document_id) == b"%PDF-1.7 contrato"
+    assert "SIMULAÇÃO" in pdf.pdf_text(web_worker.download_signed(document_id))
     assert web_worker.parse_webhook(body, headers).document_id == document_id

@@ -841,3 +841,51 @@ def test_simulator_failure_rate_fails_agreement_calls_retryably():
     for result in (simulator.agreement_template(), simulator.attest_agreement(attestation())):
         assert (result.outcome, result.error.code, result.error.retryable) == (Outcome.FAILED, "simulated", True)
     assert simulator.agreements(CUSTOMER) == []
+
+
+# ---------------------------------------------------------------- customers: a new tenant, or an existing one by domain
+
+def new_customer(domain: str = "acmebackup.onmicrosoft.com"):
+    from portal.integrations.provisioning import NewCustomer
+
+    return NewCustomer(domain=domain, company_name="Acme Backup Ltda", first_name="Rita", last_name="Responsável",
+                       email="rita@acme.example.com", phone="11988887777", address_line1="Rua das Flores, 10",
+                       city="São Paulo", state="SP", postal_code="01001000", correlation_id=correlation())
+
+
+def test_creating_a_customer_gives_a_new_tenant_and_the_domain_is_then_taken(adapter):
+    created = adapter.provisioner.create_customer(new_customer())
+    assert created.outcome == Outcome.DONE and uuid.UUID(created.tenant_id)
+    assert created.domain == "acmebackup.onmicrosoft.com"
+    again = adapter.provisioner.create_customer(new_customer())
+    assert again.outcome == Outcome.FAILED and again.error.retryable is False
+    found = adapter.provisioner.find_customer("acmebackup.onmicrosoft.com")
+    assert found.outcome == Outcome.DONE and found.tenant_id == created.tenant_id
+
+
+def test_create_customer_posts_the_company_and_billing_profiles(fake, client):
+    created = client.create_customer(new_customer())
+    [sent] = fake.requests_to("POST", "/v1/customers")
+    body = sent.json
+    assert body["companyProfile"] == {"domain": "acmebackup.onmicrosoft.com"}
+    billing = body["billingProfile"]
+    assert (billing["companyName"], billing["email"], billing["culture"], billing["language"]) == (
+        "Acme Backup Ltda", "rita@acme.example.com", "pt-BR", "pt")
+    assert billing["defaultAddress"]["country"] == "BR" and billing["defaultAddress"]["postalCode"] == "01001000"
+    assert fake.customers[created.tenant_id]["companyProfile"]["domain"] == "acmebackup.onmicrosoft.com"
+
+
+def test_an_existing_customer_is_found_by_its_exact_domain(fake, client):
+    tenant_id = fake.add_customer("contoso.onmicrosoft.com")
+    fake.add_customer("contosobr.onmicrosoft.com")
+    found = client.find_customer("contoso.onmicrosoft.com")
+    assert found.outcome == Outcome.DONE and found.tenant_id == tenant_id
+    missing = client.find_customer("fabrikam.onmicrosoft.com")
+    assert missing.outcome == Outcome.FAILED and missing.error.code == "not_found"
+    assert missing.error.retryable is False
+
+
+def test_partner_center_down_while_creating_a_customer_is_retryable():
+    client = PartnerCenterClient(f"http://127.0.0.1:{free_port()}", StaticTokenProvider(TOKEN), timeout=5)
+    result = client.create_customer(new_customer())
+    assert result.outcome == Outcome.FAILED and result.error.retryable is True

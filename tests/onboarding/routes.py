@@ -20,7 +20,8 @@ def complete_data(**overrides) -> dict:
         "complement": "", "district": "Centro", "city": "São Paulo", "state": "SP", "postal_code": "01001000",
         "billing_day": 10, "first_payment_date": clock.today() + timedelta(days=15), "disk_space_gb": 500,
         "installation_sites": 2, "windows_server_licenses": 3, "windows_server_version": "2019",
-        "notes": "Cliente prefere contato pela manhã.", **overrides,
+        "notes": "Cliente prefere contato pela manhã.", "tenant_mode": "existing",
+        "tenant_reference": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", **overrides,
     }
 
 

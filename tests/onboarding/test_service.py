@@ -1,7 +1,7 @@
 """The onboarding pipeline's service: every allowed and refused transition, what each stage says is missing, the
 contract for e-signature, the signature's completion, the financeiro approval and the handover card."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -63,6 +63,13 @@ def teams(app_ctx):
     app_ctx.extensions["teams"] = original
 
 
+def _approve(opportunity, **kwargs):
+    """The approval with the app's provisioner (the Partner Center simulator)."""
+    from flask import current_app
+
+    return onboarding.approve(opportunity, provisioner=current_app.extensions["provisioner"], **kwargs)
+
+
 def _events(opportunity) -> list[tuple[str | None, str]]:
     return [tuple(row) for row in db.session.execute(
         select(OpportunityEvent.from_stage, OpportunityEvent.to_stage)
@@ -121,12 +128,12 @@ def test_only_financeiro_approval_leaves_approval(app_ctx, settings, teams, frm)
     financeiro = Actor.for_user(factories.StaffUserFactory(roles=["financeiro"]))
     opportunity = make_opportunity(frm)
     if frm == S.APPROVAL:
-        onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
+        _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
         db.session.expire_all()
         assert db.session.get(Opportunity, opportunity.id).stage == S.IMPLANTATION  # the card went out inline
     else:
         with pytest.raises(ServiceError):
-            onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
+            _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
         assert db.session.get(Opportunity, opportunity.id).stage == frm
         assert db.session.scalar(select(func.count(Organization.id)).where(
             Organization.cnpj == opportunity.cnpj)) == 0
@@ -223,7 +230,7 @@ def test_stage_actions_need_their_staff_permission(app_ctx, settings, esign):
             onboarding.send_contract(make_opportunity(S.NEGOTIATION), actor=actor, esign=esign, settings=settings)
     for actor in (compliance, comercial):
         with pytest.raises(PermissionDenied):
-            onboarding.approve(make_opportunity(S.APPROVAL), actor=actor, settings=settings,
+            _approve(make_opportunity(S.APPROVAL), actor=actor, settings=settings,
                                url_for_token=lambda t: t)
         with pytest.raises(PermissionDenied):
             onboarding.mark_implantation_done(make_opportunity(S.IMPLANTATION), actor=actor)
@@ -415,7 +422,7 @@ def test_approval_creates_the_customer_its_master_and_its_subscriptions(app_ctx,
     microsoft = factories.ProductFactory(name="Microsoft 365 Business Basic", price=3290)
     opportunity = make_opportunity(S.APPROVAL, items=[(backup, 1), (microsoft, 12)], billing_day=15)
 
-    organization = onboarding.approve(opportunity, actor=financeiro, settings=settings,
+    organization = _approve(opportunity, actor=financeiro, settings=settings,
                                       url_for_token=lambda t: f"http://portal.test/convite/{t}")
     db.session.expire_all()
 
@@ -462,7 +469,7 @@ def test_approval_refuses_a_price_that_changed_since_the_proposal(app_ctx, setti
     db.session.add(ProductPrice(product=product, unit_price_cents=21000, effective_from=clock.today()))
     db.session.commit()
     with pytest.raises(onboarding.MissingData) as refused:
-        onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+        _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     assert refused.value.missing == [
         "o preço de Microsoft 365 E3 na proposta (R$ 200,00) igual ao do catálogo hoje (R$ 210,00)"]
     assert db.session.scalar(select(func.count(Organization.id)).where(Organization.cnpj == opportunity.cnpj)) == 0
@@ -474,7 +481,7 @@ def test_an_approval_that_fails_half_way_leaves_nothing_behind(app_ctx, settings
     financeiro = Actor.for_user(world.staff_financeiro)
     opportunity = make_opportunity(S.APPROVAL, email=world.staff_comercial.email)
     with pytest.raises(ServiceError, match="pertence à equipe"):
-        onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+        _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     assert db.session.scalar(select(func.count(Organization.id)).where(Organization.cnpj == opportunity.cnpj)) == 0
     assert db.session.get(Opportunity, opportunity.id).stage == S.APPROVAL
 
@@ -484,7 +491,7 @@ def test_a_refused_card_is_shown_and_can_be_posted_again(app_ctx, settings, team
     comercial = Actor.for_user(factories.StaffUserFactory(roles=["comercial"]))
     teams.fail_with = TeamsError("Teams Workflows answered 400: flow disabled", retryable=False, status=400)
     opportunity = make_opportunity(S.APPROVAL)
-    onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     db.session.expire_all()
     opportunity = db.session.get(Opportunity, opportunity.id)
     assert opportunity.stage == S.HANDOVER and opportunity.handover_status == "failed"
@@ -544,3 +551,47 @@ def test_item_quantity_and_product_are_checked(app_ctx, comercial):
     assert refused.value.field == "product_id"
     item = onboarding.set_item(opportunity, product_id=product.id, quantity=5, actor=comercial)
     assert item.unit_price_cents == 7890
+
+
+# ---------------------------------------------------------------- the signed contract's evidence (issue 13, 8)
+
+def test_the_signed_contract_carries_the_signature_evidence(app_ctx, settings, comercial, esign):
+    """contrato-assinado.pdf was byte-identical to contrato.pdf: it now has the contract's pages and an evidence
+    page (signers, times, the contract's SHA-256, SIMULAÇÃO from the simulator)."""
+    opportunity = _sent(settings, comercial, esign)
+    esign.sign(opportunity.signature_document_id)
+    onboarding.complete_signature(opportunity.signature_document_id, esign=esign, actor=Actor.system("t"))
+    opportunity = db.session.get(Opportunity, opportunity.id)
+    contract, _type = load(opportunity.contract_pdf_sha256)
+    signed, _type = load(opportunity.signed_pdf_sha256)
+    assert signed != contract and opportunity.signed_pdf_sha256 != opportunity.contract_pdf_sha256
+    pages = page_count(contract)
+    assert page_count(signed) == pages + 1
+    assert flat(pdf_text(signed, last_page=pages)) == flat(pdf_text(contract))  # the contract as it was sent
+    evidence = flat(pdf_text(signed, first_page=pages + 1))
+    assert "SIMULAÇÃO" in evidence
+    assert opportunity.contract_pdf_sha256 in evidence  # the SHA-256 of the PDF that went out for signature
+    for name, email in (("Rita Responsável", "rita@acme.example.com"), ("Carla Comercial", comercial.user.email)):
+        assert name in evidence and email in evidence
+    signed_at = clock.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    assert evidence.count(signed_at) >= 2  # each signer's time (UTC) is printed
+
+
+def test_with_autentique_the_signed_contract_is_the_file_autentique_returns(app_ctx, settings, comercial):
+    from portal.integrations.esign import AutentiqueClient
+    from tests.support.autentique_fake import AutentiqueFake
+
+    fake = AutentiqueFake(token="tok", webhook_secret="segredo").start()
+    try:
+        client = AutentiqueClient(fake.graphql_url, "tok", "segredo", timeout=5)
+        opportunity = _sent(settings, comercial, client)
+        assert opportunity.signature_provider == "autentique"
+        fake.sign(opportunity.signature_document_id)
+        assert onboarding.complete_signature(opportunity.signature_document_id, esign=client,
+                                             actor=Actor.system("t")) == "signed"
+        expected = fake.signed_pdf(opportunity.signature_document_id)
+    finally:
+        fake.stop()
+    opportunity = db.session.get(Opportunity, opportunity.id)
+    assert load(opportunity.signed_pdf_sha256)[0] == expected
+    assert expected != load(opportunity.contract_pdf_sha256)[0]

@@ -142,6 +142,17 @@ def test_the_whole_pipeline(client, world, esign, teams, outbox):
     queue = suporte.get(f"{BASE}/implantacao")
     assert queue.status_code == 200
     assert "Acme Backup Ltda - Rita Responsável" in text(queue) and "500 GB" in text(queue)
+    # The Backup em Nuvem order is support's to complete: until then the implantação is refused (issue 13, 2).
+    [backup_order] = [o for o in orders if o.subscription.product_id == backup.id]
+    db.session.expire_all()
+    assert db.session.get(Order, backup_order.id).status == "sent"
+    refused = suporte.post(f"{BASE}/{opportunity_id}/implantacao-concluida",
+                           data={"note": "Agente instalado e primeiro backup feito.", "voltar": "fila"})
+    assert refused.status_code == 422 and f"nº {backup_order.id}" in text(refused)
+    assert stage_of(opportunity_id) == Stage.IMPLANTATION
+    done = suporte.post(f"/backoffice/pedidos/{backup_order.id}/concluir",
+                        data={"note": "Agente do Backup em Nuvem instalado."})
+    assert done.status_code == 302
     response = suporte.post(f"{BASE}/{opportunity_id}/implantacao-concluida",
                             data={"note": "Agente instalado e primeiro backup feito.", "voltar": "fila"})
     assert response.status_code == 302 and response.headers["Location"].endswith(f"{BASE}/implantacao")
@@ -358,3 +369,19 @@ def test_first_payment_date_in_the_past_is_named(client, world):
     opportunity = make_opportunity(Stage.NEGOTIATION, first_payment_date=clock.today() - timedelta(days=3))
     page = text(as_staff(client, world, "comercial").get(f"{BASE}/{opportunity.id}"))
     assert "data da 1ª mensalidade a partir de hoje" in page
+
+
+# ---------------------------------------------------------------- the forms as the page renders them (issue 13, 1)
+
+def test_advance_by_submitting_the_form_the_page_renders(client, world):
+    from tests.support.forms import submission
+
+    opportunity = make_opportunity(Stage.PRESENTATION)
+    comercial = as_staff(client, world, "comercial")
+    for following in (Stage.SURVEY, Stage.REGISTERED, Stage.PROPOSAL):
+        page = comercial.get(f"{BASE}/{opportunity.id}").get_data(as_text=True)
+        fields = submission(page, f"{BASE}/{opportunity.id}/avancar")
+        assert fields.getlist("to") == [following.value]
+        response = comercial.post(f"{BASE}/{opportunity.id}/avancar", data=fields)
+        assert response.status_code == 302, text(response)
+        assert stage_of(opportunity.id) == following

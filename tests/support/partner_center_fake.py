@@ -185,6 +185,7 @@ class PartnerCenterFake:
         self._order_errors: list[tuple[Any, str]] = []
         self._pending_orders: int | None = None
         self._agreements: dict[str, list[dict]] = {}
+        self.customers: dict[str, dict] = {}  # tenant id → the Customer resource (created or added)
         self._server = None
         self._thread: threading.Thread | None = None
         self.app = self._build_app()
@@ -335,6 +336,28 @@ class PartnerCenterFake:
         def get_order(customer_id, order_id):
             return fake._read_order(customer_id, order_id)
 
+        @app.post("/v1/customers")
+        def create_customer():
+            return fake._create_customer(request.get_json(silent=True))
+
+        @app.get("/v1/customers")
+        def list_customers():
+            try:
+                wanted = json.loads(request.args.get("filter", "null"))
+            except ValueError:
+                wanted = None
+            if wanted is not None and (not isinstance(wanted, dict) or wanted.get("Field") not in (
+                    "Domain", "CompanyName") or wanted.get("Operator") != "starts_with"):
+                return fake._error(400, 800002, "Invalid request input: filter.", "InvalidInput")
+            with fake._lock:
+                items = list(fake.customers.values())
+            if wanted is not None:
+                key = "domain" if wanted["Field"] == "Domain" else "companyName"
+                items = [c for c in items if str(c["companyProfile"].get(key, "")).lower().startswith(
+                    str(wanted.get("Value", "")).lower())]
+            return fake._json({"totalCount": len(items), "items": items, "links": {},
+                               "attributes": {"objectType": "Collection"}})
+
         @app.get("/v1/agreements")
         def agreement_templates():
             wanted = request.args.get("agreementType", "*")
@@ -398,6 +421,46 @@ class PartnerCenterFake:
                          "userId": "fake-partner-user", "attributes": {"objectType": "Agreement"}}
             held.append(agreement)
         return self._json(agreement, 201)
+
+    def add_customer(self, domain: str, company_name: str = "Cliente Existente Ltda") -> str:
+        """A customer the partner already has (a reseller relationship): its tenant id."""
+        tenant_id = str(uuid.uuid4())
+        with self._lock:
+            self.customers[tenant_id] = {"id": tenant_id, "companyProfile": {
+                "tenantId": tenant_id, "domain": domain, "companyName": company_name},
+                "attributes": {"objectType": "Customer"}}
+        return tenant_id
+
+    def _create_customer(self, body: Any) -> Response:
+        """POST /v1/customers: companyProfile.domain (<prefix>.onmicrosoft.com, not taken) and a billingProfile
+        with email, culture, language, companyName and a defaultAddress (country, city, state, addressLine1,
+        postalCode, firstName, lastName)."""
+        def invalid(what: str) -> Response:
+            return self._error(400, 800002, f"Invalid request input: {what}.", "InvalidInput")
+
+        if not isinstance(body, dict) or not isinstance(body.get("companyProfile"), dict) \
+                or not isinstance(body.get("billingProfile"), dict):
+            return invalid("send the Customer resource with companyProfile and billingProfile")
+        domain = str(body["companyProfile"].get("domain") or "").lower()
+        if not domain.endswith(".onmicrosoft.com") or not domain.removesuffix(".onmicrosoft.com").isalnum():
+            return invalid(f"companyProfile.domain {domain!r} must be <letters and digits>.onmicrosoft.com")
+        billing = body["billingProfile"]
+        address = billing.get("defaultAddress") if isinstance(billing.get("defaultAddress"), dict) else {}
+        missing = [k for k in ("email", "culture", "language", "companyName") if not billing.get(k)] + [
+            f"defaultAddress.{k}" for k in ("country", "city", "state", "addressLine1", "postalCode", "firstName",
+                                            "lastName") if not address.get(k)]
+        if missing:
+            return invalid(f"billingProfile needs {', '.join(missing)}")
+        with self._lock:
+            if any(c["companyProfile"].get("domain") == domain for c in self.customers.values()):
+                return self._error(400, 600010, f"The domain {domain} is not available.", "DomainNotAvailable")
+            tenant_id = str(uuid.uuid4())
+            customer = {"id": tenant_id, "companyProfile": {"tenantId": tenant_id, "domain": domain,
+                                                            "companyName": billing["companyName"]},
+                        "billingProfile": billing, "relationshipToPartner": "reseller",
+                        "attributes": {"objectType": "Customer"}}
+            self.customers[tenant_id] = customer
+        return self._json(customer, 201)
 
     def _take(self, queue: list, when_index: int):
         with self._lock:

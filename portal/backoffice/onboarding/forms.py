@@ -15,7 +15,7 @@ from wtforms import (
 from wtforms.validators import Length, NumberRange, Optional, Regexp, ValidationError
 
 from portal.backoffice.forms import UFS
-from portal.backoffice.onboarding.service import MAX_INT, MIN_LOST_REASON
+from portal.backoffice.onboarding.service import MAX_INT, MIN_LOST_REASON, TENANT_EXISTING, TENANT_NEW
 from portal.shared import cnpj
 from portal.shared.forms import email_address, max_length, required
 
@@ -69,6 +69,13 @@ class OpportunityForm(FlaskForm):
                                          description=_l("Como o cliente informou, por exemplo 2019 ou 2012 R2."))
     notes = TextAreaField(_l("Observações (vão no card de passagem)"), filters=[_strip],
                           validators=[Optional(), max_length(10_000)], render_kw={"rows": 3})
+    tenant_mode = SelectField(_l("Tenant Microsoft do cliente"), validators=[Optional()], choices=[
+        SelectChoice("", "—"), SelectChoice(TENANT_EXISTING, _l("O cliente já tem um tenant")),
+        SelectChoice(TENANT_NEW, _l("Criar um novo tenant na Microsoft"))])
+    tenant_reference = StringField(
+        _l("ID do tenant ou domínio"), filters=[_strip], validators=[Optional(), max_length(253)],
+        description=_l("Tenant existente: o ID (GUID) ou um domínio dele, como contoso.onmicrosoft.com. Novo "
+                       "tenant: o domínio a criar, como acme.onmicrosoft.com."))
 
     def validate_cnpj(self, field):
         if field.data and not cnpj.is_valid(field.data):

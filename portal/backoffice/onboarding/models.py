@@ -84,6 +84,13 @@ class Opportunity(db.Model):
     windows_server_licenses: Mapped[int | None] = mapped_column(Integer)
     windows_server_version: Mapped[str] = mapped_column(String(40), default="")
     notes: Mapped[str] = mapped_column(Text, default="")  # observações (go on the handover card)
+    # The customer's Microsoft tenant, needed before any Microsoft product is ordered: "existing" (then
+    # `tenant_reference` is its tenant id, a GUID, or one of its domains) or "new" (then `tenant_reference` is the
+    # domain to create, <prefix>.onmicrosoft.com, through Partner Center's "create customer").
+    tenant_mode: Mapped[str | None] = mapped_column(String(10))
+    tenant_reference: Mapped[str] = mapped_column(String(253), default="")
+    # The Partner Center customer (tenant) id once known: given, looked up by domain, or created at approval.
+    microsoft_tenant_id: Mapped[str | None] = mapped_column(String(36))
     lost_reason: Mapped[str | None] = mapped_column(Text)
     # Documents and e-signature.
     proposal_pdf_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -40,6 +40,7 @@ from portal.billing.documents import DOCUMENT_LOCALE, PDF, store
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Product, Provider, Term
 from portal.extensions import db
 from portal.integrations.esign import SignatureError, SignatureProvider, SignatureRequest, Signer
+from portal.integrations.provisioning import CustomerResult, LicenseProvisioner, NewCustomer, Outcome
 from portal.integrations.teams import HandoverCard, TeamsError, TeamsNotifier
 from portal.jobs import enqueue_after_commit
 from portal.shared import clock, cnpj
@@ -55,6 +56,13 @@ UFS = frozenset({
     "PB", "PR", "PE", "PI", "RJ", "RN", "RS", "RO", "RR", "SC", "SP", "SE", "TO",
 })
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The customer's Microsoft tenant: an existing one by its id (a GUID) or one of its domains, or a new one whose
+# initial domain is <prefix>.onmicrosoft.com (Microsoft allows letters and digits in the prefix).
+TENANT_EXISTING, TENANT_NEW = "existing", "new"
+TENANT_MODES = (TENANT_EXISTING, TENANT_NEW)
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_INITIAL_DOMAIN = re.compile(r"^[a-z0-9]{1,27}\.onmicrosoft\.com$")
 
 TERMINAL = frozenset({Stage.ACTIVE, Stage.LOST})
 # Stages an opportunity can be lost from: everything before the approval (afterwards the customer exists, and
@@ -173,6 +181,45 @@ def _product(item: OpportunityItem) -> Product:
     return db.session.get(Product, item.product_id)
 
 
+def needs_microsoft_tenant(opportunity: Opportunity) -> bool:
+    """Microsoft products are ordered in the customer's tenant at Partner Center: the approval needs it."""
+    return any(_product(item).provider != Provider.OWN_SERVICE for item in opportunity.items)
+
+
+def normalize_tenant(mode: str | None, reference: str) -> str:
+    """As stored: lower case, no spaces; a new tenant's bare prefix gets ".onmicrosoft.com"."""
+    reference = "".join((reference or "").split()).lower()
+    if mode == TENANT_NEW and reference and "." not in reference:
+        reference += ".onmicrosoft.com"
+    return reference
+
+
+def tenant_problem(mode: str | None, reference: str) -> str | None:
+    """Why (`mode`, `reference`) names no tenant (in Portuguese), or None when it does."""
+    if mode == TENANT_EXISTING:
+        if not reference:
+            return _("informe o ID do tenant Microsoft do cliente ou um domínio dele")
+        if not (_GUID.match(reference) or _DOMAIN.match(reference)):
+            return _("“%(value)s” não é um ID de tenant (GUID, como 0f1e2d3c-…) nem um domínio (como "
+                     "contoso.onmicrosoft.com)", value=reference)
+    elif mode == TENANT_NEW:
+        if not reference:
+            return _("informe o domínio do novo tenant (como acme.onmicrosoft.com)")
+        if not _INITIAL_DOMAIN.match(reference):
+            return _("o domínio do novo tenant é <nome>.onmicrosoft.com, só com letras e números no nome (até 27), "
+                     "não “%(value)s”", value=reference)
+    return None
+
+
+def _tenant_problems(o: Opportunity) -> list[str]:
+    if not needs_microsoft_tenant(o) or o.microsoft_tenant_id:
+        return []
+    if o.tenant_mode not in TENANT_MODES:
+        return [_("o tenant Microsoft do cliente (um existente ou a criação de um novo)")]
+    problem = tenant_problem(o.tenant_mode, o.tenant_reference)
+    return [_("um tenant Microsoft válido: %(problem)s", problem=problem)] if problem else []
+
+
 # ---------------------------------------------------------------- what each stage needs
 
 def _blank(value: Any) -> bool:
@@ -272,7 +319,7 @@ def missing_for(opportunity: Opportunity, to: Stage, *, settings: OnboardingSett
         return _signed_problems(o)
     if to in (Stage.APPROVAL, Stage.HANDOVER):  # reviewed data again, and not a customer already
         problems = (_contact_problems(o) + _item_problems(o) + _contract_problems(o, settings, today)
-                    + _signed_problems(o) + _customer_problems(o))
+                    + _signed_problems(o) + _customer_problems(o) + _tenant_problems(o))
         return problems + (_price_problems(o, today) if to == Stage.HANDOVER else [])
     return []
 
@@ -422,12 +469,14 @@ class OpportunityData:
     windows_server_licenses: int | None = None
     windows_server_version: str = ""
     notes: str = ""
+    tenant_mode: str | None = None  # TENANT_EXISTING | TENANT_NEW | None (not said yet)
+    tenant_reference: str = ""
 
 
 _MAX_LENGTHS = {"company_name": 200, "contact_name": 200, "phone": 30, "email": 254, "cnpj": 14, "crm_id": 60,
                 "legal_name": 200, "trade_name": 200, "street": 200, "number": 20, "complement": 100,
                 "district": 100, "city": 100, "state": 2, "postal_code": 8, "windows_server_version": 40,
-                "notes": 10_000}
+                "notes": 10_000, "tenant_reference": 253}
 _NUMBERS = ("disk_space_gb", "installation_sites", "windows_server_licenses")
 
 
@@ -462,6 +511,13 @@ def _clean(data: OpportunityData) -> dict[str, Any]:
             raise ServiceError(_("Informe um número inteiro positivo."), field=name)
     if values["first_payment_date"] is not None and not isinstance(values["first_payment_date"], date):
         raise ServiceError(_("Informe a data no formato dd/mm/aaaa."), field="first_payment_date")
+    values["tenant_mode"] = values["tenant_mode"] or None
+    if values["tenant_mode"] not in (None, *TENANT_MODES):
+        raise ServiceError(_("Escolha um tenant existente ou a criação de um novo."), field="tenant_mode")
+    values["tenant_reference"] = normalize_tenant(values["tenant_mode"], values["tenant_reference"])
+    problem = tenant_problem(values["tenant_mode"], values["tenant_reference"]) if values["tenant_reference"] else None
+    if problem:
+        raise ServiceError(problem[:1].upper() + problem[1:] + ".", field="tenant_reference")
     return values
 
 
@@ -503,6 +559,8 @@ def update_opportunity(opportunity: Opportunity, data: OpportunityData, *, actor
         return False
     for key, value in changed.items():
         setattr(opportunity, key, value)
+    if {"tenant_mode", "tenant_reference"} & set(changed):
+        opportunity.microsoft_tenant_id = None  # found or created for the former choice
     _touch_proposal(opportunity)
     opportunity.updated_at = clock.now()
     record(AuditTag.OPPORTUNITY_UPDATED, actor=actor, organization_id=opportunity.organization_id,
@@ -625,11 +683,12 @@ def render_proposal_pdf(opportunity: Opportunity, *, settings: OnboardingSetting
         return _pdf(render_template("documents/proposal.html", **_document_context(opportunity, settings)))
 
 
-def render_contract_pdf(opportunity: Opportunity, *, settings: OnboardingSettings, signatory) -> bytes:
-    """The contract, with the approved proposal as its Annex I (a second section of the same PDF)."""
+def render_contract_html(opportunity: Opportunity, *, settings: OnboardingSettings, signatory) -> str:
+    """The contract, with the approved proposal as its Annex I (a second section of the same document)."""
     with force_locale(DOCUMENT_LOCALE):
-        return _pdf(render_template("documents/contract.html", signatory=signatory,
-                                    **_document_context(opportunity, settings)))
+        return render_template("documents/contract.html", signatory=signatory,
+                               **_document_context(opportunity, settings))
+
 
 
 def _ensure_proposal(opportunity: Opportunity, *, settings: OnboardingSettings, actor: Actor) -> str:
@@ -669,10 +728,11 @@ def send_contract(opportunity: Opportunity, *, actor: Actor, esign: SignaturePro
         raise MissingData(Stage.CONTRACT_SENT, missing)
     signatory = actor.user
     proposal = _ensure_proposal(opportunity, settings=settings, actor=actor)
-    contract = render_contract_pdf(opportunity, settings=settings, signatory=signatory)
+    contract_html = render_contract_html(opportunity, settings=settings, signatory=signatory)
+    contract = _pdf(contract_html)
     request = SignatureRequest(
         name=_("Contrato — %(company)s", company=opportunity.legal_name),
-        pdf=contract,
+        pdf=contract, html=contract_html,
         signers=(Signer(name=opportunity.contact_name, email=opportunity.email),
                  Signer(name=signatory.name, email=signatory.email)),
         message=_("Contrato de prestação de serviços de %(reseller)s, com a proposta comercial aprovada em anexo.",
@@ -778,12 +838,7 @@ def awaiting_signature() -> list[str]:
 
 # ---------------------------------------------------------------- approval (financeiro)
 
-def approve(opportunity: Opportunity, *, actor: Actor, settings: OnboardingSettings, url_for_token) -> Organization:
-    """The financeiro approval: creates the organization (its first Master = the responsible person, invited by
-    e-mail) and the subscriptions through the licenses service (quote, ledger, lots, orders → provisioning and
-    billing), all in one transaction; stage → card de passagem. The caller queues the handover card."""
-    _require_permission(actor, StaffPermission.PIPELINE_APPROVE)
-    _lock(opportunity)
+def _check_approvable(opportunity: Opportunity, settings: OnboardingSettings) -> None:
     _require_open(opportunity)
     if Stage(opportunity.stage) != Stage.APPROVAL:
         raise ServiceError(_("Só uma oportunidade em “%(stage)s” pode ser aprovada.",
@@ -791,6 +846,21 @@ def approve(opportunity: Opportunity, *, actor: Actor, settings: OnboardingSetti
     missing = missing_for(opportunity, Stage.HANDOVER, settings=settings)
     if missing:
         raise MissingData(Stage.HANDOVER, missing)
+
+
+def approve(opportunity: Opportunity, *, actor: Actor, settings: OnboardingSettings, url_for_token,
+            provisioner: LicenseProvisioner) -> Organization:
+    """The financeiro approval: the customer's Microsoft tenant (the existing one, looked up by domain when given
+    so, or a new one created at Partner Center), then the organization (its first Master = the responsible person,
+    invited by e-mail) and the subscriptions through the licenses service (quote, ledger, lots, orders →
+    provisioning; billed from the contract's first monthly payment), in one transaction; stage → card de
+    passagem. The caller queues the handover card."""
+    _require_permission(actor, StaffPermission.PIPELINE_APPROVE)
+    _lock(opportunity)
+    _check_approvable(opportunity, settings)
+    tenant_id = _resolve_tenant(opportunity, provisioner=provisioner, actor=actor)
+    if tenant_id and opportunity.microsoft_tenant_id is None:
+        opportunity.microsoft_tenant_id = tenant_id
     try:
         organization, orders = _create_customer(opportunity, actor=actor, url_for_token=url_for_token)
     except ServiceError:
@@ -821,6 +891,58 @@ def _queue_handover(opportunity: Opportunity) -> None:
     enqueue_after_commit(db.session, post_handover_card, opportunity.id)
 
 
+def _provider_refusal(result: CustomerResult, what: str) -> ServiceError:
+    error = result.error
+    if error is not None and error.retryable:
+        return ServiceError(_("A Microsoft (Partner Center) não respondeu ao %(what)s. Nada foi criado; tente de "
+                              "novo em alguns minutos.", what=what))
+    if error is not None and error.code == "not_found":
+        return ServiceError(_("O domínio “%(domain)s” não é de um cliente da revenda no Partner Center. Confira o "
+                              "domínio, peça ao cliente que aceite o convite de revenda ou escolha criar um novo "
+                              "tenant.", domain=result.domain or ""))
+    return ServiceError(_("A Microsoft (Partner Center) recusou o %(what)s: %(reason)s. Nada foi criado; corrija o "
+                          "tenant nos dados da oportunidade.", what=what,
+                          reason=error.message if error is not None else "—"))
+
+
+def _resolve_tenant(opportunity: Opportunity, *, provisioner: LicenseProvisioner, actor: Actor) -> str | None:
+    """The Partner Center customer id to order Microsoft products in (None: the proposal has none).
+
+    A new tenant is created once: its id is committed on the opportunity at once, so an approval that fails
+    afterwards (and its retry) never creates a second one. Partner Center is asked with the opportunity locked."""
+    if opportunity.microsoft_tenant_id:
+        return opportunity.microsoft_tenant_id
+    reference = opportunity.tenant_reference
+    if not needs_microsoft_tenant(opportunity) and not reference:
+        return None
+    if opportunity.tenant_mode == TENANT_EXISTING and _GUID.match(reference):
+        return reference
+    if opportunity.tenant_mode == TENANT_EXISTING:
+        found = provisioner.find_customer(reference)
+        if found.outcome != Outcome.DONE:
+            db.session.rollback()
+            raise _provider_refusal(CustomerResult(found.outcome, domain=reference, error=found.error),
+                                    _("pedido do tenant pelo domínio"))
+        return found.tenant_id
+    o = opportunity
+    first_name, _space, last_name = o.contact_name.strip().partition(" ")
+    created = provisioner.create_customer(NewCustomer(
+        domain=reference, company_name=o.legal_name, first_name=first_name, last_name=last_name or first_name,
+        email=o.email, phone=re.sub(r"\D", "", o.phone), address_line1=", ".join(p for p in (o.street, o.number) if p),
+        city=o.city, state=o.state, postal_code=o.postal_code, correlation_id=f"opportunity-{o.id}-tenant"))
+    if created.outcome != Outcome.DONE:
+        db.session.rollback()
+        raise _provider_refusal(created, _("pedido de criação do tenant"))
+    opportunity.microsoft_tenant_id = created.tenant_id
+    _note(opportunity, _("Novo tenant Microsoft criado no Partner Center: %(domain)s.", domain=reference),
+          actor=actor, detail={"tenant_id": created.tenant_id, "domain": reference})
+    record(AuditTag.OPPORTUNITY_UPDATED, actor=actor, subject=_subject(opportunity),
+           after={"microsoft_tenant_id": created.tenant_id, "tenant_created": reference})
+    db.session.commit()  # created at Microsoft: kept whatever happens to the approval
+    _lock(opportunity)
+    return created.tenant_id
+
+
 def _create_customer(opportunity: Opportunity, *, actor: Actor, url_for_token) -> tuple[Organization, list]:
     data = accounts.OrganizationData(
         legal_name=opportunity.legal_name, trade_name=opportunity.trade_name or opportunity.company_name,
@@ -831,10 +953,19 @@ def _create_customer(opportunity: Opportunity, *, actor: Actor, url_for_token) -
     organization = accounts.create_approved_customer(
         data, master_email=opportunity.email, master_name=opportunity.contact_name, actor=actor,
         url_for_token=url_for_token)
+    organization.microsoft_tenant_id = opportunity.microsoft_tenant_id
     orders = subscriptions.purchase_for_new_customer(
         organization=organization, items=[(_product(item), item.quantity) for item in opportunity.items],
-        actor=actor)
+        actor=actor, billing_starts_on=opportunity.first_payment_date)
     return organization, orders
+
+
+def customer_orders(organization: Organization) -> list:
+    """The license orders of the customer the approval created, oldest first."""
+    from portal.subscriptions.models import Order
+
+    return list(db.session.scalars(select(Order).where(Order.organization_id == organization.id)
+                                   .order_by(Order.id)))
 
 
 def _price_problems(opportunity: Opportunity, today: date) -> list[str]:
@@ -941,6 +1072,12 @@ def mark_implantation_done(opportunity: Opportunity, *, actor: Actor, note: str 
     _require_open(opportunity)
     if opportunity.stage != Stage.IMPLANTATION:
         raise ServiceError(_("A implantação só pode ser concluída depois que o card de passagem é publicado."))
+    unfinished = subscriptions.unfinished_orders(opportunity.organization_id)
+    if unfinished:
+        raise ServiceError(_("A implantação não pode ser concluída enquanto houver pedido de licenças não concluído "
+                             "(%(orders)s). Conclua ou refaça esses pedidos na fila de pedidos antes.",
+                             orders="; ".join(_("nº %(id)d: %(status)s", id=o.id, status=o.status_label)
+                                              for o in unfinished)))
     now = clock.now()
     opportunity.implantation_done_at = now
     opportunity.implantation_done_by_id = actor.user_id

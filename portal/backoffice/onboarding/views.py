@@ -29,9 +29,10 @@ from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_money
 from portal.shared.links import absolute_url
 from portal.shared.permissions import staff_can, staff_requires
-from portal.subscriptions.models import Order
+from portal.subscriptions.models import Order, OrderStatus
 
 HANDOVER_LABELS = {None: _l("na fila"), "posted": _l("publicado"), "failed": _l("falhou")}
+UNFINISHED = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.FAILED)
 
 
 def _settings() -> service.OnboardingSettings:
@@ -128,6 +129,7 @@ def _render(opportunity: Opportunity, *, form: OpportunityForm | None = None, it
         step=service.next_step(opportunity, settings=settings), lines=service.proposal_lines(opportunity),
         stage_labels=STAGE_LABELS, stage_order=STAGE_ORDER, error=error, missing=missing,
         backup=service.needs_backup_sizing(opportunity), settings=settings, organization=organization, orders=orders,
+        unfinished=[order for order in orders if order.status in UNFINISHED],
         users=users, editable=Stage(opportunity.stage) in service.EDITABLE,
         items_editable=Stage(opportunity.stage) in service.ITEMS_EDITABLE,
         losable=Stage(opportunity.stage) in service.LOSABLE, handover_labels=HANDOVER_LABELS,
@@ -315,11 +317,15 @@ def onboarding_approve(opportunity_id: int):
     try:
         organization = service.approve(
             opportunity, actor=actor_from_request(request), settings=_settings(),
-            url_for_token=lambda t: absolute_url("accounts.accept_invitation", token=t))
+            url_for_token=lambda t: absolute_url("accounts.accept_invitation", token=t),
+            provisioner=current_app.extensions["provisioner"])
     except ServiceError as error:
         return _refused(opportunity_id, error)
     flash(_("Aprovada: organização %(name)s criada, convite enviado para %(email)s e licenças pedidas.",
             name=organization.legal_name, email=opportunity.email), "success")
+    if any(order.waiting_for_agreement for order in service.customer_orders(organization)):
+        flash(_("Os produtos Microsoft aguardam o aceite do contrato pelo Master do cliente: os pedidos seguem "
+                "sozinhos depois do aceite."), "info")
     return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id))
 
 
