@@ -1,4 +1,5 @@
-"""GET /saude: the database answers, and orders reach the provider within the promised 30 minutes."""
+"""GET /saude (public): the database answers, nothing more; GET /saude/detalhes (staff): orders reach the provider
+within the promised 30 minutes."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -13,8 +14,8 @@ from tests.backoffice.routes_orders import make_order
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
 
-def check(client, status):
-    response = client.get("/saude")
+def check(client, status, url="/saude"):
+    response = client.get(url)
     assert response.status_code == status
     assert response.headers["Cache-Control"] == "no-store"
     assert response.mimetype == "application/json"
@@ -24,18 +25,37 @@ def check(client, status):
 def test_ok_for_anyone_without_signing_in(client):
     with clock.frozen(NOW):
         body = check(client, 200)
+    assert body == {"status": "ok", "database": "ok", "checked_at": "2026-03-10T15:00:00+00:00"}
+
+
+def test_the_public_answer_says_nothing_about_orders(client, world):
+    with clock.frozen(NOW):
+        make_order(world.demo, status=OrderStatus.FAILED)
+        make_order(world.other, status=OrderStatus.SENT, created_at=NOW - timedelta(hours=2))  # overdue
+        body = check(client, 200)
+    assert body == {"status": "ok", "database": "ok", "checked_at": "2026-03-10T15:00:00+00:00"}
+    assert not any(key.startswith("orders") for key in body)
+
+
+def test_details_need_a_signed_in_staff_user_who_reads_orders(client, world, login_as):
+    assert client.get("/saude/detalhes").status_code == 302  # to the sign-in page
+    assert login_as("master").get("/saude/detalhes").status_code == 404  # customers: no such page
+    with clock.frozen(NOW):
+        body = check(login_as("staff_suporte"), 200, "/saude/detalhes")
     assert body == {"status": "ok", "database": "ok", "orders_open": 0, "orders_overdue": 0,
                     "orders_needing_staff": 0, "checked_at": "2026-03-10T15:00:00+00:00"}
 
 
-def test_degraded_while_an_order_is_late_but_the_node_still_serves(client, world):
+def test_degraded_while_an_order_is_late_but_the_node_still_serves(client, world, login_as):
+    staff = login_as("staff_suporte")
     with clock.frozen(NOW):
         make_order(world.demo)  # on time
         make_order(world.demo, status=OrderStatus.FAILED)  # waiting for staff, not open
         make_order(world.other, status=OrderStatus.SENT, created_at=NOW - timedelta(minutes=29))
-        assert check(client, 200)["status"] == "ok"
+        assert check(staff, 200, "/saude/detalhes")["status"] == "ok"
         clock.advance(timedelta(minutes=2))
-        body = check(client, 200)
+        body = check(staff, 200, "/saude/detalhes")
+        assert check(staff, 200)["status"] == "ok"  # the public answer: the service is up
     assert body["status"] == "degraded" and body["database"] == "ok"
     assert (body["orders_open"], body["orders_overdue"], body["orders_needing_staff"]) == (2, 1, 1)
 
@@ -62,6 +82,22 @@ def unreachable_database(app_ctx):
 def test_error_when_the_database_does_not_answer(client, unreachable_database):
     with clock.frozen(NOW):
         body = check(client, 503)
+    assert body == {"status": "error", "database": "error", "checked_at": "2026-03-10T15:00:00+00:00"}
+
+
+def test_details_say_error_when_the_database_stops_answering(app_ctx, world, login_as, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from portal.subscriptions import orders
+
+    staff = login_as("staff_suporte")  # signed in while the database answered
+
+    def down(_now):
+        raise OperationalError("SELECT count(*)", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(orders, "health_counts", down)
+    with clock.frozen(NOW):
+        body = check(staff, 503, "/saude/detalhes")
     assert body == {"status": "error", "database": "error", "checked_at": "2026-03-10T15:00:00+00:00"}
 
 

@@ -15,8 +15,6 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from weasyprint import HTML
-from weasyprint.urls import URLFetcher
 
 from portal.accounts.models import Organization
 from portal.billing import boleto as boleto_codes
@@ -28,6 +26,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.documents import render_pdf
 from portal.shared.errors import NotFound
 from portal.shared.formatting import format_money, format_period
 from portal.subscriptions.models import QuantityChange
@@ -197,10 +196,7 @@ def _context(invoice: Invoice, settings: BillingSettings) -> dict:
 # ---------------------------------------------------------------- rendering
 
 def _pdf(html: str) -> bytes:
-    # Everything a document shows is inline (data: URIs); any other URL is refused, so a customer's name or
-    # address can never make the renderer read a file or call a server.
-    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
-    return HTML(string=html, url_fetcher=fetcher).write_pdf()
+    return render_pdf(html)  # no URL but data: is ever fetched (portal/shared/documents.py)
 
 
 def render_invoice_pdf(invoice: Invoice, *, settings: BillingSettings) -> bytes:

@@ -102,8 +102,11 @@ def cancel(subscription_id: int):
             _form_error(form, error)
         else:
             return redirect(url_for("cancellations.preview", token=quote.token))
+    facts = licenses._facts(subscription)
+    in_window = min(sum(quantity for quantity, _until in facts.open_windows), subscription.quantity)
     return render_template(
-        "cancellations/cancel.html", form=form, facts=licenses._facts(subscription),
+        "cancellations/cancel.html", form=form, facts=facts,
+        in_window=in_window, after_window=subscription.quantity - in_window,
         window=licenses.window_words(subscription.product.decrease_window_hours, "days"),
         min_reason=MIN_REASON_LENGTH, rescission_label=REASON_LABELS[ReasonCategory.RESCISSION],
     ), 200 if request.method == "GET" else 422

@@ -92,7 +92,11 @@ def password_changed(*, user) -> EmailDelivery:
 
 
 def _order_recipients(organization_id: int, requester) -> list:
-    """The person who asked and the organization's active Masters, once each."""
+    """The person who asked and the organization's active Masters, once each: customer people only.
+
+    The requester counts only as an active member of the organization: a staff user who acted for the customer
+    (an onboarding approval, a staff purchase) is not a customer and never gets a customer's message.
+    """
     from portal.accounts.models import Membership, MembershipRole, User
     from portal.accounts.roles import Role
 
@@ -101,13 +105,27 @@ def _order_recipients(organization_id: int, requester) -> list:
         .where(Membership.organization_id == organization_id, Membership.active.is_(True),
                Membership.accepted_at.is_not(None), User.active.is_(True), MembershipRole.role == Role.MASTER)
     ).all()
-    people = ([requester] if requester is not None else []) + list(masters)
+    member = requester is not None and not requester.is_staff and db.session.scalar(
+        select(Membership.id).join(User, Membership.user_id == User.id)
+        .where(Membership.organization_id == organization_id, Membership.user_id == requester.id,
+               Membership.active.is_(True), Membership.accepted_at.is_not(None), User.active.is_(True))
+    ) is not None
+    people = ([requester] if member else []) + list(masters)
     seen, unique = set(), []
     for person in people:
         if person.id not in seen:
             seen.add(person.id)
             unique.append(person)
     return unique
+
+
+def _staff_with_role(role) -> list:
+    """Active staff users holding staff role `role`."""
+    from portal.accounts.models import StaffRoleGrant, User
+
+    return list(db.session.scalars(
+        select(User).join(StaffRoleGrant, StaffRoleGrant.user_id == User.id)
+        .where(User.is_staff.is_(True), User.active.is_(True), StaffRoleGrant.role == role).order_by(User.id)))
 
 
 def _portal_url(path: str) -> str:
@@ -133,26 +151,74 @@ def order_received(*, orders: list, requester) -> list[EmailDelivery]:
     return deliveries
 
 
-def order_finished(*, order) -> list[EmailDelivery]:
-    """The order was carried out ("concluído") or could not be ("falhou": staff is already on it)."""
+def _requester_of(order):
     from portal.accounts.models import User
+
+    return db.session.get(User, order.requested_by_id) if order.requested_by_id else None
+
+
+def _tell_customer_about_order(template: str, *, order, subject_fn, context: dict | None = None) -> list[EmailDelivery]:
+    """`template` (a customer template) to the customer people of the order: the requester and the Masters."""
+    return [
+        queue_email(template, to=[person.email], subject_fn=subject_fn,
+                    context={"order": order, "person": person, "url": _portal_url(f"/pedidos/{order.id}"),
+                             **(context or {})},
+                    language=_language(person), organization_id=order.organization_id)
+        for person in _order_recipients(order.organization_id, _requester_of(order))
+    ]
+
+
+def order_finished(*, order) -> list[EmailDelivery]:
+    """The order was carried out ("concluído"), by the provider or by staff. A failed order goes to `order_failed`."""
     from portal.subscriptions.models import OrderStatus
 
-    requester = db.session.get(User, order.requested_by_id) if order.requested_by_id else None
-    done = order.status == OrderStatus.DONE
-    deliveries = []
-    for person in _order_recipients(order.organization_id, requester):
-        deliveries.append(queue_email(
-            "order_finished",
-            to=[person.email],
-            subject_fn=(lambda: _("Pedido de licenças concluído")) if done else (
-                lambda: _("Não conseguimos concluir seu pedido de licenças")),
-            context={"order": order, "person": person, "done": done,
-                     "url": _portal_url(f"/pedidos/{order.id}")},
-            language=_language(person),
-            organization_id=order.organization_id,
-        ))
-    return deliveries
+    if order.status != OrderStatus.DONE:
+        return order_failed(order=order)
+    return _tell_customer_about_order("order_finished", order=order,
+                                      subject_fn=lambda: _("Pedido de licenças concluído"))
+
+
+def order_failed(*, order) -> list[EmailDelivery]:
+    """The order failed for good. Who is told, and with which template, is `subscriptions.failures.cause_of`:
+
+    - a staff-side cause: staff role "suporte" gets `order_failed_staff` (the provider's words, the backoffice
+      link); the customer gets `order_delayed` (late, the team is on it, nothing to do), never the cause;
+    - a cause the customer can act on: the customer gets `order_action_needed` with what to do.
+    """
+    from portal.subscriptions.failures import Audience, cause_of
+
+    cause = cause_of(order.error_code)
+    if cause.audience == Audience.CUSTOMER:
+        return _tell_customer_about_order(
+            "order_action_needed", order=order, subject_fn=lambda: _("Não conseguimos concluir seu pedido de licenças"),
+            context={"action": cause.customer_action})
+    return order_failed_staff(order=order) + _tell_customer_about_order(
+        "order_delayed", order=order, subject_fn=lambda: _("Seu pedido de licenças está atrasado"))
+
+
+def order_failed_staff(*, order) -> list[EmailDelivery]:
+    """A failed order only staff can fix: to each active staff "suporte" user in their language (to MAIL_STAFF_TO
+    when there is none), with the cause and the provider's own words."""
+    from portal.accounts.models import Organization
+    from portal.accounts.roles import StaffRole
+
+    organization = db.session.get(Organization, order.organization_id)
+    requester = _requester_of(order)
+    context = {"order": order, "organization": organization, "requester": requester,
+               "url": _portal_url(f"/backoffice/pedidos/{order.id}")}
+
+    def subject():
+        return _("Pedido nº %(id)d falhou e precisa da equipe — %(org)s", id=order.id, org=organization.display_name)
+
+    people = _staff_with_role(StaffRole.SUPORTE)
+    if not people:
+        return [queue_email("order_failed_staff", to=[current_app.config["MAIL_STAFF_TO"]], subject_fn=subject,
+                            context={**context, "person": None},
+                            language=current_app.config["BABEL_DEFAULT_LOCALE"], organization_id=order.organization_id)]
+    return [queue_email("order_failed_staff", to=[person.email], subject_fn=subject,
+                        context={**context, "person": person}, language=_language(person),
+                        organization_id=order.organization_id)
+            for person in people]
 
 
 # ---------------------------------------------------------------- support tickets ("Chamados")

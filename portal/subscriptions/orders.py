@@ -29,6 +29,7 @@ from portal.integrations.provisioning import (
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
+from portal.subscriptions.failures import NO_TENANT
 from portal.subscriptions.models import (
     AGREEMENT_RECHECK,
     Order,
@@ -168,7 +169,7 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
     if not organization.microsoft_tenant_id:
         order.attempts += 1
         return _finish_failed(order, ProvisioningResult(Outcome.FAILED, error=ProviderError(
-            "no_tenant", "The organization has no Microsoft tenant id: set it in the backoffice, then retry.",
+            NO_TENANT, "The organization has no Microsoft tenant id: set it in the backoffice, then retry.",
             retryable=False)), now, notify)
     polling = order.operation_url is not None
     if not polling:
@@ -203,7 +204,7 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
 def _finish_failed(order: Order, result: ProvisioningResult, now: datetime, notify) -> Step:
     step = _failed(order, result, now)
     if step.status == OrderStatus.FAILED:
-        notify.order_finished(order=order)
+        notify.order_failed(order=order)  # staff or the customer, by the cause (subscriptions/failures.py)
     db.session.commit()
     return step
 

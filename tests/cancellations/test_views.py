@@ -383,3 +383,51 @@ def test_the_pages_render_in_english_too(march, world, login_as):
         response = client.get(url)
         assert response.status_code == 200 and 'lang="en"' in text(response), url
     assert ask_rescission(client).status_code == 200
+
+
+# ---------------------------------------------------------------- the words for one licence, some, and all (point 14a)
+
+def rules(client, subscription) -> str:
+    return section(client.get(f"/licencas/{subscription.id}/cancelar"), "cancel-rules")
+
+
+def preview_banner(client, subscription) -> str:
+    return section(client.get(f"/licencas/cancelamento/{token_of(ask_cancel(client, subscription, 'custo', REASON))}"),
+                   "cancellation")
+
+
+def test_one_licence_outside_the_window_is_not_called_the_others(march, world, login_as):
+    subscription = factories.subscription(world.demo, quantity=1)
+    client = login_as("adm")
+    said = rules(client, subscription)
+    assert "A licença segue em uso até o fim do termo, em 10/01/2027, sem crédito; a assinatura termina então." in said
+    assert "As demais" not in said and "outras" not in said
+    banner = preview_banner(client, subscription)
+    assert "A licença segue em uso até 10/01/2027, quando a assinatura termina." in banner
+    assert "As licenças" not in banner and "fora da janela" not in banner
+
+
+def test_one_licence_inside_the_window_ends_now_and_nothing_remains(march, world, login_as):
+    subscription = factories.subscription(world.demo, quantity=1, added_at=clock.now() - timedelta(hours=1))
+    said = rules(login_as("adm"), subscription)
+    assert ("Esta licença está dentro da janela: termina agora, com crédito proporcional, e a assinatura termina "
+            "hoje.") in said
+    assert "As demais" not in said and "segue em uso" not in said and "seguem em uso" not in said
+
+
+def test_all_licences_and_some_licences_are_said_as_such(march, world, login_as):
+    client = login_as("adm")
+    old = factories.subscription(world.demo, quantity=5)
+    said = rules(client, old)
+    assert "Todas as 5 licenças seguem em uso até o fim do termo, em 10/01/2027" in said and "As demais" not in said
+    assert "Todas as 5 licenças seguem em uso até 10/01/2027, quando a assinatura termina." in preview_banner(
+        client, old)
+    mixed = factories.subscription(world.demo, quantity=10)
+    increase = service.quote_quantity_change(organization=world.demo, subscription=mixed, new_quantity=13,
+                                             actor=Actor.for_user(world.adm))
+    service.confirm_quote(organization=world.demo, token=increase.token, actor=Actor.for_user(world.adm))
+    sign_in(client, world.adm)
+    said = rules(client, mixed)
+    assert "As outras 10 licenças seguem em uso até o fim do termo, em 10/01/2027" in said
+    assert "3 licenças podem ser canceladas com crédito até" in said
+    assert "As 10 licenças fora da janela seguem em uso até 10/01/2027" in preview_banner(client, mixed)

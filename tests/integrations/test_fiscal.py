@@ -14,6 +14,7 @@ from portal.integrations.fiscal import (
     Party,
     UploadOnly,
 )
+from portal.shared.documents import DocumentFetchRefused
 from tests.support import pdf
 
 NS = {"n": fiscal.ABRASF_NS}
@@ -110,3 +111,58 @@ def test_from_config_picks_the_backend():
 def test_amounts_are_written_exactly():
     assert [fiscal.decimal_text(c) for c in (0, 1, 10, 94171, 123456789)] == [
         "0.00", "0.01", "0.10", "941.71", "1234567.89"]
+
+
+# ---------------------------------------------------------------- the DANFSe fetches no URL (issue 13 point 19d)
+
+@pytest.fixture
+def probe():
+    """An HTTP server on 127.0.0.1 that records every path asked of it (nothing may reach it)."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the standard library's name
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_nota_fiscal_whose_text_holds_urls_fetches_nothing(probe):
+    url, hits = probe
+    hostile = (f'<img src="file:///etc/passwd"><img src="{url}/text.png">'
+               f'<link rel="stylesheet" href="{url}/text.css"> {url}/plain')
+    issued = FiscalSimulator().issue(request(service_description=hostile,
+                                             taker=Party(cnpj=CUSTOMER.cnpj, name=f'<img src="{url}/name.png">',
+                                                         address=CUSTOMER.address)))
+    text = pdf.pdf_text(issued.pdf)
+    assert 'src="file:///etc/passwd"' in text  # shown as the text it is
+    assert "root:x:0:0" not in text
+    assert hits == []
+
+
+def test_the_danfse_renderer_refuses_every_url_but_data(probe, tmp_path):
+    """Even a template that names URLs (the simulator's templates directory is a parameter) fetches nothing:
+    the DANFSe goes through the same restricted renderer as the invoices and boletos."""
+    url, hits = probe
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "danfse.html").write_text(
+        f'<html><head><link rel="stylesheet" href="{url}/style.css"></head><body>NFS-e {{{{ number }}}}'
+        f'<img src="file:///etc/passwd"><img src="{url}/logo.png"></body></html>')
+    with pytest.raises(DocumentFetchRefused, match="Error fetching"):
+        FiscalSimulator(templates=tmp_path).issue(request())
+    assert hits == []

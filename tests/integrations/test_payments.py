@@ -126,6 +126,32 @@ def test_a_replayed_event_is_rejected(gateway):
         gateway.parse_webhook(body, signature_header(body, SECRET, timestamp=old))
 
 
+def test_an_event_signed_in_the_future_beyond_the_tolerance_is_rejected(gateway):
+    # Stripe's own tolerance looks only backwards: a header dated ahead would stay replayable for as long.
+    ahead = int(time.time()) + 301
+    body = event_payload("payment_intent.succeeded", intent_object(), created=ahead)
+    with pytest.raises(WebhookRejected, match="tolerance"):
+        gateway.parse_webhook(body, signature_header(body, SECRET, timestamp=ahead))
+    almost = int(time.time()) + 250  # a gateway clock a little ahead is within the tolerance
+    body = event_payload("payment_intent.succeeded", intent_object(), created=almost)
+    assert gateway.parse_webhook(body, signature_header(body, SECRET, timestamp=almost)).type
+
+
+@pytest.mark.parametrize("body", [b"[]", b'[{"id": "evt_1"}]', b'"evt_1"', b"42", b"null",
+                                  b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": []}',
+                                  b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": [1]}}',
+                                  b"\xff\xfe not utf-8"])
+def test_a_validly_signed_body_that_is_not_an_event_object_is_rejected(gateway, body):
+    with pytest.raises(WebhookRejected):
+        gateway.parse_webhook(body, signature_header(body, SECRET))
+
+
+def test_an_event_with_an_absurd_created_is_read_with_the_current_time(gateway):
+    body = json.dumps({"id": "evt_big", "type": "payment_intent.succeeded", "created": 10 ** 30,
+                       "data": {"object": intent_object()}}).encode()
+    assert gateway.parse_webhook(body, signature_header(body, SECRET)).created.year >= 2026
+
+
 @pytest.mark.parametrize("header", ["", "garbage", "t=abc,v1=def"])
 def test_missing_or_malformed_signatures_are_rejected(gateway, header):
     body = event_payload("payment_intent.succeeded", intent_object())

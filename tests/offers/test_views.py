@@ -182,6 +182,25 @@ def test_the_list_shows_state_products_who_opened_and_who_accepted(person, world
     assert re.findall(r'data-summary="([^"]+)"', text(filtered)) == ["OF-2026-000001"]
 
 
+def test_the_staff_page_shows_the_accepted_quantity_next_to_the_offered_one(person, world, catalog):
+    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.defender],
+                       quantities=[2, 4])
+    staff = person("staff_comercial")
+    before = staff.get(f"/backoffice/ofertas/{offer.id}")
+    assert "Licenças aceitas" not in text(before) and 'data-testid="accepted-quantity"' not in text(before)
+    customer = person("master")
+    quote = make_quote(offer, world.demo, world.master, {catalog.standard.id: 5})
+    assert customer.post(f"/oferta/{offer.token}/orcamento/{quote.token}/confirmar").status_code == 302
+    page = staff.get(f"/backoffice/ofertas/{offer.id}")
+    table = re.search(r'data-testid="offer-lines">(.*?)</table>', text(page), re.S).group(1)
+    rows = re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", table, re.S)
+    quantities = {name: (re.search(r'data-testid="offered-quantity">(\d+)<', cells).group(1),
+                         words(re.search(r'data-testid="accepted-quantity">(.*?)</td>', cells, re.S).group(1)))
+                  for name, cells in rows}
+    assert quantities == {"Microsoft 365 Business Standard": ("2", "5"), "Defender for Business": ("4", "4")}
+    assert "Licenças oferecidas" in section(page, "offer-lines") and "Licenças aceitas" in section(page, "offer-lines")
+
+
 # ---------------------------------------------------------------- the customer's link
 
 def test_anonymous_visitors_are_asked_to_sign_in(app_ctx, world, catalog):

@@ -121,7 +121,10 @@ def test_after_the_last_attempt_staff_is_told_and_nothing_is_lost(setting, world
         sweep()
     assert (order.status, order.attempts, order.needs_staff) == (OrderStatus.FAILED, orders.MAX_ATTEMPTS, True)
     assert "simulated" in order.error_message.lower()
-    assert "Não conseguimos concluir seu pedido de licenças" in subjects(outbox)
+    # Nothing the customer can do: staff get the staff message, the customer hears the order is late.
+    assert f"Pedido nº {order.id} falhou e precisa da equipe — Demo Tecnologia" in subjects(outbox)
+    assert "Seu pedido de licenças está atrasado" in subjects(outbox)
+    assert "Não conseguimos concluir seu pedido de licenças" not in subjects(outbox)
     assert orders.health_counts(clock.now())["orders_needing_staff"] == 1
     assert subscription.quantity == 12  # the customer's change stands; staff carries it out
     setting.advance(timedelta(hours=1))
@@ -256,7 +259,8 @@ def test_rest_nce_refusal_fails_for_staff(rest, fake, world, outbox):
     [order] = change(world, subscription, 8)
     assert (order.status, order.needs_staff, order.attempts) == (OrderStatus.FAILED, True, 1)
     assert order.error_code == "800090" and order.error_message
-    assert "Não conseguimos concluir seu pedido de licenças" in subjects(outbox)
+    assert f"Pedido nº {order.id} falhou e precisa da equipe — Demo Tecnologia" in subjects(outbox)
+    assert "Não conseguimos concluir seu pedido de licenças" not in subjects(outbox)
 
 
 def test_without_a_microsoft_tenant_the_order_goes_to_staff(setting, world, outbox):
@@ -264,4 +268,5 @@ def test_without_a_microsoft_tenant_the_order_goes_to_staff(setting, world, outb
     db.session.commit()
     [order] = change(world, factories.subscription(world.demo, quantity=10), 12)
     assert (order.status, order.needs_staff, order.error_code) == (OrderStatus.FAILED, True, "no_tenant")
-    assert "Não conseguimos concluir seu pedido de licenças" in subjects(outbox)
+    assert f"Pedido nº {order.id} falhou e precisa da equipe — Demo Tecnologia" in subjects(outbox)
+    assert "Não conseguimos concluir seu pedido de licenças" not in subjects(outbox)  # staff-side: not the customer's

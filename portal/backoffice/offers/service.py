@@ -474,6 +474,17 @@ class OfferDetail:
     cancel_reason: str | None
     orders: list[Order]
     emailed_to: list[str]
+    # Once accepted: product id → the licences the customer accepted (they may change the offered quantity);
+    # empty before that. A product offered and left out of the acceptance maps to 0.
+    accepted_quantities: dict[int, int] = field(default_factory=dict)
+
+
+def _accepted_quantities(offer: PurchaseOffer) -> dict[int, int]:
+    if offer.status != OfferStatus.ACCEPTED or not offer.quote_id:
+        return {}
+    quote = db.session.get(Quote, offer.quote_id)
+    accepted = {int(line["product_id"]): int(line["quantity"]) for line in (quote.lines if quote else None) or []}
+    return {item.product_id: accepted.get(item.product_id, 0) for item in offer.items}
 
 
 def offer_detail(offer_id: int, *, now: datetime) -> OfferDetail:
@@ -489,7 +500,8 @@ def offer_detail(offer_id: int, *, now: datetime) -> OfferDetail:
     orders = list(db.session.scalars(select(Order).where(Order.quote_id == offer.quote_id).order_by(Order.id))) \
         if offer.quote_id else []
     return OfferDetail(row=row, cancel_reason=(cancelled.after or {}).get("reason") if cancelled else None,
-                       orders=orders, emailed_to=list((sent.after or {}).get("emailed_to", [])) if sent else [])
+                       orders=orders, emailed_to=list((sent.after or {}).get("emailed_to", [])) if sent else [],
+                       accepted_quantities=_accepted_quantities(offer))
 
 
 def copy_text(offer: PurchaseOffer, url: str, lines: list[OfferLine]) -> str:

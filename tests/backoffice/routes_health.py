@@ -1,0 +1,5 @@
+"""The staff health detail route (order counts), for tests/test_permissions.py."""
+
+STAFF_ROUTES = {
+    "health.health_details": ("GET", {}),
+}
