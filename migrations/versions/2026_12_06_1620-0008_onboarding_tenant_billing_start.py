@@ -5,7 +5,7 @@ subscription is billed from its `billing_starts_on` at the earliest (and once th
 an order waits while the customer has not accepted the current customer agreement.
 
 Revision ID: 0008_onboarding_tenant
-Revises: 0007_backoffice_pipelines
+Revises: 0008_security_sessions
 Created: 2026-12-06 16:20:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008_onboarding_tenant'
-down_revision = '0007_backoffice_pipelines'
+down_revision = '0008_security_sessions'
 branch_labels = None
 depends_on = None
 
