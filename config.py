@@ -86,6 +86,7 @@ def load(env: str | None = None) -> dict:
     default_db = f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
     default_jobs = f"sqlite:///{INSTANCE_DIR / 'jobs.db'}"
     base_url = _base_url(env)
+    login_limit = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     return {
         "PORTAL_ENV": env,
         "SECRET_KEY": _secret_key(env),
@@ -177,10 +178,19 @@ def load(env: str | None = None) -> dict:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 64 * 1024 * 1024),
         # Rendered page pieces kept per process while what they show is unchanged (portal/shared/fragments.py).
         "FRAGMENT_CACHE_BYTES": _int("FRAGMENT_CACHE_BYTES", 32 * 1024 * 1024),
-        # Login rate limit; storage is shared between workers only with a redis:// URI.
+        # Sign-in, second factor and "Esqueci minha senha" attempts, counted in the database (every worker
+        # together): per client IP, and per attempted account (defaults to the per-IP limit).
+        "LOGIN_RATE_LIMIT": login_limit,
+        "LOGIN_ACCOUNT_RATE_LIMIT": os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", login_limit),
+        # Reset e-mails sent to one address in any hour; further requests are recorded and not sent.
+        "PASSWORD_RESET_PER_ADDRESS_PER_HOUR": _int("PASSWORD_RESET_PER_ADDRESS_PER_HOUR", 3),
+        # Other Flask-Limiter limits (the cancellations' password re-entry); redis:// shares them between workers.
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
-        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
+        # Proxies in front of the portal that append to X-Forwarded-For / set X-Forwarded-Proto (the load
+        # balancer: 1). 0 trusts neither header: the client IP is the connection's.
+        "PROXY_FIX_X_FOR": _int("PROXY_FIX_X_FOR", 0),
+        "PROXY_FIX_X_PROTO": _int("PROXY_FIX_X_PROTO", 0),
         # Sessions: absolute lifetime, plus an idle timeout checked on every request.
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("SESSION_HOURS", 12)),
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 60),

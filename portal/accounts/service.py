@@ -19,6 +19,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.accounts import throttle
 from portal.accounts.models import (
     Invitation,
     LoginSession,
@@ -31,10 +32,12 @@ from portal.accounts.models import (
 )
 from portal.accounts.roles import Role, StaffPermission, StaffRole, grantable_roles, staff_permissions_for
 from portal.extensions import db
+from portal.jobs import enqueue_after_commit
 from portal.notifications import service as notify
 from portal.shared import clock, cnpj, tokens
-from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.audit import Actor, AuditEvent, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
+from portal.shared.links import absolute_url
 
 RESET_SALT = "password-reset"
 INVITATION_SALT = "invitation"
@@ -83,8 +86,11 @@ def _set_password(user: User, password: str) -> None:
 def check_credentials(email: str, password: str, *, actor: Actor) -> User | None:
     """The user if e-mail and password match an active account; records a failure otherwise.
 
-    Unknown e-mail, wrong password and inactive account look the same to the caller.
+    Unknown e-mail, wrong password and inactive account look the same to the caller. Attempts are limited per
+    IP and per attempted address (TooManyAttempts), in the database so every worker counts together.
     """
+    throttle.hit("login", [(f"ip:{actor.ip or ''}", current_app.config["LOGIN_RATE_LIMIT"]),
+                           (f"account:{normalize_email(email)}", current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"])])
     user = db.session.execute(select(User).where(User.email == normalize_email(email))).scalar_one_or_none()
     if user is None or user.password_hash is None:
         check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password)
@@ -259,10 +265,17 @@ def _hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().lower().encode()).hexdigest()
 
 
+def _count_second_factor_attempt(user: User, actor: Actor) -> None:
+    """Six digits are guessable: attempts are limited per IP and per account, like passwords."""
+    throttle.hit("second_factor", [(f"ip:{actor.ip or ''}", current_app.config["LOGIN_RATE_LIMIT"]),
+                                   (f"account:{user.id}", current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"])])
+
+
 def confirm_totp_enrolment(user: User, code: str, *, actor: Actor) -> list[str]:
     """Activate the pending secret if `code` is right; returns the recovery codes (shown once)."""
     if not user.totp_secret or user.totp_enabled:
         raise ServiceError(_("Comece a configuração da verificação em duas etapas novamente."))
+    _count_second_factor_attempt(user, actor)
     if not _spend_totp(user, code):
         raise ServiceError(_("Código inválido. Confira o relógio do celular e tente de novo."), field="code")
     user.totp_enabled_at = clock.now()
@@ -274,6 +287,7 @@ def confirm_totp_enrolment(user: User, code: str, *, actor: Actor) -> list[str]:
 
 def verify_second_factor(user: User, code: str, *, actor: Actor) -> bool:
     """A current TOTP code, or an unused recovery code (which is then spent)."""
+    _count_second_factor_attempt(user, actor)
     code = (code or "").strip()
     if user.totp_enabled and _spend_totp(user, code):
         db.session.commit()
@@ -336,16 +350,42 @@ def _reset_fingerprint(user: User) -> str:
     return hashlib.sha256(f"{user.password_hash}:{user.session_token}".encode()).hexdigest()[:20]
 
 
-def request_password_reset(email: str, *, actor: Actor, url_for_token) -> None:
-    """E-mail a reset link if the address is an active account; say nothing either way."""
-    user = db.session.execute(select(User).where(User.email == normalize_email(email))).scalar_one_or_none()
+def request_password_reset(email: str, *, actor: Actor) -> None:
+    """"Esqueci minha senha": queue the look-up and the e-mail as a job, whether or not the address is an
+    account, so the answer takes the same time and says nothing either way. Limited per IP and per address."""
+    from portal.accounts.jobs import send_password_reset
+
+    address = normalize_email(email)[:254]
+    throttle.hit("password_reset", [(f"ip:{actor.ip or ''}", current_app.config["LOGIN_RATE_LIMIT"]),
+                                    (f"account:{address}", current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"])])
+    enqueue_after_commit(db.session, send_password_reset, address, actor.ip, actor.user_agent)
+    db.session.commit()
+
+
+def send_password_reset(email: str, *, actor: Actor) -> bool:
+    """The job's work: e-mail a reset link (on BASE_URL) if `email` is an active account with a password, at
+    most PASSWORD_RESET_PER_ADDRESS_PER_HOUR times an hour (a sliding hour, counted from the audit trail with
+    the user's row locked, so two consumers cannot both send the last one). True when an e-mail was queued."""
+    user = db.session.execute(
+        select(User).where(User.email == normalize_email(email)).with_for_update()
+    ).scalar_one_or_none()
     if user is None or not user.active or user.password_hash is None:
-        return
+        db.session.commit()
+        return False
+    sent_last_hour = db.session.scalar(select(func.count()).where(
+        AuditEvent.tag == AuditTag.PASSWORD_RESET_REQUESTED, AuditEvent.subject == f"user:{user.id}",
+        AuditEvent.created_at > clock.now() - timedelta(hours=1)))
+    if sent_last_hour >= current_app.config["PASSWORD_RESET_PER_ADDRESS_PER_HOUR"]:
+        record(AuditTag.PASSWORD_RESET_THROTTLED, actor=actor, subject=f"user:{user.id}")
+        db.session.commit()
+        return False
     token = tokens.dumps({"u": user.id, "f": _reset_fingerprint(user)}, salt=RESET_SALT)
     max_age = current_app.config["PASSWORD_RESET_MAX_AGE"]
-    notify.password_reset(user=user, url=url_for_token(token), max_age_minutes=max_age // 60)
+    notify.password_reset(user=user, url=absolute_url("accounts.reset_password", token=token),
+                          max_age_minutes=max_age // 60)
     record(AuditTag.PASSWORD_RESET_REQUESTED, actor=actor, subject=f"user:{user.id}")
     db.session.commit()
+    return True
 
 
 def user_for_reset_token(token: str) -> User:

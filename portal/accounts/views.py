@@ -35,7 +35,8 @@ from portal.accounts.forms import (
 )
 from portal.accounts.models import Membership, User
 from portal.accounts.roles import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLE_ORDER, Permission, Role, permissions_for
-from portal.extensions import db, limiter
+from portal.accounts.throttle import TooManyAttempts
+from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import AuditEvent
 from portal.shared.errors import ServiceError
@@ -49,8 +50,10 @@ PENDING_MAX_AGE = 600  # seconds between password and second factor
 HISTORY_MAX_PAGE = 100_000  # 5 million events back
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+def _too_many(template: str, **context):
+    """A limit of accounts/throttle.py passed: the same page, the message, 429."""
+    flash(_("Muitas tentativas em pouco tempo. Aguarde um minuto e tente de novo."), "danger")
+    return render_template(template, **context), 429
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -127,14 +130,16 @@ def home():
 
 @bp.route("/entrar", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("accounts.home"))
     form = LoginForm()
     next_url = _safe_next(request.args.get("next"))
     if form.validate_on_submit():
-        user = service.check_credentials(form.email.data, form.password.data, actor=_actor())
+        try:
+            user = service.check_credentials(form.email.data, form.password.data, actor=_actor())
+        except TooManyAttempts:
+            return _too_many("accounts/login.html", form=form)
         if user is None:
             flash(_("E-mail ou senha incorretos."), "danger")
         elif service.needs_second_factor(user):
@@ -151,7 +156,6 @@ def login():
 
 @bp.route("/entrar/verificacao", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, methods=["POST"])
 def login_verify():
     user = _pending_user()
     if user is None or not user.totp_enabled:
@@ -159,7 +163,11 @@ def login_verify():
         return redirect(url_for("accounts.login"))
     form = TwoFactorForm()
     if form.validate_on_submit():
-        if service.verify_second_factor(user, form.code.data, actor=_actor(user)):
+        try:
+            verified = service.verify_second_factor(user, form.code.data, actor=_actor(user))
+        except TooManyAttempts:
+            return _too_many("accounts/login_verify.html", form=form)
+        if verified:
             next_url = session.pop(PENDING)["next"]
             return _finish_login(user, next_url)
         form.code.errors = [_("Código inválido.")]
@@ -172,7 +180,6 @@ def _qr_svg(uri: str) -> str:
 
 @bp.route("/entrar/configurar-verificacao", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, methods=["POST"])
 def login_enrol():
     """First sign-in of someone who must use two-factor but has not enrolled yet."""
     user = _pending_user()
@@ -222,14 +229,13 @@ def set_language():
 
 @bp.route("/senha/esqueci", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, methods=["POST"])
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        service.request_password_reset(
-            form.email.data, actor=_actor(),
-            url_for_token=lambda t: absolute_url("accounts.reset_password", token=t),
-        )
+        try:
+            service.request_password_reset(form.email.data, actor=_actor())
+        except TooManyAttempts:
+            return _too_many("accounts/forgot.html", form=form)
         return render_template("accounts/forgot_sent.html", email=form.email.data,
                                minutes=current_app.config["PASSWORD_RESET_MAX_AGE"] // 60)
     return render_template("accounts/forgot.html", form=form), _status()

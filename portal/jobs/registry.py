@@ -3,6 +3,7 @@
 Start a consumer with `huey_consumer portal.jobs.registry.huey`.
 """
 
+import portal.accounts.jobs  # noqa: F401
 import portal.agreements.jobs  # noqa: F401
 import portal.backoffice.cosell.jobs  # noqa: F401
 import portal.backoffice.offers.jobs  # noqa: F401

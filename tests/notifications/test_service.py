@@ -103,10 +103,7 @@ def test_password_reset_mail_through_a_real_smtp_server(app_ctx, world):
     app_ctx.extensions["mailer"] = SMTPMailer("127.0.0.1", sink.port, starttls=False, timeout=10)
     try:
         with app_ctx.test_request_context():
-            accounts.request_password_reset(
-                world.cobranca.email.upper(), actor=Actor.anonymous(ip="127.0.0.1"),
-                url_for_token=lambda token: f"http://portal.test/senha/redefinir/{token}",
-            )
+            accounts.request_password_reset(world.cobranca.email.upper(), actor=Actor.anonymous(ip="127.0.0.1"))
         [message] = sink.wait_for(1)
     finally:
         app_ctx.extensions["mailer"] = original
