@@ -777,3 +777,20 @@ def test_implantation_is_refused_while_an_order_is_pending_or_failed(app_ctx, se
     order_service.complete_by_staff(db.session.get(Order, order.id), actor=suporte, note="Agente instalado.")
     onboarding.mark_implantation_done(db.session.get(Opportunity, opportunity.id), actor=suporte)
     assert db.session.get(Opportunity, opportunity.id).stage == S.ACTIVE
+
+
+def test_the_held_orders_go_as_soon_as_the_agreement_is_recorded(app_ctx, settings, financeiro, teams):
+    from portal.agreements import service as agreements
+    from tests.agreements.routes import make_version
+
+    version = make_version()
+    opportunity = make_opportunity(S.APPROVAL, items=[(factories.ProductFactory(name="Microsoft 365 E3"), 3)])
+    organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    [order] = db.session.scalars(select(Order).where(Order.organization_id == organization.id)).all()
+    assert order.waiting_for_agreement and order.status == "pending"
+    comercial = Actor.for_user(factories.StaffUserFactory(roles=["comercial"]))
+    agreements.attest(organization=organization, version_id=version.id, first_name="Rita", last_name="Responsável",
+                      email="rita@acme.example.com", phone=None, accepted_on=clock.today(), actor=comercial)
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)  # sent when the attestation committed (jobs run inline in tests)
+    assert order.status == "done" and not order.waiting_for_agreement
