@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from blinker import Namespace
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -57,6 +58,13 @@ SWEEP_GRACE = timedelta(minutes=10)
 DUPLICATE_AT_PROVIDER = "600061"  # Partner Center: the same contact was already confirmed (done)
 _PHONE = re.compile(r"^\+?[0-9()\-. ]{8,30}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+_signals = Namespace()
+# Sent in the transaction that records acceptances or attestations, before it commits; the sender is the
+# Organization. Other rooms react to it without this room importing them: the subscriptions room sends the
+# orders it held for the agreement (the approval of a new customer's onboarding).
+agreements_recorded = _signals.signal("agreements-recorded")
 
 
 class ProviderStatus(StrEnum):
@@ -441,6 +449,8 @@ def accept(*, organization: Organization, membership: Membership, version_ids: l
                                                                        "ip": actor.ip})
         _queue_provider(acceptance)
         created.append(acceptance)
+    if created:
+        agreements_recorded.send(organization)
     db.session.commit()
     return created
 
@@ -513,6 +523,7 @@ def attest(*, organization: Organization, version_id: int | None, first_name: st
 
     enqueue_after_commit(db.session, notify_attestation_contact, acceptance.id)
     _queue_provider(acceptance)
+    agreements_recorded.send(organization)
     db.session.commit()
     return acceptance
 

@@ -50,7 +50,7 @@ from portal.billing.models import (
     LineKind,
     display_number,
 )
-from portal.billing.prorata import monthly_period
+from portal.billing.prorata import monthly_period, prorated_amount
 from portal.billing.settings import BillingSettings
 from portal.catalog.models import BillingFrequency, Product
 from portal.extensions import db
@@ -62,6 +62,9 @@ from portal.subscriptions.models import (
     CreditEntry,
     Lot,
     LotDraw,
+    Order,
+    OrderKind,
+    OrderStatus,
     QuantityChange,
     Subscription,
     SubscriptionStatus,
@@ -161,6 +164,11 @@ class SubscriptionFacts:
     product_name: str
     billing_frequency: str
     lots: list[LotFacts] = field(default_factory=list)  # by id
+    # Billing waits for the provider: True while the subscription's purchase order is not done.
+    unconfirmed: bool = False
+    # Business date billing starts: the later of `Subscription.billing_starts_on` (the contract's first monthly
+    # payment) and the day the provider confirmed the purchase; None when the subscription has no such date.
+    starts_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,13 +215,23 @@ def load_billing_facts(organization_ids: Sequence[int], on: date) -> dict[int, B
     subscriptions: dict[int, SubscriptionFacts] = {}
     for row in session.execute(
         select(Subscription.id, Subscription.organization_id, Subscription.status, Product.name,
-               Product.billing_frequency)
+               Product.billing_frequency, Subscription.billing_starts_on)
         .join(Product, Product.id == Subscription.product_id)
         .where(Subscription.organization_id.in_(ids)).order_by(Subscription.id)
     ):
-        subscription = SubscriptionFacts(row.id, row.status, row.name, row.billing_frequency)
+        subscription = SubscriptionFacts(row.id, row.status, row.name, row.billing_frequency,
+                                         starts_on=row.billing_starts_on)
         subscriptions[row.id] = subscription
         facts[row.organization_id].subscriptions.append(subscription)
+    for row in session.execute(
+        select(Order.subscription_id, Order.status, Order.completed_at)
+        .where(Order.organization_id.in_(ids), Order.kind == OrderKind.PURCHASE)
+    ):
+        subscription = subscriptions[row.subscription_id]
+        if row.status != OrderStatus.DONE or row.completed_at is None:
+            subscription.unconfirmed = True
+        elif subscription.starts_on is not None:
+            subscription.starts_on = max(subscription.starts_on, clock.to_business(row.completed_at).date())
     lots: dict[int, LotFacts] = {}
     for row in session.execute(
         select(Lot.id, Lot.subscription_id, Lot.change_id, Lot.quantity, Lot.unit_price_cents, Lot.added_at)
@@ -269,7 +287,42 @@ def draft_invoice(organization: Billable, on: date) -> Draft:
     return draft_from_facts(organization.billing_day, facts, on)
 
 
+def billable_facts(billing_day: int, facts: BillingFacts, on: date) -> BillingFacts:
+    """What may be billed on `on`: nothing of a subscription whose purchase the provider has not confirmed, or
+    whose billing starts after `on`; from its start on, its changes before the start are not billed, except the
+    initial purchase, charged pró-rata from the start (monthly billing; nothing when the start opens a period,
+    whose recurring line covers it) or, billed yearly, as it was, on the start."""
+    waiting = {s.id for s in facts.subscriptions if s.unconfirmed or (s.starts_on is not None and s.starts_on > on)}
+    starts = {s.id: s for s in facts.subscriptions if s.starts_on is not None and s.id not in waiting}
+    if not waiting and not starts:
+        return facts
+    changes = []
+    for change in facts.changes:
+        subscription = starts.get(change.subscription_id)
+        if change.subscription_id in waiting:
+            continue
+        if subscription is not None and change.effective_on < subscription.starts_on:
+            if change.kind != ChangeKind.INITIAL:
+                continue  # a change before the start: the recurring lines from the start cover its licenses
+            start = subscription.starts_on
+            if subscription.billing_frequency == BillingFrequency.MONTHLY:
+                period_start, period_end = monthly_period(billing_day, start)
+                lot = next((lot for lot in subscription.lots if lot.change_id == change.id), None)
+                if start == period_start or lot is None:
+                    continue
+                change = ChangeFacts(change.id, change.subscription_id, change.kind, change.delta,
+                                     prorated_amount(lot.unit_price_cents, change.delta, period_start, period_end,
+                                                     start), start, period_start, period_end)
+            else:
+                change = ChangeFacts(change.id, change.subscription_id, change.kind, change.delta,
+                                     change.charge_cents, start, change.period_start, change.period_end)
+        changes.append(change)
+    return BillingFacts(credit_cents=facts.credit_cents, changes=changes,
+                        subscriptions=[s for s in facts.subscriptions if s.id not in waiting])
+
+
 def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
+    facts = billable_facts(billing_day, facts, on)
     period = monthly_period(billing_day, on)
     draft = Draft(billing_date=on, period=period, credit_available_cents=facts.credit_cents)
     by_id = {s.id: s for s in facts.subscriptions}

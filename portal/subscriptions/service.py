@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal.accounts.models import Organization, OrganizationStatus, User
-from portal.agreements.service import ensure_agreement_accepted, has_pending_agreement
+from portal.agreements.service import agreements_recorded, ensure_agreement_accepted, has_pending_agreement
 from portal.billing import prorata
 from portal.billing.payments import ensure_not_delinquent
 from portal.cancellations.models import MIN_REASON_LENGTH, CancellationRequest, CancellationStatus, ReasonCategory
@@ -936,6 +936,23 @@ def unfinished_orders(organization_id: int | None) -> list[Order]:
         select(Order).where(Order.organization_id == organization_id,
                             Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.FAILED]))
         .order_by(Order.id)))
+
+
+def release_orders_held_for_agreement(organization: Organization, **_signal) -> list[Order]:
+    """An acceptance (or attestation) is being recorded: the organization's orders held for the agreement are
+    due now and queued for when it commits (`run_order` checks the gate again: one of two agreements accepted
+    leaves them waiting)."""
+    held = list(db.session.scalars(
+        select(Order).where(Order.organization_id == organization.id, Order.waiting_for_agreement.is_(True),
+                            Order.status == OrderStatus.PENDING)))
+    now = clock.now()
+    for order in held:
+        order.next_attempt_at = now
+        queue_order(order)
+    return held
+
+
+agreements_recorded.connect(release_orders_held_for_agreement)
 
 
 # ---------------------------------------------------------------- queueing

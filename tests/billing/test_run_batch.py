@@ -89,7 +89,11 @@ def _scenario(app, batch_size: int) -> dict:
             _change(orgs["mensal"], adm, e12, 13)  # E1: +3 → R$ 160,35 on the next invoice
             subscriptions.set_cart_quantity(organization=orgs["compra"], user=buyer, product_id=e3.id, quantity=3)
             quote = subscriptions.quote_checkout(organization=orgs["compra"], user=buyer, actor=Actor.for_user(buyer))
-            subscriptions.confirm_quote(organization=orgs["compra"], token=quote.token, actor=Actor.for_user(buyer))
+            confirmation = subscriptions.confirm_quote(organization=orgs["compra"], token=quote.token,
+                                                       actor=Actor.for_user(buyer))
+            for order in confirmation:  # Partner Center confirms the purchase (billing waits for it)
+                order.status, order.completed_at = "done", clock.now()
+            db.session.commit()
         with clock.frozen(at(date(2026, 3, 15), 15)):
             _change(orgs["mensal"], adm, e12, 11)  # E3: −2 in the window → credit R$ 86,54
         run(date(2026, 3, 31))

@@ -595,3 +595,202 @@ def test_with_autentique_the_signed_contract_is_the_file_autentique_returns(app_
     opportunity = db.session.get(Opportunity, opportunity.id)
     assert load(opportunity.signed_pdf_sha256)[0] == expected
     assert expected != load(opportunity.contract_pdf_sha256)[0]
+
+
+# ---------------------------------------------------------------- what provisioning needs (issue 13, 2)
+
+GUID = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+
+
+@pytest.fixture
+def financeiro(app_ctx):
+    return Actor.for_user(factories.StaffUserFactory(roles=["financeiro"]))
+
+
+@pytest.fixture
+def partner_center(app_ctx):
+    """The REST adapter against the local Partner Center fake."""
+    from portal.integrations.partner_center import PartnerCenterClient
+    from portal.integrations.provisioning import StaticTokenProvider
+    from tests.support.partner_center_fake import PartnerCenterFake
+
+    fake = PartnerCenterFake(token="tok").start()
+    yield fake, PartnerCenterClient(fake.url, StaticTokenProvider("tok"), timeout=5)
+    fake.stop()
+
+
+def _microsoft_opportunity(**data) -> Opportunity:
+    return make_opportunity(S.APPROVAL, items=[(factories.ProductFactory(name="Microsoft 365 E3", price=20000), 3)],
+                            **data)
+
+
+def _customer(opportunity) -> Organization | None:
+    return db.session.scalar(select(Organization).where(Organization.cnpj == opportunity.cnpj))
+
+
+def test_the_approval_needs_the_microsoft_tenant_and_the_first_order_no_longer_fails(app_ctx, settings, financeiro,
+                                                                                      teams):
+    opportunity = _microsoft_opportunity(tenant_mode=None, tenant_reference="")
+    assert any("tenant Microsoft" in thing for thing in onboarding.next_step(opportunity, settings=settings).missing)
+    with pytest.raises(onboarding.MissingData, match="tenant Microsoft"):
+        _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    assert _customer(opportunity) is None
+
+    opportunity = _microsoft_opportunity(tenant_mode="existing", tenant_reference=GUID)
+    organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    assert organization.microsoft_tenant_id == GUID
+    [order] = db.session.scalars(select(Order).where(Order.organization_id == organization.id)).all()
+    assert order.status == "done" and order.error_code is None  # was FAILED, no_tenant
+
+
+def test_a_backup_only_proposal_needs_no_tenant(app_ctx, settings, financeiro, teams):
+    opportunity = make_opportunity(S.APPROVAL, tenant_mode=None, tenant_reference="")
+    organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    assert organization.microsoft_tenant_id is None
+
+
+def test_a_new_tenant_is_created_at_partner_center_once(app_ctx, settings, financeiro, teams, partner_center):
+    fake, client = partner_center
+    opportunity = _microsoft_opportunity(tenant_mode="new", tenant_reference="acmebackup.onmicrosoft.com")
+    organization = onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t,
+                                      provisioner=client)
+    [created] = fake.customers.values()
+    assert created["companyProfile"]["domain"] == "acmebackup.onmicrosoft.com"
+    assert created["billingProfile"]["companyName"] == "Acme Backup Ltda"
+    assert organization.microsoft_tenant_id == created["id"]
+    assert db.session.get(Opportunity, opportunity.id).microsoft_tenant_id == created["id"]
+    assert "Novo tenant Microsoft criado" in " ".join(e.note for e in opportunity.events)
+
+
+def test_a_tenant_created_before_a_failed_approval_is_not_created_again(app_ctx, settings, financeiro, teams,
+                                                                         partner_center, monkeypatch):
+    fake, client = partner_center
+    opportunity = _microsoft_opportunity(tenant_mode="new", tenant_reference="acmebackup.onmicrosoft.com")
+    monkeypatch.setattr(onboarding, "_create_customer", lambda *a, **k: (_ for _ in ()).throw(
+        ServiceError("falhou depois do tenant")))
+    with pytest.raises(ServiceError, match="falhou depois do tenant"):
+        onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t,
+                           provisioner=client)
+    monkeypatch.undo()
+    kept = db.session.get(Opportunity, opportunity.id).microsoft_tenant_id
+    assert kept and kept in fake.customers
+    organization = onboarding.approve(db.session.get(Opportunity, opportunity.id), actor=financeiro,
+                                      settings=settings, url_for_token=lambda t: t, provisioner=client)
+    assert organization.microsoft_tenant_id == kept and len(fake.customers) == 1
+
+
+def test_an_existing_tenant_is_found_by_its_domain(app_ctx, settings, financeiro, teams, partner_center):
+    fake, client = partner_center
+    tenant_id = fake.add_customer("contoso.onmicrosoft.com")
+    unknown = _microsoft_opportunity(tenant_mode="existing", tenant_reference="fabrikam.onmicrosoft.com")
+    with pytest.raises(ServiceError, match="não é de um cliente da revenda"):
+        onboarding.approve(unknown, actor=financeiro, settings=settings, url_for_token=lambda t: t,
+                           provisioner=client)
+    assert _customer(unknown) is None and db.session.get(Opportunity, unknown.id).stage == S.APPROVAL
+    opportunity = _microsoft_opportunity(tenant_mode="existing", tenant_reference="contoso.onmicrosoft.com")
+    organization = onboarding.approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t,
+                                      provisioner=client)
+    assert organization.microsoft_tenant_id == tenant_id
+
+
+@pytest.mark.parametrize(("mode", "reference", "message"), [
+    ("existing", "not a tenant", "não é um ID de tenant"),
+    ("existing", "0f1e2d3c-4b5a-4978", "não é um ID de tenant"),
+    ("new", "acme-backup.onmicrosoft.com", "só com letras e números"),
+    ("new", "acme.com.br", "só com letras e números"),
+    ("bogus", "", "Escolha um tenant existente"),
+])
+def test_a_tenant_that_cannot_be_one_is_refused_on_its_field(app_ctx, comercial, mode, reference, message):
+    opportunity = make_opportunity(S.REVIEW)
+    data = onboarding.OpportunityData(**{**{f: getattr(opportunity, f) for f in
+                                            onboarding.OpportunityData.__dataclass_fields__},
+                                         "tenant_mode": mode, "tenant_reference": reference})
+    with pytest.raises(ServiceError, match=message) as refused:
+        onboarding.update_opportunity(opportunity, data, actor=comercial)
+    assert refused.value.field in ("tenant_reference", "tenant_mode")
+
+
+def test_the_tenant_is_stored_as_microsoft_writes_it(app_ctx, comercial):
+    opportunity = make_opportunity(S.REVIEW)
+    base = {f: getattr(opportunity, f) for f in onboarding.OpportunityData.__dataclass_fields__}
+    onboarding.update_opportunity(opportunity, onboarding.OpportunityData(
+        **{**base, "tenant_mode": "new", "tenant_reference": " AcmeBackup "}), actor=comercial)
+    assert db.session.get(Opportunity, opportunity.id).tenant_reference == "acmebackup.onmicrosoft.com"
+    onboarding.update_opportunity(opportunity, onboarding.OpportunityData(
+        **{**base, "tenant_mode": "existing", "tenant_reference": "Contoso.OnMicrosoft.com "}), actor=comercial)
+    assert db.session.get(Opportunity, opportunity.id).tenant_reference == "contoso.onmicrosoft.com"
+
+
+def test_microsoft_orders_wait_for_the_agreement_then_go(app_ctx, settings, financeiro, teams):
+    from portal.agreements.models import AcceptanceMethod, AgreementAcceptance
+    from portal.subscriptions import orders as order_service
+    from portal.subscriptions.models import AGREEMENT_RECHECK
+    from tests.agreements.routes import make_version
+
+    version = make_version()
+    backup = factories.own_service_product(name="Backup em Nuvem", price=15000)
+    microsoft = factories.ProductFactory(name="Microsoft 365 E3", price=20000)
+    opportunity = make_opportunity(S.APPROVAL, items=[(backup, 1), (microsoft, 3)])
+    organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    orders = {o.subscription.product_id: o for o in
+              db.session.scalars(select(Order).where(Order.organization_id == organization.id))}
+    held = orders[microsoft.id]
+    assert held.waiting_for_agreement and held.status == "pending"
+    assert held.status_label == "aguardando o aceite do contrato pelo Master"
+    assert orders[backup.id].status == "sent" and not orders[backup.id].waiting_for_agreement  # support's
+    provisioner = app_ctx.extensions["provisioner"]
+    later = clock.now() + AGREEMENT_RECHECK
+    with clock.frozen(later):
+        order_service.run_order(held.id, provisioner=provisioner)  # the sweep: still not accepted
+    db.session.expire_all()
+    assert db.session.get(Order, held.id).status == "pending"
+
+    db.session.add(AgreementAcceptance(
+        organization_id=organization.id, version_id=version.id, method=AcceptanceMethod.ACCEPTED,
+        first_name="Rita", last_name="Responsável", email="rita@acme.example.com", accepted_on=clock.today(),
+        accepted_at=clock.now()))
+    db.session.commit()
+    assert order_service.due_orders(later + AGREEMENT_RECHECK) == [held.id]
+    with clock.frozen(later + AGREEMENT_RECHECK):
+        order_service.run_order(held.id, provisioner=provisioner)
+    db.session.expire_all()
+    sent = db.session.get(Order, held.id)
+    assert sent.status == "done" and not sent.waiting_for_agreement
+
+
+def test_implantation_is_refused_while_an_order_is_pending_or_failed(app_ctx, settings, financeiro, teams):
+    from portal.subscriptions import orders as order_service
+
+    suporte = Actor.for_user(factories.StaffUserFactory(roles=["suporte"]))
+    opportunity = make_opportunity(S.APPROVAL)  # Backup em Nuvem: an order support completes by hand
+    organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    opportunity = db.session.get(Opportunity, opportunity.id)
+    assert opportunity.stage == S.IMPLANTATION
+    [order] = db.session.scalars(select(Order).where(Order.organization_id == organization.id)).all()
+    with pytest.raises(ServiceError, match=f"nº {order.id}"):
+        onboarding.mark_implantation_done(opportunity, actor=suporte)
+    order.status, order.needs_staff = "failed", True
+    db.session.commit()
+    with pytest.raises(ServiceError, match="falhou"):
+        onboarding.mark_implantation_done(db.session.get(Opportunity, opportunity.id), actor=suporte)
+    assert db.session.get(Opportunity, opportunity.id).stage == S.IMPLANTATION
+    order_service.complete_by_staff(db.session.get(Order, order.id), actor=suporte, note="Agente instalado.")
+    onboarding.mark_implantation_done(db.session.get(Opportunity, opportunity.id), actor=suporte)
+    assert db.session.get(Opportunity, opportunity.id).stage == S.ACTIVE
+
+
+def test_the_held_orders_go_as_soon_as_the_agreement_is_recorded(app_ctx, settings, financeiro, teams):
+    from portal.agreements import service as agreements
+    from tests.agreements.routes import make_version
+
+    version = make_version()
+    opportunity = make_opportunity(S.APPROVAL, items=[(factories.ProductFactory(name="Microsoft 365 E3"), 3)])
+    organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
+    [order] = db.session.scalars(select(Order).where(Order.organization_id == organization.id)).all()
+    assert order.waiting_for_agreement and order.status == "pending"
+    comercial = Actor.for_user(factories.StaffUserFactory(roles=["comercial"]))
+    agreements.attest(organization=organization, version_id=version.id, first_name="Rita", last_name="Responsável",
+                      email="rita@acme.example.com", phone=None, accepted_on=clock.today(), actor=comercial)
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)  # sent when the attestation committed (jobs run inline in tests)
+    assert order.status == "done" and not order.waiting_for_agreement

@@ -281,6 +281,12 @@ def onboarding_check_signature(opportunity_id: int):
         db.session.rollback()
         return _render(_opportunity_or_404(opportunity_id), status=422,
                        error=_("O serviço de assinatura eletrônica não respondeu: %(error)s", error=str(error)))
+    _flash_signature(outcome)
+    return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id))
+
+
+def _flash_signature(outcome: str) -> None:
+    """What a signature check (or the simulator's signature) came to, in words: never the internal outcome."""
     messages = {
         "signed": (_("Contrato assinado por todos: a oportunidade está em “Contrato assinado”."), "success"),
         "already": (_("A assinatura já tinha sido registrada."), "info"),
@@ -289,7 +295,6 @@ def onboarding_check_signature(opportunity_id: int):
     }
     message, category = messages.get(outcome, (_("Nada a fazer."), "info"))
     flash(message, category)
-    return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id))
 
 
 @bp.post("/contratacao/<int:opportunity_id>/simular-assinatura")
@@ -304,7 +309,7 @@ def onboarding_simulate_signature(opportunity_id: int):
                                              actor=actor_from_request(request))
     except ServiceError as error:
         return _refused(opportunity_id, error)
-    flash(_("Assinatura simulada (%(outcome)s).", outcome=outcome), "info")
+    _flash_signature(outcome)
     return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id))
 
 
