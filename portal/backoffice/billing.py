@@ -22,7 +22,7 @@ from portal.accounts.context import actor_from_request
 from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
 from portal.backoffice.views import bp
-from portal.billing import payments
+from portal.billing import delivery, payments
 from portal.billing import service as billing
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
@@ -51,6 +51,7 @@ STATUS_BADGES = {"open": "text-bg-primary", "overdue": "text-bg-danger", "paid":
                  "cancelled": "text-bg-secondary"}
 # Query-string values (as staff read them in the URL) → the display status they select.
 STATUS_SLUGS = {"aberta": "open", "vencida": "overdue", "paga": "paid", "cancelada": "cancelled"}
+UNDELIVERED_SLUG = "sem-destinatario"  # ?envio=: the invoices nobody could be e-mailed
 STATUS_CHOICES = [(slug, INVOICE_STATUS_LABELS[status]) for slug, status in STATUS_SLUGS.items()]
 MANUAL_METHOD_CHOICES = [SelectChoice("", _l("Escolha…"))] + [
     SelectChoice(str(m), PAYMENT_METHOD_LABELS[m]) for m in payments.MANUAL_METHODS]
@@ -70,6 +71,7 @@ class InvoiceFilters:
     """The list's filters once read; a value that could not be read is None and explained in `errors`."""
 
     status: str | None = None  # "open" (not yet due), "overdue", "paid", "cancelled"
+    undelivered: bool = False  # only invoices nobody could be e-mailed ("sem destinatário")
     year: int | None = None
     organization: str = ""  # part of the razão social, nome fantasia or CNPJ
     raw: dict[str, str] = field(default_factory=dict)
@@ -81,13 +83,19 @@ class InvoiceFilters:
 
 def parse_filters(args) -> InvoiceFilters:
     """Read the filters from request.args. Never raises: a bad value is ignored and explained."""
-    raw = {name: (args.get(name) or "").strip()[:MAX_SEARCH] for name in ("situacao", "ano", "organizacao")}
+    raw = {name: (args.get(name) or "").strip()[:MAX_SEARCH]
+           for name in ("situacao", "ano", "organizacao", "envio")}
     filters = InvoiceFilters(raw=raw, organization=raw["organizacao"])
     if raw["situacao"]:
         filters.status = STATUS_SLUGS.get(raw["situacao"].lower())
         if filters.status is None:
             filters.errors["situacao"] = _("Situação desconhecida: “%(value)s”. Mostrando faturas em todas as "
                                            "situações.", value=raw["situacao"][:40])
+    if raw["envio"]:
+        filters.undelivered = raw["envio"].lower() == UNDELIVERED_SLUG
+        if not filters.undelivered:
+            filters.errors["envio"] = _("Envio desconhecido: “%(value)s”. Mostrando todas as faturas.",
+                                        value=raw["envio"][:40])
     if raw["ano"]:
         if raw["ano"].isdigit() and MIN_YEAR <= int(raw["ano"]) <= MAX_YEAR:
             filters.year = int(raw["ano"])
@@ -109,6 +117,8 @@ def search_invoices(filters: InvoiceFilters, *, today: date, page: int, per_page
         statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
     elif filters.status:
         statement = statement.where(Invoice.status == filters.status)
+    if filters.undelivered:
+        statement = statement.where(delivery.undelivered())
     if filters.year:
         statement = statement.where(Invoice.year == filters.year)
     if filters.organization:
@@ -116,9 +126,10 @@ def search_invoices(filters: InvoiceFilters, *, today: date, page: int, per_page
     return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
 
 
-def _row(invoice: Invoice, today: date) -> dict:
+def _row(invoice: Invoice, today: date, undelivered: set[int]) -> dict:
     status = invoice.display_status(today)
     return {"invoice": invoice, "status": status, "days_late": (today - invoice.due_date).days,
+            "undelivered": invoice.id in undelivered,
             "open_cents": (max(payments.amount_due(invoice, today) - invoice.paid_cents, 0)
                            if invoice.status == InvoiceStatus.OPEN else 0)}
 
@@ -129,10 +140,13 @@ def invoices():
     filters = parse_filters(request.args)
     page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
     today = clock.today()
-    rows = search_invoices(filters, today=today, page=page)
+    found = search_invoices(filters, today=today, page=page)
+    rows, has_next = found[:PER_PAGE], len(found) > PER_PAGE
+    undelivered = delivery.undelivered_among([invoice.id for invoice in rows])
     return render_template(
-        "backoffice/billing_invoices.html", rows=[_row(invoice, today) for invoice in rows[:PER_PAGE]],
-        filters=filters, page=page, has_next=len(rows) > PER_PAGE, status_choices=STATUS_CHOICES,
+        "backoffice/billing_invoices.html", rows=[_row(invoice, today, undelivered) for invoice in rows],
+        filters=filters, page=page, has_next=has_next, status_choices=STATUS_CHOICES,
+        undelivered_slug=UNDELIVERED_SLUG,
         status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES,
     ), 422 if filters.errors else 200
 
@@ -203,6 +217,7 @@ def _render_invoice(invoice: Invoice, form: ManualPaymentForm, status: int = 200
         status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES, method_labels=PAYMENT_METHOD_LABELS,
         source_labels=SOURCE_LABELS, line_kind_labels=LINE_KIND_LABELS,
         second_copy=payments.latest_second_copy(invoice),
+        undelivered=bool(delivery.undelivered_among([invoice.id])),
         fiscal_page="backoffice.fiscal_document" in current_app.view_functions,
     ), status
 

@@ -9,12 +9,13 @@ documents (portal.billing.documents) and are read when the message is sent.
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from huey import crontab
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Membership, MembershipRole, Organization, User
@@ -31,7 +32,7 @@ from portal.extensions import db
 from portal.jobs import periodic_task
 from portal.notifications.service import queue_email
 from portal.shared import clock
-from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.audit import Actor, AuditEvent, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 
@@ -77,14 +78,19 @@ def _default_language() -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+def _receiving_seat() -> tuple:
+    """The conditions on a (Membership, User) pair that receives the invoices: an accepted, active seat of an
+    active user with the Cobrança or Master role."""
+    return (Membership.active.is_(True), Membership.accepted_at.is_not(None), User.active.is_(True),
+            exists().where(MembershipRole.membership_id == Membership.id,
+                           MembershipRole.role.in_([Role.MASTER, Role.COBRANCA])))
+
+
 def recipients(organization_id: int) -> list[Recipient]:
     """Active Cobrança and Master users, then the billing contacts; each address once."""
     people = db.session.scalars(
         select(User).join(Membership, Membership.user_id == User.id)
-        .where(Membership.organization_id == organization_id, Membership.active.is_(True),
-               Membership.accepted_at.is_not(None), User.active.is_(True),
-               exists().where(MembershipRole.membership_id == Membership.id,
-                              MembershipRole.role.in_([Role.MASTER, Role.COBRANCA])))
+        .where(Membership.organization_id == organization_id, *_receiving_seat())
         .order_by(User.name, User.id)
     ).all()
     found = [Recipient(p.email, p.name, p.language or _default_language()) for p in people]
@@ -96,6 +102,28 @@ def recipients(organization_id: int) -> list[Recipient]:
             seen.add(person.email.lower())
             unique.append(person)
     return unique
+
+
+def has_recipient(organization_id: Any) -> ColumnElement[bool]:
+    """SQL: the organization (a column, e.g. Invoice.organization_id, or a value) has someone `recipients`
+    would e-mail its invoices to."""
+    seat = (select(Membership.id).join(User, User.id == Membership.user_id)
+            .where(Membership.organization_id == organization_id, *_receiving_seat()))
+    return or_(seat.exists(), exists().where(BillingContact.organization_id == organization_id))
+
+
+def undelivered() -> ColumnElement[bool]:
+    """SQL, on Invoice: an invoice that is not cancelled, was not e-mailed, and has nobody to be e-mailed to
+    ("sem destinatário"); it is sent by the sweep once the organization has a recipient."""
+    return and_(Invoice.status != InvoiceStatus.CANCELLED, Invoice.emailed_at.is_(None),
+                ~has_recipient(Invoice.organization_id))
+
+
+def undelivered_among(invoice_ids: list[int]) -> set[int]:
+    """Which of these invoices are "sem destinatário" (`undelivered`)."""
+    if not invoice_ids:
+        return set()
+    return set(db.session.scalars(select(Invoice.id).where(Invoice.id.in_(invoice_ids), undelivered())))
 
 
 # ---------------------------------------------------------------- billing contacts (the Master's page)
@@ -203,7 +231,9 @@ def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
 
     True when the invoice has been e-mailed (now, or before: nothing is sent twice). False, doing nothing,
     while a document is missing (the invoice PDF, the boleto PDF, the nota fiscal) or for a cancelled
-    invoice; the billing sweep calls again later.
+    invoice; the billing sweep calls again later. False too when nobody would receive it (no active Cobrança
+    or Master user, no billing contact): nothing is recorded as sent, an INVOICE_UNDELIVERED event says why
+    (once), staff see it "sem destinatário", and the sweep sends it once the organization has a recipient.
     """
     invoice = _locked(invoice)
     if invoice is None:
@@ -216,6 +246,10 @@ def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
         db.session.rollback()
         return False
     people = recipients(invoice.organization_id)
+    if not people:
+        _record_undelivered(invoice, actor)
+        db.session.commit()
+        return False
     attachments = invoice_attachments(invoice)
     boleto = invoice.current_boleto if invoice.status == InvoiceStatus.OPEN else None
     context = {"invoice": invoice, "organization": invoice.organization, "boleto": boleto,
@@ -234,6 +268,17 @@ def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
                   "attachments": [a[0] for a in attachments]})
     db.session.commit()
     return True
+
+
+def _record_undelivered(invoice: Invoice, actor: Actor) -> None:
+    """The audit event of an invoice nobody could receive, once per invoice (the sweep retries it)."""
+    subject = f"invoice:{invoice.id}"
+    if db.session.scalar(select(AuditEvent.seq).where(AuditEvent.subject == subject,
+                                                     AuditEvent.tag == AuditTag.INVOICE_UNDELIVERED).limit(1)):
+        return
+    record(AuditTag.INVOICE_UNDELIVERED, actor=actor, organization_id=invoice.organization_id, subject=subject,
+           after={"number": invoice.display_number, "to": [], "reason": "no_recipient",
+                  "detail": "no active Cobrança or Master user and no billing contact"})
 
 
 def _invoice_subject(invoice: Invoice) -> str:

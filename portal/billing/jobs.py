@@ -89,21 +89,25 @@ def sweep_invoices() -> int:
     """
     from sqlalchemy import and_, exists, or_, select
 
+    from portal.billing.delivery import has_recipient
     from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
     from portal.extensions import db
 
     waiting_for_upload = current_app.config["FISCAL_BACKEND"] == "upload"
+    # Not e-mailed and someone to e-mail it to (one with nobody is taken up again once the organization has one).
+    unsent = and_(Invoice.emailed_at.is_(None), has_recipient(Invoice.organization_id))
     missing = [Invoice.pdf_sha256.is_(None),
                exists().where(Boleto.invoice_id == Invoice.id, Boleto.pdf_sha256.is_(None))]  # e.g. a 2ª via
     if waiting_for_upload:
-        missing.append(and_(FiscalDocument.id.is_not(None), Invoice.emailed_at.is_(None)))
+        missing.append(and_(FiscalDocument.id.is_not(None), unsent))
     else:
-        missing += [FiscalDocument.id.is_(None), Invoice.emailed_at.is_(None)]
+        missing += [FiscalDocument.id.is_(None), unsent]
     pending = db.session.scalars(
         select(Invoice.id).outerjoin(FiscalDocument, FiscalDocument.invoice_id == Invoice.id)
         .where(Invoice.kind == InvoiceKind.REGULAR, Invoice.status != InvoiceStatus.CANCELLED, or_(*missing))
         .order_by(Invoice.id).limit(500)
     ).all()
+    db.session.rollback()  # end this read: each invoice is completed by a job in a session of its own
     for invoice_id in pending:
         try:
             complete_invoice.call_local(invoice_id)

@@ -42,6 +42,7 @@ from portal.billing import boleto as boleto_codes
 from portal.billing import pix
 from portal.billing.models import (
     Boleto,
+    FiscalDocument,
     Invoice,
     InvoiceKind,
     InvoiceLine,
@@ -873,14 +874,23 @@ class InvoiceRow(NamedTuple):
     total_cents: int
     due_date: date
     status: str  # as shown today: "open", "overdue", "paid", "cancelled"
+    # The documents the row offers for download (only those that exist; the boleto only while it can be paid).
+    pdf: bool  # the invoice (or credit note) PDF
+    boleto: bool  # the current boleto's PDF, on an open invoice
+    fiscal: bool  # the nota fiscal (DANFSe)
 
 
 @functools.cache
 def _invoice_rows_statement(by_year: bool, status: str | None):
     """The list's statement for one shape of filters, built once (bound parameters: organization_id, year,
     today, limit, offset)."""
+    # The current boleto is the invoice's last one (Invoice.current_boleto); offered once its PDF exists.
+    current_boleto = (select(Boleto.pdf_sha256).where(Boleto.invoice_id == Invoice.id)
+                      .order_by(Boleto.id.desc()).limit(1).scalar_subquery())
     statement = (select(Invoice.id, Invoice.series, Invoice.year, Invoice.number, Invoice.kind, Invoice.period_start,
-                        Invoice.period_end, Invoice.total_cents, Invoice.due_date, Invoice.status)
+                        Invoice.period_end, Invoice.total_cents, Invoice.due_date, Invoice.status,
+                        Invoice.pdf_sha256.is_not(None), current_boleto.is_not(None),
+                        exists().where(FiscalDocument.invoice_id == Invoice.id))
                  .where(Invoice.organization_id == bindparam("organization_id", type_=Integer)))
     if by_year:
         statement = statement.where(Invoice.year == bindparam("year", type_=Integer))
@@ -912,9 +922,11 @@ def invoice_rows(organization_id: int, *, year: int | None, status: str | None, 
         InvoiceRow(id=invoice_id, number=display_number(series, number_year, number),
                    credit_note=kind == InvoiceKind.CREDIT_NOTE, period_start=period_start,
                    period_end=period_end, total_cents=total, due_date=due,
-                   status="overdue" if state == InvoiceStatus.OPEN and due < today else state)
-        for invoice_id, series, number_year, number, kind, period_start, period_end, total, due, state
-        in found[:PER_PAGE]
+                   status="overdue" if state == InvoiceStatus.OPEN and due < today else state,
+                   pdf=bool(pdf), boleto=bool(boleto) and state == InvoiceStatus.OPEN,
+                   fiscal=bool(fiscal) and kind == InvoiceKind.REGULAR and state != InvoiceStatus.CANCELLED)
+        for (invoice_id, series, number_year, number, kind, period_start, period_end, total, due, state, pdf, boleto,
+             fiscal) in found[:PER_PAGE]
     )
     return rows, len(found) > PER_PAGE
 

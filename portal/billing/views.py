@@ -31,7 +31,7 @@ from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.fragments import render_fragment
-from portal.shared.permissions import requires
+from portal.shared.permissions import customer_can, requires
 from portal.subscriptions.models import QuantityChange
 
 bp = Blueprint("billing", __name__)
@@ -131,7 +131,10 @@ def invoices():
     page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
     rows, has_next = billing.invoice_rows(g.organization.id, year=filters.year, status=filters.status,
                                           today=clock.today(), page=page)
-    table = render_fragment("billing/_invoices_table.html", {"rows": rows}, _invoice_table_words) if rows else None
+    # The rows' document links: for whoever may download invoices, boletos and notas fiscais (a value of the
+    # fragment's key, as the fragment may not read the permissions itself).
+    values = {"rows": rows, "documents": customer_can(Permission.BILLING_READ)}
+    table = render_fragment("billing/_invoices_table.html", values, _invoice_table_words) if rows else None
     return render_template(
         "billing/list.html", table=table, has_next=has_next, page=page, filters=filters,
         years=billing.invoice_years(g.organization.id), status_choices=STATUS_CHOICES,

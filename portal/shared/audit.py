@@ -83,6 +83,7 @@ class AuditTag(StrEnum):
     CREDIT_NOTE_ISSUED = "billing:credit_note:issued"
     INVOICE_DOCUMENTS_GENERATED = "billing:invoice:documents_generated"
     INVOICE_EMAILED = "billing:invoice:emailed"
+    INVOICE_UNDELIVERED = "billing:invoice:undelivered"  # nobody to e-mail it to (sent once someone is)
     SECOND_COPY_ISSUED = "billing:boleto:second_copy_issued"
     FISCAL_DOCUMENT_ISSUED = "billing:fiscal_document:issued"
     FISCAL_DOCUMENT_UPLOADED = "billing:fiscal_document:uploaded"
@@ -377,6 +378,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.CREDIT_NOTE_ISSUED: _l("Nota de crédito emitida"),
     AuditTag.INVOICE_DOCUMENTS_GENERATED: _l("Documentos da fatura gerados"),
     AuditTag.INVOICE_EMAILED: _l("Fatura enviada por e-mail"),
+    AuditTag.INVOICE_UNDELIVERED: _l("Fatura não enviada: sem destinatário"),
     AuditTag.SECOND_COPY_ISSUED: _l("2ª via de boleto emitida"),
     AuditTag.FISCAL_DOCUMENT_ISSUED: _l("Nota fiscal emitida"),
     AuditTag.FISCAL_DOCUMENT_UPLOADED: _l("Nota fiscal enviada pela equipe"),

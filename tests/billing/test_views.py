@@ -171,10 +171,10 @@ def test_the_list_newest_first_with_period_amount_due_date_and_status(invoices, 
     december, january, february, march_invoice = invoices
     listing = login_as("cobranca").get("/faturas")
     assert rows(listing) == [
-        f"{march_invoice.display_number} 01/03/2026 a 30/03/2026 R$ 789,00 30/03/2026 aberta",
-        f"{february.display_number} 01/02/2026 a 02/03/2026 R$ 789,00 11/02/2026 vencida",
-        f"{january.display_number} 01/01/2026 a 30/01/2026 R$ 789,00 12/01/2026 paga",
-        f"{december.display_number} 01/12/2025 a 30/12/2025 R$ 789,00 11/12/2025 cancelada",
+        f"{march_invoice.display_number} 01/03/2026 a 30/03/2026 R$ 789,00 30/03/2026 aberta PDF Boleto Nota fiscal",
+        f"{february.display_number} 01/02/2026 a 02/03/2026 R$ 789,00 11/02/2026 vencida PDF Boleto Nota fiscal",
+        f"{january.display_number} 01/01/2026 a 30/01/2026 R$ 789,00 12/01/2026 paga PDF Nota fiscal",
+        f"{december.display_number} 01/12/2025 a 30/12/2025 R$ 789,00 11/12/2025 cancelada PDF",
     ]
 
 
@@ -183,16 +183,16 @@ def test_the_list_seen_again_shows_what_changed_in_between(invoices, world, logi
     passing, or another language are new rows, never a stale list."""
     march_invoice = invoices[3]
     client = login_as("cobranca")
-    assert rows(client.get("/faturas"))[0].endswith("30/03/2026 aberta")
+    assert rows(client.get("/faturas"))[0].endswith("30/03/2026 aberta PDF Boleto Nota fiscal")
     march_invoice.status = InvoiceStatus.PAID
     db.session.commit()
-    assert rows(client.get("/faturas"))[0].endswith("30/03/2026 paga")
+    assert rows(client.get("/faturas"))[0].endswith("30/03/2026 paga PDF Nota fiscal")  # nothing left to pay
     march_invoice.status, march_invoice.due_date = InvoiceStatus.OPEN, date(2026, 3, 19)  # yesterday
     db.session.commit()
-    assert rows(client.get("/faturas"))[0].endswith("19/03/2026 vencida")
+    assert rows(client.get("/faturas"))[0].endswith("19/03/2026 vencida PDF Boleto Nota fiscal")
     world.cobranca.language = "en"
     db.session.commit()
-    assert rows(client.get("/faturas"))[0].endswith("03/19/2026 overdue")
+    assert rows(client.get("/faturas"))[0].endswith("03/19/2026 overdue PDF Boleto Nota fiscal")
 
 
 @pytest.mark.parametrize(("query", "expected"), [

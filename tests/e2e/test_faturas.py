@@ -82,3 +82,26 @@ def test_cobranca_opens_an_invoice_copies_the_line_and_downloads_the_boleto(page
     with open(download.path(), "rb") as saved:
         assert saved.read() == invoice["pdf"]
     checks.assert_clean()
+
+
+def test_cobranca_downloads_the_boleto_straight_from_its_row_in_faturas(page, log_in, live_server, check_page):
+    """Issue 13 point 13: the row offers the documents; its "Boleto" link gives the boleto PDF itself."""
+    invoice = payable_invoice(live_server.app)
+
+    log_in(page, COBRANCA)
+    page.get_by_role("navigation", name="Navegação principal").get_by_role("link", name="Faturas").click()
+    expect(page).to_have_url(re.compile(r"/faturas$"))
+    row = page.get_by_test_id(f"invoice-{invoice['id']}")
+    expect(row.get_by_role("link", name=f"PDF da fatura {invoice['number']}")).to_be_visible()
+    boleto = row.get_by_role("link", name=f"Boleto da fatura {invoice['number']}")
+    expect(boleto).to_be_visible()
+    check_page(page)
+
+    with page.expect_download() as started:
+        boleto.click()
+    download = started.value
+    assert download.suggested_filename == invoice["file"]
+    with open(download.path(), "rb") as saved:
+        content = saved.read()
+    assert content.startswith(b"%PDF-") and content == invoice["pdf"]
+    expect(page).to_have_url(re.compile(r"/faturas$"))  # a download, not a page: the list stays
