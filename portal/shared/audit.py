@@ -70,6 +70,7 @@ class AuditTag(StrEnum):
     ORDER_DONE = "subscriptions:order:done"
     ORDER_RETRY_SCHEDULED = "subscriptions:order:retry_scheduled"
     ORDER_FAILED = "subscriptions:order:failed"
+    ORDER_SUPERSEDED = "subscriptions:order:superseded"  # withdrawn unsent: a newer order of its kind replaces it
     ORDER_RETRIED_BY_STAFF = "subscriptions:order:retried_by_staff"
     ORDER_COMPLETED_BY_STAFF = "subscriptions:order:completed_by_staff"
     CANCELLATION_REQUESTED = "cancellations:request:created"
@@ -365,6 +366,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.ORDER_DONE: _l("Pedido concluído"),
     AuditTag.ORDER_RETRY_SCHEDULED: _l("Nova tentativa de pedido agendada"),
     AuditTag.ORDER_FAILED: _l("Pedido falhou"),
+    AuditTag.ORDER_SUPERSEDED: _l("Pedido substituído por um mais recente"),
     AuditTag.ORDER_RETRIED_BY_STAFF: _l("Pedido reenviado pela equipe"),
     AuditTag.ORDER_COMPLETED_BY_STAFF: _l("Pedido concluído pela equipe"),
     AuditTag.CANCELLATION_REQUESTED: _l("Cancelamento solicitado"),

@@ -241,7 +241,9 @@ class OrderStatus(StrEnum):
     SENT = "sent"  # "enviado": the provider accepted it and is applying it (or staff is, for own services)
     DONE = "done"  # "concluído"
     FAILED = "failed"  # "falhou": refused, or retries ran out; flagged for staff
-    WITHDRAWN = "withdrawn"  # "retirado": a rescission withdrawn before the order reached the provider
+    # "retirado": never sent (again): a rescission withdrawn before the order reached the provider, or superseded by
+    # a newer order of the same subscription and kind (orders.py: absolute targets, the newest one says it all)
+    WITHDRAWN = "withdrawn"
 
 
 ORDER_STATUS_LABELS = {

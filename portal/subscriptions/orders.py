@@ -146,7 +146,19 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
     organization = db.session.get(Organization, order.organization_id)
     from portal.notifications import service as notify
 
-    if _earlier_open_order(order):  # one change at a time per subscription, in the order they were made
+    own_service = subscription.product.provider == Provider.OWN_SERVICE
+    if not own_service and order.kind in SUPERSEDING_KINDS:
+        newer = _newer_same_kind(order)
+        if newer is not None and order.operation_url is None:  # a newer absolute target: this one is not sent
+            _withdraw_superseded(order, newer)
+            db.session.commit()
+            return Step(OrderStatus.WITHDRAWN)
+        if _withdraw_or_wait_for_older(order):
+            order.next_attempt_at = now + POLL_EVERY
+            _event(order, "waiting for the subscription's earlier order of the same kind, in progress at the provider")
+            db.session.commit()
+            return Step(order.status, order.next_attempt_at)
+    elif _earlier_open_order(order):  # own services (staff, in order) and purchases: one at a time, in order
         order.next_attempt_at = now + POLL_EVERY
         _event(order, "waiting for the subscription's earlier order")
         db.session.commit()
@@ -160,7 +172,7 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
         order.waiting_for_agreement = False
         _event(order, "customer agreement accepted: sending the order")
 
-    if subscription.product.provider == Provider.OWN_SERVICE:
+    if own_service:
         order.needs_staff = True
         order.next_attempt_at = None
         _set_status(order, OrderStatus.SENT, "handed to the staff implantação queue", AuditTag.ORDER_SENT)
@@ -214,6 +226,67 @@ def _earlier_open_order(order: Order) -> bool:
         select(func.count(Order.id)).where(Order.subscription_id == order.subscription_id, Order.id < order.id,
                                            Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT]))
     ) > 0
+
+
+# ---------------------------------------------------------------- which orders of a subscription wait for which
+#
+# A subscription's orders used to run strictly one after another, so one order retrying (up to ~31 minutes of
+# backoff) held every later order of that subscription behind it. The rule now (issue 13 point 19e):
+#
+# - Quantity changes and renewal quantities carry an ABSOLUTE target (the seats now; the seats at the next term),
+#   so the newest order of a kind says everything the older ones of that kind said. A newer order supersedes
+#   an older one of the same kind that has not reached the provider yet: the older is withdrawn ("retirado",
+#   never sent again) and the newer goes ahead. It waits only while an older one of its kind is in progress at
+#   the provider (accepted, being polled), so the provider applies them in the order they were made.
+# - Orders of different kinds do not wait for each other: they set different things at the provider (the current
+#   quantity; the next term's instructions). A renewal quantity equal to the current quantity means "undo the
+#   scheduled change" at Partner Center; sent before a pending quantity change lands, it schedules that same
+#   quantity instead, which renews identically.
+# - Everything waits for the subscription's purchase (there is no provider id before it: `_call` answers None),
+#   and an own service's orders stay one at a time, in order, as staff carry them out.
+
+SUPERSEDING_KINDS = (OrderKind.QUANTITY_CHANGE, OrderKind.RENEWAL_QUANTITY)
+
+
+def _newer_same_kind(order: Order) -> Order | None:
+    """The newest later order of the same subscription and kind that was not withdrawn, if any."""
+    return db.session.scalar(
+        select(Order).where(Order.subscription_id == order.subscription_id, Order.kind == order.kind,
+                            Order.id > order.id, Order.status != OrderStatus.WITHDRAWN)
+        .order_by(Order.id.desc()).limit(1))
+
+
+def _withdraw_superseded(order: Order, newer: Order) -> None:
+    before = order.status
+    order.status = OrderStatus.WITHDRAWN
+    order.next_attempt_at = None
+    order.needs_staff = False
+    _event(order, f"superseded by order {newer.id} (same subscription and kind, absolute quantity "
+                  f"{newer.quantity}); not sent")
+    record(AuditTag.ORDER_SUPERSEDED, actor=SYSTEM, organization_id=order.organization_id,
+           subject=f"order:{order.id}", before={"status": before},
+           after={"status": OrderStatus.WITHDRAWN, "superseded_by": newer.id})
+
+
+def _withdraw_or_wait_for_older(order: Order) -> bool:
+    """Withdraw the older open orders of `order`'s subscription and kind that have not reached the provider;
+    True when one is in progress at the provider (then `order` waits for it).
+
+    The older rows are locked first: a job sending one of them right now finishes before this decides, so an older
+    target can never land at the provider after this order's."""
+    older = db.session.scalars(
+        select(Order).where(Order.subscription_id == order.subscription_id, Order.kind == order.kind,
+                            Order.id < order.id, Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT]))
+        .order_by(Order.id).with_for_update()).all()
+    in_flight = False
+    for earlier in older:
+        if not earlier.is_open:  # finished while this waited for its lock
+            continue
+        if earlier.status == OrderStatus.SENT or earlier.operation_url is not None:
+            in_flight = True
+        else:
+            _withdraw_superseded(earlier, order)
+    return in_flight
 
 
 def due_orders(now: datetime, limit: int = 500) -> list[int]:

@@ -677,11 +677,23 @@ def _new_order(subscription: Subscription, kind: OrderKind, quantity: int, quote
 
 def _apply_quantity_change(organization: Organization, quote: Quote, actor: Actor, now: datetime,
                            cancellation: Cancellation | None) -> tuple[list[Order], CancellationRequest | None]:
-    subscription = db.session.get(Subscription, quote.subscription_id)
+    # The subscription row is locked before its lots are read (issue 13 point 19a): a change confirmed at the same
+    # moment commits first and this one then reads its new version (stale quote), never a mix of the old quantity
+    # and the lots the other change already drew from. Its lots are read fresh after the lock.
+    subscription = db.session.get(Subscription, quote.subscription_id, with_for_update=True, populate_existing=True)
     if subscription.version != quote.subscription_version:
         raise StaleQuote(_("A licença mudou desde este orçamento. Confira os valores atualizados."))
+    db.session.refresh(subscription, attribute_names=["lots"])  # which lots, and each one's draws, as of now
+    db.session.scalars(select(Lot).where(Lot.subscription_id == subscription.id).options(selectinload(Lot.draws))
+                       .execution_options(populate_existing=True)).all()
     at_term_end = cancellation is not None and cancellation.at_term_end
-    plan = plan_change(organization, subscription, quote.new_quantity, now, at_term_end=at_term_end)
+    try:
+        plan = plan_change(organization, subscription, quote.new_quantity, now, at_term_end=at_term_end)
+    except ValueError as exc:
+        # The pure planner refuses lots that do not add up to the subscription's quantity: rows that moved under
+        # this transaction where the database cannot lock them (SQLite). Nothing was written yet: quote again.
+        raise StaleQuote(_("A licença mudou enquanto confirmávamos. Confira os valores atualizados e tente "
+                           "novamente.")) from exc
     if plan.lines_json() != quote.lines or plan.recurring_cents != quote.recurring_cents:
         raise StaleQuote(_("Os valores mudaram desde este orçamento (por exemplo, a janela de redução terminou). "
                            "Confira os valores atualizados."))

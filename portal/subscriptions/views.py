@@ -223,6 +223,8 @@ def order_timeline(order: Order) -> list[TimelineStep]:
             text = _("Pedido concluído.")
         elif event.status == OrderStatus.FAILED:
             text = _("Não conseguimos concluir; nossa equipe já foi avisada.")
+        elif event.status == OrderStatus.WITHDRAWN:
+            text = _("Pedido retirado: não será enviado.")
         else:
             text = _("Nossa equipe enviou o pedido novamente.")
         steps.append(TimelineStep(at=event.created_at, text=text, status=event.status))

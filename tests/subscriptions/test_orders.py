@@ -270,3 +270,85 @@ def test_without_a_microsoft_tenant_the_order_goes_to_staff(setting, world, outb
     assert (order.status, order.needs_staff, order.error_code) == (OrderStatus.FAILED, True, "no_tenant")
     assert f"Pedido nº {order.id} falhou e precisa da equipe — Demo Tecnologia" in subjects(outbox)
     assert "Não conseguimos concluir seu pedido de licenças" not in subjects(outbox)  # staff-side: not the customer's
+
+
+# ---------------------------------------------------------------- a failing order does not hold the others (point 19e)
+
+def kinds(orders_) -> list[tuple[str, int]]:
+    return [(order.kind, order.quantity) for order in orders_]
+
+
+def at_provider(simulator, subscription) -> dict:
+    return simulator.get_subscription("tenant-demo", subscription.provider_subscription_id).subscription
+
+
+def test_an_order_of_another_kind_does_not_wait_for_a_retrying_one(setting, world, use_provisioner):
+    simulator = use_provisioner(PartnerCenterSimulator(failure_rate=1.0, seed=1))
+    subscription = factories.subscription(world.demo, quantity=10)  # bought 60 days ago: no seat refundable
+    [renewal] = change(world, subscription, 8)  # 8 from the renewal on
+    assert kinds([renewal]) == [("renewal_quantity", 8)]
+    assert (renewal.status, renewal.attempts, renewal.error_code) == (OrderStatus.PENDING, 1, "simulated")
+    simulator.failure_rate = 0.0
+    increase, undo = change(world, subscription, 11)  # 11 now, and no decrease at the renewal any more
+    assert kinds([increase, undo]) == [("quantity_change", 11), ("renewal_quantity", 11)]
+    # The increase went at once: it used to wait ~31 minutes behind the retrying renewal order.
+    assert increase.status == OrderStatus.DONE and at_provider(simulator, subscription).quantity == 11
+    assert not any("waiting" in message for _status, message in events(increase))
+    # The newer renewal quantity says everything the retrying one said: that one is withdrawn, never sent.
+    assert undo.status == OrderStatus.DONE and at_provider(simulator, subscription).scheduled_quantity is None
+    db.session.refresh(renewal)
+    assert renewal.status == OrderStatus.WITHDRAWN
+    setting.advance(timedelta(minutes=1))
+    assert sweep() == 0 and at_provider(simulator, subscription).scheduled_quantity is None  # 8 never lands
+
+
+def test_a_newer_quantity_supersedes_a_retrying_one_of_the_same_kind(setting, world, use_provisioner):
+    simulator = use_provisioner(PartnerCenterSimulator(failure_rate=1.0, seed=1))
+    subscription = factories.subscription(world.demo, quantity=10)
+    [first] = change(world, subscription, 12)
+    assert first.status == OrderStatus.PENDING and first.next_attempt_at == NOW + timedelta(minutes=1)
+    simulator.failure_rate = 0.0
+    [second] = change(world, subscription, 14)  # the absolute target says everything the first one said
+    assert second.status == OrderStatus.DONE and at_provider(simulator, subscription).quantity == 14
+    db.session.refresh(first)
+    assert (first.status, first.next_attempt_at, first.needs_staff) == (OrderStatus.WITHDRAWN, None, False)
+    assert events(first)[-1] == ("withdrawn", f"superseded by order {second.id} (same subscription and kind, "
+                                              "absolute quantity 14); not sent")
+    assert AuditTag.ORDER_SUPERSEDED in set(db.session.scalars(select(AuditEvent.tag)))
+    setting.advance(timedelta(hours=1))
+    assert sweep() == 0 and at_provider(simulator, subscription).quantity == 14  # 12 is never sent
+
+
+def test_a_newer_order_waits_while_an_older_one_of_its_kind_is_at_the_provider(setting, world, use_provisioner):
+    simulator = use_provisioner(PartnerCenterSimulator(delay_seconds=60))
+    subscription = factories.subscription(world.demo, quantity=10)
+    [first] = change(world, subscription, 12)
+    [second] = change(world, subscription, 14)
+    assert first.status == OrderStatus.SENT and second.status == OrderStatus.PENDING and second.attempts == 0
+    assert events(second)[-1][1].startswith("waiting for the subscription's earlier order of the same kind")
+    setting.advance(timedelta(seconds=61))
+    sweep()
+    setting.advance(timedelta(seconds=61))
+    sweep()
+    setting.advance(timedelta(seconds=61))
+    sweep()
+    assert (first.status, second.status) == (OrderStatus.DONE, OrderStatus.DONE)
+    assert at_provider(simulator, subscription).quantity == 14
+
+
+def test_staff_retrying_an_order_a_newer_one_replaced_sends_nothing(setting, world, use_provisioner):
+    simulator = use_provisioner(PartnerCenterSimulator(failure_rate=1.0, seed=1))
+    subscription = factories.subscription(world.demo, quantity=10)
+    [stale] = change(world, subscription, 12)
+    stale.attempts = orders.MAX_ATTEMPTS - 1
+    db.session.commit()
+    setting.advance(timedelta(hours=1))
+    sweep()
+    assert stale.status == OrderStatus.FAILED
+    simulator.failure_rate = 0.0
+    [newer] = change(world, subscription, 13)
+    assert newer.status == OrderStatus.DONE and at_provider(simulator, subscription).quantity == 13
+    orders.retry_by_staff(stale, actor=actor_of(world.staff_suporte))
+    db.session.refresh(stale)
+    assert stale.status == OrderStatus.WITHDRAWN
+    assert at_provider(simulator, subscription).quantity == 13  # not rolled back to the stale 12

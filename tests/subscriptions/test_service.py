@@ -454,6 +454,108 @@ def test_two_admins_changing_at_once_never_lose_an_update(make_app, engine_name)
             select(QuantityChange).order_by(QuantityChange.id))] == [10, results[0]]
 
 
+def test_decreases_confirmed_at_once_apply_one_and_refuse_the_others_clearly(make_app, engine_name):
+    """Issue 13 point 19a: on PostgreSQL one of several decreases confirmed at once answered a 500 (ValueError
+    in the lot arithmetic: it read the lots after another decrease had drawn from them). The subscription row is
+    locked before its lots are read: one decrease wins, whole; the others get the clear "a licença mudou"."""
+    from portal.accounts.models import Organization, User
+
+    app = make_app(engine_name)
+    with app.app_context():
+        organization = factories.OrganizationFactory(billing_day=1)
+        adm = factories.MembershipFactory(organization=organization, roles=["adm"]).user
+        # Every seat bought an hour ago: inside its window, so a decrease draws credit from the lots now.
+        subscription = factories.subscription(organization, quantity=10, added_at=clock.now() - timedelta(hours=1))
+        db.session.commit()
+        organization_id, adm_id, subscription_id = organization.id, adm.id, subscription.id
+        tokens = [service.quote_quantity_change(
+            organization=organization, subscription=db.session.get(Subscription, subscription_id),
+            new_quantity=quantity, actor=actor_of(adm)).token for quantity in (9, 7, 5, 3, 8, 6)]
+
+    def submit(index):
+        with app.app_context():
+            return service.confirm_quote(organization=db.session.get(Organization, organization_id),
+                                         token=tokens[index], actor=actor_of(db.session.get(User, adm_id)))[0].quantity
+
+    results, errors = _concurrently(len(tokens), submit)
+    assert len(results) == 1, errors  # one wins
+    assert len(errors) == len(tokens) - 1 and all(isinstance(error, StaleQuote) for error in errors), errors
+    assert all("mudou" in error.message for error in errors)  # a message the page shows, never a 500
+    with app.app_context():
+        subscription = db.session.get(Subscription, subscription_id)
+        assert subscription.quantity == results[0]
+        assert sum(lot.remaining for lot in subscription.lots) == results[0]
+        assert [row.quantity_after for row in db.session.scalars(
+            select(QuantityChange).order_by(QuantityChange.id))] == [10, results[0]]
+
+
+def test_a_decrease_never_reads_lots_another_decrease_just_drew_from(make_app, engine_name):
+    """The 500 of point 19a, made to happen every time: decrease B has read the subscription and is about to read
+    its lots when decrease A commits. Before the fix B read A's draws with the old quantity and the lot arithmetic
+    raised ValueError; now B either holds the subscription's lock (A waits, then is told the licence changed) or,
+    where there is no row lock (SQLite), is itself told to look again. Never a 500, nothing half-applied."""
+    from sqlalchemy import event
+
+    from portal.accounts.models import Organization, User
+
+    app = make_app(engine_name)
+    with app.app_context():
+        organization = factories.OrganizationFactory(billing_day=1)
+        adm = factories.MembershipFactory(organization=organization, roles=["adm"]).user
+        subscription = factories.subscription(organization, quantity=10, added_at=clock.now() - timedelta(hours=1))
+        db.session.commit()
+        organization_id, adm_id, subscription_id = organization.id, adm.id, subscription.id
+        token_b, token_a = (service.quote_quantity_change(
+            organization=organization, subscription=db.session.get(Subscription, subscription_id),
+            new_quantity=quantity, actor=actor_of(adm)).token for quantity in (5, 3))
+        engine = db.engine
+
+    b_thread, paused, a_finished, outcome = {}, threading.Event(), threading.Event(), {}
+
+    def pause_b_before_its_lots(_conn, _cursor, statement, *_args):
+        if threading.get_ident() == b_thread.get("id") and "FROM lots" in statement and not paused.is_set():
+            paused.set()
+            a_finished.wait(timeout=3)  # with the lock held, A cannot finish: B goes on after 3 s
+
+    def confirm(token, name):
+        with app.app_context():
+            try:
+                outcome[name] = service.confirm_quote(
+                    organization=db.session.get(Organization, organization_id), token=token,
+                    actor=actor_of(db.session.get(User, adm_id)))[0].quantity
+            except Exception as exc:  # noqa: BLE001 - collected for the assertions
+                outcome[name] = exc
+
+    def run_b():
+        b_thread["id"] = threading.get_ident()
+        confirm(token_b, "b")
+
+    event.listen(engine, "before_cursor_execute", pause_b_before_its_lots)
+    try:
+        thread = threading.Thread(target=run_b)
+        thread.start()
+        assert paused.wait(timeout=30)  # B is about to read the lots
+        try:
+            confirm(token_a, "a")
+        finally:
+            a_finished.set()
+        thread.join(timeout=60)
+    finally:
+        event.remove(engine, "before_cursor_execute", pause_b_before_its_lots)
+    applied = {name: value for name, value in outcome.items() if isinstance(value, int)}
+    refused = {name: value for name, value in outcome.items() if not isinstance(value, int)}
+    assert len(applied) == 1 and len(refused) == 1, outcome
+    [error] = refused.values()
+    assert isinstance(error, StaleQuote), repr(error)
+    assert "mudou" in error.message
+    with app.app_context():
+        subscription = db.session.get(Subscription, subscription_id)
+        [quantity] = applied.values()
+        assert subscription.quantity == quantity == sum(lot.remaining for lot in subscription.lots)
+        assert [row.quantity_after for row in db.session.scalars(
+            select(QuantityChange).order_by(QuantityChange.id))] == [10, quantity]
+
+
 # ---------------------------------------------------------------- cart and checkout
 
 def test_checkout_buys_what_is_in_the_cart(march, world, outbox):

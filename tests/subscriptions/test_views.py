@@ -659,6 +659,16 @@ def test_a_failed_order_says_so_without_the_providers_words(march, world, login_
         assert internal not in text(page)
 
 
+def test_a_superseded_order_says_it_was_withdrawn_not_resent(march, world, login_as):
+    order = manual_order(factories.subscription(world.demo), OrderStatus.WITHDRAWN, (
+        "order created", "attempt 1 failed (simulated): …; retrying",
+        "superseded by order 99 (same subscription and kind, absolute quantity 14); not sent"))
+    page = login_as("adm").get(f"/pedidos/{order.id}")
+    timeline = section(page, "timeline")
+    assert timeline.endswith("Pedido retirado: não será enviado.")
+    assert "enviou o pedido novamente" not in timeline and "superseded" not in text(page)
+
+
 # ---------------------------------------------------------------- another organization's objects
 
 def test_another_organizations_objects_are_not_found(march, world, login_as):
