@@ -12,7 +12,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from portal.accounts import history
 from portal.extensions import db
@@ -23,6 +22,7 @@ from tests import factories
 from tests.billing.routes_fiscal import bare_invoice
 from tests.conftest import sign_in
 from tests.e2e.pagecheck import forbidden_words
+from tests.test_query_budget import counting
 
 MARCH_11 = datetime(2026, 3, 11, 18, 0, tzinfo=UTC)
 SYSTEM = Actor.system("tests")
@@ -299,13 +299,8 @@ def test_the_page_runs_as_many_statements_for_few_and_many_events(master, world,
     record_a_month(world, basic)
 
     def statements() -> int:
-        seen = []
-        listener = lambda *args: seen.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
+        with counting(db.engine) as seen:
             assert master.get("/historico").status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
         return len(seen)
 
     few = statements()

@@ -12,7 +12,6 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import event
 
 from portal.billing import payments
 from portal.billing.settings import BillingSettings
@@ -24,6 +23,7 @@ from tests import factories
 from tests.billing.conftest import make_invoice
 from tests.conftest import sign_in
 from tests.offers.routes import make_offer
+from tests.test_query_budget import counting
 
 MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
 SYSTEM = Actor.system("tests")
@@ -174,13 +174,8 @@ def test_the_banner_costs_no_statement_of_its_own(app_ctx, world, settings):
 
     def statements(who) -> int:
         client = client_of(app_ctx, getattr(world, who))
-        seen = []
-        listener = lambda *args: seen.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
+        with counting(db.engine) as seen:
             assert client.get("/").status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
         return len(seen)
 
     before = {who: statements(who) for who in ("master", "cobranca", "adm", "suporte")}
