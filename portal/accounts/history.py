@@ -305,7 +305,7 @@ def _login_succeeded(e: Event) -> str:
 
 
 def _login_failed(e: Event) -> str:
-    return _("Entrada recusada para %(email)s: senha ou código incorretos.",
+    return _("Tentativa de entrada recusada para %(email)s.",
              email=e.after.get("email") or _("um usuário"))
 
 

@@ -159,6 +159,9 @@ def test_licencas_offer_only_decreases(app_ctx, world, overdue):
     assert "Aumentos de licenças estão bloqueados enquanto houver fatura vencida. Você ainda pode reduzir ou " \
            "cancelar licenças." in words(page)
     assert "Reduzir quantidade" in page and "Alterar quantidades<" not in page
+    detail = text(adm.get(f"/licencas/{subscription.id}"))
+    assert "Reduzir quantidade</a>" in detail and "Alterar quantidades</a>" not in detail
+    assert "para aumentar ou reduzir" not in text(adm.get("/"))
     change = text(adm.get(f"/licencas/{subscription.id}/alterar"))
     assert 'data-testid="purchases-blocked"' in change
     assert re.search(r'<input[^>]*max="10"[^>]*name="quantity"|<input[^>]*name="quantity"[^>]*max="10"', change)
