@@ -18,4 +18,5 @@ CUSTOMER_ROUTES = {
     "accounts.resend_invitation": ("POST", _own_membership, _other_membership),
     "accounts.organization_security": ("POST", lambda w: {}, None),
     "accounts.history": ("GET", lambda w: {}, None),
+    "accounts.history_csv": ("GET", lambda w: {}, None),
 }

@@ -12,7 +12,6 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import event
 
 from portal.billing import payments
 from portal.billing.settings import BillingSettings
@@ -24,6 +23,7 @@ from tests import factories
 from tests.billing.conftest import make_invoice
 from tests.conftest import sign_in
 from tests.offers.routes import make_offer
+from tests.test_query_budget import counting
 
 MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
 SYSTEM = Actor.system("tests")
@@ -159,6 +159,9 @@ def test_licencas_offer_only_decreases(app_ctx, world, overdue):
     assert "Aumentos de licenças estão bloqueados enquanto houver fatura vencida. Você ainda pode reduzir ou " \
            "cancelar licenças." in words(page)
     assert "Reduzir quantidade" in page and "Alterar quantidades<" not in page
+    detail = text(adm.get(f"/licencas/{subscription.id}"))
+    assert "Reduzir quantidade</a>" in detail and "Alterar quantidades</a>" not in detail
+    assert "para aumentar ou reduzir" not in text(adm.get("/"))
     change = text(adm.get(f"/licencas/{subscription.id}/alterar"))
     assert 'data-testid="purchases-blocked"' in change
     assert re.search(r'<input[^>]*max="10"[^>]*name="quantity"|<input[^>]*name="quantity"[^>]*max="10"', change)
@@ -174,13 +177,8 @@ def test_the_banner_costs_no_statement_of_its_own(app_ctx, world, settings):
 
     def statements(who) -> int:
         client = client_of(app_ctx, getattr(world, who))
-        seen = []
-        listener = lambda *args: seen.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
+        with counting(db.engine) as seen:
             assert client.get("/").status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
         return len(seen)
 
     before = {who: statements(who) for who in ("master", "cobranca", "adm", "suporte")}

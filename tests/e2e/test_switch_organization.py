@@ -1,0 +1,83 @@
+"""Browser: a person of two organizations clicks the purchase-offer link e-mailed for the other one (issue 13
+point 6): after signing in the portal asks whether to switch (it used to answer 404), and the switch opens the
+offer."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from portal.accounts.models import Membership, MembershipRole, Organization, User
+from portal.backoffice.offers import service as offers
+from portal.catalog.models import Product
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.audit import Actor
+from tests.e2e.conftest import DEMO_PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+
+def person_of_both(app, email: str) -> None:
+    """A new person: Adm of Demo Tecnologia, Master of Outra Empresa (Demo, first by name, is where they land)."""
+    with app.app_context():
+        organizations = {o.trade_name: o for o in db.session.scalars(select(Organization))}
+        user = User(email=email, name="Bia Duas Empresas", phone="(11) 3000-0000",
+                    password_hash=generate_password_hash(DEMO_PASSWORD, method=app.config["PASSWORD_HASH_METHOD"]))
+        for trade_name, role in (("Demo Tecnologia", "adm"), ("Outra Empresa", "master")):
+            membership = Membership(user=user, organization=organizations[trade_name], accepted_at=clock.now())
+            membership.role_rows = [MembershipRole(role=role)]
+            db.session.add(membership)
+        db.session.commit()
+        db.session.remove()
+
+
+def offer_for_outra(app) -> str:
+    """An offer for Outra Empresa, sent with the e-mail to its Masters (as comercial's "Enviar oferta" does)."""
+    with app.app_context():
+        outra = db.session.scalar(select(Organization).where(Organization.trade_name == "Outra Empresa"))
+        product = db.session.scalar(select(Product).where(Product.sku == "ENTRA-P1"))
+        comercial = db.session.scalar(select(User).where(User.email == "comercial@staff.example.com"))
+        actor = Actor.for_user(comercial)
+        offer = offers.create_offer(offers.OfferData(
+            partner_office="São Paulo (matriz)", usage_location="BR", quantities={product.id: 4},
+            delegated_admin=False, expires_on=clock.today() + timedelta(days=10), organization_id=outra.id,
+            message="Oferta para a Outra Empresa."), actor=actor)
+        url = f"{app.config['BASE_URL']}/oferta/{offer.token}"
+        offers.send_offer(offer, actor=actor, offer_url=url, email_masters=True)
+        db.session.commit()
+        db.session.remove()
+        return url
+
+
+def test_the_offer_link_of_the_other_organization_asks_to_switch(page, live_server, mail_to, unique_email,
+                                                                  check_page):
+    email = unique_email("duas")
+    person_of_both(live_server.app, email)
+    url = offer_for_outra(live_server.app)
+    body = mail_to(email).get_body(("plain",)).get_content()
+    link = re.search(r"http://127\.0\.0\.1:\d+/oferta/[A-Za-z0-9_-]{43}", body).group(0)
+    assert link == url
+
+    page.goto(link)  # the link, from the e-mail, signed out
+    page.get_by_role("link", name="Entrar para ver a oferta").click()
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Senha", exact=True).fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Entrar", exact=True).click()
+
+    expect(page).to_have_url(link)
+    expect(page.get_by_role("heading", name="Trocar de organização?")).to_be_visible()
+    expect(page.get_by_test_id("switch-organization")).to_contain_text(
+        "Este link é de Outra Empresa, e você está usando o portal como Demo Tecnologia.")
+    check_page(page)
+    page.get_by_role("button", name="Trocar para Outra Empresa e abrir").click()
+
+    expect(page).to_have_url(link)
+    expect(page.get_by_role("heading", name="Oferta de compra")).to_be_visible()
+    expect(page.get_by_test_id("offer-message")).to_have_text("Oferta para a Outra Empresa.")
+    expect(page.get_by_label("Microsoft Entra ID P1", exact=True)).to_have_value("4")
+    expect(page.locator("#org-switcher")).to_have_text(re.compile(r"\s*Outra Empresa\s*"))
+    check_page(page)
