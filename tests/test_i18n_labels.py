@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from portal.billing.models import InvoiceLine, LineKind
+from portal.billing.models import GatewayPayment, InvoiceLine, LineKind
 from portal.extensions import db
 from portal.shared import clock
 from portal.subscriptions import order_texts
@@ -114,14 +114,20 @@ def test_the_staff_invoice_shows_the_credit_line_and_history_in_portuguese(clien
     invoice = make_invoice(world.demo)
     db.session.add(InvoiceLine(invoice_id=invoice.id, position=2, kind=LineKind.CREDIT, description="credit",
                                quantity=1, unit_price_cents=-1000, amount_cents=-1000))
+    db.session.add(GatewayPayment(invoice_id=invoice.id, gateway="stripe", external_id="pi_123", method="card",
+                                  amount_cents=99_000, status="requires_payment_method",
+                                  detail={"error": "Your card was declined."}))
     db.session.commit()
     staff = sign_in(client, world.staff_financeiro)
 
     text = readable(staff, f"/backoffice/faturas/{invoice.id}")
 
     assert "credit (crédito)" not in text and "Crédito aplicado" in text
+    assert "requires_payment_method" not in text and "aguardando o pagador" in text
+    assert "Your card was declined." not in text  # the gateway's words: technical detail
     assert forbidden_words(text) == []
-    assert "Credit applied" in readable(staff, f"/backoffice/faturas/{invoice.id}", language="en")
+    english = readable(staff, f"/backoffice/faturas/{invoice.id}", language="en")
+    assert "Credit applied" in english and "awaiting the payer" in english
 
 
 def test_the_signature_simulator_says_what_happened_in_words(client, world, app_ctx):
