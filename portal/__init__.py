@@ -354,6 +354,7 @@ def _register_template_helpers(app: Flask) -> None:
     from portal.shared.fragments import FragmentCache
     from portal.shared.permissions import customer_can, staff_can
     from portal.shared.urls import url_pattern
+    from portal.subscriptions import order_texts
 
     app.jinja_env.filters["brl"] = format_money
     app.jinja_env.filters["date"] = format_date
@@ -361,6 +362,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["period"] = format_period
     app.jinja_env.filters["cnpj"] = cnpj_module.format
     app.jinja_env.globals["url_pattern"] = url_pattern
+    app.jinja_env.globals.update(order_texts.TEMPLATE_GLOBALS)
 
     app.extensions["fragments"] = FragmentCache(app.config["FRAGMENT_CACHE_BYTES"])
     app.context_processor(navigation.context)

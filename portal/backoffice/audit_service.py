@@ -25,6 +25,7 @@ from portal.extensions import db
 from portal.shared import clock, cnpj
 from portal.shared.audit import AuditChainHead, AuditEvent, verify
 from portal.subscriptions.models import ORDER_STATUS_LABELS, Order, OrderKind, OrderStatus, Subscription
+from portal.subscriptions.order_texts import error_label
 
 # Orders a rescission child created without a quote are found by subscription and time: those made in the
 # same transaction carry the same clock reading, give or take the transaction's own duration.
@@ -79,7 +80,8 @@ class ProviderResult:
     """What the provider did with the orders a cancellation created."""
 
     status: str | None  # an OrderStatus value; None when the cancellation created no order
-    errors: list[str] = field(default_factory=list)  # "code: message" of each failed order
+    errors: list[str] = field(default_factory=list)  # "code: message" of each failed order (technical)
+    causes: list[str] = field(default_factory=list)  # the same failures as sentences (order_texts.error_label)
 
     @property
     def label(self) -> str:
@@ -97,9 +99,9 @@ class ProviderResult:
             status = OrderStatus.WITHDRAWN
         else:
             status = next(s for s in _RESULT_PRECEDENCE if s in statuses and s != OrderStatus.WITHDRAWN)
-        errors = [f"{order.error_code or '—'}: {order.error_message or ''}".strip()
-                  for order in orders if order.status == OrderStatus.FAILED]
-        return cls(status, errors)
+        failed = [order for order in orders if order.status == OrderStatus.FAILED]
+        errors = [f"{order.error_code or '—'}: {order.error_message or ''}".strip() for order in failed]
+        return cls(status, errors, [error_label(order.error_code or "unknown") for order in failed])
 
 
 # ---------------------------------------------------------------- cancellations

@@ -259,6 +259,14 @@ class GatewayEvent(db.Model):
     payload: Mapped[Any] = mapped_column(JSON)
 
 
+# Stripe's PaymentIntent status words, as staff read them (an unknown word reads as "outra situação").
+GATEWAY_STATUS_LABELS = {
+    "requires_payment_method": _l("aguardando o pagador"), "requires_confirmation": _l("aguardando confirmação"),
+    "requires_action": _l("aguardando ação do pagador"), "processing": _l("em processamento"),
+    "requires_capture": _l("aguardando captura"), "canceled": _l("cancelado"), "succeeded": _l("pago"),
+}
+
+
 class GatewayPayment(db.Model):
     """A payment started at a gateway for an invoice (Stripe: one PaymentIntent per invoice and method)."""
 
@@ -274,6 +282,10 @@ class GatewayPayment(db.Model):
     status: Mapped[str] = mapped_column(String(30))  # the gateway's own status word
     detail: Mapped[Any] = mapped_column(JSON, nullable=True)  # e.g. the boleto voucher URL and line
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    @property
+    def status_label(self) -> str:
+        return str(GATEWAY_STATUS_LABELS.get(self.status, _l("outra situação")))
 
 
 class BillingContact(db.Model):

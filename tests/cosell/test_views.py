@@ -275,8 +275,8 @@ def test_the_eligibility_shows_each_criterion_and_the_rate(app_ctx, world, clien
         body = text(staff(client, world).get(f"{LIST}/{deal.id}"))
     assert criteria(body) == {"ip_solution": "1", "deal_type": "1", "microsoft_accepted": "1", "value": "1",
                               "managed_account": "1", "gap": "0"}
-    assert "R$ 150.000,00 × 0,18 (taxa BRL→USD de COSELL_USD_RATES) = US$ 27.000,00; mínimo US$ 25.000,00." in \
-        html.unescape(body)
+    assert ("R$ 150.000,00 × 0,18 (taxa de câmbio BRL→USD configurada no portal) = US$ 27.000,00; "
+            "mínimo US$ 25.000,00.") in html.unescape(body)
     assert "71 h 00 min depois (mínimo 72 h)" in body and 'data-testid="eligible">não elegível' in body
 
 
@@ -292,7 +292,7 @@ def test_the_rate_setting_decides_the_conversion(app_ctx, world, client, monkeyp
         service.win(deal, actor=actor)
         body = html.unescape(text(staff(client, world).get(f"{LIST}/{deal.id}")))
     assert criteria(body)["value"] == "0" and criteria(body)["gap"] == "1"
-    assert "× 0,1 (taxa BRL→USD de COSELL_USD_RATES) = US$ 15.000,00" in body
+    assert "× 0,1 (taxa de câmbio BRL→USD configurada no portal) = US$ 15.000,00" in body
 
 
 def test_an_open_deal_shows_no_eligibility(app_ctx, world, client, frozen):

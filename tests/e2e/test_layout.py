@@ -150,3 +150,25 @@ def test_every_page_of_a_staff_role_is_sound_at_both_widths(page, log_in, check_
     visited = _walk_navigation(page, check_page)
 
     assert len(visited) >= 3, visited
+
+
+@pytest.mark.browser_context_args(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+def test_on_a_phone_each_licence_is_a_card_with_its_buttons_in_reach(page, log_in, check_page):
+    log_in(page, "master@demo.example.com")
+    page.get_by_role("button", name="Abrir menu").click()
+    page.get_by_role("navigation", name="Navegação principal").get_by_role("link", name="Licenças").click()
+
+    table = page.get_by_test_id("licenses-table")
+    expect(table).to_be_visible()
+    # Nothing to scroll sideways: the table fits its box, and every row's buttons are inside the screen.
+    assert table.evaluate("t => t.parentElement.scrollWidth - t.parentElement.clientWidth") <= 0
+    buttons = table.get_by_role("link", name=re.compile("^(Alterar quantidades|Cancelar)"))
+    expect(buttons.first).to_be_visible()
+    for index in range(buttons.count()):
+        box = buttons.nth(index).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, buttons.nth(index).text_content()
+    # Each cell says what it is, as the column header would (its data-label, shown before it).
+    labels = table.locator("tbody tr").first.locator("td[data-label]").evaluate_all(
+        "cells => cells.map(c => getComputedStyle(c, '::before').content)")
+    assert labels[:2] == ['"Licenças"', '"Preço por licença"'], labels
+    check_page(page)

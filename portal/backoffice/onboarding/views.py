@@ -281,20 +281,20 @@ def onboarding_check_signature(opportunity_id: int):
         db.session.rollback()
         return _render(_opportunity_or_404(opportunity_id), status=422,
                        error=_("O serviço de assinatura eletrônica não respondeu: %(error)s", error=str(error)))
-    _flash_signature(outcome)
+    flash(*_signature_outcome_message(outcome))
     return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id))
 
 
-def _flash_signature(outcome: str) -> None:
-    """What a signature check (or the simulator's signature) came to, in words: never the internal outcome."""
+def _signature_outcome_message(outcome: str) -> tuple[str, str]:
+    """What a signature check's outcome (service.handle_signature_event) means, and the flash category: the outcome
+    itself is a code, never shown."""
     messages = {
         "signed": (_("Contrato assinado por todos: a oportunidade está em “Contrato assinado”."), "success"),
         "already": (_("A assinatura já tinha sido registrada."), "info"),
         "pending": (_("Ainda faltam assinaturas."), "info"),
         "rejected": (_("Um dos signatários recusou o contrato. Veja no serviço de assinatura."), "warning"),
     }
-    message, category = messages.get(outcome, (_("Nada a fazer."), "info"))
-    flash(message, category)
+    return messages.get(outcome, (_("Nada a fazer."), "info"))
 
 
 @bp.post("/contratacao/<int:opportunity_id>/simular-assinatura")
@@ -309,7 +309,8 @@ def onboarding_simulate_signature(opportunity_id: int):
                                              actor=actor_from_request(request))
     except ServiceError as error:
         return _refused(opportunity_id, error)
-    _flash_signature(outcome)
+    message, category = _signature_outcome_message(outcome)
+    flash(_("Assinatura simulada: %(result)s", result=message), category)
     return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id))
 
 

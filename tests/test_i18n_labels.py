@@ -1,0 +1,150 @@
+"""No English and no internal code on a page people read (issue 13, point 9): each page that showed one, rendered in
+Portuguese (the old text gone, the Portuguese label there) and in English (the English label)."""
+
+import html
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from portal.billing.models import GatewayPayment, InvoiceLine, LineKind
+from portal.extensions import db
+from portal.shared import clock
+from portal.subscriptions import order_texts
+from portal.subscriptions.models import OrderEvent, OrderStatus
+from tests.backoffice.routes_billing import make_invoice
+from tests.backoffice.routes_orders import make_order
+from tests.conftest import sign_in
+from tests.e2e.pagecheck import forbidden_words
+from tests.onboarding.routes import make_opportunity
+
+NOW = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
+TENANT_MESSAGE = "The organization has no Microsoft tenant id: set it in the backoffice, then retry."
+
+
+@pytest.fixture
+def frozen(app_ctx):
+    with clock.frozen(NOW):
+        yield
+
+
+def readable(client, url: str, *, language: str = "pt_BR") -> str:
+    """The text of the page as a person reads it: tags stripped, and the folded technical detail (<details>) left
+    out, as the browser leaves it out of the page's visible text."""
+    with client.session_transaction() as session:
+        session["lang"] = language
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    body = re.sub(r"<details\b.*?</details>", " ", response.get_data(as_text=True), flags=re.DOTALL)
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.DOTALL)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
+def failed_order(world):
+    """An order as orders.py leaves one that found no tenant: its English notes and the `no_tenant` code."""
+    order = make_order(world.demo, status=OrderStatus.FAILED, attempts=1, error_code="no_tenant",
+                       error_message=TENANT_MESSAGE)
+    for message in (f"attempt 1 failed (network): timed out; retrying at {NOW.isoformat()}",
+                    f"failed (no_tenant): {TENANT_MESSAGE}", f"retried by {world.staff_suporte.email}"):
+        db.session.add(OrderEvent(order_id=order.id, created_at=NOW, status=OrderStatus.FAILED, message=message))
+    db.session.commit()
+    return order
+
+
+def test_the_staff_order_page_reads_in_portuguese_without_codes(client, world, frozen):
+    order = failed_order(world)
+    staff = sign_in(client, world.staff_suporte)
+
+    text = readable(staff, f"/backoffice/pedidos/{order.id}")
+
+    assert "order created" not in text and "failed (" not in text and "retried by" not in text
+    assert "no_tenant" not in text and "The organization has no Microsoft tenant id" not in text
+    assert "Pedido criado." in text
+    assert "A organização não tem o tenant Microsoft cadastrado: informe-o na organização e reenvie." in text
+    assert "Falhou: A organização não tem o tenant Microsoft cadastrado" in text
+    assert "Tentativa 1 falhou: Falha de rede ao falar com o Partner Center. Nova tentativa em 11/03/2026 12:00" in text
+    assert f"Reenviado por {world.staff_suporte.email}." in text
+    assert forbidden_words(text) == []
+    # The technical trail is still there for the staff, folded.
+    raw = html.unescape(staff.get(f"/backoffice/pedidos/{order.id}").get_data(as_text=True))
+    assert f"no_tenant: {TENANT_MESSAGE}" in raw and "Dados técnicos" in raw
+
+
+def test_the_staff_order_page_in_english(client, world, frozen):
+    order = failed_order(world)
+    staff = sign_in(client, world.staff_suporte)
+
+    text = readable(staff, f"/backoffice/pedidos/{order.id}", language="en")
+
+    assert "Order created." in text and "Pedido criado." not in text
+    assert "The organization has no Microsoft tenant on record: enter it on the organization, then send again." in text
+    assert f"Sent again by {world.staff_suporte.email}." in text
+    assert "no_tenant" not in text
+
+
+def test_the_order_queue_shows_the_cause_not_the_code(client, world, frozen):
+    failed_order(world)
+    staff = sign_in(client, world.staff_suporte)
+
+    text = readable(staff, "/backoffice/pedidos")
+
+    assert "A organização não tem o tenant Microsoft cadastrado" in text and "no_tenant" not in text
+    assert "The organization has no Microsoft tenant on record" in readable(staff, "/backoffice/pedidos",
+                                                                            language="en")
+
+
+def test_every_note_orders_writes_has_a_sentence():
+    notes = ["order created", "done", "attempt 2 failed (network): timed out; retrying at 2026-03-11T15:05:00+00:00",
+             "failed (800090): Cannot decrease.", "waiting for the subscription's earlier order",
+             "handed to the staff implantação queue", "waiting for the subscription's purchase to complete",
+             "accepted by the provider (202); polling", "still in progress at the provider",
+             "retried by ana@staff.example.com", "completed by ana@staff.example.com: feito no portal da Microsoft",
+             "withdrawn with the rescission by Marina Master"]
+    assert [note for note in notes if order_texts.step_text(note) is None] == []
+    assert order_texts.step_text("something new") is None  # shown only folded as technical detail
+
+
+def test_an_unknown_provider_code_reads_as_a_refusal(app_ctx):
+    assert order_texts.error_label("800002") == "O provedor recusou o pedido."
+    assert order_texts.error_label("no_tenant").startswith("A organização não tem o tenant Microsoft")
+    assert order_texts.error_label(None) == ""
+
+
+def test_the_staff_invoice_shows_the_credit_line_and_history_in_portuguese(client, world, frozen):
+    invoice = make_invoice(world.demo)
+    db.session.add(InvoiceLine(invoice_id=invoice.id, position=2, kind=LineKind.CREDIT, description="credit",
+                               quantity=1, unit_price_cents=-1000, amount_cents=-1000))
+    db.session.add(GatewayPayment(invoice_id=invoice.id, gateway="stripe", external_id="pi_123", method="card",
+                                  amount_cents=99_000, status="requires_payment_method",
+                                  detail={"error": "Your card was declined."}))
+    db.session.commit()
+    staff = sign_in(client, world.staff_financeiro)
+
+    text = readable(staff, f"/backoffice/faturas/{invoice.id}")
+
+    assert "credit (crédito)" not in text and "Crédito aplicado" in text
+    assert "requires_payment_method" not in text and "aguardando o pagador" in text
+    assert "Your card was declined." not in text  # the gateway's words: technical detail
+    assert forbidden_words(text) == []
+    english = readable(staff, f"/backoffice/faturas/{invoice.id}", language="en")
+    assert "Credit applied" in english and "awaiting the payer" in english
+
+
+def test_the_signature_simulator_says_what_happened_in_words(client, world, app_ctx):
+    from portal.backoffice.onboarding.models import Stage
+    from portal.integrations.esign import SignatureSimulator
+
+    original = app_ctx.extensions["esign"]
+    app_ctx.extensions["esign"] = SignatureSimulator(webhook_secret="test-webhook-secret")
+    try:
+        opportunity = make_opportunity(Stage.NEGOTIATION)
+        comercial = sign_in(client, world.staff_comercial)
+        base = f"/backoffice/contratacao/{opportunity.id}"
+        comercial.post(f"{base}/enviar-contrato")
+        comercial.post(f"{base}/simular-assinatura")
+        text = readable(comercial, base)
+    finally:
+        app_ctx.extensions["esign"] = original
+
+    assert "(signed)" not in text
+    assert "Assinatura simulada: Contrato assinado por todos" in text
