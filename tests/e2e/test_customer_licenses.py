@@ -93,6 +93,35 @@ def test_master_increases_then_decreases_a_quantity(page, log_in, live_server, c
     checks.assert_clean()
 
 
+def test_a_decrease_after_the_window_is_scheduled_for_the_term_end(page, log_in, live_server, check_page):
+    checks = PageChecks(check_page)
+    customer = new_customer(live_server.app, licenses={"M365-BASIC": 6}, bought_days_ago=20)  # window: 7 days
+    log_in(page, customer.master_email)
+    open_licenses(page)
+    row = license_row(page, BASIC)
+    term_end = re.search(r"renova em (\d\d/\d\d/\d{4})", row.inner_text()).group(1)
+    row.get_by_role("link", name=re.compile("^Alterar quantidades")).click()
+    page.get_by_label("Nova quantidade de licenças").fill("4")
+    page.get_by_role("button", name="Ver valores antes de confirmar").click()
+
+    scheduled = page.get_by_test_id("quote-lines").locator('[data-kind="scheduled"]')
+    expect(scheduled).to_contain_text(f"2 licenças saem no fim do termo, em {term_end}, sem crédito")
+    expect(page.get_by_test_id("quote-lines").locator('[data-kind="credit"]')).to_have_count(0)
+    expect(page.get_by_test_id("next-invoice")).to_contain_text("nada muda: sem cobrança e sem crédito")
+    expect(page.get_by_test_id("at-renewal")).to_contain_text("4 licenças")
+    checks(page)
+    page.get_by_role("button", name="Confirmar").click()
+
+    # Until the term ends the 6 licenses stay (and are billed); the row says what happens at the renewal.
+    expect(page).to_have_url(re.compile(r"/licencas$"))
+    expect(page.get_by_role("status").filter(has_text="Pedido registrado")).to_be_visible()
+    row = license_row(page, BASIC)
+    expect(row.get_by_test_id("quantity")).to_have_text("6")
+    expect(row).to_contain_text(f"2 licenças a menos a partir de {term_end}")
+    checks(page)
+    checks.assert_clean()
+
+
 def test_master_buys_a_new_product_from_the_catalog_filtered_by_family(page, log_in, live_server, check_page):
     checks = PageChecks(check_page)
     customer = new_customer(live_server.app, licenses={"M365-BASIC": 2})
