@@ -20,7 +20,8 @@ from tests.e2e.customers import PageChecks, new_customer
 pytestmark = pytest.mark.e2e
 
 BASIC = "Microsoft 365 Business Basic"  # R$ 36,00 per license and month in the demo catalog
-ENTRA = "Microsoft Entra ID P1"  # family Segurança
+ENTRA = "Microsoft Entra ID P1"  # family Segurança, R$ 36,00
+DEFENDER_O365 = "Microsoft Defender for Office 365 (Plano 1)"  # family Segurança
 
 
 def license_row(page: Page, product: str):
@@ -140,16 +141,26 @@ def test_master_buys_a_new_product_from_the_catalog_filtered_by_family(page, log
     expect(page.get_by_test_id("products")).not_to_contain_text(BASIC)
     checks(page)
 
-    card = cards.filter(has_text=ENTRA)
-    card.get_by_label("Quantidade").fill("4")
-    card.get_by_role("button", name="Adicionar ao carrinho").click()
-    expect(page.get_by_role("status").filter(has_text="adicionadas ao carrinho")).to_be_visible()
+    for product, quantity in ((ENTRA, "3"), (DEFENDER_O365, "2")):
+        card = cards.filter(has_text=product)
+        card.get_by_label("Quantidade").fill(quantity)
+        card.get_by_role("button", name="Adicionar ao carrinho").click()
+        expect(page.get_by_role("status").filter(has_text="adicionadas ao carrinho")).to_be_visible()
 
+    # In the cart: one product removed, the other's quantity changed.
     page.get_by_test_id("cart-link").click()
     expect(page).to_have_url(re.compile(r"/carrinho$"))
-    line = page.get_by_test_id("cart-line").filter(has_text=ENTRA)
-    expect(line).to_be_visible()
-    expect(line.get_by_label(f"Quantidade de {ENTRA}")).to_have_value("4")
+    expect(page.get_by_test_id("cart-line")).to_have_count(2)
+    checks(page)
+    page.get_by_test_id("cart-line").filter(has_text=DEFENDER_O365).get_by_role("button", name="Remover").click()
+    expect(page.get_by_role("status").filter(has_text="Produto removido do carrinho.")).to_be_visible()
+    line = page.get_by_test_id("cart-line")
+    expect(line).to_have_count(1)
+    line.get_by_label(f"Quantidade de {ENTRA}").fill("4")
+    line.get_by_role("button", name="Atualizar").click()
+    expect(page.get_by_role("status").filter(has_text="Carrinho atualizado.")).to_be_visible()
+    expect(page.get_by_test_id("cart-line").get_by_label(f"Quantidade de {ENTRA}")).to_have_value("4")
+    expect(page.get_by_test_id("cart-totals")).to_contain_text("R$ 144,00 por mês")
     checks(page)
     page.get_by_role("button", name="Revisar pedido").click()
 
