@@ -51,12 +51,13 @@ def _cnpj() -> str:
 
 
 def new_customer(app, *, accepted: bool = True, licenses: dict[str, int] | None = None,
-                 roles: tuple[Role, ...] = (Role.MASTER,), overdue_invoice: bool = False) -> Customer:
+                 roles: tuple[Role, ...] = (Role.MASTER,), overdue_invoice: bool = False,
+                 bought_days_ago: int = 0) -> Customer:
     """A new organization (own CNPJ and Microsoft tenant) with one active user per role in `roles` (the first is
     the Master); `accepted` records both agreements as accepted by the Master a month ago; `licenses`
-    ({SKU: quantity}) are bought for it now, as the onboarding approval buys them — or, with `overdue_invoice`,
-    40 days ago, and the invoice of the billing day after that is issued (with its PDF, boleto and nota
-    fiscal) and is overdue today."""
+    ({SKU: quantity}) are bought for it `bought_days_ago`, as the onboarding approval buys them; with
+    `overdue_invoice`, 40 days ago, and the invoice of the billing day after that is issued (with its PDF, boleto
+    and nota fiscal) and is overdue today."""
     tag = uuid.uuid4().hex[:8]
     trade_name = f"Cliente {tag}"
     emails = {role: f"{PEOPLE[role][1]}-{tag}@e2e.example.com" for role in roles}
@@ -87,7 +88,7 @@ def new_customer(app, *, accepted: bool = True, licenses: dict[str, int] | None 
                     recorded_by_id=user.id,
                     provider_status="done" if version.kind == AgreementKind.MICROSOFT else "not_needed",
                 ))
-        bought_at = clock.now() - timedelta(days=40 if overdue_invoice else 0)
+        bought_at = clock.now() - timedelta(days=40 if overdue_invoice else bought_days_ago)
         with clock.frozen(bought_at):  # the job that sends the orders runs on commit, in the same moment
             if licenses:
                 products = {p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_(licenses)))}

@@ -1,5 +1,6 @@
 """Browser, as the customer's Cobrança: from "Faturas" to an overdue invoice, its 2ª via (amounts reviewed, then
-issued) and the new boleto PDF read back; the invoice PDF and the nota fiscal downloaded from the same page.
+issued) and the new boleto PDF read back; the invoice PDF and the nota fiscal downloaded from the same page. And
+"Quem recebe as faturas por e-mail" (the Master's): an address added (a bad one refused) and removed.
 
 The organization is new, with one overdue invoice of its own (tests/e2e/customers.py): a 2ª via is issued once a
 day, and the demo's overdue invoice stays as the other tests expect it.
@@ -87,4 +88,41 @@ def test_cobranca_issues_the_second_copy_of_an_overdue_invoice_and_downloads_its
     name, content = download(page, page.get_by_test_id("fiscal-pdf"))
     assert name.endswith(".pdf") and content.startswith(b"%PDF-")
     assert customer.legal_name in flat(pdf_text(content))
+    checks.assert_clean()
+
+
+def test_master_adds_and_removes_an_invoice_recipient(page, log_in, live_server, unique_email, check_page):
+    checks = PageChecks(check_page)
+    customer = new_customer(live_server.app, roles=(Role.MASTER, Role.COBRANCA))
+    payables = unique_email("contas-a-pagar")
+    log_in(page, customer.master_email)  # who receives is managed with the users, by the Master
+    page.get_by_role("navigation", name="Navegação principal").get_by_role("link", name="Faturas").click()
+    page.get_by_role("link", name="Quem recebe as faturas por e-mail").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Quem recebe as faturas")
+    recipients = page.get_by_test_id("user-recipients")
+    expect(recipients).to_contain_text(customer.emails[Role.COBRANCA])
+    expect(recipients).to_contain_text(customer.master_email)
+    expect(page.get_by_test_id("no-contacts")).to_be_visible()
+    checks(page)
+
+    form = page.get_by_role("region", name="Adicionar e-mail")
+    form.get_by_label("E-mail").fill("contas a pagar@empresa")
+    form.get_by_role("button", name="Adicionar").click()
+    form = page.get_by_role("region", name="Adicionar e-mail")
+    expect(form.locator(".invalid-feedback").first).to_be_visible()
+    expect(page.get_by_test_id("no-contacts")).to_be_visible()
+    checks(page)
+    form.get_by_label("E-mail").fill(payables)
+    form.get_by_label("Nome ou setor (opcional)").fill("Contas a pagar")
+    form.get_by_role("button", name="Adicionar").click()
+    expect(page.get_by_role("status").filter(has_text=f"{payables} vai receber as faturas.")).to_be_visible()
+    row = page.get_by_test_id("contacts-table").get_by_role("row").filter(has_text=payables)
+    expect(row).to_contain_text("Contas a pagar")
+    checks(page)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Remover").click()
+    expect(page.get_by_role("status").filter(has_text=f"{payables} não recebe mais as faturas.")).to_be_visible()
+    expect(page.get_by_test_id("no-contacts")).to_be_visible()
+    checks(page)
     checks.assert_clean()

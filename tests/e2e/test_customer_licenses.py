@@ -20,7 +20,8 @@ from tests.e2e.customers import PageChecks, new_customer
 pytestmark = pytest.mark.e2e
 
 BASIC = "Microsoft 365 Business Basic"  # R$ 36,00 per license and month in the demo catalog
-ENTRA = "Microsoft Entra ID P1"  # family Segurança
+ENTRA = "Microsoft Entra ID P1"  # family Segurança, R$ 36,00
+DEFENDER_O365 = "Microsoft Defender for Office 365 (Plano 1)"  # family Segurança
 
 
 def license_row(page: Page, product: str):
@@ -93,6 +94,35 @@ def test_master_increases_then_decreases_a_quantity(page, log_in, live_server, c
     checks.assert_clean()
 
 
+def test_a_decrease_after_the_window_is_scheduled_for_the_term_end(page, log_in, live_server, check_page):
+    checks = PageChecks(check_page)
+    customer = new_customer(live_server.app, licenses={"M365-BASIC": 6}, bought_days_ago=20)  # window: 7 days
+    log_in(page, customer.master_email)
+    open_licenses(page)
+    row = license_row(page, BASIC)
+    term_end = re.search(r"renova em (\d\d/\d\d/\d{4})", row.inner_text()).group(1)
+    row.get_by_role("link", name=re.compile("^Alterar quantidades")).click()
+    page.get_by_label("Nova quantidade de licenças").fill("4")
+    page.get_by_role("button", name="Ver valores antes de confirmar").click()
+
+    scheduled = page.get_by_test_id("quote-lines").locator('[data-kind="scheduled"]')
+    expect(scheduled).to_contain_text(f"2 licenças saem no fim do termo, em {term_end}, sem crédito")
+    expect(page.get_by_test_id("quote-lines").locator('[data-kind="credit"]')).to_have_count(0)
+    expect(page.get_by_test_id("next-invoice")).to_contain_text("nada muda: sem cobrança e sem crédito")
+    expect(page.get_by_test_id("at-renewal")).to_contain_text("4 licenças")
+    checks(page)
+    page.get_by_role("button", name="Confirmar").click()
+
+    # Until the term ends the 6 licenses stay (and are billed); the row says what happens at the renewal.
+    expect(page).to_have_url(re.compile(r"/licencas$"))
+    expect(page.get_by_role("status").filter(has_text="Pedido registrado")).to_be_visible()
+    row = license_row(page, BASIC)
+    expect(row.get_by_test_id("quantity")).to_have_text("6")
+    expect(row).to_contain_text(f"2 licenças a menos a partir de {term_end}")
+    checks(page)
+    checks.assert_clean()
+
+
 def test_master_buys_a_new_product_from_the_catalog_filtered_by_family(page, log_in, live_server, check_page):
     checks = PageChecks(check_page)
     customer = new_customer(live_server.app, licenses={"M365-BASIC": 2})
@@ -111,16 +141,26 @@ def test_master_buys_a_new_product_from_the_catalog_filtered_by_family(page, log
     expect(page.get_by_test_id("products")).not_to_contain_text(BASIC)
     checks(page)
 
-    card = cards.filter(has_text=ENTRA)
-    card.get_by_label("Quantidade").fill("4")
-    card.get_by_role("button", name="Adicionar ao carrinho").click()
-    expect(page.get_by_role("status").filter(has_text="adicionadas ao carrinho")).to_be_visible()
+    for product, quantity in ((ENTRA, "3"), (DEFENDER_O365, "2")):
+        card = cards.filter(has_text=product)
+        card.get_by_label("Quantidade").fill(quantity)
+        card.get_by_role("button", name="Adicionar ao carrinho").click()
+        expect(page.get_by_role("status").filter(has_text="adicionadas ao carrinho")).to_be_visible()
 
+    # In the cart: one product removed, the other's quantity changed.
     page.get_by_test_id("cart-link").click()
     expect(page).to_have_url(re.compile(r"/carrinho$"))
-    line = page.get_by_test_id("cart-line").filter(has_text=ENTRA)
-    expect(line).to_be_visible()
-    expect(line.get_by_label(f"Quantidade de {ENTRA}")).to_have_value("4")
+    expect(page.get_by_test_id("cart-line")).to_have_count(2)
+    checks(page)
+    page.get_by_test_id("cart-line").filter(has_text=DEFENDER_O365).get_by_role("button", name="Remover").click()
+    expect(page.get_by_role("status").filter(has_text="Produto removido do carrinho.")).to_be_visible()
+    line = page.get_by_test_id("cart-line")
+    expect(line).to_have_count(1)
+    line.get_by_label(f"Quantidade de {ENTRA}").fill("4")
+    line.get_by_role("button", name="Atualizar").click()
+    expect(page.get_by_role("status").filter(has_text="Carrinho atualizado.")).to_be_visible()
+    expect(page.get_by_test_id("cart-line").get_by_label(f"Quantidade de {ENTRA}")).to_have_value("4")
+    expect(page.get_by_test_id("cart-totals")).to_contain_text("R$ 144,00 por mês")
     checks(page)
     page.get_by_role("button", name="Revisar pedido").click()
 
