@@ -44,16 +44,18 @@ def last_day_with_day_at_most_28(day: date) -> date:
 
 
 def customer(app: Flask, *, billing_day: int, licences: int = 3, agreements: bool = True,
-             tenant: bool = True) -> Customer:
+             tenant: bool = True, master_joined: bool = True) -> Customer:
     """A new organization with a Master, `licences` of Microsoft 365 Business Basic bought 90 days ago and, with
     `agreements`, every published agreement accepted by the Master a month ago; with `tenant`, its Microsoft
-    tenant id (without it, its Microsoft orders fail until staff enter it)."""
+    tenant id (without it, its Microsoft orders fail until staff enter it). Without `master_joined` the Master's
+    invitation is still pending: nobody receives the organization's invoices."""
     tag = uuid.uuid4().hex[:8]
     with app.app_context():
         organization = factories.OrganizationFactory(legal_name=f"Cliente E2E {tag} Ltda", trade_name=f"E2E {tag}",
                                                      billing_day=billing_day)
         master = factories.UserFactory(email=f"master-{tag}@e2e.example.com", name=f"Paula Master {tag}")
-        factories.MembershipFactory(organization=organization, user=master, roles=[Role.MASTER])
+        factories.MembershipFactory(organization=organization, user=master, roles=[Role.MASTER],
+                                    accepted_at=clock.now() if master_joined else None)
         product = db.session.scalar(select(Product).where(Product.name == PRODUCT))
         factories.subscription(organization, product=product, quantity=licences,
                                added_at=clock.now() - timedelta(days=90))
