@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from portal.accounts.models import Organization
+from portal.accounts.models import Organization, User
 from portal.accounts.roles import Role
 from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementVersion
 from portal.billing.payments import refresh_delinquency
@@ -89,6 +89,16 @@ def former_and_invited(app: Flask, found: Customer) -> dict[str, str]:
         db.session.commit()
         db.session.remove()
     return emails
+
+
+def also_member(app: Flask, email: str, organization_id: int) -> None:
+    """The user of `email` becomes a Master of another organization too (a multi-organization user)."""
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+        factories.MembershipFactory(organization=db.session.get(Organization, organization_id), user=user,
+                                    roles=[Role.MASTER])
+        db.session.commit()
+        db.session.remove()
 
 
 def issued_invoice(app: Flask, organization_id: int, day: date) -> dict:

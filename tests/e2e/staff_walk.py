@@ -9,6 +9,7 @@ problems of the pages after it.
 import re
 from collections.abc import Callable
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from tests.e2e.pagecheck import PageWatch
@@ -45,7 +46,7 @@ class PageChecks:
         failure is reported by `assert_clean`, with the pages', instead of hiding them."""
         try:
             assertion()
-        except AssertionError as failure:
+        except (AssertionError, PlaywrightError) as failure:
             self.defects.append(f"{what}: " + str(failure).split("\nCall log:")[0])
 
     def assert_clean(self) -> None:
