@@ -84,6 +84,12 @@ def test_suporte_retries_an_order_that_failed_for_lack_of_a_tenant(page, log_in,
     master.reload()
     expect(row.get_by_test_id("order-state")).not_to_contain_text("falhou")
     checks(master)
+
+    # The other implantação page suporte keeps an eye on: new customers handed over by Contratação.
+    staff_nav(page, "Contratação")
+    page.get_by_role("link", name="Implantação", exact=True).click()
+    expect(page.get_by_role("link", name="Implantação", exact=True)).to_have_attribute("aria-current", "page")
+    checks(page)
     checks.assert_clean()
 
 
