@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from portal.accounts.models import Organization, User
 from portal.accounts.roles import Role
 from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementVersion
 from portal.billing.payments import refresh_delinquency
@@ -42,19 +43,23 @@ def last_day_with_day_at_most_28(day: date) -> date:
     return day
 
 
-def customer(app: Flask, *, billing_day: int, licences: int = 3, agreements: bool = True) -> Customer:
+def customer(app: Flask, *, billing_day: int, licences: int = 3, agreements: bool = True,
+             tenant: bool = True, master_joined: bool = True) -> Customer:
     """A new organization with a Master, `licences` of Microsoft 365 Business Basic bought 90 days ago and, with
-    `agreements`, every published agreement accepted by the Master a month ago."""
+    `agreements`, every published agreement accepted by the Master a month ago; with `tenant`, its Microsoft
+    tenant id (without it, its Microsoft orders fail until staff enter it). Without `master_joined` the Master's
+    invitation is still pending: nobody receives the organization's invoices."""
     tag = uuid.uuid4().hex[:8]
     with app.app_context():
         organization = factories.OrganizationFactory(legal_name=f"Cliente E2E {tag} Ltda", trade_name=f"E2E {tag}",
                                                      billing_day=billing_day)
         master = factories.UserFactory(email=f"master-{tag}@e2e.example.com", name=f"Paula Master {tag}")
-        factories.MembershipFactory(organization=organization, user=master, roles=[Role.MASTER])
+        factories.MembershipFactory(organization=organization, user=master, roles=[Role.MASTER],
+                                    accepted_at=clock.now() if master_joined else None)
         product = db.session.scalar(select(Product).where(Product.name == PRODUCT))
         factories.subscription(organization, product=product, quantity=licences,
                                added_at=clock.now() - timedelta(days=90))
-        organization.microsoft_tenant_id = str(uuid.uuid4())
+        organization.microsoft_tenant_id = str(uuid.uuid4()) if tenant else None
         if agreements:
             published = select(AgreementVersion).where(AgreementVersion.published_at.is_not(None))
             for version in db.session.scalars(published):
@@ -67,6 +72,33 @@ def customer(app: Flask, *, billing_day: int, licences: int = 3, agreements: boo
         found = Customer(organization.id, organization.legal_name, master.email, master.name)
         db.session.remove()
         return found
+
+
+def former_and_invited(app: Flask, found: Customer) -> dict[str, str]:
+    """Two more people of the organization: one whose membership was deactivated, one whose invitation is still
+    pending (never accepted). Their e-mails, by "former" and "invited"."""
+    tag = found.master_email.split("@")[0].removeprefix("master-")
+    emails = {"former": f"ex-{tag}@e2e.example.com", "invited": f"convidado-{tag}@e2e.example.com"}
+    with app.app_context():
+        organization = db.session.get(Organization, found.organization_id)
+        factories.MembershipFactory(organization=organization, active=False, roles=[Role.ADM],
+                                    user=factories.UserFactory(email=emails["former"], name=f"Ex Membro {tag}"))
+        factories.MembershipFactory(organization=organization, accepted_at=None, roles=[Role.SUPORTE],
+                                    user=factories.UserFactory(email=emails["invited"], name=f"Convidado {tag}",
+                                                               password_hash=None))
+        db.session.commit()
+        db.session.remove()
+    return emails
+
+
+def also_member(app: Flask, email: str, organization_id: int) -> None:
+    """The user of `email` becomes a Master of another organization too (a multi-organization user)."""
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+        factories.MembershipFactory(organization=db.session.get(Organization, organization_id), user=user,
+                                    roles=[Role.MASTER])
+        db.session.commit()
+        db.session.remove()
 
 
 def issued_invoice(app: Flask, organization_id: int, day: date) -> dict:

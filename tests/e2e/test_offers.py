@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e import staff_data
 from tests.e2e.conftest import DEMO_PASSWORD
 from tests.e2e.staff_walk import PageChecks, flash, staff_nav
 
@@ -112,6 +113,51 @@ def test_comercial_sends_an_offer_and_the_master_accepts_it(page, log_in, anothe
 
     # Issue 13 point 14: the offer page shows what the customer accepted (12 Entra ID P1), not only the offered 10.
     page.goto(offer_page)
-    expect(page.locator("main").locator("tr, li, dd").filter(has_text="Microsoft Entra ID P1").filter(
-        has_text=re.compile(rf"(?<!nº )\b{ACCEPTED_ENTRA}\b"))).not_to_have_count(0)
+    accepted_line = page.locator("main").locator("tr, li, dd").filter(has_text="Microsoft Entra ID P1").filter(
+        has_text=re.compile(rf"(?<!nº )\b{ACCEPTED_ENTRA}\b"))
+    checks.later("point 14, the offer page shows the accepted quantity",
+                 lambda: expect(accepted_line).not_to_have_count(0))
+    checks.assert_clean()
+
+
+def test_a_multi_organization_master_opens_an_offer_for_their_other_organization(
+        page, log_in, another_browser, mail_to, check_page, page_watch, live_server):
+    """Issue 13 point 6: the link of an offer for the organization the user is not using now asks whether to switch
+    to it, then shows the offer (today: 404)."""
+    checks = PageChecks(check_page, page_watch)
+    first, second = sorted((staff_data.customer(live_server.app, billing_day=10) for _ in range(2)),
+                           key=lambda c: c.legal_name.lower())
+    staff_data.also_member(live_server.app, first.master_email, second.organization_id)  # signs in to `first`
+
+    log_in(page, "comercial@staff.example.com", totp=True)
+    staff_nav(page, "Ofertas")
+    page.get_by_role("link", name="Nova oferta").click()
+    page.get_by_label("Escritório do parceiro").fill("São Paulo (matriz)")
+    organization = page.get_by_label("Organização")
+    organization.select_option(organization.locator("option", has_text=second.legal_name).get_attribute("value"))
+    page.get_by_label("Microsoft Entra ID P1", exact=True).fill("2")
+    page.get_by_role("button", name="Criar oferta").click()
+    page.get_by_label("Enviar também por e-mail aos Masters da organização").check()
+    page.get_by_role("button", name="Enviar oferta").click()
+    flash(page, "Oferta enviada")
+    checks(page)
+    url = page.get_by_test_id("offer-url").input_value()
+    assert url in mail_to(first.master_email).get_body(("plain",)).get_content()
+
+    customer = another_browser()
+    log_in(customer, first.master_email)
+    expect(customer.get_by_text(first.legal_name.removesuffix(" Ltda").removeprefix("Cliente ")).first).to_be_visible()
+    customer.goto(url)
+    tag = second.legal_name.split()[2]  # "Cliente E2E <tag> Ltda"; the page may name it by either name
+
+    def asked_to_switch_then_shown_the_offer():
+        main = customer.locator("main")
+        switch = main.get_by_role("button", name=re.compile(tag)).or_(main.get_by_role("link", name=re.compile(tag)))
+        switch.first.click(timeout=5_000)
+        expect(customer.get_by_role("heading", name="Oferta de compra")).to_be_visible()
+        expect(customer.get_by_label("Microsoft Entra ID P1", exact=True)).to_have_value("2")
+        checks(customer)
+
+    checks.later("point 6, asked to switch to the offer's organization (today: a 404)",
+                 asked_to_switch_then_shown_the_offer)
     checks.assert_clean()

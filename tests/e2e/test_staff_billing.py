@@ -28,6 +28,7 @@ def test_financeiro_runs_the_billing_of_a_day_and_the_customer_sees_the_invoice(
     checks = PageChecks(check_page, page_watch)
     day = staff_data.last_day_with_day_at_most_28(clock.today())
     customer = staff_data.customer(live_server.app, billing_day=day.day)
+    unreachable = staff_data.customer(live_server.app, billing_day=day.day, master_joined=False)
     typed = day.strftime("%d/%m/%Y")
 
     log_in(page, FINANCEIRO, totp=True)
@@ -51,6 +52,8 @@ def test_financeiro_runs_the_billing_of_a_day_and_the_customer_sees_the_invoice(
     expect(issued).to_have_count(1)
     number = issued.get_by_role("link").inner_text()
     assert re.fullmatch(r"\d{4}/\d{6}|[\w/-]+", number), number
+    unreachable_invoice = page.get_by_test_id("run-issued").locator("li").filter(
+        has_text=unreachable.legal_name).get_by_role("link").get_attribute("href")
     checks(page)
     issued.get_by_role("link").click()
     expect(page.get_by_role("heading", name=f"Fatura {number}")).to_be_visible()
@@ -59,6 +62,15 @@ def test_financeiro_runs_the_billing_of_a_day_and_the_customer_sees_the_invoice(
     checks(page)
     assert number in str(mail_to(customer.master_email)["Subject"])
 
+    # Issue 13 point 3: the invoice of an organization nobody receives e-mail for is not "enviada por e-mail";
+    # staff see "sem destinatário" on it.
+    page.goto(unreachable_invoice)  # the run's result page listed it (a POST's result: "back" would resend it)
+    expect(page.get_by_test_id("invoice-status")).to_have_text("aberta")
+    checks(page)
+    checks.later("point 3, no recipient", lambda: expect(page.get_by_text("sem destinatário").first).to_be_visible())
+    checks.later("point 3, nothing sent", lambda: expect(page.get_by_test_id("invoice-audit")).not_to_contain_text(
+        "Fatura enviada por e-mail"))
+
     # The customer's Master finds it in Faturas and opens it.
     master = another_browser()
     log_in(master, customer.master_email)
@@ -66,9 +78,20 @@ def test_financeiro_runs_the_billing_of_a_day_and_the_customer_sees_the_invoice(
     row = master.get_by_test_id("invoices-table").locator("tr").filter(
         has=master.get_by_role("link", name=number, exact=True))
     expect(row.get_by_test_id("invoice-status")).to_have_text("aberta")
+    period = row.locator("td").first.inner_text()
+    assert re.fullmatch(r"\d\d/\d\d/\d{4} a \d\d/\d\d/\d{4}", period), period
     row.get_by_role("link", name=number, exact=True).click()
     expect(master.get_by_role("heading", name=f"Fatura {number}")).to_be_visible()
     checks(master)
+
+    # Issue 13 point 7: staff's invoice list shows the period as the customer sees it (today: the exclusive end).
+    staff_nav(page, "Faturas")
+    page.get_by_label("Organização").fill(customer.legal_name)
+    page.get_by_role("button", name="Filtrar").click()
+    staff_row = page.get_by_test_id("invoices-table").locator("tbody tr").filter(has_text=number)
+    expect(staff_row).to_have_count(1)
+    checks(page)
+    checks.later("point 7, the period", lambda: expect(staff_row).to_contain_text(period))
     checks.assert_clean()
 
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.shared import clock
-from tests.e2e.staff_walk import PageChecks, staff_nav
+from tests.e2e.staff_walk import PageChecks, flash, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -94,5 +94,56 @@ def test_comercial_takes_a_cosell_deal_from_creation_to_won(page, log_in, check_
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(name)
     expect(rows.first).to_contain_text("Ganho · 100%")
+    checks(page)
+    checks.assert_clean()
+
+
+def test_comercial_accepts_an_inbound_referral_and_wins_it(page, log_in, check_page, page_watch):
+    """An inbound services co-sell referral: registered as received, accepted, its stages marked, then "Ganho"."""
+    checks = PageChecks(check_page, page_watch)
+    name = f"Migração de dados da Construtora Beta {uuid.uuid4().hex[:6]}"
+    log_in(page, "comercial@staff.example.com", totp=True)
+    staff_nav(page, "Venda conjunta")
+    page.get_by_role("link", name="Registrar indicação recebida").click()
+    expect(page.get_by_test_id("inbound-note")).to_be_visible()
+    checks(page)
+
+    page.get_by_label("Tipo do negócio").select_option(label="Co-sell de serviços")
+    page.get_by_label("Localização", exact=True).select_option(label="Brasil")
+    page.get_by_label("Cliente", exact=True).fill("Construtora Beta S.A.")
+    page.get_by_label("Localização do cliente").fill("Belo Horizonte, MG")
+    page.get_by_label("Nome do negócio").fill(name)
+    page.get_by_label("Valor estimado").fill("80.000,00")
+    page.get_by_label("Moeda").select_option("BRL")
+    page.get_by_label("Data prevista de fechamento").fill((clock.today() + timedelta(days=60)).isoformat())
+    page.get_by_label("Função do parceiro").select_option(label="Design da solução")
+    page.get_by_label("Área da solução").select_option(label="Dados e IA (Azure)")
+    page.get_by_label("Solution play").fill("Migrate and Modernize")
+    page.get_by_label("Anotações").fill("Indicação do vendedor da Microsoft: migrar o data warehouse para o Azure.")
+    member = page.get_by_role("group", name="Membro 1")
+    member.get_by_label("Nome").fill("Bruno Lima")
+    member.get_by_label("Telefone").fill("+55 31 97777-6666")
+    member.get_by_label("E-mail").fill("bruno@revenda.example.com")
+    page.get_by_role("button", name="Registrar como recebida").click()
+
+    flash(page, f"Indicação “{name}” registrada como recebida")
+    expect(page.get_by_test_id("deal-stage")).to_have_text("Recebido")
+    expect(page.get_by_test_id("expiry-note")).to_contain_text("aceite ou recuse até")
+    checks(page)
+    page.get_by_role("button", name="Aceitar").click()
+    expect(page.get_by_test_id("deal-stage")).to_have_text("Aceito · 10%")
+    expect(page.get_by_test_id("expiry-note")).to_have_count(0)
+    checks(page)
+    for stage, percent in zip(STAGES, (20, 40, 60, 80), strict=True):
+        page.get_by_role("button", name=f"Marcar {stage} ({percent}%)").click()
+        expect(page.get_by_test_id("deal-stage")).to_have_text(f"{stage} · {percent}%")
+    page.get_by_role("button", name="Marcar como ganho").click()
+    expect(page.get_by_test_id("deal-stage")).to_have_text("Ganho · 100%")
+    expect(page.get_by_test_id("deal-events")).to_contain_text("Recebido → Aceito")
+    checks(page)
+
+    page.get_by_role("link", name="← Venda conjunta").click()
+    expect(page.get_by_test_id("tab-entrada")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_test_id("deals-table").locator("tbody tr").filter(has_text=name)).to_contain_text("Ganho")
     checks(page)
     checks.assert_clean()
