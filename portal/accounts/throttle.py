@@ -9,6 +9,7 @@ both engines, so two workers can never both read the same count. Identities are 
 
 import hashlib
 
+from flask import current_app
 from flask_babel import gettext as _
 from limits import parse_many
 from sqlalchemy import case, delete
@@ -48,6 +49,8 @@ def hit(scope: str, limits: list[tuple[str, str]]) -> None:
     """Count one attempt against each (identity, spec) of `limits` and commit; TooManyAttempts when any
     window is over its amount. Every limit is counted even when an earlier one is already passed, so a
     refused attempt still counts for the account and for the IP. An empty identity is not counted."""
+    if not current_app.config["RATELIMIT_ENABLED"]:  # benches sign in many times from one address
+        return
     now = int(clock.now().timestamp())
     db.session.execute(delete(ThrottleCounter).where(ThrottleCounter.expires_at <= now))
     passed = False

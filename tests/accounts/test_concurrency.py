@@ -1,41 +1,23 @@
-"""One-time codes under real concurrency (committed transactions, a database of its own, one connection per
-thread): of 8 requests sending the same TOTP code or the same recovery code at the same moment, exactly one
-is accepted, on SQLite and on PostgreSQL."""
+"""Accounts under real concurrency (committed transactions, a database of its own, one connection per thread):
+of 8 requests sending the same TOTP code or the same recovery code at the same moment, exactly one is
+accepted; of 8 attempts racing on a limit of 3, exactly 3 pass; on SQLite and on PostgreSQL."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pyotp
 from sqlalchemy import func, select
 
-from portal.accounts import service
+from portal.accounts import service, throttle
 from portal.accounts.models import RecoveryCode, User
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from tests import factories
+from tests.support.concurrency import concurrently
 
 SESSIONS = 8
 MOMENT = datetime(2026, 12, 6, 12, 0, 10, tzinfo=UTC)
 _STEP = timedelta(seconds=30)
-
-
-def _concurrently(count, target):
-    errors, results, start = [], [], threading.Barrier(count, timeout=30)
-
-    def run(index):
-        try:
-            start.wait()
-            results.append(target(index))
-        except BaseException as exc:  # collected for the assertions
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 def _enrolled_user(app) -> tuple[int, str, list[str]]:
@@ -58,7 +40,7 @@ def _send_at_once(app, user_id: int, code: str) -> list[bool]:
             user = db.session.get(User, user_id)
             return service.verify_second_factor(user, code, actor=_actor(user))
 
-    results, errors = _concurrently(SESSIONS, submit)
+    results, errors = concurrently(SESSIONS, submit)
     assert not errors, errors
     return results
 
@@ -87,3 +69,21 @@ def test_the_same_recovery_code_sent_by_8_sessions_at_once_is_accepted_once(make
         assert used == 1
         assert db.session.scalar(select(func.count()).where(AuditEvent.tag == AuditTag.RECOVERY_CODE_USED)) == 1
         assert verify().ok
+
+
+def test_8_attempts_at_once_against_a_limit_of_3_let_exactly_3_through(make_app, engine_name):
+    """The shared counter is one atomic upsert: workers racing on it never read the same count."""
+    app = make_app(engine_name)
+
+    def attempt(_index):
+        with app.app_context():
+            try:
+                throttle.hit("login", [("account:ana@cliente.example.com", "3 per hour")])
+            except throttle.TooManyAttempts:
+                return False
+            return True
+
+    with clock.frozen(MOMENT):
+        results, errors = concurrently(SESSIONS, attempt)
+    assert not errors, errors
+    assert sorted(results) == [False] * (SESSIONS - 3) + [True] * 3

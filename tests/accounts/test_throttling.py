@@ -136,3 +136,9 @@ def test_reset_requests_are_limited_per_ip_and_per_address(make_app, engine_name
         answers.append(client.post("/senha/esqueci", headers={"X-Forwarded-For": ip},
                                    data={"email": email}).status_code)
     assert answers == [200, 200, 429]
+
+
+def test_ratelimit_enabled_false_turns_the_limits_off(make_app, engine_name):
+    app = make_app(engine_name, LOGIN_RATE_LIMIT="1 per minute", RATELIMIT_ENABLED=False)
+    client = app.test_client()
+    assert {attempt(client, "ana@cliente.example.com").status_code for _ in range(3)} == {422}
