@@ -301,9 +301,10 @@ def due_orders(now: datetime, limit: int = 500) -> list[int]:
 
 def overdue_filter(now: datetime):
     """Orders still open after the promised 30 minutes and not yet in staff's hands (those are counted apart,
-    as `needs_staff`: an own service's implantação is expected to take longer)."""
+    as `needs_staff`: an own service's implantação is expected to take longer), nor waiting for the customer to
+    accept the agreement (the customer's step, shown as such)."""
     return (Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT]) & Order.needs_staff.is_(False)
-            & (Order.created_at < now - PROMISED))
+            & Order.waiting_for_agreement.is_(False) & (Order.created_at < now - PROMISED))
 
 
 # Every status but "done", named: `status IN (…)` can use the status index (almost every order is done), where

@@ -158,6 +158,7 @@ class LicenseRow(NamedTuple):
     monthly_cents: int  # the same as twelfths for annual billing (display only)
     order_id: int | None  # the subscription's newest order, if any
     order_status: str | None
+    order_waiting: bool = False  # that order waits for a Master to accept the customer agreement
 
     @property
     def annual(self) -> bool:
@@ -204,7 +205,7 @@ def _license_rows_statement():
     return (
         select(Subscription.id, Product.name, ProductFamily.name, Subscription.quantity, Subscription.status,
                Product.term, Product.billing_frequency, Subscription.term_end, Subscription.renewal_quantity,
-               Order.id, Order.status, stock.c.unit_price_cents, stock.c.remaining)
+               Order.id, Order.status, Order.waiting_for_agreement, stock.c.unit_price_cents, stock.c.remaining)
         .join(Product, Product.id == Subscription.product_id)
         .join(ProductFamily, ProductFamily.id == Product.family_id)
         .outerjoin(Order, (Order.subscription_id == Subscription.id) & (Order.id == newest_order))
@@ -223,11 +224,11 @@ def license_rows(organization: Organization) -> tuple[LicenseRow, ...]:
     found = db.session.connection().execute(_LICENSE_ROWS, {"organization_id": organization.id})
     for _subscription_id, group in groupby(found, key=itemgetter(0)):  # one line per price in use
         lines = list(group)
-        subscription, (order_id, order_status) = lines[0][:9], lines[0][9:11]  # id … renewal_quantity; order
+        subscription, (order_id, order_status, waiting) = lines[0][:9], lines[0][9:12]  # id … renewal_quantity; order
         prices = tuple((int(remaining), price) for *_, price, remaining in lines if price is not None)
         recurring = sum(left * price for left, price in prices)
         rows.append(LicenseRow(*subscription, prices, recurring, monthly_equivalent_of(recurring, subscription[6]),
-                               order_id, order_status))
+                               order_id, order_status, bool(waiting)))
     return tuple(rows)
 
 

@@ -175,6 +175,9 @@ def test_an_opportunity_goes_from_presentation_to_active(page, log_in, another_b
     master.get_by_role("button", name="Criar acesso").click()
     expect(master).to_have_url(f"{live_server.url}/")
     check_page(master)
+    master.get_by_test_id("nav").get_by_role("link", name="Licenças").click()  # the order waits, and says why
+    expect(master.get_by_test_id("order-waiting")).to_contain_text("Aguardando o aceite do contrato")
+    check_page(master)
     master.get_by_test_id("nav").get_by_role("link", name=re.compile("Contrato")).click()
     expect(master).to_have_url(re.compile(r"/contrato$"))
     check_page(master)
@@ -183,6 +186,10 @@ def test_an_opportunity_goes_from_presentation_to_active(page, log_in, another_b
     master.get_by_label("Telefone").fill("(11) 98888-7777")
     master.get_by_role("button", name="Aceitar").click()
     expect(master.get_by_role("status").filter(has_text="Contrato aceito.")).to_be_visible()
+    check_page(master)
+    master.get_by_test_id("nav").get_by_role("link", name="Licenças").click()
+    expect(master.get_by_test_id("order-waiting")).to_have_count(0)
+    expect(master.get_by_test_id("order-state")).to_contain_text("concluído")
     check_page(master)
 
     # The order went on its own; suporte concludes the implantação.

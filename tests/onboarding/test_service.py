@@ -738,6 +738,8 @@ def test_microsoft_orders_wait_for_the_agreement_then_go(app_ctx, settings, fina
     assert held.waiting_for_agreement and held.status == "pending"
     assert held.status_label == "aguardando o aceite do contrato pelo Master"
     assert orders[backup.id].status == "sent" and not orders[backup.id].waiting_for_agreement  # support's
+    in_an_hour = clock.now() + timedelta(hours=1)  # the customer's step: not "atrasado" for staff
+    assert held.id not in db.session.scalars(select(Order.id).where(order_service.overdue_filter(in_an_hour))).all()
     provisioner = app_ctx.extensions["provisioner"]
     later = clock.now() + AGREEMENT_RECHECK
     with clock.frozen(later):

@@ -859,6 +859,7 @@ def approve(opportunity: Opportunity, *, actor: Actor, settings: OnboardingSetti
     _lock(opportunity)
     _check_approvable(opportunity, settings)
     tenant_id = _resolve_tenant(opportunity, provisioner=provisioner, actor=actor)
+    _check_approvable(opportunity, settings)  # again: creating a tenant commits, and re-reads the row
     if tenant_id and opportunity.microsoft_tenant_id is None:
         opportunity.microsoft_tenant_id = tenant_id
     try:
