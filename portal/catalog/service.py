@@ -351,6 +351,22 @@ def checkout_preview(organization: Organization, token: Any) -> CheckoutPreview:
     return CheckoutPreview(quote, lines, billing.draft_purchase(organization, purchases, as_of=as_of))
 
 
+def confirm_checkout(organization: Organization, token: Any, *, actor: Actor) -> list:
+    """Confirm a checkout quote (its orders). StaleQuote when the invoice that will carry the purchase is no
+    longer the one its review named — that day's billing run issued the day's invoice in between, so the total
+    on the next invoice changed (rule 7 of specs/prorata.md: never charge a different number than shown)."""
+    quote = checkout_quote(organization, token)
+    if quote.status != QuoteStatus.CONFIRMED:
+        for effective_on in {date.fromisoformat(line["effective_on"]) for line in quote.lines}:
+            then, now = (billing.purchase_billing_date(organization.id, organization.billing_day, effective_on,
+                                                       as_of=moment) for moment in (quote.created_at, clock.now()))
+            if then != now:
+                raise subscriptions.StaleQuote(_(
+                    "A fatura de hoje foi emitida depois deste orçamento e o total desta compra na próxima fatura "
+                    "mudou. Revise o pedido para ver os valores atualizados."))
+    return subscriptions.confirm_quote(organization=organization, token=quote.token, actor=actor)
+
+
 # ---------------------------------------------------------------- staff: reading
 
 def all_families() -> list[ProductFamily]:

@@ -170,12 +170,12 @@ def checkout(token: str):
 @requires(Permission.LICENSES_MANAGE)
 def confirm(token: str):
     try:
-        quote = service.checkout_quote(g.organization, token)
+        service.checkout_quote(g.organization, token)
     except NotFound:
         abort(404)
     try:
-        subscriptions.confirm_quote(organization=g.organization, token=quote.token, actor=actor_from_request(request))
-    except ServiceError as error:  # StaleQuote (prices changed, expired), a product no longer sold …
+        service.confirm_checkout(g.organization, token, actor=actor_from_request(request))
+    except ServiceError as error:  # StaleQuote (prices changed, expired, the day's invoice issued), a product …
         flash(error.message, "warning")
         return redirect(url_for("catalog.cart"))
     flash(_("Pedido registrado. Os novos produtos serão provisionados em até 30 minutos."), "success")

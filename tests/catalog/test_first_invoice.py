@@ -195,3 +195,30 @@ def test_the_review_page_on_the_billing_day_says_the_invoice_total(world, produc
     assert "R$ 288,00" not in body and "primeira mensalidade de R$ 144,00" not in body
     assert ("R$ 144,00 <div class=\"small text-body-secondary\">só a pró-rata, que já cobre o período inteiro; "
             "a primeira mensalidade vem na fatura de 03/01/2027</div>") in body
+
+
+def test_a_review_made_before_the_days_run_and_confirmed_after_it_asks_to_review_again(world, product, client):
+    """The run issued the day's invoice between the review (R$ 144,00 on it) and the confirmation: confirming
+    would put R$ 288,00 on the next one, so the portal asks for a new review instead of charging another number."""
+    billing_day(world, 3)
+    with clock.frozen(at(date(2026, 12, 3) - timedelta(days=40), 15)):
+        factories.subscription(world.demo, factories.ProductFactory(price=1000), quantity=1)  # invoiced that day
+        db.session.commit()
+    actor = Actor.for_user(world.adm)
+    with clock.frozen(at(date(2026, 12, 3), 8)):  # 05:00 in São Paulo
+        subscriptions.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
+        quote = subscriptions.quote_checkout(organization=world.demo, user=world.adm, actor=actor)
+        assert service.checkout_preview(world.demo, quote.token).next_invoice_cents == 14400
+    run(date(2026, 12, 3))
+    with clock.frozen(at(date(2026, 12, 3), 13)):
+        with pytest.raises(subscriptions.StaleQuote, match="A fatura de hoje foi emitida depois deste orçamento"):
+            service.confirm_checkout(world.demo, quote.token, actor=actor)
+        assert db.session.scalars(select(Order).where(Order.quote_id == quote.id)).all() == []
+        sign_in(client, world.adm, world.demo)
+        response = client.post(f"/carrinho/orcamento/{quote.token}/confirmar")
+        assert response.headers["Location"] == "/carrinho"
+        again = subscriptions.quote_checkout(organization=world.demo, user=world.adm, actor=actor)
+        preview = service.checkout_preview(world.demo, again.token)
+        assert (preview.next_invoice_date, preview.next_invoice_cents) == (date(2027, 1, 3), 28800)
+        service.confirm_checkout(world.demo, again.token, actor=actor)  # the new review is confirmed as shown
+    assert db.session.scalars(select(Order).where(Order.quote_id == again.id)).all() != []
