@@ -218,12 +218,12 @@ class FiscalSimulator:
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
     def danfse(self, request: FiscalRequest, *, number: str, code: str) -> bytes:
-        from weasyprint import HTML
+        from portal.shared.documents import render_pdf  # the restricted renderer: no URL is ever fetched
 
         html = self._jinja.get_template("documents/danfse.html").render(
             request=request, number=number, code=code, simulated=True, notice=SIMULATION_NOTICE,
             gross_cents=request.amount_cents + request.discount_cents, service_item=SERVICE_ITEM)
-        return HTML(string=html).write_pdf()
+        return render_pdf(html)
 
 
 class UploadOnly:

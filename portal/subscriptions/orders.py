@@ -273,11 +273,12 @@ def _withdraw_or_wait_for_older(order: Order) -> bool:
     True when one is in progress at the provider (then `order` waits for it).
 
     The older rows are locked first: a job sending one of them right now finishes before this decides, so an older
-    target can never land at the provider after this order's."""
+    target can never land at the provider after this order's. Locks are taken newest first, as every job holds its
+    own order's lock and only asks for older ones: no two jobs wait for each other in a circle."""
     older = db.session.scalars(
         select(Order).where(Order.subscription_id == order.subscription_id, Order.kind == order.kind,
                             Order.id < order.id, Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT]))
-        .order_by(Order.id).with_for_update()).all()
+        .order_by(Order.id.desc()).with_for_update().execution_options(populate_existing=True)).all()
     in_flight = False
     for earlier in older:
         if not earlier.is_open:  # finished while this waited for its lock

@@ -18,7 +18,7 @@ from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.fragments import render_fragment
 from portal.shared.permissions import customer_can, requires
-from portal.subscriptions import service
+from portal.subscriptions import failures, service
 from portal.subscriptions.forms import ChangeQuantityForm, ConfirmForm
 from portal.subscriptions.models import (
     ORDER_STATUS_LABELS,
@@ -400,5 +400,7 @@ def order(order_id: int):
         found = service.get_order(g.organization, order_id)
     except NotFound:
         abort(404)
+    # A failure the customer can act on says what to do; any other says only that the team is on it (failures.py).
+    action = failures.cause_of(found.error_code).customer_action if found.status == OrderStatus.FAILED else None
     return render_template("subscriptions/order.html", order=found, summary=order_summary(found),
-                           timeline=order_timeline(found))
+                           timeline=order_timeline(found), customer_action=action)

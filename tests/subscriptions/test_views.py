@@ -659,6 +659,22 @@ def test_a_failed_order_says_so_without_the_providers_words(march, world, login_
         assert internal not in text(page)
 
 
+def test_a_failed_order_the_customer_can_fix_says_what_to_do(march, world, login_as):
+    order = manual_order(factories.subscription(world.demo), OrderStatus.FAILED, (
+        "order created", "failed (2002): Subscription quantity isn't within minimum and maximum allowed quantity."))
+    order.error_code, order.error_message = "2002", "Subscription quantity isn't within minimum and maximum."
+    db.session.commit()
+    page = login_as("adm").get(f"/pedidos/{order.id}")
+    said = section(page, "order-failed")
+    assert said.startswith("Não conseguimos concluir este pedido. A Microsoft não aceita essa quantidade")
+    assert "Escolha outra quantidade em Licenças" in said and "2002" not in text(page)
+    staff_side = manual_order(factories.subscription(world.demo), OrderStatus.FAILED, ("order created", "failed"))
+    staff_side.error_code = "no_tenant"
+    db.session.commit()
+    said = section(login_as("adm").get(f"/pedidos/{staff_side.id}"), "order-failed")
+    assert said == "Não conseguimos concluir; nossa equipe já foi avisada."  # nothing for the customer to do
+
+
 def test_a_superseded_order_says_it_was_withdrawn_not_resent(march, world, login_as):
     order = manual_order(factories.subscription(world.demo), OrderStatus.WITHDRAWN, (
         "order created", "attempt 1 failed (simulated): …; retrying",
