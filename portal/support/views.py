@@ -10,6 +10,7 @@ from wtforms import SelectChoice
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import Permission
+from portal.accounts.switching import tenant_miss
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.permissions import requires
 from portal.support import service
@@ -26,6 +27,7 @@ from portal.support.models import (
     TICKET_CATEGORY_LABELS,
     TICKET_PRIORITY_LABELS,
     TICKET_STATUS_LABELS,
+    Ticket,
     TicketStatus,
 )
 from portal.support.service import AttachmentRules, TicketInputError
@@ -88,6 +90,7 @@ def _ticket_or_404(ticket_id: int):
     try:
         return service.customer_ticket(ticket_id, membership=g.membership)
     except NotFound:
+        tenant_miss(Ticket, ticket_id)  # another organization of the user's: "trocar de organização?"
         abort(404)
 
 

@@ -10,6 +10,7 @@ from tests import factories
 from tests.billing.routes_fiscal import bare_invoice
 from tests.conftest import sign_in
 from tests.offers.routes import make_offer
+from tests.tickets.routes import make_ticket
 
 pytestmark = pytest.mark.usefixtures("march")
 
@@ -102,3 +103,19 @@ def test_no_switch_to_an_organization_where_the_role_cannot_open_the_page(both, 
     invoice = bare_invoice(world.other)
     response = both.get(f"/faturas/{invoice.id}")
     assert response.status_code == 404 and "Trocar de organização?" not in text(response)
+
+
+def test_a_ticket_link_of_the_other_organization_asks_too(app_ctx, world):
+    """Ticket e-mails link to /chamados/<id>: a Suporte of both organizations is asked to switch."""
+    factories.MembershipFactory(organization=world.other, user=world.suporte, roles=["suporte"])
+    ticket = make_ticket(world.other, world.other_master)
+    suporte = sign_in(app_ctx.test_client(), world.suporte, world.demo)
+    page = suporte.get(f"/chamados/{ticket.id}")
+    assert page.status_code == 200 and "Trocar de organização?" in text(page)
+    action, target = switch_form(text(page))
+    assert (action, target) == (f"/organizacao/{world.other.id}/usar", f"/chamados/{ticket.id}")
+    assert suporte.post(action, data={"next": target}).headers["Location"] == f"/chamados/{ticket.id}"
+    assert suporte.get(f"/chamados/{ticket.id}").status_code == 200
+    # Demo's Master is not in Outra Empresa: the 404 of a ticket that does not exist.
+    master = sign_in(app_ctx.test_client(), world.master, world.demo)
+    assert master.get(f"/chamados/{ticket.id}").status_code == 404
