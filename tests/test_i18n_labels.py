@@ -36,7 +36,7 @@ def readable(client, url: str, *, language: str = "pt_BR") -> str:
     response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
     body = re.sub(r"<details\b.*?</details>", " ", response.get_data(as_text=True), flags=re.DOTALL)
-    body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.DOTALL)
+    body = re.sub(r"<(script|style|datalist)\b.*?</\1>", " ", body, flags=re.DOTALL)  # not rendered either
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
 
 
@@ -148,3 +148,25 @@ def test_the_signature_simulator_says_what_happened_in_words(client, world, app_
 
     assert "(signed)" not in text
     assert "Assinatura simulada: Contrato assinado por todos" in text
+
+
+def test_the_audit_trail_names_tags_and_subjects_in_words(client, world, frozen):
+    from portal.shared.audit import Actor, AuditTag, record
+
+    record(AuditTag.FISCAL_DOCUMENT_ISSUED, actor=Actor.system("billing"), organization_id=world.demo.id,
+           subject="fiscal_document:5", after={"total_cents": 12345})
+    record(AuditTag.INVOICE_ISSUED, actor=Actor.system("billing"), organization_id=world.demo.id,
+           subject="agreement_version:2")
+    db.session.commit()
+    staff = sign_in(client, world.staff_compliance)
+
+    text = readable(staff, "/backoffice/auditoria/trilha")
+
+    assert "fiscal_document" not in text and "agreement_version" not in text and "total_cents" not in text
+    assert "Nota fiscal nº 5" in text and "Versão de contrato nº 2" in text
+    assert forbidden_words(text) == []
+    english = readable(staff, "/backoffice/auditoria/trilha", language="en")
+    assert "Nota fiscal no. 5" in english and "Agreement version no. 2" in english
+    # The tag and the data stay, folded, for the auditor.
+    raw = staff.get("/backoffice/auditoria/trilha").get_data(as_text=True)
+    assert "billing:fiscal_document:issued · fiscal_document:5" in raw and "total_cents" in raw

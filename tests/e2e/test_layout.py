@@ -109,27 +109,37 @@ def _page_links(page, selector: str) -> list[str]:
 
 
 def _walk_navigation(page, check_page) -> list[str]:
-    """Visits every page the navigation links to and, on each, the first row's link of its first table, and checks
-    each page (tests/e2e/pagecheck.py). Fails with the problems of every page at once; returns the paths visited."""
+    """Visits every page the navigation links to (the areas, the profile), the tabs of each, and on each of those the
+    first row's link of its first table, and checks each page (tests/e2e/pagecheck.py). Fails with the problems of
+    every page at once; returns the paths visited."""
     visited, problems = [], []
 
-    def visit(href: str | None, came_from: str = "") -> None:
+    def visit(href: str | None, came_from: str = "") -> bool:
         if href is not None:
+            if href in visited:
+                return False
             response = page.goto(href)
             if response is None or not response.ok:
                 problems.append(f"{href}{came_from} answered {response and response.status}")
-                return
+                return False
         visited.append(href or page.url)
         try:
             check_page(page)
         except AssertionError as error:
             problems.append(str(error))
+        return True
+
+    def visit_with_first_row(href: str, came_from: str = "") -> None:
+        if visit(href, came_from):
+            for row_href in _page_links(page, "main table tbody tr:first-child a[href]")[:1]:
+                visit(row_href, f" (first row of {href})")
 
     visit(None)
-    for href in _page_links(page, "[data-testid=nav] a[href]"):
-        visit(href)
-        for row_href in _page_links(page, "main table tbody tr:first-child a[href]")[:1]:
-            visit(row_href, f" (first row of {href})")
+    for href in _page_links(page, "#nav-main a[href]"):
+        visit_with_first_row(href)
+        if page.url.endswith(href):
+            for tab in _page_links(page, "main .nav-tabs a[href], main .nav-pills a[href]"):
+                visit_with_first_row(tab, f" (tab of {href})")
     assert not problems, "\n".join(problems)
     return visited
 

@@ -1,0 +1,44 @@
+"""What an audit event is about, in words: an event's subject is "kind:id" ("fiscal_document" is a code, not a word
+people read); the trail shows "Nota fiscal nº 5" and links to it where the backoffice can show it."""
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+SUBJECT_KIND_LABELS = {
+    "agreement_acceptance": _l("Aceite de contrato"),
+    "agreement_version": _l("Versão de contrato"),
+    "billing_contact": _l("Contato de cobrança"),
+    "boleto": _l("Boleto"),
+    "cancellation": _l("Cancelamento"),
+    "data": _l("Dados"),
+    "deal": _l("Negócio de venda conjunta"),
+    "fiscal_document": _l("Nota fiscal"),
+    "invoice": _l("Fatura"),
+    "membership": _l("Vínculo de usuário"),
+    "offer": _l("Oferta de compra"),
+    "opportunity": _l("Oportunidade"),
+    "order": _l("Pedido"),
+    "organization": _l("Organização"),
+    "product": _l("Produto"),
+    "product_family": _l("Família de produtos"),
+    "quote": _l("Cotação"),
+    "subscription": _l("Assinatura"),
+    "system": _l("Sistema"),
+    "ticket": _l("Chamado"),
+    "user": _l("Usuário"),
+    "webhook": _l("Notificação recebida"),
+}
+
+
+def subject_label(subject: str | None) -> str:
+    """"invoice:12" → "Fatura nº 12"; a kind or an identifier that is not a number reads as the kind alone (the raw
+    subject stays in the event's technical detail); no subject → "—"."""
+    if not subject:
+        return "—"
+    kind, _sep, identifier = subject.partition(":")
+    label = SUBJECT_KIND_LABELS.get(kind)
+    if label is None:
+        return _("Outro registro")
+    if identifier.isdigit():
+        return _("%(kind)s nº %(id)s", kind=label, id=identifier)
+    return str(label)
