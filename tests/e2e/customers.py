@@ -1,9 +1,12 @@
 """A fresh customer organization for a browser test whose flow consumes what it touches (a cancellation, a
 rescission, an agreement, a user's 2FA): the demo's organizations stay as the other tests expect them.
 
-The setup is data, not the flow under test: the organization, its Master (the demo password), optionally the
-accepted agreements and a few licenses bought through the same service the onboarding approval uses. Everything
-the test then does, it does in the browser.
+The setup is data, not the flow under test: the organization, a user per role asked for (the demo password),
+optionally the accepted agreements, a few licenses bought through the same service the onboarding approval uses,
+and an overdue invoice issued as the billing run issues it. Everything the test then does, it does in the browser.
+
+`PageChecks` runs `check_page` (issue 13, point 21) on each page of a walk and reports every failing page at the
+end, so a layout defect does not stop the walk before its result.
 """
 
 import random
@@ -104,7 +107,7 @@ def new_customer(app, *, accepted: bool = True, licenses: dict[str, int] | None 
 
 def _issue_invoice_after(organization: Organization, day) -> None:
     """The invoice of `organization`'s first billing day after `day`, with its documents, as the billing run
-    issues it (the clock at noon of that day)."""
+    issues it (the clock at noon of that day in São Paulo)."""
     from flask import current_app
 
     from portal.billing import documents, fiscal
