@@ -39,7 +39,7 @@ def main() -> int:
         who = pages.build_dataset(url, args.orgs, 50, 36)
         os.environ.update({"PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32), "DATABASE_URL": url,
                            "JOBS_URL": "memory://", "MAIL_BACKEND": "memory", "RATELIMIT_ENABLED": "false",
-                           "SESSION_COOKIE_SECURE": "false"})
+                           "SESSION_COOKIE_SECURE": "false", "BASE_URL": "http://localhost"})
         app = create_app()
         client = app.test_client()
 

@@ -321,7 +321,8 @@ def run(url: str, args, port: int) -> None:
         who = build_dataset(url, args.orgs, args.subs, args.invoices)
         env = {**os.environ, "PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32),
                "DATABASE_URL": url, "JOBS_URL": "memory://", "MAIL_BACKEND": "memory",
-               "RATELIMIT_ENABLED": "false", "SESSION_COOKIE_SECURE": "false", "PORT": str(port)}
+               "RATELIMIT_ENABLED": "false", "SESSION_COOKIE_SECURE": "false", "PORT": str(port),
+               "BASE_URL": f"http://127.0.0.1:{port}"}  # production requires it (and trusts only its host)
         if args.fragment_cache_bytes is not None:
             env["FRAGMENT_CACHE_BYTES"] = str(args.fragment_cache_bytes)
         gunicorn = subprocess.Popen(

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pyotp
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -130,6 +130,9 @@ def complete_login(user: User, *, actor: Actor) -> str:
     now = clock.now()
     user.last_login_at = now
     key = secrets.token_urlsafe(32)
+    # Sessions older than the cookie's absolute lifetime are over whatever their row says: forget them.
+    oldest = now - current_app.config["PERMANENT_SESSION_LIFETIME"]
+    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.created_at < oldest))
     db.session.add(LoginSession(user_id=user.id, key_hash=_session_key_hash(key), created_at=now, ip=actor.ip,
                                 user_agent=(actor.user_agent or "")[:300] or None))
     for organization_id in _member_organization_ids(user):

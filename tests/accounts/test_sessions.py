@@ -2,6 +2,7 @@
 todos os dispositivos", a password change or reset, or a deactivation no longer reads anything afterwards."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -121,3 +122,11 @@ def test_a_session_key_the_server_does_not_know_is_refused(app_ctx, world, maste
     with browser.session_transaction() as session:
         session["sk"] = "forged-or-purged"
     assert not reads_invoices(browser)
+
+
+def test_sessions_past_the_cookie_lifetime_are_forgotten_at_the_next_sign_in(app_ctx, world, frozen):
+    signed_in_browser(app_ctx, world.master)
+    frozen.advance(app_ctx.config["PERMANENT_SESSION_LIFETIME"] + timedelta(minutes=1))
+    signed_in_browser(app_ctx, world.master)
+    rows = db.session.scalars(select(LoginSession).where(LoginSession.user_id == world.master.id)).all()
+    assert len(rows) == 1 and rows[0].created_at == frozen.now()
