@@ -232,8 +232,9 @@ def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
     True when the invoice has been e-mailed (now, or before: nothing is sent twice). False, doing nothing,
     while a document is missing (the invoice PDF, the boleto PDF, the nota fiscal) or for a cancelled
     invoice; the billing sweep calls again later. False too when nobody would receive it (no active Cobrança
-    or Master user, no billing contact): nothing is recorded as sent, an INVOICE_UNDELIVERED event says why
-    (once), staff see it "sem destinatário", and the sweep sends it once the organization has a recipient.
+    or Master user, no billing contact): nothing is recorded as sent, an INVOICE_UNDELIVERED event ("sem
+    destinatário") is written once, staff see it on the invoice and in the list of invoices not delivered, and
+    the sweep sends it once the organization has a recipient.
     """
     invoice = _locked(invoice)
     if invoice is None:
@@ -271,14 +272,14 @@ def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
 
 
 def _record_undelivered(invoice: Invoice, actor: Actor) -> None:
-    """The audit event of an invoice nobody could receive, once per invoice (the sweep retries it)."""
+    """The audit event of an invoice nobody could receive, once per invoice (the sweep retries it). Its tag says
+    why ("sem destinatário"); its detail, the fact: nobody among Cobrança/Master users and billing contacts."""
     subject = f"invoice:{invoice.id}"
     if db.session.scalar(select(AuditEvent.seq).where(AuditEvent.subject == subject,
                                                      AuditEvent.tag == AuditTag.INVOICE_UNDELIVERED).limit(1)):
         return
     record(AuditTag.INVOICE_UNDELIVERED, actor=actor, organization_id=invoice.organization_id, subject=subject,
-           after={"number": invoice.display_number, "to": [], "reason": "no_recipient",
-                  "detail": "no active Cobrança or Master user and no billing contact"})
+           after={"number": invoice.display_number, "to": [], "recipients": 0})
 
 
 def _invoice_subject(invoice: Invoice) -> str:

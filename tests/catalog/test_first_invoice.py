@@ -141,17 +141,6 @@ def test_bought_on_the_billing_day_before_its_run_is_one_full_period_on_that_day
     assert preview.next_invoice_recurring_cents == 0 and preview.next_period_start == date(2027, 1, 3)
 
 
-def test_bought_on_the_billing_day_after_its_run_goes_on_the_next_invoice_with_the_first_month(world, product):
-    check(world, product, anchor=3, bought_at=at(date(2026, 12, 3), 15), run_first=True,
-          expected_day=date(2027, 1, 3), expected=[(LineKind.RECURRING, 14400), (LineKind.PRORATA, 14400)])
-
-
-def test_bought_on_the_billing_day_when_its_run_had_nothing_to_bill_is_caught_up_on_that_day(world, product):
-    """The run found nothing that morning; the next morning's catch-up issues the day's invoice with it."""
-    check(world, product, anchor=3, bought_at=at(date(2026, 12, 3), 15),
-          expected_day=date(2026, 12, 3), expected=[(LineKind.PRORATA, 14400)])
-
-
 def test_bought_before_the_billing_day(world, product):
     """3 licenses 4 days before day 15: 144 × 3 × 4/30 = 57,60 of pró-rata, then December in advance."""
     preview = check(world, product, anchor=15, bought_at=at(date(2026, 12, 11), 15), quantity=3,
@@ -160,22 +149,23 @@ def test_bought_before_the_billing_day(world, product):
     assert (preview.next_invoice_prorata_cents, preview.next_invoice_recurring_cents) == (5760, 43200)
 
 
-def test_bought_after_the_billing_day(world, product):
-    """Day 3, bought 12/05: 144 × 29/31 = 134,71, on the January invoice with January in advance."""
-    check(world, product, anchor=3, bought_at=at(date(2026, 12, 5), 15), run_first=False,
-          expected_day=date(2027, 1, 3), expected=[(LineKind.RECURRING, 14400), (LineKind.PRORATA, 13471)])
-
-
-def test_across_a_month_end_anchor_31_on_the_last_day_of_february(world, product):
-    """Day 31 is 28 February in 2027: bought that day before the run, the whole 28/02–30/03 period."""
-    check(world, product, anchor=31, bought_at=at(date(2027, 2, 28), 8),
-          expected_day=date(2027, 2, 28), expected=[(LineKind.PRORATA, 14400)])
-
-
-def test_across_a_month_end_bought_on_the_last_day_before_billing_day_1(world, product):
-    """Bought 31/12, billed on day 1: one day of 31 (4,65) and January in advance."""
-    check(world, product, anchor=1, bought_at=at(date(2026, 12, 31), 15),
-          expected_day=date(2027, 1, 1), expected=[(LineKind.RECURRING, 14400), (LineKind.PRORATA, 465)])
+@pytest.mark.parametrize(("anchor", "bought_at", "run_first", "expected_day", "expected"), [
+    # On the billing day after its run (which invoiced the organization's other licenses): the next invoice,
+    # with the whole period of pró-rata and the first month in advance.
+    (3, at(date(2026, 12, 3), 15), True, date(2027, 1, 3), [(LineKind.RECURRING, 14400), (LineKind.PRORATA, 14400)]),
+    # On the billing day after a run that found nothing: the next morning's catch-up issues that day's invoice.
+    (3, at(date(2026, 12, 3), 15), False, date(2026, 12, 3), [(LineKind.PRORATA, 14400)]),
+    # After the billing day (day 3, bought 12/05): 144 × 29/31 = 134,71 on the January invoice, with January.
+    (3, at(date(2026, 12, 5), 15), False, date(2027, 1, 3), [(LineKind.RECURRING, 14400), (LineKind.PRORATA, 13471)]),
+    # Across a month end: anchor 31 is 28 February in 2027; bought that day before the run, the whole 28/02–30/03.
+    (31, at(date(2027, 2, 28), 8), False, date(2027, 2, 28), [(LineKind.PRORATA, 14400)]),
+    # Across a month end: bought 31/12, billed on day 1: one day of 31 (4,65) and January in advance.
+    (1, at(date(2026, 12, 31), 15), False, date(2027, 1, 1), [(LineKind.RECURRING, 14400), (LineKind.PRORATA, 465)]),
+], ids=["billing-day-after-its-run", "billing-day-caught-up", "after-billing-day", "anchor-31-in-february",
+        "last-day-of-the-month"])
+def test_the_review_and_the_invoice_agree(world, product, anchor, bought_at, run_first, expected_day, expected):
+    check(world, product, anchor=anchor, bought_at=bought_at, run_first=run_first, expected_day=expected_day,
+          expected=expected)
 
 
 def test_annual_billing_on_the_billing_day_is_the_first_year_only(world, annual):
