@@ -7,7 +7,6 @@ address a staff one. The failures are real answers: the Partner Center REST adap
 (tests/support/partner_center_fake.py), or the simulator.
 """
 
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +15,6 @@ from portal.extensions import db
 from portal.integrations.partner_center import PartnerCenterClient, PartnerCenterSimulator
 from portal.integrations.provisioning import QuantityChange, StaticTokenProvider
 from portal.notifications.models import EmailDelivery
-from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.subscriptions import failures, service
 from portal.subscriptions.failures import Audience
@@ -24,31 +22,9 @@ from portal.subscriptions.models import OrderStatus
 from tests import factories
 from tests.support.partner_center_fake import PartnerCenterFake, error_body
 
-NOW = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
 TOKEN = "token-de-teste"  # noqa: S105 - the fake's token
 CUSTOMER_TEMPLATES = {"order_received", "order_finished", "order_delayed", "order_action_needed"}
 STAFF_TEMPLATES = {"order_failed_staff"}
-
-
-@pytest.fixture
-def setting(app_ctx, world):
-    world.demo.billing_day = 1
-    world.demo.microsoft_tenant_id = "tenant-demo"
-    db.session.commit()
-    with clock.frozen(NOW):
-        yield clock
-
-
-@pytest.fixture
-def use_provisioner(app_ctx):
-    original = app_ctx.extensions["provisioner"]
-
-    def use(provisioner):
-        app_ctx.extensions["provisioner"] = provisioner
-        return provisioner
-
-    yield use
-    app_ctx.extensions["provisioner"] = original
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ Run against the Partner Center simulator and against the real REST adapter talki
 Partner Center (tests/support/partner_center_fake.py), through the same job the consumer runs.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -19,32 +19,10 @@ from portal.subscriptions import orders, service
 from portal.subscriptions.jobs import sweep_orders
 from portal.subscriptions.models import Order, OrderStatus, SubscriptionStatus
 from tests import factories
+from tests.subscriptions.conftest import NOW
 from tests.support.partner_center_fake import PartnerCenterFake
 
-NOW = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
 TOKEN = "token-de-teste"  # noqa: S105 - the fake's token
-
-
-@pytest.fixture
-def setting(app_ctx, world):
-    world.demo.billing_day = 1
-    world.demo.microsoft_tenant_id = "tenant-demo"
-    db.session.commit()
-    with clock.frozen(NOW):
-        yield clock
-
-
-@pytest.fixture
-def use_provisioner(app_ctx):
-    """`use_provisioner(p)`: orders go to `p` for the rest of the test."""
-    original = app_ctx.extensions["provisioner"]
-
-    def use(provisioner):
-        app_ctx.extensions["provisioner"] = provisioner
-        return provisioner
-
-    yield use
-    app_ctx.extensions["provisioner"] = original
 
 
 @pytest.fixture

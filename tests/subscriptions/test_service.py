@@ -454,23 +454,28 @@ def test_two_admins_changing_at_once_never_lose_an_update(make_app, engine_name)
             select(QuantityChange).order_by(QuantityChange.id))] == [10, results[0]]
 
 
+def _decreases_of_fresh_seats(app, quantities):
+    """A committed organization whose Adm quoted a decrease to each of `quantities` from 10 licences all bought an
+    hour ago (inside their window: a decrease draws credit from the lots). → app, ids, the quotes' tokens."""
+    with app.app_context():
+        organization = factories.OrganizationFactory(billing_day=1)
+        adm = factories.MembershipFactory(organization=organization, roles=["adm"]).user
+        subscription = factories.subscription(organization, quantity=10, added_at=clock.now() - timedelta(hours=1))
+        db.session.commit()
+        tokens = [service.quote_quantity_change(organization=organization, subscription=subscription,
+                                                new_quantity=quantity, actor=actor_of(adm)).token
+                  for quantity in quantities]
+        return app, organization.id, adm.id, subscription.id, tokens
+
+
 def test_decreases_confirmed_at_once_apply_one_and_refuse_the_others_clearly(make_app, engine_name):
     """Issue 13 point 19a: on PostgreSQL one of several decreases confirmed at once answered a 500 (ValueError
     in the lot arithmetic: it read the lots after another decrease had drawn from them). The subscription row is
     locked before its lots are read: one decrease wins, whole; the others get the clear "a licença mudou"."""
     from portal.accounts.models import Organization, User
 
-    app = make_app(engine_name)
-    with app.app_context():
-        organization = factories.OrganizationFactory(billing_day=1)
-        adm = factories.MembershipFactory(organization=organization, roles=["adm"]).user
-        # Every seat bought an hour ago: inside its window, so a decrease draws credit from the lots now.
-        subscription = factories.subscription(organization, quantity=10, added_at=clock.now() - timedelta(hours=1))
-        db.session.commit()
-        organization_id, adm_id, subscription_id = organization.id, adm.id, subscription.id
-        tokens = [service.quote_quantity_change(
-            organization=organization, subscription=db.session.get(Subscription, subscription_id),
-            new_quantity=quantity, actor=actor_of(adm)).token for quantity in (9, 7, 5, 3, 8, 6)]
+    app, organization_id, adm_id, subscription_id, tokens = _decreases_of_fresh_seats(make_app(engine_name),
+                                                                                       (9, 7, 5, 3, 8, 6))
 
     def submit(index):
         with app.app_context():
@@ -498,16 +503,9 @@ def test_a_decrease_never_reads_lots_another_decrease_just_drew_from(make_app, e
 
     from portal.accounts.models import Organization, User
 
-    app = make_app(engine_name)
+    app, organization_id, adm_id, subscription_id, (token_b, token_a) = _decreases_of_fresh_seats(
+        make_app(engine_name), (5, 3))
     with app.app_context():
-        organization = factories.OrganizationFactory(billing_day=1)
-        adm = factories.MembershipFactory(organization=organization, roles=["adm"]).user
-        subscription = factories.subscription(organization, quantity=10, added_at=clock.now() - timedelta(hours=1))
-        db.session.commit()
-        organization_id, adm_id, subscription_id = organization.id, adm.id, subscription.id
-        token_b, token_a = (service.quote_quantity_change(
-            organization=organization, subscription=db.session.get(Subscription, subscription_id),
-            new_quantity=quantity, actor=actor_of(adm)).token for quantity in (5, 3))
         engine = db.engine
 
     b_thread, paused, a_finished, outcome = {}, threading.Event(), threading.Event(), {}
