@@ -182,3 +182,25 @@ def test_on_a_phone_each_licence_is_a_card_with_its_buttons_in_reach(page, log_i
         "cells => cells.map(c => getComputedStyle(c, '::before').content)")
     assert labels[:2] == ['"Licenças"', '"Preço por licença"'], labels
     check_page(page)
+
+
+@pytest.mark.browser_context_args(viewport={"width": 1366, "height": 768})
+@pytest.mark.parametrize(("email", "totp"), [("admin@staff.example.com", True), ("compliance@staff.example.com", True),
+                                             ("master@demo.example.com", False)])
+def test_at_1366_px_every_menu_item_and_sair_are_on_the_bar_on_one_line(page, log_in, email, totp):
+    log_in(page, email, totp=totp)
+    bar = page.get_by_role("navigation", name="Navegação principal").bounding_box()
+    expect(page.get_by_role("button", name="Abrir menu")).to_be_hidden()  # wide enough: no folding
+
+    links = page.get_by_test_id("nav").get_by_role("link")
+    assert links.count() >= 5
+    sair = page.get_by_role("button", name="Sair")
+    for item in [links.nth(index) for index in range(links.count())] + [sair]:
+        expect(item).to_be_visible()
+        box = item.bounding_box()
+        name = item.text_content().strip()
+        # Inside the screen and on the (blue) bar, not below or beside it: "Sair" was off-screen, white on white.
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1366, name
+        assert box["y"] >= bar["y"] and box["y"] + box["height"] <= bar["y"] + bar["height"], name
+        # One line: "Adicionar novos produtos" took three.
+        assert box["height"] < 48, name
