@@ -25,7 +25,7 @@ def test_a_session_cookie_copied_before_sair_opens_nothing_after_it(page, anothe
     expect(page.get_by_role("heading", name="Faturas", level=1)).to_be_visible()
     copied = page.context.cookies()  # what someone with access to this computer could take
 
-    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("button", name="Sair", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Você saiu do portal.")
     checks(page)
 
