@@ -57,7 +57,7 @@ def test_customer_changes_the_password_then_resets_it_from_the_emailed_link(
     checks(page)
 
     # Signed out: "Esqueci minha senha" from the sign-in page.
-    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("button", name="Sair", exact=True).click()
     expect(page.get_by_role("heading", name="Entrar no portal")).to_be_visible()
     page.get_by_role("link", name="Esqueci minha senha").click()
     expect(page.get_by_role("heading", name="Esqueci minha senha")).to_be_visible()

@@ -28,7 +28,7 @@ def sign_in_with_password(page: Page, email: str) -> None:
 
 
 def log_out(page: Page) -> None:
-    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("button", name="Sair", exact=True).click()
     expect(page.get_by_role("heading", name="Entrar no portal")).to_be_visible()
 
 
