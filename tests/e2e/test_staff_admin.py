@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from portal.shared import clock
 from tests.e2e import staff_data
-from tests.e2e.staff_walk import PageChecks, flash, staff_nav
+from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -62,10 +62,8 @@ def test_suporte_retries_an_order_that_failed_for_lack_of_a_tenant(page, log_in,
     admin = another_browser()
     log_in(admin, ADMIN, totp=True)
     staff_nav(admin, "Organizações")
-    admin.get_by_label("Buscar").fill(customer.legal_name)
-    admin.get_by_role("button", name="Buscar").click()
-    checks(admin)
-    admin.get_by_test_id("organizations-table").get_by_role("link", name=customer.legal_name).click()
+    found = search(admin, checks, "organizations-table", {"Buscar": customer.legal_name}, button="Buscar")
+    found.get_by_role("link", name=customer.legal_name).click()
     expect(admin.get_by_test_id("tenant")).to_contain_text("não informado")
     checks(admin)
     tenant = str(uuid.uuid4())
@@ -103,22 +101,16 @@ def test_admin_looks_up_people_and_organizations(page, log_in, check_page, page_
     staff_nav(page, "Usuários")
     expect(page.get_by_test_id("all-users-table")).to_contain_text("Alice Admin")
     checks(page)
-    page.get_by_label("Buscar").fill(tag)
-    page.get_by_role("button", name="Buscar").click()
-    people = page.get_by_test_id("all-users-table").locator("tbody tr")
+    people = search(page, checks, "all-users-table", {"Buscar": tag}, button="Buscar")
     expect(people).to_have_count(3)
-    checks(page)
     active = re.compile(r"(?<![\wí])ativo\b", re.IGNORECASE)
     expect(people.filter(has_text=customer.master_email)).to_contain_text(active)
     statuses = {who: people.filter(has_text=email).inner_text() for who, email in others.items()}
 
     staff_nav(page, "Organizações")
     checks(page)
-    page.get_by_label("Buscar").fill(customer.legal_name)
-    page.get_by_role("button", name="Buscar").click()
-    organizations = page.get_by_test_id("organizations-table").locator("tbody tr")
+    organizations = search(page, checks, "organizations-table", {"Buscar": customer.legal_name}, button="Buscar")
     expect(organizations).to_have_count(1)
-    checks(page)
     organizations.get_by_role("link", name=customer.legal_name).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(customer.legal_name)
     checks(page)

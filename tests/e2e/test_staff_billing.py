@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from portal.shared import clock
 from tests.e2e import staff_data
-from tests.e2e.staff_walk import PageChecks, flash, staff_nav
+from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,8 @@ def test_financeiro_runs_the_billing_of_a_day_and_the_customer_sees_the_invoice(
     preview = page.get_by_test_id("run-preview").locator("tr").filter(has_text=customer.legal_name)
     expect(preview).to_contain_text("será emitida, se houver o que faturar")
     checks(page)
-    page.get_by_role("button", name=f"Confirmar o faturamento de {typed}").click()
+    # The run issues every invoice with its PDFs, boleto and nota fiscal before answering: seconds, not milliseconds.
+    page.get_by_role("button", name=f"Confirmar o faturamento de {typed}").click(timeout=30_000)
 
     expect(page.get_by_test_id("run-result")).to_contain_text(f"Faturamento de {typed} concluído.")
     issued = page.get_by_test_id("run-issued").locator("li").filter(has_text=customer.legal_name)
@@ -86,11 +87,8 @@ def test_financeiro_runs_the_billing_of_a_day_and_the_customer_sees_the_invoice(
 
     # Issue 13 point 7: staff's invoice list shows the period as the customer sees it (today: the exclusive end).
     staff_nav(page, "Faturas")
-    page.get_by_label("Organização").fill(customer.legal_name)
-    page.get_by_role("button", name="Filtrar").click()
-    staff_row = page.get_by_test_id("invoices-table").locator("tbody tr").filter(has_text=number)
+    staff_row = search(page, checks, "invoices-table", {"Organização": customer.legal_name}).filter(has_text=number)
     expect(staff_row).to_have_count(1)
-    checks(page)
     checks.later("point 7, the period", lambda: expect(staff_row).to_contain_text(period))
     checks.assert_clean()
 
@@ -127,13 +125,9 @@ def test_financeiro_records_a_payment_and_the_organization_is_unblocked(
     # Financeiro finds the invoice by the organization's name and records the payment seen on the statement.
     log_in(page, FINANCEIRO, totp=True)
     staff_nav(page, "Faturas")
-    page.get_by_label("Organização").fill(customer.legal_name)
-    page.get_by_label("Situação").select_option(label="vencida")
-    page.get_by_role("button", name="Filtrar").click()
-    rows = page.get_by_test_id("invoices-table").locator("tbody tr")
+    rows = search(page, checks, "invoices-table", {"Organização": customer.legal_name, "Situação": "vencida"})
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("inadimplente")
-    checks(page)
     rows.first.get_by_role("link", name=number).click()
     expect(page.get_by_role("heading", name=f"Fatura {number}")).to_be_visible()
     expect(page.get_by_test_id("invoice-status")).to_have_text("vencida")

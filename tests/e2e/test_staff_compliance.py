@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from portal.shared import clock
 from tests.e2e import staff_data
 from tests.e2e.conftest import DEMO_PASSWORD
-from tests.e2e.staff_walk import PageChecks, flash, staff_nav
+from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -24,12 +24,7 @@ def trail_filtered(page: Page, checks: PageChecks, *, tag: str, organization: st
     page.get_by_role("link", name="Trilha de auditoria").click()
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     checks(page)
-    page.get_by_label("Evento (tag)").fill(tag)
-    page.get_by_label("Organização").fill(organization)
-    page.get_by_role("button", name="Filtrar").click()
-    expect(page).to_have_url(re.compile(r"/backoffice/auditoria/trilha\?"))
-    checks(page)
-    return page.get_by_test_id("trail-table").locator("tbody tr")
+    return search(page, checks, "trail-table", {"Evento (tag)": tag, "Organização": organization})
 
 
 def test_comercial_attests_the_agreement_and_compliance_finds_it(page, log_in, another_browser, check_page,
@@ -42,11 +37,8 @@ def test_comercial_attests_the_agreement_and_compliance_finds_it(page, log_in, a
     log_in(page, "comercial@staff.example.com", totp=True)
     staff_nav(page, "Contratos")
     checks(page)
-    page.get_by_label("Organização").fill(customer.legal_name)
-    page.get_by_role("button", name="Filtrar").click()
-    rows = page.get_by_test_id("agreements-table").locator("tbody tr")
+    rows = search(page, checks, "agreements-table", {"Organização": customer.legal_name})
     expect(rows).to_have_count(1)
-    checks(page)
     rows.first.get_by_role("link", name=re.compile("^Ver e atestar")).click()
     expect(page.get_by_role("heading", name=f"Contratos de {customer.legal_name}")).to_be_visible()
     expect(page.get_by_test_id("status-microsoft_mca")).to_have_text("Não fornecido")
@@ -113,9 +105,7 @@ def test_compliance_walks_the_cancellations_audit_and_the_trail(page, log_in, an
     staff_nav(page, "Auditoria")
     expect(page.get_by_role("link", name="Auditoria de cancelamentos")).to_have_attribute("aria-current", "page")
     checks(page)
-    page.get_by_label("Organização").fill(customer.legal_name)
-    page.get_by_role("button", name="Filtrar").click()
-    found = page.get_by_test_id("cancellations-table").locator("tbody tr").filter(has_text=reason)
+    found = search(page, checks, "cancellations-table", {"Organização": customer.legal_name}).filter(has_text=reason)
     expect(found).to_have_count(1)
     expect(found).to_contain_text(customer.master_email)
     expect(found.get_by_test_id("reason")).to_have_text(reason)

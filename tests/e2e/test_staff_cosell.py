@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.shared import clock
-from tests.e2e.staff_walk import PageChecks, flash, staff_nav
+from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -87,14 +87,10 @@ def test_comercial_takes_a_cosell_deal_from_creation_to_won(page, log_in, check_
     # The list, filtered by stage and name, shows it as won.
     page.get_by_role("link", name="← Venda conjunta").click()
     expect(page.get_by_test_id("tab-saida")).to_have_attribute("aria-current", "page")
-    page.get_by_label("Estágio").select_option(label="Ganho")
-    page.get_by_label("Negócio ou cliente").fill(name)
-    page.get_by_role("button", name="Filtrar").click()
-    rows = page.get_by_test_id("deals-table").locator("tbody tr")
+    rows = search(page, checks, "deals-table", {"Estágio": "Ganho", "Negócio ou cliente": name})
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(name)
     expect(rows.first).to_contain_text("Ganho · 100%")
-    checks(page)
     checks.assert_clean()
 
 

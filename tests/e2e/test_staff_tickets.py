@@ -8,7 +8,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.staff_walk import PageChecks, flash, staff_nav
+from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -65,11 +65,9 @@ def test_staff_suporte_takes_answers_and_resolves_a_ticket(page, log_in, another
 
     # "Meus" in the queue lists it; from there, the status changes to resolved.
     staff_nav(page, "Chamados")
-    page.get_by_label("Responsável").select_option(label="Meus")
-    page.get_by_role("button", name="Filtrar").click()
-    mine = page.get_by_test_id(f"ticket-row-{ticket_id}")
+    mine = search(page, checks, "tickets-table", {"Responsável": "Meus"}).and_(
+        page.get_by_test_id(f"ticket-row-{ticket_id}"))
     expect(mine).to_contain_text("em atendimento")
-    checks(page)
     mine.get_by_role("link", name=subject).click()
     page.get_by_label("Nova situação").select_option(label="resolvido")
     page.get_by_role("button", name="Alterar situação").click()
