@@ -170,3 +170,41 @@ def test_the_audit_trail_names_tags_and_subjects_in_words(client, world, frozen)
     # The tag and the data stay, folded, for the auditor.
     raw = staff.get("/backoffice/auditoria/trilha").get_data(as_text=True)
     assert "billing:fiscal_document:issued · fiscal_document:5" in raw and "total_cents" in raw
+
+
+# Each vocabulary of codes shown to people (module of the labels, their name, module of the enum, its name). A code
+# added without its label would be shown raw (the templates fall back to the code): a new order status, audit tag…
+VOCABULARIES = [
+    ("portal.catalog.models", "PROVIDER_LABELS", "portal.catalog.models", "Provider"),
+    ("portal.catalog.models", "TERM_LABELS", "portal.catalog.models", "Term"),
+    ("portal.catalog.models", "BILLING_LABELS", "portal.catalog.models", "BillingFrequency"),
+    ("portal.shared.audit", "AUDIT_TAG_LABELS", "portal.shared.audit", "AuditTag"),
+    ("portal.agreements.models", "AGREEMENT_KIND_LABELS", "portal.agreements.models", "AgreementKind"),
+    ("portal.cancellations.models", "REASON_LABELS", "portal.cancellations.models", "ReasonCategory"),
+    ("portal.billing.models", "INVOICE_STATUS_LABELS", "portal.billing.models", "InvoiceStatus"),
+    ("portal.billing.models", "PAYMENT_METHOD_LABELS", "portal.billing.models", "PaymentMethod"),
+    ("portal.backoffice.billing", "LINE_KIND_LABELS", "portal.billing.models", "LineKind"),
+    ("portal.support.models", "TICKET_STATUS_LABELS", "portal.support.models", "TicketStatus"),
+    ("portal.support.models", "TICKET_PRIORITY_LABELS", "portal.support.models", "TicketPriority"),
+    ("portal.support.models", "TICKET_CATEGORY_LABELS", "portal.support.models", "TicketCategory"),
+    ("portal.backoffice.offers.models", "OFFER_STATUS_LABELS", "portal.backoffice.offers.models", "OfferStatus"),
+    ("portal.backoffice.cosell.models", "DEAL_TYPE_LABELS", "portal.backoffice.cosell.models", "DealType"),
+    ("portal.backoffice.cosell.models", "DEAL_STAGE_LABELS", "portal.backoffice.cosell.models", "DealStage"),
+    ("portal.backoffice.onboarding.models", "STAGE_LABELS", "portal.backoffice.onboarding.models", "Stage"),
+    ("portal.backoffice.orders", "ORDER_KIND_LABELS", "portal.subscriptions.models", "OrderKind"),
+    ("portal.accounts.models", "ORGANIZATION_STATUS_LABELS", "portal.accounts.models", "OrganizationStatus"),
+    ("portal.accounts.roles", "ROLE_LABELS", "portal.accounts.roles", "Role"),
+    ("portal.accounts.roles", "STAFF_ROLE_LABELS", "portal.accounts.roles", "StaffRole"),
+    ("portal.subscriptions.models", "SUBSCRIPTION_STATUS_LABELS", "portal.subscriptions.models", "SubscriptionStatus"),
+    ("portal.subscriptions.models", "ORDER_STATUS_LABELS", "portal.subscriptions.models", "OrderStatus"),
+]
+
+
+@pytest.mark.parametrize(("labels_module", "labels_name", "enum_module", "enum_name"), VOCABULARIES,
+                         ids=[v[1] for v in VOCABULARIES])
+def test_every_code_of_a_vocabulary_has_its_label(labels_module, labels_name, enum_module, enum_name):
+    import importlib
+
+    labels = getattr(importlib.import_module(labels_module), labels_name)
+    codes = getattr(importlib.import_module(enum_module), enum_name)
+    assert [code.value for code in codes if code not in labels and code.value not in labels] == []
