@@ -234,10 +234,12 @@ def _earlier_open_order(order: Order) -> bool:
 # backoff) held every later order of that subscription behind it. The rule now (issue 13 point 19e):
 #
 # - Quantity changes and renewal quantities carry an ABSOLUTE target (the seats now; the seats at the next term),
-#   so the newest order of a kind says everything the older ones of that kind said. A newer order supersedes
-#   an older one of the same kind that has not reached the provider yet: the older is withdrawn ("retirado",
-#   never sent again) and the newer goes ahead. It waits only while an older one of its kind is in progress at
-#   the provider (accepted, being polled), so the provider applies them in the order they were made.
+#   so the newest order of a kind says everything the older ones of that kind said. A newer order, when it is
+#   sent, supersedes the older ones of its kind that have not reached the provider: they are withdrawn
+#   ("retirado", never sent again) and the newer goes ahead; an older one whose turn comes after a newer one was
+#   tried withdraws itself. A newer order waits only while an older one of its kind is in progress at the
+#   provider (accepted, being polled), so the provider applies them in the order they were made. A newer order
+#   not tried yet (held for a rescission's grace period, which a Master may still withdraw) supersedes nothing.
 # - Orders of different kinds do not wait for each other: they set different things at the provider (the current
 #   quantity; the next term's instructions). A renewal quantity equal to the current quantity means "undo the
 #   scheduled change" at Partner Center; sent before a pending quantity change lands, it schedules that same
@@ -249,10 +251,14 @@ SUPERSEDING_KINDS = (OrderKind.QUANTITY_CHANGE, OrderKind.RENEWAL_QUANTITY)
 
 
 def _newer_same_kind(order: Order) -> Order | None:
-    """The newest later order of the same subscription and kind that was not withdrawn, if any."""
+    """The newest later order of the same subscription and kind that was already tried (sent, done, failed, or
+    retrying), if any. One never tried does not count: it may be held (a rescission's grace period) and withdrawn
+    before it is ever sent, and then the older order is still the customer's word."""
     return db.session.scalar(
         select(Order).where(Order.subscription_id == order.subscription_id, Order.kind == order.kind,
-                            Order.id > order.id, Order.status != OrderStatus.WITHDRAWN)
+                            Order.id > order.id, Order.status != OrderStatus.WITHDRAWN,
+                            or_(Order.attempts > 0,
+                                Order.status.in_([OrderStatus.SENT, OrderStatus.DONE, OrderStatus.FAILED])))
         .order_by(Order.id.desc()).limit(1))
 
 

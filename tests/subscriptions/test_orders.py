@@ -330,3 +330,22 @@ def test_staff_retrying_an_order_a_newer_one_replaced_sends_nothing(setting, wor
     db.session.refresh(stale)
     assert stale.status == OrderStatus.WITHDRAWN
     assert at_provider(simulator, subscription).quantity == 13  # not rolled back to the stale 12
+
+
+def test_a_newer_order_not_tried_yet_supersedes_nothing(setting, world, use_provisioner):
+    """A rescission's orders are held for its grace period and a Master may withdraw them unsent: until a newer
+    order is tried, the older one is still the customer's word and goes to the provider."""
+    from tests.backoffice.routes_orders import make_order
+
+    simulator = use_provisioner(PartnerCenterSimulator(failure_rate=1.0, seed=1))
+    subscription = factories.subscription(world.demo, quantity=10)
+    [renewal] = change(world, subscription, 8)
+    assert (renewal.kind, renewal.status) == ("renewal_quantity", OrderStatus.PENDING)
+    held = make_order(world.demo, subscription=subscription, kind="renewal_quantity", quantity=0,
+                      next_attempt_at=NOW + timedelta(days=7))  # as a rescission leaves it
+    simulator.failure_rate = 0.0
+    setting.advance(timedelta(minutes=1))
+    sweep()
+    db.session.refresh(renewal)
+    assert renewal.status == OrderStatus.DONE and at_provider(simulator, subscription).scheduled_quantity == 8
+    assert held.status == OrderStatus.PENDING and held.attempts == 0  # still withdrawable, untouched
