@@ -146,6 +146,16 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
     organization = db.session.get(Organization, order.organization_id)
     from portal.notifications import service as notify
 
+    # Held until the Master accepts the customer agreement: before the order-of-orders rules, so a held order
+    # never withdraws an older one.
+    if order.waiting_for_agreement:
+        if has_pending_agreement(organization, clock.today()):
+            order.next_attempt_at = now + AGREEMENT_RECHECK
+            db.session.commit()
+            return Step(order.status, order.next_attempt_at)
+        order.waiting_for_agreement = False
+        _event(order, "customer agreement accepted: sending the order")
+
     own_service = subscription.product.provider == Provider.OWN_SERVICE
     if not own_service and order.kind in SUPERSEDING_KINDS:
         newer = _newer_same_kind(order)
@@ -163,14 +173,6 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
         _event(order, "waiting for the subscription's earlier order")
         db.session.commit()
         return Step(order.status, order.next_attempt_at)
-
-    if order.waiting_for_agreement:
-        if has_pending_agreement(organization, clock.today()):
-            order.next_attempt_at = now + AGREEMENT_RECHECK
-            db.session.commit()
-            return Step(order.status, order.next_attempt_at)
-        order.waiting_for_agreement = False
-        _event(order, "customer agreement accepted: sending the order")
 
     if own_service:
         order.needs_staff = True

@@ -39,7 +39,9 @@ class PageWatch:
         context.on("response", self._response)
 
     def _console(self, message) -> None:
-        if message.type == "error":
+        # "Failed to load resource" is Chromium's echo of any 4xx/5xx response: for assets `_response` reports it
+        # with its URL; for the page itself a 422 (a refused form) or a 404 is the portal answering as it should.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
             self.problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
 
     def _failed(self, request) -> None:
