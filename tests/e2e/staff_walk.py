@@ -26,15 +26,8 @@ class PageChecks:
         self.defects: list[str] = []
         self.checked = 0
 
-    def __call__(self, page: Page, *, refused: bool = False) -> Page:
-        """`refused=True`: the page is a form the server refused on purpose (422, its message asserted by the
-        test). Chromium logs the document's own 4xx as a console error; that line alone is not held against the
-        page (its scripts' errors and failed assets still are)."""
+    def __call__(self, page: Page) -> Page:
         self.checked += 1
-        if refused:
-            own_status = f"console error: Failed to load resource: the server responded with a status of 422 " \
-                         f"(UNPROCESSABLE ENTITY) ({page.url})"
-            self.page_watch.problems[:] = [p for p in self.page_watch.problems if p != own_status]
         try:
             self.check_page(page)
         except AssertionError as failure:
