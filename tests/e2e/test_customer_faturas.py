@@ -40,7 +40,7 @@ def test_cobranca_issues_the_second_copy_of_an_overdue_invoice_and_downloads_its
     expect(rows).to_have_count(1)
     expect(rows.get_by_test_id("invoice-status")).to_have_text("vencida")
     checks(page)
-    number = rows.get_by_role("link").inner_text().strip()
+    number = rows.get_by_role("rowheader").get_by_role("link").inner_text().strip()  # the row also offers PDFs
     rows.get_by_role("link", name=number, exact=True).click()
 
     # The invoice says it is overdue and offers the 2ª via.
