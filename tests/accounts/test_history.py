@@ -337,3 +337,14 @@ def test_dates_in_the_payload_are_business_dates(app_ctx, world):
     [line] = history.describe([event], world.demo.id)
     assert line.sentence == "O contrato da organização foi encerrado em 01/03/2026."
     assert line.actor == "Portal"
+
+
+def test_an_agreement_acceptance_names_the_agreement_when_the_record_has_it(app_ctx, world):
+    master = as_user(world.master)
+    titled = record(AuditTag.AGREEMENT_ACCEPTED, actor=master, organization_id=world.demo.id,
+                    after={"title": "Contrato de Prestação de Serviços", "kind": "customer"})
+    untitled = record(AuditTag.AGREEMENT_ACCEPTED, actor=master, organization_id=world.demo.id,
+                      after={"version_id": 1, "kind": "customer", "demo": True})
+    assert [line.sentence for line in history.describe([titled, untitled], world.demo.id)] == [
+        "Master Demo aceitou “Contrato de Prestação de Serviços” em nome da organização.",
+        "Master Demo aceitou o contrato em nome da organização."]

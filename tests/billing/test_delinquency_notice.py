@@ -189,3 +189,7 @@ def test_the_banner_costs_no_statement_of_its_own(app_ctx, world, settings):
     assert {who: after[who] for who in ("master", "adm", "suporte")} == {
         who: before[who] for who in ("master", "adm", "suporte")}
     assert after["cobranca"] == before["cobranca"] + 1
+    for month in (1, 2):  # more overdue invoices: the same statements
+        make_invoice(world.demo, billing_date=date(2026, month, 1 + month), due_date=date(2026, month, 10 + month))
+    assert {who: statements(who) for who in after} == after
+    assert "3 faturas vencidas desde 11/01/2026" in banner(client_of(app_ctx, world.cobranca).get("/"))

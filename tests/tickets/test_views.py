@@ -286,4 +286,6 @@ def test_a_user_of_two_organizations_sees_the_current_ones_tickets(app_ctx, worl
     client.post(f"/organizacao/{world.other.id}/usar")
     assert "Da outra empresa" in text(client.get(f"/chamados/{foreign.id}"))
     client.post(f"/organizacao/{world.demo.id}/usar")
-    assert client.get(f"/chamados/{foreign.id}").status_code == 404
+    # Back in Demo, the other organization's ticket is not shown: the page asks to switch (issue 13 point 6).
+    page = text(client.get(f"/chamados/{foreign.id}"))
+    assert "Trocar de organização?" in page and "Da outra empresa" not in page
