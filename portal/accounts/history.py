@@ -58,6 +58,7 @@ AREAS: dict[str, Any] = {
 NO_ORGANIZATION = frozenset({
     T.TWO_FACTOR_FAILED, T.TWO_FACTOR_ENABLED, T.TWO_FACTOR_DISABLED, T.RECOVERY_CODE_USED,
     T.RECOVERY_CODES_REGENERATED, T.PASSWORD_RESET_REQUESTED, T.PASSWORD_RESET, T.PASSWORD_CHANGED,
+    T.PASSWORD_RESET_THROTTLED,
     T.PROFILE_UPDATED, T.STAFF_USER_CREATED, T.CATALOG_FAMILY_CREATED, T.CATALOG_FAMILY_UPDATED,
     T.CATALOG_PRODUCT_CREATED, T.CATALOG_PRODUCT_UPDATED, T.CATALOG_PRICE_ADDED, T.AGREEMENT_PUBLISHED,
     T.TICKET_NOTE_ADDED, T.OPPORTUNITY_CREATED, T.CONTRACT_SENT_FOR_SIGNATURE, T.CONTRACT_SIGNED,
@@ -339,6 +340,14 @@ def _membership_deactivated(e: Event) -> str:
     return _("%(who)s desativou o acesso de %(member)s.", who=e.who, member=_member(e))
 
 
+def _sessions_ended(e: Event) -> str:
+    count = _count(e.after.get("sessions"))
+    if e.after.get("reason") == "deactivated":
+        return ngettext("Com o acesso desativado, a sessão aberta desse usuário foi encerrada.",
+                        "Com o acesso desativado, as %(num)d sessões abertas desse usuário foram encerradas.", count)
+    return _("%(who)s saiu de todos os dispositivos.", who=e.who)
+
+
 def _membership_reactivated(e: Event) -> str:
     return _("%(who)s reativou o acesso de %(member)s.", who=e.who, member=_member(e))
 
@@ -441,6 +450,12 @@ def _order_failed(e: Event) -> str:
              number=number, what=what)
 
 
+def _order_superseded(e: Event) -> str:
+    number, what = e.order()
+    return _("Pedido nº %(number)d (%(what)s) substituído por um pedido mais recente da mesma licença; não foi "
+             "enviado ao fornecedor.", number=number, what=what)
+
+
 def _order_retried(e: Event) -> str:
     number, what = e.order()
     return _("%(who)s reenviou o pedido nº %(number)d (%(what)s) ao fornecedor.", who=e.who, number=number, what=what)
@@ -524,6 +539,11 @@ def _invoice_emailed(e: Event) -> str:
     if not people:
         return _("A fatura %(number)s não foi enviada por e-mail: não havia destinatário.", number=e.invoice())
     return _("Fatura %(number)s enviada por e-mail para %(people)s.", number=e.invoice(), people=", ".join(people))
+
+
+def _invoice_undelivered(e: Event) -> str:
+    return _("A fatura %(number)s não foi enviada por e-mail: não há destinatário (usuário Cobrança ou Master, ou "
+             "contato de cobrança). Ela será enviada assim que houver um.", number=e.invoice())
 
 
 def _second_copy(e: Event) -> str:
@@ -687,6 +707,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.INVITATION_ACCEPTED: _invitation_accepted,
     T.ROLES_CHANGED: _roles_changed,
     T.MEMBERSHIP_DEACTIVATED: _membership_deactivated,
+    T.SESSIONS_ENDED: _sessions_ended,
     T.MEMBERSHIP_REACTIVATED: _membership_reactivated,
     T.ORGANIZATION_CREATED: _organization_created,
     T.ORGANIZATION_SECURITY_CHANGED: _security_changed,
@@ -699,6 +720,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.SUBSCRIPTION_RENEWED: _subscription_renewed,
     T.ORDER_CREATED: _order_created,
     T.ORDER_SENT: _order_sent,
+    T.ORDER_SUPERSEDED: _order_superseded,
     T.ORDER_DONE: _order_done,
     T.ORDER_RETRY_SCHEDULED: _order_retry_scheduled,
     T.ORDER_FAILED: _order_failed,
@@ -714,6 +736,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.INVOICE_REISSUED: _invoice_reissued,
     T.CREDIT_NOTE_ISSUED: _credit_note_issued,
     T.INVOICE_EMAILED: _invoice_emailed,
+    T.INVOICE_UNDELIVERED: _invoice_undelivered,
     T.SECOND_COPY_ISSUED: _second_copy,
     T.FISCAL_DOCUMENT_ISSUED: _fiscal_issued,
     T.FISCAL_DOCUMENT_UPLOADED: _fiscal_uploaded,
