@@ -127,20 +127,3 @@ def _issue_invoice_after(organization: Organization, day) -> None:
         db.session.commit()
 
 
-class PageChecks:
-    """`check_page` that lets the flow go on: each page's problems (issue 13, point 21) are collected, and
-    `assert_clean()` at the end of the test fails with all of them, so one broken layout does not hide what the
-    rest of the flow would have shown."""
-
-    def __init__(self, check_page) -> None:
-        self.check_page = check_page
-        self.problems: list[str] = []
-
-    def __call__(self, page) -> None:
-        try:
-            self.check_page(page)
-        except AssertionError as problem:
-            self.problems += str(problem).split("\nassert")[0].splitlines()
-
-    def assert_clean(self) -> None:
-        assert not self.problems, "\n".join(self.problems)

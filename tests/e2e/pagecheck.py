@@ -6,8 +6,10 @@ and, on a Portuguese page, none of the English words or internal codes users rep
 """
 
 import re
+from collections.abc import Callable
 
 from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Error as PlaywrightError
 
 VIEWPORTS = ((1366, 768), (390, 844))
 
@@ -82,3 +84,39 @@ def check(page: Page, watch: PageWatch) -> None:
     problems += watch.problems
     watch.problems.clear()
     assert not problems, "\n".join(problems)
+
+
+class PageChecks:
+    """A whole walk's page checks: a page that fails does not stop the flow, which goes on to its result; the test
+    fails at its end with every page that failed and why. `checks(page)` after each page is reached,
+    `checks.later(…)` for an assertion that must not stop the walk, `checks.assert_clean()` as the last line."""
+
+    def __init__(self, check_page: Callable[[Page], None]) -> None:
+        self.check_page = check_page
+        self.failures: list[str] = []
+        self.defects: list[str] = []
+        self.checked = 0
+
+    def __call__(self, page: Page) -> Page:
+        self.checked += 1
+        try:
+            self.check_page(page)
+        except AssertionError as failure:
+            self.failures.append(str(failure))
+        return page
+
+    def later(self, what: str, assertion: Callable[[], object]) -> None:
+        """Runs an assertion whose failure must not stop the walk (what a later step shows matters too): a failure
+        is reported by `assert_clean`, with the pages'."""
+        try:
+            assertion()
+        except (AssertionError, PlaywrightError) as failure:
+            self.defects.append(f"{what}: " + str(failure).split("\nCall log:")[0])
+
+    def assert_clean(self) -> None:
+        assert self.checked, "no page was checked"
+        report = [f"{len(self.failures)} of {self.checked} pages failed the page check:", *self.failures] \
+            if self.failures else []
+        if self.defects:
+            report += ["and these assertions failed:", *self.defects]
+        assert not report, "\n".join(report)

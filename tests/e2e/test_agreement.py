@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from portal.agreements.models import AgreementAcceptance
 from portal.extensions import db
-from tests.e2e.customers import PageChecks, new_customer
+from tests.e2e.customers import new_customer
+from tests.e2e.pagecheck import PageChecks
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,8 @@ from portal.billing.prorata import monthly_period, prorated_amount
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.money import format_brl
-from tests.e2e.customers import PageChecks, new_customer
+from tests.e2e.customers import new_customer
+from tests.e2e.pagecheck import PageChecks
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import DEMO_PASSWORD
-from tests.e2e.customers import PageChecks, new_customer
+from tests.e2e.customers import new_customer
+from tests.e2e.pagecheck import PageChecks
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.accounts.roles import Role
-from tests.e2e.customers import PageChecks, new_customer
+from tests.e2e.customers import new_customer
+from tests.e2e.pagecheck import PageChecks
 
 pytestmark = pytest.mark.e2e
 

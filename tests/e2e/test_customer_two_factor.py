@@ -15,7 +15,8 @@ from playwright.sync_api import Page, expect
 
 from portal.accounts.roles import Role
 from tests.e2e.conftest import DEMO_PASSWORD
-from tests.e2e.customers import PageChecks, new_customer
+from tests.e2e.customers import new_customer
+from tests.e2e.pagecheck import PageChecks
 
 pytestmark = pytest.mark.e2e
 

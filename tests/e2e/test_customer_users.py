@@ -10,7 +10,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.customers import PageChecks, new_customer
+from tests.e2e.customers import new_customer
+from tests.e2e.pagecheck import PageChecks
 from tests.e2e.test_invitation import INVITEE_PASSWORD, invitation_path
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.customers import PageChecks
+from tests.e2e.pagecheck import PageChecks
 
 pytestmark = pytest.mark.e2e
 

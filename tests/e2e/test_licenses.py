@@ -14,7 +14,7 @@ from portal.integrations.partner_center import PartnerCenterSimulator
 from portal.shared import clock
 from portal.shared.money import format_brl
 from portal.subscriptions.jobs import sweep_orders
-from tests.e2e.customers import PageChecks
+from tests.e2e.pagecheck import PageChecks
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 from tests.e2e import staff_data
 from tests.e2e.conftest import DEMO_PASSWORD
-from tests.e2e.staff_walk import PageChecks, flash, staff_nav
+from tests.e2e.pagecheck import PageChecks
+from tests.e2e.staff_walk import flash, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,7 @@ ACCEPTED_ENTRA = 12  # the Master accepts with another quantity than offered
 
 def test_comercial_sends_an_offer_and_the_master_accepts_it(page, log_in, another_browser, mail_to, check_page,
                                                             page_watch):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     log_in(page, "comercial@staff.example.com", totp=True)
     checks(page)
     staff_nav(page, "Ofertas")
@@ -124,7 +125,7 @@ def test_a_multi_organization_master_opens_an_offer_for_their_other_organization
         page, log_in, another_browser, mail_to, check_page, page_watch, live_server):
     """Issue 13 point 6: the link of an offer for the organization the user is not using now asks whether to switch
     to it, then shows the offer (today: 404)."""
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     first, second = sorted((staff_data.customer(live_server.app, billing_day=10) for _ in range(2)),
                            key=lambda c: c.legal_name.lower())
     staff_data.also_member(live_server.app, first.master_email, second.organization_id)  # signs in to `first`

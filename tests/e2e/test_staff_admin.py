@@ -12,7 +12,8 @@ from playwright.sync_api import Page, expect
 
 from portal.shared import clock
 from tests.e2e import staff_data
-from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
+from tests.e2e.pagecheck import PageChecks
+from tests.e2e.staff_walk import flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +33,7 @@ def buy_one_more_licence(page: Page) -> None:
 
 def test_suporte_retries_an_order_that_failed_for_lack_of_a_tenant(page, log_in, another_browser, check_page,
                                                                    page_watch, live_server):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     customer = staff_data.customer(live_server.app, billing_day=10, tenant=False)
     master = another_browser()
     log_in(master, customer.master_email)
@@ -92,7 +93,7 @@ def test_suporte_retries_an_order_that_failed_for_lack_of_a_tenant(page, log_in,
 
 
 def test_admin_looks_up_people_and_organizations(page, log_in, check_page, page_watch, live_server):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     customer = staff_data.customer(live_server.app, billing_day=10)
     others = staff_data.former_and_invited(live_server.app, customer)
     tag = customer.master_email.split("@")[0].removeprefix("master-")
@@ -123,7 +124,7 @@ def test_admin_looks_up_people_and_organizations(page, log_in, check_page, page_
 
 def test_admin_creates_a_product_and_its_price_and_a_customer_finds_it(page, log_in, another_browser, check_page,
                                                                        page_watch):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     tag = uuid.uuid4().hex[:6]
     name, sku = f"Backup de Estações {tag}", f"BKP-EST-{tag}".upper()
     today = clock.today()

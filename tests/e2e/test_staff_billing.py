@@ -10,7 +10,8 @@ from playwright.sync_api import Page, expect
 
 from portal.shared import clock
 from tests.e2e import staff_data
-from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
+from tests.e2e.pagecheck import PageChecks
+from tests.e2e.staff_walk import flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +26,7 @@ def open_customer_invoices(page: Page, checks: PageChecks) -> None:
 
 def test_financeiro_runs_the_billing_of_a_day_and_the_customer_sees_the_invoice(
         page, log_in, another_browser, mail_to, check_page, page_watch, live_server):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     day = staff_data.last_day_with_day_at_most_28(clock.today())
     customer = staff_data.customer(live_server.app, billing_day=day.day)
     unreachable = staff_data.customer(live_server.app, billing_day=day.day, master_joined=False)
@@ -106,7 +107,7 @@ def ask_for_one_more_licence(page: Page, checks: PageChecks) -> None:
 
 def test_financeiro_records_a_payment_and_the_organization_is_unblocked(
         page, log_in, another_browser, check_page, page_watch, live_server):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     day = staff_data.last_day_with_day_at_most_28(clock.today() - timedelta(days=60))
     customer = staff_data.customer(live_server.app, billing_day=day.day)
     invoice = staff_data.issued_invoice(live_server.app, customer.organization_id, day)

@@ -12,7 +12,8 @@ from playwright.sync_api import Page, expect
 from portal.shared import clock
 from tests.e2e import staff_data
 from tests.e2e.conftest import DEMO_PASSWORD
-from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
+from tests.e2e.pagecheck import PageChecks
+from tests.e2e.staff_walk import flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,7 @@ def trail_filtered(page: Page, checks: PageChecks, *, tag: str, organization: st
 
 def test_comercial_attests_the_agreement_and_compliance_finds_it(page, log_in, another_browser, check_page,
                                                                  page_watch, live_server):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     customer = staff_data.customer(live_server.app, billing_day=10, agreements=False)
     first, last = customer.master_name.split(" ", 1)
     today = clock.today().strftime("%d/%m/%Y")
@@ -83,7 +84,7 @@ def test_comercial_attests_the_agreement_and_compliance_finds_it(page, log_in, a
 
 def test_compliance_walks_the_cancellations_audit_and_the_trail(page, log_in, another_browser, check_page,
                                                                 page_watch, live_server):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     customer = staff_data.customer(live_server.app, billing_day=10)
     reason = f"A equipe de vendas foi reduzida e as caixas postais sobraram ({uuid.uuid4().hex[:8]})."
 

@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.shared import clock
-from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
+from tests.e2e.pagecheck import PageChecks
+from tests.e2e.staff_walk import flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +19,7 @@ STAGES = ("Qualificado", "Desenvolvido", "Proposto", "Negociado")
 
 
 def test_comercial_takes_a_cosell_deal_from_creation_to_won(page, log_in, check_page, page_watch):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     name = f"Backup para a Metalúrgica Alfa {uuid.uuid4().hex[:6]}"
     log_in(page, "comercial@staff.example.com", totp=True)
     staff_nav(page, "Venda conjunta")
@@ -96,7 +97,7 @@ def test_comercial_takes_a_cosell_deal_from_creation_to_won(page, log_in, check_
 
 def test_comercial_accepts_an_inbound_referral_and_wins_it(page, log_in, check_page, page_watch):
     """An inbound services co-sell referral: registered as received, accepted, its stages marked, then "Ganho"."""
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     name = f"Migração de dados da Construtora Beta {uuid.uuid4().hex[:6]}"
     log_in(page, "comercial@staff.example.com", totp=True)
     staff_nav(page, "Venda conjunta")

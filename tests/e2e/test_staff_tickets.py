@@ -8,7 +8,8 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.staff_walk import PageChecks, flash, search, staff_nav
+from tests.e2e.pagecheck import PageChecks
+from tests.e2e.staff_walk import flash, search, staff_nav
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +21,7 @@ REPLY = "Encontramos a causa: a licença do Exchange estava sem caixa postal. J�
 
 def test_staff_suporte_takes_answers_and_resolves_a_ticket(page, log_in, another_browser, mail_to, check_page,
                                                            page_watch):
-    checks = PageChecks(check_page, page_watch)
+    checks = PageChecks(check_page)
     subject = f"E-mails não chegam ({uuid.uuid4().hex[:6]})"
 
     # The customer opens the ticket, in their own browser.

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from portal.accounts.models import User
 from portal.extensions import db
-from tests.e2e.customers import PageChecks
+from tests.e2e.pagecheck import PageChecks
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,6 @@
 buys once, two organizations racing for an open offer leave one winner, and simultaneous creations get distinct,
 gapless summary IDs."""
 
-import threading
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -15,24 +14,7 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from portal.subscriptions.models import Order
 from tests import factories
-
-
-def _concurrently(count, target):
-    errors, results, start = [], [], threading.Barrier(count, timeout=30)
-
-    def run(index):
-        try:
-            start.wait()
-            results.append(target(index))
-        except BaseException as exc:  # collected for the assertions
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
+from tests.support.concurrency import concurrently
 
 
 def _committed_world(make_app, engine_name):
@@ -72,7 +54,7 @@ def test_a_double_acceptance_buys_once(make_app, engine_name):
                 delegated_admin=False, actor=Actor.for_user(db.session.get(User, master_id)))
             return [o.id for o in acceptance.orders]
 
-    results, errors = _concurrently(4, submit)
+    results, errors = concurrently(4, submit)
     assert not errors
     assert len({tuple(r) for r in results}) == 1 and len(results[0]) == 1
     with app.app_context():
@@ -98,7 +80,7 @@ def test_two_organizations_racing_for_an_open_offer_leave_one_winner(make_app, e
                                  actor=Actor.for_user(db.session.get(User, master_ids[index])))
             return org_ids[index]
 
-    results, errors = _concurrently(2, submit)
+    results, errors = concurrently(2, submit)
     assert len(results) == 1 and len(errors) == 1 and isinstance(errors[0], service.OfferUnavailable)
     with app.app_context():
         offer = db.session.scalar(select(PurchaseOffer))
@@ -113,7 +95,7 @@ def test_simultaneous_creations_get_distinct_gapless_summary_ids(make_app, engin
         with app.app_context():
             return _offer(comercial_id, product_id).summary_id
 
-    results, errors = _concurrently(4, create)
+    results, errors = concurrently(4, create)
     assert not errors
     year = clock.today().year
     assert sorted(results) == [f"OF-{year}-{n:06d}" for n in range(1, 5)]

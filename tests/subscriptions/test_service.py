@@ -35,6 +35,7 @@ from portal.subscriptions.models import (
 )
 from portal.subscriptions.service import StaleQuote
 from tests import factories
+from tests.support.concurrency import concurrently
 
 MARCH_11 = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
 REASON = "Vamos migrar toda a equipe para outro fornecedor."
@@ -374,24 +375,6 @@ def test_confirming_twice_gives_the_same_orders(march, world, outbox):
     assert len(ledger(subscription)) == 2
 
 
-def _concurrently(count, target):
-    errors, results, start = [], [], threading.Barrier(count, timeout=30)
-
-    def run(index):
-        try:
-            start.wait()
-            results.append(target(index))
-        except BaseException as exc:  # collected for the assertions
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
-
-
 def _committed_world(make_app, engine_name):
     app = make_app(engine_name)
     with app.app_context():
@@ -418,7 +401,7 @@ def test_a_double_submission_creates_one_order(make_app, engine_name):
             return [o.id for o in service.confirm_quote(organization=db.session.get(Organization, organization_id),
                                                         token=token, actor=actor_of(db.session.get(User, adm_id)))]
 
-    results, errors = _concurrently(4, submit)
+    results, errors = concurrently(4, submit)
     assert not errors
     assert len({tuple(r) for r in results}) == 1  # every submission sees the same order
     with app.app_context():
@@ -444,7 +427,7 @@ def test_two_admins_changing_at_once_never_lose_an_update(make_app, engine_name)
             return service.confirm_quote(organization=db.session.get(Organization, organization_id),
                                          token=tokens[index], actor=actor_of(db.session.get(User, adm_id)))[0].quantity
 
-    results, errors = _concurrently(2, submit)
+    results, errors = concurrently(2, submit)
     assert len(results) == 1 and len(errors) == 1 and isinstance(errors[0], StaleQuote)
     with app.app_context():
         subscription = db.session.get(Subscription, subscription_id)
@@ -482,7 +465,7 @@ def test_decreases_confirmed_at_once_apply_one_and_refuse_the_others_clearly(mak
             return service.confirm_quote(organization=db.session.get(Organization, organization_id),
                                          token=tokens[index], actor=actor_of(db.session.get(User, adm_id)))[0].quantity
 
-    results, errors = _concurrently(len(tokens), submit)
+    results, errors = concurrently(len(tokens), submit)
     assert len(results) == 1, errors  # one wins
     assert len(errors) == len(tokens) - 1 and all(isinstance(error, StaleQuote) for error in errors), errors
     assert all("mudou" in error.message for error in errors)  # a message the page shows, never a 500
