@@ -91,9 +91,8 @@ CUSTOMERS = ("master@demo.example.com", "adm@demo.example.com", "cobranca@demo.e
 STAFF = ("comercial@staff.example.com", "financeiro@staff.example.com", "suporte@staff.example.com",
          "compliance@staff.example.com", "admin@staff.example.com")
 
-# Links that are not pages: documents (PDF, CSV, ZIP) and the sign-out. The customer's "Histórico" is being
-# rewritten as sentences (issue 13, point 10) and is checked by that work's own tests.
-_NOT_A_PAGE = re.compile(r"\.(pdf|csv|zip|xml|txt)$|/(pdf|csv|download|baixar|exportar)(/|$|\?)|/sair$|^/historico$")
+# Links that are not pages: documents (PDF, CSV, ZIP) and the sign-out.
+_NOT_A_PAGE = re.compile(r"\.(pdf|csv|zip|xml|txt)$|/(pdf|csv|download|baixar|exportar)(/|$|\?)|/sair$")
 
 
 def _page_links(page, selector: str) -> list[str]:
