@@ -350,7 +350,7 @@ def _register_template_helpers(app: Flask) -> None:
     from portal.shared import clock
     from portal.shared import cnpj as cnpj_module
     from portal.shared.audit import AUDIT_TAG_LABELS
-    from portal.shared.audit_subjects import subject_label
+    from portal.shared.audit_subjects import actor_label, subject_label
     from portal.shared.formatting import format_date, format_datetime, format_money, format_period
     from portal.shared.fragments import FragmentCache
     from portal.shared.permissions import customer_can, staff_can
@@ -363,7 +363,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["period"] = format_period
     app.jinja_env.filters["cnpj"] = cnpj_module.format
     app.jinja_env.globals["url_pattern"] = url_pattern
-    app.jinja_env.globals.update(order_texts.TEMPLATE_GLOBALS, subject_label=subject_label)
+    app.jinja_env.globals.update(order_texts.TEMPLATE_GLOBALS, subject_label=subject_label, actor_label=actor_label)
 
     app.extensions["fragments"] = FragmentCache(app.config["FRAGMENT_CACHE_BYTES"])
     app.context_processor(navigation.context)

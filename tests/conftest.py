@@ -181,9 +181,15 @@ def world(app_ctx):
 
 def sign_in(client, user, organization=None):
     """Put `user` in the test client's session as if the sign-in (and two-factor) had happened."""
+    from portal.accounts.context import SESSION_KEY
+    from portal.accounts.service import open_session
+    from portal.extensions import db
     from portal.shared import clock
 
+    key = open_session(user)
+    db.session.commit()  # as a sign-in does: a view's rollback must not take the session back
     with client.session_transaction() as session:
+        session[SESSION_KEY] = key
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
         session["seen"] = session["started"] = int(clock.now().timestamp())

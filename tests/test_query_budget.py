@@ -92,11 +92,12 @@ def grow(world, app, count: int, month: int) -> dict:
 
 
 def measure(app, world, made: dict) -> dict[str, int]:
-    sessions = {who: getattr(world, who).get_id() for who in set(PAGES.values())}
+    sessions = {who: (getattr(world, who).id, getattr(world, who).get_id()) for who in set(PAGES.values())}
     counts = {}
     for path, who in PAGES.items():
         url = path.format(**made)
-        client = sign_in(app.test_client(), SimpleNamespace(get_id=lambda who=who: sessions[who]))
+        user_id, session_id = sessions[who]
+        client = sign_in(app.test_client(), SimpleNamespace(id=user_id, get_id=lambda known=session_id: known))
         db.session.expunge_all()  # nothing cached from setting up: each page loads what it needs itself
         with counting(db.engine) as statements:
             response = client.get(url)

@@ -45,8 +45,8 @@ def load_user(session_id: str):
     if user is None or not user.active or user.session_token != token:
         return None
     key = session.get(SESSION_KEY)
-    if key is not None and not (isinstance(key, str) and service.session_is_open(user, key)):
-        return None
+    if not (isinstance(key, str) and service.session_is_open(user, key)):
+        return None  # no server-side session behind the cookie, or one that was ended
     return user
 
 

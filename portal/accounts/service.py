@@ -127,14 +127,8 @@ def _member_organization_ids(user: User | None) -> list[int | None]:
 
 def complete_login(user: User, *, actor: Actor) -> str:
     """Record the sign-in and open its server-side session; returns the key the session cookie carries."""
-    now = clock.now()
-    user.last_login_at = now
-    key = secrets.token_urlsafe(32)
-    # Sessions older than the cookie's absolute lifetime are over whatever their row says: forget them.
-    oldest = now - current_app.config["PERMANENT_SESSION_LIFETIME"]
-    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.created_at < oldest))
-    db.session.add(LoginSession(user_id=user.id, key_hash=_session_key_hash(key), created_at=now, ip=actor.ip,
-                                user_agent=(actor.user_agent or "")[:300] or None))
+    user.last_login_at = clock.now()
+    key = open_session(user, actor=actor)
     for organization_id in _member_organization_ids(user):
         record(AuditTag.LOGIN_SUCCEEDED, actor=actor, organization_id=organization_id, subject=f"user:{user.id}")
     db.session.commit()
@@ -142,6 +136,21 @@ def complete_login(user: User, *, actor: Actor) -> str:
 
 
 # ---------------------------------------------------------------- sessions
+
+def open_session(user: User, *, actor: Actor | None = None) -> str:
+    """A new server-side session of `user` (not committed); returns its key, which only the cookie keeps. Every
+    cookie must carry an open session's key (accounts.context.load_user)."""
+    now = clock.now()
+    key = secrets.token_urlsafe(32)
+    # Sessions older than the cookie's absolute lifetime are over whatever their row says: forget them.
+    oldest = now - current_app.config["PERMANENT_SESSION_LIFETIME"]
+    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.created_at < oldest))
+    db.session.add(LoginSession(user_id=user.id, key_hash=_session_key_hash(key), created_at=now,
+                                ip=actor.ip if actor else None,
+                                user_agent=((actor.user_agent or "")[:300] or None) if actor else None))
+    db.session.flush()
+    return key
+
 
 def _session_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()

@@ -42,3 +42,33 @@ def subject_label(subject: str | None) -> str:
     if identifier.isdigit():
         return _("%(kind)s nº %(id)s", kind=label, id=identifier)
     return str(label)
+
+
+# Who acted when no person did: the part after "system:" in an actor's label (Actor.system), in words.
+SYSTEM_ACTOR_LABELS = {
+    "agreements": _l("Sistema (contratos)"),
+    "billing": _l("Sistema (faturamento)"),
+    "cli": _l("Sistema (linha de comando)"),
+    "cosell": _l("Sistema (venda conjunta)"),
+    "demo": _l("Sistema (dados de demonstração)"),
+    "offers": _l("Sistema (ofertas)"),
+    "onboarding": _l("Sistema (contratação)"),
+    "provisioning": _l("Sistema (pedidos ao fornecedor)"),
+    "renewals": _l("Sistema (renovações)"),
+    "rescissions": _l("Sistema (rescisões)"),
+    "webhook": _l("Sistema (notificação recebida)"),
+}
+
+
+def actor_label(label: str | None) -> str:
+    """An audit event's stored actor label as staff read it: a person's e-mail as it is; "anonymous" → "Anônimo";
+    "system:billing" (or "system:webhook:stripe") → "Sistema (faturamento)"; an unknown system → "Sistema"."""
+    if not label:
+        return "—"
+    if label == "anonymous":
+        return _("Anônimo")
+    kind, sep, name = label.partition(":")
+    if kind != "system" or not sep:
+        return label
+    found = SYSTEM_ACTOR_LABELS.get(name.partition(":")[0])
+    return str(found) if found is not None else _("Sistema")

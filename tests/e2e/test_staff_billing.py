@@ -119,8 +119,13 @@ def test_financeiro_records_a_payment_and_the_organization_is_unblocked(
     open_customer_invoices(master, checks)
     invoices = master.get_by_test_id("invoices-table")
     expect(invoices.get_by_test_id(f"invoice-{invoice['id']}").get_by_test_id("invoice-status")).to_have_text("vencida")
-    ask_for_one_more_licence(master, checks)
-    expect(master.get_by_text(re.compile("faturas vencidas")).first).to_be_visible()
+    # Said before the Master tries (issue 13 point 11): the banner on every page, and Licenças offers only a reduction.
+    master.get_by_role("navigation", name="Navegação principal").get_by_role("link", name="Licenças").click()
+    banner = master.get_by_test_id("delinquency-banner")
+    expect(banner).to_contain_text("Sua organização está inadimplente.")
+    expect(banner.get_by_test_id("delinquency-pay")).to_be_visible()
+    expect(master.get_by_role("link", name=f"Reduzir quantidade — {staff_data.PRODUCT}")).to_be_visible()
+    expect(master.get_by_role("link", name=f"Alterar quantidades — {staff_data.PRODUCT}")).to_have_count(0)
     checks(master)
 
     # Financeiro finds the invoice by the organization's name and records the payment seen on the statement.
@@ -151,9 +156,9 @@ def test_financeiro_records_a_payment_and_the_organization_is_unblocked(
     # After: the customer sees it paid, and can buy more licences again.
     open_customer_invoices(master, checks)
     expect(invoices.get_by_test_id(f"invoice-{invoice['id']}").get_by_test_id("invoice-status")).to_have_text("paga")
+    expect(master.get_by_test_id("delinquency-banner")).to_have_count(0)
     ask_for_one_more_licence(master, checks)
     expect(master.get_by_role("button", name="Confirmar")).to_be_visible()
-    expect(master.get_by_text(re.compile("faturas vencidas"))).to_have_count(0)
     checks(master)
     master.get_by_role("button", name="Confirmar").click()
     flash(master, "Pedido registrado.")
