@@ -184,10 +184,8 @@ def load(env: str | None = None) -> dict:
         "LOGIN_ACCOUNT_RATE_LIMIT": os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", login_limit),
         # Reset e-mails sent to one address in any hour; further requests are recorded and not sent.
         "PASSWORD_RESET_PER_ADDRESS_PER_HOUR": _int("PASSWORD_RESET_PER_ADDRESS_PER_HOUR", 3),
-        # false turns every limit off (benches). RATELIMIT_STORAGE_URI: Flask-Limiter's storage, used only by
-        # the cancellations' password re-entry; redis:// shares it between workers.
+        # false turns every limit off (benches). Every limit is counted in the database (accounts/throttle.py).
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         # Proxies in front of the portal that append to X-Forwarded-For / set X-Forwarded-Proto (the load
         # balancer: 1). 0 trusts neither header: the client IP is the connection's.
         "PROXY_FIX_X_FOR": _int("PROXY_FIX_X_FOR", 0),

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 import config
-from portal.extensions import babel, csrf, db, limiter, login_manager
+from portal.extensions import babel, csrf, db, login_manager
 
 
 def _select_locale() -> str:
@@ -105,7 +105,6 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     _install_template_gettext(app)
-    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "basic"

@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
+from portal.accounts import throttle
 from portal.accounts.models import Membership, Organization, OrganizationStatus
 from portal.accounts.roles import ROLE_ORDER, Permission, Role, permissions_for
 from portal.billing.models import Invoice, InvoiceKind, InvoiceStatus
@@ -71,8 +72,12 @@ def _authorize_master(organization: Organization, actor: Actor | None, membershi
 def _check_password(organization: Organization, actor: Actor, password: str | None, subject: str) -> None:
     """The person types the password again; a wrong one is recorded (and committed) and changes nothing else.
 
-    Called before the action touches anything, so the commit carries the refusal's audit event only."""
+    Called before the action touches anything, so the commit carries the refusal's audit event only. Typing the
+    password again is a guess like any other: the sign-in's limits apply, per IP and per account, counted in the
+    database so every web worker counts together (TooManyAttempts past them, the password unexamined)."""
     user = actor.user
+    throttle.hit("password-again", [(f"ip:{actor.ip or ''}", current_app.config["LOGIN_RATE_LIMIT"]),
+                                    (f"account:{user.id}", current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"])])
     if password and user.password_hash and check_password_hash(user.password_hash, password):
         return
     record(AuditTag.CANCELLATION_PASSWORD_REFUSED, actor=actor, organization_id=organization.id, subject=subject)

@@ -12,7 +12,6 @@ from portal.accounts.roles import Permission, Role
 from portal.cancellations import service
 from portal.cancellations.forms import CancelForm, PasswordForm, RescissionConfirmForm, RescissionForm
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
-from portal.extensions import limiter
 from portal.shared import clock
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.permissions import requires
@@ -22,11 +21,6 @@ from portal.subscriptions.models import Quote, QuoteStatus, Subscription
 from portal.subscriptions.service import StaleQuote
 
 bp = Blueprint("cancellations", __name__)
-
-
-def _password_limit() -> str:
-    """Typing the password again is a guess like any other: the sign-in's limit applies."""
-    return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 def _actor():
@@ -139,7 +133,6 @@ def preview(token: str):
 
 @bp.post("/licencas/cancelamento/<token>/confirmar")
 @requires(Permission.SUBSCRIPTIONS_CANCEL)
-@limiter.limit(_password_limit, methods=["POST"])
 def confirm(token: str):
     quote = _quote_or_404(token)
     form = PasswordForm()
@@ -208,7 +201,6 @@ def rescission():
 
 @bp.post("/rescisao/confirmar")
 @requires(Permission.SUBSCRIPTIONS_CANCEL)
-@limiter.limit(_password_limit, methods=["POST"])
 def rescission_confirm():
     form = RescissionConfirmForm()
     if not form.validate_on_submit():  # the password was missing: the same consequences again, with the message
@@ -248,7 +240,6 @@ def _rescission_again(posted: RescissionConfirmForm, form: RescissionConfirmForm
 
 @bp.post("/rescisao/retirar")
 @requires(Permission.AGREEMENT_ACCEPT)  # the Master, who answers for the contract, keeps it
-@limiter.limit(_password_limit, methods=["POST"])
 def withdraw():
     form = PasswordForm()
     if not form.validate_on_submit():

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 import portal
 from portal.accounts.models import OrganizationStatus
+from portal.accounts.throttle import TooManyAttempts
 from portal.billing.service import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.cancellations import service as cancellations
@@ -325,6 +326,22 @@ def test_a_wrong_password_changes_nothing_and_is_recorded(march, world, outbox):
     refusals = events(AuditTag.CANCELLATION_PASSWORD_REFUSED)
     assert len(refusals) == 3 and refusals[0].subject == f"quote:{quote.id}" and refusals[0].actor_id == world.adm.id
     assert verify().ok
+
+
+def test_the_password_typed_again_is_limited_like_a_sign_in(march, world, app_ctx, monkeypatch):
+    """Issue 13 point 18: counted in the database (every worker together), per account; past the limit even the
+    right password is not examined, and nothing changes."""
+    monkeypatch.setitem(app_ctx.config, "LOGIN_ACCOUNT_RATE_LIMIT", "3 per minute")
+    subscription = factories.subscription(world.demo, quantity=4, added_at=MARCH_11 - timedelta(days=1))
+    quote = preview(world, subscription)
+    for _ in range(3):
+        with pytest.raises(ServiceError, match="Senha incorreta"):
+            cancel(world, quote, password="errada")
+    with pytest.raises(TooManyAttempts):
+        cancel(world, quote)  # the right password, one attempt too many
+    db.session.expire_all()
+    assert db.session.get(Quote, quote.id).status == "open" and requests() == []
+    assert len(events(AuditTag.CANCELLATION_PASSWORD_REFUSED)) == 3
 
 
 def test_only_cancellation_quotes_of_this_organization_are_confirmed_here(march, world):
