@@ -6,6 +6,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.customers import new_customer
+
 pytestmark = pytest.mark.e2e
 
 
@@ -48,45 +50,31 @@ def test_sair_de_todos_os_dispositivos_ends_a_copied_session(page, log_in, anoth
     expect_sent_to_sign_in(page)
 
 
-def test_sair_ends_a_copied_session(page, log_in, another_browser):
+def test_sair_ends_a_copied_session(page, log_in, another_browser, check_page):
     log_in(page, "master@demo.example.com")
     thief = copy_of_the_session(page, another_browser)
     expect_invoices(thief)
-    page.get_by_role("button", name="Sair").click()
+    page.get_by_role("button", name="Sair", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Você saiu do portal.")
+    check_page(page)
     expect_sent_to_sign_in(thief)
 
 
-@pytest.fixture
-def new_customer(live_server, unique_email):
-    """A customer user of its own (its password changes here, the demo users' must not), with Cobrança."""
-    from portal.accounts.models import Organization
-    from portal.extensions import db
-    from tests import factories
-
-    email = unique_email("sessao")
-    with live_server.app.app_context():
-        demo = db.session.scalar(db.select(Organization).where(Organization.trade_name == "Demo Tecnologia"))
-        factories.MembershipFactory(organization=demo, roles=["cobranca"], user__email=email,
-                                    user__name="Pessoa Sessão")
-        db.session.commit()
-    return email
-
-
 def test_a_reset_by_e_mail_ends_a_copied_session_and_its_link_is_on_base_url(
-        page, log_in, another_browser, mail_to, live_server, new_customer, check_page):
-    log_in(page, new_customer)
+        page, log_in, another_browser, mail_to, live_server, check_page):
+    email = new_customer(live_server.app).master_email  # its own user: the password changes here
+    log_in(page, email)
     thief = copy_of_the_session(page, another_browser)
     expect_invoices(thief)
 
     person = another_browser()
     person.goto("/entrar")
     person.get_by_role("link", name="Esqueci minha senha").click()
-    person.get_by_label("E-mail").fill(new_customer)
+    person.get_by_label("E-mail").fill(email)
     person.get_by_role("button", name="Enviar link").click()
     expect(person.get_by_role("heading", name="Verifique seu e-mail")).to_be_visible()
     check_page(person)
-    body = mail_to(new_customer).get_body(("plain",)).get_content()
+    body = mail_to(email).get_body(("plain",)).get_content()
     link = re.search(r"https?://\S+/senha/redefinir/\S+", body).group(0)
     assert link.startswith(live_server.url + "/")  # BASE_URL, whatever Host the request carried
 
