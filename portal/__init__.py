@@ -258,6 +258,10 @@ def _register_request_hooks(app: Flask) -> None:
     def _context():
         if request.endpoint in ("static", "favicon"):
             return None
+        # A Host outside TRUSTED_HOSTS: Flask answers 400 after these hooks; nothing is loaded for it meanwhile
+        # (no URL can be built for such a request either).
+        if isinstance(request.routing_exception, SecurityError):
+            return None
         # A request run inside an already pushed app context (tests, CLI) shares its `g`;
         # it must never inherit the previous request's user or language.
         g.pop("_login_user", None)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from portal.accounts import service
 from portal.accounts.models import Membership, User
 from portal.accounts.roles import permissions_for, staff_permissions_for
-from portal.accounts.switching import tenant_miss
+from portal.accounts.switching import MAX_ID, tenant_miss
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor
@@ -21,8 +21,6 @@ SESSION_ORG = "org_id"
 SESSION_SEEN = "seen"  # epoch seconds of the last request (idle timeout)
 SESSION_STARTED = "started"  # epoch seconds of the sign-in (absolute lifetime)
 SESSION_KEY = "sk"  # the key of this sign-in's server-side LoginSession (ended by logout and the like)
-# Ids are 32-bit integer columns: a larger number in a URL names nothing (and overflows the database driver).
-MAX_ID = 2**31 - 1
 
 
 def actor_from_request(request, user=None) -> Actor:

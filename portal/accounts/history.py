@@ -33,7 +33,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import AUDIT_TAG_LABELS, AuditEvent
 from portal.shared.audit import AuditTag as T
-from portal.shared.formatting import format_date, format_datetime, format_money
+from portal.shared.formatting import format_date, format_datetime, format_money, spreadsheet_text
 from portal.subscriptions.models import Order, OrderKind, Subscription
 from portal.support.models import TICKET_STATUS_LABELS
 
@@ -821,13 +821,11 @@ def history_csv(organization_id: int, filters: HistoryFilters) -> bytes:
         batch = statement if last_seq is None else statement.where(AuditEvent.seq < last_seq)
         events = list(db.session.scalars(batch.limit(EXPORT_BATCH)))
         for line in describe(events, organization_id):
-            writer.writerow([format_datetime(line.created_at), _cell(line.actor), line.area, _cell(line.sentence)])
+            writer.writerow([format_datetime(line.created_at), spreadsheet_text(line.actor), line.area,
+                             spreadsheet_text(line.sentence)])
         if len(events) < EXPORT_BATCH:
             break
         last_seq = events[-1].seq
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def _cell(value: str) -> str:
-    """A spreadsheet must not run what a user typed (a name or reason starting with =, +, - or @)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

@@ -187,19 +187,15 @@ def end_session(key: str, *, reason: str) -> None:
     db.session.commit()
 
 
-def logout(user: User, session_key: str | None, *, actor: Actor) -> None:
-    """"Sair": this session ends on the server, so a copy of its cookie is refused from now on.
-
-    A cookie without a key (signed before sessions were kept here) can only be ended with all the others."""
-    if session_key is None:
-        _end_sessions(user, "logout")
-    else:
-        db.session.execute(
-            update(LoginSession)
-            .where(LoginSession.key_hash == _session_key_hash(session_key), LoginSession.user_id == user.id,
-                   LoginSession.ended_at.is_(None))
-            .values(ended_at=clock.now(), end_reason="logout").execution_options(synchronize_session=False)
-        )
+def logout(user: User, session_key: str, *, actor: Actor) -> None:
+    """"Sair": this session ends on the server, so a copy of its cookie is refused from now on (every signed-in
+    cookie names its session: accounts.context.load_user)."""
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.key_hash == _session_key_hash(session_key), LoginSession.user_id == user.id,
+               LoginSession.ended_at.is_(None))
+        .values(ended_at=clock.now(), end_reason="logout").execution_options(synchronize_session=False)
+    )
     for organization_id in _member_organization_ids(user):
         record(AuditTag.LOGOUT, actor=actor, organization_id=organization_id, subject=f"user:{user.id}")
     db.session.commit()

@@ -24,6 +24,7 @@ from portal.cancellations.models import REASON_LABELS, CancellationRequest, Canc
 from portal.extensions import db
 from portal.shared import clock, cnpj
 from portal.shared.audit import AuditChainHead, AuditEvent, verify
+from portal.shared.formatting import spreadsheet_text
 from portal.subscriptions.models import ORDER_STATUS_LABELS, Order, OrderKind, OrderStatus, Subscription
 from portal.subscriptions.order_texts import error_label
 
@@ -381,14 +382,6 @@ CSV_HEADER = (
 )
 # A cell starting with one of these is a formula to a spreadsheet: customer-typed text gets a leading
 # apostrophe so Excel shows it as text instead of running it (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _text(value: str | None) -> str:
-    value = value or ""
-    return f"'{value}" if value.startswith(_FORMULA_START) else value
-
-
 def csv_money(centavos: int) -> str:
     """123456 → "1234,56": a number spreadsheets in Portuguese read (comma decimal, no thousands separator)."""
     sign = "-" if centavos < 0 else ""
@@ -407,12 +400,13 @@ def _csv_line(row: CancellationRow, parent: CancellationRow | None) -> list[str]
     return [
         str(request.id), row.kind_label, str(parent.request.id) if parent else "",
         _("retirada") if row.withdrawn else _("em vigor"), csv_datetime(request.created_at),
-        _text(row.organization.legal_name), cnpj.format(row.organization.cnpj),
-        _text(requester.name if requester else ""), _text(requester.email if requester else ""), row.roles,
-        request.ip or "", request.category_label, _text(request.reason), _text(row.product_name),
+        spreadsheet_text(row.organization.legal_name), cnpj.format(row.organization.cnpj),
+        spreadsheet_text(requester.name if requester else ""), spreadsheet_text(requester.email if requester else ""),
+        row.roles,
+        request.ip or "", request.category_label, spreadsheet_text(request.reason), spreadsheet_text(row.product_name),
         quantity(request.quantity_before), quantity(request.quantity_after),
         f"{request.ends_on:%d/%m/%Y}" if request.ends_on else "", csv_money(row.credit_cents),
-        result.label, _text(" | ".join(result.errors)),
+        result.label, spreadsheet_text(" | ".join(result.errors)),
         csv_datetime(request.withdrawn_at),
     ]
 

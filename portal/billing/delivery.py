@@ -114,8 +114,10 @@ def has_recipient(organization_id: Any) -> ColumnElement[bool]:
 
 def undelivered() -> ColumnElement[bool]:
     """SQL, on Invoice: an invoice that is not cancelled, was not e-mailed, and has nobody to be e-mailed to
-    ("sem destinatário"); it is sent by the sweep once the organization has a recipient."""
-    return and_(Invoice.status != InvoiceStatus.CANCELLED, Invoice.emailed_at.is_(None),
+    ("sem destinatário"); it is sent by the sweep once the organization has a recipient. Regular invoices only:
+    the sweep sends nothing else, so a credit note would stay listed for ever."""
+    return and_(Invoice.kind == InvoiceKind.REGULAR, Invoice.status != InvoiceStatus.CANCELLED,
+                Invoice.emailed_at.is_(None),
                 ~has_recipient(Invoice.organization_id))
 
 

@@ -264,6 +264,7 @@ GATEWAY_STATUS_LABELS = {
     "requires_payment_method": _l("aguardando o pagador"), "requires_confirmation": _l("aguardando confirmação"),
     "requires_action": _l("aguardando ação do pagador"), "processing": _l("em processamento"),
     "requires_capture": _l("aguardando captura"), "canceled": _l("cancelado"), "succeeded": _l("pago"),
+    "failed": _l("recusado"),  # ours: a declined payment (billing/payments.py)
 }
 
 

@@ -69,3 +69,13 @@ def duration_label(delta: timedelta) -> str:
         return _("%(h)d h %(m)02d min", h=hours, m=minutes) if minutes else _("%(h)d h", h=hours)
     days, hours = divmod(hours, 24)
     return _("%(d)d d %(h)d h", d=days, h=hours) if hours else _("%(d)d d", d=days)
+
+
+# A CSV cell starting with one of these is a formula to a spreadsheet: what a person typed must not run.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str | None) -> str:
+    """Text for a CSV cell that a spreadsheet shows as typed: a leading formula character gets a quote before it."""
+    value = value or ""
+    return f"'{value}" if value.startswith(_FORMULA_START) else value

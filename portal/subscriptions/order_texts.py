@@ -75,6 +75,12 @@ _STEPS: tuple[tuple[re.Pattern, Callable[[re.Match], str]], ...] = (
      lambda m: _("Concluído manualmente por %(who)s: %(note)s", who=m[1], note=m[2])),
     (re.compile(r"withdrawn with the rescission by (.+)", re.DOTALL),
      lambda m: _("Retirado com a rescisão, por %(who)s.", who=m[1])),
+    (re.compile(r"customer agreement accepted: sending the order"),
+     lambda m: _("Contrato aceito pelo cliente: o pedido segue para o provedor.")),
+    (re.compile(r"waiting for the subscription's earlier order of the same kind, in progress at the provider"),
+     lambda m: _("Aguardando o pedido anterior do mesmo tipo, em andamento no provedor.")),
+    (re.compile(r"superseded by order (\d+) .*; not sent", re.DOTALL),
+     lambda m: _("Substituído pelo pedido nº %(number)s, mais recente; não foi enviado.", number=m[1])),
 )
 
 

@@ -941,13 +941,17 @@ def purchase_for_new_customer(*, organization: Organization, items: list[tuple[P
     return confirmation.orders
 
 
+# An order not done: pending (waiting included), sent or failed (withdrawn ones are over).
+UNFINISHED_ORDER_STATUSES = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.FAILED)
+
+
 def unfinished_orders(organization_id: int | None) -> list[Order]:
-    """The organization's orders not done: pending (waiting included), sent or failed (withdrawn ones are over)."""
+    """The organization's orders not done (UNFINISHED_ORDER_STATUSES), oldest first."""
     if organization_id is None:
         return []
     return list(db.session.scalars(
         select(Order).where(Order.organization_id == organization_id,
-                            Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.FAILED]))
+                            Order.status.in_(UNFINISHED_ORDER_STATUSES))
         .order_by(Order.id)))
 
 

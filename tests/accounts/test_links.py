@@ -110,3 +110,16 @@ def test_a_request_for_an_untrusted_host_gets_a_clear_400(engine_name, fresh_dat
     assert "Este endereço não é o do portal." in body and "evil.example" not in body
     assert client.get("/entrar", headers={"Host": "portal.test"}).status_code == 200
     assert app.extensions["mailer"].outbox == []
+
+
+def test_an_untrusted_host_with_an_expired_session_cookie_is_still_a_clear_400(engine_name, make_app):
+    """A refused Host is refused before anything of the session is looked at: an expired cookie still gets the
+    clear 400, not a redirect to sign in."""
+    app = make_app(engine_name, TRUSTED_HOSTS=["portal.test"])
+    expired = {"_user_id": "1:token", "seen": 1, "started": 1}  # signed in long ago
+    cookie = app.session_interface.get_signing_serializer(app).dumps(expired)
+    client = app.test_client()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie, domain="evil.example")
+    refused = client.get("/faturas", headers=EVIL)
+    assert refused.status_code == 400
+    assert "Este endereço não é o do portal." in refused.get_data(as_text=True)

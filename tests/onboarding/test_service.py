@@ -693,12 +693,27 @@ def test_an_existing_tenant_is_found_by_its_domain(app_ctx, settings, financeiro
     assert organization.microsoft_tenant_id == tenant_id
 
 
+def test_a_domain_already_in_use_is_said_in_portuguese_and_nothing_is_created(app_ctx, settings, financeiro, teams):
+    from portal.integrations.partner_center import PartnerCenterSimulator
+
+    simulator = PartnerCenterSimulator()
+    first = _microsoft_opportunity(tenant_mode="new", tenant_reference="acmebackup.onmicrosoft.com")
+    onboarding.approve(first, actor=financeiro, settings=settings, url_for_token=lambda t: t, provisioner=simulator)
+    second = _microsoft_opportunity(tenant_mode="new", tenant_reference="acmebackup.onmicrosoft.com")
+    with pytest.raises(ServiceError) as refused:
+        onboarding.approve(second, actor=financeiro, settings=settings, url_for_token=lambda t: t,
+                           provisioner=simulator)
+    assert "já está em uso na Microsoft" in refused.value.message and "already" not in refused.value.message
+    assert db.session.get(Opportunity, second.id).microsoft_tenant_id is None
+
+
 @pytest.mark.parametrize(("mode", "reference", "message"), [
     ("existing", "not a tenant", "não é um ID de tenant"),
     ("existing", "0f1e2d3c-4b5a-4978", "não é um ID de tenant"),
     ("new", "acme-backup.onmicrosoft.com", "só com letras e números"),
     ("new", "acme.com.br", "só com letras e números"),
     ("bogus", "", "Escolha um tenant existente"),
+    ("", "acme.onmicrosoft.com", "já tem um tenant ou se um novo será criado"),  # a reference without its kind
 ])
 def test_a_tenant_that_cannot_be_one_is_refused_on_its_field(app_ctx, comercial, mode, reference, message):
     opportunity = make_opportunity(S.REVIEW)

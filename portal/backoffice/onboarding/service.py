@@ -11,6 +11,7 @@ Every function takes its inputs explicitly (an `Actor`, the `OnboardingSettings`
 own unit of work with an `OpportunityEvent` and the audit events.
 """
 
+import logging
 import re
 from dataclasses import dataclass, fields
 from datetime import date
@@ -40,6 +41,7 @@ from portal.billing.documents import DOCUMENT_LOCALE, PDF, store
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Product, Provider, Term
 from portal.extensions import db
 from portal.integrations.esign import SignatureError, SignatureProvider, SignatureRequest, Signer
+from portal.integrations.partner_center import DOMAIN_TAKEN
 from portal.integrations.provisioning import CustomerResult, LicenseProvisioner, NewCustomer, Outcome
 from portal.integrations.teams import HandoverCard, TeamsError, TeamsNotifier
 from portal.jobs import enqueue_after_commit
@@ -48,6 +50,8 @@ from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date, format_money
 from portal.subscriptions import service as subscriptions
+
+log = logging.getLogger(__name__)
 
 MIN_LOST_REASON = 10  # characters
 MAX_INT = 1_000_000_000  # sizing numbers (GB, sites, licenses): far below the column's 2**31
@@ -514,6 +518,8 @@ def _clean(data: OpportunityData) -> dict[str, Any]:
     values["tenant_mode"] = values["tenant_mode"] or None
     if values["tenant_mode"] not in (None, *TENANT_MODES):
         raise ServiceError(_("Escolha um tenant existente ou a criação de um novo."), field="tenant_mode")
+    if values["tenant_reference"] and values["tenant_mode"] is None:
+        raise ServiceError(_("Escolha se o cliente já tem um tenant ou se um novo será criado."), field="tenant_mode")
     values["tenant_reference"] = normalize_tenant(values["tenant_mode"], values["tenant_reference"])
     problem = tenant_problem(values["tenant_mode"], values["tenant_reference"]) if values["tenant_reference"] else None
     if problem:
@@ -901,9 +907,14 @@ def _provider_refusal(result: CustomerResult, what: str) -> ServiceError:
         return ServiceError(_("O domínio “%(domain)s” não é de um cliente da revenda no Partner Center. Confira o "
                               "domínio, peça ao cliente que aceite o convite de revenda ou escolha criar um novo "
                               "tenant.", domain=result.domain or ""))
-    return ServiceError(_("A Microsoft (Partner Center) recusou o %(what)s: %(reason)s. Nada foi criado; corrija o "
-                          "tenant nos dados da oportunidade.", what=what,
-                          reason=error.message if error is not None else "—"))
+    if error is not None and error.code == DOMAIN_TAKEN:
+        return ServiceError(_("O domínio “%(domain)s” já está em uso na Microsoft. Nada foi criado; escolha outro "
+                              "domínio para o novo tenant nos dados da oportunidade.", domain=result.domain or ""))
+    # The provider's own words are English and technical: kept in the log for staff who investigate, not shown.
+    log.warning("Partner Center refused the %s: %s", what, error.code if error is not None else "-",
+                extra={"provider_message": error.message if error is not None else None})
+    return ServiceError(_("A Microsoft (Partner Center) recusou o %(what)s. Nada foi criado; confira o tenant nos "
+                          "dados da oportunidade e, se estiver certo, fale com a equipe técnica.", what=what))
 
 
 def _resolve_tenant(opportunity: Opportunity, *, provisioner: LicenseProvisioner, actor: Actor) -> str | None:
@@ -914,8 +925,8 @@ def _resolve_tenant(opportunity: Opportunity, *, provisioner: LicenseProvisioner
     if opportunity.microsoft_tenant_id:
         return opportunity.microsoft_tenant_id
     reference = opportunity.tenant_reference
-    if not needs_microsoft_tenant(opportunity) and not reference:
-        return None
+    if not needs_microsoft_tenant(opportunity):  # own services only: Partner Center is not asked (nor a tenant made)
+        return reference if opportunity.tenant_mode == TENANT_EXISTING and _GUID.match(reference or "") else None
     if opportunity.tenant_mode == TENANT_EXISTING and _GUID.match(reference):
         return reference
     if opportunity.tenant_mode == TENANT_EXISTING:

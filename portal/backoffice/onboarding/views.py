@@ -29,10 +29,9 @@ from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_money
 from portal.shared.links import absolute_url
 from portal.shared.permissions import staff_can, staff_requires
-from portal.subscriptions.models import Order, OrderStatus
+from portal.subscriptions.service import UNFINISHED_ORDER_STATUSES
 
 HANDOVER_LABELS = {None: _l("na fila"), "posted": _l("publicado"), "failed": _l("falhou")}
-UNFINISHED = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.FAILED)
 
 
 def _settings() -> service.OnboardingSettings:
@@ -117,8 +116,7 @@ def _render(opportunity: Opportunity, *, form: OpportunityForm | None = None, it
         form = OpportunityForm(obj=opportunity, formdata=None)
         form.cnpj.data = cnpj.format(opportunity.cnpj) if opportunity.cnpj else ""
     organization = db.session.get(Organization, opportunity.organization_id) if opportunity.organization_id else None
-    orders = list(db.session.scalars(select(Order).where(Order.organization_id == organization.id)
-                                     .order_by(Order.id))) if organization else []
+    orders = service.customer_orders(organization) if organization else []
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(
         {i for i in (opportunity.owner_id, opportunity.approved_by_id, opportunity.implantation_done_by_id) if i})))}
     return render_template(
@@ -129,7 +127,7 @@ def _render(opportunity: Opportunity, *, form: OpportunityForm | None = None, it
         step=service.next_step(opportunity, settings=settings), lines=service.proposal_lines(opportunity),
         stage_labels=STAGE_LABELS, stage_order=STAGE_ORDER, error=error, missing=missing,
         backup=service.needs_backup_sizing(opportunity), settings=settings, organization=organization, orders=orders,
-        unfinished=[order for order in orders if order.status in UNFINISHED],
+        unfinished=[order for order in orders if order.status in UNFINISHED_ORDER_STATUSES],
         users=users, editable=Stage(opportunity.stage) in service.EDITABLE,
         items_editable=Stage(opportunity.stage) in service.ITEMS_EDITABLE,
         losable=Stage(opportunity.stage) in service.LOSABLE, handover_labels=HANDOVER_LABELS,
