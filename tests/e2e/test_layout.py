@@ -169,6 +169,7 @@ def test_on_a_phone_each_licence_is_a_card_with_its_buttons_in_reach(page, log_i
 
     table = page.get_by_test_id("licenses-table")
     expect(table).to_be_visible()
+    page.wait_for_load_state("load")  # measured with the stylesheet applied (before it, the table is desktop-wide)
     # Nothing to scroll sideways: the table fits its box, and every row's buttons are inside the screen.
     assert table.evaluate("t => t.parentElement.scrollWidth - t.parentElement.clientWidth") <= 0
     buttons = table.get_by_role("link", name=re.compile("^(Alterar quantidades|Cancelar)"))
@@ -188,6 +189,7 @@ def test_on_a_phone_each_licence_is_a_card_with_its_buttons_in_reach(page, log_i
                                              ("master@demo.example.com", False)])
 def test_at_1366_px_every_menu_item_and_sair_are_on_the_bar_on_one_line(page, log_in, email, totp):
     log_in(page, email, totp=totp)
+    page.wait_for_load_state("load")  # measured with the stylesheet applied
     bar = page.get_by_role("navigation", name="Navegação principal").bounding_box()
     expect(page.get_by_role("button", name="Abrir menu")).to_be_hidden()  # wide enough: no folding
 
