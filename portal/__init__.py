@@ -174,6 +174,7 @@ def _install_template_gettext(app: Flask) -> None:
 def _init_integrations(app: Flask) -> None:
     from portal import jobs
     from portal.integrations import mailer, partner_center
+    from portal.jobs import tasks as _tasks  # noqa: F401 - every job's name, for jobs.enqueue
 
     app.extensions["mailer"] = mailer.from_config(app.config)
     app.extensions["provisioner"] = partner_center.from_config(app.config)

@@ -4,7 +4,16 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from portal import demo
+from portal.accounts import service
+from portal.accounts.roles import StaffRole
+from portal.billing.service import organizations_due, run_billing
+from portal.billing.settings import BillingSettings
 from portal.extensions import db
+from portal.migrate import alembic_config, upgrade
+from portal.shared import clock
+from portal.shared.audit import Actor, verify
+from portal.shared.errors import ServiceError
 
 
 def register(app: Flask) -> None:
@@ -22,7 +31,6 @@ db_group = AppGroup("db", help="Database schema (Alembic migrations in migration
 @db_group.command("upgrade", help="Apply migrations up to REVISION (default: head).")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
-    from portal.migrate import upgrade
 
     upgrade(current_app._get_current_object(), revision)
     click.echo(f"database at {revision}")
@@ -34,7 +42,6 @@ def db_upgrade(revision: str) -> None:
 def db_revision(message: str, autogenerate: bool) -> None:
     from alembic import command
 
-    from portal.migrate import alembic_config
 
     command.revision(alembic_config(current_app._get_current_object()), message=message, autogenerate=autogenerate)
 
@@ -43,7 +50,6 @@ def db_revision(message: str, autogenerate: bool) -> None:
 def db_current() -> None:
     from alembic import command
 
-    from portal.migrate import alembic_config
 
     command.current(alembic_config(current_app._get_current_object()))
 
@@ -52,7 +58,6 @@ def db_current() -> None:
 def db_heads() -> None:
     from alembic import command
 
-    from portal.migrate import alembic_config
 
     command.heads(alembic_config(current_app._get_current_object()))
 
@@ -61,7 +66,6 @@ def db_heads() -> None:
 @click.option("--if-empty", is_flag=True, help="Only when the database has no user yet (used by `make run`).")
 @with_appcontext
 def demo_command(if_empty: bool) -> None:
-    from portal import demo
 
     if if_empty and not demo.database_is_empty():
         click.echo("database has data; demo not loaded")
@@ -78,7 +82,6 @@ def demo_command(if_empty: bool) -> None:
 @click.command("demo-code", help="The current two-factor code of the demo staff users.")
 @with_appcontext
 def demo_code_command() -> None:
-    from portal import demo
 
     click.echo(demo.current_code())
 
@@ -88,7 +91,6 @@ audit_group = AppGroup("audit", help="The audit trail.")
 
 @audit_group.command("verify", help="Check the hash chain; exit 1 naming the first broken event.")
 def audit_verify() -> None:
-    from portal.shared.audit import verify
 
     result = verify()
     if result.ok:
@@ -109,10 +111,6 @@ staff_group = AppGroup("staff", help="Staff users.")
               type=click.Choice(["comercial", "financeiro", "suporte", "compliance", "admin"]))
 @click.password_option()
 def staff_create(email: str, name: str, roles: tuple[str, ...], password: str) -> None:
-    from portal.accounts import service
-    from portal.accounts.roles import StaffRole
-    from portal.shared.audit import Actor
-    from portal.shared.errors import ServiceError
 
     try:
         user = service.create_staff_user(email=email, name=name, roles={StaffRole(r) for r in roles},
@@ -130,10 +128,6 @@ billing_group = AppGroup("billing", help="Invoicing.")
 @click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="The billing day, YYYY-MM-DD (business date in São Paulo).")
 def billing_run(on) -> None:
-    from portal.billing.service import organizations_due, run_billing
-    from portal.billing.settings import BillingSettings
-    from portal.shared import clock
-    from portal.shared.audit import Actor
 
     day = on.date() if on is not None else clock.today()
     settings = BillingSettings.from_config(current_app.config)

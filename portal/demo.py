@@ -13,10 +13,18 @@ from werkzeug.security import generate_password_hash
 
 from portal.accounts.models import Membership, MembershipRole, Organization, StaffRoleGrant, User
 from portal.accounts.roles import Role, StaffRole
-from portal.billing import prorata
+from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementKind, AgreementVersion
+from portal.billing import documents, fiscal, prorata
+from portal.billing.payments import record_payment
+from portal.billing.service import invoice_organization
+from portal.billing.settings import BillingSettings
+from portal.catalog.models import TERM_MONTHS, Product, ProductFamily, ProductPrice, Term
 from portal.extensions import db
+from portal.integrations.partner_center import MCA_LINK, MCA_TEMPLATE_ID
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
+from portal.subscriptions.models import ChangeKind, Lot, QuantityChange, Subscription, SubscriptionStatus
+from portal.subscriptions.service import add_months, billing_period
 
 # Base32; enter it in any authenticator app, or run `flask --app wsgi demo-code`.
 DEMO_TOTP_SECRET = "PORTALDEMOSTAFFXYZ234567ABCDEFGH"  # noqa: S105 - public demo key, documented
@@ -157,7 +165,6 @@ INVOICE_AGE_DAYS = (3, 5)
 
 def _billing_dates(organization: Organization) -> list:
     """The organization's last three billing days: paid, overdue, open (oldest first)."""
-    from portal.subscriptions.service import add_months
 
     last = clock.today() - timedelta(days=INVOICE_AGE_DAYS[0])
     while last.day != min(organization.billing_day, 28):
@@ -172,10 +179,6 @@ def _load_invoices(actor: Actor) -> None:
 
     from flask import current_app
 
-    from portal.billing import documents, fiscal
-    from portal.billing.payments import record_payment
-    from portal.billing.service import invoice_organization
-    from portal.billing.settings import BillingSettings
 
     settings = BillingSettings.from_config(current_app.config)
     for organization in db.session.scalars(select(Organization).order_by(Organization.id)).all():
@@ -208,9 +211,6 @@ def _load_catalog_and_subscriptions(now, actor: Actor, billed_from: dict) -> Non
     """
     from datetime import date
 
-    from portal.catalog.models import TERM_MONTHS, Product, ProductFamily, ProductPrice, Term
-    from portal.subscriptions.models import ChangeKind, Lot, QuantityChange, Subscription, SubscriptionStatus
-    from portal.subscriptions.service import add_months, billing_period
 
     families: dict[str, ProductFamily] = {}
     products: dict[str, Product] = {}
@@ -271,8 +271,6 @@ def _load_agreements(now, actor: Actor) -> None:
     the simulated Microsoft), Outra Empresa has not: its purchases wait for the Master's "Li e aceito"."""
     from datetime import date
 
-    from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementKind, AgreementVersion
-    from portal.integrations.partner_center import MCA_LINK, MCA_TEMPLATE_ID
 
     versions = [
         AgreementVersion(kind=AgreementKind.MICROSOFT, title="Contrato de Cliente da Microsoft", link=MCA_LINK,

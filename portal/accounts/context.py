@@ -4,7 +4,7 @@ Loaded once before each request into `flask.g`; `@requires` and navigation read 
 Tenant data in customer views is always fetched through `g.organization` (see `tenant_get`).
 """
 
-from flask import abort, current_app, g, session
+from flask import abort, current_app, g, request, session
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -30,6 +30,11 @@ def actor_from_request(request, user=None) -> Actor:
     if user is None:
         return Actor.anonymous(ip=ip, user_agent=agent)
     return Actor.for_user(getattr(user, "_get_current_object", lambda: user)(), ip=ip, user_agent=agent)
+
+
+def current_actor(user=None) -> Actor:
+    """Who is acting in this request (the signed-in user, or `user`), with the request's IP and browser."""
+    return actor_from_request(request, user)
 
 
 def load_user(session_id: str):

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import jobs
 from portal.accounts import throttle
 from portal.accounts.models import (
     Invitation,
@@ -32,7 +33,6 @@ from portal.accounts.models import (
 )
 from portal.accounts.roles import Role, StaffPermission, StaffRole, grantable_roles, staff_permissions_for
 from portal.extensions import db
-from portal.jobs import enqueue_after_commit
 from portal.notifications import service as notify
 from portal.shared import clock, cnpj, tokens
 from portal.shared.audit import Actor, AuditEvent, AuditTag, record
@@ -361,12 +361,11 @@ def _reset_fingerprint(user: User) -> str:
 def request_password_reset(email: str, *, actor: Actor) -> None:
     """"Esqueci minha senha": queue the look-up and the e-mail as a job, whether or not the address is an
     account, so the answer takes the same time and says nothing either way. Limited per IP and per address."""
-    from portal.accounts.jobs import send_password_reset
 
     address = normalize_email(email)[:254]
     throttle.hit("password_reset", [(f"ip:{actor.ip or ''}", current_app.config["LOGIN_RATE_LIMIT"]),
                                     (f"account:{address}", current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"])])
-    enqueue_after_commit(db.session, send_password_reset, address, actor.ip, actor.user_agent)
+    jobs.enqueue("accounts.send_password_reset", address, actor.ip, actor.user_agent)
     db.session.commit()
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import Date, Exists, Integer, and_, bindparam, exists, false, no
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
+from portal import jobs
 from portal.accounts.models import Membership, MembershipRole, Organization, User
 from portal.accounts.roles import Permission, Role, StaffPermission, permissions_for, staff_permissions_for
 from portal.agreements.models import (
@@ -40,9 +41,10 @@ from portal.agreements.models import (
     AgreementKind,
     AgreementVersion,
 )
+from portal.billing import documents
 from portal.extensions import db
 from portal.integrations.provisioning import AgreementAttestation, AgreementTemplate, LicenseProvisioner, Outcome
-from portal.jobs import enqueue_after_commit
+from portal.notifications.service import queue_email
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
@@ -125,7 +127,6 @@ def get_version(version_id: int, *, effective_on: date | None = None) -> Agreeme
 
 def version_pdf(version: AgreementVersion) -> tuple[bytes, str]:
     """The version's PDF and a file name for the download; NotFound when it has none."""
-    from portal.billing import documents
 
     if not version.pdf_sha256:
         raise NotFound(_("Esta versão do contrato não tem PDF."))
@@ -205,7 +206,6 @@ def publish_version(*, kind: str, title: str, body: str, effective_from: date | 
         raise ServiceError(taken, field="effective_from")
     sha256 = None
     if pdf is not None:
-        from portal.billing import documents
 
         sha256 = documents.store(pdf, PDF)
     version = AgreementVersion(kind=kind, title=title, body=body, pdf_sha256=sha256, link=link,
@@ -404,9 +404,8 @@ def _acceptance_facts(acceptance: AgreementAcceptance, version: AgreementVersion
 
 def _queue_provider(acceptance: AgreementAcceptance) -> None:
     if acceptance.provider_status == ProviderStatus.PENDING:
-        from portal.agreements.jobs import send_agreement_to_provider
 
-        enqueue_after_commit(db.session, send_agreement_to_provider, acceptance.id)
+        jobs.enqueue("agreements.send_agreement_to_provider", acceptance.id)
 
 
 def accept(*, organization: Organization, membership: Membership, version_ids: list[int], phone: str | None,
@@ -519,9 +518,8 @@ def attest(*, organization: Organization, version_id: int | None, first_name: st
     db.session.flush()
     record(AuditTag.AGREEMENT_ATTESTED, actor=actor, organization_id=organization.id,
            subject=f"agreement_acceptance:{acceptance.id}", after=_acceptance_facts(acceptance, version))
-    from portal.agreements.jobs import notify_attestation_contact
 
-    enqueue_after_commit(db.session, notify_attestation_contact, acceptance.id)
+    jobs.enqueue("agreements.notify_attestation_contact", acceptance.id)
     _queue_provider(acceptance)
     agreements_recorded.send(organization)
     db.session.commit()
@@ -623,7 +621,6 @@ def _language(user: User | None) -> str:
 def notify_attestation(acceptance_id: int) -> bool:
     """E-mail the customer's primary contact (first active Master; else the attested e-mail) about an
     attestation, once. Returns whether a message was queued now."""
-    from portal.notifications.service import queue_email
 
     acceptance = db.session.scalar(
         select(AgreementAcceptance).where(AgreementAcceptance.id == acceptance_id).with_for_update())

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
+from portal.shared.formatting import format_money
 from portal.subscriptions.models import CreditEntry
 
 MIN_REASON_LENGTH = 10
@@ -88,7 +89,6 @@ def issue_credit_note(invoice: Invoice, *, amount_cents: int, reason: str, actor
         raise ServiceError(_("Informe um valor maior que zero."), field="amount")
     room = invoice.subtotal_cents - credited_cents(invoice)
     if amount_cents > room:
-        from portal.shared.formatting import format_money
 
         raise ServiceError(_("O valor passa do que ainda pode ser creditado nesta fatura (%(room)s).",
                              room=format_money(room)), field="amount")

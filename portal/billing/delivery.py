@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Membership, MembershipRole, Organization, User
 from portal.accounts.roles import Role
+from portal.billing import documents as invoice_documents
+from portal.billing import fiscal as invoice_fiscal
 from portal.billing.models import (
     BillingContact,
     Boleto,
@@ -178,17 +180,11 @@ def remove_billing_contact(organization: Organization, contact_id: int, *, actor
 # ---------------------------------------------------------------- attachments
 
 def documents():
-    """portal.billing.documents, imported when first needed (it loads WeasyPrint, which pages do not need)."""
-    from portal.billing import documents as module
-
-    return module
+    return invoice_documents
 
 
 def fiscal():
-    """portal.billing.fiscal (imports portal.billing.documents), imported when first needed."""
-    from portal.billing import fiscal as module
-
-    return module
+    return invoice_fiscal
 
 
 def documents_ready(invoice: Invoice) -> bool:

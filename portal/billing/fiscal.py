@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal import jobs
 from portal.billing import documents
 from portal.billing.models import FiscalDocument, Invoice, InvoiceKind, InvoiceStatus, LineKind
 from portal.billing.settings import BillingSettings
@@ -34,7 +35,6 @@ from portal.integrations.fiscal import (
     FiscalRequest,
     Party,
 )
-from portal.jobs import enqueue_after_commit
 from portal.shared import clock
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
@@ -433,9 +433,8 @@ def upload_fiscal_document(invoice: Invoice, *, xml_bytes: bytes, pdf_bytes: byt
     db.session.flush()
     record(AuditTag.FISCAL_DOCUMENT_UPLOADED, actor=actor, organization_id=invoice.organization_id,
            subject=f"invoice:{invoice.id}", before=before, after=_facts(document))
-    from portal.billing.jobs import complete_invoice
 
-    enqueue_after_commit(db.session, complete_invoice, invoice.id)
+    jobs.enqueue("billing.complete_invoice", invoice.id)
     db.session.commit()
     return document
 

@@ -9,7 +9,12 @@ run queues one `complete_invoices` message, which fans out to one `complete_invo
 from flask import current_app
 from huey import crontab
 
+from portal.billing import delivery, documents, fiscal
+from portal.billing.delivery import has_recipient
+from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
+from portal.billing.service import billing_days_back, run_billing
 from portal.billing.settings import BillingSettings
+from portal.extensions import db
 from portal.jobs import periodic_task, task
 from portal.shared import clock
 from portal.shared.audit import Actor
@@ -24,9 +29,6 @@ def _settings() -> BillingSettings:
 
 @task(retries=3, retry_delay=300)
 def complete_invoice(invoice_id: int) -> str:
-    from portal.billing import delivery, documents, fiscal
-    from portal.billing.models import Invoice
-    from portal.extensions import db
 
     invoice = db.session.get(Invoice, invoice_id)
     if invoice is None:
@@ -55,7 +57,6 @@ def complete_invoices(invoice_ids: list[int]) -> int:
 @periodic_task(crontab(hour="9", minute="0"))
 def daily_billing_run() -> int:
     """06:00 in São Paulo (09:00 UTC): invoice today's billing days (and catch up on the two before)."""
-    from portal.billing.service import billing_days_back, run_billing
 
     issued = 0
     for day in billing_days_back(clock.today(), CATCH_UP_DAYS):
@@ -72,7 +73,6 @@ def billing_run_for_day(day_iso: str) -> int:
     """
     from datetime import date
 
-    from portal.billing.service import run_billing
 
     result = run_billing(on=date.fromisoformat(day_iso), settings=_settings(), actor=SYSTEM)
     for organization_id, error in result.failed:
@@ -89,9 +89,6 @@ def sweep_invoices() -> int:
     """
     from sqlalchemy import and_, exists, or_, select
 
-    from portal.billing.delivery import has_recipient
-    from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
-    from portal.extensions import db
 
     waiting_for_upload = current_app.config["FISCAL_BACKEND"] == "upload"
     # Not e-mailed and someone to e-mail it to (one with nobody is taken up again once the organization has one).

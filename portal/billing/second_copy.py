@@ -24,7 +24,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal import jobs
 from portal.billing import boleto as boleto_codes
+from portal.billing import documents
 from portal.billing.models import Boleto, Invoice, InvoiceStatus
 from portal.billing.service import new_boleto
 from portal.billing.settings import BillingSettings
@@ -172,12 +174,10 @@ def issue(invoice: Invoice, *, settings: BillingSettings, today: date, actor: Ac
 def _render_pdf(invoice: Invoice, settings: BillingSettings, actor: Actor) -> None:
     """The new boleto's PDF, right away (the page links to it). If rendering fails the boleto still stands:
     the page says "em preparação" and the invoice job (which renders whatever PDF is missing) tries again."""
-    from portal.billing import documents
-    from portal.billing.jobs import complete_invoice
 
     try:
         documents.ensure_invoice_documents(invoice, settings=settings, actor=actor)
     except Exception:  # the 2ª via is issued and audited; only its PDF is late
         current_app.logger.exception("rendering the 2ª via PDF of invoice %s failed; queued again", invoice.id)
         db.session.rollback()
-        complete_invoice(invoice.id)
+        jobs.enqueue_now("billing.complete_invoice", invoice.id)

@@ -37,6 +37,7 @@ from sqlalchemy import Date, Integer, bindparam, exists, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from portal import jobs
 from portal.accounts.models import Organization, OrganizationStatus
 from portal.billing import boleto as boleto_codes
 from portal.billing import pix
@@ -55,7 +56,6 @@ from portal.billing.prorata import monthly_period, prorated_amount
 from portal.billing.settings import BillingSettings
 from portal.catalog.models import BillingFrequency, Product
 from portal.extensions import db
-from portal.jobs import enqueue_after_commit
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, NewEvent, record, record_many
 from portal.subscriptions.models import (
@@ -608,17 +608,15 @@ def _queue_documents(invoice: Any) -> None:
     if pending is None or pending[0] is not transaction:  # the first invoice of this transaction
         pending = (transaction, [])
         session.info[_DOCUMENTS_PENDING] = pending
-        enqueue_after_commit(session, _enqueue_documents, pending[1])  # the list fills up until the commit
+        jobs.enqueue_after_commit(session, _enqueue_documents, pending[1])  # the list fills up until the commit
     pending[1].append(invoice.id)
 
 
 def _enqueue_documents(invoice_ids: list[int]) -> None:
-    from portal.billing.jobs import complete_invoice, complete_invoices
-
     if len(invoice_ids) == 1:
-        complete_invoice(invoice_ids[0])
+        jobs.enqueue_now("billing.complete_invoice", invoice_ids[0])
     elif invoice_ids:
-        complete_invoices(list(invoice_ids))
+        jobs.enqueue_now("billing.complete_invoices", list(invoice_ids))
 
 
 @dataclass

@@ -25,6 +25,7 @@ from portal.accounts import throttle
 from portal.accounts.models import Membership, Organization, OrganizationStatus
 from portal.accounts.roles import ROLE_ORDER, Permission, Role, permissions_for
 from portal.billing.models import Invoice, InvoiceKind, InvoiceStatus
+from portal.billing.service import draft_invoice
 from portal.cancellations.models import (
     MIN_REASON_LENGTH,
     CancellationRequest,
@@ -392,7 +393,6 @@ def _closable(organization: Organization, today: date) -> bool:
             Invoice.organization_id == organization.id, Invoice.kind == InvoiceKind.REGULAR,
             Invoice.status != InvoiceStatus.CANCELLED, Invoice.billing_date >= last_end)):
         return True
-    from portal.billing.service import draft_invoice
 
     return not draft_invoice(organization, today).lines
 

@@ -46,6 +46,7 @@ from typing import Protocol
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from portal.shared import cnpj as cnpj_module
+from portal.shared.documents import render_pdf
 from portal.shared.money import format_brl
 
 ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
@@ -218,7 +219,6 @@ class FiscalSimulator:
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
     def danfse(self, request: FiscalRequest, *, number: str, code: str) -> bytes:
-        from portal.shared.documents import render_pdf  # the restricted renderer: no URL is ever fetched
 
         html = self._jinja.get_template("documents/danfse.html").render(
             request=request, number=number, code=code, simulated=True, notice=SIMULATION_NOTICE,

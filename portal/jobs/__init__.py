@@ -4,12 +4,17 @@
 `redis://host:port/db` (many consumers on many machines), or `memory://` (jobs run inline, as in
 unit tests). The consumer is started with `huey_consumer portal.jobs.registry.huey` (which imports every task).
 
-Jobs are enqueued only after the database transaction that asked for them commits
-(`enqueue_after_commit`), so a consumer never looks for a row that is not there yet.
+Arrows run one way: a room's `jobs.py` imports its service; a service never imports a `jobs.py`. A service
+asks for work by the task's name — `jobs.enqueue("billing.complete_invoice", invoice.id)` — and the job is
+queued only after the database transaction that asked for it commits, so a consumer never looks for a row
+that is not there yet. A task's name is its room and function: `@task()` on `complete_invoice` in
+`portal/billing/jobs.py` is "billing.complete_invoice". `portal/jobs/tasks.py` imports every room's jobs
+module, so every name is known in the web process and in consumers alike.
 """
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from config import load as load_config
+from portal.extensions import db
 
 _PENDING = "portal_jobs_pending"
 
@@ -39,16 +45,43 @@ def make_huey(url: str) -> Huey:
 huey = make_huey(os.environ.get("JOBS_URL") or load_config()["JOBS_URL"])
 
 _app: Flask | None = None
+_app_factory: Callable[[], Flask] | None = None
+_TASKS: dict[str, tuple[str, str]] = {}  # name -> (module, attribute) of the task
+
+
+def use_app_factory(factory: Callable[[], Flask]) -> None:
+    """How a consumer makes the app its jobs run in (`portal.jobs.registry` passes `create_app`)."""
+    global _app_factory
+    _app_factory = factory
 
 
 def _consumer_app() -> Flask:
     """The app a consumer process runs jobs in (created once, from the same environment)."""
     global _app
     if _app is None:
-        from portal import create_app
-
-        _app = create_app()
+        if _app_factory is None:
+            raise RuntimeError("no app factory: start consumers with `huey_consumer portal.jobs.registry.huey`")
+        _app = _app_factory()
     return _app
+
+
+def task_name(fn: Callable) -> str:
+    """"billing.complete_invoice" for `complete_invoice` in `portal/billing/jobs.py`."""
+    module = fn.__module__.removeprefix("portal.").removesuffix(".jobs")
+    return f"{module}.{fn.__name__}"
+
+
+def _register(fn: Callable, wrapped: Any) -> Any:
+    name = task_name(fn)
+    if _TASKS.get(name, (fn.__module__, fn.__name__)) != (fn.__module__, fn.__name__):
+        raise RuntimeError(f"two jobs are called {name!r}")
+    _TASKS[name] = (fn.__module__, fn.__name__)
+    return wrapped
+
+
+def registered_tasks() -> list[str]:
+    """Every task's name (what `enqueue` accepts)."""
+    return sorted(_TASKS)
 
 
 def _in_app_context(fn: Callable) -> Callable:
@@ -71,7 +104,7 @@ def task(**options: Any) -> Callable:
     """`@task(retries=3, retry_delay=60)`: a Huey task that runs inside an app context."""
 
     def decorator(fn: Callable) -> Callable:
-        return huey.task(**options)(_in_app_context(fn))
+        return _register(fn, huey.task(**options)(_in_app_context(fn)))
 
     return decorator
 
@@ -80,7 +113,7 @@ def periodic_task(validate_datetime: Callable, **options: Any) -> Callable:
     """A scheduled job; enqueued by the consumer whose scheduler runs (`-n` turns it off elsewhere)."""
 
     def decorator(fn: Callable) -> Callable:
-        return huey.periodic_task(validate_datetime, **options)(_in_app_context(fn))
+        return _register(fn, huey.periodic_task(validate_datetime, **options)(_in_app_context(fn)))
 
     return decorator
 
@@ -88,6 +121,28 @@ def periodic_task(validate_datetime: Callable, **options: Any) -> Callable:
 def enqueue_after_commit(session: Session, job: Callable, *args: Any) -> None:
     """Call `job(*args)` (which enqueues it) once `session` commits; forget it on rollback."""
     session.info.setdefault(_PENDING, []).append((job, args))
+
+
+def _task(name: str) -> Any:
+    """The task called `name`, read from its module when asked (so a test may replace it there)."""
+    try:
+        module, attribute = _TASKS[name]
+    except KeyError:
+        raise LookupError(f"no job is called {name!r}; is its room's jobs.py listed in portal/jobs/tasks.py?") from None
+    return getattr(sys.modules[module], attribute)
+
+
+def enqueue(name: str, *args: Any, session: Session | None = None) -> None:
+    """Queue the job called `name` with `args` once the database transaction commits (`session`, by default
+    the app's); nothing is queued if it rolls back. The name is checked now, so a typo fails at once."""
+    job = _task(name)
+    enqueue_after_commit(session if session is not None else db.session(), job, *args)
+
+
+def enqueue_now(name: str, *args: Any) -> None:
+    """Queue the job called `name` at once — only for code that holds no transaction (it has just rolled
+    back, or it runs outside any request)."""
+    _task(name)(*args)
 
 
 def _install_session_hooks() -> None:

@@ -1,19 +1,12 @@
-"""What a consumer loads: the Huey instance plus every room's jobs module, so all tasks are registered.
+"""What a consumer loads: the Huey instance, every room's jobs module, and the app its jobs run in.
 
 Start a consumer with `huey_consumer portal.jobs.registry.huey`.
 """
 
-import portal.accounts.jobs  # noqa: F401
-import portal.agreements.jobs  # noqa: F401
-import portal.backoffice.cosell.jobs  # noqa: F401
-import portal.backoffice.offers.jobs  # noqa: F401
-import portal.backoffice.onboarding.jobs  # noqa: F401
-import portal.billing.delivery  # noqa: F401
-import portal.billing.jobs  # noqa: F401
-import portal.billing.payments  # noqa: F401
-import portal.cancellations.jobs  # noqa: F401
-import portal.notifications.jobs  # noqa: F401
-import portal.subscriptions.jobs  # noqa: F401
-from portal.jobs import huey
+import portal.jobs.tasks  # noqa: F401 - registers every task
+from portal import create_app
+from portal.jobs import huey, use_app_factory
+
+use_app_factory(create_app)
 
 __all__ = ["huey"]

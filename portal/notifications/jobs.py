@@ -5,6 +5,7 @@ from dataclasses import replace
 from flask import current_app
 from sqlalchemy import select
 
+from portal.billing import documents
 from portal.extensions import db
 from portal.integrations.mailer import Attachment, OutgoingEmail
 from portal.jobs import task
@@ -17,7 +18,6 @@ def _attachments(delivery: EmailDelivery) -> tuple[Attachment, ...]:
     references = delivery.attachments
     if not references:
         return ()
-    from portal.billing import documents
 
     found = []
     for filename, sha256, content_type in references:

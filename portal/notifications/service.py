@@ -13,9 +13,14 @@ from flask_babel import gettext as _
 from jinja2 import TemplateNotFound
 from sqlalchemy import select
 
+from portal import jobs
+from portal.accounts.models import Membership, MembershipRole, Organization, StaffRoleGrant, User
+from portal.accounts.roles import ROLE_LABELS, Role, StaffRole
 from portal.extensions import db
-from portal.jobs import enqueue_after_commit
 from portal.notifications.models import EmailDelivery
+from portal.subscriptions.failures import Audience, cause_of
+from portal.subscriptions.models import OrderStatus, Subscription
+from portal.support.models import TICKET_CATEGORY_LABELS, TICKET_PRIORITY_LABELS, TICKET_STATUS_LABELS, MessageKind
 
 
 def _language(user) -> str:
@@ -32,7 +37,6 @@ def queue_email(template: str, *, to: list[str], subject_fn, context: dict, lang
     `attachments`: (file name, SHA-256 of a stored document, content type) each; the job reads the bytes
     from storage when it sends, so the log keeps references, not copies.
     """
-    from portal.notifications.jobs import send_email
 
     with force_locale(language):
         subject = str(subject_fn())
@@ -55,7 +59,7 @@ def queue_email(template: str, *, to: list[str], subject_fn, context: dict, lang
         delivery.attachments = [list(attachment) for attachment in attachments]
     db.session.add(delivery)
     db.session.flush()
-    enqueue_after_commit(db.session, send_email, delivery.id)
+    jobs.enqueue("notifications.send_email", delivery.id)
     return delivery
 
 
@@ -97,8 +101,6 @@ def _order_recipients(organization_id: int, requester) -> list:
     The requester counts only as an active member of the organization: a staff user who acted for the customer
     (an onboarding approval, a staff purchase) is not a customer and never gets a customer's message.
     """
-    from portal.accounts.models import Membership, MembershipRole, User
-    from portal.accounts.roles import Role
 
     masters = db.session.scalars(
         select(User).join(Membership, Membership.user_id == User.id).join(MembershipRole)
@@ -121,7 +123,6 @@ def _order_recipients(organization_id: int, requester) -> list:
 
 def _staff_with_role(role) -> list:
     """Active staff users holding staff role `role`."""
-    from portal.accounts.models import StaffRoleGrant, User
 
     return list(db.session.scalars(
         select(User).join(StaffRoleGrant, StaffRoleGrant.user_id == User.id)
@@ -152,7 +153,6 @@ def order_received(*, orders: list, requester) -> list[EmailDelivery]:
 
 
 def _requester_of(order):
-    from portal.accounts.models import User
 
     return db.session.get(User, order.requested_by_id) if order.requested_by_id else None
 
@@ -170,7 +170,6 @@ def _tell_customer_about_order(template: str, *, order, subject_fn, context: dic
 
 def order_finished(*, order) -> list[EmailDelivery]:
     """The order was carried out ("concluído"), by the provider or by staff. A failed order goes to `order_failed`."""
-    from portal.subscriptions.models import OrderStatus
 
     if order.status != OrderStatus.DONE:
         return order_failed(order=order)
@@ -185,7 +184,6 @@ def order_failed(*, order) -> list[EmailDelivery]:
       link); the customer gets `order_delayed` (late, the team is on it, nothing to do), never the cause;
     - a cause the customer can act on: the customer gets `order_action_needed` with what to do.
     """
-    from portal.subscriptions.failures import Audience, cause_of
 
     cause = cause_of(order.error_code)
     if cause.audience == Audience.CUSTOMER:
@@ -199,8 +197,6 @@ def order_failed(*, order) -> list[EmailDelivery]:
 def order_failed_staff(*, order) -> list[EmailDelivery]:
     """A failed order only staff can fix: to each active staff "suporte" user in their language (to MAIL_STAFF_TO
     when there is none), with the cause and the provider's own words."""
-    from portal.accounts.models import Organization
-    from portal.accounts.roles import StaffRole
 
     organization = db.session.get(Organization, order.organization_id)
     requester = _requester_of(order)
@@ -227,8 +223,6 @@ def order_failed_staff(*, order) -> list[EmailDelivery]:
 
 def _ticket_customer_recipients(ticket, *, author=None) -> list:
     """The ticket's opener and the organization's other active Suporte users, once each (never `author`)."""
-    from portal.accounts.models import Membership, MembershipRole, User
-    from portal.accounts.roles import Role
 
     opener = db.session.scalar(
         select(User).join(Membership, Membership.user_id == User.id)
@@ -251,7 +245,6 @@ def _ticket_customer_recipients(ticket, *, author=None) -> list:
 
 def ticket_opened(*, ticket, message, opener, organization, attachments: Sequence[str] = ()) -> EmailDelivery:
     """A new ticket, to staff (MAIL_STAFF_TO): who opened it, its subject and description."""
-    from portal.support.models import TICKET_CATEGORY_LABELS, TICKET_PRIORITY_LABELS
 
     return queue_email(
         "ticket_opened",
@@ -285,7 +278,6 @@ def ticket_customer_replied(*, ticket, message, author, organization, assignee=N
 def ticket_replied(*, ticket, message, author) -> list[EmailDelivery]:
     """A staff reply, to the opener and the organization's other Suporte users: the reply's text and the ticket's
     status now. `message` must be a reply the customer sees (never an internal note)."""
-    from portal.support.models import TICKET_STATUS_LABELS, MessageKind
 
     if message.kind != MessageKind.MESSAGE or not message.from_staff:
         raise ValueError("only a staff reply the customer sees is e-mailed to the customer")
@@ -305,7 +297,6 @@ def ticket_replied(*, ticket, message, author) -> list[EmailDelivery]:
 
 def ticket_status_changed(*, ticket, old: str, new: str, opener) -> EmailDelivery | None:
     """The ticket's status changed: to its opener (nobody when the opener's account is inactive)."""
-    from portal.support.models import TICKET_STATUS_LABELS
 
     if opener is None or not opener.active:
         return None
@@ -325,7 +316,6 @@ def ticket_status_changed(*, ticket, old: str, new: str, opener) -> EmailDeliver
 def _tell_masters_and_staff(template: str, *, organization_id: int, requester, subject_fn, context: dict,
                             path: str) -> list[EmailDelivery]:
     """The organization's active Masters and the person who acted (each in their language), and the staff."""
-    from portal.accounts.roles import ROLE_LABELS
 
     context = {**context, "role_labels": ROLE_LABELS, "requester": requester}
     deliveries = [
@@ -343,8 +333,6 @@ def _tell_masters_and_staff(template: str, *, organization_id: int, requester, s
 
 def cancellation_requested(*, request, requester) -> list[EmailDelivery]:
     """A license cancelled: who, as what, when, why, and what ends now (with the credit) or at the term end."""
-    from portal.accounts.models import Organization
-    from portal.subscriptions.models import Subscription
 
     organization = db.session.get(Organization, request.organization_id)
     subscription = db.session.get(Subscription, request.subscription_id)
@@ -360,7 +348,6 @@ def cancellation_requested(*, request, requester) -> list[EmailDelivery]:
 
 def rescission_requested(*, parent, items, requester, grace_until) -> list[EmailDelivery]:
     """The contract rescinded: every subscription and the day it ends; how long a Master has to withdraw it."""
-    from portal.accounts.models import Organization
 
     organization = db.session.get(Organization, parent.organization_id)
     return _tell_masters_and_staff(
@@ -373,7 +360,6 @@ def rescission_requested(*, parent, items, requester, grace_until) -> list[Email
 
 def rescission_withdrawn(*, parent, items, withdrawn_by) -> list[EmailDelivery]:
     """The rescission withdrawn by a Master before anything reached the provider: the licenses carry on."""
-    from portal.accounts.models import Organization, User
 
     organization = db.session.get(Organization, parent.organization_id)
     return _tell_masters_and_staff(

@@ -8,6 +8,8 @@ class ServiceError(Exception):
         super().__init__(str(message))
         self.message = str(message)
         self.field = field
+        # Every message by form field (None: the page's top). One here; a subclass may carry several.
+        self.errors: dict[str | None, list[str]] = {field: [self.message]}
 
 
 class NotFound(ServiceError):

@@ -5,6 +5,7 @@ UI language without a catalog of ours: Flask-WTF loads WTForms' bundled catalogs
 for the current locale, and pt_BR falls back to WTForms' "pt" ("Escolha inválida.").
 """
 
+from flask import flash
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectMultipleField
 from wtforms.validators import DataRequired, Email, Length, StopValidation
@@ -41,3 +42,15 @@ def max_length(n: int):
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+def show_error(form, error) -> None:
+    """Put a service's refusal (a `ServiceError`) on the form: each message on its field, one without a field
+    (or naming a field the form does not have) at the top of the page. The form keeps everything typed."""
+    for name, messages in error.errors.items():
+        target = getattr(form, name, None) if name else None
+        if target is not None and hasattr(target, "errors"):
+            target.errors = [*target.errors, *messages]
+        else:
+            for message in messages:
+                flash(message, "danger")

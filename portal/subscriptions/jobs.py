@@ -5,7 +5,9 @@ from huey import crontab
 
 from portal.jobs import periodic_task, task
 from portal.shared import clock
+from portal.shared.audit import Actor
 from portal.subscriptions import orders
+from portal.subscriptions.service import renew_due
 
 
 def _provisioner():
@@ -35,7 +37,5 @@ def sweep_orders() -> int:
 @periodic_task(crontab(hour="3", minute="5"))
 def renew_subscriptions() -> int:
     """Daily, just after midnight in São Paulo (03:05 UTC): terms that ended renew."""
-    from portal.shared.audit import Actor
-    from portal.subscriptions.service import renew_due
 
     return renew_due(today=clock.today(), actor=Actor.system("renewals"))

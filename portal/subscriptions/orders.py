@@ -26,6 +26,7 @@ from portal.integrations.provisioning import (
     QuantityChange,
     RenewalQuantity,
 )
+from portal.notifications import service as notify
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
@@ -39,6 +40,7 @@ from portal.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
+from portal.subscriptions.service import queue_order
 
 SYSTEM = Actor.system("provisioning")
 MAX_ATTEMPTS = 6  # then the order fails for good and staff is told
@@ -144,7 +146,6 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
         return Step(order.status, order.next_attempt_at)
     subscription = db.session.get(Subscription, order.subscription_id)
     organization = db.session.get(Organization, order.organization_id)
-    from portal.notifications import service as notify
 
     # Held until the Master accepts the customer agreement: before the order-of-orders rules, so a held order
     # never withdraws an older one.
@@ -353,7 +354,6 @@ def retry_by_staff(order: Order, *, actor: Actor) -> None:
     _event(order, f"retried by {actor.label}")
     record(AuditTag.ORDER_RETRIED_BY_STAFF, actor=actor, organization_id=order.organization_id,
            subject=f"order:{order.id}", before={"status": before}, after={"status": OrderStatus.PENDING})
-    from portal.subscriptions.service import queue_order
 
     queue_order(order)
     db.session.commit()
@@ -379,7 +379,6 @@ def complete_by_staff(order: Order, *, actor: Actor, note: str) -> None:
     _event(order, f"completed by {actor.label}: {note}"[:1000])
     record(AuditTag.ORDER_COMPLETED_BY_STAFF, actor=actor, organization_id=order.organization_id,
            subject=f"order:{order.id}", before={"status": before}, after={"status": OrderStatus.DONE, "note": note})
-    from portal.notifications import service as notify
 
     notify.order_finished(order=order)
     db.session.commit()

@@ -21,6 +21,7 @@ from sqlalchemy import Integer, String, bindparam, func, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from portal import jobs
 from portal.accounts.models import Organization, OrganizationStatus, User
 from portal.agreements.service import agreements_recorded, ensure_agreement_accepted, has_pending_agreement
 from portal.billing import prorata
@@ -37,7 +38,7 @@ from portal.catalog.models import (
     Term,
 )
 from portal.extensions import db
-from portal.jobs import enqueue_after_commit
+from portal.notifications import service as notify
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
@@ -632,7 +633,6 @@ def queue_orders_and_notify(orders: list[Order], actor: Actor) -> None:
     """Send the orders to the provider once the transaction commits, and tell the requester and the Masters."""
     for order in orders:
         queue_order(order)
-    from portal.notifications import service as notify
 
     notify.order_received(orders=orders, requester=actor.user)
 
@@ -975,9 +975,8 @@ agreements_recorded.connect(release_orders_held_for_agreement)
 # ---------------------------------------------------------------- queueing
 
 def queue_order(order: Order) -> None:
-    from portal.subscriptions.jobs import provision_order
 
-    enqueue_after_commit(db.session, provision_order, order.id)
+    jobs.enqueue("subscriptions.provision_order", order.id)
 
 
 # ---------------------------------------------------------------- renewals

@@ -2,8 +2,10 @@
 
 from huey import crontab
 
+from portal.backoffice.cosell.service import expire_unanswered
 from portal.jobs import periodic_task
 from portal.shared import clock
+from portal.shared.audit import Actor
 
 
 @periodic_task(crontab(hour="10", minute="30"))
@@ -12,8 +14,6 @@ def expire_inbound_deals() -> int:
     an e-mail to MAIL_STAFF_TO (none when nothing expired). Returns how many expired."""
     from flask import current_app
 
-    from portal.backoffice.cosell.service import expire_unanswered
-    from portal.shared.audit import Actor
 
     config = current_app.config
     return len(expire_unanswered(now=clock.now(), actor=Actor.system("cosell"), notify_to=config["MAIL_STAFF_TO"],

@@ -39,6 +39,7 @@ from portal.backoffice.cosell.models import (
     Direction,
 )
 from portal.extensions import db
+from portal.notifications.service import queue_email
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
@@ -702,7 +703,6 @@ def close_as_error(deal: Deal, *, reason: str, actor: Actor) -> Deal:
 def expire_unanswered(*, now: datetime, actor: Actor, notify_to: str, base_url: str, language: str) -> list[int]:
     """Inbound deals still at Recebido 14 days after they arrived → Expirado; one e-mail to `notify_to` lists
     them. Returns their ids (none: no e-mail)."""
-    from portal.notifications.service import queue_email
 
     cutoff = now - timedelta(days=INBOUND_EXPIRY_DAYS)
     due = db.session.scalars(

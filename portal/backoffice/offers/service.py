@@ -35,6 +35,7 @@ from portal.billing.payments import ensure_not_delinquent
 from portal.catalog import service as catalog
 from portal.catalog.models import Product
 from portal.extensions import db
+from portal.notifications import service as notify
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
@@ -299,7 +300,6 @@ def send_offer(offer: PurchaseOffer, *, actor: Actor, offer_url: str, email_mast
 
 
 def _email_offer(offer: PurchaseOffer, recipients: list[User], offer_url: str) -> None:
-    from portal.notifications import service as notify
 
     organization = db.session.get(Organization, offer.organization_id)
     lines = offer_lines(offer)

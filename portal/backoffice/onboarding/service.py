@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
+from portal import jobs
 from portal.accounts import service as accounts
 from portal.accounts.models import Organization
 from portal.accounts.roles import StaffPermission, staff_permissions_for
@@ -38,18 +39,18 @@ from portal.backoffice.onboarding.models import (
 )
 from portal.billing import prorata
 from portal.billing.documents import DOCUMENT_LOCALE, PDF, store
-from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Product, Provider, Term
+from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Product, ProductFamily, Provider, Term
 from portal.extensions import db
 from portal.integrations.esign import SignatureError, SignatureProvider, SignatureRequest, Signer
 from portal.integrations.partner_center import DOMAIN_TAKEN
 from portal.integrations.provisioning import CustomerResult, LicenseProvisioner, NewCustomer, Outcome
 from portal.integrations.teams import HandoverCard, TeamsError, TeamsNotifier
-from portal.jobs import enqueue_after_commit
 from portal.shared import clock, cnpj
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date, format_money
 from portal.subscriptions import service as subscriptions
+from portal.subscriptions.models import Order
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,6 @@ def implantation_queue() -> list[Opportunity]:
 
 def products_for_items() -> list[Product]:
     """What can go in a proposal: active products of active families that have a price today."""
-    from portal.catalog.models import ProductFamily
 
     products = db.session.scalars(
         select(Product).join(ProductFamily).where(Product.active.is_(True), ProductFamily.active.is_(True))
@@ -893,9 +893,8 @@ def approve(opportunity: Opportunity, *, actor: Actor, settings: OnboardingSetti
 
 def _queue_handover(opportunity: Opportunity) -> None:
     """Post the handover card once this transaction commits (a job: Teams may be slow or down)."""
-    from portal.backoffice.onboarding.jobs import post_handover_card
 
-    enqueue_after_commit(db.session, post_handover_card, opportunity.id)
+    jobs.enqueue("backoffice.onboarding.post_handover_card", opportunity.id)
 
 
 def _provider_refusal(result: CustomerResult, what: str) -> ServiceError:
@@ -974,7 +973,6 @@ def _create_customer(opportunity: Opportunity, *, actor: Actor, url_for_token) -
 
 def customer_orders(organization: Organization) -> list:
     """The license orders of the customer the approval created, oldest first."""
-    from portal.subscriptions.models import Order
 
     return list(db.session.scalars(select(Order).where(Order.organization_id == organization.id)
                                    .order_by(Order.id)))
