@@ -23,8 +23,9 @@ from portal.extensions import db
 from portal.integrations.partner_center import MCA_LINK, MCA_TEMPLATE_ID
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.periods import add_months
 from portal.subscriptions.models import ChangeKind, Lot, QuantityChange, Subscription, SubscriptionStatus
-from portal.subscriptions.service import add_months, billing_period
+from portal.subscriptions.service import billing_period
 
 # Base32; enter it in any authenticator app, or run `flask --app wsgi demo-code`.
 DEMO_TOTP_SECRET = "PORTALDEMOSTAFFXYZ234567ABCDEFGH"  # noqa: S105 - public demo key, documented

@@ -146,7 +146,7 @@ def subscription(organization, product=None, quantity=10, added_at=None, term_st
     added_at = added_at or clock.now() - timedelta(days=60)
     term_start = term_start or clock.to_business(added_at).date()
     months = {Term.MONTHLY: 1, Term.ANNUAL: 12, Term.TRIENNIAL: 36}[Term(product.term)]
-    from portal.subscriptions.service import add_months
+    from portal.shared.periods import add_months
 
     fields = {"status": "active", "provider_subscription_id": str(uuid.uuid4()), **kwargs}
     sub = Subscription(organization=organization, product=product, quantity=quantity, term_start=term_start,

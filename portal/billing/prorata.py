@@ -3,7 +3,6 @@
 # Pure by rule 1: no Flask, no database, no clock. Callers pass the business date and instants in.
 # Money is int centavos (rule 4); dates are business dates (America/Sao_Paulo); instants are aware.
 
-import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,9 +15,7 @@ __all__ = [
     "DecreaseLine",
     "DecreasePlan",
     "Lot",
-    "annual_period",
     "apply_credit",
-    "monthly_period",
     "plan_decrease",
     "prorated_amount",
 ]
@@ -97,57 +94,6 @@ def prorated_amount(
     return _round_once(Fraction(unit_price_cents * quantity * days_charged, days_in_period))
 
 
-# --- billing periods -----------------------------------------------------------------------------
-
-
-def _month_after(year: int, month: int) -> tuple[int, int]:
-    return (year + 1, 1) if month == 12 else (year, month + 1)
-
-
-def _month_before(year: int, month: int) -> tuple[int, int]:
-    return (year - 1, 12) if month == 1 else (year, month - 1)
-
-
-def _clamped(year: int, month: int, day: int) -> date:
-    """`day` of that month, or its last day when the month is shorter (31 → Feb 28/29, Apr 30)."""
-    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
-
-
-def monthly_period(anchor_day: int, on: date) -> tuple[date, date]:
-    """The monthly billing period `[S, E)` containing `on`, anchored on day `anchor_day` (1–31).
-
-    Each month's anchor is clamped to that month's length, independently of the previous month:
-    anchor 31 gives Jan 31, Feb 28 (29 in a leap year), Mar 31. `E` is the next month's anchor, so
-    `N = (E − S).days` is 28–31 and `S <= on < E`.
-    """
-    _require_int("anchor_day", anchor_day)
-    _require_date("on", on)
-    if not 1 <= anchor_day <= 31:
-        raise ValueError(f"anchor_day must be 1–31, got {anchor_day}")
-    this_anchor = _clamped(on.year, on.month, anchor_day)
-    if on >= this_anchor:
-        return this_anchor, _clamped(*_month_after(on.year, on.month), anchor_day)
-    return _clamped(*_month_before(on.year, on.month), anchor_day), this_anchor
-
-
-def annual_period(term_start: date, on: date) -> tuple[date, date]:
-    """The yearly term `[S, E)` containing `on`, for a contract whose first term began on `term_start`.
-
-    Anniversaries keep `term_start`'s month and day, clamped per year: a Feb 29 start renews on Feb 28
-    in non-leap years and on Feb 29 again in leap years. `N = (E − S).days` is 365 or 366.
-    ValueError if `on` is before `term_start` (there is no term yet).
-    """
-    _require_date("term_start", term_start)
-    _require_date("on", on)
-    if on < term_start:
-        raise ValueError(f"{on} is before the first term, which starts on {term_start}")
-    year = on.year
-    if _clamped(year, term_start.month, term_start.day) > on:
-        year -= 1
-    return (
-        _clamped(year, term_start.month, term_start.day),
-        _clamped(year + 1, term_start.month, term_start.day),
-    )
 
 
 # --- decreases by lot (rules 1–4) ----------------------------------------------------------------

@@ -24,7 +24,6 @@ come after the commit, in jobs that each do what is missing, so a failure midway
 next sweep.
 """
 
-import calendar
 import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -52,11 +51,11 @@ from portal.billing.models import (
     LineKind,
     display_number,
 )
-from portal.billing.prorata import monthly_period, prorated_amount
+from portal.billing.prorata import prorated_amount
 from portal.billing.settings import BillingSettings
 from portal.catalog.models import BillingFrequency, Product
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, periods
 from portal.shared.audit import Actor, AuditTag, NewEvent, record, record_many
 from portal.subscriptions.models import (
     ChangeKind,
@@ -83,11 +82,6 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- who is billed when
 
-def is_billing_day(billing_day: int, on: date) -> bool:
-    """True when `on` is the organization's billing day (day 31 is the month's last day in short months)."""
-    return on.day == min(billing_day, calendar.monthrange(on.year, on.month)[1])
-
-
 def organizations_due(on: date) -> list[int]:
     candidates = db.session.execute(
         select(Organization.id, Organization.billing_day)
@@ -95,7 +89,7 @@ def organizations_due(on: date) -> list[int]:
                                         OrganizationStatus.SUSPENDED]))
         .order_by(Organization.id)
     )
-    return [org_id for org_id, day in candidates if is_billing_day(day, on)]
+    return [org_id for org_id, day in candidates if periods.is_billing_day(day, on)]
 
 
 def due_date_for(billing_date: date, settings: BillingSettings) -> date:
@@ -307,7 +301,7 @@ def billable_facts(billing_day: int, facts: BillingFacts, on: date) -> BillingFa
                 continue  # a change before the start: the recurring lines from the start cover its licenses
             start = subscription.starts_on
             if subscription.billing_frequency == BillingFrequency.MONTHLY:
-                period_start, period_end = monthly_period(billing_day, start)
+                period_start, period_end = periods.monthly_period(billing_day, start)
                 lot = next((lot for lot in subscription.lots if lot.change_id == change.id), None)
                 if start == period_start or lot is None:
                     continue
@@ -324,7 +318,7 @@ def billable_facts(billing_day: int, facts: BillingFacts, on: date) -> BillingFa
 
 def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
     facts = billable_facts(billing_day, facts, on)
-    period = monthly_period(billing_day, on)
+    period = periods.monthly_period(billing_day, on)
     draft = Draft(billing_date=on, period=period, credit_available_cents=facts.credit_cents)
     by_id = {s.id: s for s in facts.subscriptions}
     charged_for_period = set()  # lots whose pró-rata already covers [D, E)
@@ -334,7 +328,7 @@ def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
         if change.kind == ChangeKind.RENEWAL:
             if subscription.billing_frequency != BillingFrequency.ANNUAL or lot is None:
                 continue  # monthly billing renews through the recurring lines
-            end = _add_year(change.effective_on)
+            end = periods.add_years(change.effective_on)
             draft.lines.append(LineDraft(LineKind.RECURRING, subscription.product_name, lot.quantity,
                                          lot.unit_price_cents, lot.quantity * lot.unit_price_cents,
                                          change.effective_on, end, subscription.id, change.id))
@@ -385,11 +379,11 @@ def purchase_billing_date(organization_id: int, billing_day: int, effective_on: 
     """The billing day whose invoice first carries a purchase effective on `effective_on`, as the run sees it at
     `as_of`: that day itself when it is the organization's billing day and its invoice was not issued before
     `as_of` (bought before that day's run); otherwise the next billing day."""
-    if is_billing_day(billing_day, effective_on):
+    if periods.is_billing_day(billing_day, effective_on):
         issued = existing_invoice(organization_id, effective_on)
         if issued is None or issued.issued_at > as_of:
             return effective_on
-    return monthly_period(billing_day, effective_on)[1]
+    return periods.monthly_period(billing_day, effective_on)[1]
 
 
 def draft_purchase(organization: Billable, purchases: Sequence[Purchase], *, as_of: datetime) -> Draft:
@@ -417,11 +411,6 @@ def draft_purchase(organization: Billable, purchases: Sequence[Purchase], *, as_
                 charge_cents=purchase.charge_cents, effective_on=purchase.effective_on,
                 period_start=purchase.period_start, period_end=purchase.period_end))
     return draft_from_facts(organization.billing_day, facts, on)
-
-
-def _add_year(day: date) -> date:
-    year = day.year + 1
-    return date(year, day.month, min(day.day, calendar.monthrange(year, day.month)[1]))
 
 
 # ---------------------------------------------------------------- numbering

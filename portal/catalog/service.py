@@ -26,7 +26,7 @@ from portal.catalog.models import (
     Term,
 )
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, periods
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.subscriptions import service as subscriptions
@@ -340,7 +340,7 @@ def checkout_preview(organization: Organization, token: Any) -> CheckoutPreview:
             product=product, quantity=line["quantity"], unit_price_cents=line["unit_price_cents"],
             amount_cents=line["amount_cents"], period_start=date.fromisoformat(line["period_start"]),
             period_end=date.fromisoformat(line["period_end"]), effective_on=effective_on,
-            term_end=subscriptions.add_months(effective_on, TERM_MONTHS[Term(product.term)]),
+            term_end=periods.add_months(effective_on, TERM_MONTHS[Term(product.term)]),
         ))
     purchases = [billing.Purchase(
         product_name=line.product.name, billing_frequency=line.product.billing_frequency, quantity=line.quantity,

@@ -5,7 +5,6 @@ re-plans the change and refuses ("re-quote") when anything differs from what the
 Each function takes its inputs explicitly and commits its own unit of work with its audit events.
 """
 
-import calendar
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
@@ -39,7 +38,7 @@ from portal.catalog.models import (
 )
 from portal.extensions import db
 from portal.notifications import service as notify
-from portal.shared import clock
+from portal.shared import clock, periods
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
@@ -70,23 +69,13 @@ class StaleQuote(ServiceError):
 
 # ---------------------------------------------------------------- periods and prices
 
-def add_months(day: date, months: int, anchor: int | None = None) -> date:
-    """`day` plus `months` calendar months, on day `anchor` (default: `day`'s) clamped to the month's end."""
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    wanted = anchor or day.day
-    return date(year, month, min(wanted, calendar.monthrange(year, month)[1]))
-
-
 def billing_period(subscription_or_product: Subscription | Product, organization: Organization, on: date,
                    term_start: date | None = None) -> tuple[date, date]:
-    """The billing period [S, E) containing `on`: monthly periods on the organization's billing day, or the
-    yearly term for annual billing."""
+    """The billing period [S, E) containing `on` for a subscription (or a product about to be bought)."""
     product = getattr(subscription_or_product, "product", subscription_or_product)
     start = term_start or getattr(subscription_or_product, "term_start", None) or on
-    if product.billing_frequency == BillingFrequency.ANNUAL:
-        return prorata.annual_period(start, on)
-    return prorata.monthly_period(organization.billing_day, on)
+    return periods.billing_period(product.billing_frequency == BillingFrequency.ANNUAL,
+                                  organization.billing_day, start, on)
 
 
 def current_price(product: Product, day: date) -> ProductPrice:
@@ -870,7 +859,7 @@ def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Q
 
 
 def _term_end(product: Product, start: date) -> date:
-    return add_months(start, TERM_MONTHS[Term(product.term)])
+    return periods.add_months(start, TERM_MONTHS[Term(product.term)])
 
 
 def _apply_checkout(organization: Organization, quote: Quote, actor: Actor, now: datetime) -> list[Order]:

@@ -9,11 +9,12 @@ from sqlalchemy import func, select
 from portal.billing import boleto as boleto_codes
 from portal.billing import pix
 from portal.billing.models import Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus
-from portal.billing.service import credit_balance, invoice_organization, is_billing_day, run_billing
+from portal.billing.service import credit_balance, invoice_organization, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
+from portal.shared.periods import is_billing_day
 from portal.subscriptions import service as subscriptions
 from portal.subscriptions.models import CreditEntry
 from tests import factories

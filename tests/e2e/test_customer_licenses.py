@@ -11,10 +11,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from portal.accounts.models import Organization
-from portal.billing.prorata import monthly_period, prorated_amount
+from portal.billing.prorata import prorated_amount
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.money import format_brl
+from portal.shared.periods import monthly_period
 from tests.e2e.customers import new_customer
 from tests.e2e.pagecheck import PageChecks
 

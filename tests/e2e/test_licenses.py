@@ -8,11 +8,12 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.accounts.models import Organization
-from portal.billing.prorata import monthly_period, prorated_amount
+from portal.billing.prorata import prorated_amount
 from portal.extensions import db
 from portal.integrations.partner_center import PartnerCenterSimulator
 from portal.shared import clock
 from portal.shared.money import format_brl
+from portal.shared.periods import monthly_period
 from portal.subscriptions.jobs import sweep_orders
 from tests.e2e.pagecheck import PageChecks
 

@@ -10,12 +10,11 @@ from portal.billing.prorata import (
     DecreaseLine,
     DecreasePlan,
     Lot,
-    annual_period,
     apply_credit,
-    monthly_period,
     plan_decrease,
     prorated_amount,
 )
+from portal.shared.periods import annual_period, monthly_period
 
 P = 7890  # R$ 78,90 per month
 ANNUAL = 94680  # R$ 946,80 per year

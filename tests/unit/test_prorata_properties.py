@@ -10,12 +10,11 @@ from hypothesis import strategies as st
 
 from portal.billing.prorata import (
     Lot,
-    annual_period,
     apply_credit,
-    monthly_period,
     plan_decrease,
     prorated_amount,
 )
+from portal.shared.periods import annual_period, monthly_period
 
 fast = settings(max_examples=100, deadline=None)
 

@@ -37,7 +37,6 @@ from portal.backoffice.onboarding.models import (
     OpportunityItem,
     Stage,
 )
-from portal.billing import prorata
 from portal.billing.documents import DOCUMENT_LOCALE, PDF, store
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Product, ProductFamily, Provider, Term
 from portal.extensions import db
@@ -45,7 +44,7 @@ from portal.integrations.esign import SignatureError, SignatureProvider, Signatu
 from portal.integrations.partner_center import DOMAIN_TAKEN
 from portal.integrations.provisioning import CustomerResult, LicenseProvisioner, NewCustomer, Outcome
 from portal.integrations.teams import HandoverCard, TeamsError, TeamsNotifier
-from portal.shared import clock, cnpj
+from portal.shared import clock, cnpj, periods
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date, format_money
@@ -1022,7 +1021,7 @@ def _billing_date(billing_day: int | None) -> str:
     if not billing_day:
         return "—"
     today = clock.today()
-    start, end = prorata.monthly_period(billing_day, today)
+    start, end = periods.monthly_period(billing_day, today)
     upcoming = start if start == today else end
     return _("dia %(day)d de cada mês (próximo: %(date)s)", day=billing_day, date=upcoming.strftime("%d/%m/%Y"))
 
