@@ -21,10 +21,9 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal import jobs
-from portal.accounts.models import Organization, OrganizationStatus, User
-from portal.agreements.service import agreements_recorded, ensure_agreement_accepted, has_pending_agreement
+from portal.accounts.models import Organization, User
+from portal.agreements.service import agreements_recorded, has_pending_agreement
 from portal.billing import prorata
-from portal.billing.payments import ensure_not_delinquent
 from portal.cancellations.models import MIN_REASON_LENGTH, CancellationRequest, CancellationStatus, ReasonCategory
 from portal.catalog.models import (
     BILLING_MONTHS,
@@ -43,6 +42,7 @@ from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.money import round_half_up
+from portal.subscriptions.eligibility import ensure_contract_open, ensure_may_buy
 from portal.subscriptions.models import (
     AGREEMENT_RECHECK,
     CartItem,
@@ -450,16 +450,6 @@ def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
     return new_quantity
 
 
-def ensure_contract_open(organization: Organization) -> None:
-    """While the contract is being rescinded (or once it ended) only cancellations go through: an increase, a
-    decrease or a new product would undo the rescission's schedule or escape it."""
-    if organization.status == OrganizationStatus.RESCINDING:
-        raise ServiceError(_("O contrato está em rescisão: só é possível cancelar licenças. Um Master pode retirar a "
-                             "rescisão enquanto nada foi enviado ao fornecedor."))
-    if organization.status == OrganizationStatus.CLOSED:
-        raise ServiceError(_("O contrato desta organização foi encerrado."))
-
-
 def is_cancellation(quote: Quote) -> bool:
     """A quote to zero licenses: only `portal.cancellations.service` confirms it (reason, permission, password)."""
     return quote.kind == QuoteKind.QUANTITY_CHANGE and quote.new_quantity == 0
@@ -485,8 +475,7 @@ def new_quote(organization: Organization, subscription: Subscription, new_quanti
         ensure_contract_open(organization)  # first: "em rescisão" explains every refusal below
     new_quantity = _check_quantity(subscription, new_quantity)
     if new_quantity > subscription.quantity:  # "inadimplente": no increases (decreases stay allowed)
-        ensure_not_delinquent(organization)
-        ensure_agreement_accepted(organization, actor)  # nor without the current agreement accepted
+        ensure_may_buy(organization, actor)  # nor delinquent, nor without the current agreement accepted
     if new_quantity == 0:
         category, reason = check_cancellation_reason(category, reason)
     else:
@@ -836,9 +825,7 @@ def plan_checkout(organization: Organization, items: list[tuple[Product, int]], 
 
 
 def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Quote:
-    ensure_contract_open(organization)
-    ensure_not_delinquent(organization)
-    ensure_agreement_accepted(organization, actor)
+    ensure_may_buy(organization, actor)
     items = cart_items(organization, user)
     if not items:
         raise ServiceError(_("Seu carrinho está vazio."))

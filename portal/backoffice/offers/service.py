@@ -31,7 +31,6 @@ from portal.backoffice.offers.models import (
     PurchaseOfferItem,
     PurchaseOfferView,
 )
-from portal.billing.payments import ensure_not_delinquent
 from portal.catalog import service as catalog
 from portal.catalog.models import Product
 from portal.extensions import db
@@ -41,6 +40,7 @@ from portal.shared.audit import Actor, AuditEvent, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date
 from portal.subscriptions import service as subscriptions
+from portal.subscriptions.eligibility import ensure_may_buy
 from portal.subscriptions.models import Order, Quote, QuoteKind, QuoteStatus
 
 TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 43 URL-safe characters, 256 bits
@@ -634,9 +634,7 @@ def quote_offer(*, token: Any, organization: Organization, quantities: dict[int,
     sellable = {p.id: p for p in offerable_products(today)}
     wanted = {item.product_id: quantities.get(item.product_id, item.quantity) for item in offer.items}
     counts = _check_counts({pid: sellable[pid] for pid in wanted if pid in sellable}, wanted)
-    subscriptions.ensure_contract_open(organization)
-    ensure_not_delinquent(organization)
-    ensure_agreement_accepted(organization, actor)
+    ensure_may_buy(organization, actor)
     lines = subscriptions.plan_checkout(organization, [(sellable[pid], n) for pid, n in counts.items()], now)
     # Built as `subscriptions.quote_checkout` builds it from a cart, so `confirm` treats it the same way.
     quote = Quote(
