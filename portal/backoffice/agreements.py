@@ -15,7 +15,7 @@ from portal.accounts.roles import StaffPermission
 from portal.agreements import service
 from portal.agreements.forms import AttestForm, PublishForm
 from portal.agreements.models import AGREEMENT_KIND_LABELS, AgreementKind
-from portal.backoffice.views import bp
+from portal.backoffice import bp
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError

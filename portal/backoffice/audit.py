@@ -10,9 +10,8 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from portal.accounts.roles import StaffPermission
-from portal.backoffice import audit_service
+from portal.backoffice import audit_service, bp
 from portal.backoffice.audit_service import CancellationFilters, TrailFilters
-from portal.backoffice.views import bp
 from portal.cancellations.models import REASON_LABELS, ReasonCategory
 from portal.shared import clock
 from portal.shared.audit import AUDIT_TAG_LABELS, AuditTag

@@ -21,7 +21,7 @@ from wtforms.validators import ValidationError
 from portal.accounts.context import actor_from_request
 from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
-from portal.backoffice.views import bp
+from portal.backoffice import bp
 from portal.billing import delivery, payments
 from portal.billing import service as billing
 from portal.billing.models import (

@@ -8,7 +8,7 @@ from wtforms import StringField, TextAreaField
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import StaffPermission
-from portal.backoffice.views import bp
+from portal.backoffice import bp
 from portal.billing import corrections
 from portal.billing.models import Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.settings import BillingSettings

@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import StaffPermission
-from portal.backoffice.views import bp
+from portal.backoffice import bp
 from portal.billing import fiscal
 from portal.billing.models import INVOICE_STATUS_LABELS, Invoice
 from portal.billing.settings import BillingSettings

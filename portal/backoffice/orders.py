@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from portal.accounts.context import actor_from_request
 from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
+from portal.backoffice import bp
 from portal.backoffice.orders_forms import (
     KIND_CHOICES,
     STATUS_CHOICES,
@@ -26,7 +27,6 @@ from portal.backoffice.orders_forms import (
     OrderFilters,
     parse_filters,
 )
-from portal.backoffice.views import bp
 from portal.catalog.models import Provider
 from portal.extensions import db
 from portal.shared import clock

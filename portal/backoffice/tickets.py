@@ -14,7 +14,7 @@ from wtforms import SelectChoice
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import StaffPermission
-from portal.backoffice.views import bp
+from portal.backoffice import bp
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError

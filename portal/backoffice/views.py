@@ -1,6 +1,6 @@
 """Backoffice pages: the staff home, organizations (list, detail, create) and users."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -9,13 +9,12 @@ from portal.accounts import service as accounts
 from portal.accounts.context import actor_from_request
 from portal.accounts.models import Membership, Organization, User
 from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, StaffPermission
+from portal.backoffice import bp
 from portal.backoffice.forms import OrganizationForm, TenantForm
 from portal.extensions import db
 from portal.shared.errors import ServiceError
 from portal.shared.links import absolute_url
 from portal.shared.permissions import staff_requires
-
-bp = Blueprint("backoffice", __name__, url_prefix="/backoffice")
 
 PER_PAGE = 50
 

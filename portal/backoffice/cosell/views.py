@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import StaffPermission
+from portal.backoffice import bp
 from portal.backoffice.cosell import service
 from portal.backoffice.cosell.forms import (
     ActionForm,
@@ -28,7 +29,6 @@ from portal.backoffice.cosell.forms import (
     show_errors,
 )
 from portal.backoffice.cosell.models import DEAL_STAGE_LABELS, DEAL_TYPE_LABELS, Deal, DealStage, DealType, Direction
-from portal.backoffice.views import bp
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.permissions import staff_can, staff_requires
 

@@ -10,10 +10,10 @@ from flask_babel import gettext as _
 
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import StaffPermission
+from portal.backoffice import bp
 from portal.backoffice.offers import service
 from portal.backoffice.offers.forms import CancelOfferForm, OfferForm, SendOfferForm, quantity_name, read_quantities
 from portal.backoffice.offers.models import OFFER_STATUS_LABELS, OfferStatus
-from portal.backoffice.views import bp
 from portal.shared import clock, cnpj
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.links import absolute_url

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from portal.accounts.context import actor_from_request
 from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
+from portal.backoffice import bp
 from portal.backoffice.onboarding import service
 from portal.backoffice.onboarding.forms import (
     ActionForm,
@@ -20,7 +21,6 @@ from portal.backoffice.onboarding.forms import (
     OpportunityForm,
 )
 from portal.backoffice.onboarding.models import STAGE_LABELS, STAGE_ORDER, Opportunity, Stage
-from portal.backoffice.views import bp
 from portal.billing import documents
 from portal.extensions import db
 from portal.integrations.esign import SignatureError
