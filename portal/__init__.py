@@ -210,20 +210,20 @@ def _register_blueprints(app: Flask) -> None:
     from portal.backoffice import bp as backoffice_bp
     from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes
     from portal.backoffice import corrections as _backoffice_corrections  # noqa: F401 - registers its routes
+    from portal.backoffice import cosell as _backoffice_cosell  # noqa: F401 - registers its routes
     from portal.backoffice import fiscal as _backoffice_fiscal  # noqa: F401 - registers its routes
+    from portal.backoffice import offers as _backoffice_offers  # noqa: F401 - registers its routes
+    from portal.backoffice import onboarding as _backoffice_onboarding  # noqa: F401 - registers its routes
     from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
+    from portal.backoffice import organizations as _backoffice_organizations  # noqa: F401 - registers its routes
     from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - registers its routes
-    from portal.backoffice import views as _backoffice_views  # noqa: F401 - registers its routes
-    from portal.backoffice.cosell import views as _backoffice_cosell  # noqa: F401 - registers its routes
-    from portal.backoffice.offers import views as _backoffice_offers  # noqa: F401 - registers its routes
-    from portal.backoffice.offers.public import bp as offers_bp
-    from portal.backoffice.onboarding import views as _backoffice_onboarding  # noqa: F401 - registers its routes
-    from portal.backoffice.onboarding.webhooks import bp as onboarding_webhooks_bp
     from portal.billing.views import bp as billing_bp
     from portal.billing.webhooks import bp as webhooks_bp
     from portal.cancellations.views import bp as cancellations_bp
     from portal.catalog.views import bp as catalog_bp
     from portal.health import bp as health_bp
+    from portal.offers.views import bp as offers_bp
+    from portal.onboarding.webhooks import bp as onboarding_webhooks_bp
     from portal.shared.permissions import public
     from portal.subscriptions.views import bp as subscriptions_bp
     from portal.support.views import bp as support_bp

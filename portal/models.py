@@ -10,16 +10,6 @@ from portal.accounts.models import (  # noqa: F401
     User,
 )
 from portal.agreements.models import AgreementAcceptance, AgreementVersion  # noqa: F401
-from portal.backoffice.cosell.models import (  # noqa: F401
-    Deal,
-    DealEvent,
-    DealFavorite,
-    DealSolution,
-    DealStageMark,
-    DealTeamMember,
-)
-from portal.backoffice.offers.models import PurchaseOffer, PurchaseOfferItem, PurchaseOfferView  # noqa: F401
-from portal.backoffice.onboarding.models import Opportunity, OpportunityEvent, OpportunityItem  # noqa: F401
 from portal.billing.models import (  # noqa: F401
     BillingContact,
     Boleto,
@@ -35,8 +25,18 @@ from portal.billing.models import (  # noqa: F401
 )
 from portal.cancellations.models import CancellationRequest  # noqa: F401
 from portal.catalog.models import Product, ProductFamily, ProductPrice  # noqa: F401
+from portal.cosell.models import (  # noqa: F401
+    Deal,
+    DealEvent,
+    DealFavorite,
+    DealSolution,
+    DealStageMark,
+    DealTeamMember,
+)
 from portal.extensions import db  # noqa: F401
 from portal.notifications.models import EmailDelivery  # noqa: F401
+from portal.offers.models import PurchaseOffer, PurchaseOfferItem, PurchaseOfferView  # noqa: F401
+from portal.onboarding.models import Opportunity, OpportunityEvent, OpportunityItem  # noqa: F401
 from portal.shared.audit import AuditChainHead, AuditEvent  # noqa: F401
 from portal.subscriptions.models import (  # noqa: F401
     CartItem,

@@ -10,7 +10,7 @@ the onboarding opportunity at every stage, and parses the forms the HTML carries
 import pytest
 
 from portal.accounts.roles import STAFF_ROLE_PERMISSIONS, StaffRole
-from portal.backoffice.onboarding.models import Stage
+from portal.onboarding.models import Stage
 from portal.shared.permissions import access_of
 from tests.conftest import sign_in
 from tests.onboarding.routes import make_opportunity

@@ -131,8 +131,8 @@ def test_the_staff_invoice_shows_the_credit_line_and_history_in_portuguese(clien
 
 
 def test_the_signature_simulator_says_what_happened_in_words(client, world, app_ctx):
-    from portal.backoffice.onboarding.models import Stage
     from portal.integrations.esign import SignatureSimulator
+    from portal.onboarding.models import Stage
 
     original = app_ctx.extensions["esign"]
     app_ctx.extensions["esign"] = SignatureSimulator(webhook_secret="test-webhook-secret")
@@ -187,10 +187,10 @@ VOCABULARIES = [
     ("portal.support.models", "TICKET_STATUS_LABELS", "portal.support.models", "TicketStatus"),
     ("portal.support.models", "TICKET_PRIORITY_LABELS", "portal.support.models", "TicketPriority"),
     ("portal.support.models", "TICKET_CATEGORY_LABELS", "portal.support.models", "TicketCategory"),
-    ("portal.backoffice.offers.models", "OFFER_STATUS_LABELS", "portal.backoffice.offers.models", "OfferStatus"),
-    ("portal.backoffice.cosell.models", "DEAL_TYPE_LABELS", "portal.backoffice.cosell.models", "DealType"),
-    ("portal.backoffice.cosell.models", "DEAL_STAGE_LABELS", "portal.backoffice.cosell.models", "DealStage"),
-    ("portal.backoffice.onboarding.models", "STAGE_LABELS", "portal.backoffice.onboarding.models", "Stage"),
+    ("portal.offers.models", "OFFER_STATUS_LABELS", "portal.offers.models", "OfferStatus"),
+    ("portal.cosell.models", "DEAL_TYPE_LABELS", "portal.cosell.models", "DealType"),
+    ("portal.cosell.models", "DEAL_STAGE_LABELS", "portal.cosell.models", "DealStage"),
+    ("portal.onboarding.models", "STAGE_LABELS", "portal.onboarding.models", "Stage"),
     ("portal.backoffice.orders", "ORDER_KIND_LABELS", "portal.subscriptions.models", "OrderKind"),
     ("portal.accounts.models", "ORGANIZATION_STATUS_LABELS", "portal.accounts.models", "OrganizationStatus"),
     ("portal.accounts.roles", "ROLE_LABELS", "portal.accounts.roles", "Role"),

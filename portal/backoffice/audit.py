@@ -10,8 +10,9 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from portal.accounts.roles import StaffPermission
-from portal.backoffice import audit_service, bp
-from portal.backoffice.audit_service import CancellationFilters, TrailFilters
+from portal.audit import service as audit_service
+from portal.audit.service import CancellationFilters, TrailFilters
+from portal.backoffice import bp
 from portal.cancellations.models import REASON_LABELS, ReasonCategory
 from portal.shared import clock
 from portal.shared.audit import AUDIT_TAG_LABELS, AuditTag

@@ -6,8 +6,8 @@ from flask_babel import gettext as _
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.backoffice.catalog_forms import FamilyForm, PriceForm, ProductForm
 from portal.catalog import service
+from portal.catalog.forms import FamilyForm, PriceForm, ProductForm
 from portal.catalog.models import BILLING_LABELS, PROVIDER_LABELS, TERM_LABELS, Product
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError

@@ -19,14 +19,6 @@ from portal.accounts.context import actor_from_request
 from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.backoffice.orders_forms import (
-    KIND_CHOICES,
-    STATUS_CHOICES,
-    CompleteOrderForm,
-    OrderActionForm,
-    OrderFilters,
-    parse_filters,
-)
 from portal.catalog.models import Provider
 from portal.extensions import db
 from portal.shared import clock
@@ -34,6 +26,14 @@ from portal.shared.errors import ServiceError
 from portal.shared.formatting import duration_label
 from portal.shared.permissions import staff_can, staff_requires
 from portal.subscriptions import orders as order_service
+from portal.subscriptions.forms import (
+    KIND_CHOICES,
+    STATUS_CHOICES,
+    CompleteOrderForm,
+    OrderActionForm,
+    OrderFilters,
+    parse_filters,
+)
 from portal.subscriptions.models import ORDER_STATUS_LABELS, Order, OrderKind, OrderStatus, Subscription
 
 PER_PAGE = 50

@@ -5,12 +5,12 @@ A room with background work adds its `jobs.py` here.
 
 import portal.accounts.jobs  # noqa: F401
 import portal.agreements.jobs  # noqa: F401
-import portal.backoffice.cosell.jobs  # noqa: F401
-import portal.backoffice.offers.jobs  # noqa: F401
-import portal.backoffice.onboarding.jobs  # noqa: F401
 import portal.billing.delivery  # noqa: F401
 import portal.billing.jobs  # noqa: F401
 import portal.billing.payments  # noqa: F401
 import portal.cancellations.jobs  # noqa: F401
+import portal.cosell.jobs  # noqa: F401
 import portal.notifications.jobs  # noqa: F401
+import portal.offers.jobs  # noqa: F401
+import portal.onboarding.jobs  # noqa: F401
 import portal.subscriptions.jobs  # noqa: F401

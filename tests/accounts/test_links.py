@@ -8,7 +8,7 @@ import pytest
 
 import config
 from portal import create_app
-from portal.backoffice.offers.models import OfferStatus
+from portal.offers.models import OfferStatus
 from portal.shared.links import absolute_url
 from tests.conftest import app_settings, sign_in
 from tests.offers.routes import make_offer

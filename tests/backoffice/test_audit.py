@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
-from portal.backoffice import audit_service
-from portal.backoffice.audit_service import CancellationFilters
+from portal.audit import service as audit_service
+from portal.audit.service import CancellationFilters
 from portal.cancellations import service as cancellations
 from portal.cancellations.models import CancellationRequest, CancellationStatus, ReasonCategory
 from portal.extensions import db

@@ -3,8 +3,8 @@
 from dataclasses import replace
 from datetime import timedelta
 
-from portal.backoffice.cosell import service
-from portal.backoffice.cosell.models import DealType
+from portal.cosell import service
+from portal.cosell.models import DealType
 from portal.shared import clock
 from portal.shared.audit import Actor
 

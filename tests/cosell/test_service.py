@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from portal.backoffice.cosell import jobs, service
-from portal.backoffice.cosell.models import (
+from portal.cosell import jobs, service
+from portal.cosell.models import (
     Deal,
     DealEvent,
     DealStage,

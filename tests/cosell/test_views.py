@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.backoffice.cosell import service
-from portal.backoffice.cosell import views as cosell_views
-from portal.backoffice.cosell.models import Deal, DealStage, DealType
+from portal.backoffice import cosell as cosell_views
+from portal.cosell import service
+from portal.cosell.models import Deal, DealStage, DealType
 from portal.extensions import db
 from portal.shared import clock
 from tests.accounts.test_views import field_errors, text

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from portal.accounts.models import Organization, User
-from portal.backoffice.offers import service as offers
 from portal.catalog.models import Product
 from portal.extensions import db
+from portal.offers import service as offers
 from portal.shared import clock
 from portal.shared.audit import Actor
 from tests import factories

@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from portal.backoffice.offers import service
-from portal.backoffice.offers.models import OfferStatus, PurchaseOffer
+from portal.offers import service
+from portal.offers.models import OfferStatus, PurchaseOffer
 from portal.shared import clock
 from portal.shared.audit import Actor
 from tests import factories

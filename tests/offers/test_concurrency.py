@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from portal.accounts.models import Organization, User
-from portal.backoffice.offers import service
-from portal.backoffice.offers.models import OfferStatus, PurchaseOffer
 from portal.extensions import db
+from portal.offers import service
+from portal.offers.models import OfferStatus, PurchaseOffer
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from portal.subscriptions.models import Order

@@ -10,10 +10,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.backoffice.offers import service
-from portal.backoffice.offers.jobs import expire_offers
-from portal.backoffice.offers.models import OfferStatus, PurchaseOffer, PurchaseOfferView
 from portal.extensions import db
+from portal.offers import service
+from portal.offers.jobs import expire_offers
+from portal.offers.models import OfferStatus, PurchaseOffer, PurchaseOfferView
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError

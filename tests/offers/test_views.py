@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.backoffice.offers.models import OfferStatus, PurchaseOffer, PurchaseOfferView
 from portal.extensions import db
+from portal.offers.models import OfferStatus, PurchaseOffer, PurchaseOfferView
 from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.subscriptions.models import Order, Subscription, SubscriptionStatus

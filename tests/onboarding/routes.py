@@ -2,9 +2,9 @@
 
 from datetime import timedelta
 
-from portal.backoffice.onboarding.models import STAGE_ORDER, Opportunity, OpportunityItem, Stage
 from portal.billing.documents import PDF, store
 from portal.extensions import db
+from portal.onboarding.models import STAGE_ORDER, Opportunity, OpportunityItem, Stage
 from portal.shared import clock
 from tests import factories
 

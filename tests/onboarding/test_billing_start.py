@@ -9,13 +9,13 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from portal.backoffice.onboarding import service as onboarding
-from portal.backoffice.onboarding.models import Stage
 from portal.billing.models import Invoice, LineKind
 from portal.billing.service import draft_invoice, invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.partner_center import PartnerCenterSimulator
+from portal.onboarding import service as onboarding
+from portal.onboarding.models import Stage
 from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.subscriptions import orders as order_service

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from portal.accounts.models import Membership, Organization
-from portal.backoffice.onboarding.models import Opportunity, Stage
 from portal.extensions import db
 from portal.integrations.esign import SignatureSimulator, signed_webhook, webhook_envelope
 from portal.integrations.teams import TeamsSimulator
+from portal.onboarding.models import Opportunity, Stage
 from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.subscriptions.models import Order, OrderKind, Subscription

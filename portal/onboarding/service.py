@@ -29,14 +29,6 @@ from portal import jobs
 from portal.accounts import service as accounts
 from portal.accounts.models import Organization
 from portal.accounts.roles import StaffPermission, staff_permissions_for
-from portal.backoffice.onboarding.models import (
-    STAGE_LABELS,
-    STAGE_ORDER,
-    Opportunity,
-    OpportunityEvent,
-    OpportunityItem,
-    Stage,
-)
 from portal.billing.documents import DOCUMENT_LOCALE, PDF, store
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Product, ProductFamily, Provider, Term
 from portal.extensions import db
@@ -44,6 +36,14 @@ from portal.integrations.esign import SignatureError, SignatureProvider, Signatu
 from portal.integrations.partner_center import DOMAIN_TAKEN
 from portal.integrations.provisioning import CustomerResult, LicenseProvisioner, NewCustomer, Outcome
 from portal.integrations.teams import HandoverCard, TeamsError, TeamsNotifier
+from portal.onboarding.models import (
+    STAGE_LABELS,
+    STAGE_ORDER,
+    Opportunity,
+    OpportunityEvent,
+    OpportunityItem,
+    Stage,
+)
 from portal.shared import clock, cnpj, periods
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
@@ -893,7 +893,7 @@ def approve(opportunity: Opportunity, *, actor: Actor, settings: OnboardingSetti
 def _queue_handover(opportunity: Opportunity) -> None:
     """Post the handover card once this transaction commits (a job: Teams may be slow or down)."""
 
-    jobs.enqueue("backoffice.onboarding.post_handover_card", opportunity.id)
+    jobs.enqueue("onboarding.post_handover_card", opportunity.id)
 
 
 def _provider_refusal(result: CustomerResult, what: str) -> ServiceError:

@@ -2,8 +2,8 @@
 
 from huey import crontab
 
-from portal.backoffice.offers.service import expire_due
 from portal.jobs import periodic_task
+from portal.offers.service import expire_due
 from portal.shared import clock
 from portal.shared.audit import Actor
 

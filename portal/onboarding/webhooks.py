@@ -9,9 +9,9 @@ delivers again later, and the polling job covers it meanwhile.
 
 from flask import Blueprint, current_app, jsonify, request
 
-from portal.backoffice.onboarding import service
 from portal.extensions import csrf
 from portal.integrations.esign import SignatureError, SignatureRejected
+from portal.onboarding import service
 from portal.shared.audit import Actor
 from portal.shared.permissions import public
 

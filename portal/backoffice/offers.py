@@ -1,7 +1,7 @@
 """Backoffice "Ofertas": the list of purchase offers (who opened and accepted each), creating, sending, cancelling.
 
 Every staff role reads (PIPELINE_READ); comercial and admin act (OFFERS_MANAGE). The customer side of the link
-is `portal.backoffice.offers.public`.
+is `portal.offers.views`.
 """
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -11,9 +11,9 @@ from flask_babel import gettext as _
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.backoffice.offers import service
-from portal.backoffice.offers.forms import CancelOfferForm, OfferForm, SendOfferForm, quantity_name, read_quantities
-from portal.backoffice.offers.models import OFFER_STATUS_LABELS, OfferStatus
+from portal.offers import service
+from portal.offers.forms import CancelOfferForm, OfferForm, SendOfferForm, quantity_name, read_quantities
+from portal.offers.models import OFFER_STATUS_LABELS, OfferStatus
 from portal.shared import clock, cnpj
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.links import absolute_url

@@ -4,10 +4,10 @@ provider every 15 minutes for contracts whose completion webhook never arrived."
 from flask import current_app
 from huey import crontab
 
-from portal.backoffice.onboarding import service
 from portal.extensions import db
 from portal.integrations.esign import SignatureError
 from portal.jobs import periodic_task, task
+from portal.onboarding import service
 from portal.shared.audit import Actor
 
 HANDOVER_RETRIES = 5  # after the first try: 1, 2, 4, 8, 16 minutes apart

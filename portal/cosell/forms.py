@@ -19,8 +19,8 @@ from wtforms import (
     TextAreaField,
 )
 
-from portal.backoffice.cosell import service
-from portal.backoffice.cosell.models import DEAL_STAGE_LABELS, DEAL_TYPE_LABELS, Deal, DealStage, DealType
+from portal.cosell import service
+from portal.cosell.models import DEAL_STAGE_LABELS, DEAL_TYPE_LABELS, Deal, DealStage, DealType
 from portal.shared.money import parse_brl
 
 TEAM_ROWS = 3  # empty rows offered on a new deal

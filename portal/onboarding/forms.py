@@ -14,8 +14,8 @@ from wtforms import (
 )
 from wtforms.validators import Length, NumberRange, Optional, Regexp, ValidationError
 
-from portal.backoffice.forms import UFS
-from portal.backoffice.onboarding.service import MAX_INT, MIN_LOST_REASON, TENANT_EXISTING, TENANT_NEW
+from portal.accounts.forms import UFS
+from portal.onboarding.service import MAX_INT, MIN_LOST_REASON, TENANT_EXISTING, TENANT_NEW
 from portal.shared import cnpj
 from portal.shared.forms import email_address, max_length, required
 

@@ -2,7 +2,7 @@
 
 from huey import crontab
 
-from portal.backoffice.cosell.service import expire_unanswered
+from portal.cosell.service import expire_unanswered
 from portal.jobs import periodic_task
 from portal.shared import clock
 from portal.shared.audit import Actor

@@ -15,8 +15,8 @@ from flask_babel import gettext as _
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.backoffice.cosell import service
-from portal.backoffice.cosell.forms import (
+from portal.cosell import service
+from portal.cosell.forms import (
     ActionForm,
     DeclineForm,
     ErrorForm,
@@ -28,7 +28,7 @@ from portal.backoffice.cosell.forms import (
     parse_filters,
     show_errors,
 )
-from portal.backoffice.cosell.models import DEAL_STAGE_LABELS, DEAL_TYPE_LABELS, Deal, DealStage, DealType, Direction
+from portal.cosell.models import DEAL_STAGE_LABELS, DEAL_TYPE_LABELS, Deal, DealStage, DealType, Direction
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.permissions import staff_can, staff_requires
 

@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.roles import StaffPermission, staff_permissions_for
-from portal.backoffice.cosell.models import (
+from portal.cosell.models import (
     DEAL_STAGE_LABELS,
     DEAL_TYPE_LABELS,
     Deal,

@@ -7,10 +7,10 @@ from sqlalchemy.orm import selectinload
 
 from portal.accounts import service as accounts
 from portal.accounts.context import actor_from_request
+from portal.accounts.forms import OrganizationForm, TenantForm
 from portal.accounts.models import Membership, Organization, User
 from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, StaffPermission
 from portal.backoffice import bp
-from portal.backoffice.forms import OrganizationForm, TenantForm
 from portal.extensions import db
 from portal.shared.errors import ServiceError
 from portal.shared.links import absolute_url

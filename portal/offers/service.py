@@ -24,17 +24,17 @@ from sqlalchemy.orm import selectinload
 from portal.accounts.models import Membership, MembershipRole, Organization, OrganizationStatus, User
 from portal.accounts.roles import Permission, Role, permissions_for
 from portal.agreements.service import ensure_agreement_accepted
-from portal.backoffice.offers.models import (
+from portal.catalog import service as catalog
+from portal.catalog.models import Product
+from portal.extensions import db
+from portal.notifications import service as notify
+from portal.offers.models import (
     OFFER_STATUS_LABELS,
     OfferStatus,
     PurchaseOffer,
     PurchaseOfferItem,
     PurchaseOfferView,
 )
-from portal.catalog import service as catalog
-from portal.catalog.models import Product
-from portal.extensions import db
-from portal.notifications import service as notify
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError

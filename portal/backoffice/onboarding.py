@@ -11,8 +11,11 @@ from portal.accounts.context import actor_from_request
 from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.backoffice.onboarding import service
-from portal.backoffice.onboarding.forms import (
+from portal.billing import documents
+from portal.extensions import db
+from portal.integrations.esign import SignatureError
+from portal.onboarding import service
+from portal.onboarding.forms import (
     ActionForm,
     AdvanceForm,
     ImplantationDoneForm,
@@ -20,10 +23,7 @@ from portal.backoffice.onboarding.forms import (
     LoseForm,
     OpportunityForm,
 )
-from portal.backoffice.onboarding.models import STAGE_LABELS, STAGE_ORDER, Opportunity, Stage
-from portal.billing import documents
-from portal.extensions import db
-from portal.integrations.esign import SignatureError
+from portal.onboarding.models import STAGE_LABELS, STAGE_ORDER, Opportunity, Stage
 from portal.shared import clock, cnpj
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_money

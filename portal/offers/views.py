@@ -14,10 +14,10 @@ from flask_login import current_user
 from portal.accounts.context import actor_from_request
 from portal.accounts.roles import Permission, StaffPermission
 from portal.accounts.switching import switch_or_404
-from portal.backoffice.offers import service
-from portal.backoffice.offers.forms import AcceptOfferForm, ConfirmOfferForm, quantity_name, read_quantities
-from portal.backoffice.offers.models import OfferStatus
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS
+from portal.offers import service
+from portal.offers.forms import AcceptOfferForm, ConfirmOfferForm, quantity_name, read_quantities
+from portal.offers.models import OfferStatus
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.permissions import public, requires, staff_can
 
