@@ -22,8 +22,6 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
-from weasyprint import HTML
-from weasyprint.urls import URLFetcher
 
 from portal import jobs
 from portal.accounts import service as accounts
@@ -46,6 +44,7 @@ from portal.onboarding.models import (
 )
 from portal.shared import clock, cnpj, periods
 from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.documents import render_pdf
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date, format_money
 from portal.subscriptions import service as subscriptions
@@ -643,12 +642,6 @@ def _items_changed(opportunity: Opportunity, before: list[dict[str, int]], actor
 
 # ---------------------------------------------------------------- proposal and contract PDFs
 
-def _pdf(html: str) -> bytes:
-    # As the invoices: everything is inline, no URL is ever fetched (customer data cannot make it read anything).
-    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
-    return HTML(string=html, url_fetcher=fetcher).write_pdf()
-
-
 def _address(o: Opportunity) -> str:
     street = ", ".join(part for part in (o.street, o.number, o.complement) if part)
     postal = f"{o.postal_code[:5]}-{o.postal_code[5:]}" if len(o.postal_code) == 8 else o.postal_code
@@ -685,7 +678,7 @@ def _document_context(opportunity: Opportunity, settings: OnboardingSettings) ->
 
 def render_proposal_pdf(opportunity: Opportunity, *, settings: OnboardingSettings) -> bytes:
     with force_locale(DOCUMENT_LOCALE):
-        return _pdf(render_template("documents/proposal.html", **_document_context(opportunity, settings)))
+        return render_pdf(render_template("documents/proposal.html", **_document_context(opportunity, settings)))
 
 
 def render_contract_html(opportunity: Opportunity, *, settings: OnboardingSettings, signatory) -> str:
@@ -734,7 +727,7 @@ def send_contract(opportunity: Opportunity, *, actor: Actor, esign: SignaturePro
     signatory = actor.user
     proposal = _ensure_proposal(opportunity, settings=settings, actor=actor)
     contract_html = render_contract_html(opportunity, settings=settings, signatory=signatory)
-    contract = _pdf(contract_html)
+    contract = render_pdf(contract_html)
     request = SignatureRequest(
         name=_("Contrato — %(company)s", company=opportunity.legal_name),
         pdf=contract, html=contract_html,
