@@ -16,7 +16,7 @@ from portal.accounts.context import (
     SESSION_ORG,
     SESSION_SEEN,
     SESSION_STARTED,
-    actor_from_request,
+    current_actor,
     tenant_get,
 )
 from portal.accounts.forms import (
@@ -40,6 +40,7 @@ from portal.accounts.throttle import TooManyAttempts
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import ServiceError
+from portal.shared.forms import show_error
 from portal.shared.links import absolute_url
 from portal.shared.permissions import authenticated, public, requires
 
@@ -72,18 +73,6 @@ def _status() -> int:
     return 200 if request.method == "GET" else 422
 
 
-def _form_error(form, error: ServiceError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "danger")
-
-
-def _actor(user=None):
-    return actor_from_request(request, user)
-
-
 def _finish_login(user: User, next_url: str | None):
     # A new session (no fixation); the chosen language and messages waiting to be shown survive.
     kept = {key: session[key] for key in ("lang", "_flashes") if key in session}
@@ -92,7 +81,7 @@ def _finish_login(user: User, next_url: str | None):
     login_user(user)
     session.permanent = True
     session[SESSION_SEEN] = session[SESSION_STARTED] = int(clock.now().timestamp())
-    session[SESSION_KEY] = service.complete_login(user, actor=_actor(user))
+    session[SESSION_KEY] = service.complete_login(user, actor=current_actor(user))
     if user.is_staff:
         return redirect(_safe_next(next_url) or url_for("backoffice.index"))
     return redirect(_safe_next(next_url) or url_for("accounts.home"))
@@ -136,7 +125,7 @@ def login():
     next_url = _safe_next(request.args.get("next"))
     if form.validate_on_submit():
         try:
-            user = service.check_credentials(form.email.data, form.password.data, actor=_actor())
+            user = service.check_credentials(form.email.data, form.password.data, actor=current_actor())
         except TooManyAttempts:
             return _too_many("accounts/login.html", form=form)
         if user is None:
@@ -163,7 +152,7 @@ def login_verify():
     form = TwoFactorForm()
     if form.validate_on_submit():
         try:
-            verified = service.verify_second_factor(user, form.code.data, actor=_actor(user))
+            verified = service.verify_second_factor(user, form.code.data, actor=current_actor(user))
         except TooManyAttempts:
             return _too_many("accounts/login_verify.html", form=form)
         if verified:
@@ -187,9 +176,9 @@ def login_enrol():
     form = EnrolTotpForm()
     if form.validate_on_submit():
         try:
-            codes = service.confirm_totp_enrolment(user, form.code.data, actor=_actor(user))
+            codes = service.confirm_totp_enrolment(user, form.code.data, actor=current_actor(user))
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             next_url = session.pop(PENDING)["next"]
             _finish_login(user, next_url)
@@ -206,7 +195,7 @@ def login_enrol():
 @authenticated
 def logout():
     if ActionForm().validate_on_submit():
-        service.logout(current_user._get_current_object(), session.get(SESSION_KEY), actor=_actor())
+        service.logout(current_user._get_current_object(), session.get(SESSION_KEY), actor=current_actor())
         logout_user()
         session.clear()
         flash(_("Você saiu do portal."), "info")
@@ -232,7 +221,7 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         try:
-            service.request_password_reset(form.email.data, actor=_actor())
+            service.request_password_reset(form.email.data, actor=current_actor())
         except TooManyAttempts:
             return _too_many("accounts/forgot.html", form=form)
         return render_template("accounts/forgot_sent.html", email=form.email.data,
@@ -250,9 +239,9 @@ def reset_password(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            service.reset_password(token, form.password.data, actor=_actor())
+            service.reset_password(token, form.password.data, actor=current_actor())
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Senha redefinida. Entre com a nova senha."), "success")
             return redirect(url_for("accounts.login"))
@@ -280,14 +269,14 @@ def accept_invitation(token: str):
     if form.validate_on_submit():
         try:
             if existing:
-                user = service.accept_invitation(token, actor=_actor(), user=current_user._get_current_object())
+                user = service.accept_invitation(token, actor=current_actor(), user=current_user._get_current_object())
             else:
                 user = service.accept_invitation(
-                    token, actor=_actor(), name=form.name.data, phone=form.phone.data or "",
+                    token, actor=current_actor(), name=form.name.data, phone=form.phone.data or "",
                     password=form.password.data,
                 )
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             organization = invitation.membership.organization
             flash(_("Boas-vindas ao portal de %(org)s!", org=organization.display_name), "success")
@@ -330,10 +319,10 @@ def profile():
         try:
             service.update_profile(
                 user, name=form.name.data, phone=form.phone.data or "", language=form.language.data or None,
-                actor=_actor(),
+                actor=current_actor(),
             )
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Dados atualizados."), "success")
             return redirect(url_for("accounts.profile"))
@@ -351,10 +340,10 @@ def change_password():
     form = ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
         try:
-            service.change_password(user, form.current_password.data, form.password.data, actor=_actor(),
+            service.change_password(user, form.current_password.data, form.password.data, actor=current_actor(),
                                     keep_session=session.get(SESSION_KEY))
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             login_user(user)  # the user's token changed with the password (other sessions end); keep this one
             flash(_("Senha alterada."), "success")
@@ -371,7 +360,7 @@ def change_password():
 def logout_everywhere():
     """"Sair de todos os dispositivos": every session of this user ends, here and on any other device."""
     if ActionForm().validate_on_submit():
-        service.end_all_sessions(current_user._get_current_object(), actor=_actor())
+        service.end_all_sessions(current_user._get_current_object(), actor=current_actor())
         logout_user()
         session.clear()
         flash(_("Você saiu do portal em todos os dispositivos. Entre novamente para continuar."), "info")
@@ -388,9 +377,9 @@ def enrol_totp():
     form = EnrolTotpForm()
     if form.validate_on_submit():
         try:
-            codes = service.confirm_totp_enrolment(user, form.code.data, actor=_actor())
+            codes = service.confirm_totp_enrolment(user, form.code.data, actor=current_actor())
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             return render_template("accounts/recovery_codes.html", codes=codes,
                                    continue_url=url_for("accounts.profile"))
@@ -408,7 +397,7 @@ def disable_totp():
     form = ConfirmPasswordForm(prefix="off")
     if form.validate_on_submit():
         try:
-            service.disable_totp(current_user._get_current_object(), form.password.data, actor=_actor())
+            service.disable_totp(current_user._get_current_object(), form.password.data, actor=current_actor())
         except ServiceError as error:
             flash(error.message, "danger")
         else:
@@ -424,7 +413,7 @@ def regenerate_codes():
     if not ActionForm().validate_on_submit():
         return redirect(url_for("accounts.profile"))
     try:
-        codes = service.regenerate_recovery_codes(current_user._get_current_object(), actor=_actor())
+        codes = service.regenerate_recovery_codes(current_user._get_current_object(), actor=current_actor())
     except ServiceError as error:
         flash(error.message, "danger")
         return redirect(url_for("accounts.profile"))
@@ -465,11 +454,11 @@ def invite():
         try:
             invitation = service.invite_member(
                 g.organization, email=form.email.data, name=form.name.data,
-                roles={Role(r) for r in form.roles.data}, actor=_actor(), actor_membership=g.membership,
+                roles={Role(r) for r in form.roles.data}, actor=current_actor(), actor_membership=g.membership,
                 url_for_token=_invite_url,
             )
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Convite enviado para %(email)s. O link vale por %(days)d dias.",
                     email=invitation.membership.user.email, days=_invitation_days()), "success")
@@ -485,10 +474,10 @@ def edit_user(membership_id: int):
     form = RolesForm(roles=sorted(membership.roles)) if request.method == "GET" else RolesForm()
     if form.validate_on_submit():
         try:
-            service.change_roles(membership, {Role(r) for r in form.roles.data}, actor=_actor(),
+            service.change_roles(membership, {Role(r) for r in form.roles.data}, actor=current_actor(),
                                  actor_membership=g.membership)
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Papéis de %(name)s atualizados.", name=membership.user.name), "success")
             return redirect(url_for("accounts.users"))
@@ -503,7 +492,7 @@ def _membership_action(membership_id: int, verb, done_message: str):
     membership = tenant_get(Membership, membership_id)
     if ActionForm().validate_on_submit():
         try:
-            verb(membership, actor=_actor(), actor_membership=g.membership)
+            verb(membership, actor=current_actor(), actor_membership=g.membership)
         except ServiceError as error:
             flash(error.message, "danger")
         else:
@@ -537,7 +526,7 @@ def resend_invitation(membership_id: int):
 def organization_security():
     form = SecurityForm()
     if form.validate_on_submit():
-        service.set_require_2fa(g.organization, bool(form.require_2fa.data), actor=_actor(),
+        service.set_require_2fa(g.organization, bool(form.require_2fa.data), actor=current_actor(),
                                 actor_membership=g.membership)
         flash(_("Configuração de segurança salva."), "success")
     return redirect(url_for("accounts.users"))

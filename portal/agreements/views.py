@@ -1,10 +1,10 @@
 """The customer's "Contrato": a Master reads the current agreements and accepts them."""
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import Permission
 from portal.agreements import service
 from portal.agreements.forms import AcceptForm
@@ -37,7 +37,7 @@ def accept():
         try:
             created = service.accept(organization=g.organization, membership=g.membership,
                                      version_ids=form.versions.data or [], phone=form.phone.data,
-                                     actor=actor_from_request(request))
+                                     actor=current_actor())
         except ServiceError as error:
             field = getattr(form, error.field, None) if error.field else None
             if field is not None:

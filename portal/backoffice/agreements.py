@@ -8,7 +8,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.forms import ActionForm
 from portal.accounts.models import Organization
 from portal.accounts.roles import StaffPermission
@@ -20,19 +20,12 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
+from portal.shared.forms import show_error
 from portal.shared.permissions import staff_can, staff_requires
 
 PER_PAGE = 50
 MAX_PAGE = 100_000  # a huge ?pagina= would overflow the database's OFFSET
 MAX_REQUEST_BYTES = service.MAX_PDF_BYTES + 256 * 1024  # the PDF at its limit plus the form's text
-
-
-def _form_error(form, error: ServiceError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 def _labels() -> dict:
@@ -93,7 +86,7 @@ def agreement_publish():
         try:
             template = service.fetch_provider_template(current_app.extensions["provisioner"])
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
             return render_template("backoffice/agreement_publish.html", form=form), 422
         form.kind.data = str(AgreementKind.MICROSOFT)
         form.provider_template_id.data = template.template_id
@@ -107,10 +100,10 @@ def agreement_publish():
                 kind=form.kind.data, title=form.title.data, body=form.body.data or "",
                 effective_from=form.effective_from.data, link=form.link.data,
                 provider_template_id=form.provider_template_id.data, pdf=_read_pdf(form),
-                actor=actor_from_request(request),
+                actor=current_actor(),
             )
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Versão publicada: “%(title)s”, em vigor a partir de %(day)s.", title=version.title,
                     day=format_date(version.effective_from)), "success")
@@ -187,10 +180,10 @@ def agreement_attest(organization_id: int):
             service.attest(
                 organization=organization, version_id=form.version_id.data, first_name=form.first_name.data,
                 last_name=form.last_name.data, email=form.email.data, phone=form.phone.data,
-                accepted_on=form.accepted_on.data, actor=actor_from_request(request),
+                accepted_on=form.accepted_on.data, actor=current_actor(),
             )
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Aceite atestado em nome de %(org)s. O contato principal recebe um e-mail em até 30 minutos.",
                     org=organization.display_name), "success")
@@ -208,7 +201,7 @@ def agreement_resend(acceptance_id: int):
     organization_id = acceptance.organization_id
     if ActionForm().validate_on_submit():
         try:
-            service.resend_to_provider(acceptance, actor=actor_from_request(request))
+            service.resend_to_provider(acceptance, actor=current_actor())
         except ServiceError as error:
             flash(error.message, "danger")
         else:

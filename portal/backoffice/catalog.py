@@ -3,7 +3,7 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
 from portal.catalog import service
@@ -12,6 +12,7 @@ from portal.catalog.models import BILLING_LABELS, PROVIDER_LABELS, TERM_LABELS, 
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date, format_money
+from portal.shared.forms import show_error
 from portal.shared.permissions import staff_requires
 
 ACTIVE_FILTERS = {"ativos": True, "inativos": False, "todos": None}
@@ -19,14 +20,6 @@ ACTIVE_FILTERS = {"ativos": True, "inativos": False, "todos": None}
 
 def _status() -> int:
     return 200 if request.method == "GET" else 422
-
-
-def _form_error(form, error: ServiceError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 def _labels() -> dict:
@@ -66,9 +59,9 @@ def catalog_new_family():
         try:
             family = service.create_family(name=form.name.data, description=form.description.data or "",
                                            position=form.position.data, active=form.active.data,
-                                           actor=actor_from_request(request))
+                                           actor=current_actor())
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Família %(name)s criada.", name=family.name), "success")
             return redirect(url_for("backoffice.catalog"))
@@ -84,9 +77,9 @@ def catalog_family(family_id: int):
         try:
             service.update_family(family, name=form.name.data, description=form.description.data or "",
                                   position=form.position.data, active=form.active.data,
-                                  actor=actor_from_request(request))
+                                  actor=current_actor())
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Família %(name)s salva.", name=family.name), "success")
             return redirect(url_for("backoffice.catalog"))
@@ -114,9 +107,9 @@ def catalog_new_product():
         form.family_id.data = wanted if wanted in {f.id for f in service.all_families()} else None
     if form.validate_on_submit():
         try:
-            product = service.create_product(_product_data(form), actor=actor_from_request(request))
+            product = service.create_product(_product_data(form), actor=current_actor())
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Produto %(name)s criado. Cadastre o preço para que ele apareça no catálogo.",
                     name=product.name), "success")
@@ -138,9 +131,9 @@ def catalog_product(product_id: int):
     form = ProductForm(obj=product if request.method == "GET" else None)
     if form.validate_on_submit():
         try:
-            service.update_product(product, _product_data(form), actor=actor_from_request(request))
+            service.update_product(product, _product_data(form), actor=current_actor())
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Produto %(name)s salvo.", name=product.name), "success")
             return redirect(url_for("backoffice.catalog_product", product_id=product.id))
@@ -159,9 +152,9 @@ def catalog_new_price(product_id: int):
     if price_form.validate_on_submit():
         try:
             price = service.add_price(product, unit_price_cents=price_form.unit_price_cents,
-                                      effective_from=price_form.effective_from.data, actor=actor_from_request(request))
+                                      effective_from=price_form.effective_from.data, actor=current_actor())
         except ServiceError as error:
-            _form_error(price_form, error)
+            show_error(price_form, error)
         else:
             flash(_("Novo preço de %(name)s: %(price)s a partir de %(date)s.", name=product.name,
                     price=format_money(price.unit_price_cents), date=format_date(price.effective_from)), "success")

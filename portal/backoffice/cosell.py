@@ -12,7 +12,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
 from portal.cosell import service
@@ -42,10 +42,6 @@ STAGE_BADGES = {
     DealStage.EXPIRED: "text-bg-dark",
     DealStage.ERROR: "text-bg-danger",
 }
-
-
-def _actor():
-    return actor_from_request(request)
 
 
 def _money(minor: int, currency: str) -> str:
@@ -83,7 +79,7 @@ def _deal_or_404(deal_id: int) -> Deal:
 def deals():
     filters = parse_filters(request.args)
     page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
-    user_id = _actor().user_id
+    user_id = current_actor().user_id
     found = service.search_deals(tab=filters.tab, user_id=user_id, deal_type=filters.deal_type,
                                  stage=filters.stage, query=filters.query, page=page, per_page=PER_PAGE)
     shown = found[:PER_PAGE]
@@ -100,7 +96,7 @@ def deals():
 def deal_favorite(deal_id: int):
     deal = _deal_or_404(deal_id)
     try:
-        hearted = service.toggle_favorite(deal, actor=_actor())
+        hearted = service.toggle_favorite(deal, actor=current_actor())
     except PermissionDenied:
         abort(403)
     flash(_("“%(name)s” está nos seus favoritos.", name=deal.name) if hearted
@@ -140,7 +136,7 @@ def deal_create():
     if request.method == "GET":
         return _render_form(deal_form(Direction.OUTBOUND, location="BR", currency="BRL"), direction="outbound")
     form = deal_form(Direction.OUTBOUND, formdata=request.form)
-    deal = _save(form, lambda data: service.create_outbound(data, actor=_actor()))
+    deal = _save(form, lambda data: service.create_outbound(data, actor=current_actor()))
     if deal is None:
         return _render_form(form, direction="outbound", status=422)
     flash(_("Negócio “%(name)s” criado no estágio Criado (10%%).", name=deal.name), "success")
@@ -154,7 +150,7 @@ def deal_register_inbound():
         return _render_form(deal_form(Direction.INBOUND, location="BR", currency="BRL", microsoft_accepted=True),
                             direction="inbound")
     form = deal_form(Direction.INBOUND, formdata=request.form)
-    deal = _save(form, lambda data: service.register_inbound(data, actor=_actor()))
+    deal = _save(form, lambda data: service.register_inbound(data, actor=current_actor()))
     if deal is None:
         return _render_form(form, direction="inbound", status=422)
     flash(_("Indicação “%(name)s” registrada como recebida: aceite ou recuse em até %(days)d dias.",
@@ -175,7 +171,7 @@ def deal_edit(deal_id: int):
     form = deal_form(deal.direction, formdata=request.form)
     form.location.data = deal.location  # not an input on the edit page: it never changes
     form.deal_type.data = deal.deal_type  # changes only through "Converter em co-sell"
-    changes = _save(form, lambda data: service.update_deal(deal, data, actor=_actor()))
+    changes = _save(form, lambda data: service.update_deal(deal, data, actor=current_actor()))
     if changes is None:
         return _render_form(form, direction=deal.direction, deal=deal, status=422)
     flash(_("Negócio alterado.") if changes else _("Nada foi alterado."), "success" if changes else "info")
@@ -208,7 +204,7 @@ def _render_deal(deal: Deal, *, status: int = 200, **forms):
         next_stage=service.next_sales_stage(deal), missing=service.missing_before_won(deal),
         terminal=service.is_terminal(deal), expires_at=service.expires_at(deal),
         eligibility=service.eligibility(deal, usd_rates=_usd_rates()),
-        favorite=bool(service.favorite_ids(_actor().user_id, [deal.id])), action_form=ActionForm(),
+        favorite=bool(service.favorite_ids(current_actor().user_id, [deal.id])), action_form=ActionForm(),
         rates_setting=current_app.config.get("COSELL_USD_RATES", service.DEFAULT_USD_RATES), **forms,
         **_helpers(),
     ), status
@@ -243,7 +239,7 @@ def _act(deal: Deal, action, done: str, *, form_name: str | None = None, form=No
 @staff_requires(StaffPermission.COSELL_MANAGE)
 def deal_accept(deal_id: int):
     deal = _deal_or_404(deal_id)
-    return _act(deal, lambda: service.accept(deal, actor=_actor()), _("Indicação aceita: estágio Aceito (10%)."))
+    return _act(deal, lambda: service.accept(deal, actor=current_actor()), _("Indicação aceita: estágio Aceito (10%)."))
 
 
 @bp.post("/venda-conjunta/<int:deal_id>/recusar")
@@ -251,7 +247,7 @@ def deal_accept(deal_id: int):
 def deal_decline(deal_id: int):
     deal = _deal_or_404(deal_id)
     form = DeclineForm()
-    return _act(deal, lambda: service.decline(deal, reason=form.decline_reason.data or "", actor=_actor()),
+    return _act(deal, lambda: service.decline(deal, reason=form.decline_reason.data or "", actor=current_actor()),
                 _("Indicação recusada."), form_name="decline_form", form=form, field="decline_reason")
 
 
@@ -262,7 +258,7 @@ def deal_mark_stage(deal_id: int):
     form = StageForm()
     stage = form.stage.data or ""
     label = DEAL_STAGE_LABELS.get(stage, stage)
-    return _act(deal, lambda: service.mark_stage(deal, stage, actor=_actor()),
+    return _act(deal, lambda: service.mark_stage(deal, stage, actor=current_actor()),
                 _("Etapa %(stage)s marcada.", stage=label), form_name="stage_form", form=form)
 
 
@@ -270,7 +266,7 @@ def deal_mark_stage(deal_id: int):
 @staff_requires(StaffPermission.COSELL_MANAGE)
 def deal_win(deal_id: int):
     deal = _deal_or_404(deal_id)
-    return _act(deal, lambda: service.win(deal, actor=_actor()), _("Negócio ganho (100%)."),
+    return _act(deal, lambda: service.win(deal, actor=current_actor()), _("Negócio ganho (100%)."),
                 form_name="stage_form", form=StageForm(formdata=None))
 
 
@@ -279,7 +275,7 @@ def deal_win(deal_id: int):
 def deal_lose(deal_id: int):
     deal = _deal_or_404(deal_id)
     form = LoseForm()
-    return _act(deal, lambda: service.lose(deal, reason=form.lost_reason.data or "", actor=_actor()),
+    return _act(deal, lambda: service.lose(deal, reason=form.lost_reason.data or "", actor=current_actor()),
                 _("Negócio marcado como perdido."), form_name="lose_form", form=form, field="lost_reason")
 
 
@@ -288,7 +284,7 @@ def deal_lose(deal_id: int):
 def deal_close_error(deal_id: int):
     deal = _deal_or_404(deal_id)
     form = ErrorForm()
-    return _act(deal, lambda: service.close_as_error(deal, reason=form.error_reason.data or "", actor=_actor()),
+    return _act(deal, lambda: service.close_as_error(deal, reason=form.error_reason.data or "", actor=current_actor()),
                 _("Negócio fechado como erro."), form_name="error_form", form=form, field="error_reason")
 
 
@@ -298,7 +294,7 @@ def deal_upgrade(deal_id: int):
     deal = _deal_or_404(deal_id)
     form = UpgradeForm()
     try:
-        service.upgrade(deal, deal_type=form.upgrade_type.data or "", actor=_actor(),
+        service.upgrade(deal, deal_type=form.upgrade_type.data or "", actor=current_actor(),
                         partner_role=form.upgrade_partner_role.data or "",
                         solution_area=form.upgrade_solution_area.data or "",
                         solution_play=form.upgrade_solution_play.data or "",

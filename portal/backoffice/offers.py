@@ -8,7 +8,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
 from portal.offers import service
@@ -134,7 +134,7 @@ def offer_new():
             message=form.message.data or "",
         )
         try:
-            offer = service.create_offer(data, actor=actor_from_request(request))
+            offer = service.create_offer(data, actor=current_actor())
         except service.InvalidCounts as error:
             count_errors = error.errors
             problem = error.message
@@ -163,7 +163,7 @@ def offer_send(offer_id: int):
     try:
         offer = service.get_offer(offer_id)
         if form.validate_on_submit():
-            emailed = service.send_offer(offer, actor=actor_from_request(request), offer_url=_offer_url(offer),
+            emailed = service.send_offer(offer, actor=current_actor(), offer_url=_offer_url(offer),
                                          email_masters=bool(form.email_masters.data))
         else:
             return _render_offer(offer_id, send_form=form, status=422)
@@ -192,7 +192,7 @@ def offer_cancel(offer_id: int):
         return _render_offer(offer_id, cancel_form=form, status=422)
     try:
         offer = service.cancel_offer(service.get_offer(offer_id), reason=form.reason.data or "",
-                                     actor=actor_from_request(request))
+                                     actor=current_actor())
     except NotFound:
         abort(404)
     except ServiceError as error:

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
@@ -27,6 +27,7 @@ from portal.onboarding.models import STAGE_LABELS, STAGE_ORDER, Opportunity, Sta
 from portal.shared import clock, cnpj
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_money
+from portal.shared.forms import show_error
 from portal.shared.links import absolute_url
 from portal.shared.permissions import staff_can, staff_requires
 from portal.subscriptions.service import UNFINISHED_ORDER_STATUSES
@@ -47,14 +48,6 @@ def _opportunity_or_404(opportunity_id: int) -> Opportunity:
 
 def _data(form: OpportunityForm) -> service.OpportunityData:
     return service.OpportunityData(**{name: form[name].data for name in service.OpportunityData.__dataclass_fields__})
-
-
-def _form_error(form, error: ServiceError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 def _item_form(*, bound: bool = True) -> ItemForm:
@@ -94,9 +87,9 @@ def onboarding_new():
     form = OpportunityForm()
     if form.validate_on_submit():
         try:
-            opportunity = service.create_opportunity(_data(form), actor=actor_from_request(request))
+            opportunity = service.create_opportunity(_data(form), actor=current_actor())
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Oportunidade criada."), "success")
             return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity.id))
@@ -156,10 +149,10 @@ def onboarding_update(opportunity_id: int):
     form = OpportunityForm()
     if form.validate_on_submit():
         try:
-            changed = service.update_opportunity(opportunity, _data(form), actor=actor_from_request(request))
+            changed = service.update_opportunity(opportunity, _data(form), actor=current_actor())
         except ServiceError as error:
             db.session.rollback()
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Dados salvos.") if changed else _("Nada mudou."), "success" if changed else "info")
             return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id))
@@ -174,10 +167,10 @@ def onboarding_add_item(opportunity_id: int):
     if form.validate_on_submit():
         try:
             service.set_item(opportunity, product_id=form.product_id.data, quantity=form.quantity.data,
-                             actor=actor_from_request(request))
+                             actor=current_actor())
         except ServiceError as error:
             db.session.rollback()
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("Produto incluído na proposta."), "success")
             return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id,
@@ -192,7 +185,7 @@ def onboarding_remove_item(opportunity_id: int, item_id: int):
     if not ActionForm().validate_on_submit():
         return _render(opportunity, error=_("O formulário expirou. Tente de novo."), status=422)
     try:
-        service.remove_item(opportunity, item_id=item_id, actor=actor_from_request(request))
+        service.remove_item(opportunity, item_id=item_id, actor=current_actor())
     except NotFound:
         abort(404)
     except ServiceError as error:
@@ -209,7 +202,7 @@ def onboarding_advance(opportunity_id: int):
     if not form.validate_on_submit():
         return _render(opportunity, advance_form=form, error=_("Escolha a etapa seguinte."), status=422)
     try:
-        service.advance(opportunity, to=form.to.data, actor=actor_from_request(request), note=form.note.data or "",
+        service.advance(opportunity, to=form.to.data, actor=current_actor(), note=form.note.data or "",
                         settings=_settings())
     except ServiceError as error:
         return _refused(opportunity_id, error, advance_form=form)
@@ -225,7 +218,7 @@ def onboarding_lose(opportunity_id: int):
     if not form.validate_on_submit():
         return _render(opportunity, lose_form=form, status=422)
     try:
-        service.advance(opportunity, to=Stage.LOST, actor=actor_from_request(request), note=form.reason.data,
+        service.advance(opportunity, to=Stage.LOST, actor=current_actor(), note=form.reason.data,
                         settings=_settings())
     except ServiceError as error:
         if error.field == "reason":
@@ -242,7 +235,7 @@ def onboarding_proposal(opportunity_id: int):
     if not ActionForm().validate_on_submit():
         return _render(opportunity, error=_("O formulário expirou. Tente de novo."), status=422)
     try:
-        service.generate_proposal(opportunity, actor=actor_from_request(request), settings=_settings())
+        service.generate_proposal(opportunity, actor=current_actor(), settings=_settings())
     except ServiceError as error:
         return _refused(opportunity_id, error)
     flash(_("Proposta em PDF gerada."), "success")
@@ -256,12 +249,12 @@ def onboarding_send_contract(opportunity_id: int):
     if not ActionForm().validate_on_submit():
         return _render(opportunity, error=_("O formulário expirou. Tente de novo."), status=422)
     try:
-        service.send_contract(opportunity, actor=actor_from_request(request), esign=current_app.extensions["esign"],
+        service.send_contract(opportunity, actor=current_actor(), esign=current_app.extensions["esign"],
                               settings=_settings())
     except ServiceError as error:
         return _refused(opportunity_id, error)
     flash(_("Contrato enviado para assinatura de %(customer)s e de %(staff)s.", customer=opportunity.email,
-            staff=actor_from_request(request).label), "success")
+            staff=current_actor().label), "success")
     return redirect(url_for("backoffice.onboarding_opportunity", opportunity_id=opportunity_id))
 
 
@@ -274,7 +267,7 @@ def onboarding_check_signature(opportunity_id: int):
         return _render(opportunity, error=_("Não há contrato enviado para assinatura."), status=422)
     try:
         outcome = service.complete_signature(opportunity.signature_document_id, esign=current_app.extensions["esign"],
-                                             actor=actor_from_request(request))
+                                             actor=current_actor())
     except SignatureError as error:
         db.session.rollback()
         return _render(_opportunity_or_404(opportunity_id), status=422,
@@ -304,7 +297,7 @@ def onboarding_simulate_signature(opportunity_id: int):
         return _render(opportunity, error=_("O formulário expirou. Tente de novo."), status=422)
     try:
         outcome = service.simulate_signature(opportunity, esign=current_app.extensions["esign"],
-                                             actor=actor_from_request(request))
+                                             actor=current_actor())
     except ServiceError as error:
         return _refused(opportunity_id, error)
     message, category = _signature_outcome_message(outcome)
@@ -320,7 +313,7 @@ def onboarding_approve(opportunity_id: int):
         return _render(opportunity, error=_("O formulário expirou. Tente de novo."), status=422)
     try:
         organization = service.approve(
-            opportunity, actor=actor_from_request(request), settings=_settings(),
+            opportunity, actor=current_actor(), settings=_settings(),
             url_for_token=lambda t: absolute_url("accounts.accept_invitation", token=t),
             provisioner=current_app.extensions["provisioner"])
     except ServiceError as error:
@@ -340,7 +333,7 @@ def onboarding_post_card(opportunity_id: int):
     if not ActionForm().validate_on_submit():
         return _render(opportunity, error=_("O formulário expirou. Tente de novo."), status=422)
     try:
-        service.request_handover_again(opportunity, actor=actor_from_request(request))
+        service.request_handover_again(opportunity, actor=current_actor())
     except ServiceError as error:
         return _refused(opportunity_id, error)
     db.session.expire_all()  # the job ran (inline) or is queued: show what it left
@@ -362,7 +355,7 @@ def onboarding_implantation_done(opportunity_id: int):
     if not form.validate_on_submit():
         return _render(opportunity, done_form=form, status=422)
     try:
-        service.mark_implantation_done(opportunity, actor=actor_from_request(request), note=form.note.data or "")
+        service.mark_implantation_done(opportunity, actor=current_actor(), note=form.note.data or "")
     except ServiceError as error:
         return _refused(opportunity_id, error, done_form=form)
     flash(_("Implantação concluída: o cliente está ativo."), "success")

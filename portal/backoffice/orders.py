@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
@@ -185,7 +185,7 @@ def order(order_id: int):
 def retry_order(order_id: int):
     order = _order_or_404(order_id, lock=True)
     try:
-        order_service.retry_by_staff(order, actor=actor_from_request(request))
+        order_service.retry_by_staff(order, actor=current_actor())
     except ServiceError as error:
         flash(error.message, "danger")
     else:
@@ -204,7 +204,7 @@ def complete_order(order_id: int):
     form = CompleteOrderForm()
     if form.validate_on_submit():
         try:
-            order_service.complete_by_staff(order, actor=actor_from_request(request), note=form.note.data or "")
+            order_service.complete_by_staff(order, actor=current_actor(), note=form.note.data or "")
         except ServiceError as error:
             field = getattr(form, error.field, None) if error.field else None
             if field is not None:

@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts import service as accounts
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.forms import OrganizationForm, TenantForm
 from portal.accounts.models import Membership, Organization, User
 from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, StaffPermission
@@ -72,7 +72,7 @@ def organization_tenant(organization_id: int):
     form = TenantForm()
     if form.validate_on_submit():
         try:
-            accounts.set_microsoft_tenant(org, form.tenant_id.data or "", actor=actor_from_request(request))
+            accounts.set_microsoft_tenant(org, form.tenant_id.data or "", actor=current_actor())
         except ServiceError as error:
             form.tenant_id.errors = [*form.tenant_id.errors, error.message]
         else:
@@ -100,7 +100,7 @@ def create_organization():
         try:
             org = accounts.create_organization(
                 data, master_email=form.master_email.data, master_name=form.master_name.data,
-                actor=actor_from_request(request),
+                actor=current_actor(),
                 url_for_token=lambda t: absolute_url("accounts.accept_invitation", token=t),
             )
         except ServiceError as error:

@@ -12,12 +12,13 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
+from portal.shared.forms import show_error
 from portal.shared.permissions import staff_can, staff_requires
 from portal.support import service
 from portal.support.forms import (
@@ -33,7 +34,7 @@ from portal.support.forms import (
     uploads_from,
 )
 from portal.support.models import TICKET_STATUS_LABELS
-from portal.support.service import AttachmentRules, SlaTargets, TicketInputError
+from portal.support.service import AttachmentRules, SlaTargets
 from portal.support.views import LABELS, download, upload_request_limit
 
 PER_PAGE = 50
@@ -47,10 +48,6 @@ def _rules() -> AttachmentRules:
 
 def _targets() -> SlaTargets:
     return SlaTargets.from_config(current_app.config)
-
-
-def _actor():
-    return actor_from_request(request)
 
 
 @bp.url_value_preprocessor
@@ -98,7 +95,7 @@ def _row(ticket, *, organizations, people, targets, now) -> dict:
 def tickets():
     filters = parse_queue_filters(request.args)
     page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
-    found = service.search_queue(actor=_actor(), statuses=filters.statuses, priority=filters.priority,
+    found = service.search_queue(actor=current_actor(), statuses=filters.statuses, priority=filters.priority,
                                  organization=filters.organization, assignee=filters.assignee, page=page,
                                  per_page=PER_PAGE)[:PER_PAGE + 1]
     shown = found[:PER_PAGE]
@@ -117,7 +114,7 @@ def tickets():
 
 def _ticket_or_404(ticket_id: int):
     try:
-        return service.staff_ticket(ticket_id, actor=_actor())
+        return service.staff_ticket(ticket_id, actor=current_actor())
     except NotFound:
         abort(404)
 
@@ -166,17 +163,6 @@ def ticket(ticket_id: int):
     return _render(_ticket_or_404(ticket_id))
 
 
-def _form_errors(form, error: ServiceError) -> None:
-    errors = error.errors if isinstance(error, TicketInputError) else {error.field: [error.message]}
-    for name, messages in errors.items():
-        target = getattr(form, name, None) if name else None
-        if target is not None:
-            target.errors = [*target.errors, *messages]
-        else:
-            for message in messages:
-                flash(message, "danger")
-
-
 def _files_again(form) -> None:
     form.attachments.errors = [*form.attachments.errors,
                                _("Corrija os campos indicados e escolha os arquivos de novo.")]
@@ -191,10 +177,10 @@ def ticket_reply(ticket_id: int):
     uploads = uploads_from(request.files.getlist(form.attachments.name), limits.max_bytes)
     if form.validate_on_submit():
         try:
-            service.staff_reply(found, actor=_actor(), body=form.body.data, status=form.status.data,
+            service.staff_reply(found, actor=current_actor(), body=form.body.data, status=form.status.data,
                                 uploads=uploads, rules=limits)
         except ServiceError as error:
-            _form_errors(form, error)
+            show_error(form, error)
         else:
             flash(_("Resposta enviada ao cliente."), "success")
             return redirect(url_for("backoffice.ticket", ticket_id=found.id, _anchor="fim"))
@@ -212,9 +198,9 @@ def ticket_note(ticket_id: int):
     uploads = uploads_from(request.files.getlist(form.attachments.name), limits.max_bytes)
     if form.validate_on_submit():
         try:
-            service.add_note(found, actor=_actor(), body=form.body.data, uploads=uploads, rules=limits)
+            service.add_note(found, actor=current_actor(), body=form.body.data, uploads=uploads, rules=limits)
         except ServiceError as error:
-            _form_errors(form, error)
+            show_error(form, error)
         else:
             flash(_("Nota interna registrada. O cliente não a vê."), "success")
             return redirect(url_for("backoffice.ticket", ticket_id=found.id, _anchor="fim"))
@@ -240,9 +226,9 @@ def ticket_assign(ticket_id: int):
         else:
             assignee_id = -1  # no one: the service refuses it with its message
         try:
-            service.assign(found, actor=_actor(), assignee_id=assignee_id)
+            service.assign(found, actor=current_actor(), assignee_id=assignee_id)
         except ServiceError as error:
-            _form_errors(form, error)
+            show_error(form, error)
         else:
             flash(_("Responsável atualizado."), "success")
             return redirect(url_for("backoffice.ticket", ticket_id=found.id))
@@ -256,9 +242,9 @@ def ticket_status(ticket_id: int):
     form = _status_form(found, formdata=request.form)
     if form.validate_on_submit():
         try:
-            service.change_status(found, actor=_actor(), status=form.status.data)
+            service.change_status(found, actor=current_actor(), status=form.status.data)
         except ServiceError as error:
-            _form_errors(form, error)
+            show_error(form, error)
         else:
             flash(_("Situação alterada para “%(status)s”. O cliente foi avisado por e-mail.",
                     status=TICKET_STATUS_LABELS[found.status]), "success")
@@ -271,7 +257,7 @@ def ticket_status(ticket_id: int):
 def ticket_attachment(ticket_id: int, attachment_id: int):
     found = _ticket_or_404(ticket_id)
     try:
-        stored, content = service.staff_attachment(found, attachment_id, actor=_actor())
+        stored, content = service.staff_attachment(found, attachment_id, actor=current_actor())
     except NotFound:
         abort(404)
     return download(stored, content)

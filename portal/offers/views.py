@@ -11,7 +11,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import Permission, StaffPermission
 from portal.accounts.switching import switch_or_404
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS
@@ -93,7 +93,7 @@ def quote(token: str):
     if form.validate_on_submit():
         try:
             quote = service.quote_offer(token=token, organization=g.organization, quantities=quantities,
-                                        actor=actor_from_request(request))
+                                        actor=current_actor())
         except NotFound:
             abort(404)
         except PermissionDenied:
@@ -116,7 +116,7 @@ def review(token: str, quote_token: str):
     """The usual checkout preview (pró-rata, monthly value, next invoice) of the offer's quote."""
     try:
         found = service.review_offer(token=token, organization=g.organization, quote_token=quote_token,
-                                     actor=actor_from_request(request))
+                                     actor=current_actor())
     except NotFound:
         abort(404)
     except PermissionDenied:
@@ -137,7 +137,7 @@ def confirm(token: str, quote_token: str):
     try:
         acceptance = service.accept_offer(token=token, organization=g.organization, quote_token=quote_token,
                                           delegated_admin=bool(form.delegated_admin.data),
-                                          actor=actor_from_request(request))
+                                          actor=current_actor())
     except NotFound:
         abort(404)
     except PermissionDenied:

@@ -8,10 +8,11 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from wtforms import SelectChoice
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import Permission
 from portal.accounts.switching import tenant_miss
 from portal.shared.errors import NotFound, ServiceError
+from portal.shared.forms import show_error
 from portal.shared.permissions import requires
 from portal.support import service
 from portal.support.forms import (
@@ -30,7 +31,7 @@ from portal.support.models import (
     Ticket,
     TicketStatus,
 )
-from portal.support.service import AttachmentRules, TicketInputError
+from portal.support.service import AttachmentRules
 
 bp = Blueprint("support", __name__)
 
@@ -78,10 +79,6 @@ def _too_large(_error):
         "e envie de novo.", max=rules().max_label)), 413
 
 
-def _actor():
-    return actor_from_request(request)
-
-
 def _page() -> int:
     return min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
 
@@ -92,18 +89,6 @@ def _ticket_or_404(ticket_id: int):
     except NotFound:
         tenant_miss(Ticket, ticket_id)  # another organization of the user's: "trocar de organização?"
         abort(404)
-
-
-def _form_errors(form, error: ServiceError) -> None:
-    """Each message on its field; one without a field (or an unknown one) at the top of the page."""
-    errors = error.errors if isinstance(error, TicketInputError) else {error.field: [error.message]}
-    for name, messages in errors.items():
-        target = getattr(form, name, None) if name else None
-        if target is not None:
-            target.errors = [*target.errors, *messages]
-        else:
-            for message in messages:
-                flash(message, "danger")
 
 
 # ---------------------------------------------------------------- pages
@@ -153,11 +138,11 @@ def new_ticket():
         if valid and subscription_id is not False:
             try:
                 ticket = service.open_ticket(
-                    membership=g.membership, actor=_actor(), category=form.category.data,
+                    membership=g.membership, actor=current_actor(), category=form.category.data,
                     priority=form.priority.data, subject=form.subject.data, description=form.description.data,
                     subscription_id=subscription_id, uploads=uploads, rules=limits)
             except ServiceError as error:
-                _form_errors(form, error)
+                show_error(form, error)
             else:
                 flash(_("Chamado nº %(id)d aberto. A equipe de suporte foi avisada e responde por aqui e por "
                         "e-mail.", id=ticket.id), "success")
@@ -197,10 +182,10 @@ def reply(ticket_id: int):
     if form.validate_on_submit():
         reopening = found.status == TicketStatus.RESOLVED
         try:
-            service.customer_reply(found, membership=g.membership, actor=_actor(), body=form.body.data,
+            service.customer_reply(found, membership=g.membership, actor=current_actor(), body=form.body.data,
                                    uploads=uploads, rules=limits)
         except ServiceError as error:
-            _form_errors(form, error)
+            show_error(form, error)
         else:
             flash(_("Mensagem enviada. O chamado foi reaberto.") if reopening else _("Mensagem enviada."), "success")
             return redirect(url_for("support.ticket", ticket_id=found.id, _anchor="fim"))
@@ -214,7 +199,7 @@ def _status_action(ticket_id: int, verb, done: str):
     found = _ticket_or_404(ticket_id)
     if ActionForm().validate_on_submit():
         try:
-            verb(found, membership=g.membership, actor=_actor())
+            verb(found, membership=g.membership, actor=current_actor())
         except ServiceError as error:
             flash(error.message, "warning")
         else:
