@@ -9,13 +9,11 @@ writes the conversation line, the audit event and the customer's e-mail.
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.exc import SQLAlchemyError
 from wtforms import SelectChoice
 
 from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
@@ -34,8 +32,8 @@ from portal.support.forms import (
     uploads_from,
 )
 from portal.support.models import TICKET_STATUS_LABELS
+from portal.support.presenters import LABELS, download, upload_request_limit
 from portal.support.service import AttachmentRules, SlaTargets
-from portal.support.views import LABELS, download, upload_request_limit
 
 PER_PAGE = 50
 MAX_PAGE = 100_000  # a huge ?pagina= would overflow the database's OFFSET
@@ -68,11 +66,7 @@ def _too_large(_error):
 
 def _late_count() -> int | None:
     """Tickets past their first-response target still without a reply; None if the database cannot tell."""
-    try:
-        return service.late_first_response_count(_targets(), clock.now())
-    except SQLAlchemyError:  # the 500 page renders the navigation too: it must not fail again
-        db.session.rollback()
-        return None
+    return service.late_first_response_badge(_targets(), clock.now())
 
 
 @bp.app_context_processor

@@ -1,12 +1,13 @@
 """Input of the "Chamados" pages (customer and staff): the forms, the list filters and the files sent."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import MultipleFileField, SelectChoice, SelectField, StringField, TextAreaField
 
+from portal.shared.filters import ListFilters
 from portal.shared.forms import max_length, required
 from portal.support.models import (
     TICKET_CATEGORY_LABELS,
@@ -43,38 +44,28 @@ PRIORITY_SLUGS = {
     "baixa": TicketPriority.LOW,
 }
 PRIORITY_CHOICES = [(slug, TICKET_PRIORITY_LABELS[value]) for slug, value in PRIORITY_SLUGS.items()]
-MAX_SEARCH = 200  # characters of the organization search that are used
 MAX_ID = 2**31 - 1
 
 
 @dataclass
-class TicketFilters:
+class TicketFilters(ListFilters):
     """A list's filters once read; a value that could not be read is ignored and explained in `errors`."""
 
     statuses: tuple[str, ...] | None = None  # None: every status
     priority: str | None = None
     organization: str = ""
     assignee: str | int | None = None  # ASSIGNEE_NONE, ASSIGNEE_MINE, a staff user's id, or None (anyone)
-    raw: dict[str, str] = field(default_factory=dict)  # what was typed, shown back in the form
-    errors: dict[str, str] = field(default_factory=dict)  # field name → translated message
-
-    def query_args(self) -> dict[str, str]:
-        """The URL arguments of the filters in use (for the pager); ignored ones are left out."""
-        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
 
 
 def _status(filters: TicketFilters, default: str) -> None:
-    slug = filters.raw["situacao"].lower() or default
-    if slug not in STATUS_SLUGS:
-        filters.errors["situacao"] = _("Situação desconhecida: “%(value)s”. Este filtro foi ignorado.",
-                                       value=filters.raw["situacao"][:40])
-        slug = default
-    filters.statuses = STATUS_SLUGS[slug]
+    slug = filters.choice("situacao", {slug: slug for slug in STATUS_SLUGS},
+                          _("Situação desconhecida: “%(value)s”. Este filtro foi ignorado."))
+    filters.statuses = STATUS_SLUGS[slug or default]
 
 
 def parse_customer_filters(args) -> TicketFilters:
     """`situacao` of the customer's list (default: every status). Never raises."""
-    filters = TicketFilters(raw={"situacao": (args.get("situacao") or "").strip()})
+    filters = TicketFilters.reading(args, "situacao")
     _status(filters, "todos")
     return filters
 
@@ -82,16 +73,13 @@ def parse_customer_filters(args) -> TicketFilters:
 def parse_queue_filters(args) -> TicketFilters:
     """The staff queue's filters: `situacao` (default: in progress), `prioridade`, `organizacao`, `responsavel`
     ("nenhum", "meus" or a staff user's id). Never raises."""
-    raw = {name: (args.get(name) or "").strip() for name in ("situacao", "prioridade", "organizacao", "responsavel")}
-    filters = TicketFilters(raw=raw)
+    filters = TicketFilters.reading(args, "situacao", "prioridade", "organizacao", "responsavel")
     _status(filters, "ativos")
-    if raw["prioridade"]:
-        filters.priority = PRIORITY_SLUGS.get(raw["prioridade"].lower())
-        if filters.priority is None:
-            filters.errors["prioridade"] = _("Prioridade desconhecida: “%(value)s”. Este filtro foi ignorado.",
-                                             value=raw["prioridade"][:40])
-    filters.organization = raw["organizacao"][:MAX_SEARCH]
-    assignee = raw["responsavel"].lower()
+    filters.priority = filters.choice("prioridade", PRIORITY_SLUGS,
+                                      _("Prioridade desconhecida: “%(value)s”. Este filtro foi ignorado."))
+    filters.organization = filters.text("organizacao")
+    typed = filters.text("responsavel")
+    assignee = typed.lower()
     if assignee == "nenhum":
         filters.assignee = ASSIGNEE_NONE
     elif assignee == "meus":
@@ -100,7 +88,7 @@ def parse_queue_filters(args) -> TicketFilters:
         filters.assignee = int(assignee)
     elif assignee:
         filters.errors["responsavel"] = _("Responsável desconhecido: “%(value)s”. Este filtro foi ignorado.",
-                                          value=raw["responsavel"][:40])
+                                          value=typed[:40])
     return filters
 
 

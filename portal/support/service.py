@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Membership, Organization, StaffRoleGrant, User
@@ -614,6 +615,16 @@ def late_first_response_filter(targets: SlaTargets, now: datetime):
 
 def late_first_response_count(targets: SlaTargets, now: datetime) -> int:
     return db.session.scalar(select(func.count(Ticket.id)).where(late_first_response_filter(targets, now))) or 0
+
+
+def late_first_response_badge(targets: SlaTargets, now: datetime) -> int | None:
+    """The navigation's count of late tickets; None if the database cannot tell (the 500 page renders the
+    navigation too: it must not fail again)."""
+    try:
+        return late_first_response_count(targets, now)
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None
 
 
 ASSIGNEE_NONE = "none"

@@ -1,9 +1,8 @@
 """Customer pages of "Chamados": the organization's tickets, opening one with files, the conversation, replying,
 closing and reopening, and downloading a ticket's files. Suporte and Master only (tickets:manage)."""
 
-import io
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from wtforms import SelectChoice
@@ -25,12 +24,10 @@ from portal.support.forms import (
     uploads_from,
 )
 from portal.support.models import (
-    TICKET_CATEGORY_LABELS,
-    TICKET_PRIORITY_LABELS,
-    TICKET_STATUS_LABELS,
     Ticket,
     TicketStatus,
 )
+from portal.support.presenters import LABELS, download, upload_request_limit
 from portal.support.service import AttachmentRules
 
 bp = Blueprint("support", __name__)
@@ -38,16 +35,6 @@ bp = Blueprint("support", __name__)
 PER_PAGE = 25
 MAX_PAGE = 10_000  # a huge ?pagina= would overflow the database's OFFSET
 UPLOAD_ENDPOINTS = {"support.new_ticket", "support.reply"}
-
-STATUS_BADGES = {
-    TicketStatus.OPEN: "text-bg-primary",
-    TicketStatus.IN_PROGRESS: "text-bg-info",
-    TicketStatus.WAITING_CUSTOMER: "text-bg-warning",
-    TicketStatus.RESOLVED: "text-bg-success",
-    TicketStatus.CLOSED: "text-bg-secondary",
-}
-LABELS = {"status": TICKET_STATUS_LABELS, "priority": TICKET_PRIORITY_LABELS, "category": TICKET_CATEGORY_LABELS,
-          "badges": STATUS_BADGES}
 
 
 @bp.app_context_processor
@@ -57,12 +44,6 @@ def _ticket_template_helpers():
 
 def rules() -> AttachmentRules:
     return AttachmentRules.from_config(current_app.config)
-
-
-def upload_request_limit(max_bytes: int) -> int:
-    """Bytes a whole upload request may carry: every file a message may have at its limit, one more (so a sixth
-    file is told apart from an attack), and the text fields. A bigger request is refused unread (413)."""
-    return (service.FILES_PER_MESSAGE + 1) * (max_bytes + 1) + 1024 * 1024
 
 
 @bp.url_value_preprocessor
@@ -218,15 +199,6 @@ def close(ticket_id: int):
 def reopen(ticket_id: int):
     return _status_action(ticket_id, service.customer_reopen,
                           _("Chamado reaberto. A equipe de suporte vai retomar o atendimento."))
-
-
-def download(attachment, content: bytes):
-    """A ticket's file, always as a download with its stored type: never shown inline by the browser."""
-    response = send_file(io.BytesIO(content), mimetype=attachment.content_type, as_attachment=True,
-                         download_name=attachment.filename, etag=False, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
 
 
 @bp.get("/chamados/<int:ticket_id>/anexos/<int:attachment_id>")
