@@ -17,6 +17,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import jobs
@@ -810,3 +811,55 @@ def set_microsoft_tenant(organization: Organization, tenant_id: str, *, actor: A
            subject=f"organization:{organization.id}", before={"microsoft_tenant_id": before},
            after={"microsoft_tenant_id": organization.microsoft_tenant_id})
     db.session.commit()
+
+
+# ---------------------------------------------------------------- reads for the pages
+
+def get_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def get_organization(organization_id: int) -> Organization | None:
+    return db.session.get(Organization, organization_id)
+
+
+def organization_memberships(organization_id: int, *, invitations: bool = True) -> list[Membership]:
+    """Every seat of the organization with its user and roles (and its invitations, unless told not to)."""
+    options = [selectinload(Membership.user), selectinload(Membership.role_rows)]
+    if invitations:
+        options.append(selectinload(Membership.invitations))
+    return list(db.session.execute(
+        select(Membership).where(Membership.organization_id == organization_id).options(*options)
+    ).scalars().all())
+
+
+def staff_home_counts() -> dict[str, int | None]:
+    """The staff home's numbers: organizations, customer users, staff users."""
+    return {
+        "organizations": db.session.scalar(select(func.count(Organization.id))),
+        "customer_users": db.session.scalar(select(func.count(User.id)).where(User.is_staff.is_(False))),
+        "staff_users": db.session.scalar(select(func.count(User.id)).where(User.is_staff.is_(True))),
+    }
+
+
+def search_organizations(query: str, *, page: int, per_page: int) -> list[Organization]:
+    """Organizations by legal name, those matching `query` (name or CNPJ) when given; up to `per_page + 1`."""
+    statement = select(Organization).order_by(Organization.legal_name)
+    if query:
+        statement = statement.where(Organization.matching(query))
+    return list(db.session.execute(statement.limit(per_page + 1).offset((page - 1) * per_page)).scalars().all())
+
+
+def search_users(query: str, *, page: int, per_page: int) -> list[User]:
+    """Staff first, then by name; those whose e-mail or name contains `query` (lower case); up to `per_page + 1`,
+    with their seats, organizations and roles."""
+    statement = (
+        select(User)
+        .options(selectinload(User.memberships).selectinload(Membership.organization),
+                 selectinload(User.memberships).selectinload(Membership.role_rows),
+                 selectinload(User.staff_role_rows))
+        .order_by(User.is_staff.desc(), User.name)
+    )
+    if query:
+        statement = statement.where(or_(User.email.like(f"%{query}%"), func.lower(User.name).like(f"%{query}%")))
+    return list(db.session.execute(statement.limit(per_page + 1).offset((page - 1) * per_page)).scalars().all())

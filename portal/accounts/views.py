@@ -6,8 +6,6 @@ import segno
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from portal.accounts import history as history_service
 from portal.accounts import service
@@ -37,7 +35,6 @@ from portal.accounts.forms import (
 from portal.accounts.models import Membership, User
 from portal.accounts.roles import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLE_ORDER, Permission, Role, permissions_for
 from portal.accounts.throttle import TooManyAttempts
-from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import ServiceError
 from portal.shared.forms import show_error
@@ -92,7 +89,7 @@ def _pending_user() -> User | None:
     if not pending or int(clock.now().timestamp()) - pending["at"] > PENDING_MAX_AGE:
         session.pop(PENDING, None)
         return None
-    user = db.session.get(User, pending["uid"])
+    user = service.get_user(pending["uid"])
     if user is None or not user.active or user.session_token != pending["tok"]:
         session.pop(PENDING, None)
         return None
@@ -433,12 +430,7 @@ def _invite_url(token: str) -> str:
 @bp.get("/usuarios")
 @requires(Permission.USERS_MANAGE)
 def users():
-    memberships = db.session.execute(
-        select(Membership)
-        .where(Membership.organization_id == g.organization.id)
-        .options(selectinload(Membership.user), selectinload(Membership.role_rows),
-                 selectinload(Membership.invitations))
-    ).scalars().all()
+    memberships = service.organization_memberships(g.organization.id)
     memberships.sort(key=lambda m: (not m.active, m.user.name.lower()))
     return render_template(
         "accounts/users.html", memberships=memberships, role_labels=ROLE_LABELS, role_order=ROLE_ORDER,

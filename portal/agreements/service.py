@@ -533,6 +533,12 @@ def get_acceptance(acceptance_id: int) -> AgreementAcceptance:
     return acceptance
 
 
+def fresh_acceptance(acceptance_id: int) -> AgreementAcceptance:
+    """The acceptance as the database has it now (after a job that ran inline or elsewhere changed it)."""
+    db.session.expire_all()
+    return get_acceptance(acceptance_id)
+
+
 def resend_to_provider(acceptance: AgreementAcceptance, *, actor: Actor) -> None:
     """Staff sends a failed (or stuck) MCA acceptance to Partner Center again, e.g. once the tenant is set."""
     _require_staff(actor, StaffPermission.AGREEMENTS_ATTEST)

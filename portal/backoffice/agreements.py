@@ -8,6 +8,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from portal.accounts import service as accounts
 from portal.accounts.context import current_actor
 from portal.accounts.forms import ActionForm
 from portal.accounts.models import Organization
@@ -16,7 +17,6 @@ from portal.agreements import service
 from portal.agreements.forms import AttestForm, PublishForm
 from portal.agreements.models import AGREEMENT_KIND_LABELS, AgreementKind
 from portal.backoffice import bp
-from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
@@ -126,7 +126,7 @@ def agreement_pdf(version_id: int):
 # ---------------------------------------------------------------- one customer
 
 def _organization_or_404(organization_id: int) -> Organization:
-    organization = db.session.get(Organization, organization_id)
+    organization = accounts.get_organization(organization_id)
     if organization is None:
         abort(404)
     return organization
@@ -205,8 +205,7 @@ def agreement_resend(acceptance_id: int):
         except ServiceError as error:
             flash(error.message, "danger")
         else:
-            db.session.expire_all()
-            status = service.get_acceptance(acceptance_id).provider_status
+            status = service.fresh_acceptance(acceptance_id).provider_status
             if status == service.ProviderStatus.DONE:
                 flash(_("Aceite registrado na Microsoft."), "success")
             else:

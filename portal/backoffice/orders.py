@@ -6,21 +6,17 @@ provider's own words. Acting on an order (reenviar, concluir) goes through the s
 """
 
 import json
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import joinedload, selectinload
 
+from portal.accounts import service as accounts
 from portal.accounts.context import current_actor
-from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
 from portal.catalog.models import Provider
-from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import ServiceError
 from portal.shared.formatting import duration_label
@@ -34,7 +30,7 @@ from portal.subscriptions.forms import (
     OrderFilters,
     parse_filters,
 )
-from portal.subscriptions.models import ORDER_STATUS_LABELS, Order, OrderKind, OrderStatus, Subscription
+from portal.subscriptions.models import ORDER_STATUS_LABELS, Order, OrderKind, OrderStatus
 
 PER_PAGE = 50
 MAX_PAGE = 100_000  # a huge ?pagina= would overflow the database's OFFSET
@@ -54,51 +50,16 @@ STATUS_BADGES = {  # Bootstrap badge classes per status
 
 # ---------------------------------------------------------------- reading
 
-def attention_filter(now: datetime):
-    """What the navigation badge counts: orders late on the 30-minute promise, or waiting for staff."""
-    return or_(order_service.overdue_filter(now), order_service.needs_staff_filter())
-
-
-def _business_midnight(day) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=clock.BUSINESS_TZ).astimezone(UTC)
-
-
 def search_orders(filters: OrderFilters, *, now: datetime, page: int, per_page: int = PER_PAGE) -> list[Order]:
     """Orders matching `filters`, newest first: up to `per_page + 1` rows (one more tells there is a next page)."""
-    statement = (
-        select(Order)
-        .join(Organization, Organization.id == Order.organization_id)
-        .options(joinedload(Order.organization), joinedload(Order.subscription).joinedload(Subscription.product))
-        .order_by(Order.created_at.desc(), Order.id.desc())
-    )
-    if filters.status:
-        statement = statement.where(Order.status == filters.status)
-    if filters.kind:
-        statement = statement.where(Order.kind == filters.kind)
-    if filters.overdue:
-        statement = statement.where(order_service.overdue_filter(now))
-    if filters.needs_staff:
-        statement = statement.where(order_service.needs_staff_filter())
-    if filters.organization:
-        statement = statement.where(Organization.matching(filters.organization))
-    if filters.created_from:
-        statement = statement.where(Order.created_at >= _business_midnight(filters.created_from))
-    if filters.created_to:
-        statement = statement.where(Order.created_at < _business_midnight(filters.created_to + timedelta(days=1)))
-    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
+    return order_service.search_orders(
+        status=filters.status, kind=filters.kind, overdue=filters.overdue, needs_staff=filters.needs_staff,
+        organization=filters.organization, created_from=filters.created_from, created_to=filters.created_to,
+        now=now, page=page, per_page=per_page)
 
 
 def _order_or_404(order_id: int, *, lock: bool = False) -> Order:
-    statement = select(Order).where(Order.id == order_id)
-    if lock:
-        # Staff actions lock the row as run_order does: a provisioning job busy with this order finishes
-        # first, and the action sees what it left (instead of both writing the order's status).
-        statement = statement.with_for_update()
-    else:
-        statement = statement.options(
-            joinedload(Order.organization), joinedload(Order.subscription).joinedload(Subscription.product),
-            selectinload(Order.events))
-    order = db.session.scalar(statement)
+    order = order_service.order_for_staff(order_id, lock=lock)
     if order is None:
         abort(404)
     return order
@@ -124,11 +85,7 @@ def _pretty(detail) -> str | None:
 
 def _attention_count() -> int | None:
     """Orders needing attention, for the navigation badge; None if the database cannot tell (error pages)."""
-    try:
-        return db.session.scalar(select(func.count(Order.id)).where(attention_filter(clock.now())))
-    except SQLAlchemyError:  # the 500 page renders the navigation too: it must not fail again
-        db.session.rollback()
-        return None
+    return order_service.attention_count(clock.now())
 
 
 @bp.app_context_processor
@@ -163,7 +120,7 @@ def implantacao():
 
 
 def _render_order(order: Order):
-    requester = db.session.get(User, order.requested_by_id) if order.requested_by_id else None
+    requester = accounts.get_user(order.requested_by_id) if order.requested_by_id else None
     own_service = order.subscription.product.provider == Provider.OWN_SERVICE
     manage = staff_can(StaffPermission.ORDERS_MANAGE) and order.status != OrderStatus.DONE
     return render_template(

@@ -2,17 +2,15 @@
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
 
 from portal.accounts import service as accounts
 from portal.accounts.context import current_actor
 from portal.accounts.forms import OrganizationForm, TenantForm
-from portal.accounts.models import Membership, Organization, User
+from portal.accounts.models import Membership, User
 from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, StaffPermission
 from portal.backoffice import bp
-from portal.extensions import db
 from portal.shared.errors import ServiceError
+from portal.shared.forms import show_error
 from portal.shared.links import absolute_url
 from portal.shared.permissions import staff_requires
 
@@ -26,11 +24,7 @@ def _page() -> int:
 @bp.get("/")
 @staff_requires(StaffPermission.BACKOFFICE_ACCESS)
 def index():
-    counts = {
-        "organizations": db.session.scalar(select(func.count(Organization.id))),
-        "customer_users": db.session.scalar(select(func.count(User.id)).where(User.is_staff.is_(False))),
-        "staff_users": db.session.scalar(select(func.count(User.id)).where(User.is_staff.is_(True))),
-    }
+    counts = accounts.staff_home_counts()
     return render_template("backoffice/index.html", counts=counts)
 
 
@@ -38,11 +32,8 @@ def index():
 @staff_requires(StaffPermission.ORGANIZATIONS_READ)
 def organizations():
     query = (request.args.get("q") or "").strip()
-    statement = select(Organization).order_by(Organization.legal_name)
-    if query:
-        statement = statement.where(Organization.matching(query))
     page = _page()
-    rows = db.session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).scalars().all()
+    rows = accounts.search_organizations(query, page=page, per_page=PER_PAGE)
     return render_template("backoffice/organizations.html", organizations=rows[:PER_PAGE], query=query,
                            page=page, has_next=len(rows) > PER_PAGE)
 
@@ -50,14 +41,10 @@ def organizations():
 @bp.get("/organizacoes/<int:organization_id>")
 @staff_requires(StaffPermission.ORGANIZATIONS_READ)
 def organization(organization_id: int):
-    org = db.session.get(Organization, organization_id)
+    org = accounts.get_organization(organization_id)
     if org is None:
         abort(404)
-    memberships = db.session.execute(
-        select(Membership).where(Membership.organization_id == org.id)
-        .options(selectinload(Membership.user), selectinload(Membership.role_rows),
-                 selectinload(Membership.invitations))
-    ).scalars().all()
+    memberships = accounts.organization_memberships(org.id)
     return render_template("backoffice/organization.html", org=org, memberships=memberships,
                            role_labels=ROLE_LABELS, role_order=ROLE_ORDER,
                            tenant_form=TenantForm(tenant_id=org.microsoft_tenant_id or ""))
@@ -66,7 +53,7 @@ def organization(organization_id: int):
 @bp.post("/organizacoes/<int:organization_id>/tenant")
 @staff_requires(StaffPermission.ORGANIZATIONS_MANAGE)
 def organization_tenant(organization_id: int):
-    org = db.session.get(Organization, organization_id)
+    org = accounts.get_organization(organization_id)
     if org is None:
         abort(404)
     form = TenantForm()
@@ -78,10 +65,7 @@ def organization_tenant(organization_id: int):
         else:
             flash(_("Tenant Microsoft salvo."), "success")
             return redirect(url_for("backoffice.organization", organization_id=org.id))
-    memberships = db.session.execute(
-        select(Membership).where(Membership.organization_id == org.id)
-        .options(selectinload(Membership.user), selectinload(Membership.role_rows))
-    ).scalars().all()
+    memberships = accounts.organization_memberships(org.id, invitations=False)
     return render_template("backoffice/organization.html", org=org, memberships=memberships,
                            role_labels=ROLE_LABELS, role_order=ROLE_ORDER, tenant_form=form), 422
 
@@ -104,11 +88,7 @@ def create_organization():
                 url_for_token=lambda t: absolute_url("accounts.accept_invitation", token=t),
             )
         except ServiceError as error:
-            field = getattr(form, error.field, None) if error.field else None
-            if field is not None:
-                field.errors = [*field.errors, error.message]
-            else:
-                flash(error.message, "danger")
+            show_error(form, error)
         else:
             flash(_("Organização criada; convite enviado para %(email)s.", email=form.master_email.data), "success")
             return redirect(url_for("backoffice.organization", organization_id=org.id))
@@ -141,17 +121,8 @@ def user_state(user: User) -> str:
 @staff_requires(StaffPermission.USERS_READ)
 def users():
     query = (request.args.get("q") or "").strip().lower()
-    statement = (
-        select(User)
-        .options(selectinload(User.memberships).selectinload(Membership.organization),
-                 selectinload(User.memberships).selectinload(Membership.role_rows),
-                 selectinload(User.staff_role_rows))
-        .order_by(User.is_staff.desc(), User.name)
-    )
-    if query:
-        statement = statement.where(or_(User.email.like(f"%{query}%"), func.lower(User.name).like(f"%{query}%")))
     page = _page()
-    rows = db.session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).scalars().all()
+    rows = accounts.search_users(query, page=page, per_page=PER_PAGE)
     return render_template("backoffice/users.html", users=rows[:PER_PAGE], query=query, page=page,
                            has_next=len(rows) > PER_PAGE, role_labels=ROLE_LABELS,
                            staff_role_labels=STAFF_ROLE_LABELS, user_state=user_state,

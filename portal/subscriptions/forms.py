@@ -1,7 +1,7 @@
 """Forms of the licenses pages: "Alterar quantidades" (with the cancellation reason) and the confirmation; the staff
 "Pedidos" input: the list's filters (read from the query string) and the staff action forms."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
@@ -11,7 +11,7 @@ from wtforms import IntegerField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import InputRequired
 
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
-from portal.shared.dates import filter_day
+from portal.shared.filters import ListFilters
 from portal.shared.forms import max_length
 from portal.subscriptions.models import OrderKind, OrderStatus
 
@@ -88,13 +88,10 @@ STATUS_CHOICES = [("pendente", _l("pendente")), ("enviado", _l("enviado")), ("co
                   ("falhou", _l("falhou"))]
 KIND_CHOICES = [("quantidade", _l("alteração de quantidade")), ("renovacao", _l("quantidade na renovação")),
                 ("compra", _l("compra"))]
-_TRUE = {"1", "on", "sim", "true"}
-_FALSE = {"", "0", "off", "nao", "não", "false"}
-MAX_SEARCH = 200  # characters of the organization search that are used
 
 
 @dataclass
-class OrderFilters:
+class OrderFilters(ListFilters):
     """The list's filters once read; a value that could not be read is None and explained in `errors`."""
 
     status: str | None = None  # OrderStatus value
@@ -104,55 +101,19 @@ class OrderFilters:
     organization: str = ""  # part of the razão social, nome fantasia or CNPJ
     created_from: date | None = None  # business dates, both inclusive
     created_to: date | None = None
-    # What was typed, to show back in the form (valid or not).
-    raw: dict[str, str] = field(default_factory=dict)
-    # Field name → translated message for each value that was ignored.
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def query_args(self) -> dict[str, str]:
-        """The URL arguments of the filters in use (for the pager): those that were ignored are left out."""
-        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
-
-
-def _flag(filters: OrderFilters, name: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered not in _FALSE:
-        filters.errors[name] = _("Valor não reconhecido: “%(value)s”. Este filtro foi ignorado.", value=value[:40])
-    return False
 
 
 def parse_filters(args) -> OrderFilters:
     """Read the filters from `args` (request.args). Never raises: a bad value is ignored and explained."""
-    raw = {name: (args.get(name) or "").strip()
-           for name in ("situacao", "tipo", "atrasados", "equipe", "organizacao", "de", "ate")}
-    filters = OrderFilters(raw=raw)
-    if raw["situacao"]:
-        filters.status = STATUS_SLUGS.get(raw["situacao"].lower())
-        if filters.status is None:
-            filters.errors["situacao"] = _(
-                "Situação desconhecida: “%(value)s”. Mostrando pedidos em todas as situações.",
-                value=raw["situacao"][:40])
-    if raw["tipo"]:
-        filters.kind = KIND_SLUGS.get(raw["tipo"].lower())
-        if filters.kind is None:
-            filters.errors["tipo"] = _("Tipo desconhecido: “%(value)s”. Mostrando pedidos de todos os tipos.",
-                                       value=raw["tipo"][:40])
-    filters.overdue = _flag(filters, "atrasados", raw["atrasados"])
-    filters.needs_staff = _flag(filters, "equipe", raw["equipe"])
-    filters.organization = raw["organizacao"][:MAX_SEARCH]
-    for name, attribute in (("de", "created_from"), ("ate", "created_to")):
-        if not raw[name]:
-            continue
-        day, error = filter_day(raw[name])
-        if error:
-            filters.errors[name] = error
-            continue
-        setattr(filters, attribute, day)
-    if filters.created_from and filters.created_to and filters.created_from > filters.created_to:
-        filters.errors["ate"] = _("A data final é anterior à inicial. Este filtro foi ignorado.")
-        filters.created_to = None
+    filters = OrderFilters.reading(args, "situacao", "tipo", "atrasados", "equipe", "organizacao", "de", "ate")
+    filters.status = filters.choice(
+        "situacao", STATUS_SLUGS, _("Situação desconhecida: “%(value)s”. Mostrando pedidos em todas as situações."))
+    filters.kind = filters.choice(
+        "tipo", KIND_SLUGS, _("Tipo desconhecido: “%(value)s”. Mostrando pedidos de todos os tipos."))
+    filters.overdue = filters.flag("atrasados")
+    filters.needs_staff = filters.flag("equipe")
+    filters.organization = filters.text("organizacao")
+    filters.created_from, filters.created_to = filters.period("de", "ate")
     return filters
 
 

@@ -8,10 +8,12 @@ FAILED and flagged for staff (`needs_staff`), who can retry it or complete it by
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Organization
 from portal.agreements.service import has_pending_agreement  # the purchase gate's rule, for held orders
@@ -60,6 +62,69 @@ class Step:
 def retry_delay(attempts: int) -> timedelta:
     """Backoff after the `attempts`-th failed attempt (1-based): 1, 2, 4, 8 … minutes."""
     return RETRY_BASE * (2 ** (attempts - 1))
+
+
+# ---------------------------------------------------------------- the staff's list of orders ("Pedidos")
+
+def attention_filter(now: datetime):
+    """What the navigation badge counts: orders late on the 30-minute promise, or waiting for staff."""
+    return or_(overdue_filter(now), needs_staff_filter())
+
+
+def attention_count(now: datetime) -> int | None:
+    """Orders needing attention, for the navigation badge; None if the database cannot tell (the 500 page renders
+    the navigation too: it must not fail again)."""
+    try:
+        return db.session.scalar(select(func.count(Order.id)).where(attention_filter(now)))
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None
+
+
+def _business_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=clock.BUSINESS_TZ).astimezone(UTC)
+
+
+def search_orders(*, status: str | None, kind: str | None, overdue: bool, needs_staff: bool, organization: str,
+                  created_from: date | None, created_to: date | None, now: datetime, page: int,
+                  per_page: int) -> list[Order]:
+    """Orders matching the staff list's filters, newest first: up to `per_page + 1` rows (one more tells there is a
+    next page)."""
+    statement = (
+        select(Order)
+        .join(Organization, Organization.id == Order.organization_id)
+        .options(joinedload(Order.organization), joinedload(Order.subscription).joinedload(Subscription.product))
+        .order_by(Order.created_at.desc(), Order.id.desc())
+    )
+    if status:
+        statement = statement.where(Order.status == status)
+    if kind:
+        statement = statement.where(Order.kind == kind)
+    if overdue:
+        statement = statement.where(overdue_filter(now))
+    if needs_staff:
+        statement = statement.where(needs_staff_filter())
+    if organization:
+        statement = statement.where(Organization.matching(organization))
+    if created_from:
+        statement = statement.where(Order.created_at >= _business_midnight(created_from))
+    if created_to:
+        statement = statement.where(Order.created_at < _business_midnight(created_to + timedelta(days=1)))
+    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
+
+
+def order_for_staff(order_id: int, *, lock: bool = False) -> Order | None:
+    """One order for the staff pages, with its organization, product and steps; `lock` (staff actions) locks the
+    row as run_order does: a provisioning job busy with this order finishes first, and the action sees what it
+    left (instead of both writing the order's status)."""
+    statement = select(Order).where(Order.id == order_id)
+    if lock:
+        statement = statement.with_for_update()
+    else:
+        statement = statement.options(
+            joinedload(Order.organization), joinedload(Order.subscription).joinedload(Subscription.product),
+            selectinload(Order.events))
+    return db.session.scalar(statement)
 
 
 def _event(order: Order, message: str, detail: dict | None = None) -> None:
