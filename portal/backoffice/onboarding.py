@@ -5,14 +5,12 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
+from portal.accounts import service as accounts
 from portal.accounts.context import current_actor
-from portal.accounts.models import Organization, User
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
 from portal.billing import documents
-from portal.extensions import db
 from portal.integrations.esign import SignatureError
 from portal.onboarding import service
 from portal.onboarding.forms import (
@@ -74,8 +72,7 @@ def onboarding():
     by_stage = {s: [] for s in [*STAGE_ORDER, Stage.LOST]}
     for opportunity in rows:
         by_stage[Stage(opportunity.stage)].append(opportunity)
-    owners = {user.id: user for user in db.session.scalars(
-        select(User).where(User.id.in_({o.owner_id for o in rows if o.owner_id})))}
+    owners = accounts.users_by_id({o.owner_id for o in rows if o.owner_id})
     status = 422 if raw_stage and not stage else 200
     return render_template("backoffice/onboarding/list.html", by_stage=by_stage, stage_labels=STAGE_LABELS,
                            text=text, stage=stage, mine=mine, owners=owners, bad_stage=status == 422), status
@@ -108,10 +105,10 @@ def _render(opportunity: Opportunity, *, form: OpportunityForm | None = None, it
     if form is None:
         form = OpportunityForm(obj=opportunity, formdata=None)
         form.cnpj.data = cnpj.format(opportunity.cnpj) if opportunity.cnpj else ""
-    organization = db.session.get(Organization, opportunity.organization_id) if opportunity.organization_id else None
+    organization = accounts.get_organization(opportunity.organization_id) if opportunity.organization_id else None
     orders = service.customer_orders(organization) if organization else []
-    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(
-        {i for i in (opportunity.owner_id, opportunity.approved_by_id, opportunity.implantation_done_by_id) if i})))}
+    users = accounts.users_by_id(
+        {i for i in (opportunity.owner_id, opportunity.approved_by_id, opportunity.implantation_done_by_id) if i})
     return render_template(
         "backoffice/onboarding/opportunity.html", opportunity=opportunity, form=form,
         item_form=item_form or _item_form(bound=False), lose_form=lose_form or LoseForm(formdata=None),
@@ -131,7 +128,7 @@ def _render(opportunity: Opportunity, *, form: OpportunityForm | None = None, it
 
 def _refused(opportunity_id: int, error: ServiceError, **forms):
     """A refused action: the page again with the reason (and, for missing data, the list), status 422."""
-    db.session.rollback()
+    service.abandon_changes()
     opportunity = _opportunity_or_404(opportunity_id)
     return _render(opportunity, error=error.message, missing=getattr(error, "missing", None), status=422, **forms)
 
@@ -151,7 +148,7 @@ def onboarding_update(opportunity_id: int):
         try:
             changed = service.update_opportunity(opportunity, _data(form), actor=current_actor())
         except ServiceError as error:
-            db.session.rollback()
+            service.abandon_changes()
             show_error(form, error)
         else:
             flash(_("Dados salvos.") if changed else _("Nada mudou."), "success" if changed else "info")
@@ -169,7 +166,7 @@ def onboarding_add_item(opportunity_id: int):
             service.set_item(opportunity, product_id=form.product_id.data, quantity=form.quantity.data,
                              actor=current_actor())
         except ServiceError as error:
-            db.session.rollback()
+            service.abandon_changes()
             show_error(form, error)
         else:
             flash(_("Produto incluído na proposta."), "success")
@@ -269,7 +266,7 @@ def onboarding_check_signature(opportunity_id: int):
         outcome = service.complete_signature(opportunity.signature_document_id, esign=current_app.extensions["esign"],
                                              actor=current_actor())
     except SignatureError as error:
-        db.session.rollback()
+        service.abandon_changes()
         return _render(_opportunity_or_404(opportunity_id), status=422,
                        error=_("O serviço de assinatura eletrônica não respondeu: %(error)s", error=str(error)))
     flash(*_signature_outcome_message(outcome))
@@ -336,7 +333,7 @@ def onboarding_post_card(opportunity_id: int):
         service.request_handover_again(opportunity, actor=current_actor())
     except ServiceError as error:
         return _refused(opportunity_id, error)
-    db.session.expire_all()  # the job ran (inline) or is queued: show what it left
+    service.forget_loaded()  # the job ran (inline) or is queued: show what it left
     opportunity = _opportunity_or_404(opportunity_id)
     if opportunity.handover_status == "posted":
         flash(_("Card de passagem publicado no Teams."), "success")

@@ -134,6 +134,16 @@ def get_opportunity(opportunity_id: int) -> Opportunity:
     return opportunity
 
 
+def abandon_changes() -> None:
+    """Drop what a refused action left half-made: the page shows the opportunity as stored."""
+    db.session.rollback()
+
+
+def forget_loaded() -> None:
+    """Forget what was loaded: a job that ran inline (or elsewhere) may have changed it since."""
+    db.session.expire_all()
+
+
 def search(*, text: str = "", stage: str | None = None, owner_id: int | None = None,
            limit: int = 500) -> list[Opportunity]:
     """Opportunities matching the filters, the most recently changed first."""
