@@ -24,6 +24,7 @@ from portal.cancellations.models import REASON_LABELS, CancellationRequest, Canc
 from portal.extensions import db
 from portal.shared import clock, cnpj
 from portal.shared.audit import AuditChainHead, AuditEvent, verify
+from portal.shared.filters import ListFilters
 from portal.shared.formatting import spreadsheet_text
 from portal.subscriptions.models import ORDER_STATUS_LABELS, Order, OrderKind, OrderStatus, Subscription
 from portal.subscriptions.order_texts import error_label
@@ -38,7 +39,7 @@ EVENT_WINDOW = timedelta(minutes=1)
 # ---------------------------------------------------------------- filters (parsed by the views)
 
 @dataclass
-class CancellationFilters:
+class CancellationFilters(ListFilters):
     date_from: date | None = None  # business dates (São Paulo), both inclusive
     date_to: date | None = None
     organization: str = ""  # part of the razão social, nome fantasia or CNPJ
@@ -47,7 +48,7 @@ class CancellationFilters:
 
 
 @dataclass
-class TrailFilters:
+class TrailFilters(ListFilters):
     tag: str = ""  # a whole tag (area:subject:action) matches exactly; anything shorter is a prefix
     organization: str = ""
     actor: str = ""  # part of the actor's label (the e-mail, "system:…", "anonymous")

@@ -2,8 +2,6 @@
 chart, and the audit trail with the hash chain's integrity check. Read-only: the check changes nothing.
 """
 
-from dataclasses import dataclass, field
-from datetime import date
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -16,79 +14,40 @@ from portal.backoffice import bp
 from portal.cancellations.models import REASON_LABELS, ReasonCategory
 from portal.shared import clock
 from portal.shared.audit import AUDIT_TAG_LABELS, AuditTag
-from portal.shared.dates import filter_day
 from portal.shared.permissions import staff_requires
 
 PER_PAGE = 50
 MAX_PAGE = 100_000  # a huge ?pagina= would overflow the database's OFFSET
-MAX_SEARCH = 200  # characters of a text search that are used
 MAX_SEQ = 2**31 - 1
 
 
 # ---------------------------------------------------------------- reading the filters
 
-@dataclass
-class Parsed:
-    """Filters once read: `raw` is what was typed (shown back), `errors` says which values were ignored."""
-
-    raw: dict[str, str]
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def query_args(self) -> dict[str, str]:
-        """The URL arguments of the filters in use (pager, CSV link): those that were ignored are left out."""
-        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
-
-
-def _raw(names: tuple[str, ...]) -> dict[str, str]:
-    return {name: (request.args.get(name) or "").strip() for name in names}
+def parse_cancellation_filters() -> CancellationFilters:
+    filters = CancellationFilters.reading(request.args, "de", "ate", "organizacao", "categoria", "usuario")
+    filters.date_from, filters.date_to = filters.period("de", "ate")
+    filters.category = filters.choice(
+        "categoria", {c.value: c.value for c in ReasonCategory},
+        _("Categoria desconhecida: “%(value)s”. Mostrando todas as categorias."), lower=False)
+    filters.organization = filters.text("organizacao")
+    filters.user = filters.text("usuario")
+    return filters
 
 
-def _period(parsed: Parsed) -> tuple[date | None, date | None]:
-    """The "de"/"até" dates (business dates, both inclusive); a bad one is ignored with a message."""
-    found: dict[str, date | None] = {"de": None, "ate": None}
-    for name in found:
-        value = parsed.raw[name]
-        if not value:
-            continue
-        day, error = filter_day(value)
-        if error:
-            parsed.errors[name] = error
-            continue
-        found[name] = day
-    if found["de"] and found["ate"] and found["de"] > found["ate"]:
-        parsed.errors["ate"] = _("A data final é anterior à inicial. Este filtro foi ignorado.")
-        found["ate"] = None
-    return found["de"], found["ate"]
-
-
-def parse_cancellation_filters() -> tuple[CancellationFilters, Parsed]:
-    parsed = Parsed(_raw(("de", "ate", "organizacao", "categoria", "usuario")))
-    date_from, date_to = _period(parsed)
-    category = None
-    if parsed.raw["categoria"]:
-        if parsed.raw["categoria"] in {c.value for c in ReasonCategory}:
-            category = parsed.raw["categoria"]
+def parse_trail_filters() -> TrailFilters:
+    filters = TrailFilters.reading(request.args, "tag", "organizacao", "ator", "de", "ate", "ate_evento")
+    filters.date_from, filters.date_to = filters.period("de", "ate")
+    typed = filters.text("ate_evento")
+    if typed:
+        if typed.isdigit() and 0 < int(typed) <= MAX_SEQ:
+            filters.up_to_seq = int(typed)
         else:
-            parsed.errors["categoria"] = _("Categoria desconhecida: “%(value)s”. Mostrando todas as categorias.",
-                                           value=parsed.raw["categoria"][:40])
-    return CancellationFilters(date_from=date_from, date_to=date_to, category=category,
-                               organization=parsed.raw["organizacao"][:MAX_SEARCH],
-                               user=parsed.raw["usuario"][:MAX_SEARCH]), parsed
-
-
-def parse_trail_filters() -> tuple[TrailFilters, Parsed]:
-    parsed = Parsed(_raw(("tag", "organizacao", "ator", "de", "ate", "ate_evento")))
-    date_from, date_to = _period(parsed)
-    up_to = None
-    if parsed.raw["ate_evento"]:
-        if parsed.raw["ate_evento"].isdigit() and 0 < int(parsed.raw["ate_evento"]) <= MAX_SEQ:
-            up_to = int(parsed.raw["ate_evento"])
-        else:
-            parsed.errors["ate_evento"] = _("“%(value)s” não é um número de evento. Este filtro foi ignorado.",
-                                            value=parsed.raw["ate_evento"][:40])
-    return TrailFilters(tag=parsed.raw["tag"][:80], organization=parsed.raw["organizacao"][:MAX_SEARCH],
-                        actor=parsed.raw["ator"][:MAX_SEARCH], date_from=date_from, date_to=date_to,
-                        up_to_seq=up_to), parsed
+            filters.errors["ate_evento"] = _("“%(value)s” não é um número de evento. Este filtro foi ignorado.",
+                                            value=typed[:40])
+    filters.tag = filters.text("tag")[:80]
+    filters.organization = filters.text("organizacao")
+    filters.actor = filters.text("ator")
+    return filters
 
 
 def _page() -> int:
@@ -128,19 +87,19 @@ def subject_url(subject: str | None) -> str | None:
 @bp.get("/auditoria/cancelamentos")
 @staff_requires(StaffPermission.AUDIT_READ)
 def audit_cancellations():
-    filters, parsed = parse_cancellation_filters()
+    filters = parse_cancellation_filters()
     page = _page()
     result = audit_service.cancellations_page(filters, page=page, per_page=PER_PAGE, today=clock.today())
     return render_template(
-        "backoffice/audit_cancellations.html", result=result, filters=parsed, page=page,
+        "backoffice/audit_cancellations.html", result=result, filters=filters, page=page,
         categories=[(c.value, REASON_LABELS[c]) for c in ReasonCategory],
-    ), 422 if parsed.errors else 200
+    ), 422 if filters.errors else 200
 
 
 @bp.get("/auditoria/cancelamentos.csv")
 @staff_requires(StaffPermission.AUDIT_READ)
 def audit_cancellations_csv():
-    filters, _parsed = parse_cancellation_filters()  # a value that cannot be read is ignored, as on the page
+    filters = parse_cancellation_filters()  # a value that cannot be read is ignored, as on the page
     body = audit_service.cancellations_csv(filters)
     filename = f"cancelamentos-{clock.today():%Y-%m-%d}.csv"
     return Response(body, mimetype="text/csv", headers={
@@ -164,13 +123,13 @@ def audit_cancellation(request_id: int):
 @bp.get("/auditoria/trilha")
 @staff_requires(StaffPermission.AUDIT_READ)
 def audit_trail():
-    filters, parsed = parse_trail_filters()
+    filters = parse_trail_filters()
     page = _page()
     result = audit_service.trail_page(filters, page=page, per_page=PER_PAGE)
     return render_template(
-        "backoffice/audit_trail.html", result=result, filters=parsed, page=page, tag_choices=_tag_choices(),
+        "backoffice/audit_trail.html", result=result, filters=filters, page=page, tag_choices=_tag_choices(),
         subject_url=subject_url, highlight=filters.up_to_seq,
-    ), 422 if parsed.errors else 200
+    ), 422 if filters.errors else 200
 
 
 @bp.post("/auditoria/verificar")
