@@ -2,7 +2,7 @@
 filters. The forms only read values; the rules (what each deal type requires) live in the service."""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -21,11 +21,11 @@ from wtforms import (
 
 from portal.cosell import service
 from portal.cosell.models import DEAL_STAGE_LABELS, DEAL_TYPE_LABELS, Deal, DealStage, DealType
+from portal.shared.filters import ListFilters
 from portal.shared.money import parse_brl
 
 TEAM_ROWS = 3  # empty rows offered on a new deal
 SOLUTION_ROWS = 3
-MAX_SEARCH = 200  # characters of the name search that are used
 # Without a comma, dots may only separate thousands: 1.234.567 (and a plain 1234567).
 _THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$|^-?\d+$")
 
@@ -224,37 +224,20 @@ class UpgradeForm(FlaskForm):
 # ---------------------------------------------------------------- the list's filters
 
 @dataclass
-class DealFilters:
+class DealFilters(ListFilters):
     tab: str = "entrada"
     deal_type: str | None = None
     stage: str | None = None
     query: str = ""
-    raw: dict[str, str] = field(default_factory=dict)  # as typed, shown back in the form
-    errors: dict[str, str] = field(default_factory=dict)  # field → translated message (the filter was ignored)
-
-    def query_args(self) -> dict[str, str]:
-        """The URL arguments in use (for the pager and the tabs): ignored values are left out."""
-        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
 
 
 def parse_filters(args) -> DealFilters:
-    filters = DealFilters()
-    for name in ("aba", "tipo", "etapa", "q"):
-        filters.raw[name] = (args.get(name) or "").strip()[:MAX_SEARCH]
-    tab = filters.raw["aba"]
-    if tab in service.TABS:
-        filters.tab = tab
-    elif tab:
-        filters.errors["aba"] = _("Aba desconhecida: “%(value)s”. Mostrando Entrada.", value=tab[:40])
-    deal_type = filters.raw["tipo"]
-    if deal_type in {t.value for t in DealType}:
-        filters.deal_type = deal_type
-    elif deal_type:
-        filters.errors["tipo"] = _("Tipo não reconhecido: “%(value)s”. Este filtro foi ignorado.", value=deal_type[:40])
-    stage = filters.raw["etapa"]
-    if stage in {s.value for s in DealStage}:
-        filters.stage = stage
-    elif stage:
-        filters.errors["etapa"] = _("Etapa não reconhecida: “%(value)s”. Este filtro foi ignorado.", value=stage[:40])
-    filters.query = filters.raw["q"]
+    filters = DealFilters.reading(args, "aba", "tipo", "etapa", "q")
+    filters.tab = filters.choice("aba", {tab: tab for tab in service.TABS},
+                                 _("Aba desconhecida: “%(value)s”. Mostrando Entrada."), lower=False) or "entrada"
+    filters.deal_type = filters.choice("tipo", {t.value: t.value for t in DealType},
+                                       _("Tipo não reconhecido: “%(value)s”. Este filtro foi ignorado."), lower=False)
+    filters.stage = filters.choice("etapa", {s.value: s.value for s in DealStage},
+                                   _("Etapa não reconhecida: “%(value)s”. Este filtro foi ignorado."), lower=False)
+    filters.query = filters.text("q")
     return filters
