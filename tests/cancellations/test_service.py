@@ -384,7 +384,10 @@ def test_only_the_cancellations_service_reaches_the_zeroing_code(app):
     root = Path(portal.__file__).parent
     callers = {str(path.relative_to(root)) for path in root.rglob("*.py")
                if PRIVATE_ZEROING.search(path.read_text(encoding="utf-8"))}
-    assert callers == {"subscriptions/service.py", "cancellations/service.py"}
+    assert callers == {"subscriptions/quotes.py", "cancellations/service.py"}
+    writers = {str(path.relative_to(root)) for path in root.rglob("*.py")
+               if re.search(r"(?<!class )\bCancellationRequest\(", path.read_text(encoding="utf-8"))}
+    assert writers == {"cancellations/service.py"}  # the cancellation record is written by its own room only
     modules_calling_cancel = {
         str(path.relative_to(root)) for path in root.rglob("*.py")
         if re.search(r"cancellations\.(service\.)?(cancel|rescind|withdraw_rescission)\(", path.read_text("utf-8"))

@@ -6,13 +6,13 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.catalog import service
-from portal.catalog.models import Product, ProductFamily, ProductPrice, Provider
+from portal.catalog.models import CartItem, Product, ProductFamily, ProductPrice, Provider
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import NotFound, ServiceError
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CartItem, Order, QuoteKind, Subscription
+from portal.subscriptions.models import Order, QuoteKind, Subscription
 from portal.subscriptions.service import StaleQuote
 from tests import factories
 

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import event, func, select
 
 from portal.catalog import service
-from portal.catalog.models import ProductPrice
+from portal.catalog.models import CartItem, ProductPrice
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CartItem, Order, OrderKind, Subscription, SubscriptionStatus
+from portal.subscriptions.models import Order, OrderKind, Subscription, SubscriptionStatus
 from tests import factories
 from tests.conftest import sign_in
 

@@ -14,14 +14,13 @@ from sqlalchemy import func, select
 
 from portal.cancellations import service as cancellations
 from portal.cancellations.models import CancellationRequest
-from portal.catalog.models import ProductPrice
+from portal.catalog.models import CartItem, ProductPrice
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import NotFound, ServiceError
 from portal.subscriptions import service
 from portal.subscriptions.models import (
-    CartItem,
     ChangeKind,
     CreditEntry,
     Lot,
