@@ -71,7 +71,7 @@ def apply_checkout(organization: Organization, quote: Quote, actor: Actor, now: 
         db.session.flush()
         period = (date.fromisoformat(line["period_start"]), date.fromisoformat(line["period_end"]))
         change = ledger(subscription, ChangeKind.INITIAL, quantity, effective_on=today, quote=quote, actor=actor,
-                         period=period, charge=line["amount_cents"])
+                        period=period, charge=line["amount_cents"])
         new_lot(subscription, change, quantity, line["unit_price_cents"], line["amount_cents"], now)
         record(AuditTag.SUBSCRIPTION_PURCHASED, actor=actor, organization_id=organization.id,
                subject=f"subscription:{subscription.id}",

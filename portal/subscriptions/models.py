@@ -195,7 +195,7 @@ class Quote(db.Model):
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
     subscription_version: Mapped[int | None] = mapped_column(Integer)
     new_quantity: Mapped[int | None] = mapped_column(Integer)
-    # The lines exactly as shown: a list of dicts (see subscriptions.service.QuoteLine.as_dict).
+    # The lines exactly as shown: a list of dicts (see subscriptions.quotes.QuoteLine.as_dict).
     lines: Mapped[Any] = mapped_column(JSON)
     charge_cents: Mapped[int] = mapped_column(Integer)  # pró-rata on the next invoice (≥ 0)
     credit_cents: Mapped[int] = mapped_column(Integer)  # credit to the organization (≥ 0)

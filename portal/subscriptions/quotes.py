@@ -274,7 +274,7 @@ class Cancellation:
 
 
 def new_order(subscription: Subscription, kind: OrderKind, quantity: int, quote: Quote | None, actor: Actor,
-               now: datetime) -> Order:
+              now: datetime) -> Order:
     order = Order(organization_id=subscription.organization_id, quote_id=quote.id if quote else None, kind=kind,
                   subscription_id=subscription.id, quantity=quantity, status=OrderStatus.PENDING,
                   correlation_id=str(uuid.uuid4()), requested_by_id=actor.user_id, created_at=now,
@@ -289,7 +289,7 @@ def new_order(subscription: Subscription, kind: OrderKind, quantity: int, quote:
 
 
 def apply_quantity_change(organization: Organization, quote: Quote, actor: Actor, now: datetime,
-                           cancellation: Cancellation | None) -> tuple[list[Order], CancellationRequest | None]:
+                          cancellation: Cancellation | None) -> tuple[list[Order], CancellationRequest | None]:
     # The subscription row is locked before its lots are read (issue 13 point 19a): a change confirmed at the same
     # moment commits first and this one then reads its new version (stale quote), never a mix of the old quantity
     # and the lots the other change already drew from. Its lots are read fresh after the lock.
@@ -316,7 +316,7 @@ def apply_quantity_change(organization: Organization, quote: Quote, actor: Actor
     if plan.increase:
         subscription.quantity = plan.quantity_now
         change = ledger(subscription, ChangeKind.INCREASE, plan.increase, effective_on=today, quote=quote,
-                         actor=actor, period=plan.period, charge=plan.charge_cents)
+                        actor=actor, period=plan.period, charge=plan.charge_cents)
         new_lot(subscription, change, plan.increase, plan.unit_price.unit_price_cents, plan.charge_cents, now)
         record(AuditTag.QUANTITY_INCREASED, actor=actor, organization_id=organization.id,
                subject=f"subscription:{subscription.id}", before=before,
@@ -326,7 +326,7 @@ def apply_quantity_change(organization: Organization, quote: Quote, actor: Actor
         if removed_now:
             subscription.quantity = plan.quantity_now
             change = ledger(subscription, ChangeKind.DECREASE, -removed_now, effective_on=today, quote=quote,
-                             actor=actor, period=plan.period, credit=plan.credit_cents)
+                            actor=actor, period=plan.period, credit=plan.credit_cents)
             for line in plan.decrease.credit_lines:
                 db.session.add(LotDraw(lot_id=line.lot_id, change_id=change.id, quantity=line.quantity,
                                        credit_cents=-line.amount_cents))
@@ -340,7 +340,7 @@ def apply_quantity_change(organization: Organization, quote: Quote, actor: Actor
                    after={"quantity": plan.quantity_now, "credit_cents": plan.credit_cents, "quote": quote.id})
         if plan.decrease.scheduled_quantity:
             ledger(subscription, ChangeKind.SCHEDULED_DECREASE, -plan.decrease.scheduled_quantity,
-                    effective_on=subscription.term_end, quote=quote, actor=actor)
+                   effective_on=subscription.term_end, quote=quote, actor=actor)
             record(AuditTag.QUANTITY_DECREASE_SCHEDULED, actor=actor, organization_id=organization.id,
                    subject=f"subscription:{subscription.id}", before=before,
                    after={"renewal_quantity": plan.renewal_quantity, "on": subscription.term_end.isoformat(),

@@ -53,14 +53,14 @@ def _renew(subscription: Subscription, *, actor: Actor) -> None:
     if new_quantity == 0:
         subscription.status = SubscriptionStatus.CANCELLED
     change = ledger(subscription, ChangeKind.RENEWAL, new_quantity - old_quantity, effective_on=renewed_on,
-                     quote=None, actor=actor)
+                    quote=None, actor=actor)
     for lot in subscription.lots:
         if lot.remaining > 0:  # the old lots end with the term; the renewed quantity is one new lot
             db.session.add(LotDraw(lot_id=lot.id, change_id=change.id, quantity=lot.remaining, credit_cents=0))
     if new_quantity:
         price = current_price(product, clock.to_business(now).date())
         new_lot(subscription, change, new_quantity, price.unit_price_cents, price.unit_price_cents * new_quantity,
-                 now)
+                now)
     record(AuditTag.SUBSCRIPTION_RENEWED, actor=actor, organization_id=subscription.organization_id,
            subject=f"subscription:{subscription.id}",
            before={"quantity": old_quantity, "term_end": renewed_on.isoformat()},
@@ -93,4 +93,4 @@ def withdraw_scheduled_end(subscription: Subscription, *, renewal_quantity: int 
     subscription.renewal_quantity = renewal_quantity
     # + licenses that no longer leave at the term end (the opposite of the scheduled decrease it undoes)
     return ledger(subscription, ChangeKind.SCHEDULE_WITHDRAWN, renews_after - renews_now,
-                   effective_on=subscription.term_end, quote=None, actor=actor)
+                  effective_on=subscription.term_end, quote=None, actor=actor)
