@@ -140,7 +140,6 @@ def _record_cancellation(organization: Organization, subscription: Subscription,
     return request
 
 
-
 # ---------------------------------------------------------------- "Rescisão de contrato"
 
 @dataclass(frozen=True)

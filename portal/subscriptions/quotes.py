@@ -50,7 +50,6 @@ class StaleQuote(ServiceError):
     """The quote no longer matches reality (expired, or the subscription changed): quote again."""
 
 
-
 # ---------------------------------------------------------------- planning a quantity change
 
 @dataclass(frozen=True)
@@ -269,8 +268,6 @@ class Cancellation:
     record_request: Callable[..., CancellationRequest]
     parent_id: int | None = None  # the rescission this is one item of
     at_term_end: bool = False  # a rescission item: every license to the term end, none now (see plan_change)
-
-
 
 
 def new_order(subscription: Subscription, kind: OrderKind, quantity: int, quote: Quote | None, actor: Actor,

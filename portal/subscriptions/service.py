@@ -74,8 +74,6 @@ def list_subscriptions(organization: Organization) -> list[Subscription]:
     )
 
 
-
-
 class LicenseRow(NamedTuple):
     """One line of "Licenças": what the row shows and nothing else, so that the rendered rows can be
     reused while these values stay the same (the rows are their own cache key, see `views.licenses`; a
@@ -213,7 +211,6 @@ def get_order(organization: Organization, order_id: int) -> Order:
     if order is None:
         raise NotFound(_("Pedido não encontrado."))
     return order
-
 
 
 # An order not done: pending (waiting included), sent or failed (withdrawn ones are over).
