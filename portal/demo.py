@@ -26,6 +26,7 @@ from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.periods import add_months
 from portal.subscriptions.models import ChangeKind, Lot, QuantityChange, Subscription, SubscriptionStatus
 from portal.subscriptions.service import billing_period
+from portal.subscriptions.window import window_end
 
 # Base32; enter it in any authenticator app, or run `flask --app wsgi demo-code`.
 DEMO_TOTP_SECRET = "PORTALDEMOSTAFFXYZ234567ABCDEFGH"  # noqa: S105 - public demo key, documented
@@ -262,7 +263,7 @@ def _load_catalog_and_subscriptions(now, actor: Actor, billed_from: dict) -> Non
             db.session.flush()
             db.session.add(Lot(subscription_id=subscription.id, change_id=change.id, quantity=delta,
                                unit_price_cents=price, added_at=at,
-                               window_end=at + timedelta(hours=product.decrease_window_hours), billed_cents=charge))
+                               window_end=window_end(at, product.decrease_window_hours), billed_cents=charge))
         record(AuditTag.SUBSCRIPTION_PURCHASED, actor=actor, organization_id=organization.id,
                subject=f"subscription:{subscription.id}", after={"product": sku, "quantity": running, "demo": True})
 

@@ -24,7 +24,7 @@ from portal.billing.models import (  # noqa: F401
     StoredDocument,
 )
 from portal.cancellations.models import CancellationRequest  # noqa: F401
-from portal.catalog.models import Product, ProductFamily, ProductPrice  # noqa: F401
+from portal.catalog.models import CartItem, Product, ProductFamily, ProductPrice  # noqa: F401
 from portal.cosell.models import (  # noqa: F401
     Deal,
     DealEvent,
@@ -39,7 +39,6 @@ from portal.offers.models import PurchaseOffer, PurchaseOfferItem, PurchaseOffer
 from portal.onboarding.models import Opportunity, OpportunityEvent, OpportunityItem  # noqa: F401
 from portal.shared.audit import AuditChainHead, AuditEvent  # noqa: F401
 from portal.subscriptions.models import (  # noqa: F401
-    CartItem,
     CreditEntry,
     Lot,
     LotDraw,

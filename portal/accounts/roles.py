@@ -21,6 +21,7 @@ class Permission(StrEnum):
     TICKETS_MANAGE = "tickets:manage"  # open and follow tickets
     USERS_MANAGE = "users:manage"  # invite, change roles, deactivate; require 2FA
     AGREEMENT_ACCEPT = "agreement:accept"
+    RESCISSION_WITHDRAW = "rescission:withdraw"  # withdraw the contract's rescission in its grace period (Master)
     HISTORY_READ = "history:read"  # the organization's audit history
 
 

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_EVEN, Context, localcontext
 from fractions import Fraction
 
 from portal.shared.money import round_half_up
+from portal.subscriptions import window
 
 __all__ = [
     "DecreaseLine",
@@ -182,7 +183,7 @@ def plan_decrease(
 ) -> DecreasePlan:
     """Split a decrease of `remove` licenses at instant `at` into credited lines and a scheduled rest.
 
-    Licenses come from lots still inside their window (`window_end > at`), most recent first (by
+    Licenses come from lots still inside their window (`window.is_open`), most recent first (by
     `added_at`, then `lot_id`, so the order of `lots` does not matter). Each such lot gives one line of
     `max(prorated_amount(lot price, −k, S, E, D), −lot.billed_cents)`: the same formula as the increase,
     so a lot added and removed on the same day nets exactly 0, and never more credit than the lot was
@@ -212,7 +213,7 @@ def plan_decrease(
 
     lines: list[DecreaseLine] = []
     left = remove
-    for lot in sorted((lot for lot in lots if lot.window_end > at), key=_recency, reverse=True):
+    for lot in sorted((lot for lot in lots if window.is_open(lot.window_end, at)), key=_recency, reverse=True):
         if left == 0:
             break
         taken = min(left, lot.quantity)

@@ -7,17 +7,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.cancellations.policy import MIN_REASON_LENGTH, ReasonCategory
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.dbtypes import UTCDateTime
 
-
-class ReasonCategory(StrEnum):
-    RESCISSION = "rescisao_contrato"
-    COST = "custo"
-    MIGRATION = "migracao_fornecedor"
-    NOT_USED = "nao_utiliza"
-    OTHER = "outro"
+__all__ = ["MIN_REASON_LENGTH", "REASON_LABELS", "CancellationRequest", "CancellationStatus", "ReasonCategory"]
 
 
 REASON_LABELS = {
@@ -27,9 +22,6 @@ REASON_LABELS = {
     ReasonCategory.NOT_USED: _l("Não utiliza mais"),
     ReasonCategory.OTHER: _l("Outro"),
 }
-
-# The free text must say something: at least this many characters (after trimming).
-MIN_REASON_LENGTH = 20
 
 
 class CancellationStatus(StrEnum):

@@ -1,12 +1,11 @@
 """The one way to zero a subscription: "Cancelar" (a license) and "Rescisão de contrato" (the whole contract).
 
-Every path here refuses without a person (an actor with a user), without Permission.SUBSCRIPTIONS_CANCEL in
-that person's membership of *this* organization, without a reason category and at least MIN_REASON_LENGTH
-characters of text, and without the person's password typed again. `subscriptions.service.confirm_quote`
-refuses zero quotes, so nothing else (staff tools, the API, jobs) can cancel; `renew_due` only carries out
-what a request here scheduled.
+Every path here refuses what `policy.py` refuses (who may cancel, why, and when) and without the person's
+password typed again. `subscriptions.confirmation.confirm_quote` refuses zero quotes, so nothing else (staff
+tools, the API, jobs) can cancel; `renew_due` only carries out what a request here scheduled. The record of a
+cancellation (`CancellationRequest`) is written here only.
 
-A cancellation is a zero quote (`subscriptions.service.quote_quantity_change`: licenses inside their window end
+A cancellation is a zero quote (`subscriptions.quotes.quote_quantity_change`: licenses inside their window end
 now with credit, the rest at the term end), confirmed here. A rescission quotes every active subscription to
 zero with only the term-end part (the contract ends with its terms) and confirms them all in one transaction;
 its orders wait RESCISSION_GRACE_MINUTES before reaching the provider, and until then (and before any order
@@ -23,22 +22,18 @@ from werkzeug.security import check_password_hash
 
 from portal.accounts import throttle
 from portal.accounts.models import Membership, Organization, OrganizationStatus
-from portal.accounts.roles import ROLE_ORDER, Permission, Role, permissions_for
 from portal.billing.models import Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.service import draft_invoice
-from portal.cancellations.models import (
-    MIN_REASON_LENGTH,
-    CancellationRequest,
-    CancellationStatus,
-    ReasonCategory,
-)
+from portal.cancellations import policy
+from portal.cancellations.models import CancellationRequest, CancellationStatus, ReasonCategory
 from portal.extensions import db
 from portal.notifications import service as notify
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, record
-from portal.shared.errors import NotFound, PermissionDenied, ServiceError
-from portal.shared.formatting import format_date, format_datetime
+from portal.shared.errors import NotFound, ServiceError
 from portal.subscriptions import service as subscriptions
+from portal.subscriptions.confirmation import confirm_quote_in_transaction, queue_orders_and_notify
+from portal.subscriptions.lots import lot_stock, open_windows
 from portal.subscriptions.models import (
     Order,
     OrderEvent,
@@ -48,26 +43,14 @@ from portal.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-from portal.subscriptions.service import Cancellation, StaleQuote
+from portal.subscriptions.quotes import Cancellation, ChangePlan, StaleQuote, new_quote, plan_change
+from portal.subscriptions.renewals import withdraw_scheduled_end
 
 # ---------------------------------------------------------------- who may, and the password
 
 def _authorize(organization: Organization, actor: Actor | None, membership: Membership | None) -> str:
     """The requester's roles ("adm", "master,cobranca") when `actor` may cancel in `organization`; refuses otherwise."""
-    if actor is None or actor.user is None:
-        raise PermissionDenied(_("Cancelamentos só podem ser feitos por uma pessoa identificada no portal."))
-    if (membership is None or membership.organization_id != organization.id
-            or membership.user_id != actor.user_id or not membership.is_usable
-            or Permission.SUBSCRIPTIONS_CANCEL not in permissions_for(membership.roles)):
-        raise PermissionDenied(_("Seu papel não permite cancelar licenças. Peça a um Master ou Adm."),
-                               field="quantity")
-    return ",".join(str(role) for role in ROLE_ORDER if role in membership.roles)
-
-
-def _authorize_master(organization: Organization, actor: Actor | None, membership: Membership | None) -> None:
-    _authorize(organization, actor, membership)
-    if Role.MASTER not in membership.roles:
-        raise PermissionDenied(_("Só um Master pode retirar a rescisão do contrato."))
+    return policy.requester_roles(organization.id, actor, membership)
 
 
 def _check_password(organization: Organization, actor: Actor, password: str | None, subject: str) -> None:
@@ -86,23 +69,14 @@ def _check_password(organization: Organization, actor: Actor, password: str | No
     raise ServiceError(_("Senha incorreta. Nada foi alterado."), field="password")
 
 
-def _check_reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ServiceError(_("Explique o motivo com pelo menos %(n)d caracteres.", n=MIN_REASON_LENGTH),
-                           field="reason")
-    return reason
-
-
 # ---------------------------------------------------------------- "Cancelar"
 
 def preview_cancellation(*, organization: Organization, subscription: Subscription, actor: Actor,
                          actor_membership: Membership | None, category: str | None, reason: str | None) -> Quote:
     """The zero quote of `subscription`: what ends now (with its credit) and what at the term end. Changes nothing."""
     _authorize(organization, actor, actor_membership)
-    if subscription.renewal_quantity == 0 and not _open_windows(subscription, clock.now()):
-        raise ServiceError(_("O cancelamento desta licença já está agendado para o fim do termo, em %(date)s.",
-                             date=format_date(subscription.term_end)))
+    policy.ensure_something_to_cancel(subscription.renewal_quantity, subscription.term_end,
+                                      _open_windows(subscription, clock.now()))
     return subscriptions.quote_quantity_change(organization=organization, subscription=subscription, new_quantity=0,
                                                actor=actor, category=category, reason=reason)
 
@@ -121,12 +95,12 @@ def cancel(*, organization: Organization, token: str, password: str | None, acto
     and e-mails. Confirming twice returns the same orders."""
     roles = _authorize(organization, actor, actor_membership)
     quote = cancellation_quote(organization, token)
-    subscriptions.check_cancellation_reason(quote.cancellation_category, quote.cancellation_reason)
+    policy.check_reason(quote.cancellation_category, quote.cancellation_reason)
     _check_password(organization, actor, password, f"quote:{quote.id}")
-    confirmation = subscriptions.confirm_quote_in_transaction(organization, quote, actor,
-                                                              cancellation=Cancellation(roles))
+    confirmation = confirm_quote_in_transaction(organization, quote, actor,
+                                                cancellation=Cancellation(roles, _record_cancellation))
     if confirmation.applied:
-        subscriptions.queue_orders_and_notify(confirmation.orders, actor)
+        queue_orders_and_notify(confirmation.orders, actor)
         notify.cancellation_requested(request=confirmation.cancellation, requester=actor.user)
     db.session.commit()
     return confirmation.orders
@@ -134,6 +108,36 @@ def cancel(*, organization: Organization, token: str, password: str | None, acto
 
 def request_of(quote: Quote) -> CancellationRequest | None:
     return db.session.scalar(select(CancellationRequest).where(CancellationRequest.quote_id == quote.id))
+
+
+def _record_cancellation(organization: Organization, subscription: Subscription, quote: Quote, plan: ChangePlan,
+                         before: dict[str, int | None], cancellation: Cancellation, actor: Actor,
+                         now: datetime) -> CancellationRequest:
+    """The CancellationRequest of a zero quote just applied: who, as what, from where, why, and what it did.
+
+    The subscriptions room calls it (`Cancellation.record_request`) where the change is applied, in the same
+    transaction, so the request's audit event comes before the quote's confirmation as it always did."""
+    ends_now = plan.quantity_now == 0
+    request = CancellationRequest(
+        organization_id=organization.id, subscription_id=subscription.id, parent_id=cancellation.parent_id,
+        is_rescission=cancellation.parent_id is not None, category=quote.cancellation_category,
+        reason=quote.cancellation_reason, requested_by_id=actor.user_id,
+        requester_roles=cancellation.requester_roles, ip=actor.ip, quote_id=quote.id,
+        quantity_before=before["quantity"], quantity_after=plan.quantity_now,
+        ends_on=clock.to_business(now).date() if ends_now else subscription.term_end,
+        credit_cents=plan.credit_cents, created_at=now,
+    )
+    db.session.add(request)
+    db.session.flush()
+    # `before` keeps the renewal quantity the subscription had: withdrawing a rescission restores it from here.
+    record(AuditTag.CANCELLATION_REQUESTED, actor=actor, organization_id=organization.id,
+           subject=f"cancellation:{request.id}", before=before,
+           after={"subscription_id": subscription.id, "category": request.category, "reason": request.reason,
+                  "roles": request.requester_roles, "quantity_before": request.quantity_before,
+                  "quantity_after": request.quantity_after, "credit_cents": request.credit_cents,
+                  "ends_now": ends_now, "ends_on": request.ends_on.isoformat(), "rescission": request.parent_id,
+                  "quote": quote.id})
+    return request
 
 
 # ---------------------------------------------------------------- "Rescisão de contrato"
@@ -166,20 +170,13 @@ def _fingerprint(items: list[Subscription]) -> str:
 
 
 def _ensure_can_rescind(organization: Organization, subscriptions_: list[Subscription]) -> None:
-    if organization.status == OrganizationStatus.RESCINDING:
-        raise ServiceError(_("O contrato já está em rescisão."))
-    if organization.status == OrganizationStatus.CLOSED:
-        raise ServiceError(_("O contrato desta organização já foi encerrado."))
-    if any(s.status == SubscriptionStatus.PROVISIONING for s in subscriptions_):
-        raise ServiceError(_("Há licenças em provisionamento. Aguarde a conclusão antes de rescindir o contrato."))
-    if any(s.status == SubscriptionStatus.SUSPENDED for s in subscriptions_):
-        raise ServiceError(_("Há licenças suspensas. Fale com a nossa equipe financeira para rescindir o contrato."))
+    policy.ensure_may_rescind(organization.status, (s.status for s in subscriptions_))
 
 
 def _items(organization: Organization, active: list[Subscription], now: datetime) -> list[RescissionItem]:
     items = []
     for subscription in active:
-        plan = subscriptions.plan_change(organization, subscription, 0, now, at_term_end=True)
+        plan = plan_change(organization, subscription, 0, now, at_term_end=True)
         items.append(RescissionItem(subscription=subscription, quantity=plan.quantity_now,
                                     ends_on=subscription.term_end, renewal_quantity=subscription.renewal_quantity,
                                     open_windows=_open_windows(subscription, now)))
@@ -188,15 +185,14 @@ def _items(organization: Organization, active: list[Subscription], now: datetime
 
 def _open_windows(subscription: Subscription, now: datetime) -> list[tuple[int, datetime]]:
     """(licenses, window end) of the lots "Cancelar" would still end now with credit, soonest first."""
-    return sorted(((lot.remaining, lot.window_end) for lot in subscription.lots
-                   if lot.remaining > 0 and lot.window_end > now), key=lambda item: item[1])
+    return open_windows(lot_stock(subscription), now)
 
 
 def preview_rescission(*, organization: Organization, actor: Actor, actor_membership: Membership | None,
                        reason: str | None) -> RescissionPreview:
     """What rescinding the contract does to every subscription, before the password is asked. Changes nothing."""
     _authorize(organization, actor, actor_membership)
-    reason = _check_reason(reason)
+    reason = policy.check_reason_text(reason)
     active = _active_subscriptions(organization)
     _ensure_can_rescind(organization, active)
     items = _items(organization, active, clock.now())
@@ -214,7 +210,7 @@ def rescind(*, organization: Organization, reason: str | None, fingerprint: str,
     term end (one zero quote and request each, under one parent request), the organization "em rescisão", and
     orders that wait the grace period before reaching the provider."""
     roles = _authorize(organization, actor, actor_membership)
-    reason = _check_reason(reason)
+    reason = policy.check_reason_text(reason)
     _check_password(organization, actor, password, f"organization:{organization.id}")
     db.session.refresh(organization, with_for_update=True)  # two rescissions at once: the second sees the first
     active = _active_subscriptions(organization)
@@ -234,10 +230,10 @@ def rescind(*, organization: Organization, reason: str | None, fingerprint: str,
     due = now + grace_period()
     orders = []
     for subscription in active:
-        quote = subscriptions.new_quote(organization, subscription, 0, actor, ReasonCategory.RESCISSION, reason,
-                                         at_term_end=True)
-        confirmation = subscriptions.confirm_quote_in_transaction(
-            organization, quote, actor, cancellation=Cancellation(roles, parent_id=parent.id, at_term_end=True))
+        quote = new_quote(organization, subscription, 0, actor, ReasonCategory.RESCISSION, reason, at_term_end=True)
+        confirmation = confirm_quote_in_transaction(
+            organization, quote, actor,
+            cancellation=Cancellation(roles, _record_cancellation, parent_id=parent.id, at_term_end=True))
         for order in confirmation.orders:  # the sweep sends them once due; withdrawn before that, never
             order.next_attempt_at = due
             db.session.add(OrderEvent(order_id=order.id, created_at=now, status=order.status,
@@ -305,17 +301,10 @@ def _later_changes(items: list[tuple[CancellationRequest, Subscription]]) -> boo
 
 
 def _withdrawal_refusal(parent: CancellationRequest, items, orders: list[Order], now: datetime) -> str | None:
-    if parent.status != CancellationStatus.APPLIED:
-        return _("Esta rescisão já foi retirada.")
-    if any(order.status != OrderStatus.PENDING or order.attempts for order in orders):
-        return _("A rescisão já foi enviada ao fornecedor e não pode mais ser retirada. Fale com a nossa equipe.")
-    if now >= parent.created_at + grace_period():
-        return _("O prazo para retirar a rescisão terminou em %(when)s. Fale com a nossa equipe.",
-                 when=format_datetime(parent.created_at + grace_period()))
-    if _later_changes(items):
-        return _("Licenças foram alteradas depois da rescisão; ela não pode mais ser retirada pelo portal. Fale com "
-                 "a nossa equipe.")
-    return None
+    return policy.withdrawal_refusal(
+        in_force=parent.status == CancellationStatus.APPLIED,
+        reached_provider=any(order.status != OrderStatus.PENDING or order.attempts for order in orders),
+        now=now, grace_until=parent.created_at + grace_period(), changed_since=lambda: _later_changes(items))
 
 
 def current_rescission(organization: Organization) -> Rescission | None:
@@ -343,7 +332,7 @@ def withdraw_rescission(*, organization: Organization, password: str | None, act
                         actor_membership: Membership | None) -> CancellationRequest:
     """Undo the rescission in course while nothing reached the provider: its orders are withdrawn, every
     subscription renews as before, the requests are marked withdrawn and the organization is active again."""
-    _authorize_master(organization, actor, actor_membership)
+    policy.ensure_may_withdraw(organization.id, actor, actor_membership)
     _check_password(organization, actor, password, f"organization:{organization.id}")
     db.session.refresh(organization, with_for_update=True)
     parent = latest_rescission(organization) if organization.status == OrganizationStatus.RESCINDING else None
@@ -360,7 +349,7 @@ def withdraw_rescission(*, organization: Organization, password: str | None, act
     restored = {}
     for request, subscription in items:
         renewal = _before(AuditTag.CANCELLATION_REQUESTED, request, "renewal_quantity")
-        subscriptions.withdraw_scheduled_end(
+        withdraw_scheduled_end(
             subscription, renewal_quantity=renewal, actor=actor,
             orders=[order for order in orders if order.quote_id == request.quote_id])
         restored[subscription.id] = renewal

@@ -6,39 +6,28 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.models import OrganizationStatus
-from portal.accounts.roles import Permission, Role
-from portal.cancellations import service
+from portal.accounts.roles import Permission
+from portal.cancellations import policy, service
 from portal.cancellations.forms import CancelForm, PasswordForm, RescissionConfirmForm, RescissionForm
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
 from portal.shared import clock
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
-from portal.shared.permissions import requires
+from portal.shared.forms import show_error
+from portal.shared.permissions import customer_can, requires
+from portal.subscriptions import presenters, window
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions import views as licenses
 from portal.subscriptions.models import Quote, QuoteStatus, Subscription
-from portal.subscriptions.service import StaleQuote
+from portal.subscriptions.quotes import StaleQuote
 
 bp = Blueprint("cancellations", __name__)
-
-
-def _actor():
-    return actor_from_request(request)
-
-
-def _form_error(form, error: ServiceError) -> None:
-    target = getattr(form, error.field, None) if error.field else None
-    if target is not None:
-        target.errors = [*target.errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     # The licenses pages' macros (templates/subscriptions/_macros.html) read these.
-    return {"status_class": licenses._status_class, "order_summary": licenses.order_summary}
+    return {"status_class": presenters.status_class, "order_summary": presenters.order_summary}
 
 
 @bp.app_context_processor
@@ -87,40 +76,40 @@ def cancel(subscription_id: int):
     if form.validate_on_submit():
         try:
             quote = service.preview_cancellation(
-                organization=g.organization, subscription=subscription, actor=_actor(), actor_membership=g.membership,
-                category=form.category.data, reason=form.reason.data,
+                organization=g.organization, subscription=subscription, actor=current_actor(),
+                actor_membership=g.membership, category=form.category.data, reason=form.reason.data,
             )
         except PermissionDenied:
             abort(403)
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             return redirect(url_for("cancellations.preview", token=quote.token))
-    facts = licenses._facts(subscription)
-    in_window = min(sum(quantity for quantity, _until in facts.open_windows), subscription.quantity)
+    facts = presenters.facts(subscription)
+    in_window, after_window = policy.window_split(facts.open_windows, subscription.quantity)
     return render_template(
         "cancellations/cancel.html", form=form, facts=facts,
-        in_window=in_window, after_window=subscription.quantity - in_window,
-        window=licenses.window_words(subscription.product.decrease_window_hours, "days"),
+        in_window=in_window, after_window=after_window,
+        window=window.words(subscription.product.decrease_window_hours, "days"),
         min_reason=MIN_REASON_LENGTH, rescission_label=REASON_LABELS[ReasonCategory.RESCISSION],
     ), 200 if request.method == "GET" else 422
 
 
 def _preview_page(quote: Quote, form: PasswordForm, status: int = 200):
     subscription = quote.subscription
-    lines = licenses.describe_lines(quote)
+    lines = presenters.describe_lines(quote)
     confirmed = quote.status == QuoteStatus.CONFIRMED
     return render_template(
         "cancellations/preview.html", quote=quote, subscription=subscription, product=subscription.product,
-        lines=lines, facts=licenses._facts(subscription), confirmed=confirmed,
+        lines=lines, facts=presenters.facts(subscription), confirmed=confirmed,
         orders=subscriptions.quote_orders(quote) if confirmed else [],
         request_=service.request_of(quote) if confirmed else None,
         expired=not confirmed and quote.expires_at <= clock.now(),
         valid_until=quote.expires_at - timedelta(seconds=1),
         ends_now=sum(line.quantity for line in lines if line.kind == "credit"),
         at_term_end=sum(line.quantity for line in lines if line.kind == "scheduled"),
-        window_days=licenses.window_words(subscription.product.decrease_window_hours, "days"),
-        window_hours=licenses.window_words(subscription.product.decrease_window_hours),
+        window_days=window.words(subscription.product.decrease_window_hours, "days"),
+        window_hours=window.words(subscription.product.decrease_window_hours),
         reason_label=REASON_LABELS.get(quote.cancellation_category), form=form,
     ), status
 
@@ -139,8 +128,8 @@ def confirm(token: str):
     if not form.validate_on_submit():
         return _preview_page(quote, form, 422)
     try:
-        service.cancel(organization=g.organization, token=quote.token, password=form.password.data, actor=_actor(),
-                       actor_membership=g.membership)
+        service.cancel(organization=g.organization, token=quote.token, password=form.password.data,
+                       actor=current_actor(), actor_membership=g.membership)
     except NotFound:
         abort(404)
     except PermissionDenied:
@@ -149,7 +138,7 @@ def confirm(token: str):
         flash(error.message, "warning")
         return redirect(url_for("cancellations.cancel", subscription_id=quote.subscription_id, orcamento=quote.token))
     except ServiceError as error:
-        _form_error(form, error)
+        show_error(form, error)
         return _preview_page(quote, form, 422)
     flash(_("Cancelamento registrado com o motivo informado. A alteração será refletida em até 30 minutos."),
           "success")
@@ -165,7 +154,7 @@ def _rescission_page(form: RescissionForm | None = None, withdraw_form: Password
         "cancellations/rescission.html", form=form or RescissionForm(), withdraw_form=withdraw_form or PasswordForm(),
         rescission=service.current_rescission(organization),
         last=service.latest_rescission(organization) if organization.status == OrganizationStatus.CLOSED else None,
-        is_master=Role.MASTER in g.membership.roles, refusal=refusal,
+        may_withdraw=customer_can(Permission.RESCISSION_WITHDRAW), refusal=refusal,
         category_label=REASON_LABELS[ReasonCategory.RESCISSION], min_reason=MIN_REASON_LENGTH,
         grace=current_app.config["RESCISSION_GRACE_MINUTES"],
     ), status
@@ -178,7 +167,7 @@ def _rescission_preview_page(preview: service.RescissionPreview, form: Rescissio
         "cancellations/rescission_preview.html", preview=preview, form=form,
         category_label=REASON_LABELS[ReasonCategory.RESCISSION],
         grace=current_app.config["RESCISSION_GRACE_MINUTES"],
-        window=lambda hours: licenses.window_words(hours, "days"),
+        window=lambda hours: window.words(hours, "days"),
     ), status
 
 
@@ -189,12 +178,12 @@ def rescission():
     if not form.validate_on_submit():
         return _rescission_page(form, status=200 if request.method == "GET" else 422)
     try:
-        preview_ = service.preview_rescission(organization=g.organization, actor=_actor(),
+        preview_ = service.preview_rescission(organization=g.organization, actor=current_actor(),
                                               actor_membership=g.membership, reason=form.reason.data)
     except PermissionDenied:
         abort(403)
     except ServiceError as error:
-        _form_error(form, error)
+        show_error(form, error)
         return _rescission_page(form, status=422)
     return _rescission_preview_page(preview_, RescissionConfirmForm(formdata=None))
 
@@ -207,7 +196,7 @@ def rescission_confirm():
         return _rescission_again(form, form)
     try:
         service.rescind(organization=g.organization, reason=form.reason.data, fingerprint=form.fingerprint.data,
-                        password=form.password.data, actor=_actor(), actor_membership=g.membership)
+                        password=form.password.data, actor=current_actor(), actor_membership=g.membership)
     except PermissionDenied:
         abort(403)
     except StaleQuote as error:  # the licenses changed: show what rescinding does now
@@ -215,7 +204,7 @@ def rescission_confirm():
         return _rescission_again(form, RescissionConfirmForm(formdata=None))
     except ServiceError as error:
         if error.field == "password":
-            _form_error(form, error)
+            show_error(form, error)
             return _rescission_again(form, form)
         flash(error.message, "danger")
         return redirect(url_for("cancellations.rescission"))
@@ -228,7 +217,7 @@ def _rescission_again(posted: RescissionConfirmForm, form: RescissionConfirmForm
     """The consequences as they are now, re-rendered with `form`'s messages (422); if they cannot be shown any
     more (the reason was tampered with, the contract is already in rescission…), back to the rescission page."""
     try:
-        preview_ = service.preview_rescission(organization=g.organization, actor=_actor(),
+        preview_ = service.preview_rescission(organization=g.organization, actor=current_actor(),
                                               actor_membership=g.membership, reason=posted.reason.data)
     except PermissionDenied:
         abort(403)
@@ -239,19 +228,19 @@ def _rescission_again(posted: RescissionConfirmForm, form: RescissionConfirmForm
 
 
 @bp.post("/rescisao/retirar")
-@requires(Permission.AGREEMENT_ACCEPT)  # the Master, who answers for the contract, keeps it
+@requires(Permission.RESCISSION_WITHDRAW)  # the Master, who answers for the contract
 def withdraw():
     form = PasswordForm()
     if not form.validate_on_submit():
         return _rescission_page(withdraw_form=form, status=422)
     try:
-        service.withdraw_rescission(organization=g.organization, password=form.password.data, actor=_actor(),
+        service.withdraw_rescission(organization=g.organization, password=form.password.data, actor=current_actor(),
                                     actor_membership=g.membership)
     except PermissionDenied:
         abort(403)
     except ServiceError as error:
         if error.field == "password":
-            _form_error(form, error)
+            show_error(form, error)
             return _rescission_page(withdraw_form=form, status=422)
         return _rescission_page(withdraw_form=form, status=422, refusal=error.message)
     flash(_("Rescisão retirada. As licenças continuam como antes e nada foi enviado ao fornecedor."), "success")

@@ -1,4 +1,4 @@
-"""Product families, products and their prices (append-only, effective from a business date)."""
+"""Product families, products and their prices (append-only, effective from a business date); the cart."""
 
 from datetime import date, datetime
 from enum import StrEnum
@@ -116,3 +116,22 @@ class ProductPrice(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     product: Mapped[Product] = relationship(back_populates="prices")
+
+
+class CartItem(db.Model):
+    """"Adicionar novos produtos": a server-side cart per organization and user."""
+
+    __tablename__ = "cart_items"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "user_id", "product_id", name="uq_cart_items_org_user_product"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    product: Mapped[Product] = relationship()

@@ -1,5 +1,5 @@
-"""Catalog verbs: what customers may buy ("Adicionar novos produtos", cart lines, checkout preview) and the
-staff's edits of families, products and dated prices (each edit audited in its own transaction)."""
+"""Catalog verbs: what customers may buy ("Adicionar novos produtos", the checkout preview) and the staff's
+edits of families, products and dated prices (each edit audited in its own transaction). The cart is `cart.py`."""
 
 import re
 import unicodedata
@@ -8,13 +8,16 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, exists, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
-from portal.accounts.models import Organization, User
+from portal.accounts.models import Organization
 from portal.billing import service as billing
 from portal.billing.models import LineKind
+from portal.catalog.cart import CART_COUNT as CART_COUNT  # the cart is cart.py; CART_COUNT: the navigation's badge
+from portal.catalog.cart import CartLine as CartLine  # purchase offers' lines
+from portal.catalog.cart import update_cart as update_cart  # billing's tests
 from portal.catalog.models import (
     BILLING_MONTHS,
     TERM_MONTHS,
@@ -29,16 +32,18 @@ from portal.extensions import db
 from portal.shared import clock, periods
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
-from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CartItem, Quote, QuoteKind, QuoteStatus
+from portal.subscriptions import window
+from portal.subscriptions.confirmation import confirm_quote
+from portal.subscriptions.models import Quote, QuoteKind, QuoteStatus
+from portal.subscriptions.prices import monthly_equivalent
+from portal.subscriptions.quotes import StaleQuote, get_quote
 
 PER_PAGE = 24  # product cards per catalog page
 MAX_ID = 2**31 - 1  # ids and money are 32-bit integer columns
 MAX_PRICE_CENTS = 2**31 - 1  # R$ 21.474.836,47: the largest unit price the column holds
 MAX_QUANTITY = 1_000_000  # licenses: far above any real order, far below the column's limit
-MAX_WINDOW_HOURS = 24 * 366  # a decrease window longer than a year means a typo
+MAX_WINDOW_HOURS = window.MAX_HOURS  # the decrease window's rules are in subscriptions/window.py
 MAX_POSITION = 10_000
-DEFAULT_WINDOW_HOURS = {Provider.MICROSOFT_CSP: 168, Provider.OWN_SERVICE: 0}  # NCE: 7 days; own: term end
 # Partner Center's offer id of a new-commerce product: "productId:skuId:availabilityId".
 OFFER_ID = re.compile(r"^[A-Za-z0-9-]+:[A-Za-z0-9-]+:[A-Za-z0-9-]+$")
 
@@ -63,7 +68,7 @@ class CatalogItem:
     @property
     def monthly_cents(self) -> int:
         """For display: an annual price as twelfths (half up); a monthly price as it is."""
-        return subscriptions.monthly_equivalent(self.price.unit_price_cents, self.product)
+        return monthly_equivalent(self.price.unit_price_cents, self.product)
 
 
 @dataclass(frozen=True)
@@ -137,89 +142,6 @@ def sellable_product(product_id: Any, *, today: date) -> CatalogItem:
     if product is None:
         raise NotFound(_("Produto não encontrado."))
     return CatalogItem(product, product.price_on(today))
-
-
-# ---------------------------------------------------------------- customer: cart
-
-@dataclass(frozen=True)
-class CartLine:
-    product: Product
-    quantity: int
-    unit_price_cents: int | None  # None: the product cannot be bought any more (inactive or unpriced)
-
-    @property
-    def available(self) -> bool:
-        return self.unit_price_cents is not None
-
-    @property
-    def total_cents(self) -> int:
-        """Per billing period (a month or a year, per the product's billing frequency)."""
-        return (self.unit_price_cents or 0) * self.quantity
-
-    @property
-    def annual_billing(self) -> bool:
-        return self.product.billing_frequency == BillingFrequency.ANNUAL
-
-
-@dataclass(frozen=True)
-class Cart:
-    lines: list[CartLine]
-
-    @property
-    def monthly_cents(self) -> int:
-        return sum(line.total_cents for line in self.lines if line.available and not line.annual_billing)
-
-    @property
-    def annual_cents(self) -> int:
-        return sum(line.total_cents for line in self.lines if line.available and line.annual_billing)
-
-    @property
-    def has_unavailable(self) -> bool:
-        return any(not line.available for line in self.lines)
-
-
-def _available_price(product: Product, today: date) -> int | None:
-    if not product.active or not product.family.active:
-        return None
-    price = product.price_on(today)
-    return price.unit_price_cents if price is not None else None
-
-
-def cart(organization: Organization, user: User, *, today: date) -> Cart:
-    """The cart of `user` in `organization` (another user, or the same user in another organization, has
-    its own), each line at today's price."""
-    return Cart([CartLine(item.product, item.quantity, _available_price(item.product, today))
-                 for item in subscriptions.cart_items(organization, user)])
-
-
-# Built once (bound parameters `organization_id`, `user_id`): the navigation counts the cart on every page.
-CART_COUNT = (select(func.count(CartItem.id))
-              .where(CartItem.organization_id == bindparam("organization_id", type_=Integer),
-                     CartItem.user_id == bindparam("user_id", type_=Integer))
-              .scalar_subquery())
-_CART_COUNT = select(CART_COUNT)
-
-
-def cart_count(organization: Organization | None, user: User | None) -> int:
-    """How many products are in the cart (for the catalog page's badge)."""
-    if organization is None or user is None:
-        return 0
-    return db.session.scalar(_CART_COUNT, {"organization_id": organization.id, "user_id": user.id}) or 0
-
-
-def update_cart(*, organization: Organization, user: User, product_id: Any, quantity: Any) -> CartItem | None:
-    """Set a cart line to `quantity`; 0 takes it out, even when the product can no longer be bought."""
-    if quantity == 0 and isinstance(quantity, int) and not isinstance(quantity, bool):
-        item = db.session.scalar(select(CartItem).where(
-            CartItem.organization_id == organization.id, CartItem.user_id == user.id,
-            CartItem.product_id == product_id)) if isinstance(product_id, int) else None
-        if item is None:
-            raise NotFound(_("Este produto não está no seu carrinho."))
-        db.session.delete(item)
-        db.session.commit()
-        return None
-    return subscriptions.set_cart_quantity(organization=organization, user=user, product_id=product_id,
-                                           quantity=quantity)
 
 
 # ---------------------------------------------------------------- customer: checkout preview
@@ -320,7 +242,7 @@ class CheckoutPreview:
 
 def checkout_quote(organization: Organization, token: Any) -> Quote:
     """A checkout quote of `organization` (a quantity-change quote or another organization's is not found)."""
-    quote = subscriptions.get_quote(organization, str(token or ""))
+    quote = get_quote(organization, str(token or ""))
     if quote.kind != QuoteKind.CHECKOUT:
         raise NotFound(_("Orçamento não encontrado."))
     return quote
@@ -361,10 +283,10 @@ def confirm_checkout(organization: Organization, token: Any, *, actor: Actor) ->
             then, now = (billing.purchase_billing_date(organization.id, organization.billing_day, effective_on,
                                                        as_of=moment) for moment in (quote.created_at, clock.now()))
             if then != now:
-                raise subscriptions.StaleQuote(_(
+                raise StaleQuote(_(
                     "A fatura de hoje foi emitida depois deste orçamento e o total desta compra na próxima fatura "
                     "mudou. Revise o pedido para ver os valores atualizados."))
-    return subscriptions.confirm_quote(organization=organization, token=quote.token, actor=actor)
+    return confirm_quote(organization=organization, token=quote.token, actor=actor)
 
 
 # ---------------------------------------------------------------- staff: reading
@@ -528,10 +450,10 @@ def _check_product(product: Product | None, data: ProductData) -> dict[str, Any]
         raise ServiceError(_("Escolha a frequência de cobrança."), field="billing_frequency")
     if BILLING_MONTHS[BillingFrequency(data.billing_frequency)] > TERM_MONTHS[Term(data.term)]:
         raise ServiceError(_("A cobrança anual exige termo anual ou trienal."), field="billing_frequency")
-    window = data.decrease_window_hours
-    if window is None:
-        window = DEFAULT_WINDOW_HOURS[provider]
-    if not _is_int(window) or not 0 <= window <= MAX_WINDOW_HOURS:
+    hours = data.decrease_window_hours
+    if hours is None:
+        hours = window.default_hours(provider)
+    if not _is_int(hours) or not 0 <= hours <= MAX_WINDOW_HOURS:
         raise ServiceError(_("A janela de redução vai de 0 a %(max)d horas.", max=MAX_WINDOW_HOURS),
                            field="decrease_window_hours")
     if not _is_int(data.min_quantity) or not 1 <= data.min_quantity <= MAX_QUANTITY:
@@ -543,7 +465,7 @@ def _check_product(product: Product | None, data: ProductData) -> dict[str, Any]
     if len(description) > 5000:
         raise ServiceError(_("Use no máximo %(max)d caracteres.", max=5000), field="description")
     values.update(sku=sku, name=name, description=description, provider=provider.value, offer_id=offer_id,
-                  decrease_window_hours=window, active=bool(data.active))
+                  decrease_window_hours=hours, active=bool(data.active))
     return values
 
 

@@ -5,15 +5,17 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import Permission
+from portal.catalog import cart as carts
 from portal.catalog import service
 from portal.catalog.forms import AddToCartForm, CartQuantityForm
 from portal.catalog.models import BILLING_LABELS, PROVIDER_LABELS, TERM_LABELS, TERM_MONTHS
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.permissions import requires
-from portal.subscriptions import service as subscriptions
+from portal.subscriptions import window
+from portal.subscriptions.checkout import quote_checkout
 
 bp = Blueprint("catalog", __name__)
 
@@ -28,6 +30,12 @@ def _user():
 def _labels() -> dict:
     return {"provider_labels": PROVIDER_LABELS, "term_labels": TERM_LABELS, "billing_labels": BILLING_LABELS,
             "term_months": TERM_MONTHS}
+
+
+@bp.context_processor
+def _window_words() -> dict:
+    # templates/catalog/_macros.html's `term_meaning`: what a product's decrease window allows, in words.
+    return {"window_limit": window.limit_words}
 
 
 def _same_site(target: str | None) -> str | None:
@@ -94,8 +102,8 @@ def add_to_cart():
     back = _same_site(form.next.data) or url_for("catalog.product", product_id=item.product.id)
     if form.validate_on_submit():
         try:
-            subscriptions.set_cart_quantity(organization=g.organization, user=_user(), product_id=item.product.id,
-                                            quantity=form.quantity.data, add=True)
+            carts.set_cart_quantity(organization=g.organization, user=_user(), product_id=item.product.id,
+                                    quantity=form.quantity.data, add=True)
         except ServiceError as error:
             form.quantity.errors = [*form.quantity.errors, error.message]
         else:
@@ -115,7 +123,7 @@ def cart():
 
 def _render_cart(errors: dict[int, tuple[str, str]] | None = None, status: int = 200):
     """The cart; `errors`: product id → (typed quantity, message) of a line that was not saved."""
-    return render_template("catalog/cart.html", cart=service.cart(g.organization, _user(), today=clock.today()),
+    return render_template("catalog/cart.html", cart=carts.cart(g.organization, _user(), today=clock.today()),
                            errors=errors or {}, form=CartQuantityForm(formdata=None), **_labels()), status
 
 
@@ -128,8 +136,8 @@ def update_cart(product_id: int):
         return redirect(url_for("catalog.cart"))
     if form.validate_on_submit():
         try:
-            item = service.update_cart(organization=g.organization, user=_user(), product_id=product_id,
-                                       quantity=form.quantity.data)
+            item = carts.update_cart(organization=g.organization, user=_user(), product_id=product_id,
+                                     quantity=form.quantity.data)
         except NotFound as error:
             flash(error.message, "danger")
             return redirect(url_for("catalog.cart"))
@@ -146,8 +154,7 @@ def update_cart(product_id: int):
 @requires(Permission.LICENSES_MANAGE)
 def review():
     try:
-        quote = subscriptions.quote_checkout(organization=g.organization, user=_user(),
-                                             actor=actor_from_request(request))
+        quote = quote_checkout(organization=g.organization, user=_user(), actor=current_actor())
     except ServiceError as error:
         flash(error.message, "danger")
         return redirect(url_for("catalog.cart"))
@@ -174,7 +181,7 @@ def confirm(token: str):
     except NotFound:
         abort(404)
     try:
-        service.confirm_checkout(g.organization, token, actor=actor_from_request(request))
+        service.confirm_checkout(g.organization, token, actor=current_actor())
     except ServiceError as error:  # StaleQuote (prices changed, expired, the day's invoice issued), a product …
         flash(error.message, "warning")
         return redirect(url_for("catalog.cart"))

@@ -7,7 +7,7 @@ from portal.jobs import periodic_task, task
 from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.subscriptions import orders
-from portal.subscriptions.service import renew_due
+from portal.subscriptions.renewals import renew_due
 
 
 def _provisioner():

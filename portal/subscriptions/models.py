@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Organization
@@ -195,7 +195,7 @@ class Quote(db.Model):
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
     subscription_version: Mapped[int | None] = mapped_column(Integer)
     new_quantity: Mapped[int | None] = mapped_column(Integer)
-    # The lines exactly as shown: a list of dicts (see subscriptions.service.QuoteLine.as_dict).
+    # The lines exactly as shown: a list of dicts (see subscriptions.quotes.QuoteLine.as_dict).
     lines: Mapped[Any] = mapped_column(JSON)
     charge_cents: Mapped[int] = mapped_column(Integer)  # pró-rata on the next invoice (≥ 0)
     credit_cents: Mapped[int] = mapped_column(Integer)  # credit to the organization (≥ 0)
@@ -209,25 +209,6 @@ class Quote(db.Model):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     subscription: Mapped[Subscription | None] = relationship()
-
-
-class CartItem(db.Model):
-    """"Adicionar novos produtos": a server-side cart per organization and user."""
-
-    __tablename__ = "cart_items"
-    __table_args__ = (
-        UniqueConstraint("organization_id", "user_id", "product_id", name="uq_cart_items_org_user_product"),
-        CheckConstraint("quantity > 0", name="quantity_positive"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    quantity: Mapped[int] = mapped_column(Integer)
-    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
-
-    product: Mapped[Product] = relationship()
 
 
 class OrderKind(StrEnum):

@@ -32,6 +32,7 @@ from portal.notifications import service as notify
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
+from portal.subscriptions.confirmation import queue_order
 from portal.subscriptions.failures import NO_TENANT
 from portal.subscriptions.models import (
     AGREEMENT_RECHECK,
@@ -42,7 +43,6 @@ from portal.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-from portal.subscriptions.service import queue_order
 
 SYSTEM = Actor.system("provisioning")
 MAX_ATTEMPTS = 6  # then the order fails for good and staff is told

@@ -22,6 +22,7 @@ from portal.billing.service import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.cancellations import service as cancellations
 from portal.cancellations.models import CancellationRequest, CancellationStatus
+from portal.catalog import cart as carts
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
@@ -384,7 +385,10 @@ def test_only_the_cancellations_service_reaches_the_zeroing_code(app):
     root = Path(portal.__file__).parent
     callers = {str(path.relative_to(root)) for path in root.rglob("*.py")
                if PRIVATE_ZEROING.search(path.read_text(encoding="utf-8"))}
-    assert callers == {"subscriptions/service.py", "cancellations/service.py"}
+    assert callers == {"subscriptions/quotes.py", "cancellations/service.py"}
+    writers = {str(path.relative_to(root)) for path in root.rglob("*.py")
+               if re.search(r"(?<!class )\bCancellationRequest\(", path.read_text(encoding="utf-8"))}
+    assert writers == {"cancellations/service.py"}  # the cancellation record is written by its own room only
     modules_calling_cancel = {
         str(path.relative_to(root)) for path in root.rglob("*.py")
         if re.search(r"cancellations\.(service\.)?(cancel|rescind|withdraw_rescission)\(", path.read_text("utf-8"))
@@ -491,7 +495,7 @@ def test_while_rescinding_only_cancellations_go_through(contract, world):
             service.quote_quantity_change(organization=world.demo, subscription=plain, new_quantity=quantity,
                                           actor=actor_of(world.adm))
     product = factories.ProductFactory()
-    service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
     with pytest.raises(ServiceError, match="em rescisão"):
         service.quote_checkout(organization=world.demo, user=world.adm, actor=actor_of(world.adm))
     quote = preview(world, mixed)  # the 2 licenses in their window end now, with credit

@@ -1,5 +1,6 @@
 """The catalog room's routes, for tests/test_permissions.py (see its _route_tables)."""
 
+from portal.catalog import cart as carts
 from portal.shared.audit import Actor
 from portal.subscriptions import service as subscriptions
 from tests import factories
@@ -11,7 +12,7 @@ def _product(w):
 
 def _quote(organization, user):
     product = factories.ProductFactory()
-    subscriptions.set_cart_quantity(organization=organization, user=user, product_id=product.id, quantity=2)
+    carts.set_cart_quantity(organization=organization, user=user, product_id=product.id, quantity=2)
     quote = subscriptions.quote_checkout(organization=organization, user=user, actor=Actor.for_user(user))
     return {"token": quote.token}
 

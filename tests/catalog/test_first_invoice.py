@@ -16,6 +16,7 @@ from portal.billing.jobs import CATCH_UP_DAYS
 from portal.billing.models import Invoice, InvoiceLine, LineKind
 from portal.billing.service import billing_days_back, run_billing
 from portal.billing.settings import BillingSettings
+from portal.catalog import cart as carts
 from portal.catalog import service
 from portal.extensions import db
 from portal.shared import clock
@@ -81,8 +82,8 @@ def daily_runs(since: datetime, until: date) -> None:
 def buy(world, product, quantity: int) -> tuple[service.CheckoutPreview, list[int], str]:
     """Review and confirm a purchase as the Adm does; its orders are done by the provider (or by staff)."""
     actor = Actor.for_user(world.adm)
-    subscriptions.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id,
-                                    quantity=quantity)
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id,
+                            quantity=quantity)
     quote = subscriptions.quote_checkout(organization=world.demo, user=world.adm, actor=actor)
     preview = service.checkout_preview(world.demo, quote.token)
     subscriptions.confirm_quote(organization=world.demo, token=quote.token, actor=actor)
@@ -176,7 +177,7 @@ def test_annual_billing_on_the_billing_day_is_the_first_year_only(world, annual)
 def test_the_review_page_on_the_billing_day_says_the_invoice_total(world, product, client):
     billing_day(world, 3)
     with clock.frozen(at(date(2026, 12, 3), 8)):
-        subscriptions.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
+        carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
         sign_in(client, world.adm, world.demo)
         response = client.post("/carrinho/revisar")
         page = client.get(response.headers["Location"])
@@ -196,7 +197,7 @@ def test_a_review_made_before_the_days_run_and_confirmed_after_it_asks_to_review
         db.session.commit()
     actor = Actor.for_user(world.adm)
     with clock.frozen(at(date(2026, 12, 3), 8)):  # 05:00 in São Paulo
-        subscriptions.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
+        carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
         quote = subscriptions.quote_checkout(organization=world.demo, user=world.adm, actor=actor)
         assert service.checkout_preview(world.demo, quote.token).next_invoice_cents == 14400
     run(date(2026, 12, 3))

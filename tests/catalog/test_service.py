@@ -5,14 +5,15 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portal.catalog import cart as carts
 from portal.catalog import service
-from portal.catalog.models import Product, ProductFamily, ProductPrice, Provider
+from portal.catalog.models import CartItem, Product, ProductFamily, ProductPrice, Provider
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import NotFound, ServiceError
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CartItem, Order, QuoteKind, Subscription
+from portal.subscriptions.models import Order, QuoteKind, Subscription
 from portal.subscriptions.service import StaleQuote
 from tests import factories
 
@@ -127,18 +128,18 @@ def test_sellable_product(march, catalog):
 # ---------------------------------------------------------------- cart
 
 def put(world, product, quantity, user=None, organization=None):
-    return subscriptions.set_cart_quantity(organization=organization or world.demo, user=user or world.adm,
-                                           product_id=product.id, quantity=quantity, add=True)
+    return carts.set_cart_quantity(organization=organization or world.demo, user=user or world.adm,
+                                   product_id=product.id, quantity=quantity, add=True)
 
 
 def test_cart_lines_at_todays_prices_with_totals_per_period(march, world, catalog):
     put(world, catalog.standard, 3)
     put(world, catalog.annual, 2)
-    cart = service.cart(world.demo, world.adm, today=clock.today())
+    cart = carts.cart(world.demo, world.adm, today=clock.today())
     assert [(line.product.sku, line.quantity, line.total_cents) for line in cart.lines] == [
         ("M365-BS", 3, 23670), ("M365-E3-A", 2, 189360)]
     assert cart.monthly_cents == 23670 and cart.annual_cents == 189360 and not cart.has_unavailable
-    assert service.cart_count(world.demo, world.adm) == 2
+    assert carts.cart_count(world.demo, world.adm) == 2
 
 
 def test_each_user_has_a_cart_per_organization(march, world, catalog):
@@ -146,34 +147,34 @@ def test_each_user_has_a_cart_per_organization(march, world, catalog):
     put(world, catalog.standard, 3)
     put(world, catalog.defender, 1, user=world.master)
     put(world, catalog.vault, 2, organization=world.other)
-    assert [line.product.sku for line in service.cart(world.demo, world.adm, today=clock.today()).lines] == ["M365-BS"]
-    assert [line.product.sku for line in service.cart(world.demo, world.master, today=clock.today()).lines] == [
+    assert [line.product.sku for line in carts.cart(world.demo, world.adm, today=clock.today()).lines] == ["M365-BS"]
+    assert [line.product.sku for line in carts.cart(world.demo, world.master, today=clock.today()).lines] == [
         "DEF-B"]
-    assert [line.product.sku for line in service.cart(world.other, world.adm, today=clock.today()).lines] == [
+    assert [line.product.sku for line in carts.cart(world.other, world.adm, today=clock.today()).lines] == [
         "BKP-1TB"]
 
 
 def test_update_cart_sets_and_zero_removes(march, world, catalog):
     put(world, catalog.standard, 3)
-    service.update_cart(organization=world.demo, user=world.adm, product_id=catalog.standard.id, quantity=7)
-    assert service.cart(world.demo, world.adm, today=clock.today()).lines[0].quantity == 7
-    assert service.update_cart(organization=world.demo, user=world.adm, product_id=catalog.standard.id,
+    carts.update_cart(organization=world.demo, user=world.adm, product_id=catalog.standard.id, quantity=7)
+    assert carts.cart(world.demo, world.adm, today=clock.today()).lines[0].quantity == 7
+    assert carts.update_cart(organization=world.demo, user=world.adm, product_id=catalog.standard.id,
                                quantity=0) is None
-    assert service.cart(world.demo, world.adm, today=clock.today()).lines == []
+    assert carts.cart(world.demo, world.adm, today=clock.today()).lines == []
     with pytest.raises(NotFound, match="não está no seu carrinho"):
-        service.update_cart(organization=world.demo, user=world.adm, product_id=catalog.standard.id, quantity=0)
+        carts.update_cart(organization=world.demo, user=world.adm, product_id=catalog.standard.id, quantity=0)
 
 
 def test_a_product_taken_off_sale_stays_in_the_cart_as_unavailable_and_can_be_removed(march, world, catalog):
     put(world, catalog.defender, 2)
     catalog.defender.active = False
     db.session.commit()
-    cart = service.cart(world.demo, world.adm, today=clock.today())
+    cart = carts.cart(world.demo, world.adm, today=clock.today())
     assert not cart.lines[0].available and cart.has_unavailable and cart.monthly_cents == 0
     with pytest.raises(ServiceError):  # it cannot be bought…
-        service.update_cart(organization=world.demo, user=world.adm, product_id=catalog.defender.id, quantity=3)
-    service.update_cart(organization=world.demo, user=world.adm, product_id=catalog.defender.id, quantity=0)
-    assert service.cart_count(world.demo, world.adm) == 0  # …but it can be taken out
+        carts.update_cart(organization=world.demo, user=world.adm, product_id=catalog.defender.id, quantity=3)
+    carts.update_cart(organization=world.demo, user=world.adm, product_id=catalog.defender.id, quantity=0)
+    assert carts.cart_count(world.demo, world.adm) == 0  # …but it can be taken out
 
 
 @pytest.mark.parametrize(("quantity", "message"), [
@@ -183,9 +184,9 @@ def test_update_cart_refuses_what_cannot_be_bought(march, world, catalog, quanti
     catalog.standard.min_quantity = 2
     put(world, catalog.standard, 3)
     with pytest.raises(ServiceError, match=message):
-        service.update_cart(organization=world.demo, user=world.adm, product_id=catalog.standard.id,
+        carts.update_cart(organization=world.demo, user=world.adm, product_id=catalog.standard.id,
                             quantity=quantity)
-    assert service.cart(world.demo, world.adm, today=clock.today()).lines[0].quantity == 3
+    assert carts.cart(world.demo, world.adm, today=clock.today()).lines[0].quantity == 3
 
 
 # ---------------------------------------------------------------- checkout preview
@@ -244,7 +245,7 @@ def test_confirming_twice_buys_once_and_empties_the_cart(march, world, catalog):
     assert [o.id for o in first] == [o.id for o in second]
     assert db.session.scalar(select(func.count(Subscription.id)).where(Subscription.organization_id == world.demo.id)
                              ) == 2
-    assert service.cart_count(world.demo, world.adm) == 0
+    assert carts.cart_count(world.demo, world.adm) == 0
     assert service.checkout_preview(world.demo, token).confirmed
 
 

@@ -11,13 +11,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select
 
+from portal.catalog import cart as carts
 from portal.catalog import service
-from portal.catalog.models import ProductPrice
+from portal.catalog.models import CartItem, ProductPrice
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CartItem, Order, OrderKind, Subscription, SubscriptionStatus
+from portal.subscriptions.models import Order, OrderKind, Subscription, SubscriptionStatus
 from tests import factories
 from tests.conftest import sign_in
 
@@ -478,8 +479,8 @@ def test_an_expired_review_asks_to_review_again(adm, world, catalog):
 
 def test_another_organizations_quote_and_a_quantity_change_quote_are_404(adm, world, catalog):
     other_product = factories.ProductFactory()
-    subscriptions.set_cart_quantity(organization=world.other, user=world.other_master, product_id=other_product.id,
-                                    quantity=1)
+    carts.set_cart_quantity(organization=world.other, user=world.other_master, product_id=other_product.id,
+                            quantity=1)
     other = subscriptions.quote_checkout(organization=world.other, user=world.other_master,
                                          actor=Actor.for_user(world.other_master))
     subscription = factories.subscription(world.demo, catalog.standard)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from portal.catalog import cart as carts
 from portal.extensions import db
 from portal.integrations.partner_center import PartnerCenterClient, PartnerCenterSimulator
 from portal.integrations.provisioning import StaticTokenProvider
@@ -148,7 +149,7 @@ def test_an_own_service_goes_to_the_implantacao_queue(setting, world, outbox):
 def test_a_purchase_activates_the_subscription_when_done(setting, world, use_provisioner):
     use_provisioner(PartnerCenterSimulator(delay_seconds=60))
     product = factories.ProductFactory()
-    service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=5)
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=5)
     quote = service.quote_checkout(organization=world.demo, user=world.adm, actor=actor_of(world.adm))
     [order] = service.confirm_quote(organization=world.demo, token=quote.token, actor=actor_of(world.adm))
     subscription = order.subscription

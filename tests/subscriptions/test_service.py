@@ -14,14 +14,14 @@ from sqlalchemy import func, select
 
 from portal.cancellations import service as cancellations
 from portal.cancellations.models import CancellationRequest
-from portal.catalog.models import ProductPrice
+from portal.catalog import cart as carts
+from portal.catalog.models import CartItem, ProductPrice
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import NotFound, ServiceError
 from portal.subscriptions import service
 from portal.subscriptions.models import (
-    CartItem,
     ChangeKind,
     CreditEntry,
     Lot,
@@ -541,8 +541,8 @@ def test_a_decrease_never_reads_lots_another_decrease_just_drew_from(make_app, e
 
 def test_checkout_buys_what_is_in_the_cart(march, world, outbox):
     product = factories.ProductFactory(name="Defender")
-    service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=2, add=True)
-    service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1, add=True)
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=2, add=True)
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1, add=True)
     q = service.quote_checkout(organization=world.demo, user=world.adm, actor=actor_of(world.adm))
     [line] = q.lines
     assert (line["kind"], line["quantity"], line["amount_cents"]) == ("purchase", 3, 16035)
@@ -559,34 +559,34 @@ def test_checkout_buys_what_is_in_the_cart(march, world, outbox):
 
 def test_the_cart_belongs_to_one_user_in_one_organization(march, world):
     product = factories.ProductFactory()
-    service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
-    assert service.cart_items(world.demo, world.master) == []
-    assert service.cart_items(world.other, world.adm) == []
-    service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=0)
-    assert service.cart_items(world.demo, world.adm) == []
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
+    assert carts.cart_items(world.demo, world.master) == []
+    assert carts.cart_items(world.other, world.adm) == []
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=0)
+    assert carts.cart_items(world.demo, world.adm) == []
 
 
 @pytest.mark.parametrize(("quantity", "message"), [(0, "mínimo"), (301, "máximo"), ("dois", "números inteiros")])
 def test_the_cart_refuses_wrong_quantities(march, world, quantity, message):
     product = factories.ProductFactory()
     with pytest.raises(ServiceError, match=message):
-        service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=quantity,
-                                  add=True)
+        carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=quantity,
+                                add=True)
 
 
 def test_unsellable_products_cannot_be_bought(march, world):
     for product in (factories.ProductFactory(active=False), factories.ProductFactory(price=False)):
         with pytest.raises(ServiceError):
-            service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
+            carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
     with pytest.raises(NotFound):
-        service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=999_999, quantity=1)
+        carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=999_999, quantity=1)
     with pytest.raises(ServiceError, match="vazio"):
         service.quote_checkout(organization=world.demo, user=world.adm, actor=actor_of(world.adm))
 
 
 def test_a_checkout_quote_is_stale_after_a_price_change(march, world):
     product = factories.ProductFactory()
-    service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=1)
     q = service.quote_checkout(organization=world.demo, user=world.adm, actor=actor_of(world.adm))
     db.session.add(ProductPrice(product=product, unit_price_cents=9900, effective_from=date(2026, 3, 11)))
     db.session.commit()

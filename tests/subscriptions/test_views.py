@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from portal.accounts.roles import ROLE_PERMISSIONS, Permission, Role
 from portal.cancellations.models import CancellationRequest
+from portal.catalog import cart as carts
 from portal.catalog.models import BillingFrequency, ProductPrice
 from portal.extensions import db
 from portal.shared import clock
@@ -707,7 +708,7 @@ def test_another_organizations_objects_are_not_found(march, world, login_as):
 
 def test_a_checkout_quote_is_not_shown_here(march, world, login_as):
     product = factories.ProductFactory()
-    service.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
+    carts.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
     checkout = service.quote_checkout(organization=world.demo, user=world.adm, actor=Actor.for_user(world.adm))
     client = login_as("adm")
     assert preview(client, checkout.token).status_code == 404

@@ -26,6 +26,7 @@ DESIGN_TABLE = {
     Permission.TICKETS_MANAGE: {M, S},
     Permission.USERS_MANAGE: {M},
     Permission.AGREEMENT_ACCEPT: {M},
+    Permission.RESCISSION_WITHDRAW: {M},  # withdrawing the contract's rescission: who accepts the contract
     Permission.HISTORY_READ: {M},
     Permission.PORTAL_ACCESS: {M, A, C, S},
 }
