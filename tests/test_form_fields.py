@@ -13,8 +13,8 @@ from portal.accounts.roles import STAFF_ROLE_PERMISSIONS, StaffRole
 from portal.backoffice.onboarding.models import Stage
 from portal.shared.permissions import access_of
 from tests.conftest import sign_in
+from tests.html import duplicated_fields
 from tests.onboarding.routes import make_opportunity
-from tests.support.forms import duplicated_fields
 from tests.test_permissions import CUSTOMER_ROUTES, STAFF_ROUTES, _staff_request, _url
 
 CUSTOMER_PAGES = sorted(endpoint for endpoint, (method, _own, _other) in CUSTOMER_ROUTES.items() if method == "GET")

@@ -5,7 +5,6 @@ The clock is 2026-03-11 15:00 in São Paulo.
 """
 
 import csv
-import html
 import io
 import re
 import uuid
@@ -22,6 +21,7 @@ from tests import factories
 from tests.billing.routes_fiscal import bare_invoice
 from tests.conftest import sign_in
 from tests.e2e.pagecheck import forbidden_words
+from tests.html import visible, words
 from tests.test_query_budget import counting
 
 MARCH_11 = datetime(2026, 3, 11, 18, 0, tzinfo=UTC)
@@ -35,19 +35,9 @@ def march(app_ctx):
         yield
 
 
-def words(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
 def sentences(response) -> list[str]:
     body = response.get_data(as_text=True)
     return [words(s) for s in re.findall(r'data-testid="history-sentence">(.*?)</td>', body, re.S)]
-
-
-def visible(response) -> str:
-    body = response.get_data(as_text=True)
-    main = body[body.index("<main"):body.index("</main>")]
-    return words(re.sub(r"<(script|style)\b.*?</\1>", " ", main, flags=re.S))
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.support.models import MessageKind, Ticket, TicketPriority, TicketStatus
-from tests.accounts.test_views import field_errors, text
 from tests.conftest import sign_in
+from tests.html import field_errors, text
 from tests.tickets.routes import PDF, add_message, make_ticket
 from tests.tickets.test_service import mail_text
 

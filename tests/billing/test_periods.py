@@ -19,6 +19,7 @@ from portal.shared.audit import Actor
 from portal.shared.formatting import format_period
 from tests import factories
 from tests.billing.conftest import add_fiscal_document
+from tests.html import visible
 from tests.support import pdf
 
 SYSTEM = Actor.system("tests")
@@ -48,11 +49,6 @@ def december(app_ctx, world, settings, monkeypatch) -> Invoice:
     invoice = db.session.get(Invoice, issued.invoice.id)
     assert (invoice.period_start, invoice.period_end) == (date(2026, 12, 3), date(2027, 1, 3))
     return invoice
-
-
-def visible(response) -> str:
-    body = response.get_data(as_text=True)
-    return " ".join(re.sub(r"<[^>]+>", " ", body).split())
 
 
 def test_the_rule_in_both_languages(app_ctx):

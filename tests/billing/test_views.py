@@ -6,7 +6,6 @@ invoices of R$ 789,00 (10 licenses × R$ 78,90): December 2025 (cancelada), Janu
 11/02, so vencida) and March (due 30/03, aberta).
 """
 
-import html
 import re
 from datetime import UTC, date, datetime
 
@@ -32,6 +31,7 @@ from portal.subscriptions.models import QuantityChange
 from tests import factories
 from tests.billing.conftest import PRODUCT, add_fiscal_document, make_invoice, ready_invoice, store_pdfs
 from tests.conftest import sign_in
+from tests.html import alerts, field_errors, section, text, words
 
 MARCH_20 = datetime(2026, 3, 20, 18, 0, tzinfo=UTC)  # 15:00 in São Paulo, a Friday
 
@@ -60,31 +60,6 @@ def invoices(march, world):
 
 # ---------------------------------------------------------------- steps
 
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def words(fragment: str) -> str:
-    """Visible text of an HTML fragment, with whitespace collapsed."""
-    inline = re.sub(r"</?(?:a|span|strong|em|time|code)\b[^>]*>", "", fragment)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
-
-
-def section(response, testid: str) -> str:
-    """The visible text of the element marked data-testid=…"""
-    body = text(response)
-    start = body.index(f'data-testid="{testid}"')
-    tag = body.rfind("<", 0, start)
-    name = re.match(r"<(\w+)", body[tag:]).group(1)
-    depth, position = 0, tag
-    for match in re.finditer(rf"<(/?){name}\b[^>]*>", body[tag:]):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            position = tag + match.end()
-            break
-    return words(body[tag:position])
-
-
 def rows(response) -> list[str]:
     """The invoice list's rows as read: "2026/000003 01/02/2026 a 02/03/2026 R$ 789,00 11/02/2026 vencida"."""
     return [words(row) for row in re.findall(r'<tr data-testid="invoice-\d+">(.*?)</tr>', text(response), re.S)]
@@ -92,15 +67,6 @@ def rows(response) -> list[str]:
 
 def numbers(response) -> list[str]:
     return [row.split()[0] for row in rows(response)]
-
-
-def field_errors(response) -> list[str]:
-    return [html.unescape(e) for e in re.findall(r'class="invalid-feedback[^"]*">([^<]*)<', text(response))]
-
-
-def alerts(response) -> list[str]:
-    return [words(a) for a in re.findall(r'<div class="alert [^"]*" role="\w+"[^>]*>(.*?)</div>', text(response),
-                                         re.S)]
 
 
 def attachment_name(response) -> str:

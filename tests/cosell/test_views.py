@@ -13,9 +13,9 @@ from portal.backoffice.cosell import views as cosell_views
 from portal.backoffice.cosell.models import Deal, DealStage, DealType
 from portal.extensions import db
 from portal.shared import clock
-from tests.accounts.test_views import field_errors, text
 from tests.conftest import sign_in
 from tests.cosell.routes import comercial, make_deal
+from tests.html import field_errors, text
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
 LIST = "/backoffice/venda-conjunta"

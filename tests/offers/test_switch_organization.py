@@ -9,14 +9,11 @@ from portal.accounts.context import SESSION_ORG
 from tests import factories
 from tests.billing.routes_fiscal import bare_invoice
 from tests.conftest import sign_in
+from tests.html import text
 from tests.offers.routes import make_offer
 from tests.tickets.routes import make_ticket
 
 pytestmark = pytest.mark.usefixtures("march")
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 The day is 2026-03-11 15:00 in São Paulo; Demo Tecnologia is billed on day 1.
 """
 
-import html
 import re
 from datetime import timedelta
 
@@ -18,41 +17,10 @@ from portal.subscriptions.models import Order, Subscription, SubscriptionStatus
 from tests import factories
 from tests.agreements.routes import make_version
 from tests.conftest import sign_in
+from tests.html import follow, section, text, words
 from tests.offers.routes import make_offer, make_quote
 
 pytestmark = pytest.mark.usefixtures("march")
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def words(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def section(response, testid: str) -> str:
-    """The visible text of the element marked data-testid=… (nested tags of the same name included)."""
-    body = text(response)
-    start = body.index(f'data-testid="{testid}"')
-    tag = body.rfind("<", 0, start)
-    name = re.match(r"<(\w+)", body[tag:]).group(1)
-    depth = 0
-    for match in re.finditer(rf"<(/?){name}\b[^>]*>", body[tag:]):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            return words(body[tag:tag + match.end()])
-    raise AssertionError(f"{testid} is not closed")
-
-
-def alerts(response) -> list[str]:
-    return [words(a) for a in re.findall(r'<div class="alert [^"]*" role="\w+"[^>]*>(.*?)</div>', text(response),
-                                         re.S)]
-
-
-def follow(client, response) -> list[str]:
-    assert response.status_code == 302, text(response)
-    return alerts(client.get(response.headers["Location"]))
 
 
 @pytest.fixture

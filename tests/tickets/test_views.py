@@ -1,7 +1,6 @@
 """The customer's "Chamados" pages as Suporte and Master use them: list, open with files, conversation, reply,
 close, reopen, download; what other roles and other organizations get."""
 
-import html
 import io
 import re
 
@@ -14,7 +13,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.support.models import MessageKind, Ticket, TicketStatus
 from tests import factories
-from tests.accounts.test_views import field_errors, text
+from tests.html import field_errors, input_value, nav, text, textarea
 from tests.tickets.routes import PDF, add_message, make_ticket
 
 NOTE = "Nota: cliente pediu desconto no mês passado, não comentar."
@@ -42,22 +41,6 @@ def open_ticket(client, files=(), **changes):
 
 def tickets_count() -> int:
     return db.session.scalar(select(func.count(Ticket.id)))
-
-
-def nav(body: str) -> str:
-    start = body.index('data-testid="nav"')
-    return body[start:body.index("</ul>", start)]
-
-
-def input_value(body: str, name: str) -> str:
-    found = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', body) or re.search(
-        rf'<input[^>]*value="([^"]*)"[^>]*name="{name}"', body)
-    return html.unescape(found.group(1)) if found else ""
-
-
-def textarea(body: str, name: str) -> str:
-    found = re.search(rf'<textarea[^>]*name="{name}"[^>]*>\s*(.*?)</textarea>', body, re.S)
-    return html.unescape(found.group(1)) if found else ""
 
 
 # ---------------------------------------------------------------- who sees it
