@@ -17,7 +17,6 @@ from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.subscriptions.models import CreditEntry
 from tests import factories
-from tests.backoffice.routes_billing import make_invoice
 from tests.conftest import sign_in
 from tests.html import unescaped
 
@@ -33,7 +32,8 @@ def march(app_ctx):
 
 @pytest.fixture
 def invoice(world) -> Invoice:
-    return make_invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10), due_date=date(2026, 3, 20))
+    return factories.invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10),
+                             due_date=date(2026, 3, 20))
 
 
 @pytest.fixture
@@ -82,9 +82,11 @@ def test_customers_never_reach_the_finance_pages(client, world, invoice):
 # ---------------------------------------------------------------- the list
 
 def test_the_list_highlights_overdue_invoices_and_filters(finance, world, invoice):
-    paid = make_invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.PAID)
-    upcoming = make_invoice(world.other, billing_date=date(2026, 3, 24), due_date=date(2026, 4, 3))
-    last_year = make_invoice(world.other, billing_date=date(2025, 12, 10), status=InvoiceStatus.CANCELLED)
+    paid = factories.invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.PAID, total_cents=100_000)
+    upcoming = factories.invoice(world.other, billing_date=date(2026, 3, 24), due_date=date(2026, 4, 3),
+                                 total_cents=100_000)
+    last_year = factories.invoice(world.other, billing_date=date(2025, 12, 10), status=InvoiceStatus.CANCELLED,
+                                  total_cents=100_000)
     page = unescaped(finance.get("/backoffice/faturas"))
     for found in (invoice, paid, upcoming, last_year):
         assert found.display_number in page
@@ -194,7 +196,8 @@ def test_wrong_input_is_explained_on_its_field_and_kept(finance, invoice, change
 
 
 def test_a_cancelled_invoice_has_no_payment_form_and_refuses_one(finance, world):
-    cancelled = make_invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.CANCELLED)
+    cancelled = factories.invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.CANCELLED,
+                                  total_cents=100_000)
     assert 'data-testid="payment-form"' not in unescaped(finance.get(f"/backoffice/faturas/{cancelled.id}"))
     response = finance.post(f"/backoffice/faturas/{cancelled.id}/pagamentos", data=VALID)
     assert response.status_code == 422 and "foi cancelada" in unescaped(response)
@@ -260,7 +263,7 @@ def test_finance_reissues_an_invoice_from_the_correction_page(app_ctx, world, lo
     factories.subscription(world.demo, quantity=2, added_at=datetime(2026, 1, 5, 12, tzinfo=UTC))
     world.demo.billing_day = 10
     db.session.commit()
-    invoice = make_invoice(world.demo, billing_date=date(2026, 3, 10))
+    invoice = factories.invoice(world.demo, billing_date=date(2026, 3, 10), total_cents=100_000)
     client = login_as("staff_financeiro")
     page = client.get(f"/backoffice/faturas/{invoice.id}/corrigir").get_data(as_text=True)
     assert "Cancelar e reemitir" in page and "Nota de crédito" in page
@@ -276,7 +279,7 @@ def test_finance_reissues_an_invoice_from_the_correction_page(app_ctx, world, lo
 
 
 def test_finance_issues_a_credit_note(app_ctx, world, login_as):
-    invoice = make_invoice(world.demo, total_cents=100_000)
+    invoice = factories.invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10))
     client = login_as("staff_financeiro")
     for amount, message in (("abc", "formato 1.234,56"), ("2.000,00", "passa do que ainda pode ser creditado")):
         refused = client.post(f"/backoffice/faturas/{invoice.id}/nota-de-credito",

@@ -19,10 +19,8 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor
 from tests import factories
-from tests.billing.conftest import make_invoice
 from tests.conftest import sign_in
 from tests.html import shown, words
-from tests.offers.routes import make_offer
 from tests.test_query_budget import counting
 
 MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
@@ -56,7 +54,7 @@ def client_of(app_ctx, user):
 def overdue(world, settings):
     """One invoice due 2026-02-10 (43 days overdue) with R$ 100,00 paid: R$ 689,00 still owed; Demo is
     "inadimplente" by the billing rule itself (payments.refresh_delinquency)."""
-    invoice = make_invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 10))
+    invoice = factories.invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 10))
     payments.record_payment(invoice, amount_cents=10000, method="deposito", paid_on=date(2026, 2, 20), actor=SYSTEM)
     assert payments.refresh_delinquency(world.demo, clock.today(), settings, SYSTEM) == "delinquent"
     db.session.commit()
@@ -89,15 +87,15 @@ def test_the_others_learn_what_is_blocked_and_whom_to_ask_without_amounts(app_ct
 
 
 def test_several_overdue_invoices_add_up_and_link_to_the_overdue_list(app_ctx, world, overdue):
-    make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 10))
-    make_invoice(world.demo, billing_date=date(2026, 3, 20), due_date=date(2026, 3, 30))  # not due yet
+    factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 10))
+    factories.invoice(world.demo, billing_date=date(2026, 3, 20), due_date=date(2026, 3, 30))  # not due yet
     page = client_of(app_ctx, world.master).get("/")
     assert "2 faturas vencidas desde 10/02/2026, somando R$ 1.478,00 em aberto." in banner(page)
     assert 'href="/faturas?situacao=vencida" data-testid="delinquency-pay"' in shown(page)
 
 
 def test_no_banner_in_good_standing_even_with_an_invoice_overdue_within_the_grace(app_ctx, world, settings):
-    make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 20))  # 5 days overdue
+    factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 20))  # 5 days overdue
     assert payments.refresh_delinquency(world.demo, clock.today(), settings, SYSTEM) is None
     for who in ("master", "adm", "suporte"):
         page = client_of(app_ctx, getattr(world, who)).get("/")
@@ -136,7 +134,7 @@ def test_the_cart_cannot_be_reviewed(app_ctx, world, overdue):
 
 def test_a_purchase_offer_cannot_be_accepted(app_ctx, world, overdue):
     product = factories.ProductFactory()
-    offer = make_offer(world.staff_comercial, world.demo, products=[product])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[product])
     page = shown(client_of(app_ctx, world.master).get(f"/oferta/{offer.token}"))
     assert 'data-testid="purchases-blocked"' in page
     assert 'disabled aria-describedby="purchases-blocked">Aceitar oferta</button>' in page
@@ -164,7 +162,7 @@ def test_the_banner_costs_no_statement_of_its_own(app_ctx, world, settings):
     """The overdue figures come with the navigation's badges statement: the same count of statements whether
     the organization is in good standing or "inadimplente". Cobrança, who has no badge, gets the one statement
     of the figures (and it does not grow with the invoices: tests/test_query_budget.py)."""
-    make_invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 10))
+    factories.invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 10))
 
     def statements(who) -> int:
         client = client_of(app_ctx, getattr(world, who))
@@ -181,6 +179,6 @@ def test_the_banner_costs_no_statement_of_its_own(app_ctx, world, settings):
         who: before[who] for who in ("master", "adm", "suporte")}
     assert after["cobranca"] == before["cobranca"] + 1
     for month in (1, 2):  # more overdue invoices: the same statements
-        make_invoice(world.demo, billing_date=date(2026, month, 1 + month), due_date=date(2026, month, 10 + month))
+        factories.invoice(world.demo, billing_date=date(2026, month, 1 + month), due_date=date(2026, month, 10 + month))
     assert {who: statements(who) for who in after} == after
     assert "3 faturas vencidas desde 11/01/2026" in banner(client_of(app_ctx, world.cobranca).get("/"))

@@ -18,7 +18,6 @@ from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.shared.formatting import format_period
 from tests import factories
-from tests.billing.conftest import add_fiscal_document
 from tests.html import visible
 from tests.support import pdf
 
@@ -86,7 +85,7 @@ def test_pdfs_nota_fiscal_and_email_show_the_same(december, settings, world, out
     assert f"Fatura {december.display_number}, período {SHOWN}." in boleto_page
     assert f"período {SHOWN}" in fiscal.service_description(december)
 
-    add_fiscal_document(december)
+    factories.add_fiscal_document(december)
     assert send_invoice(db.session.get(Invoice, december.id), actor=SYSTEM) is True
     message = next(m for m in outbox if m["To"] == world.master.email)
     text = message.get_body(("plain",)).get_content()

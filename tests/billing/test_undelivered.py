@@ -19,7 +19,7 @@ from portal.extensions import db
 from portal.notifications.models import EmailDelivery
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
-from tests.billing.conftest import ready_invoice
+from tests import factories
 from tests.html import visible
 
 SYSTEM = Actor.system("tests")
@@ -40,7 +40,8 @@ def nobody(app_ctx, world):
 @pytest.fixture
 def invoice(nobody) -> Invoice:
     with clock.frozen(datetime(2026, 12, 3, 12, tzinfo=UTC)):
-        return ready_invoice(nobody, billing_date=date(2026, 12, 3), due_date=date(2026, 12, 13))
+        return factories.invoice(nobody, with_documents=True, billing_date=date(2026, 12, 3),
+                                 due_date=date(2026, 12, 13))
 
 
 def events(tag: AuditTag) -> list[AuditEvent]:
@@ -91,7 +92,8 @@ def test_an_accepted_invitation_makes_the_master_a_recipient(invoice, world, out
 def test_staff_see_sem_destinatario_on_the_invoice_and_in_the_not_delivered_list(invoice, world, login_as):
     send_invoice(invoice, actor=SYSTEM)
     with clock.frozen(datetime(2026, 12, 3, 15, tzinfo=UTC)):
-        delivered = ready_invoice(world.other, billing_date=date(2026, 12, 3), due_date=date(2026, 12, 13))
+        delivered = factories.invoice(world.other, with_documents=True, billing_date=date(2026, 12, 3),
+                                      due_date=date(2026, 12, 13))
     assert send_invoice(delivered, actor=SYSTEM) is True
     client = login_as("staff_financeiro")
 

@@ -17,7 +17,7 @@ from portal.subscriptions.models import Order, OrderKind, Subscription
 from tests import factories
 from tests.conftest import sign_in
 from tests.html import submission, visible
-from tests.onboarding.routes import STAFF_ROUTES, complete_data, make_opportunity
+from tests.onboarding.routes import STAFF_ROUTES
 
 BASE = "/backoffice/contratacao"
 
@@ -43,7 +43,7 @@ def as_staff(client, world, role):
 
 
 def form_data(**overrides) -> dict:
-    data = complete_data(**overrides)
+    data = factories.opportunity_data(**overrides)
     if not isinstance(data["first_payment_date"], str):
         data["first_payment_date"] = data["first_payment_date"].strftime("%d/%m/%Y")
     return {key: "" if value is None else str(value) for key, value in data.items()}
@@ -168,7 +168,7 @@ def test_the_whole_pipeline(client, world, esign, teams, outbox):
 # ---------------------------------------------------------------- the webhook
 
 def test_a_webhook_with_a_bad_signature_is_refused(client, esign):
-    opportunity = make_opportunity(Stage.CONTRACT_SENT)
+    opportunity = factories.opportunity(Stage.CONTRACT_SENT)
     body, headers = signed_webhook(webhook_envelope("document.finished", {
         "object": "document", "id": opportunity.signature_document_id}), "not-the-secret")
     response = client.post("/webhooks/autentique", data=body, headers=headers)
@@ -186,7 +186,7 @@ def test_a_webhook_about_an_unknown_document_is_acknowledged(client, esign):
 
 
 def test_other_webhook_events_are_ignored(client, esign):
-    opportunity = make_opportunity(Stage.CONTRACT_SENT)
+    opportunity = factories.opportunity(Stage.CONTRACT_SENT)
     body, headers = signed_webhook(webhook_envelope("document.updated", {
         "object": "document", "id": opportunity.signature_document_id}), esign.webhook_secret)
     response = client.post("/webhooks/autentique", data=body, headers=headers)
@@ -194,7 +194,7 @@ def test_other_webhook_events_are_ignored(client, esign):
 
 
 def test_a_partial_signature_does_not_move_the_opportunity(client, world, esign):
-    opportunity = make_opportunity(Stage.NEGOTIATION)
+    opportunity = factories.opportunity(Stage.NEGOTIATION)
     as_staff(client, world, "comercial").post(f"{BASE}/{opportunity.id}/enviar-contrato")
     document_id = db.session.get(Opportunity, opportunity.id).signature_document_id
     body, headers = esign.sign(document_id, "rita@acme.example.com")
@@ -206,7 +206,7 @@ def test_a_partial_signature_does_not_move_the_opportunity(client, world, esign)
 
 
 def test_the_simulator_button_signs_for_everybody(client, world, esign):
-    opportunity = make_opportunity(Stage.NEGOTIATION)
+    opportunity = factories.opportunity(Stage.NEGOTIATION)
     comercial = as_staff(client, world, "comercial")
     comercial.post(f"{BASE}/{opportunity.id}/enviar-contrato")
     assert "Simular assinatura de todos" in visible(comercial.get(f"{BASE}/{opportunity.id}"))
@@ -217,8 +217,8 @@ def test_the_simulator_button_signs_for_everybody(client, world, esign):
 # ---------------------------------------------------------------- pages, messages, refusals
 
 def test_the_list_groups_by_stage_and_filters(client, world):
-    make_opportunity(Stage.PROPOSAL, company_name="Alfa Engenharia")
-    make_opportunity(Stage.WON, company_name="Beta Logística")
+    factories.opportunity(Stage.PROPOSAL, company_name="Alfa Engenharia")
+    factories.opportunity(Stage.WON, company_name="Beta Logística")
     comercial = as_staff(client, world, "comercial")
     page = comercial.get(BASE)
     assert page.status_code == 200
@@ -242,7 +242,7 @@ def test_bad_input_is_refused_on_the_form_and_kept(client, world):
     assert "CNPJ inválido: confira os dígitos verificadores." in page
     assert "Informe um e-mail válido." in page and "O dia de faturamento vai de 1 a 31." in page
     assert 'value="Gama"' in response.get_data(as_text=True)
-    opportunity = make_opportunity(Stage.SURVEY)
+    opportunity = factories.opportunity(Stage.SURVEY)
     response = comercial.post(f"{BASE}/{opportunity.id}", data=form_data(cnpj=opportunity.cnpj,
                                                                          first_payment_date="31/02/2026"))
     assert response.status_code == 422 and "Informe a data no formato dd/mm/aaaa." in visible(response)
@@ -251,7 +251,7 @@ def test_bad_input_is_refused_on_the_form_and_kept(client, world):
 
 
 def test_whats_missing_is_shown_and_advancing_without_it_is_refused(client, world):
-    opportunity = make_opportunity(Stage.SURVEY, phone="", cnpj="")
+    opportunity = factories.opportunity(Stage.SURVEY, phone="", cnpj="")
     comercial = as_staff(client, world, "comercial")
     page = visible(comercial.get(f"{BASE}/{opportunity.id}"))
     assert "Próxima etapa: Oportunidade registrada" in page and "Falta para avançar: telefone CNPJ" in page
@@ -262,7 +262,7 @@ def test_whats_missing_is_shown_and_advancing_without_it_is_refused(client, worl
 
 
 def test_an_unsupported_windows_server_blocks_the_contract(client, world, esign):
-    opportunity = make_opportunity(Stage.NEGOTIATION, windows_server_version="2012 R2")
+    opportunity = factories.opportunity(Stage.NEGOTIATION, windows_server_version="2012 R2")
     comercial = as_staff(client, world, "comercial")
     assert "versão não suportada “2012 R2”" in visible(comercial.get(f"{BASE}/{opportunity.id}"))
     response = comercial.post(f"{BASE}/{opportunity.id}/enviar-contrato")
@@ -271,7 +271,7 @@ def test_an_unsupported_windows_server_blocks_the_contract(client, world, esign)
 
 
 def test_losing_needs_a_reason(client, world):
-    opportunity = make_opportunity(Stage.PROPOSAL)
+    opportunity = factories.opportunity(Stage.PROPOSAL)
     comercial = as_staff(client, world, "comercial")
     response = comercial.post(f"{BASE}/{opportunity.id}/perder", data={"reason": "caro"})
     assert response.status_code == 422 and "pelo menos 10 caracteres" in visible(response)
@@ -284,7 +284,7 @@ def test_a_failed_card_is_shown_with_its_error_and_published_again(client, world
     from portal.integrations.teams import TeamsError
 
     teams.fail_with = TeamsError("Teams Workflows answered 404: flow not found", retryable=False, status=404)
-    opportunity = make_opportunity(Stage.APPROVAL)
+    opportunity = factories.opportunity(Stage.APPROVAL)
     as_staff(client, world, "financeiro").post(f"{BASE}/{opportunity.id}/aprovar")
     assert stage_of(opportunity.id) == Stage.HANDOVER
     comercial = as_staff(client, world, "comercial")
@@ -311,7 +311,7 @@ def _url(app, endpoint, kwargs):
 
 @pytest.mark.parametrize("endpoint", ACTIONS)
 def test_compliance_reads_but_never_acts(app_ctx, client, world, endpoint):
-    opportunity = make_opportunity(Stage.APPROVAL)
+    opportunity = factories.opportunity(Stage.APPROVAL)
     kwargs = {"opportunity_id": opportunity.id}
     if "item_id" in endpoint or endpoint.endswith("remove_item"):
         kwargs["item_id"] = opportunity.items[0].id
@@ -322,30 +322,31 @@ def test_compliance_reads_but_never_acts(app_ctx, client, world, endpoint):
 
 
 def test_financeiro_approves_but_does_not_move_the_pipeline(client, world, teams):
-    opportunity = make_opportunity(Stage.PRESENTATION)
+    opportunity = factories.opportunity(Stage.PRESENTATION)
     financeiro = as_staff(client, world, "financeiro")
     assert advance(financeiro, opportunity.id, Stage.SURVEY).status_code == 403
     assert financeiro.post(f"{BASE}/nova", data={"company_name": "X"}).status_code == 403
     page = visible(financeiro.get(f"{BASE}/{opportunity.id}"))
     assert "Avançar para" not in page and "Salvar dados" not in page
-    ready = make_opportunity(Stage.APPROVAL)
+    ready = factories.opportunity(Stage.APPROVAL)
     assert "Aprovar e criar o cliente" in visible(financeiro.get(f"{BASE}/{ready.id}"))
     assert financeiro.post(f"{BASE}/{ready.id}/aprovar").status_code == 302
 
 
 def test_comercial_moves_the_pipeline_but_cannot_approve_nor_conclude(client, world):
     comercial = as_staff(client, world, "comercial")
-    opportunity = make_opportunity(Stage.PRESENTATION)
+    opportunity = factories.opportunity(Stage.PRESENTATION)
     assert advance(comercial, opportunity.id, Stage.SURVEY).status_code == 302
-    assert comercial.post(f"{BASE}/{make_opportunity(Stage.APPROVAL).id}/aprovar").status_code == 403
-    implanting = make_opportunity(Stage.IMPLANTATION)
+    assert comercial.post(f"{BASE}/{factories.opportunity(Stage.APPROVAL).id}/aprovar").status_code == 403
+    implanting = factories.opportunity(Stage.IMPLANTATION)
     assert comercial.post(f"{BASE}/{implanting.id}/implantacao-concluida").status_code == 403
-    assert "Aprovar e criar o cliente" not in visible(comercial.get(f"{BASE}/{make_opportunity(Stage.APPROVAL).id}"))
+    approval = factories.opportunity(Stage.APPROVAL)
+    assert "Aprovar e criar o cliente" not in visible(comercial.get(f"{BASE}/{approval.id}"))
 
 
 @pytest.mark.parametrize("role", ["master", "adm", "cobranca", "suporte"])
 def test_customers_do_not_see_the_pipeline(client, world, login_as, role):
-    opportunity = make_opportunity(Stage.APPROVAL)
+    opportunity = factories.opportunity(Stage.APPROVAL)
     customer = login_as(role)
     assert customer.get(BASE).status_code == 404
     assert customer.get(f"{BASE}/{opportunity.id}").status_code == 404
@@ -356,12 +357,12 @@ def test_an_unknown_opportunity_is_404(client, world):
     comercial = as_staff(client, world, "comercial")
     assert comercial.get(f"{BASE}/999999").status_code == 404
     assert comercial.post(f"{BASE}/999999/avancar", data={"to": "levantamento"}).status_code == 404
-    opportunity = make_opportunity(Stage.PRESENTATION)
+    opportunity = factories.opportunity(Stage.PRESENTATION)
     assert comercial.get(f"{BASE}/{opportunity.id}/contrato.pdf").status_code == 404  # not sent yet
 
 
 def test_first_payment_date_in_the_past_is_named(client, world):
-    opportunity = make_opportunity(Stage.NEGOTIATION, first_payment_date=clock.today() - timedelta(days=3))
+    opportunity = factories.opportunity(Stage.NEGOTIATION, first_payment_date=clock.today() - timedelta(days=3))
     page = visible(as_staff(client, world, "comercial").get(f"{BASE}/{opportunity.id}"))
     assert "data da 1ª mensalidade a partir de hoje" in page
 
@@ -369,7 +370,7 @@ def test_first_payment_date_in_the_past_is_named(client, world):
 # ---------------------------------------------------------------- the forms as the page renders them (issue 13, 1)
 
 def test_advance_by_submitting_the_form_the_page_renders(client, world):
-    opportunity = make_opportunity(Stage.PRESENTATION)
+    opportunity = factories.opportunity(Stage.PRESENTATION)
     comercial = as_staff(client, world, "comercial")
     for following in (Stage.SURVEY, Stage.REGISTERED, Stage.PROPOSAL):
         page = comercial.get(f"{BASE}/{opportunity.id}").get_data(as_text=True)
