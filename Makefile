@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint install translations messages lock clean-instance
+.PHONY: run test test-fast lint install translations messages lock clean-instance
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ lint: install
 test: translations
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: unit, service and view tests on SQLite only, no browser (no PostgreSQL, no Chromium).
+# `make test` stays the judge before a commit is shared.
+test-fast: translations
+	$(BIN)/python -m pytest -m "not e2e" -k "not postgresql" $(PYTEST_ARGS)
 
 # Re-extract every translatable string and merge it into the English catalog.
 messages: install

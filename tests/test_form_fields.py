@@ -12,9 +12,9 @@ import pytest
 from portal.accounts.roles import STAFF_ROLE_PERMISSIONS, StaffRole
 from portal.onboarding.models import Stage
 from portal.shared.permissions import access_of
+from tests import factories
 from tests.conftest import sign_in
-from tests.onboarding.routes import make_opportunity
-from tests.support.forms import duplicated_fields
+from tests.html import duplicated_fields
 from tests.test_permissions import CUSTOMER_ROUTES, STAFF_ROUTES, _staff_request, _url
 
 CUSTOMER_PAGES = sorted(endpoint for endpoint, (method, _own, _other) in CUSTOMER_ROUTES.items() if method == "GET")
@@ -56,7 +56,7 @@ def test_staff_pages_post_each_field_once(app_ctx, world, client, endpoint):
 
 @pytest.mark.parametrize("stage", list(Stage))
 def test_the_opportunity_page_posts_each_field_once_at_every_stage(app_ctx, world, client, stage):
-    opportunity = make_opportunity(stage)
+    opportunity = factories.opportunity(stage)
     for role in ("comercial", "financeiro", "suporte"):
         response = sign_in(client, getattr(world, f"staff_{role}")).get(f"/backoffice/contratacao/{opportunity.id}")
         assert response.status_code == 200
@@ -64,8 +64,8 @@ def test_the_opportunity_page_posts_each_field_once_at_every_stage(app_ctx, worl
 
 
 def test_the_implantation_queue_posts_each_field_once(app_ctx, world, client):
-    make_opportunity(Stage.HANDOVER)
-    make_opportunity(Stage.IMPLANTATION)
+    factories.opportunity(Stage.HANDOVER)
+    factories.opportunity(Stage.IMPLANTATION)
     response = sign_in(client, world.staff_suporte).get("/backoffice/contratacao/implantacao")
     assert response.status_code == 200 and "Implantação concluída" in response.get_data(as_text=True)
     assert duplicated_fields(response.get_data(as_text=True)) == []

@@ -3,7 +3,7 @@ Portuguese (the old text gone, the Portuguese label there) and in English (the E
 
 import html
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -12,11 +12,10 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.subscriptions import order_texts
 from portal.subscriptions.models import OrderEvent, OrderStatus
-from tests.backoffice.routes_billing import make_invoice
+from tests import factories
 from tests.backoffice.routes_orders import make_order
 from tests.conftest import sign_in
 from tests.e2e.pagecheck import forbidden_words
-from tests.onboarding.routes import make_opportunity
 
 NOW = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
 TENANT_MESSAGE = "The organization has no Microsoft tenant id: set it in the backoffice, then retry."
@@ -111,7 +110,7 @@ def test_an_unknown_provider_code_reads_as_a_refusal(app_ctx):
 
 
 def test_the_staff_invoice_shows_the_credit_line_and_history_in_portuguese(client, world, frozen):
-    invoice = make_invoice(world.demo)
+    invoice = factories.invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10))
     db.session.add(InvoiceLine(invoice_id=invoice.id, position=2, kind=LineKind.CREDIT, description="credit",
                                quantity=1, unit_price_cents=-1000, amount_cents=-1000))
     db.session.add(GatewayPayment(invoice_id=invoice.id, gateway="stripe", external_id="pi_123", method="card",
@@ -137,7 +136,7 @@ def test_the_signature_simulator_says_what_happened_in_words(client, world, app_
     original = app_ctx.extensions["esign"]
     app_ctx.extensions["esign"] = SignatureSimulator(webhook_secret="test-webhook-secret")
     try:
-        opportunity = make_opportunity(Stage.NEGOTIATION)
+        opportunity = factories.opportunity(Stage.NEGOTIATION)
         comercial = sign_in(client, world.staff_comercial)
         base = f"/backoffice/contratacao/{opportunity.id}"
         comercial.post(f"{base}/enviar-contrato")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from portal.integrations.http import opener_without_redirects
 from portal.shared import clock
 
 
@@ -521,15 +522,7 @@ def _retryable(status: int) -> bool:
     return status >= 500 or status in _RETRYABLE_STATUSES
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is answered as it is (an HTTPError with the 3xx status): urllib would otherwise resend the
-    Authorization header to wherever it points, and turn a POST into a GET."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_OPENER = opener_without_redirects()
 
 
 def _multipart(fields: list[tuple[str, str, bytes, str | None]]) -> tuple[bytes, str]:

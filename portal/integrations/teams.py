@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
 
+from portal.integrations.http import opener_without_redirects
+
 
 @dataclass(frozen=True)
 class HandoverCard:
@@ -121,14 +123,7 @@ class TeamsSimulator:
 
 # ---------------------------------------------------------------- Teams Workflows
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (HTTPError with its 3xx status), never a POST silently turned into a GET."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_OPENER = opener_without_redirects()
 
 
 class WorkflowsWebhookNotifier:

@@ -5,7 +5,6 @@ The clock is 2026-03-11 15:00 in São Paulo.
 """
 
 import csv
-import html
 import io
 import re
 import uuid
@@ -19,9 +18,9 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.subscriptions.models import Order, OrderKind, OrderStatus
 from tests import factories
-from tests.billing.routes_fiscal import bare_invoice
 from tests.conftest import sign_in
 from tests.e2e.pagecheck import forbidden_words
+from tests.html import visible, words
 from tests.test_query_budget import counting
 
 MARCH_11 = datetime(2026, 3, 11, 18, 0, tzinfo=UTC)
@@ -35,19 +34,9 @@ def march(app_ctx):
         yield
 
 
-def words(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
 def sentences(response) -> list[str]:
     body = response.get_data(as_text=True)
     return [words(s) for s in re.findall(r'data-testid="history-sentence">(.*?)</td>', body, re.S)]
-
-
-def visible(response) -> str:
-    body = response.get_data(as_text=True)
-    main = body[body.index("<main"):body.index("</main>")]
-    return words(re.sub(r"<(script|style)\b.*?</\1>", " ", main, flags=re.S))
 
 
 @pytest.fixture
@@ -68,7 +57,7 @@ def as_user(user):
 
 def record_a_month(world, basic) -> dict:
     """One event of each kind a customer reads, with the payloads the services write (see their record calls)."""
-    invoice = bare_invoice(world.demo, total_cents=123456)
+    invoice = factories.invoice(world.demo, total_cents=123456, lines=(), boleto=False)
     order = Order(organization_id=world.demo.id, kind=OrderKind.QUANTITY_CHANGE, subscription_id=basic.id,
                   quantity=5, status=OrderStatus.FAILED, correlation_id=str(uuid.uuid4()))
     db.session.add(order)
@@ -311,7 +300,7 @@ def test_the_page_runs_as_many_statements_for_few_and_many_events(master, world,
         record(AuditTag.MEMBERSHIP_DEACTIVATED, actor=as_user(membership.user), organization_id=world.demo.id,
                subject=f"membership:{membership.id}", before={"active": True}, after={"active": False})
         with clock.frozen(MARCH_11 - timedelta(days=40 + n)):  # one invoice per billing day
-            invoice = bare_invoice(world.demo)
+            invoice = factories.invoice(world.demo, lines=(), boleto=False, total_cents=78_900)
         record(AuditTag.INVOICE_CANCELLED, actor=as_user(world.staff_financeiro), organization_id=world.demo.id,
                subject=f"invoice:{invoice.id}", before={"status": "open"}, after={"status": "cancelled"})
     db.session.commit()
@@ -321,7 +310,7 @@ def test_the_page_runs_as_many_statements_for_few_and_many_events(master, world,
 def test_another_organizations_names_are_not_looked_up(master, world):
     """A subject naming another organization's row (it cannot happen, but) shows nothing of it."""
     secret = factories.subscription(world.other, product=factories.ProductFactory(name="Produto Secreto"))
-    invoice = bare_invoice(world.other)
+    invoice = factories.invoice(world.other, lines=(), boleto=False, total_cents=78_900)
     record(AuditTag.QUANTITY_INCREASED, actor=as_user(world.master), organization_id=world.demo.id,
            subject=f"subscription:{secret.id}", before={"quantity": 1}, after={"quantity": 2})
     record(AuditTag.INVOICE_CANCELLED, actor=as_user(world.master), organization_id=world.demo.id,

@@ -10,8 +10,8 @@ import config
 from portal import create_app
 from portal.offers.models import OfferStatus
 from portal.shared.links import absolute_url
+from tests import factories
 from tests.conftest import app_settings, sign_in
-from tests.offers.routes import make_offer
 
 EVIL = {"Host": "evil.example"}
 
@@ -47,7 +47,7 @@ def test_an_invitation_sent_through_a_forged_host_carries_a_link_on_base_url(cli
 
 
 def test_an_offer_sent_through_a_forged_host_carries_a_link_on_base_url(client, world, outbox):
-    offer = make_offer(world.staff_comercial, world.demo, status=OfferStatus.DRAFT)
+    offer = factories.offer(world.staff_comercial, world.demo, status=OfferStatus.DRAFT)
     signed_in_on_evil_host(client, world.staff_comercial)
     response = client.post(f"/backoffice/ofertas/{offer.id}/enviar", data={"email_masters": "y"}, headers=EVIL)
     assert response.status_code == 302

@@ -17,15 +17,12 @@ from portal.shared.audit import Actor, AuditEvent, AuditTag
 from tests import factories
 from tests.conftest import sign_in
 from tests.factories import PASSWORD
+from tests.html import alerts, field_errors, text
 
 NEW_PASSWORD = "Jabuticaba#Doce42"
 
 
 # ---------------------------------------------------------------- steps
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
 
 def submit_login(client, email, password=PASSWORD, next_url=None):
     query = {"next": next_url} if next_url is not None else {}
@@ -74,14 +71,6 @@ def mailed_link(outbox, path: str) -> str:
 
 def events(tag: AuditTag) -> list[AuditEvent]:
     return list(db.session.scalars(select(AuditEvent).where(AuditEvent.tag == tag).order_by(AuditEvent.seq)))
-
-
-def field_errors(response) -> list[str]:
-    return [html.unescape(e) for e in re.findall(r'class="invalid-feedback[^"]*">([^<]*)<', text(response))]
-
-
-def alerts(response) -> list[str]:
-    return [html.unescape(a) for a in re.findall(r'<div class="alert [^"]*" role="\w+">([^<]*)</div>', text(response))]
 
 
 def checked_roles(response) -> set[str]:

@@ -1,6 +1,5 @@
 """The customer's "Contrato" page as people use it: a Master reads and accepts; other roles are kept out."""
 
-import html
 import re
 from datetime import UTC, date, datetime
 
@@ -13,6 +12,7 @@ from portal.integrations.partner_center import PartnerCenterSimulator
 from portal.shared import clock
 from tests import factories
 from tests.agreements.routes import PDF_BYTES, make_acceptance, make_version
+from tests.html import field_errors, nav, unescaped
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
@@ -34,20 +34,6 @@ def simulator(app_ctx, world):
     app_ctx.extensions["provisioner"] = original
 
 
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def nav(response) -> str:
-    body = response.get_data(as_text=True)
-    start = body.index('data-testid="nav"')
-    return body[start:body.index("</ul>", start)]
-
-
-def field_errors(response) -> list[str]:
-    return [html.unescape(m) for m in re.findall(r'class="invalid-feedback d-block[^"]*">([^<]*)<', text(response))]
-
-
 def accept(client, *versions, phone="(11) 98888-7777"):
     return client.post("/contrato", data={"versions": [str(v.id) for v in versions], "phone": phone})
 
@@ -63,7 +49,7 @@ def test_master_reads_and_accepts_the_current_agreements(login_as, world, simula
 
     page = client.get("/contrato")
     assert page.status_code == 200
-    body = text(page)
+    body = unescaped(page)
     assert "Contrato de Cliente Microsoft" in body and "Termos do Portal Cloud" in body
     assert "<p>Primeira cláusula.</p>" in body and "Segunda cláusula,<br>com duas linhas." in body
     assert body.count("Não fornecido") == 2 and body.count("Li e aceito") == 2
@@ -75,7 +61,7 @@ def test_master_reads_and_accepts_the_current_agreements(login_as, world, simula
     done = accept(client, mca, terms)
     assert done.status_code == 302 and done.headers["Location"] == "/contrato"
     page = client.get("/contrato")
-    body = text(page)
+    body = unescaped(page)
     assert "Contrato aceito." in body
     assert body.count("Fornecido") == 2 and "Não fornecido" not in body
     assert "Aceito no portal por Master Demo (" + world.master.email + ") em 10/03/2026." in body
@@ -91,7 +77,7 @@ def test_accepting_one_of_two_leaves_the_other_pending(login_as, world):
     mca, terms = make_version(), make_version(AgreementKind.RESELLER)
     client = login_as("master")
     assert accept(client, terms).status_code == 302
-    body = text(client.get("/contrato"))
+    body = unescaped(client.get("/contrato"))
     assert body.count("Li e aceito") == 1 and f'value="{mca.id}"' in body
 
 
@@ -101,12 +87,12 @@ def test_nothing_ticked_or_a_bad_phone_comes_back_with_the_input_kept(login_as, 
     nothing = accept(client, phone="(21) 2222-3333")
     assert nothing.status_code == 422
     assert field_errors(nothing) == ["Marque “Li e aceito” no contrato que você aceita."]
-    assert 'value="(21) 2222-3333"' in text(nothing)
+    assert 'value="(21) 2222-3333"' in unescaped(nothing)
 
     bad_phone = accept(client, mca, phone="não tenho")
     assert bad_phone.status_code == 422
     assert field_errors(bad_phone) == ["Informe o telefone com DDD, só com números, espaços, parênteses, + e -."]
-    assert re.search(rf'value="{mca.id}" id="accept-{mca.id}" checked', text(bad_phone))
+    assert re.search(rf'value="{mca.id}" id="accept-{mca.id}" checked', unescaped(bad_phone))
     assert acceptances() == 0
 
 
@@ -125,7 +111,7 @@ def test_accepting_again_changes_nothing(login_as, world):
     accept(client, mca)
     again = accept(client, mca)
     assert again.status_code == 302
-    assert "já estava aceito" in text(client.get("/contrato"))
+    assert "já estava aceito" in unescaped(client.get("/contrato"))
     assert acceptances() == 1
 
 
@@ -156,7 +142,7 @@ def test_the_pdf_is_served_to_the_master(login_as, world):
 
 def test_without_a_published_agreement_there_is_nothing_to_accept(login_as, world):
     client = login_as("master")
-    assert "Nenhum contrato em vigor" in text(client.get("/contrato"))
+    assert "Nenhum contrato em vigor" in unescaped(client.get("/contrato"))
     assert 'href="/contrato"' not in nav(client.get("/"))
 
 
@@ -185,7 +171,7 @@ def test_the_cart_tells_the_master_how_to_accept_and_then_lets_the_purchase_thro
     product = factories.ProductFactory()
     client = login_as("master")
     assert add_to_cart(client, product).status_code == 302
-    refused = text(review_cart(client))
+    refused = unescaped(review_cart(client))
     assert "Para comprar ou aumentar licenças, aceite antes “Contrato de Cliente Microsoft”." in refused
     assert "(/contrato)" in refused
 
@@ -199,7 +185,7 @@ def test_the_cart_tells_the_adm_who_can_accept(login_as, world):
     product = factories.ProductFactory()
     client = login_as("adm")
     assert add_to_cart(client, product).status_code == 302
-    refused = text(review_cart(client))
+    refused = unescaped(review_cart(client))
     assert "até que um Master da organização aceite “Termos do Portal Cloud”. Quem pode aceitar: Master Demo." \
         in refused
 
@@ -209,5 +195,5 @@ def test_a_contract_accepted_elsewhere_counts(login_as, world):
     mca = make_version()
     make_acceptance(world.demo, mca, method="attested", first_name="Joana", last_name="Cliente",
                     email="joana@cliente.example.com")
-    body = text(login_as("master").get("/contrato"))
+    body = unescaped(login_as("master").get("/contrato"))
     assert "Atestado pela equipe por Joana Cliente (joana@cliente.example.com) em 10/03/2026." in body

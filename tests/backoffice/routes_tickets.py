@@ -4,15 +4,15 @@ POSTs go with an empty form: a role that may act gets 422 (reply, note, status: 
 nobody a ticket that has nobody: nothing to change).
 """
 
-from tests.tickets.routes import make_ticket
+from tests import factories
 
 
 def _ticket(world) -> dict:
-    return {"ticket_id": make_ticket(world.demo, world.suporte).id}
+    return {"ticket_id": factories.ticket(world.demo, world.suporte).id}
 
 
 def _file(world) -> dict:
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     return {"ticket_id": ticket.id, "attachment_id": ticket.messages[0].attachments[0].id}
 
 

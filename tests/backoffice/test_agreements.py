@@ -1,6 +1,5 @@
 """Backoffice "Contratos": the list by status, publishing versions, attesting for a customer, who may do what."""
 
-import html
 import io
 import re
 from datetime import UTC, date, datetime
@@ -18,6 +17,7 @@ from portal.shared.audit import AuditEvent, AuditTag
 from tests import factories
 from tests.agreements.routes import PDF_BYTES, make_acceptance, make_version
 from tests.conftest import sign_in
+from tests.html import field_errors, unescaped
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 TENANT = "4d3cf487-70f4-4e1e-9ff1-b2bfce8d9f04"
@@ -43,14 +43,6 @@ def staff(client, world, role):
     return sign_in(client, getattr(world, f"staff_{role}"))
 
 
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def field_errors(response) -> list[str]:
-    return [html.unescape(m) for m in re.findall(r'class="invalid-feedback d-block[^"]*">([^<]*)<', text(response))]
-
-
 ATTESTATION = {"first_name": "Joana", "last_name": "Cliente", "email": "joana@cliente.example.com",
                "phone": "(11) 3000-0000", "accepted_on": "10/03/2026"}
 
@@ -70,7 +62,7 @@ def test_staff_sees_organizations_by_agreement_status(client, world):
 
     page = client.get("/backoffice/contratos")
     assert page.status_code == 200
-    body = text(page)
+    body = unescaped(page)
     assert "Demo Tecnologia Ltda" in body and "Outra Empresa S.A." in body
     assert "Marina Master · aceito no portal · 10/03/2026" in body
     assert "Joana Cliente · atestado pela equipe · 10/03/2026" in body
@@ -79,11 +71,11 @@ def test_staff_sees_organizations_by_agreement_status(client, world):
     assert "Publicar nova versão" not in body  # compliance reads only
     assert "Contratos" in body[body.index('data-testid="nav"'):]
 
-    missing = text(client.get("/backoffice/contratos?situacao=nao_fornecido"))
+    missing = unescaped(client.get("/backoffice/contratos?situacao=nao_fornecido"))
     assert "Outra Empresa S.A." in missing and "Demo Tecnologia Ltda" not in missing
-    provided = text(client.get("/backoffice/contratos?situacao=fornecido&tipo=microsoft_mca"))
+    provided = unescaped(client.get("/backoffice/contratos?situacao=fornecido&tipo=microsoft_mca"))
     assert "Demo Tecnologia Ltda" in provided and "Outra Empresa S.A." not in provided
-    assert "Outra Empresa" in text(client.get("/backoffice/contratos?q=outra"))
+    assert "Outra Empresa" in unescaped(client.get("/backoffice/contratos?q=outra"))
     # Nonsense filters are ignored, never a 500.
     assert client.get("/backoffice/contratos?situacao=talvez&tipo=x&pagina=99999999999").status_code == 200
 
@@ -93,7 +85,7 @@ def test_versions_are_listed_with_their_state(client, world):
     make_version(title="MCA 2026", effective_from=clock.today(), pdf=PDF_BYTES)
     make_version(title="MCA futura", effective_from=date(2026, 4, 1))
     staff(client, world, "comercial")
-    body = text(client.get("/backoffice/contratos/versoes"))
+    body = unescaped(client.get("/backoffice/contratos/versoes"))
     assert re.search(r"MCA antiga</td>\s*<td[^>]*>01/01/2020\s*<span[^>]*>substituída", body)
     assert re.search(r"MCA 2026</td>\s*<td[^>]*>10/03/2026\s*<span[^>]*>em vigor", body)
     assert re.search(r"MCA futura</td>\s*<td[^>]*>01/04/2026\s*<span[^>]*>futura", body)
@@ -129,7 +121,7 @@ def test_admin_publishes_a_version_with_its_pdf(client, world):
     version = db.session.scalar(select(AgreementVersion))
     assert (version.title, version.provider_template_id) == ("Contrato de Cliente Microsoft (março)", MCA_TEMPLATE_ID)
     assert client.get(f"/backoffice/contratos/versoes/{version.id}/pdf").data == PDF_BYTES
-    assert "Versão publicada: “Contrato de Cliente Microsoft (março)”" in text(client.get("/backoffice/contratos"))
+    assert "Versão publicada: “Contrato de Cliente Microsoft (março)”" in unescaped(client.get("/backoffice/contratos"))
     [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.AGREEMENT_PUBLISHED))
     assert event.actor_id == world.staff_admin.id
 
@@ -139,7 +131,7 @@ def test_publishing_mistakes_come_back_with_the_input_kept(client, world):
     not_pdf = publish(client, pdf=b"GIF89a...", title="Meu título")
     assert not_pdf.status_code == 422
     assert field_errors(not_pdf) == ["Este arquivo não é um PDF."]
-    assert 'value="Meu título"' in text(not_pdf)
+    assert 'value="Meu título"' in unescaped(not_pdf)
     past = publish(client, effective_from="09/03/2026")
     assert past.status_code == 422
     assert field_errors(past) == ["A vigência começa hoje ou depois (10/03/2026): uma versão nunca é retroativa."]
@@ -153,14 +145,14 @@ def test_a_pdf_over_10_mb_is_refused(client, world):
     big = publish(client, pdf=b"%PDF-" + b"0" * (10 * 1024 * 1024))
     assert big.status_code == 422 and field_errors(big) == ["O PDF passa de 10 MB."]
     huge = publish(client, pdf=b"%PDF-" + b"0" * (11 * 1024 * 1024))
-    assert huge.status_code == 413 and "O PDF passa de 10 MB." in text(huge)
+    assert huge.status_code == 413 and "O PDF passa de 10 MB." in unescaped(huge)
 
 
 def test_the_template_id_is_fetched_from_microsoft(client, world):
     staff(client, world, "admin")
     response = publish(client, action="buscar", title="Rascunho", provider_template_id="")
     assert response.status_code == 200
-    body = text(response)
+    body = unescaped(response)
     assert f'value="{MCA_TEMPLATE_ID}"' in body and 'value="https://aka.ms/customeragreement"' in body
     assert 'value="Rascunho"' in body  # what was typed stays
     assert db.session.scalar(select(func.count(AgreementVersion.id))) == 0  # nothing published yet
@@ -178,7 +170,7 @@ def test_only_admin_publishes(client, world, role):
 def test_comercial_attests_for_a_customer(client, world, outbox, simulator):
     version = make_version()
     staff(client, world, "comercial")
-    page = text(client.get(f"/backoffice/contratos/{world.demo.id}"))
+    page = unescaped(client.get(f"/backoffice/contratos/{world.demo.id}"))
     assert 'value="Master"' in page and 'value="Demo"' in page  # prefilled from the primary contact
     assert 'value="2026-03-10"' in page
 
@@ -188,7 +180,7 @@ def test_comercial_attests_for_a_customer(client, world, outbox, simulator):
     acceptance = db.session.scalar(select(AgreementAcceptance))
     assert (acceptance.method, acceptance.recorded_by_id, acceptance.email) == (
         "attested", world.staff_comercial.id, "joana@cliente.example.com")
-    body = text(client.get(f"/backoffice/contratos/{world.demo.id}"))
+    body = unescaped(client.get(f"/backoffice/contratos/{world.demo.id}"))
     assert "Aceite atestado em nome de Demo Tecnologia." in body
     assert "registrado na Microsoft" in body and "contato avisado em 10/03/2026 12:00" in body
     assert [m["To"] for m in outbox] == [world.master.email]
@@ -202,7 +194,7 @@ def test_a_future_date_is_refused_with_the_input_kept(client, world):
     assert response.status_code == 422
     assert field_errors(response) == ["A data do aceite não pode estar no futuro: use hoje (10/03/2026) ou uma data "
                                       "anterior."]
-    assert 'value="Joana"' in text(response) and 'value="joana@cliente.example.com"' in text(response)
+    assert 'value="Joana"' in unescaped(response) and 'value="joana@cliente.example.com"' in unescaped(response)
     assert db.session.scalar(select(func.count(AgreementAcceptance.id))) == 0
 
 
@@ -231,7 +223,7 @@ def test_other_staff_cannot_attest(client, world, role):
     version = make_version()
     staff(client, world, role)
     assert attest(client, world.demo, version).status_code == 403
-    page = text(client.get(f"/backoffice/contratos/{world.demo.id}"))
+    page = unescaped(client.get(f"/backoffice/contratos/{world.demo.id}"))
     assert "Atestar aceite" not in page
     assert db.session.scalar(select(func.count(AgreementAcceptance.id))) == 0
 
@@ -249,11 +241,11 @@ def test_comercial_resends_a_failed_acceptance(client, world, simulator):
     failed = make_acceptance(world.demo, version, provider_status="failed", first_name="Marina", last_name="Master",
                              provider_error="A organização não tem tenant Microsoft cadastrado.")
     staff(client, world, "comercial")
-    page = text(client.get(f"/backoffice/contratos/{world.demo.id}"))
+    page = unescaped(client.get(f"/backoffice/contratos/{world.demo.id}"))
     assert "A organização não tem tenant Microsoft cadastrado." in page and "Reenviar à Microsoft" in page
     response = client.post(f"/backoffice/contratos/aceites/{failed.id}/reenviar")
     assert response.status_code == 302
-    assert "Aceite registrado na Microsoft." in text(client.get(response.headers["Location"]))
+    assert "Aceite registrado na Microsoft." in unescaped(client.get(response.headers["Location"]))
     db.session.expire_all()
     assert db.session.get(AgreementAcceptance, failed.id).provider_status == "done"
     assert client.post("/backoffice/contratos/aceites/999999/reenviar").status_code == 404

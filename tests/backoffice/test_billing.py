@@ -4,7 +4,6 @@ hand (and every wrong input explained on its field), and "Faturamento" (run the 
 The clock is 2026-03-25 12:00 in São Paulo; the invoice is R$ 1.000,00, due 2026-03-20 (overdue).
 """
 
-import html
 import re
 from datetime import UTC, date, datetime
 
@@ -18,8 +17,8 @@ from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.subscriptions.models import CreditEntry
 from tests import factories
-from tests.backoffice.routes_billing import make_invoice
 from tests.conftest import sign_in
+from tests.html import unescaped
 
 MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
 VALID = {"paid_on": "24/03/2026", "amount": "400,00", "method": "pix", "note": "Pix recebido às 10h"}
@@ -33,16 +32,13 @@ def march(app_ctx):
 
 @pytest.fixture
 def invoice(world) -> Invoice:
-    return make_invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10), due_date=date(2026, 3, 20))
+    return factories.invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10),
+                             due_date=date(2026, 3, 20))
 
 
 @pytest.fixture
 def finance(client, world):
     return sign_in(client, world.staff_financeiro)
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def squash(page: str) -> str:
@@ -86,10 +82,12 @@ def test_customers_never_reach_the_finance_pages(client, world, invoice):
 # ---------------------------------------------------------------- the list
 
 def test_the_list_highlights_overdue_invoices_and_filters(finance, world, invoice):
-    paid = make_invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.PAID)
-    upcoming = make_invoice(world.other, billing_date=date(2026, 3, 24), due_date=date(2026, 4, 3))
-    last_year = make_invoice(world.other, billing_date=date(2025, 12, 10), status=InvoiceStatus.CANCELLED)
-    page = text(finance.get("/backoffice/faturas"))
+    paid = factories.invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.PAID, total_cents=100_000)
+    upcoming = factories.invoice(world.other, billing_date=date(2026, 3, 24), due_date=date(2026, 4, 3),
+                                 total_cents=100_000)
+    last_year = factories.invoice(world.other, billing_date=date(2025, 12, 10), status=InvoiceStatus.CANCELLED,
+                                  total_cents=100_000)
+    page = unescaped(finance.get("/backoffice/faturas"))
     for found in (invoice, paid, upcoming, last_year):
         assert found.display_number in page
     overdue_row = re.search(rf'<tr class="table-danger" data-overdue="1" data-invoice="{invoice.id}">(.*?)</tr>',
@@ -98,7 +96,7 @@ def test_the_list_highlights_overdue_invoices_and_filters(finance, world, invoic
     assert f'data-overdue="1" data-invoice="{upcoming.id}"' not in page
 
     def numbers(query):
-        found = text(finance.get(f"/backoffice/faturas?{query}"))
+        found = unescaped(finance.get(f"/backoffice/faturas?{query}"))
         return {i.display_number for i in (invoice, paid, upcoming, last_year) if i.display_number in found}
 
     assert numbers("situacao=vencida") == {invoice.display_number}
@@ -112,7 +110,7 @@ def test_the_list_highlights_overdue_invoices_and_filters(finance, world, invoic
 
 def test_filters_that_cannot_be_read_are_explained(finance, invoice):
     response = finance.get("/backoffice/faturas?situacao=sumida&ano=dois+mil")
-    page = text(response)
+    page = unescaped(response)
     assert response.status_code == 422
     assert "Situação desconhecida: “sumida”" in page and "“dois mil” não é um ano válido" in page
     assert invoice.display_number in page  # the other filters (none) still apply
@@ -130,7 +128,7 @@ def test_the_invoice_page_tells_its_whole_story(finance, world, invoice):
                        detail={"hosted_voucher_url": "https://payments.stripe.com/boleto/voucher/test_1"}),
     ])
     db.session.commit()
-    page = text(finance.get(f"/backoffice/faturas/{invoice.id}"))
+    page = unescaped(finance.get(f"/backoffice/faturas/{invoice.id}"))
     assert "pi_declined1" in page and "Your card was declined." in page
     assert 'href="https://payments.stripe.com/boleto/voucher/test_1"' in page
     assert f"Fatura {invoice.display_number}" in page and world.demo.legal_name in page
@@ -152,7 +150,7 @@ def test_a_partial_payment_is_recorded_and_the_balance_confirmed(finance, world,
     assert (payment.amount_cents, payment.method, payment.paid_on, payment.source) == (40_000, "pix",
                                                                                        date(2026, 3, 24), "manual")
     assert payment.recorded_by_id == world.staff_financeiro.id
-    page = text(finance.get(response.headers["Location"]))
+    page = unescaped(finance.get(response.headers["Location"]))
     assert (f"Pagamento de R$ 400,00 registrado na fatura {invoice.display_number}. Saldo em aberto: R$ 600,00."
             in page)
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.PAYMENT_RECORDED))
@@ -162,7 +160,7 @@ def test_a_partial_payment_is_recorded_and_the_balance_confirmed(finance, world,
 def test_an_over_payment_pays_the_invoice_and_says_where_the_rest_went(finance, world, invoice):
     data = {**VALID, "amount": "R$ 1.000,50", "method": "deposito", "paid_on": "2026-03-25"}
     response = finance.post(f"/backoffice/faturas/{invoice.id}/pagamentos", data=data, follow_redirects=True)
-    page = text(response)
+    page = unescaped(response)
     assert "Saldo em aberto: R$ 0,00. A fatura está paga. O excedente de R$ 0,50 virou crédito da organização." in page
     assert db.session.get(Invoice, invoice.id).status == InvoiceStatus.PAID
     assert db.session.scalar(select(func.sum(CreditEntry.amount_cents))
@@ -188,7 +186,7 @@ def test_an_over_payment_pays_the_invoice_and_says_where_the_rest_went(finance, 
 ])
 def test_wrong_input_is_explained_on_its_field_and_kept(finance, invoice, changes, field, message):
     response = finance.post(f"/backoffice/faturas/{invoice.id}/pagamentos", data={**VALID, **changes})
-    page = text(response)
+    page = unescaped(response)
     assert response.status_code == 422
     assert message in field_error(page, field)
     for name, value in {**VALID, **changes}.items():
@@ -198,10 +196,11 @@ def test_wrong_input_is_explained_on_its_field_and_kept(finance, invoice, change
 
 
 def test_a_cancelled_invoice_has_no_payment_form_and_refuses_one(finance, world):
-    cancelled = make_invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.CANCELLED)
-    assert 'data-testid="payment-form"' not in text(finance.get(f"/backoffice/faturas/{cancelled.id}"))
+    cancelled = factories.invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.CANCELLED,
+                                  total_cents=100_000)
+    assert 'data-testid="payment-form"' not in unescaped(finance.get(f"/backoffice/faturas/{cancelled.id}"))
     response = finance.post(f"/backoffice/faturas/{cancelled.id}/pagamentos", data=VALID)
-    assert response.status_code == 422 and "foi cancelada" in text(response)
+    assert response.status_code == 422 and "foi cancelada" in unescaped(response)
     assert payments_of(cancelled) == []
 
 
@@ -223,27 +222,27 @@ def test_the_billing_run_asks_for_confirmation_then_reports(finance, world, no_i
     world.other.billing_day = 24
     db.session.commit()
     factories.subscription(world.demo, quantity=10)  # Outra Empresa has nothing to bill
-    page = text(finance.get("/backoffice/faturamento"))
+    page = unescaped(finance.get("/backoffice/faturamento"))
     assert 'value="25/03/2026"' in page  # today, by default
 
     confirm = finance.post("/backoffice/faturamento", data={"day": "24/03/2026"})
-    page = squash(text(confirm))
+    page = squash(unescaped(confirm))
     assert confirm.status_code == 200 and 'data-testid="run-confirm"' in page
     assert "2 organizações têm dia de faturamento em 24/03/2026." in page
     assert world.demo.legal_name in page and world.other.legal_name in page
     assert db.session.scalar(select(func.count(Invoice.id))) == 0  # nothing yet
 
-    done = squash(text(finance.post("/backoffice/faturamento", data={"day": "24/03/2026", "confirm": "1"})))
+    done = squash(unescaped(finance.post("/backoffice/faturamento", data={"day": "24/03/2026", "confirm": "1"})))
     assert "1 fatura emitida · 0 já existiam · 1 sem nada a faturar · 0 falharam" in done
     invoice = db.session.scalar(select(Invoice))
     assert invoice.organization_id == world.demo.id and invoice.display_number in done
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.INVOICE_ISSUED))
     assert event.actor_id == world.staff_financeiro.id
 
-    again = squash(text(finance.post("/backoffice/faturamento", data={"day": "24/03/2026", "confirm": "1"})))
+    again = squash(unescaped(finance.post("/backoffice/faturamento", data={"day": "24/03/2026", "confirm": "1"})))
     assert "0 faturas emitidas · 1 já existia · 1 sem nada a faturar" in again
     assert db.session.scalar(select(func.count(Invoice.id))) == 1
-    assert f"já emitida: {invoice.display_number}" in text(finance.post("/backoffice/faturamento",
+    assert f"já emitida: {invoice.display_number}" in unescaped(finance.post("/backoffice/faturamento",
                                                                        data={"day": "24/03/2026"}))
 
 
@@ -254,7 +253,7 @@ def test_the_billing_run_asks_for_confirmation_then_reports(finance, world, no_i
 ])
 def test_the_billing_run_date_is_checked(finance, day, message):
     response = finance.post("/backoffice/faturamento", data={"day": day, "confirm": "1"})
-    assert response.status_code == 422 and message in field_error(text(response), "day")
+    assert response.status_code == 422 and message in field_error(unescaped(response), "day")
     assert db.session.scalar(select(func.count(Invoice.id))) == 0
 
 
@@ -264,7 +263,7 @@ def test_finance_reissues_an_invoice_from_the_correction_page(app_ctx, world, lo
     factories.subscription(world.demo, quantity=2, added_at=datetime(2026, 1, 5, 12, tzinfo=UTC))
     world.demo.billing_day = 10
     db.session.commit()
-    invoice = make_invoice(world.demo, billing_date=date(2026, 3, 10))
+    invoice = factories.invoice(world.demo, billing_date=date(2026, 3, 10), total_cents=100_000)
     client = login_as("staff_financeiro")
     page = client.get(f"/backoffice/faturas/{invoice.id}/corrigir").get_data(as_text=True)
     assert "Cancelar e reemitir" in page and "Nota de crédito" in page
@@ -280,7 +279,7 @@ def test_finance_reissues_an_invoice_from_the_correction_page(app_ctx, world, lo
 
 
 def test_finance_issues_a_credit_note(app_ctx, world, login_as):
-    invoice = make_invoice(world.demo, total_cents=100_000)
+    invoice = factories.invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10))
     client = login_as("staff_financeiro")
     for amount, message in (("abc", "formato 1.234,56"), ("2.000,00", "passa do que ainda pode ser creditado")):
         refused = client.post(f"/backoffice/faturas/{invoice.id}/nota-de-credito",

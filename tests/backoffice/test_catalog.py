@@ -13,8 +13,9 @@ from portal.subscriptions import service as subscriptions
 from portal.subscriptions.models import Subscription
 from tests import factories
 from tests.catalog.conftest import catalog, march  # noqa: F401 - fixtures
-from tests.catalog.test_views import alerts, cards, field_errors, flashes, input_value, section, text
+from tests.catalog.test_views import cards
 from tests.conftest import sign_in
+from tests.html import alerts, field_errors, follow, input_value, section, text
 
 PRODUCT = {
     "sku": "M365-BP", "name": "Microsoft 365 Business Premium", "description": "Segurança avançada",
@@ -95,7 +96,7 @@ def test_admin_creates_a_family(admin, world):
     response = admin.post("/backoffice/catalogo/familias/nova",
                           data={"name": "Segurança", "description": "Proteção", "position": "2", "active": "y"})
     assert response.headers["Location"] == "/backoffice/catalogo"
-    assert "Família Segurança criada." in flashes(admin, response)
+    assert "Família Segurança criada." in follow(admin, response)
     family = db.session.scalar(select(ProductFamily).where(ProductFamily.name == "Segurança"))
     assert (family.position, family.active) == (2, True)
     [event] = events(AuditTag.CATALOG_FAMILY_CREATED)
@@ -139,7 +140,7 @@ def test_admin_creates_a_product_then_prices_it(admin, world, catalog):  # noqa:
     product = db.session.scalar(select(Product).where(Product.sku == "M365-BP"))
     assert response.headers["Location"] == f"/backoffice/catalogo/produtos/{product.id}"
     assert "Produto Microsoft 365 Business Premium criado. Cadastre o preço para que ele apareça no catálogo." in \
-        flashes(admin, response)
+        follow(admin, response)
     assert (product.decrease_window_hours, product.family_id, product.active) == (168, catalog.m365.id, True)
     [event] = events(AuditTag.CATALOG_PRODUCT_CREATED)
     assert event.after["offer_id"] == "CFQ7TTC0LCHC:0002:CFQ7TTC0LCHD"
@@ -147,7 +148,7 @@ def test_admin_creates_a_product_then_prices_it(admin, world, catalog):  # noqa:
     assert "Sem preço" in section(page, "price-history")
     response = admin.post(f"/backoffice/catalogo/produtos/{product.id}/precos/novo",
                           data={"price-unit_price": "1.234,56", "price-effective_from": "2026-03-11"})
-    assert "Novo preço de Microsoft 365 Business Premium: R$ 1.234,56 a partir de 11/03/2026." in flashes(
+    assert "Novo preço de Microsoft 365 Business Premium: R$ 1.234,56 a partir de 11/03/2026." in follow(
         admin, response)
     assert [(p.unit_price_cents, p.created_by_id) for p in product.prices] == [(123456, world.staff_admin.id)]
     assert "11/03/2026 R$ 1.234,56 em vigor" in section(admin.get(f"/backoffice/catalogo/produtos/{product.id}"),

@@ -12,9 +12,9 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.support.models import MessageKind, Ticket, TicketPriority, TicketStatus
-from tests.accounts.test_views import field_errors, text
+from tests import factories
 from tests.conftest import sign_in
-from tests.tickets.routes import PDF, add_message, make_ticket
+from tests.html import field_errors, text
 from tests.tickets.test_service import mail_text
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
@@ -47,12 +47,12 @@ def order_in(body: str) -> list[int]:
 # ---------------------------------------------------------------- the queue
 
 def test_the_queue_shows_the_clocks_against_the_targets(app_ctx, world, client, frozen):
-    late = make_ticket(world.demo, world.suporte, subject="Exchange fora do ar", priority=TicketPriority.URGENT,
-                       created_at=NOON - timedelta(hours=2, minutes=10))
-    answered = make_ticket(world.other, world.other_master, subject="Dúvida de licença",
-                           priority=TicketPriority.HIGH, created_at=NOON - timedelta(hours=6),
-                           first_response_at=NOON - timedelta(hours=3, minutes=50),
-                           status=TicketStatus.WAITING_CUSTOMER, assignee_id=world.staff_suporte.id)
+    late = factories.ticket(world.demo, world.suporte, subject="Exchange fora do ar", priority=TicketPriority.URGENT,
+                            created_at=NOON - timedelta(hours=2, minutes=10))
+    answered = factories.ticket(world.other, world.other_master, subject="Dúvida de licença",
+                                priority=TicketPriority.HIGH, created_at=NOON - timedelta(hours=6),
+                                first_response_at=NOON - timedelta(hours=3, minutes=50),
+                                status=TicketStatus.WAITING_CUSTOMER, assignee_id=world.staff_suporte.id)
     body = text(staff(client, world).get("/backoffice/chamados"))
     assert order_in(body) == [late.id, answered.id]
     first = row(body, late)
@@ -67,29 +67,29 @@ def test_the_queue_shows_the_clocks_against_the_targets(app_ctx, world, client, 
 def test_the_queue_uses_the_targets_from_settings(app_ctx, world, client, frozen, monkeypatch):
     monkeypatch.setitem(app_ctx.config, "TICKET_FIRST_RESPONSE_HOURS",
                         {"urgent": 3, "high": 4, "normal": 8, "low": 24})
-    ticket = make_ticket(world.demo, world.suporte, priority=TicketPriority.URGENT,
-                         created_at=NOON - timedelta(hours=2, minutes=10))
+    ticket = factories.ticket(world.demo, world.suporte, priority=TicketPriority.URGENT,
+                              created_at=NOON - timedelta(hours=2, minutes=10))
     body = text(staff(client, world).get("/backoffice/chamados"))
     assert "1ª resposta: aguardando há 2 h 10 min (meta 3 h) — faltam 50 min" in row(body, ticket)
 
 
 def test_the_queue_puts_the_oldest_urgent_first(app_ctx, world, client, frozen):
-    normal_old = make_ticket(world.demo, world.suporte, created_at=NOON - timedelta(days=2))
-    urgent_new = make_ticket(world.demo, world.suporte, priority=TicketPriority.URGENT,
-                             created_at=NOON - timedelta(minutes=5))
-    urgent_old = make_ticket(world.other, world.other_master, priority=TicketPriority.URGENT,
-                             created_at=NOON - timedelta(hours=3))
-    low = make_ticket(world.demo, world.suporte, priority=TicketPriority.LOW, created_at=NOON - timedelta(days=9))
-    make_ticket(world.demo, world.suporte, priority=TicketPriority.URGENT, status=TicketStatus.CLOSED)
+    normal_old = factories.ticket(world.demo, world.suporte, created_at=NOON - timedelta(days=2))
+    urgent_new = factories.ticket(world.demo, world.suporte, priority=TicketPriority.URGENT,
+                                  created_at=NOON - timedelta(minutes=5))
+    urgent_old = factories.ticket(world.other, world.other_master, priority=TicketPriority.URGENT,
+                                  created_at=NOON - timedelta(hours=3))
+    low = factories.ticket(world.demo, world.suporte, priority=TicketPriority.LOW, created_at=NOON - timedelta(days=9))
+    factories.ticket(world.demo, world.suporte, priority=TicketPriority.URGENT, status=TicketStatus.CLOSED)
     body = text(staff(client, world).get("/backoffice/chamados"))
     assert order_in(body) == [urgent_old.id, urgent_new.id, normal_old.id, low.id]
 
 
 def test_the_queue_filters(app_ctx, world, client, frozen):
-    mine = make_ticket(world.demo, world.suporte, subject="Meu", assignee_id=world.staff_suporte.id)
-    nobodys = make_ticket(world.other, world.other_master, subject="De ninguém", priority=TicketPriority.HIGH)
-    admins = make_ticket(world.demo, world.suporte, subject="Do admin", assignee_id=world.staff_admin.id)
-    closed = make_ticket(world.demo, world.suporte, subject="Fechado", status=TicketStatus.CLOSED)
+    mine = factories.ticket(world.demo, world.suporte, subject="Meu", assignee_id=world.staff_suporte.id)
+    nobodys = factories.ticket(world.other, world.other_master, subject="De ninguém", priority=TicketPriority.HIGH)
+    admins = factories.ticket(world.demo, world.suporte, subject="Do admin", assignee_id=world.staff_admin.id)
+    closed = factories.ticket(world.demo, world.suporte, subject="Fechado", status=TicketStatus.CLOSED)
     client = staff(client, world)
 
     def shown(query: str) -> set[int]:
@@ -108,7 +108,7 @@ def test_the_queue_filters(app_ctx, world, client, frozen):
 
 
 def test_a_filter_that_cannot_be_read_is_ignored_and_explained(app_ctx, world, client):
-    make_ticket(world.demo, world.suporte)
+    factories.ticket(world.demo, world.suporte)
     response = staff(client, world).get("/backoffice/chamados?situacao=xyz&prioridade=maxima&responsavel=fulano")
     assert response.status_code == 422
     body = text(response)
@@ -117,8 +117,8 @@ def test_a_filter_that_cannot_be_read_is_ignored_and_explained(app_ctx, world, c
 
 
 def test_the_navigation_badge_counts_tickets_late_for_a_first_response(app_ctx, world, client, frozen):
-    make_ticket(world.demo, world.suporte, priority=TicketPriority.URGENT, created_at=NOON - timedelta(hours=2))
-    make_ticket(world.other, world.other_master, priority=TicketPriority.LOW, created_at=NOON - timedelta(hours=2))
+    factories.ticket(world.demo, world.suporte, priority=TicketPriority.URGENT, created_at=NOON - timedelta(hours=2))
+    factories.ticket(world.other, world.other_master, priority=TicketPriority.LOW, created_at=NOON - timedelta(hours=2))
     for role in ("suporte", "compliance", "admin"):
         body = text(staff(client, world, role).get("/backoffice/"))
         assert re.search(r'data-testid="tickets-late">1<', body), role
@@ -129,9 +129,9 @@ def test_the_navigation_badge_counts_tickets_late_for_a_first_response(app_ctx, 
 # ---------------------------------------------------------------- a ticket
 
 def test_staff_see_the_whole_conversation_with_internal_notes_marked(app_ctx, world, client):
-    ticket = make_ticket(world.demo, world.suporte)
-    add_message(ticket, world.staff_suporte, NOTE, kind=MessageKind.NOTE, from_staff=True,
-                files=[("interno.pdf", PDF, "application/pdf")])
+    ticket = factories.ticket(world.demo, world.suporte)
+    factories.ticket_message(ticket, world.staff_suporte, NOTE, kind=MessageKind.NOTE, from_staff=True,
+                             files=[("interno.pdf", factories.PDF, "application/pdf")])
     db.session.commit()
     for role in ("suporte", "compliance", "admin"):
         body = text(staff(client, world, role).get(f"/backoffice/chamados/{ticket.id}"))
@@ -141,22 +141,22 @@ def test_staff_see_the_whole_conversation_with_internal_notes_marked(app_ctx, wo
         assert ('data-testid="note-form"' in body) is (role != "compliance")
     note_file = ticket.messages[1].attachments[0]
     download = client.get(f"/backoffice/chamados/{ticket.id}/anexos/{note_file.id}")
-    assert download.status_code == 200 and download.data == PDF
+    assert download.status_code == 200 and download.data == factories.PDF
     assert download.headers["Content-Disposition"].startswith("attachment;")
-    other = make_ticket(world.other, world.other_master)
+    other = factories.ticket(world.other, world.other_master)
     assert client.get(f"/backoffice/chamados/{ticket.id}/anexos/{other.messages[0].attachments[0].id}"
                       ).status_code == 404
     assert client.get("/backoffice/chamados/999999").status_code == 404
 
 
 def test_a_staff_reply_reaches_the_customer_page_and_inbox(app_ctx, world, client, outbox, frozen):
-    ticket = make_ticket(world.demo, world.suporte, created_at=NOON - timedelta(hours=1))
+    ticket = factories.ticket(world.demo, world.suporte, created_at=NOON - timedelta(hours=1))
     client = staff(client, world)
     client.post(f"/backoffice/chamados/{ticket.id}/nota", data={"note-body": NOTE})
     response = client.post(
         f"/backoffice/chamados/{ticket.id}/responder", content_type="multipart/form-data",
         data={"reply-body": "Reinstale o driver e reinicie.", "reply-status": "waiting_customer",
-              "reply-attachments": [(io.BytesIO(PDF), "passo-a-passo.pdf")]})
+              "reply-attachments": [(io.BytesIO(factories.PDF), "passo-a-passo.pdf")]})
     assert response.status_code == 302
     db.session.expire_all()
     assert ticket.status == TicketStatus.WAITING_CUSTOMER and ticket.first_response_at == NOON
@@ -176,7 +176,7 @@ def test_a_staff_reply_reaches_the_customer_page_and_inbox(app_ctx, world, clien
 
 
 def test_a_refused_reply_keeps_its_text(app_ctx, world, client):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     response = staff(client, world).post(
         f"/backoffice/chamados/{ticket.id}/responder", content_type="multipart/form-data",
         data={"reply-body": "Veja o anexo.", "reply-status": "in_progress",
@@ -188,7 +188,7 @@ def test_a_refused_reply_keeps_its_text(app_ctx, world, client):
 
 
 def test_a_note_is_recorded_and_never_mailed(app_ctx, world, client, outbox):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     response = staff(client, world).post(f"/backoffice/chamados/{ticket.id}/nota", data={"note-body": NOTE})
     assert response.status_code == 302 and outbox == []
     db.session.expire_all()
@@ -203,7 +203,7 @@ def test_a_note_is_recorded_and_never_mailed(app_ctx, world, client, outbox):
 
 
 def test_assign_to_oneself_to_someone_and_to_nobody(app_ctx, world, client):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     client = staff(client, world)
     assert client.post(f"/backoffice/chamados/{ticket.id}/responsavel", data={"assignee": "eu"}).status_code == 302
     db.session.expire_all()
@@ -223,7 +223,7 @@ def test_assign_to_oneself_to_someone_and_to_nobody(app_ctx, world, client):
 
 
 def test_status_changes_are_mailed_audited_and_shown_in_words(app_ctx, world, client, outbox):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     client = staff(client, world)
     page = text(client.get(f"/backoffice/chamados/{ticket.id}"))
     assert 'value="in_progress"' in page and 'value="open"' not in page.split('data-testid="status-form"')[1]
@@ -242,7 +242,7 @@ def test_status_changes_are_mailed_audited_and_shown_in_words(app_ctx, world, cl
 
 
 def test_a_closed_ticket_is_only_reopened(app_ctx, world, client):
-    ticket = make_ticket(world.demo, world.suporte, status=TicketStatus.CLOSED, closed_at=clock.now())
+    ticket = factories.ticket(world.demo, world.suporte, status=TicketStatus.CLOSED, closed_at=clock.now())
     client = staff(client, world)
     page = text(client.get(f"/backoffice/chamados/{ticket.id}"))
     assert 'data-testid="reply-form"' not in page
@@ -255,14 +255,14 @@ def test_a_closed_ticket_is_only_reopened(app_ctx, world, client):
 
 @pytest.mark.parametrize("role", ["comercial", "financeiro"])
 def test_staff_without_tickets_read_get_403(app_ctx, world, client, role):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     client = staff(client, world, role)
     assert client.get("/backoffice/chamados").status_code == 403
     assert client.get(f"/backoffice/chamados/{ticket.id}").status_code == 403
 
 
 def test_compliance_reads_but_may_not_act(app_ctx, world, client, outbox):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     client = staff(client, world, "compliance")
     assert client.get(f"/backoffice/chamados/{ticket.id}").status_code == 200
     for action, data in (("responder", {"reply-body": "Oi", "reply-status": "in_progress"}),
@@ -275,7 +275,7 @@ def test_compliance_reads_but_may_not_act(app_ctx, world, client, outbox):
 
 @pytest.mark.parametrize("role", ["master", "suporte"])
 def test_customers_get_404_in_the_backoffice(app_ctx, world, login_as, role):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     client = login_as(role)
     assert client.get("/backoffice/chamados").status_code == 404
     assert client.get(f"/backoffice/chamados/{ticket.id}").status_code == 404

@@ -10,21 +10,22 @@ from datetime import timedelta
 from portal.billing.models import BillingContact
 from portal.extensions import db
 from portal.shared import clock
-from tests.billing.conftest import ready_invoice
+from tests import factories
 
 
 def _invoice(organization) -> dict:
-    return {"invoice_id": ready_invoice(organization).id}
+    return {"invoice_id": factories.invoice(organization, with_documents=True).id}
 
 
 def _overdue(organization) -> dict:
     today = clock.today()
-    invoice = ready_invoice(organization, billing_date=today - timedelta(days=15), due_date=today - timedelta(days=5))
+    invoice = factories.invoice(organization, with_documents=True, billing_date=today - timedelta(days=15),
+                                due_date=today - timedelta(days=5))
     return {"invoice_id": invoice.id}
 
 
 def _boleto(organization) -> dict:
-    invoice = ready_invoice(organization)
+    invoice = factories.invoice(organization, with_documents=True)
     return {"invoice_id": invoice.id, "boleto_id": invoice.boletos[0].id}
 
 

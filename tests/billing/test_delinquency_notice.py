@@ -7,7 +7,6 @@ The clock is 2026-03-25 12:00 in São Paulo; invoices are R$ 789,00 (10 × R$ 78
 than 15 days overdue.
 """
 
-import html
 import re
 from datetime import UTC, date, datetime
 
@@ -20,9 +19,8 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor
 from tests import factories
-from tests.billing.conftest import make_invoice
 from tests.conftest import sign_in
-from tests.offers.routes import make_offer
+from tests.html import shown, words
 from tests.test_query_budget import counting
 
 MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
@@ -41,19 +39,10 @@ def march(app_ctx):
         yield
 
 
-def text(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return response.get_data(as_text=True)
-
-
-def words(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
 def banner(response) -> str | None:
     """The banner's visible text, or None when the page has none."""
     found = re.search(r'<div class="alert alert-danger" role="alert" data-testid="delinquency-banner">(.*?)</div>',
-                      text(response), re.S)
+                      shown(response), re.S)
     return words(found.group(1)) if found else None
 
 
@@ -65,7 +54,7 @@ def client_of(app_ctx, user):
 def overdue(world, settings):
     """One invoice due 2026-02-10 (43 days overdue) with R$ 100,00 paid: R$ 689,00 still owed; Demo is
     "inadimplente" by the billing rule itself (payments.refresh_delinquency)."""
-    invoice = make_invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 10))
+    invoice = factories.invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 10))
     payments.record_payment(invoice, amount_cents=10000, method="deposito", paid_on=date(2026, 2, 20), actor=SYSTEM)
     assert payments.refresh_delinquency(world.demo, clock.today(), settings, SYSTEM) == "delinquent"
     db.session.commit()
@@ -86,7 +75,7 @@ def test_who_sees_invoices_gets_what_is_overdue_how_much_and_the_link_to_pay(app
         assert said.startswith("Sua organização está inadimplente.")
         assert "1 fatura vencida desde 10/02/2026, com R$ 689,00 em aberto. Pagar a fatura" in said
         assert BLOCKED in said and ASK not in said
-    assert f'href="/faturas/{overdue.id}" data-testid="delinquency-pay"' in text(client.get("/"))
+    assert f'href="/faturas/{overdue.id}" data-testid="delinquency-pay"' in shown(client.get("/"))
 
 
 @pytest.mark.parametrize(("who", "path"), [("adm", "/"), ("adm", "/produtos"), ("suporte", "/chamados")])
@@ -94,23 +83,23 @@ def test_the_others_learn_what_is_blocked_and_whom_to_ask_without_amounts(app_ct
     said = banner(client_of(app_ctx, getattr(world, who)).get(path))
     assert said is not None
     assert "novas compras e aumentos de licenças ficam bloqueados" in said and ASK in said
-    assert "R$" not in said and "/faturas" not in text(client_of(app_ctx, getattr(world, who)).get(path))
+    assert "R$" not in said and "/faturas" not in shown(client_of(app_ctx, getattr(world, who)).get(path))
 
 
 def test_several_overdue_invoices_add_up_and_link_to_the_overdue_list(app_ctx, world, overdue):
-    make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 10))
-    make_invoice(world.demo, billing_date=date(2026, 3, 20), due_date=date(2026, 3, 30))  # not due yet
+    factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 10))
+    factories.invoice(world.demo, billing_date=date(2026, 3, 20), due_date=date(2026, 3, 30))  # not due yet
     page = client_of(app_ctx, world.master).get("/")
     assert "2 faturas vencidas desde 10/02/2026, somando R$ 1.478,00 em aberto." in banner(page)
-    assert 'href="/faturas?situacao=vencida" data-testid="delinquency-pay"' in text(page)
+    assert 'href="/faturas?situacao=vencida" data-testid="delinquency-pay"' in shown(page)
 
 
 def test_no_banner_in_good_standing_even_with_an_invoice_overdue_within_the_grace(app_ctx, world, settings):
-    make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 20))  # 5 days overdue
+    factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 20))  # 5 days overdue
     assert payments.refresh_delinquency(world.demo, clock.today(), settings, SYSTEM) is None
     for who in ("master", "adm", "suporte"):
         page = client_of(app_ctx, getattr(world, who)).get("/")
-        assert banner(page) is None and 'data-testid="purchases-blocked"' not in text(page)
+        assert banner(page) is None and 'data-testid="purchases-blocked"' not in shown(page)
 
 
 def test_the_banner_leaves_when_the_payment_is_recorded(app_ctx, world, overdue, settings):
@@ -122,13 +111,13 @@ def test_the_banner_leaves_when_the_payment_is_recorded(app_ctx, world, overdue,
 def test_the_catalog_says_it_before_the_user_starts(app_ctx, world, overdue):
     product = factories.ProductFactory()
     adm = client_of(app_ctx, world.adm)
-    page = text(adm.get("/produtos"))
+    page = shown(adm.get("/produtos"))
     assert 'data-testid="purchases-blocked"' in page
     assert "Novas compras estão bloqueadas enquanto houver fatura vencida" in words(page)
     assert 'action="/carrinho/adicionar"' not in page  # no form to start a purchase
     assert '<button type="button" class="btn btn-primary btn-sm" disabled aria-describedby="purchases-blocked">' \
            'Adicionar ao carrinho</button>' in page
-    page = text(adm.get(f"/produtos/{product.id}"))
+    page = shown(adm.get(f"/produtos/{product.id}"))
     assert 'data-testid="purchases-blocked"' in page and 'action="/carrinho/adicionar"' not in page
     assert 'disabled aria-describedby="purchases-blocked">Adicionar ao carrinho</button>' in page
 
@@ -137,7 +126,7 @@ def test_the_cart_cannot_be_reviewed(app_ctx, world, overdue):
     product = factories.ProductFactory()
     catalog.update_cart(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
     db.session.commit()
-    page = text(client_of(app_ctx, world.adm).get("/carrinho"))
+    page = shown(client_of(app_ctx, world.adm).get("/carrinho"))
     assert 'data-testid="purchases-blocked"' in page
     assert re.search(r'<button type="submit" class="btn btn-primary" disabled aria-describedby="purchases-blocked">'
                      r'Revisar pedido</button>', page)
@@ -145,8 +134,8 @@ def test_the_cart_cannot_be_reviewed(app_ctx, world, overdue):
 
 def test_a_purchase_offer_cannot_be_accepted(app_ctx, world, overdue):
     product = factories.ProductFactory()
-    offer = make_offer(world.staff_comercial, world.demo, products=[product])
-    page = text(client_of(app_ctx, world.master).get(f"/oferta/{offer.token}"))
+    offer = factories.offer(world.staff_comercial, world.demo, products=[product])
+    page = shown(client_of(app_ctx, world.master).get(f"/oferta/{offer.token}"))
     assert 'data-testid="purchases-blocked"' in page
     assert 'disabled aria-describedby="purchases-blocked">Aceitar oferta</button>' in page
 
@@ -155,25 +144,25 @@ def test_licencas_offer_only_decreases(app_ctx, world, overdue):
     subscription = factories.subscription(world.demo, quantity=10)
     db.session.commit()
     adm = client_of(app_ctx, world.adm)
-    page = text(adm.get("/licencas"))
+    page = shown(adm.get("/licencas"))
     assert "Aumentos de licenças estão bloqueados enquanto houver fatura vencida. Você ainda pode reduzir ou " \
            "cancelar licenças." in words(page)
     assert "Reduzir quantidade" in page and "Alterar quantidades<" not in page
-    detail = text(adm.get(f"/licencas/{subscription.id}"))
+    detail = shown(adm.get(f"/licencas/{subscription.id}"))
     assert "Reduzir quantidade</a>" in detail and "Alterar quantidades</a>" not in detail
-    assert "para aumentar ou reduzir" not in text(adm.get("/"))
-    change = text(adm.get(f"/licencas/{subscription.id}/alterar"))
+    assert "para aumentar ou reduzir" not in shown(adm.get("/"))
+    change = shown(adm.get(f"/licencas/{subscription.id}/alterar"))
     assert 'data-testid="purchases-blocked"' in change
     assert re.search(r'<input[^>]*max="10"[^>]*name="quantity"|<input[^>]*name="quantity"[^>]*max="10"', change)
     # Read-only roles see the banner, not the notice about the buttons they do not have.
-    assert 'data-testid="purchases-blocked"' not in text(client_of(app_ctx, world.cobranca).get("/licencas"))
+    assert 'data-testid="purchases-blocked"' not in shown(client_of(app_ctx, world.cobranca).get("/licencas"))
 
 
 def test_the_banner_costs_no_statement_of_its_own(app_ctx, world, settings):
     """The overdue figures come with the navigation's badges statement: the same count of statements whether
     the organization is in good standing or "inadimplente". Cobrança, who has no badge, gets the one statement
     of the figures (and it does not grow with the invoices: tests/test_query_budget.py)."""
-    make_invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 10))
+    factories.invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 10))
 
     def statements(who) -> int:
         client = client_of(app_ctx, getattr(world, who))
@@ -190,6 +179,6 @@ def test_the_banner_costs_no_statement_of_its_own(app_ctx, world, settings):
         who: before[who] for who in ("master", "adm", "suporte")}
     assert after["cobranca"] == before["cobranca"] + 1
     for month in (1, 2):  # more overdue invoices: the same statements
-        make_invoice(world.demo, billing_date=date(2026, month, 1 + month), due_date=date(2026, month, 10 + month))
+        factories.invoice(world.demo, billing_date=date(2026, month, 1 + month), due_date=date(2026, month, 10 + month))
     assert {who: statements(who) for who in after} == after
     assert "3 faturas vencidas desde 11/01/2026" in banner(client_of(app_ctx, world.cobranca).get("/"))

@@ -18,7 +18,6 @@ from portal.notifications.models import DeliveryStatus, EmailDelivery
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from tests import factories
-from tests.billing.conftest import add_fiscal_document, make_invoice, ready_invoice, store_pdfs
 
 SYSTEM = Actor.system("tests")
 CONTACT = "contas.pagar@demo.example.com"
@@ -48,7 +47,8 @@ def contact(app_ctx, world):
 def march_invoice(app_ctx, world):
     """Issued Sunday 01/03/2026, R$ 789,00, due Wednesday 11/03/2026, every document stored."""
     with clock.frozen(on(date(2026, 3, 1))):
-        return ready_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11))
+        return factories.invoice(world.demo, with_documents=True, billing_date=date(2026, 3, 1),
+                                 due_date=date(2026, 3, 11))
 
 
 def attachments(message) -> dict[str, tuple[str, bytes]]:
@@ -126,26 +126,27 @@ def test_it_is_sent_once(app_ctx, smtp, march_invoice):
 
 def test_not_sent_while_the_nota_fiscal_is_missing(app_ctx, world, outbox):
     with clock.frozen(on(date(2026, 3, 1))):
-        invoice = store_pdfs(make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11)))
+        invoice = factories.store_pdfs(factories.invoice(world.demo, billing_date=date(2026, 3, 1),
+                                                         due_date=date(2026, 3, 11)))
     assert send_invoice(invoice, actor=SYSTEM) is False
     assert outbox == [] and deliveries() == []
     assert db.session.get(Invoice, invoice.id).emailed_at is None
 
-    add_fiscal_document(invoice)  # the issuer came back; the sweep calls again
+    factories.add_fiscal_document(invoice)  # the issuer came back; the sweep calls again
     assert send_invoice(invoice, actor=SYSTEM) is True
     assert len(outbox) == 2 and len(attachments(outbox[0])) == 4
 
 
 def test_not_sent_while_a_pdf_is_missing(app_ctx, world, outbox):
     with clock.frozen(on(date(2026, 3, 1))):
-        invoice = make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11))
-    add_fiscal_document(invoice)
+        invoice = factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11))
+    factories.add_fiscal_document(invoice)
     assert send_invoice(invoice, actor=SYSTEM) is False  # neither PDF
     invoice.pdf_sha256 = documents.store(b"%PDF-1.4 fatura", "application/pdf")
     db.session.commit()
     assert send_invoice(invoice, actor=SYSTEM) is False  # the boleto's PDF still missing
     assert outbox == [] and db.session.get(Invoice, invoice.id).emailed_at is None
-    store_pdfs(invoice)
+    factories.store_pdfs(invoice)
     assert send_invoice(invoice, actor=SYSTEM) is True and len(outbox) == 2
 
 
@@ -184,7 +185,7 @@ def test_each_person_reads_it_in_their_language(app_ctx, world, outbox, march_in
 def test_the_invoice_job_renders_issues_the_note_and_mails_in_one_go(app_ctx, world, outbox):
     """complete_invoice: documents (WeasyPrint) → nota fiscal (simulator) → this e-mail."""
     with clock.frozen(on(date(2026, 3, 1))):
-        invoice = make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11))
+        invoice = factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11))
         assert billing_jobs.complete_invoice.call_local(invoice.id) == "complete"
     db.session.expire_all()
     invoice = db.session.get(Invoice, invoice.id)
@@ -291,10 +292,10 @@ def test_paid_invoices_get_no_reminders(app_ctx, world, outbox, march_invoice):
 
 def test_the_reminder_before_the_due_date_waits_for_the_boleto_pdf(app_ctx, world, outbox):
     with clock.frozen(on(date(2026, 3, 1))):
-        invoice = make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11))
+        invoice = factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11))
     with clock.frozen(on(date(2026, 3, 8))):
         assert send_reminders(today=clock.today()) == 0
-    store_pdfs(invoice)
+    factories.store_pdfs(invoice)
     with clock.frozen(on(date(2026, 3, 9))):
         assert send_reminders(today=clock.today()) == 1
     assert len(outbox) == 2 and all(len(attachments(m)) == 1 for m in outbox)
@@ -302,7 +303,8 @@ def test_the_reminder_before_the_due_date_waits_for_the_boleto_pdf(app_ctx, worl
 
 def test_one_invoices_trouble_does_not_stop_the_others(app_ctx, world, outbox, march_invoice, monkeypatch):
     with clock.frozen(on(date(2026, 3, 1))):
-        other = ready_invoice(world.other, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 11))
+        other = factories.invoice(world.other, with_documents=True, billing_date=date(2026, 3, 1),
+                                  due_date=date(2026, 3, 11))
     real = delivery._remind
 
     def fragile(invoice_id, **kwargs):

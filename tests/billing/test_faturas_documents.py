@@ -11,7 +11,7 @@ import pytest
 from portal.billing.models import InvoiceKind, InvoiceStatus
 from portal.extensions import db
 from portal.shared import clock
-from tests.billing.conftest import make_invoice, ready_invoice, store_pdfs
+from tests import factories
 
 MARCH_20 = datetime(2026, 3, 20, 18, 0, tzinfo=UTC)
 
@@ -32,7 +32,8 @@ def links(response, invoice) -> dict[str, str]:
 
 @pytest.mark.parametrize("role", ["master", "cobranca"])
 def test_an_open_invoice_offers_its_pdf_boleto_and_nota_fiscal(march, world, login_as, role):
-    invoice = ready_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 30))
+    invoice = factories.invoice(world.demo, with_documents=True, billing_date=date(2026, 3, 1),
+                                due_date=date(2026, 3, 30))
     number = invoice.display_number
     client = login_as(role)
     found = links(client.get("/faturas"), invoice)
@@ -48,10 +49,13 @@ def test_an_open_invoice_offers_its_pdf_boleto_and_nota_fiscal(march, world, log
 
 
 def test_only_the_documents_that_exist_and_the_boleto_only_while_it_can_be_paid(march, world, login_as):
-    waiting = make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 30))  # no document yet
-    paid = ready_invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 11))
-    cancelled = ready_invoice(world.demo, billing_date=date(2026, 1, 1), due_date=date(2026, 1, 12))
-    credit_note = store_pdfs(make_invoice(world.demo, billing_date=date(2025, 12, 1), due_date=date(2025, 12, 11)))
+    waiting = factories.invoice(world.demo, billing_date=date(2026, 3, 1),
+                                due_date=date(2026, 3, 30))  # no document yet
+    paid = factories.invoice(world.demo, with_documents=True, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 11))
+    cancelled = factories.invoice(world.demo, with_documents=True, billing_date=date(2026, 1, 1),
+                                  due_date=date(2026, 1, 12))
+    credit_note = factories.store_pdfs(factories.invoice(world.demo, billing_date=date(2025, 12, 1),
+                                                         due_date=date(2025, 12, 11)))
     paid.status, paid.paid_at = InvoiceStatus.PAID, clock.now()
     cancelled.status, cancelled.cancelled_at = InvoiceStatus.CANCELLED, clock.now()
     credit_note.kind, credit_note.series, credit_note.status = InvoiceKind.CREDIT_NOTE, "NC", InvoiceStatus.PAID
@@ -68,16 +72,17 @@ def test_only_the_documents_that_exist_and_the_boleto_only_while_it_can_be_paid(
 
 
 def test_the_cached_rows_offer_a_document_once_it_exists(march, world, login_as):
-    invoice = make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 30))
+    invoice = factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 30))
     client = login_as("cobranca")
     assert links(client.get("/faturas"), invoice) == {}
-    store_pdfs(invoice)
+    factories.store_pdfs(invoice)
     assert set(links(client.get("/faturas"), invoice)) == {f"PDF da fatura {invoice.display_number}",
                                                           f"Boleto da fatura {invoice.display_number}"}
 
 
 def test_in_english_the_links_are_named_in_english(march, world, login_as):
-    invoice = ready_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 30))
+    invoice = factories.invoice(world.demo, with_documents=True, billing_date=date(2026, 3, 1),
+                                due_date=date(2026, 3, 30))
     world.cobranca.language = "en"
     db.session.commit()
     assert set(links(login_as("cobranca").get("/faturas"), invoice)) == {

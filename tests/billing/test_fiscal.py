@@ -26,7 +26,7 @@ from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import ServiceError
 from portal.subscriptions.models import CreditEntry
 from tests import factories
-from tests.billing.routes_fiscal import TINY_PDF, bare_invoice
+from tests.billing.routes_fiscal import TINY_PDF
 from tests.conftest import sign_in
 
 SYSTEM = Actor.system("tests")
@@ -430,7 +430,7 @@ class TestRefusals:
 
 def test_the_same_note_cannot_go_on_two_invoices(invoice, world, settings):
     upload(invoice, abrasf(taker=world.demo.cnpj, services="789.00"))
-    second = bare_invoice(world.demo, total_cents=78900)
+    second = factories.invoice(world.demo, total_cents=78900, lines=(), boleto=False)
     error = refused(second, abrasf(taker=world.demo.cnpj, services="789.00"))
     assert error.message == f"Esta nota fiscal já está registrada na fatura {invoice.display_number}."
 

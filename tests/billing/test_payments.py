@@ -23,7 +23,6 @@ from portal.shared.errors import ServiceError
 from portal.subscriptions import service as subscriptions
 from portal.subscriptions.models import CreditEntry
 from tests import factories
-from tests.backoffice.routes_billing import make_invoice
 
 MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
 BLOCKED = "Sua organização tem faturas vencidas"
@@ -46,7 +45,8 @@ def march(app_ctx, world):
 
 @pytest.fixture
 def invoice(march, world) -> Invoice:
-    return make_invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10), due_date=date(2026, 3, 20))
+    return factories.invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10),
+                             due_date=date(2026, 3, 20))
 
 
 @pytest.fixture
@@ -183,7 +183,8 @@ def test_a_repeated_gateway_payment_is_ignored(invoice):
 
 
 def test_a_cancelled_invoice_takes_no_payment(march, world):
-    cancelled = make_invoice(world.demo, status=InvoiceStatus.CANCELLED)
+    cancelled = factories.invoice(world.demo, status=InvoiceStatus.CANCELLED, total_cents=100_000,
+                                  billing_date=date(2026, 3, 10))
     with pytest.raises(ServiceError, match="cancelada"):
         pay(cancelled, 100_000)
     assert fresh(cancelled).payments == [] and events(AuditTag.PAYMENT_RECORDED) == []
@@ -282,7 +283,7 @@ def test_a_partial_payment_keeps_the_block(invoice, world, settings):
 
 
 def test_another_organizations_overdue_invoice_does_not_block_this_one(march, world, settings):
-    make_invoice(world.other, due_date=date(2026, 3, 1))
+    factories.invoice(world.other, due_date=date(2026, 3, 1), total_cents=100_000, billing_date=date(2026, 3, 10))
     payments.refresh_delinquency(world.demo, date(2026, 4, 5), settings, Actor.system("tests"))
     assert world.demo.delinquent_since is None
     payments.ensure_not_delinquent(world.demo)
@@ -355,7 +356,8 @@ def test_a_failed_intent_marks_the_gateway_payment_failed(invoice):
 
 
 def test_money_for_a_cancelled_invoice_is_acknowledged_and_left_to_finance(march, world):
-    cancelled = make_invoice(world.demo, status=InvoiceStatus.CANCELLED)
+    cancelled = factories.invoice(world.demo, status=InvoiceStatus.CANCELLED, total_cents=100_000,
+                                  billing_date=date(2026, 3, 10))
     assert handle(event("payment_intent.succeeded", intent(cancelled))).startswith("refused")
     assert fresh(cancelled).payments == []
     assert db.session.scalar(select(func.count(GatewayEvent.id))) == 1
@@ -449,7 +451,8 @@ def test_what_takes_no_online_payment(invoice, world):
     pay(invoice, 100_000)
     with pytest.raises(ServiceError, match="já está paga"):
         payments.start_card_payment_for(fresh(invoice), gateway=FakeGateway(), actor=actor)
-    cancelled = make_invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.CANCELLED)
+    cancelled = factories.invoice(world.demo, billing_date=date(2026, 2, 10), status=InvoiceStatus.CANCELLED,
+                                  total_cents=100_000)
     with pytest.raises(ServiceError, match="cancelada"):
         payments.start_card_payment_for(cancelled, gateway=FakeGateway(), actor=actor)
 

@@ -18,7 +18,7 @@ from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.shared.formatting import format_period
 from tests import factories
-from tests.billing.conftest import add_fiscal_document
+from tests.html import visible
 from tests.support import pdf
 
 SYSTEM = Actor.system("tests")
@@ -48,11 +48,6 @@ def december(app_ctx, world, settings, monkeypatch) -> Invoice:
     invoice = db.session.get(Invoice, issued.invoice.id)
     assert (invoice.period_start, invoice.period_end) == (date(2026, 12, 3), date(2027, 1, 3))
     return invoice
-
-
-def visible(response) -> str:
-    body = response.get_data(as_text=True)
-    return " ".join(re.sub(r"<[^>]+>", " ", body).split())
 
 
 def test_the_rule_in_both_languages(app_ctx):
@@ -90,7 +85,7 @@ def test_pdfs_nota_fiscal_and_email_show_the_same(december, settings, world, out
     assert f"Fatura {december.display_number}, período {SHOWN}." in boleto_page
     assert f"período {SHOWN}" in fiscal.service_description(december)
 
-    add_fiscal_document(december)
+    factories.add_fiscal_document(december)
     assert send_invoice(db.session.get(Invoice, december.id), actor=SYSTEM) is True
     message = next(m for m in outbox if m["To"] == world.master.email)
     text = message.get_body(("plain",)).get_content()

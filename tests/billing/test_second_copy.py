@@ -21,7 +21,6 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import ServiceError
 from tests import factories
-from tests.billing.conftest import make_invoice, ready_invoice
 
 
 def on(day: date, hour: int = 15) -> datetime:
@@ -37,8 +36,8 @@ def actor(world):
 def invoice_of(world, cents: int, due: date) -> Invoice:
     """An open invoice of `cents` (one line) due on `due`, with its documents."""
     with clock.frozen(on(due.replace(day=1))):
-        return ready_invoice(world.demo, billing_date=due.replace(day=1), due_date=due,
-                             lines=[(LineKind.RECURRING, 1, cents)])
+        return factories.invoice(world.demo, with_documents=True, billing_date=due.replace(day=1), due_date=due,
+                                 lines=[(LineKind.RECURRING, 1, cents)])
 
 
 def boletos(invoice: Invoice) -> list[Boleto]:
@@ -196,7 +195,7 @@ def test_nothing_owed_means_no_2a_via(app_ctx, world, billing_settings, actor):
 def test_an_invoice_without_documents_still_gets_its_2a_via_pdf(app_ctx, world, billing_settings, actor):
     """The boleto PDF is rendered by documents.ensure_invoice_documents (the invoice PDF, missing too, with it)."""
     with clock.frozen(on(date(2026, 3, 1))):
-        invoice = make_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 10))
+        invoice = factories.invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 10))
     with clock.frozen(on(date(2026, 3, 20))):
         issued = second_copy.issue(invoice, settings=billing_settings, today=clock.today(), actor=actor)
     db.session.expire_all()
@@ -209,7 +208,8 @@ def test_requests_at_the_same_moment_issue_one_2a_via(make_app, engine_name):
     with app.app_context():
         organization = factories.OrganizationFactory()
         with clock.frozen(on(date(2026, 3, 1))):
-            invoice_id = ready_invoice(organization, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 10)).id
+            invoice_id = factories.invoice(organization, with_documents=True, billing_date=date(2026, 3, 1),
+                                           due_date=date(2026, 3, 10)).id
         settings = BillingSettings.from_config(app.config)
     results, errors = [], []
     start = threading.Barrier(3, timeout=30)

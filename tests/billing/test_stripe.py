@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -25,7 +25,6 @@ from portal.extensions import db
 from portal.integrations.payments import StripeGateway
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from tests import factories
-from tests.backoffice.routes_billing import make_invoice
 from tests.support.localstripe import (  # noqa: F401 - `localstripe` is a fixture
     API_KEY,
     event_payload,
@@ -63,7 +62,7 @@ def invoice_id(portal):
     with portal.app.app_context():
         organization = factories.OrganizationFactory()
         db.session.commit()
-        invoice = make_invoice(organization, total_cents=94_171)
+        invoice = factories.invoice(organization, total_cents=94_171, billing_date=date(2026, 3, 10))
         return invoice.id
 
 

@@ -6,7 +6,6 @@ With no active Cobrança or Master user and no billing contact, `send_invoice` s
 organization has a recipient, the sweep sends it.
 """
 
-import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -20,7 +19,8 @@ from portal.extensions import db
 from portal.notifications.models import EmailDelivery
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
-from tests.billing.conftest import ready_invoice
+from tests import factories
+from tests.html import visible
 
 SYSTEM = Actor.system("tests")
 CONTACT = "contas.pagar@demo.example.com"
@@ -40,15 +40,12 @@ def nobody(app_ctx, world):
 @pytest.fixture
 def invoice(nobody) -> Invoice:
     with clock.frozen(datetime(2026, 12, 3, 12, tzinfo=UTC)):
-        return ready_invoice(nobody, billing_date=date(2026, 12, 3), due_date=date(2026, 12, 13))
+        return factories.invoice(nobody, with_documents=True, billing_date=date(2026, 12, 3),
+                                 due_date=date(2026, 12, 13))
 
 
 def events(tag: AuditTag) -> list[AuditEvent]:
     return list(db.session.scalars(select(AuditEvent).where(AuditEvent.tag == tag).order_by(AuditEvent.seq)))
-
-
-def words(response) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
 
 
 # ---------------------------------------------------------------- service
@@ -95,17 +92,18 @@ def test_an_accepted_invitation_makes_the_master_a_recipient(invoice, world, out
 def test_staff_see_sem_destinatario_on_the_invoice_and_in_the_not_delivered_list(invoice, world, login_as):
     send_invoice(invoice, actor=SYSTEM)
     with clock.frozen(datetime(2026, 12, 3, 15, tzinfo=UTC)):
-        delivered = ready_invoice(world.other, billing_date=date(2026, 12, 3), due_date=date(2026, 12, 13))
+        delivered = factories.invoice(world.other, with_documents=True, billing_date=date(2026, 12, 3),
+                                      due_date=date(2026, 12, 13))
     assert send_invoice(delivered, actor=SYSTEM) is True
     client = login_as("staff_financeiro")
 
     page = client.get(f"/backoffice/faturas/{invoice.id}")
     assert page.status_code == 200
-    text = words(page)
+    text = visible(page)
     assert "Envio por e-mail sem destinatário Nenhum usuário Cobrança ou Master ativo" in text
     assert "Fatura não enviada: sem destinatário" in text  # the history says why
     assert "Fatura enviada por e-mail" not in text
-    assert "enviada em" in words(client.get(f"/backoffice/faturas/{delivered.id}"))
+    assert "enviada em" in visible(client.get(f"/backoffice/faturas/{delivered.id}"))
 
     listed = client.get("/backoffice/faturas?envio=sem-destinatario")
     assert listed.status_code == 200
@@ -120,5 +118,5 @@ def test_staff_see_sem_destinatario_on_the_invoice_and_in_the_not_delivered_list
 def test_an_unknown_delivery_filter_is_explained_not_a_crash(invoice, login_as):
     response = login_as("staff_financeiro").get("/backoffice/faturas?envio=qualquer")
     assert response.status_code == 422
-    assert "Envio desconhecido: “qualquer”. Mostrando todas as faturas." in words(response)
+    assert "Envio desconhecido: “qualquer”. Mostrando todas as faturas." in visible(response)
     assert f'data-invoice="{invoice.id}"' in response.get_data(as_text=True)

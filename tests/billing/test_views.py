@@ -6,7 +6,6 @@ invoices of R$ 789,00 (10 licenses × R$ 78,90): December 2025 (cancelada), Janu
 11/02, so vencida) and March (due 30/03, aberta).
 """
 
-import html
 import re
 from datetime import UTC, date, datetime
 
@@ -30,8 +29,8 @@ from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.subscriptions.models import QuantityChange
 from tests import factories
-from tests.billing.conftest import PRODUCT, add_fiscal_document, make_invoice, ready_invoice, store_pdfs
 from tests.conftest import sign_in
+from tests.html import alerts, field_errors, section, text, words
 
 MARCH_20 = datetime(2026, 3, 20, 18, 0, tzinfo=UTC)  # 15:00 in São Paulo, a Friday
 
@@ -45,10 +44,14 @@ def march(app_ctx, world):
 @pytest.fixture
 def invoices(march, world):
     """Demo Tecnologia's four invoices, oldest first, every document stored."""
-    december = ready_invoice(world.demo, billing_date=date(2025, 12, 1), due_date=date(2025, 12, 11))
-    january = ready_invoice(world.demo, billing_date=date(2026, 1, 1), due_date=date(2026, 1, 12))
-    february = ready_invoice(world.demo, billing_date=date(2026, 2, 1), due_date=date(2026, 2, 11))
-    march_invoice = ready_invoice(world.demo, billing_date=date(2026, 3, 1), due_date=date(2026, 3, 30))
+    december = factories.invoice(world.demo, with_documents=True, billing_date=date(2025, 12, 1),
+                                 due_date=date(2025, 12, 11))
+    january = factories.invoice(world.demo, with_documents=True, billing_date=date(2026, 1, 1),
+                                due_date=date(2026, 1, 12))
+    february = factories.invoice(world.demo, with_documents=True, billing_date=date(2026, 2, 1),
+                                 due_date=date(2026, 2, 11))
+    march_invoice = factories.invoice(world.demo, with_documents=True, billing_date=date(2026, 3, 1),
+                                      due_date=date(2026, 3, 30))
     december.status, december.cancelled_at, december.cancel_reason = (InvoiceStatus.CANCELLED, clock.now(),
                                                                       "Reemitida com o CNPJ corrigido")
     db.session.add(Payment(invoice_id=january.id, amount_cents=78900, method="pix", paid_on=date(2026, 1, 10),
@@ -60,31 +63,6 @@ def invoices(march, world):
 
 # ---------------------------------------------------------------- steps
 
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def words(fragment: str) -> str:
-    """Visible text of an HTML fragment, with whitespace collapsed."""
-    inline = re.sub(r"</?(?:a|span|strong|em|time|code)\b[^>]*>", "", fragment)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
-
-
-def section(response, testid: str) -> str:
-    """The visible text of the element marked data-testid=…"""
-    body = text(response)
-    start = body.index(f'data-testid="{testid}"')
-    tag = body.rfind("<", 0, start)
-    name = re.match(r"<(\w+)", body[tag:]).group(1)
-    depth, position = 0, tag
-    for match in re.finditer(rf"<(/?){name}\b[^>]*>", body[tag:]):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            position = tag + match.end()
-            break
-    return words(body[tag:position])
-
-
 def rows(response) -> list[str]:
     """The invoice list's rows as read: "2026/000003 01/02/2026 a 02/03/2026 R$ 789,00 11/02/2026 vencida"."""
     return [words(row) for row in re.findall(r'<tr data-testid="invoice-\d+">(.*?)</tr>', text(response), re.S)]
@@ -92,15 +70,6 @@ def rows(response) -> list[str]:
 
 def numbers(response) -> list[str]:
     return [row.split()[0] for row in rows(response)]
-
-
-def field_errors(response) -> list[str]:
-    return [html.unescape(e) for e in re.findall(r'class="invalid-feedback[^"]*">([^<]*)<', text(response))]
-
-
-def alerts(response) -> list[str]:
-    return [words(a) for a in re.findall(r'<div class="alert [^"]*" role="\w+"[^>]*>(.*?)</div>', text(response),
-                                         re.S)]
 
 
 def attachment_name(response) -> str:
@@ -142,7 +111,7 @@ def test_adm_and_suporte_get_403_and_no_link(invoices, login_as, role):
 
 
 def test_another_organizations_invoice_and_documents_are_404(invoices, world, login_as):
-    theirs = ready_invoice(world.other)
+    theirs = factories.invoice(world.other, with_documents=True)
     client = login_as("master")
     for path in ("", "/fatura.pdf", "/boleto.pdf", f"/boletos/{theirs.boletos[0].id}.pdf", "/nota-fiscal.pdf",
                  "/nota-fiscal.xml", "/segunda-via"):
@@ -152,7 +121,7 @@ def test_another_organizations_invoice_and_documents_are_404(invoices, world, lo
 
 
 def test_a_boleto_is_found_only_through_its_own_invoice(invoices, world, login_as):
-    theirs = ready_invoice(world.other)
+    theirs = factories.invoice(world.other, with_documents=True)
     client = login_as("cobranca")
     february, march_invoice = invoices[2], invoices[3]
     assert client.get(f"/faturas/{february.id}/boletos/{march_invoice.boletos[0].id}.pdf").status_code == 404
@@ -232,7 +201,7 @@ def test_a_bad_filter_is_explained_and_the_other_one_kept(invoices, login_as, qu
 
 
 def test_the_list_is_paginated_and_the_pager_keeps_the_filters(march, world, login_as):
-    made = [make_invoice(world.demo, billing_date=date(2026, 1, 1 + n), due_date=date(2026, 4, 1))
+    made = [factories.invoice(world.demo, billing_date=date(2026, 1, 1 + n), due_date=date(2026, 4, 1))
             for n in range(23)]
     client = login_as("cobranca")
     first = client.get("/faturas?situacao=aberta")
@@ -267,10 +236,10 @@ def e12(march, world):
     db.session.add(invoice)
     db.session.flush()
     db.session.add_all([
-        InvoiceLine(invoice_id=invoice.id, position=1, kind=LineKind.RECURRING, description=PRODUCT, quantity=11,
-                    unit_price_cents=7890, amount_cents=86790, period_start=date(2026, 4, 1),
+        InvoiceLine(invoice_id=invoice.id, position=1, kind=LineKind.RECURRING, description=factories.PRODUCT,
+                    quantity=11, unit_price_cents=7890, amount_cents=86790, period_start=date(2026, 4, 1),
                     period_end=date(2026, 5, 1), subscription_id=subscription.id),
-        InvoiceLine(invoice_id=invoice.id, position=2, kind=LineKind.PRORATA, description=PRODUCT, quantity=3,
+        InvoiceLine(invoice_id=invoice.id, position=2, kind=LineKind.PRORATA, description=factories.PRODUCT, quantity=3,
                     unit_price_cents=7890, amount_cents=16035, period_start=date(2026, 3, 11),
                     period_end=date(2026, 4, 1), subscription_id=subscription.id, change_id=change.id),
         InvoiceLine(invoice_id=invoice.id, position=3, kind=LineKind.CREDIT, description="credit", quantity=1,
@@ -292,8 +261,8 @@ def _settings():
 def test_every_line_in_words_with_the_totals(e12, login_as):
     page = login_as("cobranca").get(f"/faturas/{e12.id}")
     table = section(page, "lines-table")
-    assert (f"{PRODUCT} Mensalidade: 11 licenças a R$ 78,90, de 01/04/2026 a 30/04/2026 R$ 867,90") in table
-    assert (f"Pró-rata — {PRODUCT} 3 licenças a mais a R$ 78,90 por período, de 11/03/2026 a 31/03/2026: "
+    assert (f"{factories.PRODUCT} Mensalidade: 11 licenças a R$ 78,90, de 01/04/2026 a 30/04/2026 R$ 867,90") in table
+    assert (f"Pró-rata — {factories.PRODUCT} 3 licenças a mais a R$ 78,90 por período, de 11/03/2026 a 31/03/2026: "
             "21 dias de 31 R$ 160,35") in table
     assert "Crédito aplicado Do saldo de créditos da organização" in table and "-R$ 86,54" in table
     assert section(page, "totals") == "Subtotal R$ 1.028,25 Crédito aplicado -R$ 86,54 Total R$ 941,71"
@@ -330,8 +299,8 @@ def test_documents_not_ready_are_404_with_a_clear_page(e12, login_as):
 
 
 def test_downloads_are_attachments_with_good_names_and_the_stored_bytes(e12, login_as):
-    store_pdfs(e12)
-    note = add_fiscal_document(e12)
+    factories.store_pdfs(e12)
+    note = factories.add_fiscal_document(e12)
     client = login_as("cobranca")
     page = client.get(f"/faturas/{e12.id}")
     assert "Nota fiscal nº" in section(page, "documents") and note.number in section(page, "documents")
@@ -356,8 +325,8 @@ def test_downloads_are_attachments_with_good_names_and_the_stored_bytes(e12, log
 
 
 def test_a_real_fiscal_document_has_no_simulation_mark(e12, login_as):
-    store_pdfs(e12)
-    add_fiscal_document(e12, simulated=False)
+    factories.store_pdfs(e12)
+    factories.add_fiscal_document(e12, simulated=False)
     page = text(login_as("master").get(f"/faturas/{e12.id}"))
     assert "simulação — sem valor fiscal" not in page and 'data-testid="fiscal-pdf"' in page
 

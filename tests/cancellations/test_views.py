@@ -21,6 +21,7 @@ from portal.subscriptions import service
 from portal.subscriptions.models import Order, OrderStatus, Quote, SubscriptionStatus
 from tests import factories
 from tests.conftest import sign_in
+from tests.html import alerts, field_errors, section, text, textarea, words
 
 MARCH_11 = datetime(2026, 3, 11, 18, 0, tzinfo=UTC)  # 15:00 in São Paulo
 REASON = "Vamos migrar toda a equipe para outro fornecedor no próximo trimestre."
@@ -37,44 +38,6 @@ def march(app_ctx, world):
 
 
 # ---------------------------------------------------------------- steps
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def words(fragment: str) -> str:
-    inline = re.sub(r"</?(?:a|span|strong|em|time)\b[^>]*>", "", fragment)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
-
-
-def section(response, testid: str) -> str:
-    """The visible text of the element marked data-testid=…"""
-    body = text(response)
-    start = body.index(f'data-testid="{testid}"')
-    tag = body.rfind("<", 0, start)
-    name = re.match(r"<(\w+)", body[tag:]).group(1)
-    depth, position = 0, tag
-    for match in re.finditer(rf"<(/?){name}\b[^>]*>", body[tag:]):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            position = tag + match.end()
-            break
-    return words(body[tag:position])
-
-
-def field_errors(response) -> list[str]:
-    return [html.unescape(e) for e in re.findall(r'class="invalid-feedback[^"]*">([^<]*)<', text(response))]
-
-
-def alerts(response) -> list[str]:
-    return [words(a) for a in re.findall(r'<div class="alert [^"]*" role="\w+"[^>]*>(.*?)</div>', text(response),
-                                         re.S)]
-
-
-def textarea(response, name: str) -> str:
-    return html.unescape(re.search(rf'<textarea[^>]*name="{name}"[^>]*>(.*?)</textarea>', text(response), re.S)
-                         .group(1)).strip()
-
 
 def hidden(response, name: str) -> str:
     tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', text(response)).group(0)

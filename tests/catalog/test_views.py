@@ -4,7 +4,6 @@ Unless a test says otherwise, the day is 2026-03-11 15:00 in São Paulo, Demo Te
 (period 2026-03-01 → 2026-04-01, 31 days) and Microsoft 365 Business Standard costs R$ 78,90 a month.
 """
 
-import html
 import re
 from datetime import timedelta
 
@@ -21,54 +20,16 @@ from portal.subscriptions import service as subscriptions
 from portal.subscriptions.models import Order, OrderKind, Subscription, SubscriptionStatus
 from tests import factories
 from tests.conftest import sign_in
+from tests.html import alerts, field_errors, follow, input_value, section, section_html, text, words
 
 DONE_FLASH = "Pedido registrado. Os novos produtos serão provisionados em até 30 minutos."
 
 
 # ---------------------------------------------------------------- steps
 
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def words(fragment: str) -> str:
-    """Visible text of an HTML fragment, with whitespace collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def section(response, testid: str) -> str:
-    """The visible text of the element marked data-testid=… (the whole element, nested tags included)."""
-    body = text(response)
-    start = body.index(f'data-testid="{testid}"')
-    tag = body.rfind("<", 0, start)
-    name = re.match(r"<(\w+)", body[tag:]).group(1)
-    depth = 0
-    for match in re.finditer(rf"<(/?){name}\b[^>]*>", body[tag:]):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            return words(body[tag:tag + match.end()])
-    raise AssertionError(f"{testid} is not closed")
-
-
 def cards(response) -> list[str]:
     """SKUs of the product cards shown, in order."""
     return re.findall(r'data-testid="product-card" data-sku="([^"]+)"', text(response))
-
-
-def alerts(response) -> list[str]:
-    return [words(a) for a in re.findall(r'<div class="alert [^"]*" role="\w+"[^>]*>(.*?)</div>', text(response),
-                                         re.S)]
-
-
-def field_errors(response) -> list[str]:
-    return [words(e) for e in re.findall(r'class="invalid-feedback[^"]*">(.*?)</div>', text(response), re.S)]
-
-
-def input_value(response, name: str, id_: str | None = None) -> str | None:
-    pattern = rf'<input[^>]*id="{id_}"[^>]*>' if id_ else rf'<input[^>]*name="{name}"[^>]*>'
-    tag = re.search(pattern, text(response))
-    value = re.search(r'value="([^"]*)"', tag.group(0)) if tag else None
-    return html.unescape(value.group(1)) if value else None
 
 
 def browse(client, **query):
@@ -112,12 +73,6 @@ def confirm(client, token):
     return client.post(f"/carrinho/orcamento/{token}/confirmar")
 
 
-def flashes(client, response) -> list[str]:
-    """Messages on the page a redirect leads to."""
-    assert response.status_code == 302, text(response)
-    return alerts(client.get(response.headers["Location"]))
-
-
 @pytest.fixture
 def adm(march, login_as):
     return login_as("adm")
@@ -147,12 +102,6 @@ def test_the_family_filter_lists_active_families_and_narrows_the_cards(adm, cata
     response = browse(adm, familia=catalog.security.id)
     assert cards(response) == ["DEF-B"]
     assert f'<option value="{catalog.security.id}" selected>' in text(response)
-
-
-def section_html(response, testid: str) -> str:
-    body = text(response)
-    start = body.index(f'data-testid="{testid}"')
-    return body[start:body.index("</form>", start)]
 
 
 def test_search_by_name_sku_or_description_ignoring_case_and_accents(adm, catalog):
@@ -235,7 +184,7 @@ def test_a_product_not_for_sale_is_404(adm, catalog):
 def test_add_to_cart_goes_back_with_a_message(adm, catalog):
     response = add(adm, catalog.standard, 3, next_url="/produtos?familia=1")
     assert response.status_code == 302 and response.headers["Location"] == "/produtos?familia=1"
-    assert "3 licenças de Microsoft 365 Business Standard adicionadas ao carrinho." in flashes(adm, response)
+    assert "3 licenças de Microsoft 365 Business Standard adicionadas ao carrinho." in follow(adm, response)
     response = add(adm, catalog.standard, 2)
     assert response.headers["Location"] == f"/produtos/{catalog.standard.id}"
     assert cart_lines(adm) == {"Microsoft 365 Business Standard": 5}
@@ -273,13 +222,13 @@ def test_above_the_maximum_counts_what_is_already_in_the_cart(adm, catalog):
 def test_adding_a_product_that_is_not_for_sale_says_so(adm, catalog, product_id):
     response = add(adm, product_id, 1)
     assert response.status_code == 302 and response.headers["Location"] == "/produtos"
-    assert "Produto não encontrado." in flashes(adm, response)
+    assert "Produto não encontrado." in follow(adm, response)
 
 
 def test_adding_an_inactive_product_says_so(adm, catalog):
     catalog.defender.active = False
     db.session.commit()
-    assert "Produto não encontrado." in flashes(adm, add(adm, catalog.defender, 1))
+    assert "Produto não encontrado." in follow(adm, add(adm, catalog.defender, 1))
     assert cart_lines(adm) == {}
 
 
@@ -291,10 +240,10 @@ def test_cart_update_and_remove(adm, catalog):
     totals = section(adm.get("/carrinho"), "cart-totals")
     assert "Total mensal R$ 236,70 por mês" in totals and "Total anual R$ 946,80 por ano" in totals
     response = set_quantity(adm, catalog.standard, 10)
-    assert "Carrinho atualizado." in flashes(adm, response)
+    assert "Carrinho atualizado." in follow(adm, response)
     assert cart_lines(adm) == {"Microsoft 365 Business Standard": 10, "Microsoft 365 E3 (cobrança anual)": 1}
     response = set_quantity(adm, catalog.annual, 0)
-    assert "Produto removido do carrinho." in flashes(adm, response)
+    assert "Produto removido do carrinho." in follow(adm, response)
     assert cart_lines(adm) == {"Microsoft 365 Business Standard": 10}
 
 
@@ -317,7 +266,7 @@ def test_a_wrong_cart_quantity_is_shown_on_its_line(adm, catalog, quantity, mess
 
 def test_removing_what_is_not_in_the_cart_says_so(adm, catalog):
     response = set_quantity(adm, catalog.standard, 0)
-    assert "Este produto não está no seu carrinho." in flashes(adm, response)
+    assert "Este produto não está no seu carrinho." in follow(adm, response)
 
 
 def test_a_product_taken_off_sale_can_still_be_removed_and_blocks_the_review(adm, catalog):
@@ -328,7 +277,7 @@ def test_a_product_taken_off_sale_can_still_be_removed_and_blocks_the_review(adm
     page = adm.get("/carrinho")
     assert "indisponível" in section(page, "unavailable")
     assert "Remova os produtos indisponíveis para continuar." in alerts(page)
-    assert "Produto não encontrado." in flashes(adm, review(adm))
+    assert "Produto não encontrado." in follow(adm, review(adm))
     set_quantity(adm, catalog.defender, 0)
     assert cart_lines(adm) == {"Microsoft 365 Business Standard": 3}
 
@@ -392,7 +341,7 @@ def test_the_catalog_page_and_the_navigation_count_the_cart_once(march, world, l
 def test_reviewing_an_empty_cart_says_so(adm, catalog):
     response = review(adm)
     assert response.headers["Location"] == "/carrinho"
-    assert "Seu carrinho está vazio." in flashes(adm, response)
+    assert "Seu carrinho está vazio." in follow(adm, response)
 
 
 def test_the_review_shows_prorata_the_value_per_period_the_term_and_the_next_invoice(adm, catalog):
@@ -426,7 +375,7 @@ def test_confirming_buys_queues_the_orders_and_empties_the_cart(adm, world, cata
     token = token_of(review(adm))
     response = confirm(adm, token)
     assert response.status_code == 302 and response.headers["Location"] == "/licencas"
-    assert DONE_FLASH in flashes(adm, response)
+    assert DONE_FLASH in follow(adm, response)
     bought = db.session.scalars(select(Subscription).where(Subscription.organization_id == world.demo.id)
                                 .order_by(Subscription.id)).all()
     assert [(s.product_id, s.quantity) for s in bought] == [(catalog.standard.id, 3), (catalog.vault.id, 1)]
@@ -459,7 +408,7 @@ def test_a_price_change_after_the_review_sends_back_to_the_cart(adm, world, cata
                       actor=Actor.for_user(world.staff_admin))
     response = confirm(adm, token)
     assert response.headers["Location"] == "/carrinho"
-    assert "Os preços mudaram desde este orçamento. Confira os valores atualizados." in flashes(adm, response)
+    assert "Os preços mudaram desde este orçamento. Confira os valores atualizados." in follow(adm, response)
     assert cart_lines(adm) == {"Microsoft 365 Business Standard": 3}
     assert db.session.scalar(select(func.count(Order.id))) == 0
 
@@ -473,7 +422,7 @@ def test_an_expired_review_asks_to_review_again(adm, world, catalog):
     assert "Este orçamento expirou" in section(page, "expired")
     response = confirm(adm, token)
     assert response.headers["Location"] == "/carrinho"
-    assert "Este orçamento expirou. Confira os valores atualizados antes de confirmar." in flashes(adm, response)
+    assert "Este orçamento expirou. Confira os valores atualizados antes de confirmar." in follow(adm, response)
     assert db.session.scalar(select(func.count(Order.id))) == 0
 
 

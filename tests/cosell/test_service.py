@@ -23,7 +23,8 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import PermissionDenied, ServiceError
-from tests.cosell.routes import comercial, deal_data, make_deal
+from tests import factories
+from tests.cosell.routes import comercial
 from tests.tickets.test_service import mail_text
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
@@ -66,7 +67,8 @@ def mark_through(deal: Deal, actor: Actor, until: DealStage = DealStage.NEGOTIAT
 # ---------------------------------------------------------------- creating
 
 def test_an_outbound_deal_starts_at_criado_with_its_mark_event_and_audit(app_ctx, world, frozen):
-    deal = make_deal(world, DealType.SERVICES_COSELL, estimated_value_minor=123_456, currency="USD")
+    deal = factories.deal(world.staff_comercial, DealType.SERVICES_COSELL, estimated_value_minor=123_456,
+                          currency="USD")
     assert (deal.direction, deal.stage, deal.created_at) == (Direction.OUTBOUND, DealStage.CREATED, NOON)
     assert service.stage_percent(deal.stage) == 10
     assert [m.stage for m in deal.marks] == [DealStage.CREATED]
@@ -81,7 +83,7 @@ def test_an_outbound_deal_starts_at_criado_with_its_mark_event_and_audit(app_ctx
 
 
 def test_an_inbound_deal_is_registered_as_received_and_waits_14_days(app_ctx, world, frozen):
-    deal = make_deal(world, DealType.IP_COSELL, inbound=True, microsoft_accepted=True)
+    deal = factories.deal(world.staff_comercial, DealType.IP_COSELL, inbound=True, microsoft_accepted=True)
     assert (deal.direction, deal.stage, deal.received_at) == (Direction.INBOUND, DealStage.RECEIVED, NOON)
     assert deal.marks == [] and deal.microsoft_accepted is True
     assert service.expires_at(deal) == NOON + timedelta(days=14)
@@ -98,10 +100,11 @@ def test_the_stage_percentages_are_partner_centers(app_ctx):
 def test_only_comercial_and_admin_create_deals(app_ctx, world, frozen):
     for role in ("financeiro", "suporte", "compliance"):
         with pytest.raises(PermissionDenied):
-            service.create_outbound(deal_data(), actor=Actor.for_user(getattr(world, f"staff_{role}")))
+            service.create_outbound(factories.deal_data(), actor=Actor.for_user(getattr(world, f"staff_{role}")))
     with pytest.raises(PermissionDenied):
-        service.create_outbound(deal_data(), actor=Actor.for_user(world.master))
-    assert service.create_outbound(deal_data(), actor=Actor.for_user(world.staff_admin)).stage == DealStage.CREATED
+        service.create_outbound(factories.deal_data(), actor=Actor.for_user(world.master))
+    assert service.create_outbound(factories.deal_data(),
+                                   actor=Actor.for_user(world.staff_admin)).stage == DealStage.CREATED
 
 
 # ---------------------------------------------------------------- the form's rules per type
@@ -145,7 +148,7 @@ TWO = [service.SolutionData("Avaliação de segurança"), service.SolutionData("
     ("consultoria", {}, "deal_type", "Escolha um tipo de negócio da lista"),
 ])
 def test_each_refusal_names_its_field(app_ctx, world, frozen, deal_type, overrides, field, message):
-    errors = refusals(replace(deal_data(deal_type or SERVICES), deal_type=deal_type, **overrides))
+    errors = refusals(replace(factories.deal_data(deal_type or SERVICES), deal_type=deal_type, **overrides))
     assert field in errors, errors
     assert message in errors[field]
 
@@ -159,25 +162,26 @@ def test_each_refusal_names_its_field(app_ctx, world, frozen, deal_type, overrid
     (DealType.P2P, {}),
 ])
 def test_what_each_type_accepts(app_ctx, world, frozen, deal_type, overrides):
-    assert refusals(deal_data(deal_type, **overrides)) == {}
+    assert refusals(factories.deal_data(deal_type, **overrides)) == {}
 
 
 def test_the_close_date_is_today_or_later(app_ctx, world, frozen):
-    assert refusals(deal_data(estimated_close_date=clock.today())) == {}
+    assert refusals(factories.deal_data(estimated_close_date=clock.today())) == {}
     assert "hoje ou uma data futura" in refusals(
-        deal_data(estimated_close_date=clock.today() - timedelta(days=1)))["estimated_close_date"]
+        factories.deal_data(estimated_close_date=clock.today() - timedelta(days=1)))["estimated_close_date"]
 
 
 def test_inbound_deals_are_co_sell_or_partner_to_partner(app_ctx, world, frozen):
     for deal_type in (IP, SERVICES, DealType.P2P):
-        assert refusals(deal_data(deal_type), Direction.INBOUND) == {}
+        assert refusals(factories.deal_data(deal_type), Direction.INBOUND) == {}
     for deal_type in (DealType.PRIVATE, DealType.PARTNER_LED, ASSESSMENT):
-        assert "Indicações recebidas" in refusals(deal_data(deal_type, solutions=ONE), Direction.INBOUND)["deal_type"]
+        assert "Indicações recebidas" in refusals(factories.deal_data(deal_type, solutions=ONE),
+                                                  Direction.INBOUND)["deal_type"]
 
 
 def test_every_refusal_is_reported_at_once_and_nothing_is_stored(app_ctx, world, frozen):
-    bad = deal_data(SERVICES, name="", partner_role="", notes="",
-                    team=[service.TeamMemberData("Ana", "", "")], estimated_value_minor=None)
+    bad = factories.deal_data(SERVICES, name="", partner_role="", notes="",
+                              team=[service.TeamMemberData("Ana", "", "")], estimated_value_minor=None)
     with pytest.raises(service.DealInputError) as refused:
         service.create_outbound(bad, actor=comercial(world))
     assert set(refused.value.errors) == {"name", "partner_role", "notes", "team-0-phone", "team-0-email",
@@ -187,11 +191,12 @@ def test_every_refusal_is_reported_at_once_and_nothing_is_stored(app_ctx, world,
 
 
 def test_what_a_type_does_not_use_is_not_stored(app_ctx, world, frozen):
-    ip = make_deal(world, IP, partner_role="deployment", marketplace_intent="yes", microsoft_accepted=True)
+    ip = factories.deal(world.staff_comercial, IP, partner_role="deployment", marketplace_intent="yes",
+                        microsoft_accepted=True)
     assert (ip.partner_role, ip.marketplace_intent, ip.microsoft_accepted) == ("", "yes", True)
-    services = make_deal(world, SERVICES, marketplace_intent="yes", microsoft_accepted=True)
+    services = factories.deal(world.staff_comercial, SERVICES, marketplace_intent="yes", microsoft_accepted=True)
     assert (services.marketplace_intent, services.microsoft_accepted) == ("undecided", True)
-    private = make_deal(world, DealType.PRIVATE, microsoft_accepted=True)
+    private = factories.deal(world.staff_comercial, DealType.PRIVATE, microsoft_accepted=True)
     assert private.microsoft_accepted is False
 
 
@@ -201,7 +206,7 @@ def _build(world, state: str) -> Deal:
     """A private outbound deal (so "Converter em co-sell" applies) or a services co-sell inbound one, at `state`."""
     actor = comercial(world)
     if state in {"received", "accepted", "declined", "expired"}:
-        deal = make_deal(world, SERVICES, inbound=True)
+        deal = factories.deal(world.staff_comercial, SERVICES, inbound=True)
         if state == "accepted":
             deal = service.accept(deal, actor=actor)
         elif state == "declined":
@@ -212,7 +217,7 @@ def _build(world, state: str) -> Deal:
             db.session.expire_all()
             deal = db.session.get(Deal, deal.id)
         return deal
-    deal = make_deal(world, DealType.PRIVATE)
+    deal = factories.deal(world.staff_comercial, DealType.PRIVATE)
     if state == "qualified":
         deal = mark_through(deal, actor, DealStage.QUALIFIED)
     elif state in {"negotiated", "won"}:
@@ -228,8 +233,8 @@ def _build(world, state: str) -> Deal:
 
 def _same_data(deal: Deal, **changes) -> service.DealData:
     """The form as `make_deal` filled it, with `changes`."""
-    return replace(deal_data(deal.deal_type), **{"estimated_close_date": deal.estimated_close_date,
-                                                 "name": deal.name, **changes})
+    return replace(factories.deal_data(deal.deal_type), **{"estimated_close_date": deal.estimated_close_date,
+                                                           "name": deal.name, **changes})
 
 
 ACTIONS = {
@@ -324,7 +329,7 @@ def test_a_received_deal_can_be_closed_as_an_error(app_ctx, world, frozen):
 
 def test_ganho_after_every_earlier_stage_of_an_outbound_deal(app_ctx, world, frozen):
     actor = comercial(world)
-    deal = mark_through(make_deal(world), actor, DealStage.PROPOSED)
+    deal = mark_through(factories.deal(world.staff_comercial), actor, DealStage.PROPOSED)
     assert service.stage_percent(deal.stage) == 60
     with pytest.raises(ServiceError) as refused:
         service.win(deal, actor=actor)
@@ -337,7 +342,7 @@ def test_ganho_after_every_earlier_stage_of_an_outbound_deal(app_ctx, world, fro
 
 def test_ganho_is_refused_when_an_earlier_mark_is_missing_even_out_of_order(app_ctx, world, frozen):
     """Marks written some other way (an import, an old version) with a gap: Ganho names the gap."""
-    deal = make_deal(world)
+    deal = factories.deal(world.staff_comercial)
     for stage in (DealStage.DEVELOPED, DealStage.PROPOSED, DealStage.NEGOTIATED):
         db.session.add(DealStageMark(deal_id=deal.id, stage=stage))
     db.session.commit()
@@ -349,7 +354,7 @@ def test_ganho_is_refused_when_an_earlier_mark_is_missing_even_out_of_order(app_
 
 def test_an_inbound_deal_needs_aceito_before_ganho(app_ctx, world, frozen):
     actor = comercial(world)
-    deal = make_deal(world, SERVICES, inbound=True)
+    deal = factories.deal(world.staff_comercial, SERVICES, inbound=True)
     assert service.missing_before_won(deal) == [DealStage.ACCEPTED, *service.SALES_STAGES]
     deal = service.accept(deal, actor=actor)
     assert [m.stage for m in deal.marks] == ["accepted"] and service.stage_percent(deal.stage) == 10
@@ -360,12 +365,12 @@ def test_an_inbound_deal_needs_aceito_before_ganho(app_ctx, world, frozen):
 def test_an_unknown_stage_is_refused(app_ctx, world, frozen):
     for stage in ("created", "won", "fechado"):
         with pytest.raises(ServiceError) as refused:
-            service.mark_stage(make_deal(world), stage, actor=comercial(world))
+            service.mark_stage(factories.deal(world.staff_comercial), stage, actor=comercial(world))
         assert refused.value.field == "stage" and "Escolha uma etapa de vendas" in refused.value.message
 
 
 def test_read_only_roles_move_nothing(app_ctx, world, frozen):
-    deal = make_deal(world, SERVICES, inbound=True)
+    deal = factories.deal(world.staff_comercial, SERVICES, inbound=True)
     for role in ("financeiro", "suporte", "compliance"):
         with pytest.raises(PermissionDenied):
             service.accept(deal, actor=Actor.for_user(getattr(world, f"staff_{role}")))
@@ -375,7 +380,7 @@ def test_read_only_roles_move_nothing(app_ctx, world, frozen):
 # ---------------------------------------------------------------- editing and upgrading
 
 def test_an_edit_records_what_changed_and_replaces_the_team(app_ctx, world, frozen):
-    deal = make_deal(world)
+    deal = factories.deal(world.staff_comercial)
     team = [service.TeamMemberData("Bruno Lima", "+55 21 97777-6666", "bruno@revenda.example.com"),
             service.TeamMemberData("Carla Dias", "+55 31 96666-5555", "carla@revenda.example.com")]
     changes = service.update_deal(deal, _same_data(deal, estimated_value_minor=200_000_00, team=team),
@@ -393,13 +398,13 @@ def test_an_edit_records_what_changed_and_replaces_the_team(app_ctx, world, froz
 
 
 def test_an_edit_without_changes_writes_nothing(app_ctx, world, frozen):
-    deal = make_deal(world)
+    deal = factories.deal(world.staff_comercial)
     assert service.update_deal(deal, _same_data(deal), actor=comercial(world)) == {}
     assert len(deal_events(deal)) == 1 and len(audit(deal)) == 1
 
 
 def test_an_edit_keeps_the_type_and_the_location(app_ctx, world, frozen):
-    deal = make_deal(world)
+    deal = factories.deal(world.staff_comercial)
     with pytest.raises(service.DealInputError) as refused:
         service.update_deal(deal, _same_data(deal, location="PT", deal_type=DealType.P2P), actor=comercial(world))
     assert set(refused.value.errors) == {"location", "deal_type"}
@@ -407,7 +412,7 @@ def test_an_edit_keeps_the_type_and_the_location(app_ctx, world, frozen):
 
 
 def test_a_past_close_date_is_kept_on_edit_but_not_typed(app_ctx, world, frozen):
-    deal = make_deal(world, estimated_close_date=clock.today() + timedelta(days=5))
+    deal = factories.deal(world.staff_comercial, estimated_close_date=clock.today() + timedelta(days=5))
     clock.advance(timedelta(days=30))
     assert service.update_deal(deal, _same_data(deal, notes="Cliente pediu mais uma reunião."),
                                actor=comercial(world))
@@ -419,7 +424,7 @@ def test_a_past_close_date_is_kept_on_edit_but_not_typed(app_ctx, world, frozen)
 
 def test_a_private_deal_becomes_services_co_sell_with_the_services_fields(app_ctx, world, frozen):
     actor = comercial(world)
-    deal = make_deal(world, DealType.PRIVATE, partner_role="", solution_area="")
+    deal = factories.deal(world.staff_comercial, DealType.PRIVATE, partner_role="", solution_area="")
     with pytest.raises(service.DealInputError) as refused:
         service.upgrade(deal, deal_type=SERVICES, actor=actor)
     assert set(refused.value.errors) == {"partner_role", "solution_area", "solution_play"}
@@ -435,7 +440,7 @@ def test_a_private_deal_becomes_services_co_sell_with_the_services_fields(app_ct
 
 def test_a_private_deal_becomes_ip_co_sell_only_with_a_solution(app_ctx, world, frozen):
     actor = comercial(world)
-    deal = make_deal(world, DealType.PRIVATE)
+    deal = factories.deal(world.staff_comercial, DealType.PRIVATE)
     with pytest.raises(service.DealInputError) as refused:
         service.upgrade(deal, deal_type=IP, marketplace_intent="yes", actor=actor)
     assert set(refused.value.errors) == {"solutions"}
@@ -448,7 +453,7 @@ def test_a_private_deal_becomes_ip_co_sell_only_with_a_solution(app_ctx, world, 
 
 @pytest.mark.parametrize("target", [DealType.P2P, ASSESSMENT, DealType.PRIVATE, "qualquer"])
 def test_a_private_deal_becomes_only_co_sell_or_partner_led(app_ctx, world, frozen, target):
-    deal = make_deal(world, DealType.PRIVATE)
+    deal = factories.deal(world.staff_comercial, DealType.PRIVATE)
     with pytest.raises(service.DealInputError) as refused:
         service.upgrade(deal, deal_type=target, actor=comercial(world))
     assert "co-sell de IP, co-sell de serviços ou liderado por parceiro" in refused.value.errors["deal_type"]
@@ -456,7 +461,7 @@ def test_a_private_deal_becomes_only_co_sell_or_partner_led(app_ctx, world, froz
 
 
 def test_only_a_private_deal_is_upgraded(app_ctx, world, frozen):
-    deal = make_deal(world, DealType.PARTNER_LED)
+    deal = factories.deal(world.staff_comercial, DealType.PARTNER_LED)
     with pytest.raises(ServiceError) as refused:
         service.upgrade(deal, deal_type=SERVICES, partner_role="deployment", solution_area="security",
                         solution_play="x", actor=comercial(world))
@@ -467,9 +472,9 @@ def test_only_a_private_deal_is_upgraded(app_ctx, world, frozen):
 
 def test_unanswered_inbound_deals_expire_after_14_days_with_one_email(app_ctx, world, frozen, outbox):
     actor = comercial(world)
-    waiting = make_deal(world, SERVICES, inbound=True, name="Indicação Microsoft — Hospital Beta")
-    answered = service.accept(make_deal(world, IP, inbound=True), actor=actor)
-    outbound = make_deal(world)
+    waiting = factories.deal(world.staff_comercial, SERVICES, inbound=True, name="Indicação Microsoft — Hospital Beta")
+    answered = service.accept(factories.deal(world.staff_comercial, IP, inbound=True), actor=actor)
+    outbound = factories.deal(world.staff_comercial)
     clock.advance(timedelta(days=13))
     assert jobs.expire_inbound_deals.call_local() == 0
     clock.advance(timedelta(days=1) - timedelta(minutes=1))
@@ -499,9 +504,9 @@ def test_unanswered_inbound_deals_expire_after_14_days_with_one_email(app_ctx, w
 
 
 def test_several_expired_deals_share_one_email(app_ctx, world, frozen, outbox):
-    first = make_deal(world, SERVICES, inbound=True, name="Primeira indicação")
+    first = factories.deal(world.staff_comercial, SERVICES, inbound=True, name="Primeira indicação")
     clock.advance(timedelta(days=2))
-    second = make_deal(world, IP, inbound=True, name="Segunda indicação")
+    second = factories.deal(world.staff_comercial, IP, inbound=True, name="Segunda indicação")
     clock.advance(timedelta(days=16))
     assert jobs.expire_inbound_deals.call_local() == 2
     [mail] = outbox
@@ -515,8 +520,8 @@ def test_several_expired_deals_share_one_email(app_ctx, world, frozen, outbox):
 # ---------------------------------------------------------------- favourites
 
 def test_favourites_are_per_user_and_toggle(app_ctx, world, frozen):
-    inbound = make_deal(world, SERVICES, inbound=True)
-    outbound = make_deal(world)
+    inbound = factories.deal(world.staff_comercial, SERVICES, inbound=True)
+    outbound = factories.deal(world.staff_comercial)
     comercial_actor, financeiro = comercial(world), Actor.for_user(world.staff_financeiro)
     assert service.toggle_favorite(inbound, actor=comercial_actor) is True
     assert service.toggle_favorite(outbound, actor=financeiro) is True
@@ -530,9 +535,12 @@ def test_favourites_are_per_user_and_toggle(app_ctx, world, frozen):
 
 
 def test_tabs_and_filters(app_ctx, world, frozen):
-    inbound = make_deal(world, IP, inbound=True, name="Data platform", customer_name="Hospital Beta")
-    private = make_deal(world, DealType.PRIVATE, name="Backup dos servidores", customer_name="Loja Gama")
-    services = make_deal(world, SERVICES, name="Migração 100%_total", customer_name="Metalúrgica Alfa")
+    inbound = factories.deal(world.staff_comercial, IP, inbound=True, name="Data platform",
+                             customer_name="Hospital Beta")
+    private = factories.deal(world.staff_comercial, DealType.PRIVATE, name="Backup dos servidores",
+                             customer_name="Loja Gama")
+    services = factories.deal(world.staff_comercial, SERVICES, name="Migração 100%_total",
+                              customer_name="Metalúrgica Alfa")
     uid = world.staff_comercial.id
     assert [d.id for d in service.search_deals(tab="entrada", user_id=uid)] == [inbound.id]
     assert [d.id for d in service.search_deals(tab="saida", user_id=uid)] == [services.id, private.id]
@@ -560,7 +568,7 @@ def won_deal(world, *, after: timedelta = timedelta(hours=80), deal_type=IP, **o
               "microsoft_accepted": True, **overrides}
     actor = comercial(world)
     with clock.frozen(T0):
-        deal = mark_through(make_deal(world, deal_type, **fields), actor)
+        deal = mark_through(factories.deal(world.staff_comercial, deal_type, **fields), actor)
     with clock.frozen(T0 + after):
         return service.win(deal, actor=actor)
 
@@ -626,8 +634,8 @@ def test_a_currency_without_a_rate_is_not_converted(app_ctx, world):
 
 
 def test_only_won_deals_have_an_eligibility(app_ctx, world, frozen):
-    assert service.eligibility(make_deal(world), usd_rates=RATES) is None
-    lost = service.lose(make_deal(world), reason="Perdemos.", actor=comercial(world))
+    assert service.eligibility(factories.deal(world.staff_comercial), usd_rates=RATES) is None
+    lost = service.lose(factories.deal(world.staff_comercial), reason="Perdemos.", actor=comercial(world))
     assert service.eligibility(lost, usd_rates=RATES) is None
 
 

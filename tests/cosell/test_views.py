@@ -13,9 +13,10 @@ from portal.cosell import service
 from portal.cosell.models import Deal, DealStage, DealType
 from portal.extensions import db
 from portal.shared import clock
-from tests.accounts.test_views import field_errors, text
+from tests import factories
 from tests.conftest import sign_in
-from tests.cosell.routes import comercial, make_deal
+from tests.cosell.routes import comercial
+from tests.html import field_errors, text
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
 LIST = "/backoffice/venda-conjunta"
@@ -64,8 +65,8 @@ def criteria(body: str) -> dict[str, str]:
 # ---------------------------------------------------------------- tabs, filters, favourites
 
 def test_inbound_and_outbound_deals_are_in_their_tabs(app_ctx, world, client, frozen):
-    inbound = make_deal(world, DealType.IP_COSELL, inbound=True, name="Indicação Microsoft")
-    outbound = make_deal(world, name="Negócio nosso")
+    inbound = factories.deal(world.staff_comercial, DealType.IP_COSELL, inbound=True, name="Indicação Microsoft")
+    outbound = factories.deal(world.staff_comercial, name="Negócio nosso")
     staff(client, world)
     entrada = text(client.get(LIST))
     assert rows(entrada) == [inbound.id] and "expira em 24/03/2026 12:00" in entrada
@@ -75,8 +76,8 @@ def test_inbound_and_outbound_deals_are_in_their_tabs(app_ctx, world, client, fr
 
 
 def test_favourites_are_each_users_own(app_ctx, world, client, frozen):
-    first = make_deal(world, name="Primeiro")
-    second = make_deal(world, DealType.SERVICES_COSELL, inbound=True, name="Segundo")
+    first = factories.deal(world.staff_comercial, name="Primeiro")
+    second = factories.deal(world.staff_comercial, DealType.SERVICES_COSELL, inbound=True, name="Segundo")
     staff(client, world, "comercial")
     response = client.post(f"{LIST}/{first.id}/favorito", data={"next": f"{LIST}?aba=saida"})
     assert response.status_code == 302 and response.headers["Location"] == f"{LIST}?aba=saida"
@@ -94,14 +95,16 @@ def test_favourites_are_each_users_own(app_ctx, world, client, frozen):
 
 @pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/x", "/backoffice/usuarios", ""])
 def test_the_heart_goes_back_only_to_our_pages(app_ctx, world, client, frozen, next_url):
-    deal = make_deal(world)
+    deal = factories.deal(world.staff_comercial)
     response = staff(client, world).post(f"{LIST}/{deal.id}/favorito", data={"next": next_url})
     assert response.headers["Location"] == f"{LIST}/{deal.id}"
 
 
 def test_filters_by_type_stage_and_name(app_ctx, world, client, frozen):
-    private = make_deal(world, DealType.PRIVATE, name="Backup dos servidores", customer_name="Loja Gama")
-    services = make_deal(world, DealType.SERVICES_COSELL, name="Migração", customer_name="Metalúrgica Alfa")
+    private = factories.deal(world.staff_comercial, DealType.PRIVATE, name="Backup dos servidores",
+                             customer_name="Loja Gama")
+    services = factories.deal(world.staff_comercial, DealType.SERVICES_COSELL, name="Migração",
+                              customer_name="Metalúrgica Alfa")
     service.mark_stage(services, DealStage.QUALIFIED, actor=comercial(world))
     staff(client, world)
 
@@ -120,7 +123,7 @@ def test_filters_by_type_stage_and_name(app_ctx, world, client, frozen):
 
 def test_the_list_has_pages(app_ctx, world, client, frozen, monkeypatch):
     monkeypatch.setattr(cosell_views, "PER_PAGE", 2)
-    deals = [make_deal(world, name=f"Negócio {n}") for n in range(3)]
+    deals = [factories.deal(world.staff_comercial, name=f"Negócio {n}") for n in range(3)]
     staff(client, world)
     first = text(client.get(LIST, query_string={"aba": "saida"}))
     assert rows(first) == [deals[2].id, deals[1].id] and "pagina=2" in first
@@ -220,7 +223,7 @@ def test_staff_register_a_received_referral(app_ctx, world, client, frozen):
 
 
 def test_an_edit_shows_the_deal_and_saves_changes(app_ctx, world, client, frozen):
-    deal = make_deal(world)
+    deal = factories.deal(world.staff_comercial)
     staff(client, world)
     page = text(client.get(f"{LIST}/{deal.id}/editar"))
     assert 'value="150.000,00"' in page and 'value="Ana Souza"' in page and 'name="team-1-name"' in page
@@ -235,7 +238,7 @@ def test_an_edit_shows_the_deal_and_saves_changes(app_ctx, world, client, frozen
 # ---------------------------------------------------------------- the lifecycle on the page
 
 def test_the_lifecycle_through_the_buttons(app_ctx, world, client, frozen):
-    deal = make_deal(world, DealType.SERVICES_COSELL, inbound=True)
+    deal = factories.deal(world.staff_comercial, DealType.SERVICES_COSELL, inbound=True)
     staff(client, world)
     url = f"{LIST}/{deal.id}"
     response = client.post(f"{url}/recusar", data={"decline_reason": ""})
@@ -266,7 +269,8 @@ def test_the_eligibility_shows_each_criterion_and_the_rate(app_ctx, world, clien
     actor = comercial(world)
     created = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
     with clock.frozen(created):
-        deal = make_deal(world, DealType.IP_COSELL, estimated_value_minor=150_000_00, currency="BRL",
+        deal = factories.deal(world.staff_comercial, DealType.IP_COSELL, estimated_value_minor=150_000_00,
+                              currency="BRL",
                          account_managed_by_microsoft=True, microsoft_accepted=True)
         for stage in service.SALES_STAGES:
             service.mark_stage(deal, stage, actor=actor)
@@ -285,7 +289,8 @@ def test_the_rate_setting_decides_the_conversion(app_ctx, world, client, monkeyp
     actor = comercial(world)
     created = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
     with clock.frozen(created):
-        deal = make_deal(world, DealType.IP_COSELL, estimated_value_minor=150_000_00, currency="BRL")
+        deal = factories.deal(world.staff_comercial, DealType.IP_COSELL, estimated_value_minor=150_000_00,
+                              currency="BRL")
         for stage in service.SALES_STAGES:
             service.mark_stage(deal, stage, actor=actor)
     with clock.frozen(created + timedelta(hours=72)):
@@ -296,12 +301,12 @@ def test_the_rate_setting_decides_the_conversion(app_ctx, world, client, monkeyp
 
 
 def test_an_open_deal_shows_no_eligibility(app_ctx, world, client, frozen):
-    body = text(staff(client, world).get(f"{LIST}/{make_deal(world).id}"))
+    body = text(staff(client, world).get(f"{LIST}/{factories.deal(world.staff_comercial).id}"))
     assert 'data-testid="eligibility"' not in body and "Ganho” fica disponível depois de marcar" in body
 
 
 def test_upgrade_and_close_as_error_on_the_page(app_ctx, world, client, frozen):
-    deal = make_deal(world, DealType.PRIVATE)
+    deal = factories.deal(world.staff_comercial, DealType.PRIVATE)
     staff(client, world)
     url = f"{LIST}/{deal.id}"
     response = client.post(f"{url}/converter", data={"upgrade_type": "services_cosell"})
@@ -328,7 +333,7 @@ ACTIONS = ["aceitar", "recusar", "etapa", "ganho", "perdido", "erro", "converter
 
 @pytest.mark.parametrize("role", ["financeiro", "compliance", "suporte"])
 def test_read_only_staff_see_deals_and_act_on_nothing(app_ctx, world, client, frozen, role):
-    deal = make_deal(world, DealType.SERVICES_COSELL, inbound=True)
+    deal = factories.deal(world.staff_comercial, DealType.SERVICES_COSELL, inbound=True)
     staff(client, world, role)
     list_page = client.get(LIST)
     assert list_page.status_code == 200 and rows(text(list_page)) == [deal.id]
@@ -346,7 +351,7 @@ def test_read_only_staff_see_deals_and_act_on_nothing(app_ctx, world, client, fr
 
 @pytest.mark.parametrize("role", ["comercial", "admin"])
 def test_comercial_and_admin_act(app_ctx, world, client, frozen, role):
-    deal = make_deal(world, DealType.SERVICES_COSELL, inbound=True)
+    deal = factories.deal(world.staff_comercial, DealType.SERVICES_COSELL, inbound=True)
     staff(client, world, role)
     assert "Aceitar" in text(client.get(f"{LIST}/{deal.id}"))
     assert client.post(f"{LIST}/{deal.id}/aceitar").status_code == 302
@@ -356,7 +361,7 @@ def test_comercial_and_admin_act(app_ctx, world, client, frozen, role):
 
 @pytest.mark.parametrize("role", ["master", "adm", "cobranca", "suporte"])
 def test_customers_get_404(app_ctx, world, client, frozen, role):
-    deal = make_deal(world)
+    deal = factories.deal(world.staff_comercial)
     sign_in(client, getattr(world, role))
     for url in (LIST, f"{LIST}/{deal.id}", f"{LIST}/novo"):
         assert client.get(url).status_code == 404

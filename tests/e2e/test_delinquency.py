@@ -20,7 +20,6 @@ from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.shared.formatting import format_date
 from tests import factories
-from tests.billing.conftest import make_invoice
 from tests.e2e.conftest import DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -38,8 +37,8 @@ def delinquent_organization(app, master: str, adm: str) -> dict:
         basic = db.session.scalar(select(Product).where(Product.sku == "M365-BASIC"))  # the demo catalog's
         factories.subscription(organization, product=basic, quantity=8)
         today = clock.today()
-        invoice = make_invoice(organization, billing_date=today - timedelta(days=50),
-                               due_date=today - timedelta(days=40))
+        invoice = factories.invoice(organization, billing_date=today - timedelta(days=50),
+                                    due_date=today - timedelta(days=40))
         settings = BillingSettings.from_config(current_app.config)
         assert payments.refresh_delinquency(organization, today, settings, Actor.system("e2e")) == "delinquent"
         db.session.commit()

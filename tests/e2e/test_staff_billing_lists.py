@@ -18,7 +18,6 @@ from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.shared.formatting import format_period
 from tests import factories
-from tests.billing.conftest import ready_invoice
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +53,8 @@ def undelivered_invoice(app) -> dict:
     with app.app_context():
         organization = factories.OrganizationFactory(legal_name=f"Sem Destinatário {uuid.uuid4().hex[:6]} Ltda")
         _member(organization, "Mário Master", accepted_at=None)
-        invoice = ready_invoice(organization, billing_date=clock.today())  # its PDFs and nota fiscal stored
+        invoice = factories.invoice(organization, with_documents=True,
+                                    billing_date=clock.today())  # its PDFs and nota fiscal stored
         assert send_invoice(invoice, actor=Actor.system("e2e")) is False
         with app.test_request_context():
             facts = {"id": invoice.id, "number": invoice.display_number, "organization": organization.legal_name,

@@ -1,34 +1,10 @@
-"""The purchase offers' routes, for tests/test_permissions.py, and helpers that make offers and quotes."""
-
-from datetime import timedelta
+"""The purchase offers' routes, for tests/test_permissions.py, and a helper that quotes an offer
+(offers: `factories.offer`)."""
 
 from portal.offers import service
-from portal.offers.models import OfferStatus, PurchaseOffer
-from portal.shared import clock
+from portal.offers.models import OfferStatus
 from portal.shared.audit import Actor
 from tests import factories
-
-OFFER_URL = "http://portal.test/oferta/"
-
-
-def make_offer(creator, organization=None, *, products=None, quantities=None, status=OfferStatus.SENT,
-               delegated_admin=False, days=30, message="") -> PurchaseOffer:
-    """An offer made and (unless `status` is draft) sent through the service, as comercial would."""
-    products = products or [factories.ProductFactory()]
-    quantities = quantities or [2] * len(products)
-    data = service.OfferData(
-        partner_office="São Paulo (matriz)", usage_location="BR",
-        quantities={p.id: q for p, q in zip(products, quantities, strict=True)}, delegated_admin=delegated_admin,
-        expires_on=clock.today() + timedelta(days=days), organization_id=organization.id if organization else None,
-        message=message,
-    )
-    actor = Actor.for_user(creator)
-    offer = service.create_offer(data, actor=actor)
-    if status != OfferStatus.DRAFT:
-        service.send_offer(offer, actor=actor, offer_url=OFFER_URL + offer.token)
-    if status == OfferStatus.CANCELLED:
-        service.cancel_offer(offer, reason="O cliente desistiu da compra.", actor=actor)
-    return offer
 
 
 def make_quote(offer, organization, user, quantities=None):
@@ -37,16 +13,16 @@ def make_quote(offer, organization, user, quantities=None):
 
 
 def _sent(w, organization) -> dict:
-    return {"token": make_offer(w.staff_comercial, organization).token}
+    return {"token": factories.offer(w.staff_comercial, organization).token}
 
 
 def _quoted(w, organization, user) -> dict:
-    offer = make_offer(w.staff_comercial, organization)
+    offer = factories.offer(w.staff_comercial, organization)
     return {"token": offer.token, "quote_token": make_quote(offer, organization, user).token}
 
 
 def _draft(w) -> dict:
-    return {"offer_id": make_offer(w.staff_comercial, w.demo, status=OfferStatus.DRAFT).id}
+    return {"offer_id": factories.offer(w.staff_comercial, w.demo, status=OfferStatus.DRAFT).id}
 
 
 CUSTOMER_ROUTES = {

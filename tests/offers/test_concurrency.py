@@ -2,11 +2,11 @@
 buys once, two organizations racing for an open offer leave one winner, and simultaneous creations get distinct,
 gapless summary IDs."""
 
-from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from portal.accounts.models import Organization, User
+from portal.catalog.models import Product
 from portal.extensions import db
 from portal.offers import service
 from portal.offers.models import OfferStatus, PurchaseOffer
@@ -30,12 +30,10 @@ def _committed_world(make_app, engine_name):
 
 
 def _offer(comercial_id, product_id, organization_id=None) -> PurchaseOffer:
-    actor = Actor.for_user(db.session.get(User, comercial_id))
-    offer = service.create_offer(service.OfferData(
-        partner_office="São Paulo", usage_location="BR", quantities={product_id: 2}, delegated_admin=False,
-        expires_on=clock.today() + timedelta(days=5), organization_id=organization_id), actor=actor)
-    service.send_offer(offer, actor=actor, offer_url="http://portal.test/oferta/" + offer.token)
-    return offer
+    """`factories.offer` from ids (each thread loads its own rows): 2 licenses, valid for 5 days, sent."""
+    organization = db.session.get(Organization, organization_id) if organization_id else None
+    return factories.offer(db.session.get(User, comercial_id), organization,
+                           products=[db.session.get(Product, product_id)], days=5)
 
 
 def test_a_double_acceptance_buys_once(make_app, engine_name):

@@ -20,7 +20,7 @@ from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.subscriptions.models import Order, OrderKind, QuoteStatus, Subscription, SubscriptionStatus
 from tests import factories
 from tests.agreements.routes import make_version
-from tests.offers.routes import OFFER_URL, make_offer, make_quote
+from tests.offers.routes import make_quote
 
 pytestmark = pytest.mark.usefixtures("march")
 
@@ -139,7 +139,8 @@ def test_the_expiry_may_be_today(world, catalog, comercial):
 
 def test_sending_opens_the_link_and_may_email_the_masters(world, catalog, comercial, outbox):
     offer = service.create_offer(data(catalog, world), actor=comercial)
-    emailed = service.send_offer(offer, actor=comercial, offer_url=OFFER_URL + offer.token, email_masters=True)
+    emailed = service.send_offer(offer, actor=comercial, offer_url=factories.OFFER_URL + offer.token,
+                                 email_masters=True)
     assert emailed == [world.master.email]
     db.session.expire_all()
     assert offer.status == OfferStatus.SENT and offer.sent_at == clock.now()
@@ -148,13 +149,13 @@ def test_sending_opens_the_link_and_may_email_the_masters(world, catalog, comerc
     [mail] = [m for m in outbox if world.master.email in m["To"]]
     assert mail["Subject"] == "Oferta de compra OF-2026-000001 para Demo Tecnologia"
     body = mail.get_body(("plain",)).get_content()
-    assert OFFER_URL + offer.token in body and "3 licenças de Microsoft 365 Business Standard" in body
+    assert factories.OFFER_URL + offer.token in body and "3 licenças de Microsoft 365 Business Standard" in body
     assert "Olá! Segue a proposta conversada." in body
 
 
 def test_sending_without_email_writes_to_nobody(world, catalog, comercial, outbox):
     offer = service.create_offer(data(catalog, world), actor=comercial)
-    assert service.send_offer(offer, actor=comercial, offer_url=OFFER_URL + offer.token) == []
+    assert service.send_offer(offer, actor=comercial, offer_url=factories.OFFER_URL + offer.token) == []
     assert list(outbox) == []
 
 
@@ -176,7 +177,7 @@ def test_a_cancelled_offer_cannot_be_sent(world, catalog, comercial):
 
 
 def test_an_offer_is_sent_once(world, catalog, comercial):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     with pytest.raises(ServiceError, match="já foi enviada"):
         service.send_offer(offer, actor=comercial, offer_url="x")
 
@@ -189,7 +190,7 @@ def test_a_draft_past_its_validity_cannot_be_sent(world, catalog, comercial):
 
 
 def test_cancelling_needs_a_reason_and_is_final(world, catalog, comercial):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     with pytest.raises(ServiceError) as refused:
         service.cancel_offer(offer, reason="  curto ", actor=comercial)
     assert refused.value.field == "reason"
@@ -204,7 +205,7 @@ def test_cancelling_needs_a_reason_and_is_final(world, catalog, comercial):
 
 
 def test_an_accepted_offer_cannot_be_cancelled(world, catalog, comercial):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     accept(offer, world.master)
     with pytest.raises(ServiceError, match="Esta oferta está aceita e não pode mais mudar."):
         service.cancel_offer(offer, reason="Tarde demais para isto.", actor=comercial)
@@ -213,13 +214,13 @@ def test_an_accepted_offer_cannot_be_cancelled(world, catalog, comercial):
 # ---------------------------------------------------------------- expiry job
 
 def test_the_daily_job_expires_offers_past_their_validity(world, catalog, comercial):
-    due = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1)
-    draft = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1,
-                       status=OfferStatus.DRAFT)
-    later = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], days=5)
-    cancelled = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1,
-                           status=OfferStatus.CANCELLED)
-    accepted = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1)
+    due = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1)
+    draft = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1,
+                            status=OfferStatus.DRAFT)
+    later = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], days=5)
+    cancelled = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1,
+                                status=OfferStatus.CANCELLED)
+    accepted = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1)
     accept(accepted, world.master)
     clock.advance(timedelta(days=1))
     assert expire_offers.call_local() == 0  # 12/03 15:00: still valid through the end of the day
@@ -238,7 +239,7 @@ def test_the_daily_job_expires_offers_past_their_validity(world, catalog, comerc
 # ---------------------------------------------------------------- the customer's link
 
 def test_opening_records_one_view_per_user_and_day(world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     for _ in range(3):
         service.open_offer(offer.token, organization=world.demo, user=world.cobranca)
     service.open_offer(offer.token, organization=world.demo, user=world.master)
@@ -252,7 +253,7 @@ def test_opening_records_one_view_per_user_and_day(world, catalog):
 
 
 def test_what_the_viewer_may_do(world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     master = service.open_offer(offer.token, organization=world.demo, user=world.master)
     cobranca = service.open_offer(offer.token, organization=world.demo, user=world.cobranca)
     assert master.can_accept and not cobranca.can_accept and master.problem is None
@@ -262,7 +263,7 @@ def test_what_the_viewer_may_do(world, catalog):
 
 
 def test_another_organizations_offer_and_a_bad_token_are_not_found(world, catalog):
-    offer = make_offer(world.staff_comercial, world.other, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.other, products=[catalog.standard])
     with pytest.raises(NotFound):
         service.open_offer(offer.token, organization=world.demo, user=world.master)
     for token in ("x" * 43, "", "../../etc", offer.token + "x" * 30, None):
@@ -272,7 +273,7 @@ def test_another_organizations_offer_and_a_bad_token_are_not_found(world, catalo
 
 
 def test_an_offer_for_any_customer_opens_for_every_organization(world, catalog):
-    offer = make_offer(world.staff_comercial, None, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, None, products=[catalog.standard])
     assert service.open_offer(offer.token, organization=world.other, user=world.other_master).problem is None
 
 
@@ -281,7 +282,7 @@ def test_an_offer_for_any_customer_opens_for_every_organization(world, catalog):
     (OfferStatus.CANCELLED, OfferStatus.CANCELLED, "foi cancelada"),
 ])
 def test_drafts_and_cancelled_offers_cannot_be_accepted(world, catalog, status, reported, message):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], status=status)
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], status=status)
     view = service.open_offer(offer.token, organization=world.demo, user=world.master)
     assert view.problem.status == reported and message in view.problem.message
     with pytest.raises(service.OfferUnavailable):
@@ -291,8 +292,8 @@ def test_drafts_and_cancelled_offers_cannot_be_accepted(world, catalog, status, 
 # ---------------------------------------------------------------- accepting
 
 def test_accepting_creates_the_orders_and_marks_the_offer_once(world, catalog, outbox):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.vault],
-                       quantities=[2, 1], delegated_admin=True)
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.vault],
+                            quantities=[2, 1], delegated_admin=True)
     quote = make_quote(offer, world.demo, world.master, {catalog.standard.id: 3})
     assert [(line["product_id"], line["quantity"]) for line in quote.lines] == [
         (catalog.standard.id, 3), (catalog.vault.id, 1)]
@@ -326,14 +327,14 @@ def test_accepting_creates_the_orders_and_marks_the_offer_once(world, catalog, o
 
 
 def test_delegated_admin_is_recorded_only_when_offered(world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     accept(offer, world.adm, delegated_admin=True)
     db.session.expire_all()
     assert offer.delegated_admin_accepted is None and offer.accepted_by_id == world.adm.id
 
 
 def test_a_second_quote_cannot_accept_an_accepted_offer(world, catalog):
-    offer = make_offer(world.staff_comercial, None, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, None, products=[catalog.standard])
     other_quote = make_quote(offer, world.other, world.other_master)
     accept(offer, world.master, world.demo)
     with pytest.raises(service.OfferUnavailable, match="já foi aceita"):
@@ -343,7 +344,7 @@ def test_a_second_quote_cannot_accept_an_accepted_offer(world, catalog):
 
 
 def test_accepting_an_expired_offer_is_refused(world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], days=0)
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], days=0)
     quote = make_quote(offer, world.demo, world.master)
     clock.advance(timedelta(hours=9))  # past midnight: the offer (and the quote) ended with the 11th
     with pytest.raises(service.OfferUnavailable) as refused:
@@ -356,8 +357,8 @@ def test_accepting_an_expired_offer_is_refused(world, catalog):
 
 
 def test_customer_counts_outside_the_limits_are_refused(world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.vault],
-                       quantities=[2, 1])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.vault],
+                            quantities=[2, 1])
     with pytest.raises(service.InvalidCounts) as refused:
         make_quote(offer, world.demo, world.master, {catalog.standard.id: 0, catalog.vault.id: 11})
     assert refused.value.errors == {catalog.standard.id: "Microsoft 365 Business Standard: de 1 a 300 licenças.",
@@ -365,7 +366,7 @@ def test_customer_counts_outside_the_limits_are_refused(world, catalog):
 
 
 def test_cobranca_cannot_accept(world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     with pytest.raises(PermissionDenied):
         make_quote(offer, world.demo, world.cobranca)
     quote = make_quote(offer, world.demo, world.adm)
@@ -378,7 +379,7 @@ def test_cobranca_cannot_accept(world, catalog):
 
 def test_the_agreement_gate_applies(world, catalog):
     make_version()
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     with pytest.raises(ServiceError, match="aceite antes “Contrato de Cliente Microsoft”"):
         make_quote(offer, world.demo, world.master)
     with pytest.raises(ServiceError, match="Quem pode aceitar: Master Demo"):
@@ -386,8 +387,8 @@ def test_the_agreement_gate_applies(world, catalog):
 
 
 def test_a_quote_of_other_products_cannot_accept_the_offer(world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
-    other = make_offer(world.staff_comercial, world.demo, products=[catalog.defender])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    other = factories.offer(world.staff_comercial, world.demo, products=[catalog.defender])
     quote = make_quote(other, world.demo, world.master)
     with pytest.raises(NotFound):
         service.accept_offer(token=offer.token, organization=world.demo, quote_token=quote.token,
@@ -395,7 +396,7 @@ def test_a_quote_of_other_products_cannot_accept_the_offer(world, catalog):
 
 
 def test_a_product_withdrawn_after_the_offer_is_reported(world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.defender])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.defender])
     catalog.defender.active = False
     db.session.commit()
     with pytest.raises(service.InvalidCounts) as refused:

@@ -7,16 +7,10 @@ import pytest
 
 from portal.accounts.context import SESSION_ORG
 from tests import factories
-from tests.billing.routes_fiscal import bare_invoice
 from tests.conftest import sign_in
-from tests.offers.routes import make_offer
-from tests.tickets.routes import make_ticket
+from tests.html import text
 
 pytestmark = pytest.mark.usefixtures("march")
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def switch_form(body: str) -> tuple[str, str]:
 
 
 def test_an_offer_of_the_users_other_organization_asks_to_switch_then_opens(both, world, catalog):
-    offer = make_offer(world.staff_comercial, world.other, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.other, products=[catalog.standard])
     page = both.get(f"/oferta/{offer.token}")
     assert page.status_code == 200
     body = text(page)
@@ -56,7 +50,7 @@ def test_an_offer_of_the_users_other_organization_asks_to_switch_then_opens(both
 
 
 def test_the_offer_of_an_organization_the_user_is_not_in_stays_a_404(app_ctx, world, catalog):
-    offer = make_offer(world.staff_comercial, world.other, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.other, products=[catalog.standard])
     master = sign_in(app_ctx.test_client(), world.master, world.demo)
     response = master.get(f"/oferta/{offer.token}")
     assert response.status_code == 404 and "Trocar de organização?" not in text(response)
@@ -64,13 +58,13 @@ def test_the_offer_of_an_organization_the_user_is_not_in_stays_a_404(app_ctx, wo
 
 def test_a_deactivated_membership_does_not_offer_the_switch(app_ctx, world, catalog):
     factories.MembershipFactory(organization=world.other, user=world.master, roles=["adm"], active=False)
-    offer = make_offer(world.staff_comercial, world.other, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.other, products=[catalog.standard])
     master = sign_in(app_ctx.test_client(), world.master, world.demo)
     assert master.get(f"/oferta/{offer.token}").status_code == 404
 
 
 def test_posting_to_the_other_organizations_offer_is_still_a_404(both, world, catalog):
-    offer = make_offer(world.staff_comercial, world.other, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.other, products=[catalog.standard])
     response = both.post(f"/oferta/{offer.token}/aceitar", data={f"qty-{catalog.standard.id}": "2"})
     assert response.status_code == 404
 
@@ -86,7 +80,7 @@ def test_an_invoice_link_of_the_other_organization_asks_too(app_ctx, world):
     """The same step for every tenant object loaded through tenant_get (invoices, users)."""
     factories.MembershipFactory(organization=world.other, user=world.master, roles=["cobranca"])
     both = sign_in(app_ctx.test_client(), world.master, world.demo)
-    invoice = bare_invoice(world.other)
+    invoice = factories.invoice(world.other, lines=(), boleto=False, total_cents=78_900)
     page = both.get(f"/faturas/{invoice.id}")
     assert page.status_code == 200 and "Trocar de organização?" in text(page)
     action, target = switch_form(text(page))
@@ -100,7 +94,7 @@ def test_an_invoice_link_of_the_other_organization_asks_too(app_ctx, world):
 
 def test_no_switch_to_an_organization_where_the_role_cannot_open_the_page(both, world):
     """Adm of Outra Empresa may not see its invoices: switching would only lead to a 403."""
-    invoice = bare_invoice(world.other)
+    invoice = factories.invoice(world.other, lines=(), boleto=False, total_cents=78_900)
     response = both.get(f"/faturas/{invoice.id}")
     assert response.status_code == 404 and "Trocar de organização?" not in text(response)
 
@@ -108,7 +102,7 @@ def test_no_switch_to_an_organization_where_the_role_cannot_open_the_page(both, 
 def test_a_ticket_link_of_the_other_organization_asks_too(app_ctx, world):
     """Ticket e-mails link to /chamados/<id>: a Suporte of both organizations is asked to switch."""
     factories.MembershipFactory(organization=world.other, user=world.suporte, roles=["suporte"])
-    ticket = make_ticket(world.other, world.other_master)
+    ticket = factories.ticket(world.other, world.other_master)
     suporte = sign_in(app_ctx.test_client(), world.suporte, world.demo)
     page = suporte.get(f"/chamados/{ticket.id}")
     assert page.status_code == 200 and "Trocar de organização?" in text(page)

@@ -3,7 +3,6 @@
 The day is 2026-03-11 15:00 in São Paulo; Demo Tecnologia is billed on day 1.
 """
 
-import html
 import re
 from datetime import timedelta
 
@@ -18,41 +17,10 @@ from portal.subscriptions.models import Order, Subscription, SubscriptionStatus
 from tests import factories
 from tests.agreements.routes import make_version
 from tests.conftest import sign_in
-from tests.offers.routes import make_offer, make_quote
+from tests.html import follow, section, text, words
+from tests.offers.routes import make_quote
 
 pytestmark = pytest.mark.usefixtures("march")
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def words(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def section(response, testid: str) -> str:
-    """The visible text of the element marked data-testid=… (nested tags of the same name included)."""
-    body = text(response)
-    start = body.index(f'data-testid="{testid}"')
-    tag = body.rfind("<", 0, start)
-    name = re.match(r"<(\w+)", body[tag:]).group(1)
-    depth = 0
-    for match in re.finditer(rf"<(/?){name}\b[^>]*>", body[tag:]):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            return words(body[tag:tag + match.end()])
-    raise AssertionError(f"{testid} is not closed")
-
-
-def alerts(response) -> list[str]:
-    return [words(a) for a in re.findall(r'<div class="alert [^"]*" role="\w+"[^>]*>(.*?)</div>', text(response),
-                                         re.S)]
-
-
-def follow(client, response) -> list[str]:
-    assert response.status_code == 302, text(response)
-    return alerts(client.get(response.headers["Location"]))
 
 
 @pytest.fixture
@@ -129,7 +97,7 @@ def test_bad_input_keeps_what_was_typed(person, world, catalog):
 
 
 def test_comercial_cancels_with_a_reason(person, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     staff = person("staff_comercial")
     response = staff.post(f"/backoffice/ofertas/{offer.id}/cancelar", data={"reason": "curto"})
     assert response.status_code == 422 and "Explique o motivo com pelo menos 10 caracteres." in text(response)
@@ -143,7 +111,7 @@ def test_comercial_cancels_with_a_reason(person, world, catalog):
 
 @pytest.mark.parametrize("role", ["staff_financeiro", "staff_compliance", "staff_suporte"])
 def test_other_staff_read_but_do_not_act(person, world, catalog, role):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], status=OfferStatus.DRAFT)
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], status=OfferStatus.DRAFT)
     staff = person(role)
     listing = staff.get("/backoffice/ofertas")
     assert listing.status_code == 200 and "OF-2026-000001" in text(listing)
@@ -162,8 +130,8 @@ def test_other_staff_read_but_do_not_act(person, world, catalog, role):
 
 
 def test_the_list_shows_state_products_who_opened_and_who_accepted(person, world, catalog):
-    accepted = make_offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.defender])
-    make_offer(world.staff_comercial, world.other, products=[catalog.vault], status=OfferStatus.DRAFT)
+    accepted = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.defender])
+    factories.offer(world.staff_comercial, world.other, products=[catalog.vault], status=OfferStatus.DRAFT)
     customer = person("master")
     customer.get(f"/oferta/{accepted.token}")
     person("cobranca").get(f"/oferta/{accepted.token}")
@@ -183,8 +151,8 @@ def test_the_list_shows_state_products_who_opened_and_who_accepted(person, world
 
 
 def test_the_staff_page_shows_the_accepted_quantity_next_to_the_offered_one(person, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.defender],
-                       quantities=[2, 4])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.defender],
+                            quantities=[2, 4])
     staff = person("staff_comercial")
     before = staff.get(f"/backoffice/ofertas/{offer.id}")
     assert "Licenças aceitas" not in text(before) and 'data-testid="accepted-quantity"' not in text(before)
@@ -204,7 +172,7 @@ def test_the_staff_page_shows_the_accepted_quantity_next_to_the_offered_one(pers
 # ---------------------------------------------------------------- the customer's link
 
 def test_anonymous_visitors_are_asked_to_sign_in(app_ctx, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     anonymous = app_ctx.test_client()
     page = anonymous.get(f"/oferta/{offer.token}")
     assert page.status_code == 200
@@ -216,7 +184,7 @@ def test_anonymous_visitors_are_asked_to_sign_in(app_ctx, world, catalog):
 
 
 def test_signing_in_comes_back_to_the_offer(app_ctx, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     client = app_ctx.test_client()
     response = client.post(f"/entrar?next=/oferta/{offer.token}",
                            data={"email": world.master.email, "password": factories.PASSWORD})
@@ -224,8 +192,8 @@ def test_signing_in_comes_back_to_the_offer(app_ctx, world, catalog):
 
 
 def test_the_master_opens_changes_a_count_accepts_and_confirms(person, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.vault],
-                       quantities=[2, 1], delegated_admin=True, message="Condição especial até abril.")
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard, catalog.vault],
+                            quantities=[2, 1], delegated_admin=True, message="Condição especial até abril.")
     master = person("master")
     page = master.get(f"/oferta/{offer.token}")
     assert page.status_code == 200
@@ -272,7 +240,7 @@ def test_the_master_opens_changes_a_count_accepts_and_confirms(person, world, ca
 
 
 def test_cobranca_sees_the_offer_but_cannot_accept(person, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     cobranca = person("cobranca")
     page = cobranca.get(f"/oferta/{offer.token}")
     assert page.status_code == 200 and "Microsoft 365 Business Standard" in section(page, "offer-lines")
@@ -289,7 +257,7 @@ def test_cobranca_sees_the_offer_but_cannot_accept(person, world, catalog):
 
 
 def test_another_organizations_offer_is_not_found(person, world, catalog):
-    offer = make_offer(world.staff_comercial, world.other, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.other, products=[catalog.standard])
     master = person("master")
     assert master.get(f"/oferta/{offer.token}").status_code == 404
     assert master.post(f"/oferta/{offer.token}/aceitar", data={f"qty-{catalog.standard.id}": "2"}
@@ -301,7 +269,7 @@ def test_another_organizations_offer_is_not_found(person, world, catalog):
 
 
 def test_counts_outside_the_limits_come_back_with_a_message(person, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     response = person("adm").post(f"/oferta/{offer.token}/aceitar", data={f"qty-{catalog.standard.id}": "301"})
     assert response.status_code == 422
     assert "Microsoft 365 Business Standard: de 1 a 300 licenças." in text(response)
@@ -310,7 +278,7 @@ def test_counts_outside_the_limits_come_back_with_a_message(person, world, catal
 
 def test_the_agreement_gate_tells_how_to_accept(person, world, catalog):
     make_version()
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     response = person("master").post(f"/oferta/{offer.token}/aceitar", data={f"qty-{catalog.standard.id}": "2"})
     assert response.status_code == 422
     assert "Abra “Contrato” no menu (/contrato), leia e marque “Li e aceito”." in section(response, "offer-problem")
@@ -321,14 +289,14 @@ def test_the_agreement_gate_tells_how_to_accept(person, world, catalog):
     (OfferStatus.DRAFT, 404, "Esta oferta ainda não foi liberada pela nossa equipe comercial."),
 ])
 def test_cancelled_and_draft_offers_say_so(person, world, catalog, status, code, message):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], status=status)
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], status=status)
     page = person("master").get(f"/oferta/{offer.token}")
     assert page.status_code == code and message in section(page, "offer-unavailable")
     assert 'data-testid="offer-form"' not in text(page)
 
 
 def test_an_expired_offer_is_gone(person, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1)
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard], days=1)
     master = person("master")
     quote = make_quote(offer, world.demo, world.master)
     clock.advance(timedelta(days=2))
@@ -341,14 +309,14 @@ def test_an_expired_offer_is_gone(person, world, catalog):
 
 
 def test_staff_opening_the_link_land_on_the_backoffice_page(person, world, catalog):
-    offer = make_offer(world.staff_comercial, world.demo, products=[catalog.standard])
+    offer = factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])
     response = person("staff_financeiro").get(f"/oferta/{offer.token}")
     assert response.status_code == 302 and response.headers["Location"] == f"/backoffice/ofertas/{offer.id}"
     assert db.session.scalar(select(func.count(PurchaseOfferView.id))) == 0
 
 
 def test_configured_partner_offices_are_suggested(app_ctx, person, world, catalog):
-    make_offer(world.staff_comercial, world.demo, products=[catalog.standard])  # office "São Paulo (matriz)"
+    factories.offer(world.staff_comercial, world.demo, products=[catalog.standard])  # office "São Paulo (matriz)"
     app_ctx.config["PARTNER_OFFICES"] = "Campinas, Rio de Janeiro"
     try:
         page = person("staff_comercial").get("/backoffice/ofertas/nova")

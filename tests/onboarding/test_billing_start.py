@@ -21,7 +21,6 @@ from portal.shared.audit import Actor
 from portal.subscriptions import orders as order_service
 from portal.subscriptions.models import Order, OrderStatus
 from tests import factories
-from tests.onboarding.routes import make_opportunity
 
 APPROVED = datetime(2026, 12, 6, 13, tzinfo=UTC)  # 10:00 in São Paulo
 FIRST_PAYMENT = date(2027, 1, 6)  # "Primeira mensalidade em 06/01/2027"
@@ -48,8 +47,8 @@ def approve(*, billing_day: int, quantity: int = 5):
     product = factories.ProductFactory(name="Microsoft 365 Business Standard", price=7890)
     financeiro = Actor.for_user(factories.StaffUserFactory(roles=["financeiro"]))
     with clock.frozen(APPROVED):
-        opportunity = make_opportunity(Stage.APPROVAL, items=[(product, quantity)], billing_day=billing_day,
-                                       first_payment_date=FIRST_PAYMENT)
+        opportunity = factories.opportunity(Stage.APPROVAL, items=[(product, quantity)], billing_day=billing_day,
+                                            first_payment_date=FIRST_PAYMENT)
         settings = onboarding.OnboardingSettings.from_config(current_app.config)
         organization = onboarding.approve(opportunity, actor=financeiro, settings=settings,
                                           url_for_token=lambda t: f"/convite/{t}",

@@ -20,7 +20,6 @@ from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import PermissionDenied, ServiceError
 from portal.subscriptions.models import Order, OrderKind, Subscription
 from tests import factories
-from tests.onboarding.routes import complete_data, make_opportunity
 from tests.support.pdf import flat, page_count, pdf_text
 
 S = Stage
@@ -87,7 +86,7 @@ def _audit(tag, opportunity) -> list[AuditEvent]:
 @pytest.mark.parametrize("to", ALL_STAGES, ids=str)
 @pytest.mark.parametrize("frm", ALL_STAGES, ids=str)
 def test_every_transition_by_hand(app_ctx, settings, comercial, frm, to):
-    opportunity = make_opportunity(frm)
+    opportunity = factories.opportunity(frm)
     note = LOST_REASON if to == S.LOST else ""
     if (frm, to) in BY_HAND:
         onboarding.advance(opportunity, to=to, actor=comercial, note=note, settings=settings)
@@ -111,7 +110,7 @@ def test_every_transition_by_hand(app_ctx, settings, comercial, frm, to):
 
 @pytest.mark.parametrize("frm", ALL_STAGES, ids=str)
 def test_contract_goes_out_only_from_negotiation(app_ctx, settings, comercial, esign, frm):
-    opportunity = make_opportunity(frm)
+    opportunity = factories.opportunity(frm)
     if frm == S.NEGOTIATION:
         document_id = onboarding.send_contract(opportunity, actor=comercial, esign=esign, settings=settings)
         assert db.session.get(Opportunity, opportunity.id).stage == S.CONTRACT_SENT
@@ -126,7 +125,7 @@ def test_contract_goes_out_only_from_negotiation(app_ctx, settings, comercial, e
 @pytest.mark.parametrize("frm", ALL_STAGES, ids=str)
 def test_only_financeiro_approval_leaves_approval(app_ctx, settings, teams, frm):
     financeiro = Actor.for_user(factories.StaffUserFactory(roles=["financeiro"]))
-    opportunity = make_opportunity(frm)
+    opportunity = factories.opportunity(frm)
     if frm == S.APPROVAL:
         _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: f"/c/{t}")
         db.session.expire_all()
@@ -142,7 +141,7 @@ def test_only_financeiro_approval_leaves_approval(app_ctx, settings, teams, frm)
 @pytest.mark.parametrize("frm", ALL_STAGES, ids=str)
 def test_implantation_is_done_only_after_the_card(app_ctx, frm):
     suporte = Actor.for_user(factories.StaffUserFactory(roles=["suporte"]))
-    opportunity = make_opportunity(frm)
+    opportunity = factories.opportunity(frm)
     if frm == S.IMPLANTATION:
         onboarding.mark_implantation_done(opportunity, actor=suporte, note="Agente instalado nos 2 servidores.")
         opportunity = db.session.get(Opportunity, opportunity.id)
@@ -158,7 +157,7 @@ def test_implantation_is_done_only_after_the_card(app_ctx, frm):
 @pytest.mark.parametrize("frm", ALL_STAGES, ids=str)
 def test_signature_completes_only_a_contract_out_for_signature(app_ctx, esign, frm):
     """A signed document moves the opportunity only from "contrato enviado"; later stages already have it."""
-    opportunity = make_opportunity(frm)
+    opportunity = factories.opportunity(frm)
     system = Actor.system("test")
     if opportunity.signature_document_id is None:
         assert onboarding.complete_signature("sim-unknown", esign=esign, actor=system) == "unknown"
@@ -178,7 +177,7 @@ def test_signature_completes_only_a_contract_out_for_signature(app_ctx, esign, f
 
 @pytest.mark.parametrize("frm", ALL_STAGES, ids=str)
 def test_the_card_is_posted_only_in_handover(app_ctx, teams, frm):
-    opportunity = make_opportunity(frm)
+    opportunity = factories.opportunity(frm)
     outcome = onboarding.post_handover(opportunity.id, teams=teams, contract_url="http://x/c.pdf",
                                        actor=Actor.system("t"))
     if frm == S.HANDOVER:
@@ -190,7 +189,7 @@ def test_the_card_is_posted_only_in_handover(app_ctx, teams, frm):
 
 
 def test_lost_needs_a_reason_of_ten_characters(app_ctx, settings, comercial):
-    opportunity = make_opportunity(S.PROPOSAL)
+    opportunity = factories.opportunity(S.PROPOSAL)
     with pytest.raises(ServiceError) as refused:
         onboarding.advance(opportunity, to=S.LOST, actor=comercial, note="  caro   ", settings=settings)
     assert refused.value.field == "reason" and "10 caracteres" in refused.value.message
@@ -199,7 +198,7 @@ def test_lost_needs_a_reason_of_ten_characters(app_ctx, settings, comercial):
 
 @pytest.mark.parametrize("terminal", [S.ACTIVE, S.LOST], ids=str)
 def test_terminal_opportunities_are_immutable(app_ctx, settings, comercial, terminal):
-    opportunity = make_opportunity(terminal)
+    opportunity = factories.opportunity(terminal)
     product = factories.ProductFactory()
     with pytest.raises(ServiceError, match="encerrada"):
         onboarding.advance(opportunity, to=S.LOST, actor=comercial, note=LOST_REASON, settings=settings)
@@ -214,7 +213,7 @@ def test_terminal_opportunities_are_immutable(app_ctx, settings, comercial, term
 
 
 def test_unknown_target_stage_is_refused(app_ctx, settings, comercial):
-    opportunity = make_opportunity(S.PRESENTATION)
+    opportunity = factories.opportunity(S.PRESENTATION)
     with pytest.raises(ServiceError, match="Etapa desconhecida"):
         onboarding.advance(opportunity, to="ganhou", actor=comercial, settings=settings)
 
@@ -225,15 +224,15 @@ def test_stage_actions_need_their_staff_permission(app_ctx, settings, esign):
     comercial = Actor.for_user(factories.StaffUserFactory(roles=["comercial"]))
     for actor in (compliance, financeiro):
         with pytest.raises(PermissionDenied):
-            onboarding.advance(make_opportunity(S.PRESENTATION), to=S.SURVEY, actor=actor, settings=settings)
+            onboarding.advance(factories.opportunity(S.PRESENTATION), to=S.SURVEY, actor=actor, settings=settings)
         with pytest.raises(PermissionDenied):
-            onboarding.send_contract(make_opportunity(S.NEGOTIATION), actor=actor, esign=esign, settings=settings)
+            onboarding.send_contract(factories.opportunity(S.NEGOTIATION), actor=actor, esign=esign, settings=settings)
     for actor in (compliance, comercial):
         with pytest.raises(PermissionDenied):
-            _approve(make_opportunity(S.APPROVAL), actor=actor, settings=settings,
-                               url_for_token=lambda t: t)
+            _approve(factories.opportunity(S.APPROVAL), actor=actor, settings=settings,
+                     url_for_token=lambda t: t)
         with pytest.raises(PermissionDenied):
-            onboarding.mark_implantation_done(make_opportunity(S.IMPLANTATION), actor=actor)
+            onboarding.mark_implantation_done(factories.opportunity(S.IMPLANTATION), actor=actor)
 
 
 # ---------------------------------------------------------------- what is missing
@@ -249,20 +248,20 @@ def test_registering_lists_every_missing_contact_field(app_ctx, settings, comerc
 
 
 def test_invalid_email_and_cnpj_are_named(app_ctx, settings):
-    opportunity = make_opportunity(S.SURVEY, email="rita-at-acme", cnpj="11222333000100")
+    opportunity = factories.opportunity(S.SURVEY, email="rita-at-acme", cnpj="11222333000100")
     assert onboarding.missing_for(opportunity, S.REGISTERED, settings=settings) == [
         "e-mail válido (“rita-at-acme” não é um e-mail)", "CNPJ válido (confira os dígitos verificadores)"]
 
 
 def test_a_proposal_needs_a_product(app_ctx, settings, comercial):
-    opportunity = make_opportunity(S.REGISTERED, items=[])
+    opportunity = factories.opportunity(S.REGISTERED, items=[])
     with pytest.raises(onboarding.MissingData) as refused:
         onboarding.advance(opportunity, to=S.PROPOSAL, actor=comercial, settings=settings)
     assert refused.value.missing == ["pelo menos um produto na proposta"]
 
 
 def test_the_contract_needs_registration_billing_and_backup_data(app_ctx, settings):
-    opportunity = make_opportunity(
+    opportunity = factories.opportunity(
         S.NEGOTIATION, legal_name="", street="", number="", district="", city="", state="", postal_code="0100",
         billing_day=None, first_payment_date=clock.today() - timedelta(days=1), disk_space_gb=None,
         installation_sites=None, windows_server_licenses=None, windows_server_version="")
@@ -276,13 +275,14 @@ def test_the_contract_needs_registration_billing_and_backup_data(app_ctx, settin
 
 
 def test_without_backup_em_nuvem_no_sizing_is_asked(app_ctx, settings):
-    opportunity = make_opportunity(S.NEGOTIATION, items=[(factories.ProductFactory(), 10)], disk_space_gb=None,
-                                   installation_sites=None, windows_server_licenses=None, windows_server_version="")
+    opportunity = factories.opportunity(S.NEGOTIATION, items=[(factories.ProductFactory(), 10)],
+                                        disk_space_gb=None, installation_sites=None, windows_server_licenses=None,
+                                        windows_server_version="")
     assert onboarding.missing_for(opportunity, S.CONTRACT_SENT, settings=settings) == []
 
 
 def test_approval_refuses_a_cnpj_that_is_already_a_customer(app_ctx, settings, comercial, world):
-    opportunity = make_opportunity(S.REVIEW, cnpj=world.demo.cnpj)
+    opportunity = factories.opportunity(S.REVIEW, cnpj=world.demo.cnpj)
     with pytest.raises(onboarding.MissingData) as refused:
         onboarding.advance(opportunity, to=S.APPROVAL, actor=comercial, settings=settings)
     [problem] = refused.value.missing
@@ -290,19 +290,19 @@ def test_approval_refuses_a_cnpj_that_is_already_a_customer(app_ctx, settings, c
 
 
 def test_the_next_step_says_what_is_missing_before_anyone_tries(app_ctx, settings):
-    opportunity = make_opportunity(S.NEGOTIATION, windows_server_version="2012 R2")
+    opportunity = factories.opportunity(S.NEGOTIATION, windows_server_version="2012 R2")
     step = onboarding.next_step(opportunity, settings=settings)
     assert step.stage == S.CONTRACT_SENT and step.how == "send_contract"
     assert step.missing == ["versão do Windows Server suportada: versão não suportada “2012 R2” "
                             "(suportadas: 2016, 2019, 2022, 2025)"]
-    assert onboarding.next_step(make_opportunity(S.CONTRACT_SENT), settings=settings).how == "signature"
-    assert onboarding.next_step(make_opportunity(S.ACTIVE), settings=settings).stage is None
+    assert onboarding.next_step(factories.opportunity(S.CONTRACT_SENT), settings=settings).how == "signature"
+    assert onboarding.next_step(factories.opportunity(S.ACTIVE), settings=settings).stage is None
 
 
 # ---------------------------------------------------------------- the contract and its signature
 
 def test_an_unsupported_windows_server_is_refused_before_the_contract_is_sent(app_ctx, settings, comercial, esign):
-    opportunity = make_opportunity(S.NEGOTIATION, windows_server_version="Windows Server 2012 R2")
+    opportunity = factories.opportunity(S.NEGOTIATION, windows_server_version="Windows Server 2012 R2")
     with pytest.raises(onboarding.MissingData) as refused:
         onboarding.send_contract(opportunity, actor=comercial, esign=esign, settings=settings)
     assert "versão não suportada “Windows Server 2012 R2”" in refused.value.message
@@ -321,7 +321,7 @@ def test_windows_server_versions_come_from_the_settings(app_ctx):
 def test_sending_the_contract(app_ctx, settings, comercial, esign):
     microsoft = factories.ProductFactory(name="Microsoft 365 Business Basic", price=3290)
     backup = factories.own_service_product(name="Backup em Nuvem 500 GB", price=15000)
-    opportunity = make_opportunity(S.NEGOTIATION, items=[(backup, 1), (microsoft, 12)], proposal_pdf_sha256=None)
+    opportunity = factories.opportunity(S.NEGOTIATION, items=[(backup, 1), (microsoft, 12)], proposal_pdf_sha256=None)
     document_id = onboarding.send_contract(opportunity, actor=comercial, esign=esign, settings=settings)
 
     opportunity = db.session.get(Opportunity, opportunity.id)
@@ -350,7 +350,7 @@ def test_sending_the_contract(app_ctx, settings, comercial, esign):
 
 def test_the_proposal_pdf_lists_items_prices_totals_and_terms(app_ctx, settings, comercial):
     product = factories.ProductFactory(name="Microsoft 365 E3", price=20000)
-    opportunity = make_opportunity(S.PROPOSAL, items=[(product, 5)])
+    opportunity = factories.opportunity(S.PROPOSAL, items=[(product, 5)])
     digest = onboarding.generate_proposal(opportunity, actor=comercial, settings=settings)
     text = flat(pdf_text(load(digest)[0]))
     assert "Proposta comercial" in text and "Microsoft 365 E3" in text
@@ -367,7 +367,7 @@ def test_the_provider_refusing_the_contract_changes_nothing(app_ctx, settings, c
         def create_document(self, request):
             raise SignatureError("503 Service Unavailable", retryable=True)
 
-    opportunity = make_opportunity(S.NEGOTIATION)
+    opportunity = factories.opportunity(S.NEGOTIATION)
     with pytest.raises(ServiceError, match="não respondeu"):
         onboarding.send_contract(opportunity, actor=comercial, esign=Down(), settings=settings)
     opportunity = db.session.get(Opportunity, opportunity.id)
@@ -375,7 +375,7 @@ def test_the_provider_refusing_the_contract_changes_nothing(app_ctx, settings, c
 
 
 def _sent(settings, comercial, esign, **data) -> Opportunity:
-    opportunity = make_opportunity(S.NEGOTIATION, **data)
+    opportunity = factories.opportunity(S.NEGOTIATION, **data)
     onboarding.send_contract(opportunity, actor=comercial, esign=esign, settings=settings)
     return db.session.get(Opportunity, opportunity.id)
 
@@ -420,7 +420,7 @@ def test_approval_creates_the_customer_its_master_and_its_subscriptions(app_ctx,
     financeiro = Actor.for_user(factories.StaffUserFactory(roles=["financeiro"]))
     backup = factories.own_service_product(name="Backup em Nuvem 500 GB", price=15000)
     microsoft = factories.ProductFactory(name="Microsoft 365 Business Basic", price=3290)
-    opportunity = make_opportunity(S.APPROVAL, items=[(backup, 1), (microsoft, 12)], billing_day=15)
+    opportunity = factories.opportunity(S.APPROVAL, items=[(backup, 1), (microsoft, 12)], billing_day=15)
 
     organization = _approve(opportunity, actor=financeiro, settings=settings,
                                       url_for_token=lambda t: f"http://portal.test/convite/{t}")
@@ -465,7 +465,7 @@ def test_approval_creates_the_customer_its_master_and_its_subscriptions(app_ctx,
 def test_approval_refuses_a_price_that_changed_since_the_proposal(app_ctx, settings, teams):
     financeiro = Actor.for_user(factories.StaffUserFactory(roles=["financeiro"]))
     product = factories.ProductFactory(name="Microsoft 365 E3", price=20000)
-    opportunity = make_opportunity(S.APPROVAL, items=[(product, 5)])
+    opportunity = factories.opportunity(S.APPROVAL, items=[(product, 5)])
     db.session.add(ProductPrice(product=product, unit_price_cents=21000, effective_from=clock.today()))
     db.session.commit()
     with pytest.raises(onboarding.MissingData) as refused:
@@ -479,7 +479,7 @@ def test_approval_refuses_a_price_that_changed_since_the_proposal(app_ctx, setti
 def test_an_approval_that_fails_half_way_leaves_nothing_behind(app_ctx, settings, teams, world):
     """The responsible person's e-mail belongs to staff: the organization, already flushed, is rolled back."""
     financeiro = Actor.for_user(world.staff_financeiro)
-    opportunity = make_opportunity(S.APPROVAL, email=world.staff_comercial.email)
+    opportunity = factories.opportunity(S.APPROVAL, email=world.staff_comercial.email)
     with pytest.raises(ServiceError, match="pertence à equipe"):
         _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     assert db.session.scalar(select(func.count(Organization.id)).where(Organization.cnpj == opportunity.cnpj)) == 0
@@ -490,7 +490,7 @@ def test_a_refused_card_is_shown_and_can_be_posted_again(app_ctx, settings, team
     financeiro = Actor.for_user(factories.StaffUserFactory(roles=["financeiro"]))
     comercial = Actor.for_user(factories.StaffUserFactory(roles=["comercial"]))
     teams.fail_with = TeamsError("Teams Workflows answered 400: flow disabled", retryable=False, status=400)
-    opportunity = make_opportunity(S.APPROVAL)
+    opportunity = factories.opportunity(S.APPROVAL)
     _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     db.session.expire_all()
     opportunity = db.session.get(Opportunity, opportunity.id)
@@ -511,7 +511,7 @@ def test_a_refused_card_is_shown_and_can_be_posted_again(app_ctx, settings, team
 
 def test_a_retryable_teams_failure_is_retried_by_the_job(app_ctx, settings, teams):
     teams.fail_with = TeamsError("Teams Workflows answered 503", retryable=True, status=503)
-    opportunity = make_opportunity(S.HANDOVER)
+    opportunity = factories.opportunity(S.HANDOVER)
     with pytest.raises(jobs.HandoverRetry):
         jobs.post_handover_card.call_local(opportunity.id, task=type("T", (), {"retries": 3})())
     db.session.expire_all()
@@ -523,8 +523,9 @@ def test_a_retryable_teams_failure_is_retried_by_the_job(app_ctx, settings, team
 # ---------------------------------------------------------------- data and items
 
 def test_editing_data_is_audited_with_what_changed(app_ctx, comercial):
-    opportunity = make_opportunity(S.SURVEY)
-    data = onboarding.OpportunityData(**{**complete_data(), "cnpj": opportunity.cnpj, "phone": "(21) 3333-4444",
+    opportunity = factories.opportunity(S.SURVEY)
+    data = onboarding.OpportunityData(**{**factories.opportunity_data(), "cnpj": opportunity.cnpj,
+                                         "phone": "(21) 3333-4444",
                                          "postal_code": "01001-000", "state": "sp"})
     assert onboarding.update_opportunity(opportunity, data, actor=comercial) is True
     [audit] = _audit(AuditTag.OPPORTUNITY_UPDATED, opportunity)
@@ -533,7 +534,7 @@ def test_editing_data_is_audited_with_what_changed(app_ctx, comercial):
 
 
 def test_items_are_frozen_once_the_contract_is_out(app_ctx, comercial):
-    opportunity = make_opportunity(S.CONTRACT_SENT)
+    opportunity = factories.opportunity(S.CONTRACT_SENT)
     with pytest.raises(ServiceError, match="não mudam mais"):
         onboarding.set_item(opportunity, product_id=factories.ProductFactory().id, quantity=1, actor=comercial)
     with pytest.raises(ServiceError, match="não mudam mais"):
@@ -541,7 +542,7 @@ def test_items_are_frozen_once_the_contract_is_out(app_ctx, comercial):
 
 
 def test_item_quantity_and_product_are_checked(app_ctx, comercial):
-    opportunity = make_opportunity(S.PROPOSAL, items=[])
+    opportunity = factories.opportunity(S.PROPOSAL, items=[])
     product = factories.ProductFactory(min_quantity=5, max_quantity=10)
     with pytest.raises(ServiceError) as refused:
         onboarding.set_item(opportunity, product_id=product.id, quantity=11, actor=comercial)
@@ -620,8 +621,8 @@ def partner_center(app_ctx):
 
 
 def _microsoft_opportunity(**data) -> Opportunity:
-    return make_opportunity(S.APPROVAL, items=[(factories.ProductFactory(name="Microsoft 365 E3", price=20000), 3)],
-                            **data)
+    microsoft = factories.ProductFactory(name="Microsoft 365 E3", price=20000)
+    return factories.opportunity(S.APPROVAL, items=[(microsoft, 3)], **data)
 
 
 def _customer(opportunity) -> Organization | None:
@@ -644,7 +645,7 @@ def test_the_approval_needs_the_microsoft_tenant_and_the_first_order_no_longer_f
 
 
 def test_a_backup_only_proposal_needs_no_tenant(app_ctx, settings, financeiro, teams):
-    opportunity = make_opportunity(S.APPROVAL, tenant_mode=None, tenant_reference="")
+    opportunity = factories.opportunity(S.APPROVAL, tenant_mode=None, tenant_reference="")
     organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     assert organization.microsoft_tenant_id is None
 
@@ -716,7 +717,7 @@ def test_a_domain_already_in_use_is_said_in_portuguese_and_nothing_is_created(ap
     ("", "acme.onmicrosoft.com", "já tem um tenant ou se um novo será criado"),  # a reference without its kind
 ])
 def test_a_tenant_that_cannot_be_one_is_refused_on_its_field(app_ctx, comercial, mode, reference, message):
-    opportunity = make_opportunity(S.REVIEW)
+    opportunity = factories.opportunity(S.REVIEW)
     data = onboarding.OpportunityData(**{**{f: getattr(opportunity, f) for f in
                                             onboarding.OpportunityData.__dataclass_fields__},
                                          "tenant_mode": mode, "tenant_reference": reference})
@@ -726,7 +727,7 @@ def test_a_tenant_that_cannot_be_one_is_refused_on_its_field(app_ctx, comercial,
 
 
 def test_the_tenant_is_stored_as_microsoft_writes_it(app_ctx, comercial):
-    opportunity = make_opportunity(S.REVIEW)
+    opportunity = factories.opportunity(S.REVIEW)
     base = {f: getattr(opportunity, f) for f in onboarding.OpportunityData.__dataclass_fields__}
     onboarding.update_opportunity(opportunity, onboarding.OpportunityData(
         **{**base, "tenant_mode": "new", "tenant_reference": " AcmeBackup "}), actor=comercial)
@@ -745,7 +746,7 @@ def test_microsoft_orders_wait_for_the_agreement_then_go(app_ctx, settings, fina
     version = make_version()
     backup = factories.own_service_product(name="Backup em Nuvem", price=15000)
     microsoft = factories.ProductFactory(name="Microsoft 365 E3", price=20000)
-    opportunity = make_opportunity(S.APPROVAL, items=[(backup, 1), (microsoft, 3)])
+    opportunity = factories.opportunity(S.APPROVAL, items=[(backup, 1), (microsoft, 3)])
     organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     orders = {o.subscription.product_id: o for o in
               db.session.scalars(select(Order).where(Order.organization_id == organization.id))}
@@ -779,7 +780,7 @@ def test_implantation_is_refused_while_an_order_is_pending_or_failed(app_ctx, se
     from portal.subscriptions import orders as order_service
 
     suporte = Actor.for_user(factories.StaffUserFactory(roles=["suporte"]))
-    opportunity = make_opportunity(S.APPROVAL)  # Backup em Nuvem: an order support completes by hand
+    opportunity = factories.opportunity(S.APPROVAL)  # Backup em Nuvem: an order support completes by hand
     organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     opportunity = db.session.get(Opportunity, opportunity.id)
     assert opportunity.stage == S.IMPLANTATION
@@ -801,7 +802,7 @@ def test_the_held_orders_go_as_soon_as_the_agreement_is_recorded(app_ctx, settin
     from tests.agreements.routes import make_version
 
     version = make_version()
-    opportunity = make_opportunity(S.APPROVAL, items=[(factories.ProductFactory(name="Microsoft 365 E3"), 3)])
+    opportunity = factories.opportunity(S.APPROVAL, items=[(factories.ProductFactory(name="Microsoft 365 E3"), 3)])
     organization = _approve(opportunity, actor=financeiro, settings=settings, url_for_token=lambda t: t)
     [order] = db.session.scalars(select(Order).where(Order.organization_id == organization.id)).all()
     assert order.waiting_for_agreement and order.status == "pending"

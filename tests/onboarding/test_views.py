@@ -1,8 +1,6 @@
 """The "Contratação" pages: the whole pipeline end to end through the browser's requests (e-signature simulator
 and its webhook, approval, Teams card, implantação), the webhook's checks, and who may do what."""
 
-import html
-import re
 from datetime import timedelta
 
 import pytest
@@ -18,7 +16,8 @@ from portal.shared.audit import AuditEvent, AuditTag
 from portal.subscriptions.models import Order, OrderKind, Subscription
 from tests import factories
 from tests.conftest import sign_in
-from tests.onboarding.routes import STAFF_ROUTES, complete_data, make_opportunity
+from tests.html import submission, visible
+from tests.onboarding.routes import STAFF_ROUTES
 
 BASE = "/backoffice/contratacao"
 
@@ -43,12 +42,8 @@ def as_staff(client, world, role):
     return sign_in(client, getattr(world, f"staff_{role}"))
 
 
-def text(response) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))).split())
-
-
 def form_data(**overrides) -> dict:
-    data = complete_data(**overrides)
+    data = factories.opportunity_data(**overrides)
     if not isinstance(data["first_payment_date"], str):
         data["first_payment_date"] = data["first_payment_date"].strftime("%d/%m/%Y")
     return {key: "" if value is None else str(value) for key, value in data.items()}
@@ -89,7 +84,7 @@ def test_the_whole_pipeline(client, world, esign, teams, outbox):
     # The contract goes out for e-signature; the customer and the comercial sign in the simulator, whose webhook
     # call reaches the public route.
     page = comercial.get(f"{BASE}/{opportunity_id}")
-    assert "Tudo pronto para avançar." in text(page) and "Enviar contrato para assinatura" in text(page)
+    assert "Tudo pronto para avançar." in visible(page) and "Enviar contrato para assinatura" in visible(page)
     assert comercial.post(f"{BASE}/{opportunity_id}/enviar-contrato").status_code == 302
     assert stage_of(opportunity_id) == Stage.CONTRACT_SENT
     document_id = db.session.get(Opportunity, opportunity_id).signature_document_id
@@ -141,14 +136,14 @@ def test_the_whole_pipeline(client, world, esign, teams, outbox):
     suporte = as_staff(client, world, "suporte")
     queue = suporte.get(f"{BASE}/implantacao")
     assert queue.status_code == 200
-    assert "Acme Backup Ltda - Rita Responsável" in text(queue) and "500 GB" in text(queue)
+    assert "Acme Backup Ltda - Rita Responsável" in visible(queue) and "500 GB" in visible(queue)
     # The Backup em Nuvem order is support's to complete: until then the implantação is refused (issue 13, 2).
     [backup_order] = [o for o in orders if o.subscription.product_id == backup.id]
     db.session.expire_all()
     assert db.session.get(Order, backup_order.id).status == "sent"
     refused = suporte.post(f"{BASE}/{opportunity_id}/implantacao-concluida",
                            data={"note": "Agente instalado e primeiro backup feito.", "voltar": "fila"})
-    assert refused.status_code == 422 and f"nº {backup_order.id}" in text(refused)
+    assert refused.status_code == 422 and f"nº {backup_order.id}" in visible(refused)
     assert stage_of(opportunity_id) == Stage.IMPLANTATION
     done = suporte.post(f"/backoffice/pedidos/{backup_order.id}/concluir",
                         data={"note": "Agente do Backup em Nuvem instalado."})
@@ -157,7 +152,7 @@ def test_the_whole_pipeline(client, world, esign, teams, outbox):
                             data={"note": "Agente instalado e primeiro backup feito.", "voltar": "fila"})
     assert response.status_code == 302 and response.headers["Location"].endswith(f"{BASE}/implantacao")
     assert stage_of(opportunity_id) == Stage.ACTIVE
-    assert "Nenhuma implantação pendente." in text(suporte.get(f"{BASE}/implantacao"))
+    assert "Nenhuma implantação pendente." in visible(suporte.get(f"{BASE}/implantacao"))
 
     tags = db.session.scalars(select(AuditEvent.tag).where(AuditEvent.subject == f"opportunity:{opportunity_id}")
                               .order_by(AuditEvent.seq)).all()
@@ -166,14 +161,14 @@ def test_the_whole_pipeline(client, world, esign, teams, outbox):
                 AuditTag.CONTRACT_SIGNED, AuditTag.OPPORTUNITY_APPROVED, AuditTag.HANDOVER_POSTED,
                 AuditTag.IMPLANTATION_DONE):
         assert tag in tags, tag
-    history = text(comercial.get(f"{BASE}/{opportunity_id}"))
+    history = visible(comercial.get(f"{BASE}/{opportunity_id}"))
     assert "Implantação → Ativa" in history
 
 
 # ---------------------------------------------------------------- the webhook
 
 def test_a_webhook_with_a_bad_signature_is_refused(client, esign):
-    opportunity = make_opportunity(Stage.CONTRACT_SENT)
+    opportunity = factories.opportunity(Stage.CONTRACT_SENT)
     body, headers = signed_webhook(webhook_envelope("document.finished", {
         "object": "document", "id": opportunity.signature_document_id}), "not-the-secret")
     response = client.post("/webhooks/autentique", data=body, headers=headers)
@@ -191,7 +186,7 @@ def test_a_webhook_about_an_unknown_document_is_acknowledged(client, esign):
 
 
 def test_other_webhook_events_are_ignored(client, esign):
-    opportunity = make_opportunity(Stage.CONTRACT_SENT)
+    opportunity = factories.opportunity(Stage.CONTRACT_SENT)
     body, headers = signed_webhook(webhook_envelope("document.updated", {
         "object": "document", "id": opportunity.signature_document_id}), esign.webhook_secret)
     response = client.post("/webhooks/autentique", data=body, headers=headers)
@@ -199,7 +194,7 @@ def test_other_webhook_events_are_ignored(client, esign):
 
 
 def test_a_partial_signature_does_not_move_the_opportunity(client, world, esign):
-    opportunity = make_opportunity(Stage.NEGOTIATION)
+    opportunity = factories.opportunity(Stage.NEGOTIATION)
     as_staff(client, world, "comercial").post(f"{BASE}/{opportunity.id}/enviar-contrato")
     document_id = db.session.get(Opportunity, opportunity.id).signature_document_id
     body, headers = esign.sign(document_id, "rita@acme.example.com")
@@ -211,10 +206,10 @@ def test_a_partial_signature_does_not_move_the_opportunity(client, world, esign)
 
 
 def test_the_simulator_button_signs_for_everybody(client, world, esign):
-    opportunity = make_opportunity(Stage.NEGOTIATION)
+    opportunity = factories.opportunity(Stage.NEGOTIATION)
     comercial = as_staff(client, world, "comercial")
     comercial.post(f"{BASE}/{opportunity.id}/enviar-contrato")
-    assert "Simular assinatura de todos" in text(comercial.get(f"{BASE}/{opportunity.id}"))
+    assert "Simular assinatura de todos" in visible(comercial.get(f"{BASE}/{opportunity.id}"))
     assert comercial.post(f"{BASE}/{opportunity.id}/simular-assinatura").status_code == 302
     assert stage_of(opportunity.id) == Stage.CONTRACT_SIGNED
 
@@ -222,17 +217,17 @@ def test_the_simulator_button_signs_for_everybody(client, world, esign):
 # ---------------------------------------------------------------- pages, messages, refusals
 
 def test_the_list_groups_by_stage_and_filters(client, world):
-    make_opportunity(Stage.PROPOSAL, company_name="Alfa Engenharia")
-    make_opportunity(Stage.WON, company_name="Beta Logística")
+    factories.opportunity(Stage.PROPOSAL, company_name="Alfa Engenharia")
+    factories.opportunity(Stage.WON, company_name="Beta Logística")
     comercial = as_staff(client, world, "comercial")
     page = comercial.get(BASE)
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     proposal = body[body.index('data-testid="stage-proposta"'):body.index('data-testid="stage-negociacao"')]
     assert "Alfa Engenharia" in proposal and "Beta Logística" not in proposal
-    filtered = text(comercial.get(BASE, query_string={"q": "beta"}))
+    filtered = visible(comercial.get(BASE, query_string={"q": "beta"}))
     assert "Beta Logística" in filtered and "Alfa Engenharia" not in filtered
-    only_won = text(comercial.get(BASE, query_string={"etapa": "ganha"}))
+    only_won = visible(comercial.get(BASE, query_string={"etapa": "ganha"}))
     assert "Beta Logística" in only_won and "Alfa Engenharia" not in only_won
     assert comercial.get(BASE, query_string={"etapa": "xyz"}).status_code == 422
     assert ">Contratação<" in body  # in the navigation
@@ -243,62 +238,62 @@ def test_bad_input_is_refused_on_the_form_and_kept(client, world):
     response = comercial.post(f"{BASE}/nova", data={"company_name": "Gama", "cnpj": "11.222.333/0001-00",
                                                    "email": "gama@", "billing_day": "40"})
     assert response.status_code == 422
-    page = text(response)
+    page = visible(response)
     assert "CNPJ inválido: confira os dígitos verificadores." in page
     assert "Informe um e-mail válido." in page and "O dia de faturamento vai de 1 a 31." in page
     assert 'value="Gama"' in response.get_data(as_text=True)
-    opportunity = make_opportunity(Stage.SURVEY)
+    opportunity = factories.opportunity(Stage.SURVEY)
     response = comercial.post(f"{BASE}/{opportunity.id}", data=form_data(cnpj=opportunity.cnpj,
                                                                          first_payment_date="31/02/2026"))
-    assert response.status_code == 422 and "Informe a data no formato dd/mm/aaaa." in text(response)
+    assert response.status_code == 422 and "Informe a data no formato dd/mm/aaaa." in visible(response)
     response = comercial.post(f"{BASE}/{opportunity.id}/itens", data={"product_id": "abc", "quantity": "dez"})
     assert response.status_code == 422
 
 
 def test_whats_missing_is_shown_and_advancing_without_it_is_refused(client, world):
-    opportunity = make_opportunity(Stage.SURVEY, phone="", cnpj="")
+    opportunity = factories.opportunity(Stage.SURVEY, phone="", cnpj="")
     comercial = as_staff(client, world, "comercial")
-    page = text(comercial.get(f"{BASE}/{opportunity.id}"))
+    page = visible(comercial.get(f"{BASE}/{opportunity.id}"))
     assert "Próxima etapa: Oportunidade registrada" in page and "Falta para avançar: telefone CNPJ" in page
     response = advance(comercial, opportunity.id, Stage.REGISTERED)
     assert response.status_code == 422
-    assert "Não foi possível: falta telefone CNPJ" in text(response)
+    assert "Não foi possível: falta telefone CNPJ" in visible(response)
     assert stage_of(opportunity.id) == Stage.SURVEY
 
 
 def test_an_unsupported_windows_server_blocks_the_contract(client, world, esign):
-    opportunity = make_opportunity(Stage.NEGOTIATION, windows_server_version="2012 R2")
+    opportunity = factories.opportunity(Stage.NEGOTIATION, windows_server_version="2012 R2")
     comercial = as_staff(client, world, "comercial")
-    assert "versão não suportada “2012 R2”" in text(comercial.get(f"{BASE}/{opportunity.id}"))
+    assert "versão não suportada “2012 R2”" in visible(comercial.get(f"{BASE}/{opportunity.id}"))
     response = comercial.post(f"{BASE}/{opportunity.id}/enviar-contrato")
-    assert response.status_code == 422 and "versão não suportada “2012 R2”" in text(response)
+    assert response.status_code == 422 and "versão não suportada “2012 R2”" in visible(response)
     assert stage_of(opportunity.id) == Stage.NEGOTIATION and esign._documents == {}
 
 
 def test_losing_needs_a_reason(client, world):
-    opportunity = make_opportunity(Stage.PROPOSAL)
+    opportunity = factories.opportunity(Stage.PROPOSAL)
     comercial = as_staff(client, world, "comercial")
     response = comercial.post(f"{BASE}/{opportunity.id}/perder", data={"reason": "caro"})
-    assert response.status_code == 422 and "pelo menos 10 caracteres" in text(response)
+    assert response.status_code == 422 and "pelo menos 10 caracteres" in visible(response)
     response = comercial.post(f"{BASE}/{opportunity.id}/perder", data={"reason": "Fechou com a concorrência."})
     assert response.status_code == 302 and stage_of(opportunity.id) == Stage.LOST
-    assert "Perdida: Fechou com a concorrência." in text(comercial.get(f"{BASE}/{opportunity.id}"))
+    assert "Perdida: Fechou com a concorrência." in visible(comercial.get(f"{BASE}/{opportunity.id}"))
 
 
 def test_a_failed_card_is_shown_with_its_error_and_published_again(client, world, teams):
     from portal.integrations.teams import TeamsError
 
     teams.fail_with = TeamsError("Teams Workflows answered 404: flow not found", retryable=False, status=404)
-    opportunity = make_opportunity(Stage.APPROVAL)
+    opportunity = factories.opportunity(Stage.APPROVAL)
     as_staff(client, world, "financeiro").post(f"{BASE}/{opportunity.id}/aprovar")
     assert stage_of(opportunity.id) == Stage.HANDOVER
     comercial = as_staff(client, world, "comercial")
-    page = text(comercial.get(f"{BASE}/{opportunity.id}"))
+    page = visible(comercial.get(f"{BASE}/{opportunity.id}"))
     assert "Card de passagem no Teams: falhou." in page and "flow not found" in page
-    assert "Teams recusou o card" in text(comercial.get(f"{BASE}/implantacao"))
+    assert "Teams recusou o card" in visible(comercial.get(f"{BASE}/implantacao"))
     teams.fail_with = None
     response = comercial.post(f"{BASE}/{opportunity.id}/publicar-card", follow_redirects=True)
-    assert "Card de passagem publicado no Teams." in text(response)
+    assert "Card de passagem publicado no Teams." in visible(response)
     assert stage_of(opportunity.id) == Stage.IMPLANTATION
 
 
@@ -316,7 +311,7 @@ def _url(app, endpoint, kwargs):
 
 @pytest.mark.parametrize("endpoint", ACTIONS)
 def test_compliance_reads_but_never_acts(app_ctx, client, world, endpoint):
-    opportunity = make_opportunity(Stage.APPROVAL)
+    opportunity = factories.opportunity(Stage.APPROVAL)
     kwargs = {"opportunity_id": opportunity.id}
     if "item_id" in endpoint or endpoint.endswith("remove_item"):
         kwargs["item_id"] = opportunity.items[0].id
@@ -327,30 +322,31 @@ def test_compliance_reads_but_never_acts(app_ctx, client, world, endpoint):
 
 
 def test_financeiro_approves_but_does_not_move_the_pipeline(client, world, teams):
-    opportunity = make_opportunity(Stage.PRESENTATION)
+    opportunity = factories.opportunity(Stage.PRESENTATION)
     financeiro = as_staff(client, world, "financeiro")
     assert advance(financeiro, opportunity.id, Stage.SURVEY).status_code == 403
     assert financeiro.post(f"{BASE}/nova", data={"company_name": "X"}).status_code == 403
-    page = text(financeiro.get(f"{BASE}/{opportunity.id}"))
+    page = visible(financeiro.get(f"{BASE}/{opportunity.id}"))
     assert "Avançar para" not in page and "Salvar dados" not in page
-    ready = make_opportunity(Stage.APPROVAL)
-    assert "Aprovar e criar o cliente" in text(financeiro.get(f"{BASE}/{ready.id}"))
+    ready = factories.opportunity(Stage.APPROVAL)
+    assert "Aprovar e criar o cliente" in visible(financeiro.get(f"{BASE}/{ready.id}"))
     assert financeiro.post(f"{BASE}/{ready.id}/aprovar").status_code == 302
 
 
 def test_comercial_moves_the_pipeline_but_cannot_approve_nor_conclude(client, world):
     comercial = as_staff(client, world, "comercial")
-    opportunity = make_opportunity(Stage.PRESENTATION)
+    opportunity = factories.opportunity(Stage.PRESENTATION)
     assert advance(comercial, opportunity.id, Stage.SURVEY).status_code == 302
-    assert comercial.post(f"{BASE}/{make_opportunity(Stage.APPROVAL).id}/aprovar").status_code == 403
-    implanting = make_opportunity(Stage.IMPLANTATION)
+    assert comercial.post(f"{BASE}/{factories.opportunity(Stage.APPROVAL).id}/aprovar").status_code == 403
+    implanting = factories.opportunity(Stage.IMPLANTATION)
     assert comercial.post(f"{BASE}/{implanting.id}/implantacao-concluida").status_code == 403
-    assert "Aprovar e criar o cliente" not in text(comercial.get(f"{BASE}/{make_opportunity(Stage.APPROVAL).id}"))
+    approval = factories.opportunity(Stage.APPROVAL)
+    assert "Aprovar e criar o cliente" not in visible(comercial.get(f"{BASE}/{approval.id}"))
 
 
 @pytest.mark.parametrize("role", ["master", "adm", "cobranca", "suporte"])
 def test_customers_do_not_see_the_pipeline(client, world, login_as, role):
-    opportunity = make_opportunity(Stage.APPROVAL)
+    opportunity = factories.opportunity(Stage.APPROVAL)
     customer = login_as(role)
     assert customer.get(BASE).status_code == 404
     assert customer.get(f"{BASE}/{opportunity.id}").status_code == 404
@@ -361,27 +357,25 @@ def test_an_unknown_opportunity_is_404(client, world):
     comercial = as_staff(client, world, "comercial")
     assert comercial.get(f"{BASE}/999999").status_code == 404
     assert comercial.post(f"{BASE}/999999/avancar", data={"to": "levantamento"}).status_code == 404
-    opportunity = make_opportunity(Stage.PRESENTATION)
+    opportunity = factories.opportunity(Stage.PRESENTATION)
     assert comercial.get(f"{BASE}/{opportunity.id}/contrato.pdf").status_code == 404  # not sent yet
 
 
 def test_first_payment_date_in_the_past_is_named(client, world):
-    opportunity = make_opportunity(Stage.NEGOTIATION, first_payment_date=clock.today() - timedelta(days=3))
-    page = text(as_staff(client, world, "comercial").get(f"{BASE}/{opportunity.id}"))
+    opportunity = factories.opportunity(Stage.NEGOTIATION, first_payment_date=clock.today() - timedelta(days=3))
+    page = visible(as_staff(client, world, "comercial").get(f"{BASE}/{opportunity.id}"))
     assert "data da 1ª mensalidade a partir de hoje" in page
 
 
 # ---------------------------------------------------------------- the forms as the page renders them (issue 13, 1)
 
 def test_advance_by_submitting_the_form_the_page_renders(client, world):
-    from tests.support.forms import submission
-
-    opportunity = make_opportunity(Stage.PRESENTATION)
+    opportunity = factories.opportunity(Stage.PRESENTATION)
     comercial = as_staff(client, world, "comercial")
     for following in (Stage.SURVEY, Stage.REGISTERED, Stage.PROPOSAL):
         page = comercial.get(f"{BASE}/{opportunity.id}").get_data(as_text=True)
         fields = submission(page, f"{BASE}/{opportunity.id}/avancar")
         assert fields.getlist("to") == [following.value]
         response = comercial.post(f"{BASE}/{opportunity.id}/avancar", data=fields)
-        assert response.status_code == 302, text(response)
+        assert response.status_code == 302, visible(response)
         assert stage_of(opportunity.id) == following

@@ -34,6 +34,7 @@ from portal.subscriptions.models import (
 )
 from tests import factories
 from tests.conftest import sign_in
+from tests.html import alerts, field_errors, input_value, section, text, textarea, words
 
 MARCH_11 = datetime(2026, 3, 11, 18, 0, tzinfo=UTC)  # 15:00 in São Paulo
 REASON = "Vamos migrar toda a equipe para outro fornecedor no próximo trimestre."
@@ -57,16 +58,6 @@ def m365(app_ctx):
 
 
 # ---------------------------------------------------------------- steps
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def words(fragment: str) -> str:
-    """Visible text of an HTML fragment, with whitespace collapsed."""
-    inline = re.sub(r"</?(?:a|span|strong|em|time)\b[^>]*>", "", fragment)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
-
 
 def ask_change(client, subscription, quantity, category="", reason=""):
     return client.post(f"/licencas/{subscription.id}/alterar",
@@ -94,41 +85,6 @@ def quote_lines(response) -> dict[str, list[str]]:
     for kind, body in re.findall(r'<li data-kind="(\w+)">(.*?)</li>', text(response), re.S):
         found.setdefault(kind, []).append(words(body))
     return found
-
-
-def section(response, testid: str) -> str:
-    """The visible text of the element marked data-testid=… (up to the end of its tag's first close)."""
-    body = text(response)
-    start = body.index(f'data-testid="{testid}"')
-    tag = body.rfind("<", 0, start)
-    name = re.match(r"<(\w+)", body[tag:]).group(1)
-    depth, position = 0, tag
-    for match in re.finditer(rf"<(/?){name}\b[^>]*>", body[tag:]):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            position = tag + match.end()
-            break
-    return words(body[tag:position])
-
-
-def field_errors(response) -> list[str]:
-    return [html.unescape(e) for e in re.findall(r'class="invalid-feedback[^"]*">([^<]*)<', text(response))]
-
-
-def alerts(response) -> list[str]:
-    return [words(a) for a in re.findall(r'<div class="alert [^"]*" role="\w+"[^>]*>(.*?)</div>', text(response),
-                                         re.S)]
-
-
-def input_value(response, name: str) -> str | None:
-    tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', text(response))
-    value = re.search(r'value="([^"]*)"', tag.group(0)) if tag else None
-    return html.unescape(value.group(1)) if value else None
-
-
-def textarea(response, name: str) -> str:
-    return html.unescape(re.search(rf'<textarea[^>]*name="{name}"[^>]*>(.*?)</textarea>', text(response), re.S)
-                         .group(1)).strip()
 
 
 def license_row(response, subscription) -> str:

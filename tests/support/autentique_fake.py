@@ -40,15 +40,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.serving import WSGIRequestHandler, make_server
+
+from tests.support.externals import LoopbackServer
 
 Callback = str | Callable[[bytes, dict[str, str]], Any] | None
 SIGNED_MARK = b"\n% Assinado digitalmente (fake Autentique)\n"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs) -> None:  # no access log lines in the test output
-        pass
 
 
 def _now() -> str:
@@ -108,8 +104,7 @@ class AutentiqueFake:
         self.url = ""
         self._failures: list[tuple[int, Any]] = []
         self._lock = threading.RLock()
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackServer | None = None
         self.app = self._build_app()
 
     @property
@@ -119,19 +114,14 @@ class AutentiqueFake:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> "AutentiqueFake":
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
+        self._http = LoopbackServer(self.app).start()
+        self.url = self._http.url
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     # ------------------------------------------------------------ test controls
 

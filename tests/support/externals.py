@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -38,6 +39,37 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------- PostgreSQL
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # no access log lines in the test output
+        pass
+
+
+class LoopbackServer:
+    """A WSGI app served on 127.0.0.1 (a free port) from a daemon thread, without access log lines: what the
+    fakes of external systems answer on. `start()` returns the server; `url` is its base URL once started."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.url = ""
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "LoopbackServer":
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
 
 def _pg_bindir() -> Path | None:
     pg_config = shutil.which("pg_config")

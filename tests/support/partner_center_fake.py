@@ -46,9 +46,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portal.shared import clock
+from tests.support.externals import LoopbackServer
 
 WINDOW = timedelta(hours=168)
 MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"
@@ -58,11 +58,6 @@ AGREEMENT_TEMPLATES = [
     {"templateId": "998b88de-aa99-4388-a42c-1b3517d49490", "agreementType": "MicrosoftCloudAgreement",
      "agreementLink": "https://aka.ms/microsoftcloudagreement", "versionRank": 0},
 ]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs) -> None:  # no access log lines in the test output
-        pass
 
 
 def _iso(moment: datetime) -> str:
@@ -186,26 +181,20 @@ class PartnerCenterFake:
         self._pending_orders: int | None = None
         self._agreements: dict[str, list[dict]] = {}
         self.customers: dict[str, dict] = {}  # tenant id → the Customer resource (created or added)
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackServer | None = None
         self.app = self._build_app()
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> "PartnerCenterFake":
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
+        self._http = LoopbackServer(self.app).start()
+        self.url = self._http.url
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     # ------------------------------------------------------------ test controls
 

@@ -20,16 +20,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.externals import LoopbackServer
 
 ADAPTIVE_CARD_MIME = "application/vnd.microsoft.card.adaptive"
 MAX_BODY = 28 * 1024
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs) -> None:
-        pass
 
 
 @dataclass
@@ -89,8 +85,7 @@ class TeamsRecorder:
         self.cards: list[dict] = []
         self.url = ""
         self._lock = threading.Lock()
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackServer | None = None
 
     @property
     def webhook_url(self) -> str:
@@ -99,19 +94,14 @@ class TeamsRecorder:
                 f"?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={self.signature}")
 
     def start(self) -> "TeamsRecorder":
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
+        self._http = LoopbackServer(self._wsgi).start()
+        self.url = self._http.url
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)

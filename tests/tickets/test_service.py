@@ -16,7 +16,6 @@ from portal.support import service
 from portal.support.models import MessageKind, Ticket, TicketAttachment, TicketPriority, TicketStatus
 from portal.support.service import AttachmentRules, SlaTargets, TicketInputError, Upload
 from tests import factories
-from tests.tickets.routes import PDF, add_message, make_ticket
 
 RULES = AttachmentRules(max_bytes=1000, types=frozenset({"pdf", "png", "jpg", "jpeg", "txt", "log", "csv", "zip",
                                                           "docx", "xlsx"}))
@@ -66,7 +65,7 @@ def ticket_count() -> int:
 # ---------------------------------------------------------------- opening
 
 def test_suporte_opens_a_ticket_with_a_file_and_staff_get_an_email(app_ctx, world, outbox):
-    ticket = open_as(world, uploads=[Upload("C:\\Users\\ana\\Relatório de erro.pdf", PDF)])
+    ticket = open_as(world, uploads=[Upload("C:\\Users\\ana\\Relatório de erro.pdf", factories.PDF)])
 
     assert ticket.status == TicketStatus.OPEN and ticket.opened_by_id == world.suporte.id
     assert ticket.organization_id == world.demo.id and ticket.first_response_at is None
@@ -74,7 +73,8 @@ def test_suporte_opens_a_ticket_with_a_file_and_staff_get_an_email(app_ctx, worl
     assert message.kind == MessageKind.MESSAGE and not message.from_staff
     [attachment] = message.attachments
     assert attachment.filename == "Relatório de erro.pdf" and attachment.content_type == "application/pdf"
-    assert attachment.size == len(PDF) and documents.load(attachment.sha256) == (PDF, "application/pdf")
+    assert attachment.size == len(factories.PDF) and documents.load(attachment.sha256) == (factories.PDF,
+                                                                                           "application/pdf")
     [event] = events(AuditTag.TICKET_OPENED)
     assert event.organization_id == world.demo.id and event.subject == f"ticket:{ticket.id}"
     assert event.after["attachments"] == ["Relatório de erro.pdf"] and event.after["priority"] == "high"
@@ -129,14 +129,14 @@ def test_subject_and_description_have_limits(app_ctx, world):
 # ---------------------------------------------------------------- files
 
 @pytest.mark.parametrize(("filename", "content", "says"), [
-    ("grande.pdf", b"%PDF-" + b"0" * 996, "passa do limite de 1000 bytes por arquivo"),  # 1001 bytes
+    ("grande.pdf", b"%factories.PDF-" + b"0" * 996, "passa do limite de 1000 bytes por arquivo"),  # 1001 bytes
     ("programa.exe", b"MZ", "este tipo de arquivo não é aceito"),
     ("pagina.html", b"<script>alert(1)</script>", "este tipo de arquivo não é aceito"),
     ("sem-extensao", b"abc", "este tipo de arquivo não é aceito"),
     ("falso.pdf", b"<html>not a pdf</html>", "não é um arquivo .pdf de verdade"),
-    ("falso.png", PDF, "não é um arquivo .png de verdade"),
+    ("falso.png", factories.PDF, "não é um arquivo .png de verdade"),
     ("falso.jpg", PNG, "não é um arquivo .jpg de verdade"),
-    ("falso.docx", PDF, "não é um arquivo .docx de verdade"),
+    ("falso.docx", factories.PDF, "não é um arquivo .docx de verdade"),
     ("latin1.txt", "ação".encode("latin-1"), "não é um arquivo .txt de verdade"),
     ("vazio.pdf", b"", "está vazio"),
 ])
@@ -171,7 +171,7 @@ def test_accepted_files_keep_the_type_of_their_extension(app_ctx, world, filenam
 
 def test_at_most_five_files_per_message(app_ctx, world):
     with pytest.raises(TicketInputError) as refused:
-        open_as(world, uploads=[Upload(f"{n}.pdf", PDF) for n in range(6)])
+        open_as(world, uploads=[Upload(f"{n}.pdf", factories.PDF) for n in range(6)])
     assert "no máximo 5 arquivos" in refused.value.errors["attachments"][0]
 
 
@@ -189,7 +189,7 @@ def test_file_names_are_cleaned(sent, kept):
 # ---------------------------------------------------------------- the customer's side of the conversation
 
 def test_a_reply_to_a_resolved_ticket_reopens_it(app_ctx, world):
-    ticket = make_ticket(world.demo, world.suporte, status=TicketStatus.RESOLVED, resolved_at=clock.now())
+    ticket = factories.ticket(world.demo, world.suporte, status=TicketStatus.RESOLVED, resolved_at=clock.now())
     service.customer_reply(ticket, membership=world.suporte_membership, actor=actor(world.suporte),
                            body="Voltou a acontecer hoje.", uploads=[], rules=RULES)
     assert ticket.status == TicketStatus.OPEN and ticket.resolved_at is None
@@ -201,8 +201,8 @@ def test_a_reply_to_a_resolved_ticket_reopens_it(app_ctx, world):
 
 
 def test_a_reply_while_staff_waits_for_the_customer_goes_back_to_staff(app_ctx, world, outbox):
-    ticket = make_ticket(world.demo, world.suporte, status=TicketStatus.WAITING_CUSTOMER,
-                         assignee_id=world.staff_suporte.id)
+    ticket = factories.ticket(world.demo, world.suporte, status=TicketStatus.WAITING_CUSTOMER,
+                              assignee_id=world.staff_suporte.id)
     service.customer_reply(ticket, membership=world.master_membership, actor=actor(world.master),
                            body="Reiniciei e continua.", uploads=[Upload("log.txt", b"erro 0x80070005")],
                            rules=RULES)
@@ -212,14 +212,14 @@ def test_a_reply_while_staff_waits_for_the_customer_goes_back_to_staff(app_ctx, 
 
 
 def test_a_closed_ticket_must_be_reopened_before_a_reply(app_ctx, world):
-    ticket = make_ticket(world.demo, world.suporte, status=TicketStatus.CLOSED, closed_at=clock.now())
+    ticket = factories.ticket(world.demo, world.suporte, status=TicketStatus.CLOSED, closed_at=clock.now())
     with pytest.raises(ServiceError, match="Reabra-o"):
         service.customer_reply(ticket, membership=world.suporte_membership, actor=actor(world.suporte),
                                body="Oi?", uploads=[], rules=RULES)
 
 
 def test_another_organizations_ticket_is_not_found(app_ctx, world):
-    foreign = make_ticket(world.other, world.other_master)
+    foreign = factories.ticket(world.other, world.other_master)
     with pytest.raises(NotFound):
         service.customer_ticket(foreign.id, membership=world.master_membership)
     for verb in (service.customer_close, service.customer_reopen):
@@ -234,16 +234,16 @@ def test_another_organizations_ticket_is_not_found(app_ctx, world):
 
 
 def test_an_attachment_of_another_ticket_is_not_found_through_this_one(app_ctx, world):
-    mine, other = make_ticket(world.demo, world.suporte), make_ticket(world.demo, world.suporte)
+    mine, other = factories.ticket(world.demo, world.suporte), factories.ticket(world.demo, world.suporte)
     with pytest.raises(NotFound):
         service.customer_attachment(mine, other.messages[0].attachments[0].id, membership=world.suporte_membership)
     attachment, content = service.customer_attachment(other, other.messages[0].attachments[0].id,
                                                       membership=world.suporte_membership)
-    assert content == PDF and attachment.filename == "erro.pdf"
+    assert content == factories.PDF and attachment.filename == "erro.pdf"
 
 
 def test_close_and_reopen(app_ctx, world, outbox):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     service.customer_close(ticket, membership=world.master_membership, actor=actor(world.master))
     assert ticket.status == TicketStatus.CLOSED and ticket.closed_at is not None
     [mail] = outbox  # the opener learns that the Master closed it
@@ -262,10 +262,11 @@ def test_close_and_reopen(app_ctx, world, outbox):
 def test_a_staff_reply_sets_the_first_response_once_and_mails_the_customer(app_ctx, world, outbox):
     colleague = factories.MembershipFactory(organization=world.demo, roles=["suporte"]).user
     with clock.frozen(NOON):
-        ticket = make_ticket(world.demo, world.suporte)
+        ticket = factories.ticket(world.demo, world.suporte)
         clock.advance(timedelta(hours=2, minutes=10))
         service.staff_reply(ticket, actor=actor(world.staff_suporte), body="Reinstale o cliente do Teams.",
-                            status=TicketStatus.WAITING_CUSTOMER, uploads=[Upload("passos.pdf", PDF)], rules=RULES)
+                            status=TicketStatus.WAITING_CUSTOMER, uploads=[Upload("passos.pdf",
+                                                                                  factories.PDF)], rules=RULES)
         assert ticket.first_response_at == NOON + timedelta(hours=2, minutes=10)
         assert ticket.status == TicketStatus.WAITING_CUSTOMER
         clock.advance(timedelta(hours=1))
@@ -284,7 +285,7 @@ def test_a_staff_reply_sets_the_first_response_once_and_mails_the_customer(app_c
 
 @pytest.mark.parametrize("role", ["compliance", "comercial", "financeiro"])
 def test_only_staff_who_manage_tickets_reply_note_assign_or_change_status(app_ctx, world, role):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     someone = actor(getattr(world, f"staff_{role}"))
     with pytest.raises(PermissionDenied):
         service.staff_reply(ticket, actor=someone, body="Oi", status=TicketStatus.IN_PROGRESS, uploads=[],
@@ -298,7 +299,7 @@ def test_only_staff_who_manage_tickets_reply_note_assign_or_change_status(app_ct
 
 
 def test_customers_are_not_staff(app_ctx, world):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     with pytest.raises(PermissionDenied):
         service.staff_reply(ticket, actor=actor(world.master), body="Resolvido", status=TicketStatus.RESOLVED,
                             uploads=[], rules=RULES)
@@ -307,12 +308,12 @@ def test_customers_are_not_staff(app_ctx, world):
 
 
 def test_compliance_reads_tickets(app_ctx, world):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     assert service.staff_ticket(ticket.id, actor=actor(world.staff_compliance)) is ticket
 
 
 def test_an_internal_note_is_never_shown_nor_mailed_to_the_customer(app_ctx, world, outbox):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     note = service.add_note(ticket, actor=actor(world.staff_suporte), body=NOTE,
                             uploads=[Upload("interno.txt", b"so para a equipe")], rules=RULES)
     assert outbox == []  # nobody is mailed about a note
@@ -334,19 +335,19 @@ def test_an_internal_note_is_never_shown_nor_mailed_to_the_customer(app_ctx, wor
 
 
 def test_a_note_is_refused_empty(app_ctx, world):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     with pytest.raises(TicketInputError) as refused:
         service.add_note(ticket, actor=actor(world.staff_suporte), body="   ", uploads=[], rules=RULES)
     assert list(refused.value.errors) == ["body"]
 
 
 def test_a_staff_reply_needs_a_known_status_and_an_open_ticket(app_ctx, world):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     with pytest.raises(TicketInputError) as refused:
         service.staff_reply(ticket, actor=actor(world.staff_suporte), body="Oi", status=TicketStatus.CLOSED,
                             uploads=[], rules=RULES)
     assert list(refused.value.errors) == ["status"]
-    closed = make_ticket(world.demo, world.suporte, status=TicketStatus.CLOSED)
+    closed = factories.ticket(world.demo, world.suporte, status=TicketStatus.CLOSED)
     with pytest.raises(ServiceError, match="Reabra-o"):
         service.staff_reply(closed, actor=actor(world.staff_suporte), body="Oi", status=TicketStatus.IN_PROGRESS,
                             uploads=[], rules=RULES)
@@ -355,14 +356,14 @@ def test_a_staff_reply_needs_a_known_status_and_an_open_ticket(app_ctx, world):
 def test_the_email_never_carries_a_note_even_if_asked(app_ctx, world):
     from portal.notifications import service as notifications
 
-    ticket = make_ticket(world.demo, world.suporte)
-    note = add_message(ticket, world.staff_suporte, NOTE, kind=MessageKind.NOTE, from_staff=True)
+    ticket = factories.ticket(world.demo, world.suporte)
+    note = factories.ticket_message(ticket, world.staff_suporte, NOTE, kind=MessageKind.NOTE, from_staff=True)
     with pytest.raises(ValueError):
         notifications.ticket_replied(ticket=ticket, message=note, author=world.staff_suporte)
 
 
 def test_assignment_to_staff_who_answer_tickets_only(app_ctx, world):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     service.assign(ticket, actor=actor(world.staff_suporte), assignee_id=world.staff_admin.id)
     assert ticket.assignee_id == world.staff_admin.id
     for someone in (world.staff_comercial, world.staff_compliance, world.master):
@@ -383,7 +384,7 @@ def test_assignment_to_staff_who_answer_tickets_only(app_ctx, world):
 
 
 def test_status_changes_follow_the_workflow_and_mail_the_opener(app_ctx, world, outbox):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     staff = actor(world.staff_suporte)
     for status in (TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CUSTOMER, TicketStatus.RESOLVED):
         service.change_status(ticket, actor=staff, status=status)
@@ -401,7 +402,7 @@ def test_status_changes_follow_the_workflow_and_mail_the_opener(app_ctx, world, 
 
 
 def test_an_inactive_opener_gets_no_email(app_ctx, world, outbox):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     world.suporte.active = False
     service.change_status(ticket, actor=actor(world.staff_suporte), status=TicketStatus.IN_PROGRESS)
     assert outbox == []
@@ -411,8 +412,8 @@ def test_an_inactive_opener_gets_no_email(app_ctx, world, outbox):
 
 def test_the_clocks_against_their_targets(app_ctx, world):
     with clock.frozen(NOON):
-        urgent = make_ticket(world.demo, world.suporte, priority=TicketPriority.URGENT)
-        normal = make_ticket(world.demo, world.suporte, priority=TicketPriority.NORMAL)
+        urgent = factories.ticket(world.demo, world.suporte, priority=TicketPriority.URGENT)
+        normal = factories.ticket(world.demo, world.suporte, priority=TicketPriority.NORMAL)
         clock.advance(timedelta(hours=2, minutes=10))
         service.staff_reply(normal, actor=actor(world.staff_suporte), body="Olá", status=TicketStatus.IN_PROGRESS,
                             uploads=[], rules=RULES)
@@ -432,7 +433,7 @@ def test_the_clocks_against_their_targets(app_ctx, world):
 
 def test_a_ticket_finished_without_a_staff_reply(app_ctx, world):
     with clock.frozen(NOON):
-        ticket = make_ticket(world.demo, world.suporte)
+        ticket = factories.ticket(world.demo, world.suporte)
         clock.advance(timedelta(minutes=30))
         service.customer_close(ticket, membership=world.suporte_membership, actor=actor(world.suporte))
         first, _resolution = service.ticket_clocks(ticket, targets=TARGETS, now=clock.now() + timedelta(days=1))
@@ -441,29 +442,29 @@ def test_a_ticket_finished_without_a_staff_reply(app_ctx, world):
 
 def test_late_first_responses_are_counted(app_ctx, world):
     with clock.frozen(NOON):
-        make_ticket(world.demo, world.suporte, priority=TicketPriority.URGENT,
-                    created_at=NOON - timedelta(hours=1, minutes=1))  # late
-        make_ticket(world.demo, world.suporte, priority=TicketPriority.HIGH,
-                    created_at=NOON - timedelta(hours=3))  # not yet
-        make_ticket(world.demo, world.suporte, priority=TicketPriority.LOW, created_at=NOON - timedelta(days=2),
-                    first_response_at=NOON - timedelta(days=1))  # answered
-        make_ticket(world.other, world.other_master, priority=TicketPriority.NORMAL,
-                    created_at=NOON - timedelta(hours=9))  # late
-        make_ticket(world.other, world.other_master, priority=TicketPriority.NORMAL, status=TicketStatus.CLOSED,
-                    created_at=NOON - timedelta(hours=9))  # closed
+        factories.ticket(world.demo, world.suporte, priority=TicketPriority.URGENT,
+                         created_at=NOON - timedelta(hours=1, minutes=1))  # late
+        factories.ticket(world.demo, world.suporte, priority=TicketPriority.HIGH,
+                         created_at=NOON - timedelta(hours=3))  # not yet
+        factories.ticket(world.demo, world.suporte, priority=TicketPriority.LOW, created_at=NOON - timedelta(days=2),
+                         first_response_at=NOON - timedelta(days=1))  # answered
+        factories.ticket(world.other, world.other_master, priority=TicketPriority.NORMAL,
+                         created_at=NOON - timedelta(hours=9))  # late
+        factories.ticket(world.other, world.other_master, priority=TicketPriority.NORMAL, status=TicketStatus.CLOSED,
+                         created_at=NOON - timedelta(hours=9))  # closed
         assert service.late_first_response_count(TARGETS, clock.now()) == 2
 
 
 def test_the_queue_puts_the_oldest_urgent_first_and_filters(app_ctx, world):
     staff = actor(world.staff_suporte)
     with clock.frozen(NOON):
-        old_normal = make_ticket(world.demo, world.suporte, created_at=NOON - timedelta(days=3))
-        new_urgent = make_ticket(world.demo, world.suporte, priority=TicketPriority.URGENT,
-                                 created_at=NOON - timedelta(hours=1))
-        old_urgent = make_ticket(world.other, world.other_master, priority=TicketPriority.URGENT,
-                                 created_at=NOON - timedelta(hours=5), assignee_id=world.staff_suporte.id)
-        low = make_ticket(world.demo, world.suporte, priority=TicketPriority.LOW, assignee_id=world.staff_admin.id)
-        closed = make_ticket(world.demo, world.suporte, priority=TicketPriority.URGENT, status=TicketStatus.CLOSED)
+        old_normal = factories.ticket(world.demo, world.suporte, created_at=NOON - timedelta(days=3))
+        new_urgent = factories.ticket(world.demo, world.suporte, priority=TicketPriority.URGENT,
+                                      created_at=NOON - timedelta(hours=1))
+        old_urgent = factories.ticket(world.other, world.other_master, priority=TicketPriority.URGENT,
+                                      created_at=NOON - timedelta(hours=5), assignee_id=world.staff_suporte.id)
+        low = factories.ticket(world.demo, world.suporte, priority=TicketPriority.LOW, assignee_id=world.staff_admin.id)
+        closed = factories.ticket(world.demo, world.suporte, priority=TicketPriority.URGENT, status=TicketStatus.CLOSED)
 
     def ids(**filters):
         arguments = {"statuses": service.ACTIVE, "priority": None, "organization": "", "assignee": None, **filters}

@@ -1,7 +1,6 @@
 """The customer's "Chamados" pages as Suporte and Master use them: list, open with files, conversation, reply,
 close, reopen, download; what other roles and other organizations get."""
 
-import html
 import io
 import re
 
@@ -14,8 +13,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.support.models import MessageKind, Ticket, TicketStatus
 from tests import factories
-from tests.accounts.test_views import field_errors, text
-from tests.tickets.routes import PDF, add_message, make_ticket
+from tests.html import field_errors, input_value, nav, text, textarea
 
 NOTE = "Nota: cliente pediu desconto no mês passado, não comentar."
 MAX_BYTES = 2000
@@ -44,22 +42,6 @@ def tickets_count() -> int:
     return db.session.scalar(select(func.count(Ticket.id)))
 
 
-def nav(body: str) -> str:
-    start = body.index('data-testid="nav"')
-    return body[start:body.index("</ul>", start)]
-
-
-def input_value(body: str, name: str) -> str:
-    found = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', body) or re.search(
-        rf'<input[^>]*value="([^"]*)"[^>]*name="{name}"', body)
-    return html.unescape(found.group(1)) if found else ""
-
-
-def textarea(body: str, name: str) -> str:
-    found = re.search(rf'<textarea[^>]*name="{name}"[^>]*>\s*(.*?)</textarea>', body, re.S)
-    return html.unescape(found.group(1)) if found else ""
-
-
 # ---------------------------------------------------------------- who sees it
 
 @pytest.mark.parametrize(("role", "shown"), [("suporte", True), ("master", True), ("adm", False), ("cobranca", False)])
@@ -73,8 +55,8 @@ def test_only_suporte_and_master_see_chamados(login_as, role, shown):
 
 
 def test_the_list_shows_the_organizations_tickets_only(app_ctx, world, login_as):
-    mine = make_ticket(world.demo, world.master, subject="Licença do Project sumiu")
-    make_ticket(world.other, world.other_master, subject="Assunto de outra empresa")
+    mine = factories.ticket(world.demo, world.master, subject="Licença do Project sumiu")
+    factories.ticket(world.other, world.other_master, subject="Assunto de outra empresa")
     body = text(login_as("suporte").get("/chamados"))
     assert "Licença do Project sumiu" in body and f'href="/chamados/{mine.id}"' in body
     assert "Assunto de outra empresa" not in body
@@ -82,8 +64,8 @@ def test_the_list_shows_the_organizations_tickets_only(app_ctx, world, login_as)
 
 
 def test_the_list_filters_by_status(app_ctx, world, login_as):
-    make_ticket(world.demo, world.suporte, subject="Chamado em aberto")
-    make_ticket(world.demo, world.suporte, subject="Chamado já fechado", status=TicketStatus.CLOSED)
+    factories.ticket(world.demo, world.suporte, subject="Chamado em aberto")
+    factories.ticket(world.demo, world.suporte, subject="Chamado já fechado", status=TicketStatus.CLOSED)
     client = login_as("suporte")
     body = text(client.get("/chamados?situacao=fechado"))
     assert "Chamado já fechado" in body and "Chamado em aberto" not in body
@@ -99,7 +81,7 @@ def test_the_list_filters_by_status(app_ctx, world, login_as):
 
 def test_suporte_opens_a_ticket_with_a_file_and_downloads_it_back(app_ctx, world, login_as, outbox):
     client = login_as("suporte")
-    response = open_ticket(client, files=[("erro na impressão.pdf", PDF)])
+    response = open_ticket(client, files=[("erro na impressão.pdf", factories.PDF)])
     assert response.status_code == 302
     ticket = db.session.scalars(select(Ticket)).one()
     assert response.headers["Location"] == f"/chamados/{ticket.id}"
@@ -112,7 +94,7 @@ def test_suporte_opens_a_ticket_with_a_file_and_downloads_it_back(app_ctx, world
     assert f'href="{link}"' in body and "erro na impressão.pdf" in body
 
     download = client.get(link)
-    assert download.status_code == 200 and download.data == PDF
+    assert download.status_code == 200 and download.data == factories.PDF
     assert download.mimetype == "application/pdf"
     assert download.headers["Content-Disposition"].startswith("attachment;")
     assert "filename*=UTF-8''erro%20na%20impress%C3%A3o.pdf" in download.headers["Content-Disposition"]
@@ -130,12 +112,12 @@ def test_a_text_file_downloads_as_text_and_never_inline(app_ctx, world, login_as
 
 
 @pytest.mark.parametrize(("name", "content", "says"), [
-    ("grande.pdf", b"%PDF-" + b"0" * MAX_BYTES, "“grande.pdf” passa do limite de 2 KB por arquivo."),
+    ("grande.pdf", b"%factories.PDF-" + b"0" * MAX_BYTES, "“grande.pdf” passa do limite de 2 KB por arquivo."),
     ("script.js", b"alert(1)", "“script.js”: este tipo de arquivo não é aceito."),
     ("fatura.pdf", b"MZ\x90\x00 not a pdf at all", "“fatura.pdf” não é um arquivo .pdf de verdade"),
 ])
 def test_a_refused_file_gets_its_message_and_the_text_is_kept(app_ctx, world, login_as, name, content, says):
-    response = open_ticket(login_as("suporte"), files=[("ok.pdf", PDF), (name, content)])
+    response = open_ticket(login_as("suporte"), files=[("ok.pdf", factories.PDF), (name, content)])
     assert response.status_code == 422
     body = text(response)
     errors = " ".join(field_errors(response))
@@ -163,7 +145,7 @@ def test_a_subscription_of_another_organization_is_refused_on_its_field(app_ctx,
 
 
 def test_missing_fields_are_marked_and_files_must_be_chosen_again(app_ctx, world, login_as):
-    response = open_ticket(login_as("suporte"), files=[("ok.pdf", PDF)], subject="", description="Algo")
+    response = open_ticket(login_as("suporte"), files=[("ok.pdf", factories.PDF)], subject="", description="Algo")
     assert response.status_code == 422
     assert "Preencha este campo." in field_errors(response)
     assert "Corrija os campos indicados e escolha os arquivos de novo." in field_errors(response)
@@ -171,7 +153,7 @@ def test_missing_fields_are_marked_and_files_must_be_chosen_again(app_ctx, world
 
 
 def test_a_request_far_over_the_limit_is_refused_unread(app_ctx, world, login_as):
-    huge = b"%PDF-" + b"0" * (2 * 1024 * 1024)
+    huge = b"%factories.PDF-" + b"0" * (2 * 1024 * 1024)
     # Encoded here, in memory: the test client would spool it to a temporary file nobody closes when the
     # portal refuses the body without reading it.
     boundary, body = encode_multipart({**form(), "attachments": FileStorage(io.BytesIO(huge), "enorme.pdf")})
@@ -192,7 +174,7 @@ def test_the_limit_holds_before_the_csrf_check_reads_the_body(app_ctx, world, lo
 
 
 def test_the_page_escapes_what_customers_typed(app_ctx, world, login_as):
-    ticket = make_ticket(world.demo, world.suporte, subject="<script>alert(1)</script>", body="<b>negrito</b>")
+    ticket = factories.ticket(world.demo, world.suporte, subject="<script>alert(1)</script>", body="<b>negrito</b>")
     body = text(login_as("suporte").get(f"/chamados/{ticket.id}"))
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body and "<b>negrito</b>" not in body
 
@@ -200,11 +182,12 @@ def test_the_page_escapes_what_customers_typed(app_ctx, world, login_as):
 # ---------------------------------------------------------------- the conversation
 
 def test_internal_notes_never_appear_on_the_customers_page(app_ctx, world, login_as):
-    ticket = make_ticket(world.demo, world.suporte)
-    add_message(ticket, world.staff_suporte, NOTE, kind=MessageKind.NOTE, from_staff=True,
-                files=[("interno.pdf", PDF, "application/pdf")])
-    add_message(ticket, world.staff_suporte, "Pode reiniciar o spooler?", from_staff=True)
-    add_message(ticket, world.staff_suporte, "open->waiting_customer", kind=MessageKind.STATUS, from_staff=True)
+    ticket = factories.ticket(world.demo, world.suporte)
+    factories.ticket_message(ticket, world.staff_suporte, NOTE, kind=MessageKind.NOTE, from_staff=True,
+                             files=[("interno.pdf", factories.PDF, "application/pdf")])
+    factories.ticket_message(ticket, world.staff_suporte, "Pode reiniciar o spooler?", from_staff=True)
+    factories.ticket_message(ticket, world.staff_suporte, "open->waiting_customer", kind=MessageKind.STATUS,
+                             from_staff=True)
     db.session.commit()
     note_file = ticket.messages[1].attachments[0]
     for role in ("suporte", "master"):
@@ -217,7 +200,7 @@ def test_internal_notes_never_appear_on_the_customers_page(app_ctx, world, login
 
 
 def test_a_reply_to_a_resolved_ticket_reopens_it(app_ctx, world, login_as, outbox):
-    ticket = make_ticket(world.demo, world.suporte, status=TicketStatus.RESOLVED, resolved_at=clock.now())
+    ticket = factories.ticket(world.demo, world.suporte, status=TicketStatus.RESOLVED, resolved_at=clock.now())
     client = login_as("master")
     response = client.post(f"/chamados/{ticket.id}/responder", content_type="multipart/form-data",
                            data={"body": "O erro voltou hoje.", "attachments": [(io.BytesIO(b"log"), "erro.log")]})
@@ -231,13 +214,13 @@ def test_a_reply_to_a_resolved_ticket_reopens_it(app_ctx, world, login_as, outbo
 
 
 def test_an_empty_reply_is_refused_on_the_field(app_ctx, world, login_as):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     response = login_as("suporte").post(f"/chamados/{ticket.id}/responder", data={"body": "  "})
     assert response.status_code == 422 and field_errors(response) == ["Preencha este campo."]
 
 
 def test_a_reply_with_a_refused_file_keeps_the_text(app_ctx, world, login_as):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     response = login_as("suporte").post(
         f"/chamados/{ticket.id}/responder", content_type="multipart/form-data",
         data={"body": "Segue o print.", "attachments": [(io.BytesIO(b"GIF89a"), "print.gif")]})
@@ -247,7 +230,7 @@ def test_a_reply_with_a_refused_file_keeps_the_text(app_ctx, world, login_as):
 
 
 def test_close_and_reopen(app_ctx, world, login_as):
-    ticket = make_ticket(world.demo, world.suporte)
+    ticket = factories.ticket(world.demo, world.suporte)
     client = login_as("suporte")
     assert client.post(f"/chamados/{ticket.id}/fechar").status_code == 302
     body = text(client.get(f"/chamados/{ticket.id}"))
@@ -264,8 +247,8 @@ def test_close_and_reopen(app_ctx, world, login_as):
 # ---------------------------------------------------------------- other organizations
 
 def test_another_organizations_ticket_and_file_are_404(app_ctx, world, login_as):
-    foreign = make_ticket(world.other, world.other_master)
-    mine = make_ticket(world.demo, world.suporte)
+    foreign = factories.ticket(world.other, world.other_master)
+    mine = factories.ticket(world.demo, world.suporte)
     foreign_file = foreign.messages[0].attachments[0]
     client = login_as("suporte")
     assert client.get(f"/chamados/{foreign.id}").status_code == 404
@@ -279,7 +262,7 @@ def test_another_organizations_ticket_and_file_are_404(app_ctx, world, login_as)
 
 def test_a_user_of_two_organizations_sees_the_current_ones_tickets(app_ctx, world, login_as):
     factories.MembershipFactory(organization=world.other, user=world.suporte, roles=["suporte"])
-    foreign = make_ticket(world.other, world.other_master, subject="Da outra empresa")
+    foreign = factories.ticket(world.other, world.other_master, subject="Da outra empresa")
     db.session.commit()
     client = login_as("suporte")
     assert client.get(f"/chamados/{foreign.id}").status_code in (200, 404)  # depends on the current one
