@@ -23,6 +23,7 @@ from portal.backoffice.onboarding.models import Opportunity, OpportunityEvent, O
 from portal.billing.models import (  # noqa: F401
     BillingContact,
     Boleto,
+    CreditEntry,
     DunningNotice,
     FiscalDocument,
     GatewayEvent,
@@ -40,7 +41,6 @@ from portal.notifications.models import EmailDelivery  # noqa: F401
 from portal.shared.audit import AuditChainHead, AuditEvent  # noqa: F401
 from portal.subscriptions.models import (  # noqa: F401
     CartItem,
-    CreditEntry,
     Lot,
     LotDraw,
     Order,

@@ -11,7 +11,7 @@ import re
 
 import segno
 from flask import render_template
-from flask_babel import force_locale, ngettext
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,8 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from portal.accounts.models import Organization
 from portal.billing import boleto as boleto_codes
 from portal.billing import itf
-from portal.billing.models import Boleto, Invoice, InvoiceKind, InvoiceLine, LineKind, StoredDocument
-from portal.billing.service import printed_nosso_numero
+from portal.billing.boletos import printed_nosso_numero
+from portal.billing.lines import line_text, line_views
+from portal.billing.models import Boleto, Invoice, InvoiceKind, StoredDocument
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
@@ -28,8 +29,6 @@ from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.documents import render_pdf
 from portal.shared.errors import NotFound
-from portal.shared.formatting import format_money, format_period
-from portal.subscriptions.models import QuantityChange
 
 PDF = "application/pdf"
 DOCUMENT_LOCALE = "pt_BR"  # legal papers: always Portuguese
@@ -99,42 +98,9 @@ def _percent(basis_points: int) -> str:
     return f"{whole},{fraction:02d}".rstrip("0").rstrip(",")
 
 
-def _licences(quantity: int, *, signed: bool = False) -> str:
-    text = ngettext("%(num)d licença", "%(num)d licenças", abs(quantity))
-    if signed:
-        return ("+" if quantity > 0 else "-") + text
-    return text
-
-
-def _line_text(line: InvoiceLine, change: QuantityChange | None) -> str:
-    if line.kind == LineKind.RECURRING:
-        return _("%(product)s — %(licences)s × %(price)s, período %(period)s",
-                 product=line.description, licences=_licences(line.quantity),
-                 price=format_money(line.unit_price_cents), period=format_period(line.period_start, line.period_end))
-    if line.kind == LineKind.PRORATA:
-        if change is not None and change.period_start is not None and change.period_end is not None:
-            return _("%(product)s — %(licences)s, pró-rata de %(period)s (%(days)d de %(period_days)d dias)",
-                     product=line.description, licences=_licences(line.quantity, signed=True),
-                     period=format_period(line.period_start, line.period_end),
-                     days=(change.period_end - line.period_start).days,
-                     period_days=(change.period_end - change.period_start).days)
-        return _("%(product)s — %(licences)s, pró-rata de %(period)s",
-                 product=line.description, licences=_licences(line.quantity, signed=True),
-                 period=format_period(line.period_start, line.period_end))
-    if line.kind == LineKind.CREDIT:
-        return _("Crédito aplicado")
-    return line.description
-
-
 def _lines(invoice: Invoice) -> list[dict]:
-    change_ids = [line.change_id for line in invoice.lines if line.change_id is not None]
-    changes = {}
-    if change_ids:
-        changes = {c.id: c for c in db.session.scalars(select(QuantityChange).where(QuantityChange.id.in_(change_ids)))}
-    return [
-        {"kind": line.kind, "text": _line_text(line, changes.get(line.change_id)), "amount_cents": line.amount_cents}
-        for line in invoice.lines
-    ]
+    return [{"kind": line.kind, "text": line_text(line), "amount_cents": line.amount_cents}
+            for line in line_views(invoice.lines)]
 
 
 def _bank_account(settings: BillingSettings) -> str:

@@ -12,7 +12,7 @@ from huey import crontab
 from portal.billing import delivery, documents, fiscal
 from portal.billing.delivery import has_recipient
 from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
-from portal.billing.service import billing_days_back, run_billing
+from portal.billing.run import billing_days_back, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.jobs import periodic_task, task

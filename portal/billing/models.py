@@ -324,3 +324,17 @@ class StoredDocument(db.Model):
     size: Mapped[int] = mapped_column(BigInteger)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class CreditEntry(db.Model):
+    """The organization's append-only credit ledger: + credit granted, − credit applied to an invoice."""
+
+    __tablename__ = "credit_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(300))
+    change_id: Mapped[int | None] = mapped_column(ForeignKey("quantity_changes.id"))
+    invoice_id: Mapped[int | None] = mapped_column(Integer)  # set by billing when applied
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.accounts.models import Organization
 from portal.billing.models import (
     Boleto,
+    CreditEntry,
     GatewayEvent,
     GatewayPayment,
     Invoice,
@@ -56,7 +57,6 @@ from portal.jobs import periodic_task
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
-from portal.subscriptions.models import CreditEntry
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from werkzeug.security import check_password_hash
 from portal.accounts import throttle
 from portal.accounts.models import Membership, Organization, OrganizationStatus
 from portal.accounts.roles import ROLE_ORDER, Permission, Role, permissions_for
+from portal.billing.lines import draft_invoice
 from portal.billing.models import Invoice, InvoiceKind, InvoiceStatus
-from portal.billing.service import draft_invoice
 from portal.cancellations.models import (
     MIN_REASON_LENGTH,
     CancellationRequest,

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
 from portal.accounts.models import Organization, User
-from portal.billing import service as billing
+from portal.billing import lines as billing
 from portal.billing.models import LineKind
 from portal.catalog.models import (
     BILLING_MONTHS,

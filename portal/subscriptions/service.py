@@ -24,6 +24,7 @@ from portal import jobs
 from portal.accounts.models import Organization, User
 from portal.agreements.service import agreements_recorded, has_pending_agreement
 from portal.billing import prorata
+from portal.billing.models import CreditEntry
 from portal.cancellations.models import MIN_REASON_LENGTH, CancellationRequest, CancellationStatus, ReasonCategory
 from portal.catalog.models import (
     BILLING_MONTHS,
@@ -47,7 +48,6 @@ from portal.subscriptions.models import (
     AGREEMENT_RECHECK,
     CartItem,
     ChangeKind,
-    CreditEntry,
     Lot,
     LotDraw,
     Order,

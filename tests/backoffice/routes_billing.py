@@ -5,8 +5,9 @@ from datetime import date, timedelta
 
 from flask import current_app
 
+from portal.billing.boletos import new_boleto
 from portal.billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
-from portal.billing.service import INVOICE_SERIES, new_boleto, take_number
+from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock

@@ -12,11 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.billing import jobs as billing_jobs
-from portal.billing.models import GatewayPayment, Invoice, InvoiceStatus, Payment
+from portal.billing.models import CreditEntry, GatewayPayment, Invoice, InvoiceStatus, Payment
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 from tests.backoffice.routes_billing import make_invoice
 from tests.conftest import sign_in

@@ -5,8 +5,9 @@ from datetime import date, timedelta
 import pytest
 
 from portal.billing import documents
+from portal.billing.boletos import new_boleto
 from portal.billing.models import FiscalDocument, Invoice, InvoiceLine, InvoiceStatus, LineKind
-from portal.billing.service import INVOICE_SERIES, new_boleto, take_number
+from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock

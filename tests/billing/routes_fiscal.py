@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from portal.billing import documents
 from portal.billing.models import FiscalDocument, Invoice, InvoiceStatus
-from portal.billing.service import INVOICE_SERIES, take_number
+from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.extensions import db
 from portal.shared import clock
 

@@ -15,8 +15,9 @@ from sqlalchemy import func, select, update
 
 from portal.billing import documents, itf, pix
 from portal.billing import jobs as billing_jobs
-from portal.billing.models import Boleto, Invoice, StoredDocument
-from portal.billing.service import invoice_organization, new_boleto, printed_nosso_numero
+from portal.billing.boletos import new_boleto, printed_nosso_numero
+from portal.billing.models import Boleto, CreditEntry, Invoice, StoredDocument
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
@@ -24,7 +25,6 @@ from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.cnpj import format as format_cnpj
 from portal.shared.errors import NotFound
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 from tests.support import pdf
 

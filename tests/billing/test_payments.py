@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.billing import payments
-from portal.billing.models import GatewayEvent, GatewayPayment, Invoice, InvoiceStatus, Payment
-from portal.billing.service import credit_balance, new_boleto
+from portal.billing.boletos import new_boleto
+from portal.billing.models import CreditEntry, GatewayEvent, GatewayPayment, Invoice, InvoiceStatus, Payment
+from portal.billing.service import credit_balance
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.payments import GatewayPaymentResult, ManualGateway, WebhookEvent
@@ -21,7 +22,6 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import ServiceError
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 from tests.backoffice.routes_billing import make_invoice
 

@@ -11,7 +11,7 @@ from flask_babel import force_locale
 from portal.billing import documents, fiscal
 from portal.billing.delivery import send_invoice
 from portal.billing.models import Invoice
-from portal.billing.service import invoice_organization
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
@@ -34,7 +34,7 @@ def settings(app_ctx):
 @pytest.fixture
 def december(app_ctx, world, settings, monkeypatch) -> Invoice:
     """The invoice of billing day 03/12/2026 (period 03/12/2026 → 03/01/2027), issued by the billing service."""
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)  # each step is run by the test
     world.demo.billing_day = 3

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from werkzeug.http import parse_options_header
 
 from portal.billing import documents
+from portal.billing.boletos import new_boleto
 from portal.billing.models import (
     BillingContact,
     Boleto,
@@ -24,7 +25,7 @@ from portal.billing.models import (
     LineKind,
     Payment,
 )
-from portal.billing.service import INVOICE_SERIES, new_boleto, take_number
+from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag

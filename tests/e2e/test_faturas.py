@@ -11,7 +11,8 @@ from sqlalchemy import select
 from portal.accounts.models import Membership, User
 from portal.billing import documents
 from portal.billing.models import Invoice, InvoiceStatus
-from portal.billing.service import existing_invoice, invoice_organization
+from portal.billing.run import invoice_organization
+from portal.billing.service import existing_invoice
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock

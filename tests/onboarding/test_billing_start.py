@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from portal.backoffice.onboarding import service as onboarding
 from portal.backoffice.onboarding.models import Stage
+from portal.billing.lines import draft_invoice
 from portal.billing.models import Invoice, LineKind
-from portal.billing.service import draft_invoice, invoice_organization
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.partner_center import PartnerCenterSimulator
@@ -29,7 +30,7 @@ FIRST_PAYMENT = date(2027, 1, 6)  # "Primeira mensalidade em 06/01/2027"
 
 @pytest.fixture(autouse=True)
 def documents_elsewhere(monkeypatch):
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)
 
