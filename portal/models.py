@@ -32,13 +32,13 @@ from portal.billing.models import (  # noqa: F401
     InvoiceLine,
     InvoiceSeries,
     Payment,
-    StoredDocument,
 )
 from portal.cancellations.models import CancellationRequest  # noqa: F401
 from portal.catalog.models import Product, ProductFamily, ProductPrice  # noqa: F401
 from portal.extensions import db  # noqa: F401
 from portal.notifications.models import EmailDelivery  # noqa: F401
 from portal.shared.audit import AuditChainHead, AuditEvent  # noqa: F401
+from portal.shared.documents import StoredDocument  # noqa: F401
 from portal.subscriptions.models import (  # noqa: F401
     CartItem,
     Lot,

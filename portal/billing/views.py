@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from portal.accounts.context import actor_from_request, tenant_get
 from portal.accounts.roles import Permission
-from portal.billing import delivery, second_copy
+from portal.billing import delivery, fiscal, second_copy
 from portal.billing import service as billing
 from portal.billing.forms import STATUS_CHOICES, ActionForm, BillingContactForm, SecondCopyForm, parse_filters
 from portal.billing.models import (
@@ -27,7 +27,7 @@ from portal.billing.models import (
 )
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.fragments import render_fragment
@@ -180,7 +180,7 @@ def _stored(sha256: str | None, filename: str):
     if sha256 is None:
         return _not_ready()
     try:
-        content, content_type = delivery.documents().load(sha256)
+        content, content_type = documents.load(sha256)
     except NotFound:
         return _not_ready()
     return _download(content, content_type, filename)
@@ -216,7 +216,6 @@ def boleto_history_pdf(invoice_id: int, boleto_id: int):
 @bp.get("/faturas/<int:invoice_id>/nota-fiscal.pdf")
 @requires(Permission.BILLING_READ)
 def fiscal_pdf(invoice_id: int):
-    fiscal = delivery.fiscal()
     try:
         note, content = fiscal.fiscal_pdf(_invoice_or_404(invoice_id))
     except NotFound:
@@ -227,7 +226,6 @@ def fiscal_pdf(invoice_id: int):
 @bp.get("/faturas/<int:invoice_id>/nota-fiscal.xml")
 @requires(Permission.BILLING_READ)
 def fiscal_xml(invoice_id: int):
-    fiscal = delivery.fiscal()
     try:
         note, content = fiscal.fiscal_xml(_invoice_or_404(invoice_id))
     except NotFound:

@@ -4,13 +4,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from portal.billing import documents
 from portal.billing.boletos import new_boleto
 from portal.billing.models import FiscalDocument, Invoice, InvoiceLine, InvoiceStatus, LineKind
 from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, documents
 
 PRODUCT = "Microsoft 365 Business Standard"
 NFSE_XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<CompNfse xmlns="http://www.abrasf.org.br/nfse.xsd"><Nfse>'

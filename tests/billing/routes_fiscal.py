@@ -6,11 +6,10 @@ The POST is checked role by role in tests/billing/test_fiscal.py (an empty uploa
 
 from datetime import date, timedelta
 
-from portal.billing import documents
 from portal.billing.models import FiscalDocument, Invoice, InvoiceStatus
 from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, documents
 
 TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 

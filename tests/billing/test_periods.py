@@ -15,6 +15,7 @@ from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
+from portal.shared import documents as stored_documents
 from portal.shared.audit import Actor
 from portal.shared.formatting import format_period
 from tests import factories
@@ -82,7 +83,7 @@ def test_customer_faturas_and_invoice_page_show_the_same(december, login_as):
 
 def test_pdfs_nota_fiscal_and_email_show_the_same(december, settings, world, outbox):
     documents.ensure_invoice_documents(december, settings=settings, actor=SYSTEM)
-    content, _type = documents.load(december.pdf_sha256)
+    content, _type = stored_documents.load(december.pdf_sha256)
     invoice_page = pdf.flat(pdf.pdf_text(content, first_page=1, last_page=1))
     boleto_page = pdf.flat(pdf.pdf_text(content, first_page=2, last_page=2))
     assert SHOWN in invoice_page and EXCLUSIVE_END not in invoice_page

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.http import parse_options_header
 
-from portal.billing import documents
 from portal.billing.boletos import new_boleto
 from portal.billing.models import (
     BillingContact,
@@ -27,7 +26,7 @@ from portal.billing.models import (
 )
 from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.subscriptions.models import QuantityChange
 from tests import factories

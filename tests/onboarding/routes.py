@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 from portal.backoffice.onboarding.models import STAGE_ORDER, Opportunity, OpportunityItem, Stage
-from portal.billing.documents import PDF, store
 from portal.extensions import db
 from portal.shared import clock
+from portal.shared.documents import PDF, store
 from tests import factories
 
 FAKE_PDF = b"%PDF-1.4\n% a stored document for tests\n%%EOF\n"

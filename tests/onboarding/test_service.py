@@ -10,13 +10,13 @@ from portal.accounts.models import Membership, Organization
 from portal.backoffice.onboarding import jobs
 from portal.backoffice.onboarding import service as onboarding
 from portal.backoffice.onboarding.models import STAGE_ORDER, Opportunity, OpportunityEvent, Stage
-from portal.billing.documents import load
 from portal.catalog.models import ProductPrice
 from portal.extensions import db
 from portal.integrations.esign import SignatureError, SignatureRequest, SignatureSimulator, Signer
 from portal.integrations.teams import TeamsError, TeamsSimulator
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
+from portal.shared.documents import load
 from portal.shared.errors import PermissionDenied, ServiceError
 from portal.subscriptions.models import Order, OrderKind, Subscription
 from tests import factories

@@ -5,9 +5,8 @@ The reply route is listed as POST with an empty form: a role that may use it get
 
 from datetime import datetime
 
-from portal.billing import documents
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.support.models import MessageKind, Ticket, TicketAttachment, TicketMessage, TicketPriority, TicketStatus
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"

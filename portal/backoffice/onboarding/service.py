@@ -37,7 +37,6 @@ from portal.backoffice.onboarding.models import (
     OpportunityItem,
     Stage,
 )
-from portal.billing.documents import DOCUMENT_LOCALE, PDF, store
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Product, ProductFamily, Provider, Term
 from portal.extensions import db
 from portal.integrations.esign import SignatureError, SignatureProvider, SignatureRequest, Signer
@@ -46,6 +45,7 @@ from portal.integrations.provisioning import CustomerResult, LicenseProvisioner,
 from portal.integrations.teams import HandoverCard, TeamsError, TeamsNotifier
 from portal.shared import clock, cnpj, periods
 from portal.shared.audit import Actor, AuditTag, record
+from portal.shared.documents import DOCUMENT_LOCALE, PDF, store
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date, format_money
 from portal.subscriptions import service as subscriptions

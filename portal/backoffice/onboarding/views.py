@@ -21,10 +21,9 @@ from portal.backoffice.onboarding.forms import (
     OpportunityForm,
 )
 from portal.backoffice.onboarding.models import STAGE_LABELS, STAGE_ORDER, Opportunity, Stage
-from portal.billing import documents
 from portal.extensions import db
 from portal.integrations.esign import SignatureError
-from portal.shared import clock, cnpj
+from portal.shared import clock, cnpj, documents
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_money
 from portal.shared.links import absolute_url
