@@ -14,7 +14,6 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from huey import crontab
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -30,7 +29,6 @@ from portal.billing.models import (
     InvoiceStatus,
 )
 from portal.extensions import db
-from portal.jobs import periodic_task
 from portal.notifications.service import queue_email
 from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag, record
@@ -372,9 +370,3 @@ def send_reminders(*, today: date) -> int:
             current_app.logger.exception("dunning reminder for invoice %s failed", invoice_id)
             db.session.rollback()
     return reminded
-
-
-@periodic_task(crontab(hour="12", minute="0"))
-def send_dunning_reminders() -> int:
-    """Every day at 09:00 in São Paulo (12:00 UTC): the reminders at due date −3, +1 and +7 days."""
-    return send_reminders(today=clock.today())

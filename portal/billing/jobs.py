@@ -1,4 +1,5 @@
-"""Billing jobs: the daily billing run, and each issued invoice's documents, nota fiscal and e-mail.
+"""Billing jobs: the daily billing run, each issued invoice's documents, nota fiscal and e-mail, the daily
+delinquency check and the dunning reminders.
 
 `complete_invoice` does whatever is still missing for an invoice, in order (PDFs → nota fiscal →
 e-mail), each step idempotent; `sweep_invoices` re-runs it for any invoice left half-way (a crash, a
@@ -9,7 +10,7 @@ run queues one `complete_invoices` message, which fans out to one `complete_invo
 from flask import current_app
 from huey import crontab
 
-from portal.billing import delivery, documents, fiscal
+from portal.billing import delivery, documents, fiscal, payments
 from portal.billing.delivery import has_recipient
 from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.run import billing_days_back, run_billing
@@ -112,3 +113,15 @@ def sweep_invoices() -> int:
             current_app.logger.exception("completing invoice %s failed; the next sweep tries again", invoice_id)
             db.session.rollback()
     return len(pending)
+
+
+@periodic_task(crontab(hour="10", minute="0"))
+def daily_delinquency() -> dict[str, int]:
+    """07:00 in São Paulo (10:00 UTC): mark organizations "inadimplente", or back in good standing."""
+    return payments.refresh_all_delinquency(clock.today(), BillingSettings.from_config(current_app.config), SYSTEM)
+
+
+@periodic_task(crontab(hour="12", minute="0"))
+def send_dunning_reminders() -> int:
+    """Every day at 09:00 in São Paulo (12:00 UTC): the reminders at due date −3, +1 and +7 days."""
+    return delivery.send_reminders(today=clock.today())

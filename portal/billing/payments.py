@@ -28,7 +28,6 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from huey import crontab
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -53,7 +52,6 @@ from portal.integrations.payments import (
     PaymentGateway,
     WebhookEvent,
 )
-from portal.jobs import periodic_task
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
@@ -288,12 +286,6 @@ def refresh_all_delinquency(today: date, settings: BillingSettings, actor: Actor
         else:
             counts[changed or "unchanged"] += 1
     return counts
-
-
-@periodic_task(crontab(hour="10", minute="0"))
-def daily_delinquency() -> dict[str, int]:
-    """07:00 in São Paulo (10:00 UTC): mark organizations "inadimplente", or back in good standing."""
-    return refresh_all_delinquency(clock.today(), BillingSettings.from_config(current_app.config), SYSTEM)
 
 
 def ensure_not_delinquent(organization: Organization) -> None:

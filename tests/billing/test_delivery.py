@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from portal.billing import delivery
 from portal.billing import jobs as billing_jobs
-from portal.billing.delivery import dunning_step, send_dunning_reminders, send_invoice, send_reminders
+from portal.billing.delivery import dunning_step, send_invoice, send_reminders
+from portal.billing.jobs import send_dunning_reminders
 from portal.billing.models import DunningNotice, Invoice, InvoiceStatus, Payment
 from portal.extensions import db
 from portal.integrations.mailer import SMTPMailer
