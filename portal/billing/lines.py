@@ -19,9 +19,8 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import exists, func, or_, select
 
-from portal.billing.models import CreditEntry, Invoice, InvoiceLine, InvoiceStatus, LineKind
+from portal.billing.models import CreditEntry, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
 from portal.billing.prorata import prorated_amount
-from portal.billing.service import existing_invoice
 from portal.catalog.models import BillingFrequency, Product
 from portal.extensions import db
 from portal.shared import clock, periods
@@ -298,6 +297,13 @@ def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
 
 
 # ---------------------------------------------------------------- a purchase's first invoice
+
+def existing_invoice(organization_id: int, on: date) -> Invoice | None:
+    return db.session.scalar(select(Invoice).where(
+        Invoice.organization_id == organization_id, Invoice.billing_date == on, Invoice.kind == InvoiceKind.REGULAR,
+        Invoice.replaces_id.is_(None)))
+
+
 
 @dataclass(frozen=True, slots=True)
 class Purchase:

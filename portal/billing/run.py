@@ -32,10 +32,9 @@ from portal import jobs
 from portal.accounts.models import Organization, OrganizationStatus
 from portal.billing import boleto as boleto_codes
 from portal.billing.boletos import boleto_values
-from portal.billing.lines import _BATCH_FACTS, Billable, Draft, draft_invoice, load_billing_facts
+from portal.billing.lines import _BATCH_FACTS, Billable, Draft, draft_invoice, existing_invoice, load_billing_facts
 from portal.billing.models import Boleto, CreditEntry, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
 from portal.billing.numbering import INVOICE_SERIES, take_numbers
-from portal.billing.service import existing_invoice
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock, periods

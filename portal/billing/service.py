@@ -1,5 +1,5 @@
-"""Reading invoices for the pages: the customer's "Faturas" list, the staff's lists, an invoice with its story,
-an organization's credit balance and the invoice already issued for a billing day.
+"""Reading invoices for the pages: the customer's "Faturas" list, the staff's list and an invoice with its story,
+what a billing run would visit and what it did, and an organization's credit balance.
 
 The rest of billing, by job: `run.py` (who is billed today, batches, issuing), `lines.py` (drafting lines and
 their text), `numbering.py`, `boletos.py` (bank fields), `documents.py` (PDFs), `delivery.py` (e-mail),
@@ -7,11 +7,16 @@ their text), `numbering.py`, `boletos.py` (bank fields), `documents.py` (PDFs), 
 """
 
 import functools
+from collections.abc import Iterable
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Date, Integer, bindparam, exists, func, select
+from sqlalchemy.orm import joinedload, selectinload
 
+from portal.accounts.models import Organization, User
+from portal.billing import delivery
+from portal.billing.lines import existing_invoice
 from portal.billing.models import (
     Boleto,
     CreditEntry,
@@ -21,14 +26,11 @@ from portal.billing.models import (
     InvoiceStatus,
     display_number,
 )
+from portal.billing.run import organizations_due
 from portal.extensions import db
+from portal.shared.audit import AuditEvent
 
 # ---------------------------------------------------------------- one organization
-
-def existing_invoice(organization_id: int, on: date) -> Invoice | None:
-    return db.session.scalar(select(Invoice).where(
-        Invoice.organization_id == organization_id, Invoice.billing_date == on, Invoice.kind == InvoiceKind.REGULAR,
-        Invoice.replaces_id.is_(None)))
 
 
 def credit_balance(organization_id: int) -> int:
@@ -116,3 +118,78 @@ def invoice_years(organization_id: int) -> list[int]:
     """The years the organization has invoices in, newest first (the list's filter)."""
     return list(db.session.connection().execute(_INVOICE_YEARS, {"organization_id": organization_id}).scalars())
 
+
+# ---------------------------------------------------------------- the staff's pages
+
+STAFF_PER_PAGE = 50
+
+
+def search_invoices(*, status: str | None, undelivered: bool, year: int | None, organization: str, today: date,
+                    page: int, per_page: int = STAFF_PER_PAGE) -> list[Invoice]:
+    """Every organization's invoices matching the filters, newest first: up to `per_page + 1` rows (one more
+    tells there is a next page). `status` is a display status ("open" not yet due, "overdue", "paid",
+    "cancelled"), `organization` part of the razão social, nome fantasia or CNPJ."""
+    statement = (select(Invoice).join(Organization, Organization.id == Invoice.organization_id)
+                 .options(joinedload(Invoice.organization), selectinload(Invoice.payments),
+                          selectinload(Invoice.boletos))
+                 .order_by(Invoice.billing_date.desc(), Invoice.id.desc()))
+    if status == "open":
+        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
+    elif status == "overdue":
+        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
+    elif status:
+        statement = statement.where(Invoice.status == status)
+    if undelivered:
+        statement = statement.where(delivery.undelivered())
+    if year:
+        statement = statement.where(Invoice.year == year)
+    if organization:
+        statement = statement.where(Organization.matching(organization))
+    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
+
+
+def invoice(invoice_id: int) -> Invoice | None:
+    """Any organization's invoice (staff pages; customers' go through `tenant_get`)."""
+    return db.session.get(Invoice, invoice_id)
+
+
+def invoice_with_organization(invoice_id: int) -> Invoice | None:
+    return db.session.scalar(select(Invoice).where(Invoice.id == invoice_id).options(joinedload(Invoice.organization)))
+
+
+def invoice_with_story(invoice_id: int) -> Invoice | None:
+    """An invoice with everything its staff page shows loaded: organization, lines, boletos, payments, nota."""
+    return db.session.scalar(
+        select(Invoice).where(Invoice.id == invoice_id)
+        .options(joinedload(Invoice.organization), selectinload(Invoice.lines), selectinload(Invoice.boletos),
+                 selectinload(Invoice.payments), joinedload(Invoice.fiscal_document)))
+
+
+def payment_recorders(invoice: Invoice) -> dict[int, User]:
+    """The staff users who recorded the invoice's payments by hand, by id."""
+    return {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(
+        {p.recorded_by_id for p in invoice.payments if p.recorded_by_id})))}
+
+
+def invoice_audit(invoice: Invoice) -> list[AuditEvent]:
+    """The audit events about the invoice, oldest first."""
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.subject == f"invoice:{invoice.id}")
+                                   .order_by(AuditEvent.seq)))
+
+
+def run_preview(day: date) -> list[dict[str, Any]]:
+    """The organizations a run of `day` would visit, and whether each already has its invoice for that day."""
+    due = organizations_due(day)
+    organizations = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(due)))}
+    return [{"organization": organizations[org_id], "existing": existing_invoice(org_id, day)} for org_id in due]
+
+
+def issued_invoices(invoice_ids: Iterable[int]) -> list[Invoice]:
+    """The invoices a run issued, with their organizations, in id order."""
+    return list(db.session.scalars(select(Invoice).where(Invoice.id.in_(list(invoice_ids)))
+                                   .options(joinedload(Invoice.organization)).order_by(Invoice.id)))
+
+
+def organizations_by_id(organization_ids: Iterable[int]) -> dict[int, Organization]:
+    return {org.id: org for org in db.session.scalars(
+        select(Organization).where(Organization.id.in_(list(organization_ids))))}

@@ -113,7 +113,7 @@ def test_filters_that_cannot_be_read_are_explained(finance, invoice):
     response = finance.get("/backoffice/faturas?situacao=sumida&ano=dois+mil")
     page = text(response)
     assert response.status_code == 422
-    assert "Situação desconhecida: “sumida”" in page and "“dois mil” não é um ano válido" in page
+    assert "Situação desconhecida: “sumida”" in page and "“dois mil” não é um ano: use quatro algarismos" in page
     assert invoice.display_number in page  # the other filters (none) still apply
 
 

@@ -215,10 +215,10 @@ def test_filters_by_year_and_status(invoices, login_as, query, expected):
 
 
 @pytest.mark.parametrize(("query", "message", "expected"), [
-    ("ano=dois-mil", "“dois-mil” não é um ano: use quatro algarismos, como 2026. Mostrando faturas de todos os anos.",
+    ("ano=dois-mil", "“dois-mil” não é um ano: use quatro algarismos, como 2026. Este filtro foi ignorado.",
      ["march", "february", "january", "december"]),
     ("ano=99999999999999999999&situacao=paga",
-     "“99999999999999999999” não é um ano: use quatro algarismos, como 2026. Mostrando faturas de todos os anos.",
+     "“99999999999999999999” não é um ano: use quatro algarismos, como 2026. Este filtro foi ignorado.",
      ["january"]),
     ("situacao=atrasada&ano=2025",
      "Situação desconhecida: “atrasada”. Mostrando faturas em todas as situações.", ["december"]),

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from portal.accounts.models import Membership, User
 from portal.billing import documents
+from portal.billing.lines import existing_invoice
 from portal.billing.models import Invoice, InvoiceStatus
 from portal.billing.run import invoice_organization
-from portal.billing.service import existing_invoice
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
