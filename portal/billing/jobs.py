@@ -7,8 +7,11 @@ fiscal issuer that was down), which is what makes a failure midway recoverable. 
 run queues one `complete_invoices` message, which fans out to one `complete_invoice` per invoice.
 """
 
+from datetime import date
+
 from flask import current_app
 from huey import crontab
+from sqlalchemy import and_, exists, or_, select
 
 from portal.billing import delivery, documents, fiscal, payments
 from portal.billing.delivery import has_recipient
@@ -72,9 +75,6 @@ def billing_run_for_day(day_iso: str) -> int:
     Safe to queue more than once and on several consumers at once (see `run_billing`). Returns how many
     invoices this run issued; organizations that failed are logged (the next re-run tries them again).
     """
-    from datetime import date
-
-
     result = run_billing(on=date.fromisoformat(day_iso), settings=_settings(), actor=SYSTEM)
     for organization_id, error in result.failed:
         current_app.logger.warning("billing %s: organization %s failed: %s", day_iso, organization_id, error)
@@ -88,9 +88,6 @@ def sweep_invoices() -> int:
     With FISCAL_BACKEND=upload an invoice waits for staff to upload its nota fiscal (the upload queues
     `complete_invoice` itself), so one without it is not picked up here over and over.
     """
-    from sqlalchemy import and_, exists, or_, select
-
-
     waiting_for_upload = current_app.config["FISCAL_BACKEND"] == "upload"
     # Not e-mailed and someone to e-mail it to (one with nobody is taken up again once the organization has one).
     unsent = and_(Invoice.emailed_at.is_(None), has_recipient(Invoice.organization_id))
