@@ -299,7 +299,7 @@ def main() -> int:
         from portal import create_app
         from portal.billing import boleto as boleto_codes
         from portal.billing.models import Invoice
-        from portal.billing.service import BATCH_SIZE, run_billing
+        from portal.billing.run import BATCH_SIZE, run_billing
         from portal.billing.settings import BillingSettings
         from portal.extensions import db
         from portal.migrate import upgrade

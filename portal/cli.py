@@ -7,7 +7,7 @@ from flask.cli import AppGroup, with_appcontext
 from portal import demo
 from portal.accounts import service
 from portal.accounts.roles import StaffRole
-from portal.billing.service import organizations_due, run_billing
+from portal.billing.run import organizations_due, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.migrate import alembic_config, upgrade

@@ -16,7 +16,7 @@ from portal.accounts.roles import Role, StaffRole
 from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementKind, AgreementVersion
 from portal.billing import documents, fiscal, prorata
 from portal.billing.payments import record_payment
-from portal.billing.service import invoice_organization
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.catalog.models import TERM_MONTHS, Product, ProductFamily, ProductPrice, Term
 from portal.extensions import db

@@ -13,6 +13,7 @@ from portal.agreements.models import AgreementAcceptance, AgreementVersion  # no
 from portal.billing.models import (  # noqa: F401
     BillingContact,
     Boleto,
+    CreditEntry,
     DunningNotice,
     FiscalDocument,
     GatewayEvent,
@@ -21,7 +22,6 @@ from portal.billing.models import (  # noqa: F401
     InvoiceLine,
     InvoiceSeries,
     Payment,
-    StoredDocument,
 )
 from portal.cancellations.models import CancellationRequest  # noqa: F401
 from portal.catalog.models import CartItem, Product, ProductFamily, ProductPrice  # noqa: F401
@@ -38,8 +38,8 @@ from portal.notifications.models import EmailDelivery  # noqa: F401
 from portal.offers.models import PurchaseOffer, PurchaseOfferItem, PurchaseOfferView  # noqa: F401
 from portal.onboarding.models import Opportunity, OpportunityEvent, OpportunityItem  # noqa: F401
 from portal.shared.audit import AuditChainHead, AuditEvent  # noqa: F401
+from portal.shared.documents import StoredDocument  # noqa: F401
 from portal.subscriptions.models import (  # noqa: F401
-    CreditEntry,
     Lot,
     LotDraw,
     Order,

@@ -14,9 +14,9 @@ from flask import current_app
 from werkzeug.security import generate_password_hash
 
 from portal.accounts.models import Membership, MembershipRole, Organization, StaffRoleGrant, User
-from portal.billing import documents
+from portal.billing.boletos import new_boleto
 from portal.billing.models import FiscalDocument, Invoice, InvoiceLine, InvoiceStatus, LineKind
-from portal.billing.service import INVOICE_SERIES, new_boleto, take_number
+from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.billing.settings import BillingSettings
 from portal.catalog.models import BillingFrequency, Product, ProductFamily, ProductPrice, Provider, Term
 from portal.cosell import service as cosell
@@ -26,6 +26,7 @@ from portal.offers import service as offers
 from portal.offers.models import OfferStatus, PurchaseOffer
 from portal.onboarding.models import STAGE_ORDER, Opportunity, OpportunityItem, Stage
 from portal.shared import clock
+from portal.shared import documents as stored_documents
 from portal.shared.audit import Actor
 from portal.shared.periods import add_months
 from portal.subscriptions.models import Lot, QuantityChange, Subscription
@@ -241,10 +242,10 @@ def store_pdfs(invoice: Invoice) -> Invoice:
     """Store a PDF for the invoice and each boleto still without one (what documents.ensure_invoice_documents
     does, without WeasyPrint)."""
     if invoice.pdf_sha256 is None:
-        invoice.pdf_sha256 = documents.store(fake_pdf(f"fatura {invoice.display_number}"), "application/pdf")
+        invoice.pdf_sha256 = stored_documents.store(fake_pdf(f"fatura {invoice.display_number}"), "application/pdf")
     for boleto in invoice.boletos:
         if boleto.pdf_sha256 is None:
-            boleto.pdf_sha256 = documents.store(fake_pdf(f"boleto {boleto.nosso_numero}"), "application/pdf")
+            boleto.pdf_sha256 = stored_documents.store(fake_pdf(f"boleto {boleto.nosso_numero}"), "application/pdf")
     db.session.commit()
     return invoice
 
@@ -255,7 +256,7 @@ def add_fiscal_document(invoice: Invoice, *, simulated: bool = True) -> FiscalDo
     note = FiscalDocument(invoice_id=invoice.id, number=number, verification_code="ABCDE2345",
                           issued_on=invoice.billing_date, amount_cents=invoice.total_cents,
                           xml=NFSE_XML.format(number=number),
-                          pdf_sha256=documents.store(fake_pdf(f"DANFSe {number}"), "application/pdf"),
+                          pdf_sha256=stored_documents.store(fake_pdf(f"DANFSe {number}"), "application/pdf"),
                           simulated=simulated, source="simulator" if simulated else "upload", created_at=clock.now())
     db.session.add(note)
     db.session.commit()
@@ -278,7 +279,7 @@ def ticket_message(ticket: Ticket, author, body: str, *, kind=MessageKind.MESSAG
     for filename, content, content_type in files:
         db.session.add(TicketAttachment(ticket_id=ticket.id, message_id=message.id, filename=filename,
                                         content_type=content_type, size=len(content),
-                                        sha256=documents.store(content, content_type), created_at=created_at))
+                                        sha256=stored_documents.store(content, content_type), created_at=created_at))
     db.session.flush()
     return message
 
@@ -382,7 +383,7 @@ def opportunity(stage: Stage = Stage.PRESENTATION, *, items=None, owner=None, **
     index = STAGE_ORDER.index(stage) if stage in STAGE_ORDER else 0
     now = clock.now()
     made = Opportunity(stage=stage, owner_id=owner.id if owner else None, created_at=now, updated_at=now, **values)
-    stored = documents.store(STORED_PDF, documents.PDF)
+    stored = stored_documents.store(STORED_PDF, stored_documents.PDF)
     defaults = {}
     if index >= STAGE_ORDER.index(Stage.NEGOTIATION):
         defaults["proposal_pdf_sha256"] = stored

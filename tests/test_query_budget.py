@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event
 
-from portal.billing.service import invoice_organization
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
@@ -54,7 +54,7 @@ def counting(engine):
 @pytest.fixture(autouse=True)
 def no_documents(monkeypatch):
     """The invoices' PDFs are not what is counted here."""
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)
 

@@ -41,11 +41,10 @@ from portal.agreements.models import (
     AgreementKind,
     AgreementVersion,
 )
-from portal.billing import documents
 from portal.extensions import db
 from portal.integrations.provisioning import AgreementAttestation, AgreementTemplate, LicenseProvisioner, Outcome
 from portal.notifications.service import queue_email
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date

@@ -6,23 +6,20 @@ through the billing services (`record_payment`, `run_billing`), which write the 
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
 from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-from portal.accounts.context import actor_from_request
-from portal.accounts.models import Organization, User
+from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.billing import delivery, payments
+from portal.billing import delivery, payments, run
 from portal.billing import service as billing
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
@@ -33,19 +30,17 @@ from portal.billing.models import (
     PaymentMethod,
 )
 from portal.billing.settings import BillingSettings
-from portal.extensions import db
 from portal.shared import clock
-from portal.shared.audit import AuditEvent
-from portal.shared.dates import MAX_YEAR, MIN_YEAR, parse_day
+from portal.shared.dates import parse_day
 from portal.shared.errors import ServiceError
+from portal.shared.filters import ListFilters
 from portal.shared.formatting import format_money
-from portal.shared.forms import max_length, required
+from portal.shared.forms import max_length, required, show_error
 from portal.shared.money import parse_brl
 from portal.shared.permissions import staff_requires
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
-MAX_SEARCH = 200
 
 STATUS_BADGES = {"open": "text-bg-primary", "overdue": "text-bg-danger", "paid": "text-bg-success",
                  "cancelled": "text-bg-secondary"}
@@ -67,63 +62,31 @@ def _settings() -> BillingSettings:
 # ---------------------------------------------------------------- the list and its filters
 
 @dataclass
-class InvoiceFilters:
+class InvoiceFilters(ListFilters):
     """The list's filters once read; a value that could not be read is None and explained in `errors`."""
 
     status: str | None = None  # "open" (not yet due), "overdue", "paid", "cancelled"
     undelivered: bool = False  # only invoices nobody could be e-mailed ("sem destinatário")
     year: int | None = None
     organization: str = ""  # part of the razão social, nome fantasia or CNPJ
-    raw: dict[str, str] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def query_args(self) -> dict[str, str]:
-        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
 
 
 def parse_filters(args) -> InvoiceFilters:
     """Read the filters from request.args. Never raises: a bad value is ignored and explained."""
-    raw = {name: (args.get(name) or "").strip()[:MAX_SEARCH]
-           for name in ("situacao", "ano", "organizacao", "envio")}
-    filters = InvoiceFilters(raw=raw, organization=raw["organizacao"])
-    if raw["situacao"]:
-        filters.status = STATUS_SLUGS.get(raw["situacao"].lower())
-        if filters.status is None:
-            filters.errors["situacao"] = _("Situação desconhecida: “%(value)s”. Mostrando faturas em todas as "
-                                           "situações.", value=raw["situacao"][:40])
-    if raw["envio"]:
-        filters.undelivered = raw["envio"].lower() == UNDELIVERED_SLUG
-        if not filters.undelivered:
-            filters.errors["envio"] = _("Envio desconhecido: “%(value)s”. Mostrando todas as faturas.",
-                                        value=raw["envio"][:40])
-    if raw["ano"]:
-        if raw["ano"].isdigit() and MIN_YEAR <= int(raw["ano"]) <= MAX_YEAR:
-            filters.year = int(raw["ano"])
-        else:
-            filters.errors["ano"] = _("“%(value)s” não é um ano válido (por exemplo, 2026). Este filtro foi ignorado.",
-                                      value=raw["ano"][:40])
+    filters = InvoiceFilters.reading(args, "situacao", "ano", "organizacao", "envio")
+    filters.organization = filters.text("organizacao")
+    filters.status = filters.choice("situacao", STATUS_SLUGS, _("Situação desconhecida: “%(value)s”. Mostrando "
+                                                                "faturas em todas as situações."))
+    filters.undelivered = filters.choice("envio", {UNDELIVERED_SLUG: True}, _(
+        "Envio desconhecido: “%(value)s”. Mostrando todas as faturas.")) or False
+    filters.year = ListFilters.year(filters, "ano")  # the reader (the dataclass field `year` hides it)
     return filters
 
 
 def search_invoices(filters: InvoiceFilters, *, today: date, page: int, per_page: int = PER_PAGE) -> list[Invoice]:
     """Invoices matching `filters`, newest first: up to `per_page + 1` rows (one more tells there is a next page)."""
-    statement = (select(Invoice).join(Organization, Organization.id == Invoice.organization_id)
-                 .options(joinedload(Invoice.organization), selectinload(Invoice.payments),
-                          selectinload(Invoice.boletos))
-                 .order_by(Invoice.billing_date.desc(), Invoice.id.desc()))
-    if filters.status == "open":
-        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
-    elif filters.status == "overdue":
-        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
-    elif filters.status:
-        statement = statement.where(Invoice.status == filters.status)
-    if filters.undelivered:
-        statement = statement.where(delivery.undelivered())
-    if filters.year:
-        statement = statement.where(Invoice.year == filters.year)
-    if filters.organization:
-        statement = statement.where(Organization.matching(filters.organization))
-    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
+    return billing.search_invoices(status=filters.status, undelivered=filters.undelivered, year=filters.year,
+                                   organization=filters.organization, today=today, page=page, per_page=per_page)
 
 
 def _row(invoice: Invoice, today: date, undelivered: set[int]) -> dict:
@@ -187,10 +150,7 @@ class ManualPaymentForm(FlaskForm):
 
 
 def _invoice_or_404(invoice_id: int) -> Invoice:
-    invoice = db.session.scalar(
-        select(Invoice).where(Invoice.id == invoice_id)
-        .options(joinedload(Invoice.organization), selectinload(Invoice.lines), selectinload(Invoice.boletos),
-                 selectinload(Invoice.payments), joinedload(Invoice.fiscal_document)))
+    invoice = billing.invoice_with_story(invoice_id)
     if invoice is None:
         abort(404)
     return invoice
@@ -204,10 +164,8 @@ def _pretty(value) -> str:
 
 def _render_invoice(invoice: Invoice, form: ManualPaymentForm, status: int = 200):
     today = clock.today()
-    recorders = {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(
-        {p.recorded_by_id for p in invoice.payments if p.recorded_by_id})))}
-    audit = db.session.scalars(select(AuditEvent).where(AuditEvent.subject == f"invoice:{invoice.id}")
-                               .order_by(AuditEvent.seq)).all()
+    recorders = billing.payment_recorders(invoice)
+    audit = billing.invoice_audit(invoice)
     related = [row for row in (invoice.replaces_id, invoice.corrects_id) if row]
     return render_template(
         "backoffice/invoice.html", invoice=invoice, status=invoice.display_status(today), today=today,
@@ -229,7 +187,7 @@ def invoice(invoice_id: int):
 
 
 def _payment_flash(invoice_id: int, payment: Payment) -> str:
-    found = db.session.get(Invoice, invoice_id)
+    found = billing.invoice(invoice_id)
     now = payments.balance(found, clock.today())
     message = _("Pagamento de %(amount)s registrado na fatura %(number)s. Saldo em aberto: %(balance)s.",
                 amount=format_money(payment.amount_cents), number=found.display_number,
@@ -254,15 +212,10 @@ def invoice_payment(invoice_id: int):
         try:
             payment = payments.record_payment(
                 found, amount_cents=form.amount_cents, method=PaymentMethod(form.method.data),
-                paid_on=form.paid_on_value, actor=actor_from_request(request), source="manual",
+                paid_on=form.paid_on_value, actor=current_actor(), source="manual",
                 note=form.note.data or "", settings=_settings())
         except ServiceError as error:
-            target = {"amount": form.amount, "paid_on": form.paid_on, "method": form.method,
-                      "note": form.note}.get(error.field or "")
-            if target is not None:
-                target.errors = [*target.errors, error.message]
-            else:
-                flash(error.message, "danger")
+            show_error(form, error)
             found = _invoice_or_404(invoice_id)
         else:
             flash(_payment_flash(invoice_id, payment), "success")
@@ -292,14 +245,6 @@ class BillingRunForm(FlaskForm):
         self.day_value = day
 
 
-def _preview(day: date) -> list[dict]:
-    """The organizations the run would visit, and whether each already has its invoice for that day."""
-    due = billing.organizations_due(day)
-    organizations = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(due)))}
-    return [{"organization": organizations[org_id], "existing": billing.existing_invoice(org_id, day)}
-            for org_id in due]
-
-
 @bp.route("/faturamento", methods=["GET", "POST"])
 @staff_requires(StaffPermission.BILLING_MANAGE)
 def billing_run():
@@ -315,12 +260,10 @@ def billing_run():
     if form.confirm.data != "1":
         form.confirm.data = "1"
         return render_template("backoffice/billing_run.html", form=form, step="confirm", day=day,
-                               preview=_preview(day))
-    result = billing.run_billing(on=day, settings=_settings(), actor=actor_from_request(request))
-    issued = list(db.session.scalars(select(Invoice).where(Invoice.id.in_(result.issued))
-                                     .options(joinedload(Invoice.organization)).order_by(Invoice.id)))
-    failed_names = {org.id: org for org in db.session.scalars(
-        select(Organization).where(Organization.id.in_([org_id for org_id, _error in result.failed])))}
+                               preview=billing.run_preview(day))
+    result = run.run_billing(on=day, settings=_settings(), actor=current_actor())
+    issued = billing.issued_invoices(result.issued)
+    failed_names = billing.organizations_by_id(org_id for org_id, _error in result.failed)
     return render_template("backoffice/billing_run.html", form=BillingRunForm(formdata=None), step="done", day=day,
                            result=result, issued=issued, failed_names=failed_names)
 

@@ -1,20 +1,20 @@
 """Backoffice "Corrigir fatura": cancel-and-reissue (before a real nota fiscal) or a credit note (finance)."""
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
 from portal.billing import corrections
+from portal.billing import service as billing
 from portal.billing.models import Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.settings import BillingSettings
-from portal.extensions import db
 from portal.shared.errors import ServiceError
-from portal.shared.forms import max_length, required
+from portal.shared.forms import max_length, required, show_error
 from portal.shared.money import parse_brl
 from portal.shared.permissions import staff_requires
 
@@ -30,7 +30,7 @@ class CreditNoteForm(FlaskForm):
 
 
 def _invoice(invoice_id: int) -> Invoice:
-    invoice = db.session.get(Invoice, invoice_id)
+    invoice = billing.invoice(invoice_id)
     if invoice is None or invoice.kind != InvoiceKind.REGULAR:
         abort(404)
     return invoice
@@ -61,9 +61,9 @@ def reissue_invoice(invoice_id: int):
         try:
             issued = corrections.cancel_and_reissue(invoice, reason=form.reason.data,
                                                     settings=BillingSettings.from_config(current_app.config),
-                                                    actor=actor_from_request(request))
+                                                    actor=current_actor())
         except ServiceError as error:
-            (form.reason.errors.append(error.message) if error.field == "reason" else flash(error.message, "danger"))
+            show_error(form, error)
         else:
             if issued.invoice is None:
                 flash(_("Fatura cancelada. Não havia nada a faturar de novo para esse dia."), "warning")
@@ -87,10 +87,9 @@ def credit_note(invoice_id: int):
         else:
             try:
                 note = corrections.issue_credit_note(invoice, amount_cents=amount, reason=form.reason.data,
-                                                     actor=actor_from_request(request))
+                                                     actor=current_actor())
             except ServiceError as error:
-                target = {"amount": form.amount, "reason": form.reason}.get(error.field or "")
-                (target.errors.append(error.message) if target is not None else flash(error.message, "danger"))
+                show_error(form, error)
             else:
                 flash(_("Nota de crédito %(number)s emitida; o valor é crédito da organização.",
                         number=note.display_number), "success")

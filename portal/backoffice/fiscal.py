@@ -10,19 +10,18 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from portal.accounts.context import actor_from_request
+from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
 from portal.billing import fiscal
+from portal.billing import service as billing
 from portal.billing.models import INVOICE_STATUS_LABELS, Invoice
 from portal.billing.settings import BillingSettings
-from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
+from portal.shared.forms import show_error
 from portal.shared.permissions import staff_requires
 
 # The whole request may carry both files at their limit plus the form's own fields; anything bigger is
@@ -58,8 +57,7 @@ class FiscalUploadForm(FlaskForm):
 
 
 def _invoice_or_404(invoice_id: int) -> Invoice:
-    invoice = db.session.scalar(select(Invoice).where(Invoice.id == invoice_id)
-                                .options(joinedload(Invoice.organization)))
+    invoice = billing.invoice_with_organization(invoice_id)
     if invoice is None:
         abort(404)
     return invoice
@@ -92,14 +90,10 @@ def fiscal_document(invoice_id: int):
             settings = BillingSettings.from_config(current_app.config)
             try:
                 fiscal.upload_fiscal_document(
-                    invoice, xml_bytes=xml_content, pdf_bytes=pdf_content, actor=actor_from_request(request),
+                    invoice, xml_bytes=xml_content, pdf_bytes=pdf_content, actor=current_actor(),
                     provider_cnpj=settings.reseller_cnpj)
             except ServiceError as error:
-                field = getattr(form, error.field, None) if error.field else None
-                if field is not None:
-                    field.errors = [*field.errors, error.message]
-                else:
-                    flash(error.message, "danger")
+                show_error(form, error)
             else:
                 flash(_("Nota fiscal registrada. A fatura segue para o cliente com ela."), "success")
                 return redirect(url_for("backoffice.fiscal_document", invoice_id=invoice.id))

@@ -10,7 +10,6 @@ from portal.accounts import service as accounts
 from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.billing import documents
 from portal.integrations.esign import SignatureError
 from portal.onboarding import service
 from portal.onboarding.forms import (
@@ -22,7 +21,7 @@ from portal.onboarding.forms import (
     OpportunityForm,
 )
 from portal.onboarding.models import STAGE_LABELS, STAGE_ORDER, Opportunity, Stage
-from portal.shared import clock, cnpj
+from portal.shared import clock, cnpj, documents
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_money
 from portal.shared.forms import show_error

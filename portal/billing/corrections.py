@@ -4,15 +4,15 @@ credit note (its own series; the amount becomes organization credit for the next
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from portal.billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
-from portal.billing.service import CREDIT_NOTE_SERIES, Issued, invoice_organization, take_number
+from portal.billing.models import CreditEntry, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
+from portal.billing.numbering import CREDIT_NOTE_SERIES, take_number
+from portal.billing.run import Issued, invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
 from portal.shared.formatting import format_money
-from portal.subscriptions.models import CreditEntry
 
 MIN_REASON_LENGTH = 10
 

@@ -14,14 +14,12 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from huey import crontab
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Membership, MembershipRole, Organization, User
 from portal.accounts.roles import Role
-from portal.billing import documents as invoice_documents
-from portal.billing import fiscal as invoice_fiscal
+from portal.billing import fiscal
 from portal.billing.models import (
     BillingContact,
     Boleto,
@@ -31,9 +29,8 @@ from portal.billing.models import (
     InvoiceStatus,
 )
 from portal.extensions import db
-from portal.jobs import periodic_task
 from portal.notifications.service import queue_email
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
@@ -179,14 +176,6 @@ def remove_billing_contact(organization: Organization, contact_id: int, *, actor
 
 # ---------------------------------------------------------------- attachments
 
-def documents():
-    return invoice_documents
-
-
-def fiscal():
-    return invoice_fiscal
-
-
 def documents_ready(invoice: Invoice) -> bool:
     """The invoice PDF, its current boleto's PDF (when it has a boleto) and its nota fiscal (regular invoices;
     credit notes get none) all exist."""
@@ -204,9 +193,9 @@ def invoice_attachments(invoice: Invoice) -> list[tuple[str, str, str]]:
         found.append((boleto_pdf_name(invoice, boleto), boleto.pdf_sha256, PDF))
     note = invoice.fiscal_document
     if note is not None:
-        found.append((fiscal().download_name(note, "pdf"), note.pdf_sha256, PDF))
-        xml = fiscal().xml_bytes(note.xml)
-        found.append((fiscal().download_name(note, "xml"), documents().store(xml, XML), XML))
+        found.append((fiscal.download_name(note, "pdf"), note.pdf_sha256, PDF))
+        xml = fiscal.xml_bytes(note.xml)
+        found.append((fiscal.download_name(note, "xml"), documents.store(xml, XML), XML))
     return found
 
 
@@ -381,9 +370,3 @@ def send_reminders(*, today: date) -> int:
             current_app.logger.exception("dunning reminder for invoice %s failed", invoice_id)
             db.session.rollback()
     return reminded
-
-
-@periodic_task(crontab(hour="12", minute="0"))
-def send_dunning_reminders() -> int:
-    """Every day at 09:00 in São Paulo (12:00 UTC): the reminders at due date −3, +1 and +7 days."""
-    return send_reminders(today=clock.today())

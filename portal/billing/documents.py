@@ -1,4 +1,5 @@
-"""The invoice and boleto PDFs (WeasyPrint), generated once after issue and kept in a content-addressed store.
+"""The invoice and boleto PDFs (WeasyPrint), generated once after issue and kept in the document store
+(portal/shared/documents.py).
 
 Documents are legal papers: they are always rendered in Brazilian Portuguese, whatever the language of
 whoever triggers them. Once an invoice or boleto has its `pdf_sha256`, the stored bytes are what is
@@ -6,34 +7,24 @@ served and e-mailed forever after (DESIGN rule 6); nothing here renders a docume
 """
 
 import base64
-import hashlib
-import re
 
 import segno
 from flask import render_template
-from flask_babel import force_locale, ngettext
-from flask_babel import gettext as _
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from flask_babel import force_locale
+from sqlalchemy import update
 
 from portal.accounts.models import Organization
 from portal.billing import boleto as boleto_codes
 from portal.billing import itf
-from portal.billing.models import Boleto, Invoice, InvoiceKind, InvoiceLine, LineKind, StoredDocument
-from portal.billing.service import printed_nosso_numero
+from portal.billing.boletos import printed_nosso_numero
+from portal.billing.lines import line_text, line_views
+from portal.billing.models import Boleto, Invoice, InvoiceKind
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
-from portal.shared.documents import render_pdf
-from portal.shared.errors import NotFound
-from portal.shared.formatting import format_money, format_period
-from portal.subscriptions.models import QuantityChange
-
-PDF = "application/pdf"
-DOCUMENT_LOCALE = "pt_BR"  # legal papers: always Portuguese
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+from portal.shared.documents import DOCUMENT_LOCALE, PDF, render_pdf, store
 
 BANK_NAMES = {"001": "Banco do Brasil S.A.", "237": "Banco Bradesco S.A.", "341": "Itaú Unibanco S.A."}
 # The bank code as printed on the ficha carries its own check digit (mod 11 of the three digits).
@@ -46,40 +37,6 @@ BARCODE_QUIET_MM = 5.0
 QR_ERROR = "m"  # error correction M, never boosted: the level is part of what was agreed for the Pix QR
 QR_BORDER_MODULES = 4  # the quiet zone QR readers need, part of the image
 QR_PRINTED_MM = 32  # the whole image, border included
-
-
-# ---------------------------------------------------------------- the store
-
-def store(content: bytes, content_type: str) -> str:
-    """Keep `content` under its SHA-256 and return the hash. Storing the same bytes again changes nothing.
-
-    Joins the caller's transaction (the caller commits). Concurrent stores of the same bytes do not fail:
-    the row is inserted with ON CONFLICT DO NOTHING.
-    """
-    if not isinstance(content, bytes | bytearray):
-        raise TypeError(f"content must be bytes, got {type(content).__name__}")
-    content = bytes(content)
-    digest = hashlib.sha256(content).hexdigest()
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert
-    db.session.execute(
-        insert(StoredDocument)
-        .values(sha256=digest, content_type=content_type, size=len(content), content=content, created_at=clock.now())
-        .on_conflict_do_nothing(index_elements=["sha256"])
-    )
-    return digest
-
-
-def load(sha256: str) -> tuple[bytes, str]:
-    """The stored bytes and their content type; NotFound when nothing is stored under that hash."""
-    if not isinstance(sha256, str) or not _SHA256.match(sha256):
-        raise NotFound(_("Documento não encontrado."))
-    row = db.session.execute(
-        select(StoredDocument.content, StoredDocument.content_type).where(StoredDocument.sha256 == sha256)
-    ).one_or_none()
-    if row is None:
-        raise NotFound(_("Documento não encontrado."))
-    return bytes(row.content), row.content_type
 
 
 # ---------------------------------------------------------------- what the templates show
@@ -99,42 +56,9 @@ def _percent(basis_points: int) -> str:
     return f"{whole},{fraction:02d}".rstrip("0").rstrip(",")
 
 
-def _licences(quantity: int, *, signed: bool = False) -> str:
-    text = ngettext("%(num)d licença", "%(num)d licenças", abs(quantity))
-    if signed:
-        return ("+" if quantity > 0 else "-") + text
-    return text
-
-
-def _line_text(line: InvoiceLine, change: QuantityChange | None) -> str:
-    if line.kind == LineKind.RECURRING:
-        return _("%(product)s — %(licences)s × %(price)s, período %(period)s",
-                 product=line.description, licences=_licences(line.quantity),
-                 price=format_money(line.unit_price_cents), period=format_period(line.period_start, line.period_end))
-    if line.kind == LineKind.PRORATA:
-        if change is not None and change.period_start is not None and change.period_end is not None:
-            return _("%(product)s — %(licences)s, pró-rata de %(period)s (%(days)d de %(period_days)d dias)",
-                     product=line.description, licences=_licences(line.quantity, signed=True),
-                     period=format_period(line.period_start, line.period_end),
-                     days=(change.period_end - line.period_start).days,
-                     period_days=(change.period_end - change.period_start).days)
-        return _("%(product)s — %(licences)s, pró-rata de %(period)s",
-                 product=line.description, licences=_licences(line.quantity, signed=True),
-                 period=format_period(line.period_start, line.period_end))
-    if line.kind == LineKind.CREDIT:
-        return _("Crédito aplicado")
-    return line.description
-
-
 def _lines(invoice: Invoice) -> list[dict]:
-    change_ids = [line.change_id for line in invoice.lines if line.change_id is not None]
-    changes = {}
-    if change_ids:
-        changes = {c.id: c for c in db.session.scalars(select(QuantityChange).where(QuantityChange.id.in_(change_ids)))}
-    return [
-        {"kind": line.kind, "text": _line_text(line, changes.get(line.change_id)), "amount_cents": line.amount_cents}
-        for line in invoice.lines
-    ]
+    return [{"kind": line.kind, "text": line_text(line), "amount_cents": line.amount_cents}
+            for line in line_views(invoice.lines)]
 
 
 def _bank_account(settings: BillingSettings) -> str:

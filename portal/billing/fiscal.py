@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
-from portal.billing import documents
 from portal.billing.models import FiscalDocument, Invoice, InvoiceKind, InvoiceStatus, LineKind
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
@@ -35,7 +34,7 @@ from portal.integrations.fiscal import (
     FiscalRequest,
     Party,
 )
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError

@@ -1,7 +1,7 @@
 """Input of the "Faturas" pages: the list's filters (from the query string), the billing contacts form and the
 2ª via confirmation."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField
 
 from portal.billing.models import INVOICE_STATUS_LABELS
-from portal.shared.dates import MAX_YEAR, MIN_YEAR
+from portal.shared.filters import ListFilters
 from portal.shared.forms import email_address, max_length, required
 
 # Query-string values (Portuguese, as customers read them in the URL) → display_status values.
@@ -23,34 +23,19 @@ STATUS_CHOICES = [(slug, INVOICE_STATUS_LABELS[value]) for slug, value in STATUS
 
 
 @dataclass
-class InvoiceFilters:
+class InvoiceFilters(ListFilters):
     """The list's filters once read; a value that could not be read is None and explained in `errors`."""
 
     year: int | None = None
     status: str | None = None  # "open" (not yet due), "overdue", "paid", "cancelled"
-    raw: dict[str, str] = field(default_factory=dict)  # what was typed, shown back in the form
-    errors: dict[str, str] = field(default_factory=dict)  # field name → translated message
-
-    def query_args(self) -> dict[str, str]:
-        """The URL arguments of the filters in use (for the pager); ignored ones are left out."""
-        return {name: value for name, value in self.raw.items() if value and name not in self.errors}
 
 
 def parse_filters(args) -> InvoiceFilters:
     """Read `ano` and `situacao` from `args` (request.args). Never raises: a bad value is ignored and explained."""
-    raw = {name: (args.get(name) or "").strip() for name in ("ano", "situacao")}
-    filters = InvoiceFilters(raw=raw)
-    if raw["ano"]:
-        if raw["ano"].isascii() and raw["ano"].isdigit() and MIN_YEAR <= int(raw["ano"]) <= MAX_YEAR:
-            filters.year = int(raw["ano"])
-        else:
-            filters.errors["ano"] = _("“%(value)s” não é um ano: use quatro algarismos, como 2026. "
-                                      "Mostrando faturas de todos os anos.", value=raw["ano"][:40])
-    if raw["situacao"]:
-        filters.status = STATUS_SLUGS.get(raw["situacao"].lower())
-        if filters.status is None:
-            filters.errors["situacao"] = _("Situação desconhecida: “%(value)s”. Mostrando faturas em todas as "
-                                           "situações.", value=raw["situacao"][:40])
+    filters = InvoiceFilters.reading(args, "ano", "situacao")
+    filters.year = ListFilters.year(filters, "ano")  # the reader (the dataclass field `year` hides it)
+    filters.status = filters.choice("situacao", STATUS_SLUGS, _("Situação desconhecida: “%(value)s”. Mostrando "
+                                                                "faturas em todas as situações."))
     return filters
 
 

@@ -1,4 +1,5 @@
-"""Billing jobs: the daily billing run, and each issued invoice's documents, nota fiscal and e-mail.
+"""Billing jobs: the daily billing run, each issued invoice's documents, nota fiscal and e-mail, the daily
+delinquency check and the dunning reminders.
 
 `complete_invoice` does whatever is still missing for an invoice, in order (PDFs → nota fiscal →
 e-mail), each step idempotent; `sweep_invoices` re-runs it for any invoice left half-way (a crash, a
@@ -6,13 +7,16 @@ fiscal issuer that was down), which is what makes a failure midway recoverable. 
 run queues one `complete_invoices` message, which fans out to one `complete_invoice` per invoice.
 """
 
+from datetime import date
+
 from flask import current_app
 from huey import crontab
+from sqlalchemy import and_, exists, or_, select
 
-from portal.billing import delivery, documents, fiscal
+from portal.billing import delivery, documents, fiscal, payments
 from portal.billing.delivery import has_recipient
 from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
-from portal.billing.service import billing_days_back, run_billing
+from portal.billing.run import billing_days_back, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.jobs import periodic_task, task
@@ -71,9 +75,6 @@ def billing_run_for_day(day_iso: str) -> int:
     Safe to queue more than once and on several consumers at once (see `run_billing`). Returns how many
     invoices this run issued; organizations that failed are logged (the next re-run tries them again).
     """
-    from datetime import date
-
-
     result = run_billing(on=date.fromisoformat(day_iso), settings=_settings(), actor=SYSTEM)
     for organization_id, error in result.failed:
         current_app.logger.warning("billing %s: organization %s failed: %s", day_iso, organization_id, error)
@@ -87,9 +88,6 @@ def sweep_invoices() -> int:
     With FISCAL_BACKEND=upload an invoice waits for staff to upload its nota fiscal (the upload queues
     `complete_invoice` itself), so one without it is not picked up here over and over.
     """
-    from sqlalchemy import and_, exists, or_, select
-
-
     waiting_for_upload = current_app.config["FISCAL_BACKEND"] == "upload"
     # Not e-mailed and someone to e-mail it to (one with nobody is taken up again once the organization has one).
     unsent = and_(Invoice.emailed_at.is_(None), has_recipient(Invoice.organization_id))
@@ -112,3 +110,15 @@ def sweep_invoices() -> int:
             current_app.logger.exception("completing invoice %s failed; the next sweep tries again", invoice_id)
             db.session.rollback()
     return len(pending)
+
+
+@periodic_task(crontab(hour="10", minute="0"))
+def daily_delinquency() -> dict[str, int]:
+    """07:00 in São Paulo (10:00 UTC): mark organizations "inadimplente", or back in good standing."""
+    return payments.refresh_all_delinquency(clock.today(), BillingSettings.from_config(current_app.config), SYSTEM)
+
+
+@periodic_task(crontab(hour="12", minute="0"))
+def send_dunning_reminders() -> int:
+    """Every day at 09:00 in São Paulo (12:00 UTC): the reminders at due date −3, +1 and +7 days."""
+    return delivery.send_reminders(today=clock.today())

@@ -12,14 +12,12 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -314,13 +312,17 @@ class DunningNotice(db.Model):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
-class StoredDocument(db.Model):
-    """A generated or uploaded file (PDF, XML), addressed by its SHA-256; never changed once stored."""
 
-    __tablename__ = "stored_documents"
 
-    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    content_type: Mapped[str] = mapped_column(String(80))
-    size: Mapped[int] = mapped_column(BigInteger)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+class CreditEntry(db.Model):
+    """The organization's append-only credit ledger: + credit granted, − credit applied to an invoice."""
+
+    __tablename__ = "credit_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(300))
+    change_id: Mapped[int | None] = mapped_column(ForeignKey("quantity_changes.id"))
+    invoice_id: Mapped[int | None] = mapped_column(Integer)  # set by billing when applied
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -28,13 +28,13 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from huey import crontab
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Organization
 from portal.billing.models import (
     Boleto,
+    CreditEntry,
     GatewayEvent,
     GatewayPayment,
     Invoice,
@@ -52,11 +52,9 @@ from portal.integrations.payments import (
     PaymentGateway,
     WebhookEvent,
 )
-from portal.jobs import periodic_task
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
-from portal.subscriptions.models import CreditEntry
 
 log = logging.getLogger(__name__)
 
@@ -288,12 +286,6 @@ def refresh_all_delinquency(today: date, settings: BillingSettings, actor: Actor
         else:
             counts[changed or "unchanged"] += 1
     return counts
-
-
-@periodic_task(crontab(hour="10", minute="0"))
-def daily_delinquency() -> dict[str, int]:
-    """07:00 in São Paulo (10:00 UTC): mark organizations "inadimplente", or back in good standing."""
-    return refresh_all_delinquency(clock.today(), BillingSettings.from_config(current_app.config), SYSTEM)
 
 
 def ensure_not_delinquent(organization: Organization) -> None:

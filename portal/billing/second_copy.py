@@ -27,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from portal import jobs
 from portal.billing import boleto as boleto_codes
 from portal.billing import documents
+from portal.billing.boletos import new_boleto
 from portal.billing.models import Boleto, Invoice, InvoiceStatus
-from portal.billing.service import new_boleto
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock

@@ -1,7 +1,6 @@
 """Customer pages of billing: "Faturas" (list, detail, downloads), the 2ª via and the billing e-mails."""
 
 import io
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -10,29 +9,26 @@ import segno
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from portal.accounts.context import actor_from_request, tenant_get
+from portal.accounts.context import current_actor, tenant_get
 from portal.accounts.roles import Permission
-from portal.billing import delivery, second_copy
+from portal.billing import delivery, fiscal, second_copy
 from portal.billing import service as billing
 from portal.billing.forms import STATUS_CHOICES, ActionForm, BillingContactForm, SecondCopyForm, parse_filters
+from portal.billing.lines import line_views
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
     PAYMENT_METHOD_LABELS,
     Invoice,
-    InvoiceLine,
     InvoiceStatus,
-    LineKind,
 )
 from portal.billing.settings import BillingSettings
-from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
+from portal.shared.forms import show_error
 from portal.shared.fragments import render_fragment
 from portal.shared.permissions import customer_can, requires
-from portal.subscriptions.models import QuantityChange
 
 bp = Blueprint("billing", __name__)
 
@@ -44,21 +40,9 @@ def _settings() -> BillingSettings:
     return BillingSettings.from_config(current_app.config)
 
 
-def _actor():
-    return actor_from_request(request)
-
-
 def _status() -> int:
     """200 for a page shown; 422 when a submitted form comes back with its problems."""
     return 200 if request.method == "GET" else 422
-
-
-def _form_error(form, error: ServiceError) -> None:
-    target = getattr(form, error.field, None) if error.field else None
-    if target is not None:
-        target.errors = [*target.errors, error.message]
-    else:
-        flash(error.message, "danger")
 
 
 def _invoice_or_404(invoice_id: int) -> Invoice:
@@ -74,41 +58,6 @@ STATUS_CLASSES = {"open": "text-bg-info", "overdue": "text-bg-danger", "paid": "
 
 def _status_label(status: str) -> str:
     return str(INVOICE_STATUS_LABELS[status])
-
-
-@dataclass(frozen=True)
-class LineView:
-    """An invoice line with what its sentence needs."""
-
-    kind: str
-    description: str
-    quantity: int
-    unit_price_cents: int
-    amount_cents: int
-    first_day: date | None = None  # inclusive
-    period_end: date | None = None  # exclusive, as stored (shown through `format_period`)
-    days: int = 0  # pró-rata: days charged
-    period_days: int = 0  # pró-rata: days in the billing period
-
-
-def describe_lines(lines: list[InvoiceLine]) -> list[LineView]:
-    change_ids = [line.change_id for line in lines if line.change_id is not None]
-    changes = {}
-    if change_ids:
-        changes = {c.id: c for c in db.session.scalars(select(QuantityChange).where(QuantityChange.id.in_(change_ids)))}
-    views = []
-    for line in lines:
-        first = line.period_start
-        days = period_days = 0
-        change = changes.get(line.change_id)
-        if line.kind == LineKind.PRORATA and first and line.period_end:
-            days = (line.period_end - first).days
-            if change is not None and change.period_start and change.period_end:
-                period_days = (change.period_end - change.period_start).days
-        views.append(LineView(kind=line.kind, description=line.description, quantity=line.quantity,
-                              unit_price_cents=line.unit_price_cents, amount_cents=line.amount_cents,
-                              first_day=first, period_end=line.period_end, days=days, period_days=period_days))
-    return views
 
 
 def _qr_svg(payload: str) -> str:
@@ -156,7 +105,7 @@ def invoice(invoice_id: int):
     payable = found.status == InvoiceStatus.OPEN and current is not None
     return render_template(
         "billing/detail.html", invoice=found, today=today, status=found.display_status(today),
-        lines=describe_lines(found.lines), current=current if payable else None,
+        lines=line_views(found.lines), current=current if payable else None,
         history=[b for b in reversed(found.boletos) if b is not current or not payable],
         pix_qr=_qr_svg(current.pix_payload) if payable else None,
         owed_cents=found.total_cents - found.paid_cents, fiscal=found.fiscal_document,
@@ -180,7 +129,7 @@ def _stored(sha256: str | None, filename: str):
     if sha256 is None:
         return _not_ready()
     try:
-        content, content_type = delivery.documents().load(sha256)
+        content, content_type = documents.load(sha256)
     except NotFound:
         return _not_ready()
     return _download(content, content_type, filename)
@@ -216,7 +165,6 @@ def boleto_history_pdf(invoice_id: int, boleto_id: int):
 @bp.get("/faturas/<int:invoice_id>/nota-fiscal.pdf")
 @requires(Permission.BILLING_READ)
 def fiscal_pdf(invoice_id: int):
-    fiscal = delivery.fiscal()
     try:
         note, content = fiscal.fiscal_pdf(_invoice_or_404(invoice_id))
     except NotFound:
@@ -227,7 +175,6 @@ def fiscal_pdf(invoice_id: int):
 @bp.get("/faturas/<int:invoice_id>/nota-fiscal.xml")
 @requires(Permission.BILLING_READ)
 def fiscal_xml(invoice_id: int):
-    fiscal = delivery.fiscal()
     try:
         note, content = fiscal.fiscal_xml(_invoice_or_404(invoice_id))
     except NotFound:
@@ -271,7 +218,7 @@ def issue_second_copy(invoice_id: int):
     if not form.validate_on_submit():
         return _second_copy_page(found, form, 422)
     try:
-        issued = second_copy.issue(found, settings=_settings(), today=clock.today(), actor=_actor(),
+        issued = second_copy.issue(found, settings=_settings(), today=clock.today(), actor=current_actor(),
                                    expected=_confirmed(form))
     except second_copy.ChangedSinceShown as error:
         flash(error.message, "warning")
@@ -296,9 +243,9 @@ def contacts():
     if form.validate_on_submit():
         try:
             contact = delivery.add_billing_contact(g.organization, email=form.email.data, name=form.name.data or "",
-                                                   actor=_actor())
+                                                   actor=current_actor())
         except ServiceError as error:
-            _form_error(form, error)
+            show_error(form, error)
         else:
             flash(_("%(email)s vai receber as faturas.", email=contact.email), "success")
             return redirect(url_for("billing.contacts"))
@@ -316,7 +263,7 @@ def contacts():
 def remove_contact(contact_id: int):
     if ActionForm().validate_on_submit():
         try:
-            contact = delivery.remove_billing_contact(g.organization, contact_id, actor=_actor())
+            contact = delivery.remove_billing_contact(g.organization, contact_id, actor=current_actor())
         except NotFound:
             abort(404)
         flash(_("%(email)s não recebe mais as faturas.", email=contact.email), "success")

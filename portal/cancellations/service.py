@@ -22,8 +22,8 @@ from werkzeug.security import check_password_hash
 
 from portal.accounts import throttle
 from portal.accounts.models import Membership, Organization, OrganizationStatus
+from portal.billing.lines import draft_invoice
 from portal.billing.models import Invoice, InvoiceKind, InvoiceStatus
-from portal.billing.service import draft_invoice
 from portal.cancellations import policy
 from portal.cancellations.models import CancellationRequest, CancellationStatus, ReasonCategory
 from portal.extensions import db

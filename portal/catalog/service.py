@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
 from portal.accounts.models import Organization
-from portal.billing import service as billing
+from portal.billing import lines as billing
 from portal.billing.models import LineKind
 from portal.catalog.cart import CART_COUNT as CART_COUNT  # the cart is cart.py; CART_COUNT: the navigation's badge
 from portal.catalog.cart import CartLine as CartLine  # purchase offers' lines

@@ -5,12 +5,11 @@ from dataclasses import replace
 from flask import current_app
 from sqlalchemy import select
 
-from portal.billing import documents
 from portal.extensions import db
 from portal.integrations.mailer import Attachment, OutgoingEmail
 from portal.jobs import task
 from portal.notifications.models import DeliveryStatus, EmailDelivery
-from portal.shared import clock
+from portal.shared import clock, documents
 
 
 def _attachments(delivery: EmailDelivery) -> tuple[Attachment, ...]:

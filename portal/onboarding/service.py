@@ -27,7 +27,6 @@ from portal import jobs
 from portal.accounts import service as accounts
 from portal.accounts.models import Organization
 from portal.accounts.roles import StaffPermission, staff_permissions_for
-from portal.billing.documents import DOCUMENT_LOCALE, PDF, store
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Product, ProductFamily, Provider, Term
 from portal.extensions import db
 from portal.integrations.esign import SignatureError, SignatureProvider, SignatureRequest, Signer
@@ -44,7 +43,7 @@ from portal.onboarding.models import (
 )
 from portal.shared import clock, cnpj, periods
 from portal.shared.audit import Actor, AuditTag, record
-from portal.shared.documents import render_pdf
+from portal.shared.documents import DOCUMENT_LOCALE, PDF, render_pdf, store
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date, format_money
 from portal.subscriptions import service as subscriptions

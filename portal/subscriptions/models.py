@@ -1,6 +1,6 @@
 """Subscriptions and their history: quantity ledger, lots, credits, quotes, carts and orders.
 
-History is append-only (DESIGN rule 6): `QuantityChange`, `LotDraw`, `CreditEntry` and `OrderEvent`
+History is append-only (DESIGN rule 6): `QuantityChange`, `LotDraw` and `OrderEvent`
 rows are never edited. `Subscription.quantity`, `Subscription.renewal_quantity` and `Order.status`
 are the current state, always written in the same transaction as the history row that explains them.
 """
@@ -154,18 +154,6 @@ class LotDraw(db.Model):
     credit_cents: Mapped[int] = mapped_column(Integer, default=0)  # ≥ 0
 
 
-class CreditEntry(db.Model):
-    """The organization's append-only credit ledger: + credit granted, − credit applied to an invoice."""
-
-    __tablename__ = "credit_entries"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    amount_cents: Mapped[int] = mapped_column(Integer)
-    description: Mapped[str] = mapped_column(String(300))
-    change_id: Mapped[int | None] = mapped_column(ForeignKey("quantity_changes.id"))
-    invoice_id: Mapped[int | None] = mapped_column(Integer)  # set by billing when applied
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
 class QuoteKind(StrEnum):

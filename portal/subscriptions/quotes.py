@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Organization
 from portal.billing import prorata
+from portal.billing.models import CreditEntry
 from portal.cancellations.models import CancellationRequest
 from portal.cancellations.policy import check_reason
 from portal.catalog.models import Product, ProductPrice
@@ -31,7 +32,6 @@ from portal.subscriptions.eligibility import ensure_contract_open, ensure_may_bu
 from portal.subscriptions.lots import ledger, new_lot, plan_lots
 from portal.subscriptions.models import (
     ChangeKind,
-    CreditEntry,
     Lot,
     LotDraw,
     Order,

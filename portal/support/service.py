@@ -28,10 +28,9 @@ from portal.accounts.roles import (
     permissions_for,
     staff_permissions_for,
 )
-from portal.billing import documents
 from portal.extensions import db
 from portal.notifications import service as notifications
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import duration_label

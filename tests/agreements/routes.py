@@ -3,10 +3,9 @@
 from datetime import date
 
 from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementKind, AgreementVersion
-from portal.billing import documents
 from portal.extensions import db
 from portal.integrations.partner_center import MCA_TEMPLATE_ID
-from portal.shared import clock
+from portal.shared import clock, documents
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 

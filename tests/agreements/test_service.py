@@ -8,11 +8,10 @@ from sqlalchemy import func, select
 from portal.agreements import jobs, service
 from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementKind, AgreementVersion
 from portal.agreements.service import ProviderStatus
-from portal.billing import documents
 from portal.extensions import db
 from portal.integrations.partner_center import MCA_TEMPLATE_ID, PartnerCenterClient, PartnerCenterSimulator
 from portal.integrations.provisioning import StaticTokenProvider
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import PermissionDenied, ServiceError
 from portal.subscriptions import service as subscriptions

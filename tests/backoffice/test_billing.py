@@ -11,11 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.billing import jobs as billing_jobs
-from portal.billing.models import GatewayPayment, Invoice, InvoiceStatus, Payment
+from portal.billing.models import CreditEntry, GatewayPayment, Invoice, InvoiceStatus, Payment
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 from tests.conftest import sign_in
 from tests.html import unescaped
@@ -112,7 +111,7 @@ def test_filters_that_cannot_be_read_are_explained(finance, invoice):
     response = finance.get("/backoffice/faturas?situacao=sumida&ano=dois+mil")
     page = unescaped(response)
     assert response.status_code == 422
-    assert "Situação desconhecida: “sumida”" in page and "“dois mil” não é um ano válido" in page
+    assert "Situação desconhecida: “sumida”" in page and "“dois mil” não é um ano: use quatro algarismos" in page
     assert invoice.display_number in page  # the other filters (none) still apply
 
 

@@ -6,9 +6,9 @@ The POST is checked role by role in tests/billing/test_fiscal.py (an empty uploa
 
 from datetime import date
 
-from portal.billing import documents
 from portal.billing.models import FiscalDocument, Invoice
 from portal.extensions import db
+from portal.shared import documents
 from tests import factories
 
 TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"

@@ -6,15 +6,15 @@ import pytest
 from sqlalchemy import select
 
 from portal.billing.corrections import cancel_and_reissue, credited_cents, issue_credit_note, reissue
-from portal.billing.models import FiscalDocument, Invoice, InvoiceKind, InvoiceStatus, Payment
-from portal.billing.service import credit_balance, invoice_organization
+from portal.billing.models import CreditEntry, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus, Payment
+from portal.billing.run import invoice_organization
+from portal.billing.service import credit_balance
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.fiscal import UploadOnly
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import ServiceError
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 
 APRIL_1 = date(2026, 4, 1)

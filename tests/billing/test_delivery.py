@@ -8,14 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.billing import delivery, documents
+from portal.billing import delivery
 from portal.billing import jobs as billing_jobs
-from portal.billing.delivery import dunning_step, send_dunning_reminders, send_invoice, send_reminders
+from portal.billing.delivery import dunning_step, send_invoice, send_reminders
+from portal.billing.jobs import send_dunning_reminders
 from portal.billing.models import DunningNotice, Invoice, InvoiceStatus, Payment
 from portal.extensions import db
 from portal.integrations.mailer import SMTPMailer
 from portal.notifications.models import DeliveryStatus, EmailDelivery
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from tests import factories
 

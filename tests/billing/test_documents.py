@@ -15,16 +15,18 @@ from sqlalchemy import func, select, update
 
 from portal.billing import documents, itf, pix
 from portal.billing import jobs as billing_jobs
-from portal.billing.models import Boleto, Invoice, StoredDocument
-from portal.billing.service import invoice_organization, new_boleto, printed_nosso_numero
+from portal.billing.boletos import new_boleto, printed_nosso_numero
+from portal.billing.models import Boleto, CreditEntry, Invoice
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
+from portal.shared import documents as stored_documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.cnpj import format as format_cnpj
+from portal.shared.documents import StoredDocument
 from portal.shared.errors import NotFound
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 from tests.support import pdf
 
@@ -95,7 +97,7 @@ def _pix_payload_read_back(text: str) -> str:
 
 def test_e12_invoice_pdf_reads_back(e12, world, settings):
     documents.ensure_invoice_documents(e12, settings=settings, actor=SYSTEM)
-    content, content_type = documents.load(e12.pdf_sha256)
+    content, content_type = stored_documents.load(e12.pdf_sha256)
     assert content_type == "application/pdf" and content.startswith(b"%PDF-")
     assert pdf.page_count(content) == 2  # the invoice, then its boleto
 
@@ -134,7 +136,7 @@ def test_e12_boleto_barcode_digits_read_back_from_pixels(e12, settings):
     """The ficha's barcode rendered at 600 dpi, measured bar by bar and decoded as a scanner would."""
     documents.ensure_invoice_documents(e12, settings=settings, actor=SYSTEM)
     boleto = e12.current_boleto
-    content, _ = documents.load(boleto.pdf_sha256)  # the boleto alone: the same page as the invoice's page 2
+    content, _ = stored_documents.load(boleto.pdf_sha256)  # the boleto alone: the same page as the invoice's page 2
     found = pdf.barcode_on_page(content, 1, dpi=DPI)
     assert len(found.runs) == 4 + 22 * 10 + 3  # start, 22 digit pairs, stop
     assert itf.decode_itf_runs(found.widths()) == boleto.barcode
@@ -160,14 +162,14 @@ def test_ensure_invoice_documents_is_idempotent_and_portuguese(app_ctx, e12, set
         documents.ensure_invoice_documents(e12, settings=settings, actor=SYSTEM)
     invoice_sha, boleto_sha = e12.pdf_sha256, e12.current_boleto.pdf_sha256
     assert invoice_sha and boleto_sha and invoice_sha != boleto_sha
-    stored = {sha: documents.load(sha)[0] for sha in (invoice_sha, boleto_sha)}
+    stored = {sha: stored_documents.load(sha)[0] for sha in (invoice_sha, boleto_sha)}
     assert _document_events(e12) == 1
 
     documents.ensure_invoice_documents(e12, settings=settings, actor=SYSTEM)
     db.session.expire_all()
     invoice = db.session.get(Invoice, e12.id)
     assert (invoice.pdf_sha256, invoice.current_boleto.pdf_sha256) == (invoice_sha, boleto_sha)
-    assert {sha: documents.load(sha)[0] for sha in (invoice_sha, boleto_sha)} == stored
+    assert {sha: stored_documents.load(sha)[0] for sha in (invoice_sha, boleto_sha)} == stored
     assert _document_events(invoice) == 1
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.INVOICE_DOCUMENTS_GENERATED))
     assert event.after["documents"] == {"invoice": invoice_sha, "boleto:1": boleto_sha}
@@ -181,24 +183,24 @@ def test_ensure_invoice_documents_is_idempotent_and_portuguese(app_ctx, e12, set
 
 
 def test_store_is_content_addressed(app_ctx):
-    first = documents.store(b"%PDF-1.7 conteudo", "application/pdf")
-    again = documents.store(b"%PDF-1.7 conteudo", "application/pdf")
+    first = stored_documents.store(b"%PDF-1.7 conteudo", "application/pdf")
+    again = stored_documents.store(b"%PDF-1.7 conteudo", "application/pdf")
     db.session.commit()
     assert first == again == hashlib.sha256(b"%PDF-1.7 conteudo").hexdigest()
     assert db.session.scalar(select(func.count()).select_from(StoredDocument)) == 1
-    assert documents.load(first) == (b"%PDF-1.7 conteudo", "application/pdf")
-    documents.store(b"%PDF-1.7 conteudo", "text/plain")  # the first copy stays as it was
-    assert documents.load(first) == (b"%PDF-1.7 conteudo", "application/pdf")
+    assert stored_documents.load(first) == (b"%PDF-1.7 conteudo", "application/pdf")
+    stored_documents.store(b"%PDF-1.7 conteudo", "text/plain")  # the first copy stays as it was
+    assert stored_documents.load(first) == (b"%PDF-1.7 conteudo", "application/pdf")
     with pytest.raises(NotFound):
-        documents.load("0" * 64)
+        stored_documents.load("0" * 64)
     with pytest.raises(NotFound):
-        documents.load("../etc/passwd")
+        stored_documents.load("../etc/passwd")
 
 
 def test_a_racing_worker_does_not_replace_the_first_documents(e12, settings):
     """Another worker stored the documents after this one read the invoice: its hashes stay, this render is
     dropped, and no second audit event says documents were generated."""
-    first = documents.store(b"%PDF-1.7 the first worker's", "application/pdf")
+    first = stored_documents.store(b"%PDF-1.7 the first worker's", "application/pdf")
     boleto = e12.current_boleto
     db.session.execute(update(Invoice).where(Invoice.id == e12.id).values(pdf_sha256=first)
                        .execution_options(synchronize_session=False))
@@ -244,7 +246,7 @@ def test_invoice_paid_by_credit_has_no_boleto_page(app_ctx, world, settings, no_
         invoice = invoice_organization(demo.id, on=date(2026, 4, 1), settings=settings, actor=SYSTEM).invoice
     assert invoice.total_cents == 0 and not invoice.boletos
     documents.ensure_invoice_documents(invoice, settings=settings, actor=SYSTEM)
-    content, _ = documents.load(invoice.pdf_sha256)
+    content, _ = stored_documents.load(invoice.pdf_sha256)
     assert pdf.page_count(content) == 1
     text = pdf.pdf_text(content)
     assert "quitada com crédito" in text and "R$ 0,00" in text and "-R$ 157,80" in text

@@ -16,15 +16,15 @@ from werkzeug.test import encode_multipart
 
 from portal.billing import fiscal
 from portal.billing import jobs as billing_jobs
-from portal.billing.models import FiscalDocument, Invoice, InvoiceStatus, StoredDocument
-from portal.billing.service import invoice_organization
+from portal.billing.models import CreditEntry, FiscalDocument, Invoice, InvoiceStatus
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.fiscal import FiscalSimulator, UploadOnly
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
+from portal.shared.documents import StoredDocument
 from portal.shared.errors import ServiceError
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 from tests.billing.routes_fiscal import TINY_PDF
 from tests.conftest import sign_in

@@ -21,7 +21,7 @@ JANUARY = datetime(2026, 1, 5, 12, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def documents_elsewhere(monkeypatch):
     """The run alone: the documents jobs it queues are tested in their own files."""
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)
 

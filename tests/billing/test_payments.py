@@ -11,9 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portal.billing import jobs as billing_jobs
 from portal.billing import payments
-from portal.billing.models import GatewayEvent, GatewayPayment, Invoice, InvoiceStatus, Payment
-from portal.billing.service import credit_balance, new_boleto
+from portal.billing.boletos import new_boleto
+from portal.billing.models import CreditEntry, GatewayEvent, GatewayPayment, Invoice, InvoiceStatus, Payment
+from portal.billing.service import credit_balance
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.payments import GatewayPaymentResult, ManualGateway, WebhookEvent
@@ -21,7 +23,6 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import ServiceError
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 
 MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
@@ -226,14 +227,14 @@ def test_more_than_the_setting_overdue_makes_the_organization_delinquent(invoice
 
 def test_the_daily_job_marks_and_clears(invoice, world):
     with clock.frozen(datetime(2026, 4, 5, 13, 0, tzinfo=UTC)):
-        assert payments.daily_delinquency.call_local()["delinquent"] == 1
+        assert billing_jobs.daily_delinquency.call_local()["delinquent"] == 1
         db.session.expire_all()
         assert world.demo.delinquent_since == date(2026, 4, 5)
-        assert payments.daily_delinquency.call_local() == {"delinquent": 0, "good_standing": 0, "unchanged": 1,
+        assert billing_jobs.daily_delinquency.call_local() == {"delinquent": 0, "good_standing": 0, "unchanged": 1,
                                                            "failed": 0}
         db.session.get(Invoice, invoice.id).status = InvoiceStatus.CANCELLED  # e.g. replaced by a corrected one
         db.session.commit()
-        assert payments.daily_delinquency.call_local()["good_standing"] == 1
+        assert billing_jobs.daily_delinquency.call_local()["good_standing"] == 1
         db.session.expire_all()
         assert world.demo.delinquent_since is None
         assert len(events(AuditTag.ORGANIZATION_GOOD_STANDING)) == 1
@@ -462,9 +463,9 @@ def test_the_period_since_due_is_counted_in_business_days_not_hours(invoice, set
     late_evening = datetime(2026, 4, 5, 2, 30, tzinfo=UTC)
     with clock.frozen(late_evening):
         assert clock.today() == date(2026, 4, 4)
-        assert payments.daily_delinquency.call_local()["delinquent"] == 0
+        assert billing_jobs.daily_delinquency.call_local()["delinquent"] == 0
     with clock.frozen(late_evening + timedelta(hours=1)):
-        assert payments.daily_delinquency.call_local()["delinquent"] == 1
+        assert billing_jobs.daily_delinquency.call_local()["delinquent"] == 1
 
 
 def test_with_manual_payments_the_webhook_refuses_everything(client):

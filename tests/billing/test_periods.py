@@ -11,10 +11,11 @@ from flask_babel import force_locale
 from portal.billing import documents, fiscal
 from portal.billing.delivery import send_invoice
 from portal.billing.models import Invoice
-from portal.billing.service import invoice_organization
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
+from portal.shared import documents as stored_documents
 from portal.shared.audit import Actor
 from portal.shared.formatting import format_period
 from tests import factories
@@ -34,7 +35,7 @@ def settings(app_ctx):
 @pytest.fixture
 def december(app_ctx, world, settings, monkeypatch) -> Invoice:
     """The invoice of billing day 03/12/2026 (period 03/12/2026 → 03/01/2027), issued by the billing service."""
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)  # each step is run by the test
     world.demo.billing_day = 3
@@ -77,7 +78,7 @@ def test_customer_faturas_and_invoice_page_show_the_same(december, login_as):
 
 def test_pdfs_nota_fiscal_and_email_show_the_same(december, settings, world, outbox):
     documents.ensure_invoice_documents(december, settings=settings, actor=SYSTEM)
-    content, _type = documents.load(december.pdf_sha256)
+    content, _type = stored_documents.load(december.pdf_sha256)
     invoice_page = pdf.flat(pdf.pdf_text(content, first_page=1, last_page=1))
     boleto_page = pdf.flat(pdf.pdf_text(content, first_page=2, last_page=2))
     assert SHOWN in invoice_page and EXCLUSIVE_END not in invoice_page

@@ -8,15 +8,15 @@ from sqlalchemy import func, select
 
 from portal.billing import boleto as boleto_codes
 from portal.billing import pix
-from portal.billing.models import Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus
-from portal.billing.service import credit_balance, invoice_organization, run_billing
+from portal.billing.models import CreditEntry, Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus
+from portal.billing.run import invoice_organization, run_billing
+from portal.billing.service import credit_balance
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.periods import is_billing_day
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 
 SYSTEM = Actor.system("tests")
@@ -26,7 +26,7 @@ JANUARY = datetime(2026, 1, 5, 12, tzinfo=UTC)  # when most test subscriptions w
 @pytest.fixture(autouse=True)
 def documents_elsewhere(monkeypatch):
     """The run alone: each issued invoice's PDFs, nota fiscal and e-mail are tested in their own files."""
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     queued = []
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: queued.append(invoice.id))
@@ -198,7 +198,7 @@ def test_one_organizations_failure_does_not_stop_the_run(demo, settings, monkeyp
     other = factories.OrganizationFactory(billing_day=1)
     factories.subscription(other, quantity=1, added_at=JANUARY)
     db.session.commit()
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     real = billing.draft_invoice
 

@@ -8,14 +8,14 @@ from sqlalchemy import event, func, select
 
 from portal.billing import boleto as boleto_codes
 from portal.billing import jobs as billing_jobs
-from portal.billing.models import Boleto, Invoice, InvoiceLine, InvoiceStatus
-from portal.billing.service import free_field, nosso_numero, run_billing
+from portal.billing.boletos import free_field, nosso_numero
+from portal.billing.models import Boleto, CreditEntry, Invoice, InvoiceLine, InvoiceStatus
+from portal.billing.run import run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from portal.subscriptions import service as subscriptions
-from portal.subscriptions.models import CreditEntry
 from tests import factories
 
 SYSTEM = Actor.system("tests")
@@ -232,7 +232,7 @@ def test_a_batch_runs_as_many_statements_for_3_as_for_30_organizations(app_ctx, 
 # ---------------------------------------------------------------- failures and concurrency
 
 def test_a_failure_inside_a_batch_leaves_the_others_issued(app_ctx, queued, monkeypatch):
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     settings = BillingSettings.from_config(app_ctx.config)
     ids = _organizations(5)
@@ -262,7 +262,7 @@ def test_a_failure_inside_a_batch_leaves_the_others_issued(app_ctx, queued, monk
 def test_a_failure_while_writing_a_batch_rolls_it_back_and_redoes_it_one_by_one(app_ctx, queued, monkeypatch):
     # The numbers, invoices and audit events the batch had written are rolled back with it; redone one by one
     # the others are issued with the same gapless numbers, and the organization at fault is reported.
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     settings = BillingSettings.from_config(app_ctx.config)
     ids = _organizations(4)
@@ -287,7 +287,7 @@ def test_a_failure_while_writing_a_batch_rolls_it_back_and_redoes_it_one_by_one(
 
 @pytest.mark.parametrize("sizes", [(4, 4, 4), (4, 1, 7)], ids=["batched", "mixed"])
 def test_concurrent_runs_issue_each_invoice_once_with_gapless_numbers(make_app, engine_name, sizes, monkeypatch):
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)
     app = make_app(engine_name)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.http import parse_options_header
 
-from portal.billing import documents
+from portal.billing.boletos import new_boleto
 from portal.billing.models import (
     BillingContact,
     Boleto,
@@ -23,9 +23,9 @@ from portal.billing.models import (
     LineKind,
     Payment,
 )
-from portal.billing.service import INVOICE_SERIES, new_boleto, take_number
+from portal.billing.numbering import INVOICE_SERIES, take_number
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import AuditEvent, AuditTag
 from portal.subscriptions.models import QuantityChange
 from tests import factories
@@ -184,10 +184,10 @@ def test_filters_by_year_and_status(invoices, login_as, query, expected):
 
 
 @pytest.mark.parametrize(("query", "message", "expected"), [
-    ("ano=dois-mil", "“dois-mil” não é um ano: use quatro algarismos, como 2026. Mostrando faturas de todos os anos.",
+    ("ano=dois-mil", "“dois-mil” não é um ano: use quatro algarismos, como 2026. Este filtro foi ignorado.",
      ["march", "february", "january", "december"]),
     ("ano=99999999999999999999&situacao=paga",
-     "“99999999999999999999” não é um ano: use quatro algarismos, como 2026. Mostrando faturas de todos os anos.",
+     "“99999999999999999999” não é um ano: use quatro algarismos, como 2026. Este filtro foi ignorado.",
      ["january"]),
     ("situacao=atrasada&ano=2025",
      "Situação desconhecida: “atrasada”. Mostrando faturas em todas as situações.", ["december"]),

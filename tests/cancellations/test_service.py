@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 import portal
 from portal.accounts.models import OrganizationStatus
 from portal.accounts.throttle import TooManyAttempts
-from portal.billing.service import invoice_organization
+from portal.billing.models import CreditEntry
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.cancellations import service as cancellations
 from portal.cancellations.models import CancellationRequest, CancellationStatus
@@ -32,7 +33,6 @@ from portal.subscriptions import service
 from portal.subscriptions.jobs import sweep_orders
 from portal.subscriptions.models import (
     ChangeKind,
-    CreditEntry,
     Order,
     OrderEvent,
     OrderKind,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from portal.billing.jobs import CATCH_UP_DAYS
 from portal.billing.models import Invoice, InvoiceLine, LineKind
-from portal.billing.service import billing_days_back, run_billing
+from portal.billing.run import billing_days_back, run_billing
 from portal.billing.settings import BillingSettings
 from portal.catalog import cart as carts
 from portal.catalog import service
@@ -34,7 +34,7 @@ PRICE = 14400  # R$ 144,00 per license and month: the issue's numbers
 @pytest.fixture(autouse=True)
 def documents_elsewhere(monkeypatch):
     """The run alone: the issued invoices' PDFs, nota fiscal and e-mail are not made here."""
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)
 

@@ -110,7 +110,7 @@ def _issue_invoice_after(organization: Organization, day) -> None:
     from flask import current_app
 
     from portal.billing import documents, fiscal
-    from portal.billing.service import invoice_organization
+    from portal.billing.run import invoice_organization
     from portal.billing.settings import BillingSettings
 
     day += timedelta(days=1)

@@ -16,7 +16,7 @@ from portal.accounts.models import Organization, User
 from portal.accounts.roles import Role
 from portal.agreements.models import AcceptanceMethod, AgreementAcceptance, AgreementVersion
 from portal.billing.payments import refresh_delinquency
-from portal.billing.service import invoice_organization
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.catalog.models import Product
 from portal.extensions import db

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.accounts.models import Organization
-from portal.billing.service import draft_invoice
+from portal.billing.lines import draft_invoice
 from portal.extensions import db
 from portal.shared.dates import parse_day
 from portal.shared.money import format_brl

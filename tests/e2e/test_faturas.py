@@ -10,11 +10,13 @@ from sqlalchemy import select
 
 from portal.accounts.models import Membership, User
 from portal.billing import documents
+from portal.billing.lines import existing_invoice
 from portal.billing.models import Invoice, InvoiceStatus
-from portal.billing.service import existing_invoice, invoice_organization
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
+from portal.shared import documents as stored_documents
 from portal.shared.audit import Actor
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +44,7 @@ def payable_invoice(app) -> dict:
         found = db.session.get(Invoice, found.id)
         boleto = found.current_boleto
         facts = {"id": found.id, "number": found.display_number, "line": boleto.digitable_line,
-                 "pix": boleto.pix_payload, "pdf": documents.load(boleto.pdf_sha256)[0],
+                 "pix": boleto.pix_payload, "pdf": stored_documents.load(boleto.pdf_sha256)[0],
                  "file": f"boleto-{found.year}-{found.number:06d}" + (f"-via-{boleto.sequence}" if boleto.sequence > 1
                                                                       else "") + ".pdf"}
         db.session.remove()

@@ -1,9 +1,9 @@
 """The "Contratação" routes, for tests/test_permissions.py (opportunities at any stage:
 `factories.opportunity`)."""
 
-from portal.billing.documents import PDF, store
 from portal.extensions import db
 from portal.onboarding.models import Stage
+from portal.shared.documents import PDF, store
 from tests import factories
 
 

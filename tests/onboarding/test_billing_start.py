@@ -9,8 +9,9 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
+from portal.billing.lines import draft_invoice
 from portal.billing.models import Invoice, LineKind
-from portal.billing.service import draft_invoice, invoice_organization
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.partner_center import PartnerCenterSimulator
@@ -28,7 +29,7 @@ FIRST_PAYMENT = date(2027, 1, 6)  # "Primeira mensalidade em 06/01/2027"
 
 @pytest.fixture(autouse=True)
 def documents_elsewhere(monkeypatch):
-    import portal.billing.service as billing
+    import portal.billing.run as billing
 
     monkeypatch.setattr(billing, "_queue_documents", lambda invoice: None)
 

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.accounts.models import Membership, Organization
-from portal.billing.documents import load
 from portal.catalog.models import ProductPrice
 from portal.extensions import db
 from portal.integrations.esign import SignatureError, SignatureRequest, SignatureSimulator, Signer
@@ -17,6 +16,7 @@ from portal.onboarding import service as onboarding
 from portal.onboarding.models import STAGE_ORDER, Opportunity, OpportunityEvent, Stage
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
+from portal.shared.documents import load
 from portal.shared.errors import PermissionDenied, ServiceError
 from portal.subscriptions.models import Order, OrderKind, Subscription
 from tests import factories

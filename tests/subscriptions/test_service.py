@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portal.billing.models import CreditEntry
 from portal.cancellations import service as cancellations
 from portal.cancellations.models import CancellationRequest
 from portal.catalog import cart as carts
@@ -23,7 +24,6 @@ from portal.shared.errors import NotFound, ServiceError
 from portal.subscriptions import service
 from portal.subscriptions.models import (
     ChangeKind,
-    CreditEntry,
     Lot,
     Order,
     OrderKind,

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.accounts.roles import ROLE_PERMISSIONS, Permission, Role
+from portal.billing.models import CreditEntry
 from portal.cancellations.models import CancellationRequest
 from portal.catalog import cart as carts
 from portal.catalog.models import BillingFrequency, ProductPrice
@@ -23,7 +24,6 @@ from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.subscriptions import service
 from portal.subscriptions.models import (
-    CreditEntry,
     Order,
     OrderEvent,
     OrderKind,

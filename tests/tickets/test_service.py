@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.billing import documents
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.support import service
