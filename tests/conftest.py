@@ -25,7 +25,7 @@ from sqlalchemy import orm  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.migrate import upgrade  # noqa: E402
-from tests.support.externals import (  # noqa: E402
+from tests.fakes.externals import (  # noqa: E402
     CHROMIUM_ARGS,
     PostgresServer,
     RedisServer,

@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from tests import factories
-from tests.support.concurrency import concurrently
+from tests.fakes.concurrency import concurrently
 
 SESSIONS = 8
 MOMENT = datetime(2026, 12, 6, 12, 0, 10, tzinfo=UTC)

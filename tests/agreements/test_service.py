@@ -17,7 +17,7 @@ from portal.shared.errors import PermissionDenied, ServiceError
 from portal.subscriptions import service as subscriptions
 from tests import factories
 from tests.agreements.routes import PDF_BYTES, make_acceptance, make_version
-from tests.support.partner_center_fake import PartnerCenterFake
+from tests.fakes.partner_center_fake import PartnerCenterFake
 
 # 12:00 in São Paulo on Tuesday 10/03/2026.
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from portal.support.models import MessageKind, Ticket, TicketPriority, TicketSta
 from tests import factories
 from tests.conftest import sign_in
 from tests.html import field_errors, text
-from tests.tickets.test_service import mail_text
+from tests.support.test_service import mail_text
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
 NOTE = "Nota interna: o cliente já teve este problema em janeiro; ver chamado antigo."

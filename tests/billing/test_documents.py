@@ -28,7 +28,7 @@ from portal.shared.documents import StoredDocument
 from portal.shared.errors import NotFound
 from portal.subscriptions import service as subscriptions
 from tests import factories
-from tests.support import pdf
+from tests.fakes import pdf
 
 SYSTEM = Actor.system("tests")
 DPI = 600

@@ -469,7 +469,7 @@ def test_the_period_since_due_is_counted_in_business_days_not_hours(invoice, set
 
 
 def test_with_manual_payments_the_webhook_refuses_everything(client):
-    from tests.support.localstripe import event_payload, signature_header
+    from tests.fakes.localstripe import event_payload, signature_header
 
     body = event_payload("payment_intent.succeeded", {"id": "pi_1", "object": "payment_intent"})
     response = client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": signature_header(body, "x")},

@@ -19,8 +19,8 @@ from portal.shared import documents as stored_documents
 from portal.shared.audit import Actor
 from portal.shared.formatting import format_period
 from tests import factories
+from tests.fakes import pdf
 from tests.html import visible
-from tests.support import pdf
 
 SYSTEM = Actor.system("tests")
 SHOWN = "03/12/2026 a 02/01/2027"

@@ -25,7 +25,7 @@ from portal.extensions import db
 from portal.integrations.payments import StripeGateway
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from tests import factories
-from tests.support.localstripe import (  # noqa: F401 - `localstripe` is a fixture
+from tests.fakes.localstripe import (  # noqa: F401 - `localstripe` is a fixture
     API_KEY,
     event_payload,
     localstripe,

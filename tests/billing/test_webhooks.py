@@ -6,7 +6,7 @@ import time
 import pytest
 
 from portal.integrations.payments import StripeGateway
-from tests.support.localstripe import signature_header
+from tests.fakes.localstripe import signature_header
 
 SECRET = "whsec_portal_view_tests"
 

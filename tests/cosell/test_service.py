@@ -25,7 +25,7 @@ from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import PermissionDenied, ServiceError
 from tests import factories
 from tests.cosell.routes import comercial
-from tests.tickets.test_service import mail_text
+from tests.support.test_service import mail_text
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
 RATES = service.parse_usd_rates("BRL=0.18,EUR=1.08")

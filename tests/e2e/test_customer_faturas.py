@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from portal.accounts.roles import Role
 from tests.e2e.customers import new_customer
 from tests.e2e.pagecheck import PageChecks
-from tests.support.pdf import flat, pdf_text
+from tests.fakes.pdf import flat, pdf_text
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from portal.shared import clock
 from tests import factories
-from tests.support.pdf import flat, pdf_text
+from tests.fakes.pdf import flat, pdf_text
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 """The SignatureProvider contract, checked on the simulator and on the Autentique adapter.
 
 The Autentique adapter (`AutentiqueClient`) talks real HTTP to a local fake of Autentique's GraphQL API
-(tests/support/autentique_fake.py), which checks the bearer token and the multipart upload and signs its
+(tests/fakes/autentique_fake.py), which checks the bearer token and the multipart upload and signs its
 webhook calls on its own (not with the portal's helpers). No database and no Flask app of the portal are involved.
 """
 
@@ -27,9 +27,9 @@ from portal.integrations.esign import (
     webhook_envelope,
 )
 from portal.shared import clock
-from tests.support import pdf
-from tests.support.autentique_fake import AutentiqueFake
-from tests.support.externals import free_port
+from tests.fakes import pdf
+from tests.fakes.autentique_fake import AutentiqueFake
+from tests.fakes.externals import free_port
 
 TOKEN = "token-de-teste"
 SECRET = "segredo-do-webhook"

@@ -15,7 +15,7 @@ from portal.integrations.fiscal import (
     UploadOnly,
 )
 from portal.shared.documents import DocumentFetchRefused
-from tests.support import pdf
+from tests.fakes import pdf
 
 NS = {"n": fiscal.ABRASF_NS}
 RESELLER = Party(cnpj="11444777000161", name="Portal Cloud Serviços de Tecnologia Ltda",

@@ -17,7 +17,7 @@ from portal.integrations.mailer import (
     SMTPMailer,
     from_config,
 )
-from tests.support.externals import SelfSignedCertificate, SMTPSink, free_port
+from tests.fakes.externals import SelfSignedCertificate, SMTPSink, free_port
 
 PDF = b"%PDF-1.7\n% fatura de teste\n%%EOF\n"
 

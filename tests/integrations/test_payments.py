@@ -18,7 +18,7 @@ from portal.integrations.payments import (
     WebhookRejected,
 )
 from portal.shared.errors import ServiceError
-from tests.support.localstripe import (  # noqa: F401 - `localstripe` is a fixture
+from tests.fakes.localstripe import (  # noqa: F401 - `localstripe` is a fixture
     API_KEY,
     event_payload,
     localstripe,
@@ -67,7 +67,7 @@ def test_without_a_payment_method_the_intent_waits_for_the_browser(gateway):
 
 
 def test_an_unreachable_stripe_is_a_clear_error(localstripe):  # noqa: F811
-    from tests.support.externals import free_port
+    from tests.fakes.externals import free_port
 
     gateway = StripeGateway(API_KEY, f"http://127.0.0.1:{free_port()}", SECRET, network_retries=0)
     with pytest.raises(GatewayError, match="Stripe"):

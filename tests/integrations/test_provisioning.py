@@ -1,7 +1,7 @@
 """The LicenseProvisioner contract, checked on the Partner Center simulator and on the REST adapter.
 
 The REST adapter (`PartnerCenterClient`) talks real HTTP to a local fake of Partner Center
-(tests/support/partner_center_fake.py) that enforces the bearer token, the etag and the NCE window.
+(tests/fakes/partner_center_fake.py) that enforces the bearer token, the etag and the NCE window.
 No database and no Flask app of the portal are involved.
 """
 
@@ -25,8 +25,8 @@ from portal.integrations.provisioning import (
     StaticTokenProvider,
 )
 from portal.shared import clock
-from tests.support.externals import free_port
-from tests.support.partner_center_fake import PartnerCenterFake
+from tests.fakes.externals import free_port
+from tests.fakes.partner_center_fake import PartnerCenterFake
 
 TOKEN = "token-de-teste"
 CUSTOMER = "4d3cf487-70f4-4e1e-9ff1-b2bfce8d9f04"

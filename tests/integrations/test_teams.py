@@ -1,7 +1,7 @@
 """The TeamsNotifier contract, checked on the simulator and on the Workflows webhook adapter.
 
 The Workflows adapter (`WorkflowsWebhookNotifier`) POSTs over real HTTP to a local recorder
-(tests/support/teams_recorder.py) that validates the Adaptive Card envelope and answers 202 or what a test asks.
+(tests/fakes/teams_recorder.py) that validates the Adaptive Card envelope and answers 202 or what a test asks.
 """
 
 import json
@@ -18,8 +18,8 @@ from portal.integrations.teams import (
     adaptive_card,
     from_config,
 )
-from tests.support.externals import free_port
-from tests.support.teams_recorder import TeamsRecorder, envelope_problems
+from tests.fakes.externals import free_port
+from tests.fakes.teams_recorder import TeamsRecorder, envelope_problems
 
 CARD = HandoverCard(
     company="Açaí Backup Ltda",

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.notifications.models import DeliveryStatus, EmailDelivery
 from tests import factories
+from tests.fakes.externals import SMTPSink
 from tests.jobs.support import ROOT, environment, executed, private_redis_db, start_consumer, stop_consumers
-from tests.support.externals import SMTPSink
 
 PRODUCER = """
 import sys

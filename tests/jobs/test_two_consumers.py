@@ -21,6 +21,7 @@ from portal.notifications.models import DeliveryStatus, EmailDelivery
 from portal.shared import clock
 from portal.shared.audit import AuditEvent, AuditTag, verify
 from tests import factories
+from tests.fakes.externals import SMTPSink
 from tests.jobs.support import (
     ROOT,
     environment,
@@ -30,7 +31,6 @@ from tests.jobs.support import (
     stop_consumers,
     wait_for_log,
 )
-from tests.support.externals import SMTPSink
 
 SEND_EMAIL = "portal.notifications.jobs.send_email"
 BILLING_RUN = "portal.billing.jobs.billing_run_for_day"

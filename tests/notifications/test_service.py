@@ -12,7 +12,7 @@ from portal.notifications import service as notify
 from portal.notifications.jobs import send_email
 from portal.notifications.models import DeliveryStatus, EmailDelivery
 from portal.shared.audit import Actor
-from tests.support.externals import SMTPSink
+from tests.fakes.externals import SMTPSink
 
 RESET_LINK = re.compile(r"http://portal\.test/senha/redefinir/\S+")
 

@@ -14,7 +14,7 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from portal.subscriptions.models import Order
 from tests import factories
-from tests.support.concurrency import concurrently
+from tests.fakes.concurrency import concurrently
 
 
 def _committed_world(make_app, engine_name):

@@ -20,7 +20,7 @@ from portal.shared.documents import load
 from portal.shared.errors import PermissionDenied, ServiceError
 from portal.subscriptions.models import Order, OrderKind, Subscription
 from tests import factories
-from tests.support.pdf import flat, page_count, pdf_text
+from tests.fakes.pdf import flat, page_count, pdf_text
 
 S = Stage
 ALL_STAGES = [*STAGE_ORDER, Stage.LOST]
@@ -580,7 +580,7 @@ def test_the_signed_contract_carries_the_signature_evidence(app_ctx, settings, c
 
 def test_with_autentique_the_signed_contract_is_the_file_autentique_returns(app_ctx, settings, comercial):
     from portal.integrations.esign import AutentiqueClient
-    from tests.support.autentique_fake import AutentiqueFake
+    from tests.fakes.autentique_fake import AutentiqueFake
 
     fake = AutentiqueFake(token="tok", webhook_secret="segredo").start()
     try:
@@ -613,7 +613,7 @@ def partner_center(app_ctx):
     """The REST adapter against the local Partner Center fake."""
     from portal.integrations.partner_center import PartnerCenterClient
     from portal.integrations.provisioning import StaticTokenProvider
-    from tests.support.partner_center_fake import PartnerCenterFake
+    from tests.fakes.partner_center_fake import PartnerCenterFake
 
     fake = PartnerCenterFake(token="tok").start()
     yield fake, PartnerCenterClient(fake.url, StaticTokenProvider("tok"), timeout=5)

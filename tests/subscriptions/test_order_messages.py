@@ -4,7 +4,7 @@ Each failure cause has one audience (portal/subscriptions/failures.py): causes o
 role "suporte" with the staff template, and the customer hears only that the order is late; causes the customer
 can fix go to the customer with what to do. No staff address ever receives a customer template, and no customer
 address a staff one. The failures are real answers: the Partner Center REST adapter talking to the local fake
-(tests/support/partner_center_fake.py), or the simulator.
+(tests/fakes/partner_center_fake.py), or the simulator.
 """
 
 
@@ -20,7 +20,7 @@ from portal.subscriptions import failures, service
 from portal.subscriptions.failures import Audience
 from portal.subscriptions.models import OrderStatus
 from tests import factories
-from tests.support.partner_center_fake import PartnerCenterFake, error_body
+from tests.fakes.partner_center_fake import PartnerCenterFake, error_body
 
 TOKEN = "token-de-teste"  # noqa: S105 - the fake's token
 CUSTOMER_TEMPLATES = {"order_received", "order_finished", "order_delayed", "order_action_needed"}

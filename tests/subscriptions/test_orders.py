@@ -1,7 +1,7 @@
 """Orders: pendente → enviado → concluído / falhou, retries with backoff, nothing dropped, staff hand-offs.
 
 Run against the Partner Center simulator and against the real REST adapter talking to a local fake of
-Partner Center (tests/support/partner_center_fake.py), through the same job the consumer runs.
+Partner Center (tests/fakes/partner_center_fake.py), through the same job the consumer runs.
 """
 
 from datetime import timedelta
@@ -20,8 +20,8 @@ from portal.subscriptions import orders, service
 from portal.subscriptions.jobs import sweep_orders
 from portal.subscriptions.models import Order, OrderStatus, SubscriptionStatus
 from tests import factories
+from tests.fakes.partner_center_fake import PartnerCenterFake
 from tests.subscriptions.conftest import NOW
-from tests.support.partner_center_fake import PartnerCenterFake
 
 TOKEN = "token-de-teste"  # noqa: S105 - the fake's token
 

@@ -35,7 +35,7 @@ from portal.subscriptions.models import (
 )
 from portal.subscriptions.service import StaleQuote
 from tests import factories
-from tests.support.concurrency import concurrently
+from tests.fakes.concurrency import concurrently
 
 MARCH_11 = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
 REASON = "Vamos migrar toda a equipe para outro fornecedor."

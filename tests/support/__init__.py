@@ -1,0 +1,1 @@
+"""Tests of support tickets ("Chamados"), customer side and services."""

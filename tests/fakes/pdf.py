@@ -1,7 +1,7 @@
 """Reading generated PDFs back in tests: text (pdftotext), pixels (pdftoppm), embedded images (pdfimages).
 
 The poppler tools come from Debian's poppler-utils; when they are missing the test is skipped with
-the reason (a failure under CI=true, see tests/support/externals.missing). Barcodes are measured in
+the reason (a failure under CI=true, see tests/fakes/externals.missing). Barcodes are measured in
 pixels of a 600 dpi rendering (a 0.254 mm narrow ITF bar is about 6 px there) and decoded from the
 measured widths, the way a scanner would, not by trusting what the template was given.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
-from tests.support.externals import missing
+from tests.fakes.externals import missing
 
 MM_PER_INCH = 25.4
 DARK = 128  # gray level below which a pixel is ink

@@ -22,7 +22,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from tests.support.externals import LoopbackServer
+from tests.fakes.externals import LoopbackServer
 
 ADAPTIVE_CARD_MIME = "application/vnd.microsoft.card.adaptive"
 MAX_BODY = 28 * 1024

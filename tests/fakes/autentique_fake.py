@@ -41,7 +41,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from tests.support.externals import LoopbackServer
+from tests.fakes.externals import LoopbackServer
 
 Callback = str | Callable[[bytes, dict[str, str]], Any] | None
 SIGNED_MARK = b"\n% Assinado digitalmente (fake Autentique)\n"

@@ -48,7 +48,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from portal.shared import clock
-from tests.support.externals import LoopbackServer
+from tests.fakes.externals import LoopbackServer
 
 WINDOW = timedelta(hours=168)
 MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"

@@ -3,7 +3,7 @@
 The stock `localstripe` command binds every interface and pickles its store to a fixed file in the system
 temp dir (shared between runs); this module is the launcher that does neither:
 
-    .venv/bin/python tests/support/localstripe.py PORT
+    .venv/bin/python tests/fakes/localstripe.py PORT
 
 `.ci/run` starts it that way and exports STRIPE_TEST_API_BASE; the `localstripe` fixture uses that server
 when the variable is set, else starts its own on a free port (skipped when localstripe is not installed,
@@ -46,7 +46,7 @@ class LocalStripe:
         self.process: subprocess.Popen | None = None
 
     def ensure(self) -> str:
-        from tests.support.externals import free_port, missing
+        from tests.fakes.externals import free_port, missing
 
         if self.url:
             return self.url

@@ -1,1 +1,0 @@
-"""Tests of support tickets ("Chamados"), customer side and services."""
