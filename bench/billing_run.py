@@ -13,7 +13,7 @@ several times over); `--trace-memory` turns it on to report the run's Python all
 bench/README.md by hand, with the date and the machine.
 
 `--pdfs N --consumers K` measures the real thing instead of rendering in this process: a throwaway
-redis-server on loopback (tests/support/externals.py), K `huey_consumer portal.jobs.registry.huey` processes
+redis-server on loopback (tests/fakes/externals.py), K `huey_consumer portal.jobs.registry.huey` processes
 on it (bench/consumers.py: one worker thread each, so the log says which consumer ran which job; all with
 `-n`, so no scheduler queues `sweep_invoices` onto the invoices left unrendered), with the bench's database,
 MAIL_BACKEND=memory and FISCAL_BACKEND=simulator. Each organization first gets one billing contact, so
@@ -187,7 +187,7 @@ def _queue(invoice_ids: list[int], spare_ids: list[int], count: int, database_ur
     from bench.consumers import Consumers
     from portal.billing.jobs import complete_invoice
     from portal.jobs import huey, make_huey
-    from tests.support.externals import RedisServer
+    from tests.fakes.externals import RedisServer
 
     redis = RedisServer()
     redis.url = None  # always a throwaway server on loopback, never a shared REDIS_URL

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 @contextmanager
 def throwaway_database(admin_url: str | None = None) -> Iterator[str]:
     """The URL of a new, empty database, dropped at the end."""
-    from tests.support.externals import PostgresServer
+    from tests.fakes.externals import PostgresServer
 
     server = PostgresServer()
     if admin_url:

@@ -306,7 +306,7 @@ def main() -> int:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
 
-    from tests.support.externals import free_port
+    from tests.fakes.externals import free_port
 
     with throwaway_database(args.database_url) as url:
         migrate(url)

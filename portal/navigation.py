@@ -3,7 +3,7 @@ current agreement waits for the Master's acceptance and, for an "inadimplente" o
 (the banner of every page, templates/_delinquency_banner.html), all read in one statement.
 
 Every customer page renders the navigation, so this is on the path of every page: the statements are built
-once from the rooms' expressions (`catalog.service.CART_COUNT`, `agreements.service.PENDING_AGREEMENT`,
+once from the rooms' expressions (`catalog.cart.CART_COUNT`, `agreements.service.PENDING_AGREEMENT`,
 `billing.standing`) and only their parameters change. Whether the organization is "inadimplente" is a column
 of the organization already loaded (`delinquent_since`); only then, and only for who may see invoices, are the
 overdue amounts selected too.
@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from portal.accounts.roles import Permission
 from portal.agreements.service import PENDING_AGREEMENT
 from portal.billing.standing import FIRST_OVERDUE_ID, OLDEST_DUE, OVERDUE_CENTS, OVERDUE_COUNT
-from portal.catalog.service import CART_COUNT
+from portal.catalog.cart import CART_COUNT
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.fragments import render_fragment

@@ -3,7 +3,9 @@
 - No import circle among `portal/` modules, counting imports written inside functions.
 - A service never imports a `jobs.py`: it asks for work by name through `jobs.enqueue`; only
   `portal/jobs/tasks.py` imports the rooms' jobs modules, and every task lives in its room's `jobs.py`.
-- Views (every `views.py` and every staff view module in `backoffice/`) run no query of their own.
+- No module imports a views module (what two rooms' pages share is a presenter), except the app factory.
+- Views (every `views.py` and `webhooks.py`, every staff view module in `backoffice/`) run no query of their own
+  (the health check, which asks the database whether it answers, is the one page module that may).
 - Imports of `portal` modules inside functions only where listed below, each with its reason.
 """
 
@@ -123,6 +125,12 @@ def test_only_the_task_list_imports_jobs_modules():
     assert offenders == []
 
 
+def test_no_module_imports_views():
+    offenders = sorted(f"{name} imports {target}" for name, found in IMPORTS.items() if name != "portal"
+                       for target, _, _ in found if target.rpartition(".")[2] == "views")
+    assert offenders == []
+
+
 def test_imports_inside_functions_only_where_listed():
     offenders = sorted(f"{MODULES[name].relative_to(ROOT)}:{line} imports {target}"
                        for name, found in IMPORTS.items() if name not in INNER_IMPORTS_ALLOWED
@@ -131,7 +139,7 @@ def test_imports_inside_functions_only_where_listed():
 
 
 def _view_modules() -> list[Path]:
-    views = [path for path in PORTAL.rglob("views.py")]
+    views = [path for name in ("views.py", "webhooks.py") for path in PORTAL.rglob(name)]
     staff = [path for path in (PORTAL / "backoffice").rglob("*.py") if path.name not in {"forms.py"}
              and not path.name.endswith("_forms.py")]
     return sorted(set(views) | set(staff))

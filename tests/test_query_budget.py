@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
+from portal.catalog import cart
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor
@@ -85,7 +86,7 @@ def grow(world, app, count: int, month: int) -> dict:
                                                 new_quantity=first.quantity + 1, actor=Actor.for_user(world.adm))
     for _ in range(count):
         product = factories.ProductFactory()
-        subscriptions.set_cart_quantity(organization=organization, user=world.master, product_id=product.id,
+        cart.set_cart_quantity(organization=organization, user=world.master, product_id=product.id,
                                         quantity=1)
     ticket_id = db.session.scalar(db.select(Ticket.id).order_by(Ticket.id.desc()))
     return {"invoice": invoice.id, "subscription": first.id, "quote": quote.token, "ticket": ticket_id}

@@ -7,7 +7,9 @@
 
 import functools
 import string
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
+
+from portal.shared.arguments import require_date
 
 __all__ = [
     "barcode",
@@ -62,13 +64,6 @@ def _some_digits(name: str, value: object) -> str:
         raise TypeError(f"{name} must be a str of digits, got {type(value).__name__}")
     if not value or not all(c in string.digits for c in value):
         raise ValueError(f"{name} must be one or more digits (0-9), got {value!r}")
-    return value
-
-
-def _require_date(name: str, value: object) -> date:
-    # A datetime is a date subclass; refusing it keeps "which timezone was that?" out of due dates.
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise TypeError(f"{name} must be a date (a business date), got {type(value).__name__}")
     return value
 
 
@@ -138,7 +133,7 @@ def itau_nosso_numero_dac(agencia: str, conta: str, carteira: str, nosso_numero:
 
 def due_factor(due: date) -> str:
     """The 4-digit fator de vencimento of a due date, with the 2025-02-22 restart at 1000 ("1000")."""
-    _require_date("due", due)
+    require_date("due", due)
     days = (due - FATOR_BASE).days
     if days <= 0:
         raise ValueError(f"due date {due} is not after {FATOR_BASE}, where the fator count starts")
@@ -150,7 +145,7 @@ def due_factor(due: date) -> str:
 def due_date(factor: str, reference: date) -> date | None:
     """The due date a fator means, the one within [reference − 3000 days, reference + 5500 days]; "0000" → None."""
     _digits("factor", factor, 4)
-    _require_date("reference", reference)
+    require_date("reference", reference)
     if factor == NO_DUE_DATE:
         return None
     low, high = reference - DECODE_BEFORE, reference + DECODE_AFTER
@@ -269,7 +264,7 @@ def _is_business_day(day: date) -> bool:
 
 def next_business_day(day: date) -> date:
     """`day` itself when it is a business day, else the next one (weekends and B3/BVMF holidays move forward)."""
-    _require_date("day", day)
+    require_date("day", day)
     while not _is_business_day(day):
         day += timedelta(days=1)
     return day

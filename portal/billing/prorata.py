@@ -1,4 +1,4 @@
-"""Pró-rata arithmetic (specs/prorata.md): billing periods, prorated lines, decreases by lot. Pure."""
+"""Pró-rata arithmetic (specs/prorata.md): prorated lines and decreases by lot (periods: shared/periods.py). Pure."""
 
 # Pure by rule 1: no Flask, no database, no clock. Callers pass the business date and instants in.
 # Money is int centavos (rule 4); dates are business dates (America/Sao_Paulo); instants are aware.
@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Context, localcontext
 from fractions import Fraction
 
+from portal.shared.arguments import require_date, require_int
 from portal.shared.money import round_half_up
 from portal.subscriptions import window
 
@@ -25,20 +26,6 @@ __all__ = [
 # --- checks shared by every function -------------------------------------------------------------
 
 
-def _require_int(name: str, value: object) -> int:
-    # bool is an int subclass, but True licenses or True centavos is always a bug.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    return value
-
-
-def _require_date(name: str, value: object) -> date:
-    # A datetime is a date subclass; refusing it keeps "which timezone was that?" out of billing.
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise TypeError(f"{name} must be a date (a business date), got {type(value).__name__}")
-    return value
-
-
 def _require_aware(name: str, value: object) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
@@ -48,9 +35,9 @@ def _require_aware(name: str, value: object) -> datetime:
 
 
 def _check_period(period_start: date, period_end: date, effective_on: date) -> None:
-    _require_date("period_start", period_start)
-    _require_date("period_end", period_end)
-    _require_date("effective_on", effective_on)
+    require_date("period_start", period_start)
+    require_date("period_end", period_end)
+    require_date("effective_on", effective_on)
     if period_end <= period_start:
         raise ValueError(f"empty period: {period_start} → {period_end}")
     if not period_start <= effective_on < period_end:
@@ -85,8 +72,8 @@ def prorated_amount(
     TypeError: a non-int price or quantity (bool included) or a non-date day. ValueError: a negative
     price, `period_end <= period_start`, or `effective_on` outside `[period_start, period_end)`.
     """
-    _require_int("unit_price_cents", unit_price_cents)
-    _require_int("quantity", quantity)
+    require_int("unit_price_cents", unit_price_cents)
+    require_int("quantity", quantity)
     if unit_price_cents < 0:
         raise ValueError("unit_price_cents must be ≥ 0; a removal is a negative quantity")
     _check_period(period_start, period_end, effective_on)
@@ -128,7 +115,7 @@ class Lot:
         if not isinstance(self.lot_id, str | int) or isinstance(self.lot_id, bool):
             raise TypeError(f"lot_id must be a str or an int, got {type(self.lot_id).__name__}")
         for name in ("quantity", "unit_price_cents", "billed_cents"):
-            if _require_int(name, getattr(self, name)) < 0:
+            if require_int(name, getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be ≥ 0")
         _require_aware("added_at", self.added_at)
         _require_aware("window_end", self.window_end)
@@ -194,7 +181,7 @@ def plan_decrease(
     TypeError: non-int `remove`. ValueError: negative `remove`, `remove` above the lots' total, a
     naive `at`, a lot added after `at`, two lots with the same id, or a bad period (as prorated_amount).
     """
-    _require_int("remove", remove)
+    require_int("remove", remove)
     _require_aware("at", at)
     _check_period(period_start, period_end, effective_on)
     if remove < 0:
@@ -234,8 +221,8 @@ def apply_credit(invoice_cents: int, credit_available_cents: int) -> tuple[int, 
     Both arguments are ≥ 0 (credit as a positive balance); the credit used is the smaller of the two,
     so an invoice never goes negative and `due + used == invoice_cents`.
     """
-    _require_int("invoice_cents", invoice_cents)
-    _require_int("credit_available_cents", credit_available_cents)
+    require_int("invoice_cents", invoice_cents)
+    require_int("credit_available_cents", credit_available_cents)
     if invoice_cents < 0 or credit_available_cents < 0:
         raise ValueError("invoice and credit are amounts ≥ 0 centavos")
     used = min(invoice_cents, credit_available_cents)

@@ -15,9 +15,6 @@ from sqlalchemy.orm import contains_eager, selectinload
 from portal.accounts.models import Organization
 from portal.billing import lines as billing
 from portal.billing.models import LineKind
-from portal.catalog.cart import CART_COUNT as CART_COUNT  # the cart is cart.py; CART_COUNT: the navigation's badge
-from portal.catalog.cart import CartLine as CartLine  # purchase offers' lines
-from portal.catalog.cart import update_cart as update_cart  # billing's tests
 from portal.catalog.models import (
     BILLING_MONTHS,
     TERM_MONTHS,

@@ -25,6 +25,7 @@ from portal.accounts.models import Membership, MembershipRole, Organization, Org
 from portal.accounts.roles import Permission, Role, permissions_for
 from portal.agreements.service import ensure_agreement_accepted
 from portal.catalog import service as catalog
+from portal.catalog.cart import CartLine
 from portal.catalog.models import Product
 from portal.extensions import db
 from portal.notifications import service as notify
@@ -357,7 +358,7 @@ def expire_due(*, now: datetime, actor: Actor) -> int:
 # ---------------------------------------------------------------- reading (staff and customer)
 
 # An offered product is priced as a cart line is: today's price per license, or None when no longer sold.
-OfferLine = catalog.CartLine
+OfferLine = CartLine
 
 
 def _products(ids: Iterable[int]) -> dict[int, Product]:

@@ -9,21 +9,9 @@ no database). Business dates only — `date`, never `datetime`; see specs/prorat
 """
 
 import calendar
-from datetime import date, datetime
+from datetime import date
 
-
-def _require_int(name: str, value: object) -> int:
-    # bool is an int subclass, but a True billing day is always a bug.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    return value
-
-
-def _require_date(name: str, value: object) -> date:
-    # A datetime is a date subclass; refusing it keeps "which timezone was that?" out of billing.
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise TypeError(f"{name} must be a date (a business date), got {type(value).__name__}")
-    return value
+from portal.shared.arguments import require_date, require_int
 
 
 def _month_after(year: int, month: int) -> tuple[int, int]:
@@ -46,8 +34,8 @@ def monthly_period(anchor_day: int, on: date) -> tuple[date, date]:
     anchor 31 gives Jan 31, Feb 28 (29 in a leap year), Mar 31. `E` is the next month's anchor, so
     `N = (E − S).days` is 28–31 and `S <= on < E`.
     """
-    _require_int("anchor_day", anchor_day)
-    _require_date("on", on)
+    require_int("anchor_day", anchor_day)
+    require_date("on", on)
     if not 1 <= anchor_day <= 31:
         raise ValueError(f"anchor_day must be 1–31, got {anchor_day}")
     this_anchor = _clamped(on.year, on.month, anchor_day)
@@ -63,8 +51,8 @@ def annual_period(term_start: date, on: date) -> tuple[date, date]:
     in non-leap years and on Feb 29 again in leap years. `N = (E − S).days` is 365 or 366.
     ValueError if `on` is before `term_start` (there is no term yet).
     """
-    _require_date("term_start", term_start)
-    _require_date("on", on)
+    require_date("term_start", term_start)
+    require_date("on", on)
     if on < term_start:
         raise ValueError(f"{on} is before the first term, which starts on {term_start}")
     year = on.year

@@ -22,8 +22,6 @@ from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Organization, User
-from portal.catalog.cart import cart_items as cart_items
-from portal.catalog.cart import set_cart_quantity as set_cart_quantity
 from portal.catalog.models import BillingFrequency, Product, ProductFamily
 from portal.extensions import db
 from portal.shared.errors import NotFound

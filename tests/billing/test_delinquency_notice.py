@@ -14,7 +14,7 @@ import pytest
 
 from portal.billing import payments
 from portal.billing.settings import BillingSettings
-from portal.catalog import service as catalog
+from portal.catalog import cart
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor
@@ -124,7 +124,7 @@ def test_the_catalog_says_it_before_the_user_starts(app_ctx, world, overdue):
 
 def test_the_cart_cannot_be_reviewed(app_ctx, world, overdue):
     product = factories.ProductFactory()
-    catalog.update_cart(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
+    cart.update_cart(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
     db.session.commit()
     page = shown(client_of(app_ctx, world.adm).get("/carrinho"))
     assert 'data-testid="purchases-blocked"' in page

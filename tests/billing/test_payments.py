@@ -17,6 +17,7 @@ from portal.billing.boletos import new_boleto
 from portal.billing.models import CreditEntry, GatewayEvent, GatewayPayment, Invoice, InvoiceStatus, Payment
 from portal.billing.service import credit_balance
 from portal.billing.settings import BillingSettings
+from portal.catalog import cart
 from portal.extensions import db
 from portal.integrations.payments import GatewayPaymentResult, ManualGateway, WebhookEvent
 from portal.shared import clock
@@ -243,7 +244,7 @@ def test_the_daily_job_marks_and_clears(invoice, world):
 def test_a_delinquent_organization_cannot_buy_or_increase_but_can_decrease(invoice, world, settings):
     subscription = factories.subscription(world.demo, quantity=10)
     product = factories.ProductFactory(name="Defender")
-    subscriptions.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
+    cart.set_cart_quantity(organization=world.demo, user=world.adm, product_id=product.id, quantity=2)
     db.session.commit()
     payments.refresh_delinquency(world.demo, date(2026, 4, 5), settings, Actor.system("tests"))
     db.session.commit()

@@ -12,6 +12,7 @@ from portal.billing.models import CreditEntry, Invoice, InvoiceLine, InvoiceSeri
 from portal.billing.run import invoice_organization, run_billing
 from portal.billing.service import credit_balance
 from portal.billing.settings import BillingSettings
+from portal.catalog import cart
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag
@@ -108,7 +109,7 @@ def test_the_invoice_carries_its_boleto_and_pix(demo, settings):
 def test_a_first_invoice_charges_the_contracted_quantity_and_the_prorata(demo, world, settings):
     product = factories.ProductFactory()
     with clock.frozen(at(date(2026, 3, 11))):
-        subscriptions.set_cart_quantity(organization=demo, user=world.adm, product_id=product.id, quantity=3)
+        cart.set_cart_quantity(organization=demo, user=world.adm, product_id=product.id, quantity=3)
         quote = subscriptions.quote_checkout(organization=demo, user=world.adm, actor=Actor.for_user(world.adm))
         subscriptions.confirm_quote(organization=demo, token=quote.token, actor=Actor.for_user(world.adm))
     invoice = issue(demo, date(2026, 4, 1), settings)
@@ -119,7 +120,7 @@ def test_a_first_invoice_charges_the_contracted_quantity_and_the_prorata(demo, w
 def test_a_purchase_on_the_billing_day_is_not_charged_twice(demo, world, settings):
     product = factories.ProductFactory()
     with clock.frozen(at(date(2026, 4, 1), 8)):
-        subscriptions.set_cart_quantity(organization=demo, user=world.adm, product_id=product.id, quantity=2)
+        cart.set_cart_quantity(organization=demo, user=world.adm, product_id=product.id, quantity=2)
         quote = subscriptions.quote_checkout(organization=demo, user=world.adm, actor=Actor.for_user(world.adm))
         subscriptions.confirm_quote(organization=demo, token=quote.token, actor=Actor.for_user(world.adm))
     invoice = issue(demo, date(2026, 4, 1), settings)

@@ -12,6 +12,7 @@ from portal.billing.boletos import free_field, nosso_numero
 from portal.billing.models import Boleto, CreditEntry, Invoice, InvoiceLine, InvoiceStatus
 from portal.billing.run import run_billing
 from portal.billing.settings import BillingSettings
+from portal.catalog import cart
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
@@ -87,7 +88,7 @@ def _scenario(app, batch_size: int) -> dict:
         run(date(2026, 3, 1))
         with clock.frozen(at(date(2026, 3, 11), 15)):
             _change(orgs["mensal"], adm, e12, 13)  # E1: +3 → R$ 160,35 on the next invoice
-            subscriptions.set_cart_quantity(organization=orgs["compra"], user=buyer, product_id=e3.id, quantity=3)
+            cart.set_cart_quantity(organization=orgs["compra"], user=buyer, product_id=e3.id, quantity=3)
             quote = subscriptions.quote_checkout(organization=orgs["compra"], user=buyer, actor=Actor.for_user(buyer))
             confirmation = subscriptions.confirm_quote(organization=orgs["compra"], token=quote.token,
                                                        actor=Actor.for_user(buyer))

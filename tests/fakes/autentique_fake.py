@@ -41,7 +41,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from tests.fakes.externals import LoopbackServer
+from tests.fakes.externals import LoopbackFake, LoopbackServer
 
 Callback = str | Callable[[bytes, dict[str, str]], Any] | None
 SIGNED_MARK = b"\n% Assinado digitalmente (fake Autentique)\n"
@@ -90,7 +90,7 @@ class _Document:
         return all(s.signed_at for s in self.signatures)
 
 
-class AutentiqueFake:
+class AutentiqueFake(LoopbackFake):
     def __init__(self, token: str = "fake-autentique-token",  # noqa: S107 - a test double's token
                  webhook_secret: str = "fake-webhook-secret", callback: Callback = None,  # noqa: S107
                  owner_email: str | None = None) -> None:
@@ -110,18 +110,6 @@ class AutentiqueFake:
     @property
     def graphql_url(self) -> str:
         return f"{self.url}/v2/graphql"
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> "AutentiqueFake":
-        self._http = LoopbackServer(self.app).start()
-        self.url = self._http.url
-        return self
-
-    def stop(self) -> None:
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
 
     # ------------------------------------------------------------ test controls
 

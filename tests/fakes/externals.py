@@ -71,6 +71,27 @@ class LoopbackServer:
             self._server = None
 
 
+class LoopbackFake:
+    """The lifecycle of a fake external system: `start()` serves `wsgi_app()` on a LoopbackServer and sets
+    `url`; `stop()` stops it (twice is harmless). Subclasses answer the vendor's protocol in `wsgi_app`."""
+
+    url = ""
+    _http: LoopbackServer | None = None
+
+    def wsgi_app(self):
+        return self.app
+
+    def start(self):
+        self._http = LoopbackServer(self.wsgi_app()).start()
+        self.url = self._http.url
+        return self
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+
+
 def _pg_bindir() -> Path | None:
     pg_config = shutil.which("pg_config")
     if pg_config:

@@ -48,7 +48,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from portal.shared import clock
-from tests.fakes.externals import LoopbackServer
+from tests.fakes.externals import LoopbackFake, LoopbackServer
 
 WINDOW = timedelta(hours=168)
 MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"
@@ -161,7 +161,7 @@ class _Operation:
     done: bool = False
 
 
-class PartnerCenterFake:
+class PartnerCenterFake(LoopbackFake):
     def __init__(self, token: str = "fake-partner-center-token",  # noqa: S107 - a test double's token
                  cart_lifetime: timedelta = timedelta(days=7)):
         self.token = token
@@ -183,18 +183,6 @@ class PartnerCenterFake:
         self.customers: dict[str, dict] = {}  # tenant id → the Customer resource (created or added)
         self._http: LoopbackServer | None = None
         self.app = self._build_app()
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> "PartnerCenterFake":
-        self._http = LoopbackServer(self.app).start()
-        self.url = self._http.url
-        return self
-
-    def stop(self) -> None:
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
 
     # ------------------------------------------------------------ test controls
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.externals import LoopbackServer
+from tests.fakes.externals import LoopbackFake, LoopbackServer
 
 ADAPTIVE_CARD_MIME = "application/vnd.microsoft.card.adaptive"
 MAX_BODY = 28 * 1024
@@ -77,7 +77,7 @@ def envelope_problems(body: bytes, content_type: str) -> list[str]:
     return problems
 
 
-class TeamsRecorder:
+class TeamsRecorder(LoopbackFake):
     def __init__(self, statuses: list[int] | None = None) -> None:
         self.statuses = list(statuses or [])
         self.signature = uuid.uuid4().hex
@@ -93,15 +93,8 @@ class TeamsRecorder:
         return (f"{self.url}/workflows/3f1c0d2e/triggers/manual/paths/invoke"
                 f"?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={self.signature}")
 
-    def start(self) -> "TeamsRecorder":
-        self._http = LoopbackServer(self._wsgi).start()
-        self.url = self._http.url
-        return self
-
-    def stop(self) -> None:
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
+    def wsgi_app(self):
+        return self._wsgi
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)
