@@ -6,7 +6,8 @@ the steadiest view of what a page costs, since it leaves out how wrk's connectio
 The dataset is bench/pages.py's (each organization: 50 subscriptions with their orders, 36 invoices), on a
 throwaway PostgreSQL cluster; the app runs with the production settings. The pages are measured in turn, round
 after round (`time.process_time()` over `--requests` requests after 20 of warm-up); the table gives each page's
-fastest and median round, and the ratio of /ping's fastest round to the page's.
+fastest and median round, the ratio of /ping's fastest round to the page's, and the SQL statements one
+request runs.
 """
 
 import argparse
@@ -61,14 +62,38 @@ def main() -> int:
                 for _ in range(args.requests):
                     client.get(path)
                 times[label].append((time.process_time() - started) / args.requests * 1000)
+        statements = {label: _statements(app, client, path) for label, path in paths.items()}
         baseline = min(times["/ping (trivial)"])
         print(f"\n{args.orgs} organizations, {args.rounds} rounds of {args.requests} requests; CPU ms per request")
-        print(f"{'page':18} {'fastest':>8} {'median':>8} {'ratio':>6}")
+        print(f"{'page':18} {'fastest':>8} {'median':>8} {'ratio':>6} {'SQL':>4}")
         for label, values in times.items():
-            print(f"{label:18} {min(values):8.2f} {sorted(values)[len(values) // 2]:8.2f} {baseline / min(values):6.2f}")
+            print(f"{label:18} {min(values):8.2f} {sorted(values)[len(values) // 2]:8.2f} {baseline / min(values):6.2f} "
+                  f"{statements[label]:4}")
         with app.app_context():
             db.engine.dispose()
     return 0
+
+
+def _statements(app, client, path: str) -> int:
+    """How many SQL statements one request of `path` runs (the SQL column)."""
+    from sqlalchemy import event
+
+    from portal.extensions import db
+
+    count = 0
+
+    def counted(*_args) -> None:
+        nonlocal count
+        count += 1
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    return count
 
 
 if __name__ == "__main__":
