@@ -296,7 +296,7 @@ def main() -> int:
     with throwaway_database(args.database_url) as url:
         from sqlalchemy import func, select
 
-        from portal import create_app
+        from portal.app import create_app
         from portal.billing import boleto as boleto_codes
         from portal.billing.models import Invoice
         from portal.billing.run import BATCH_SIZE, run_billing

@@ -23,7 +23,7 @@ def throwaway_database(admin_url: str | None = None) -> Iterator[str]:
 
 def migrate(url: str) -> None:
     """The portal's schema on `url` (its migrations, as `flask db upgrade` runs them)."""
-    from portal import create_app
+    from portal.app import create_app
     from portal.extensions import db
     from portal.migrate import upgrade
 

@@ -32,7 +32,7 @@ def main() -> int:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
 
-    from portal import create_app
+    from portal.app import create_app
     from portal.extensions import db
 
     with throwaway_database(args.database_url) as url:

@@ -28,7 +28,7 @@ def run_migrations_online() -> None:
         return
     app = config.attributes.get("app")
     if app is None:
-        from portal import create_app
+        from portal.app import create_app
 
         app = create_app()
     with app.app_context(), db.engine.connect() as connection:

@@ -22,7 +22,7 @@ os.environ.setdefault("PORTAL_INSTANCE_DIR", tempfile.mkdtemp(prefix="portal-ins
 import pytest  # noqa: E402
 from sqlalchemy import orm  # noqa: E402
 
-from portal import create_app  # noqa: E402
+from portal.app import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.migrate import upgrade  # noqa: E402
 from tests.fakes.externals import (  # noqa: E402

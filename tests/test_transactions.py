@@ -1,5 +1,5 @@
 """PostgreSQL: a transaction that wrote nothing ends with COMMIT, so psycopg keeps its prepared statements;
-one that wrote, or failed, is still rolled back (portal/__init__.py, `_postgresql_end_read_only_with_commit`)."""
+one that wrote, or failed, is still rolled back (portal/app.py, `_postgresql_end_read_only_with_commit`)."""
 
 import pytest
 from sqlalchemy import func, select, text

@@ -63,7 +63,7 @@ ADAPTIVE_CARD_MIME = "application/vnd.microsoft.card.adaptive"
 ADAPTIVE_CARD_VERSION = "1.4"  # Teams renders up to 1.5; 1.4 is what the Workflows template posts
 
 # The card's facts, in the order of the minimum checklist (../shared/seeds/000_*). Labels follow the locale of
-# the context posting the card: jobs post in Portuguese (portal/__init__.py `_select_locale`).
+# the context posting the card: jobs post in Portuguese (portal/app.py `_select_locale`).
 FACTS = (
     ("company", _l("Empresa")),
     ("responsible", _l("Responsável")),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import config
-from portal import create_app
+from portal.app import create_app
 from portal.offers.models import OfferStatus
 from portal.shared.links import absolute_url
 from tests import factories

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 import portal.accounts.jobs
-from portal import create_app
 from portal.accounts import service
+from portal.app import create_app
 from portal.extensions import db
 from portal.shared.audit import AuditEvent, AuditTag
 from tests import factories

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import create_app
 from portal.accounts import service
 from portal.accounts.models import Membership, User
 from portal.accounts.roles import Role
 from portal.accounts.views import PENDING_MAX_AGE
+from portal.app import create_app
 from portal.extensions import db
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from tests import factories

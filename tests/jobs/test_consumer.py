@@ -19,7 +19,7 @@ from tests.jobs.support import ROOT, environment, executed, private_redis_db, st
 
 PRODUCER = """
 import sys
-from portal import create_app
+from portal.app import create_app
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.notifications import service as notify

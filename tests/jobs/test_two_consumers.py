@@ -46,7 +46,7 @@ def _billing_day() -> date:
 
 PRODUCE_EMAILS = """
 import sys
-from portal import create_app
+from portal.app import create_app
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.notifications import service as notify

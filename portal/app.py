@@ -1,0 +1,383 @@
+"""The portal's application factory (`create_app`): extensions, integrations, blueprints, CLI, error handlers.
+
+The composition root: it imports every room (their blueprints, jobs and integrations); nothing imports it but
+the entry points (wsgi.py, the job consumer's registry, migrations, tests, benches)."""
+
+import sqlite3
+from typing import Any
+
+from flask import Flask, flash, g, has_request_context, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, get_translations
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh as refresh_locale
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from jinja2 import pass_context
+from markupsafe import Markup
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import SecurityError
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
+
+import config
+from portal import jobs, navigation
+from portal.accounts.context import load_request_context, load_user, session_expired
+from portal.accounts.roles import Permission, StaffPermission
+from portal.accounts.views import bp as accounts_bp
+from portal.agreements.views import bp as agreements_bp
+from portal.backoffice import agreements as _backoffice_agreements  # noqa: F401 - registers its routes
+from portal.backoffice import audit as _backoffice_audit  # noqa: F401 - registers its routes
+from portal.backoffice import billing as _backoffice_billing  # noqa: F401 - registers its routes
+from portal.backoffice import bp as backoffice_bp
+from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes
+from portal.backoffice import corrections as _backoffice_corrections  # noqa: F401 - registers its routes
+from portal.backoffice import cosell as _backoffice_cosell  # noqa: F401 - registers its routes
+from portal.backoffice import fiscal as _backoffice_fiscal  # noqa: F401 - registers its routes
+from portal.backoffice import offers as _backoffice_offers  # noqa: F401 - registers its routes
+from portal.backoffice import onboarding as _backoffice_onboarding  # noqa: F401 - registers its routes
+from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
+from portal.backoffice import organizations as _backoffice_organizations  # noqa: F401 - registers its routes
+from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - registers its routes
+from portal.billing.views import bp as billing_bp
+from portal.billing.webhooks import bp as webhooks_bp
+from portal.cancellations.views import bp as cancellations_bp
+from portal.catalog.views import bp as catalog_bp
+from portal.cli import register as register_cli
+from portal.extensions import babel, csrf, db, login_manager
+from portal.health import bp as health_bp
+from portal.integrations import esign, fiscal, mailer, partner_center, payments, teams
+from portal.jobs import tasks as _tasks  # noqa: F401 - every job's name, for jobs.enqueue
+from portal.offers.views import bp as offers_bp
+from portal.onboarding.webhooks import bp as onboarding_webhooks_bp
+from portal.shared import clock
+from portal.shared import cnpj as cnpj_module
+from portal.shared.audit import AUDIT_TAG_LABELS
+from portal.shared.audit_subjects import actor_label, subject_label
+from portal.shared.formatting import format_date, format_datetime, format_money, format_period
+from portal.shared.fragments import FragmentCache
+from portal.shared.permissions import customer_can, public, staff_can
+from portal.shared.urls import url_pattern
+from portal.subscriptions import order_texts
+from portal.subscriptions.views import bp as subscriptions_bp
+from portal.support.views import bp as support_bp
+
+
+def _select_locale() -> str:
+    """The user's saved preference, else the one chosen on the page, else Portuguese."""
+    if not has_request_context():  # CLI and jobs: messages in the default language
+        return "pt_BR"
+    if current_user and current_user.is_authenticated and current_user.language:
+        return current_user.language
+    return session.get("lang") or "pt_BR"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite: foreign keys on, WAL, wait for locks instead of failing, and transactions we begin ourselves."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" listener below issues BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
+    # never fails half-way with "database is locked"; writers queue on busy_timeout instead.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@event.listens_for(Engine, "rollback")
+def _postgresql_end_read_only_with_commit(connection: Any) -> None:
+    """PostgreSQL: end a transaction that wrote nothing with COMMIT instead of ROLLBACK.
+
+    For the database the two are the same when nothing was written (no transaction id was assigned: no row
+    inserted, changed, deleted or locked), but psycopg forgets its prepared statements on every rollback, and
+    every request ends with one (the session is closed). Without this, no statement would ever stay
+    prepared and PostgreSQL would plan every query of every page again: about 1 ms for "Licenças", more than
+    running it. A transaction that wrote, or failed, is rolled back as asked.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    driver = connection.connection.driver_connection
+    if driver is None or driver.info.transaction_status.name != "INTRANS":
+        return
+    with driver.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
+        wrote_nothing = cursor.fetchone()[0]
+    if wrote_nothing:
+        driver.commit()  # the rollback SQLAlchemy sends next finds no transaction and keeps the statements
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(config.BASE_DIR / "templates"),
+        static_folder=str(config.BASE_DIR / "static"),
+        instance_path=str(config.INSTANCE_DIR),
+    )
+    app.config.from_mapping(config.load((overrides or {}).get("PORTAL_ENV")))
+    app.config.update(overrides or {})
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        config.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+    if app.config["PROXY_FIX_X_FOR"] or app.config["PROXY_FIX_X_PROTO"]:
+        # Behind the load balancer: the client's IP (rate limits, audit) from X-Forwarded-For, as many hops
+        # as configured; the Host is never taken from a header (TRUSTED_HOSTS checks the real one).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"],
+                                x_proto=app.config["PROXY_FIX_X_PROTO"], x_host=0, x_port=0, x_prefix=0)
+    _init_extensions(app)
+    _init_integrations(app)
+    _register_blueprints(app)
+    _register_request_hooks(app)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+
+
+    register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    _install_template_gettext(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.session_protection = "basic"
+
+
+    login_manager.login_message = _l("Entre para continuar.")
+    login_manager.login_message_category = "info"
+
+
+    login_manager.user_loader(load_user)
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Templates' `_()` and `ngettext()` with the translations looked up by locale in a dict.
+
+    flask_babel's own callables walk the request context, the domain and the locale on every call, and a
+    page of 50 licenses makes hundreds of calls. Each `render_template` binds `_`, `gettext` and `ngettext` to
+    the translations of the locale at that moment (a context processor), so a call is a catalog lookup; an
+    e-mail rendered inside `force_locale` during a request gets its own language, as its render binds again.
+    Templates rendered without Flask's context (fragments, macros imported without context) use the
+    environment's callables, which read the locale on each call.
+    """
+
+    by_locale: dict[Any, Any] = {}
+
+    def translations():
+        locale = get_locale()
+        found = by_locale.get(locale)
+        if found is None:
+            found = by_locale[locale] = get_translations()
+        return found
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda message: translations().ugettext(message),
+        ngettext=lambda singular, plural, n: translations().ungettext(singular, plural, n),
+        pgettext=lambda context, message: translations().upgettext(context, message),
+        npgettext=lambda context, singular, plural, n: translations().unpgettext(context, singular, plural, n),
+        newstyle=True,
+    )
+
+    @app.context_processor
+    def _bound_gettext() -> dict[str, Any]:
+        # The same contract as Jinja's "newstyle" gettext: the message is always a format string (so "%%"
+        # is "%"), marked safe when autoescaping, its variables escaped by Markup's "%".
+        found = translations()
+        ugettext, ungettext = found.ugettext, found.ungettext
+
+        @pass_context
+        def gettext(context, message: str, **variables: Any) -> str:
+            text = ugettext(message)
+            return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
+
+        @pass_context
+        def ngettext(context, singular: str, plural: str, num: int, **variables: Any) -> str:
+            variables.setdefault("num", num)
+            text = ungettext(singular, plural, num)
+            return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
+
+        return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
+
+
+def _init_integrations(app: Flask) -> None:
+
+    app.extensions["mailer"] = mailer.from_config(app.config)
+    app.extensions["provisioner"] = partner_center.from_config(app.config)
+
+    app.extensions["payment_gateway"] = payments.from_config(app.config)
+
+    app.extensions["fiscal_issuer"] = fiscal.from_config(app.config)
+
+    app.extensions["esign"] = esign.from_config(app.config)
+    app.extensions["teams"] = teams.from_config(app.config)
+    jobs.configure_for_app(app)
+
+
+class _IdConverter(IntegerConverter):
+    """`<int:…>` in URLs stops at the largest id a database column holds: a bigger number matches no
+    route (404) instead of overflowing the driver (500)."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=2**31 - 1, signed=False) -> None:
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
+def _register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = _IdConverter
+
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(cancellations_bp)
+    app.register_blueprint(catalog_bp)
+    app.register_blueprint(billing_bp)
+    app.register_blueprint(agreements_bp)
+    app.register_blueprint(support_bp)
+    app.register_blueprint(backoffice_bp)
+    app.register_blueprint(offers_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(onboarding_webhooks_bp)
+    app.view_functions["static"] = public(app.view_functions["static"])
+
+    @app.get("/favicon.ico")
+    @public
+    def favicon():
+        """Browsers ask every site for /favicon.ico whatever the page links: a real icon, not a 404."""
+        return app.send_static_file("favicon.ico")
+
+
+def _register_request_hooks(app: Flask) -> None:
+
+
+    @app.before_request
+    def _context():
+        if request.endpoint in ("static", "favicon"):
+            return None
+        # A Host outside TRUSTED_HOSTS: Flask answers 400 after these hooks; nothing is loaded for it meanwhile
+        # (no URL can be built for such a request either).
+        if isinstance(request.routing_exception, SecurityError):
+            return None
+        # A request run inside an already pushed app context (tests, CLI) shares its `g`;
+        # it must never inherit the previous request's user or language.
+        g.pop("_login_user", None)
+        navigation.forget()
+        refresh_locale()
+        if current_user.is_authenticated and session_expired():
+            flash(_("Sua sessão expirou por inatividade. Entre novamente."), "warning")
+            return redirect(url_for("accounts.login", next=request.path))
+        load_request_context()
+        return None
+
+    @app.after_request
+    def _security_headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        )
+        if app.config["SESSION_COOKIE_SECURE"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if current_user.is_authenticated:
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+
+    @app.errorhandler(403)
+    def forbidden(_error):
+        return render_template("errors/403.html"), 403
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return render_template("errors/404.html"), 404
+
+    @app.errorhandler(405)
+    def method_not_allowed(_error):
+        return render_template("errors/generic.html", code=405,
+                               message=_("Esta ação não está disponível por aqui.")), 405
+
+    @app.errorhandler(410)
+    def gone(_error):
+        return render_template("errors/generic.html", code=410, message=_("Este link não vale mais.")), 410
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(_error):
+        # The Host header names none of TRUSTED_HOSTS: answered before anything reads it to build a link.
+        return render_template("errors/untrusted_host.html"), 400
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error):
+        return render_template(
+            "errors/generic.html", code=400,
+            message=_(
+                "O formulário expirou ou foi enviado de outro lugar. Volte, recarregue a página e tente de novo."
+            ),
+        ), 400
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return render_template(
+            "errors/generic.html", code=413,
+            message=_("O envio passou do tamanho máximo aceito (%(mb)d MB). Envie arquivos menores.", mb=limit_mb),
+        ), 413
+
+    @app.errorhandler(429)
+    def too_many(_error):
+        return render_template(
+            "errors/generic.html", code=429,
+            message=_("Muitas tentativas em pouco tempo. Aguarde um minuto e tente de novo."),
+        ), 429
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        db.session.rollback()
+        return render_template("errors/500.html"), 500
+
+
+def _register_template_helpers(app: Flask) -> None:
+
+    app.jinja_env.filters["brl"] = format_money
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["period"] = format_period
+    app.jinja_env.filters["cnpj"] = cnpj_module.format
+    app.jinja_env.globals["url_pattern"] = url_pattern
+    app.jinja_env.globals.update(order_texts.TEMPLATE_GLOBALS, subject_label=subject_label, actor_label=actor_label)
+
+    app.extensions["fragments"] = FragmentCache(app.config["FRAGMENT_CACHE_BYTES"])
+    app.context_processor(navigation.context)
+
+    @app.context_processor
+    def _globals():
+        return {
+            "can": customer_can,
+            "staff_can": staff_can,
+            "Permission": Permission,
+            "StaffPermission": StaffPermission,
+            "current_locale": str(get_locale() or "pt_BR"),
+            "languages": app.config["LANGUAGES"],
+            "audit_tag_label": lambda tag: AUDIT_TAG_LABELS.get(tag, tag),
+            "current_membership": getattr(g, "membership", None),
+            "current_organization": getattr(g, "organization", None),
+            "user_memberships": getattr(g, "memberships", []),
+            "now": clock.now,
+        }
