@@ -34,6 +34,7 @@ from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
+from portal.shared.links import absolute_url
 
 PDF = "application/pdf"
 XML = "application/xml"
@@ -201,10 +202,6 @@ def invoice_attachments(invoice: Invoice) -> list[tuple[str, str, str]]:
 
 # ---------------------------------------------------------------- the monthly e-mail
 
-def _portal_url(path: str) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + path
-
-
 def _locked(invoice: Invoice) -> Invoice | None:
     found = db.session.scalar(select(Invoice).where(Invoice.id == invoice.id).with_for_update()
                               .execution_options(populate_existing=True))
@@ -242,7 +239,8 @@ def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
     boleto = invoice.current_boleto if invoice.status == InvoiceStatus.OPEN else None
     context = {"invoice": invoice, "organization": invoice.organization, "boleto": boleto,
                "fiscal": invoice.fiscal_document, "owed_cents": invoice.total_cents - invoice.paid_cents,
-               "url": _portal_url(f"/faturas/{invoice.id}"), "attachment_names": [a[0] for a in attachments]}
+               "url": absolute_url("billing.invoice", invoice_id=invoice.id),
+               "attachment_names": [a[0] for a in attachments]}
     for person in people:
         queue_email(
             "invoice_issued", to=[person.email], subject_fn=lambda: _invoice_subject(invoice),
@@ -332,8 +330,8 @@ def _remind(invoice_id: int, *, today: date) -> bool:
     offset = (today - invoice.due_date).days
     context = {"invoice": invoice, "organization": invoice.organization, "boleto": boleto, "step": step,
                "days_to_due": -offset, "days_late": offset, "owed_cents": invoice.total_cents - invoice.paid_cents,
-               "url": _portal_url(f"/faturas/{invoice.id}"),
-               "second_copy_url": _portal_url(f"/faturas/{invoice.id}/segunda-via")}
+               "url": absolute_url("billing.invoice", invoice_id=invoice.id),
+               "second_copy_url": absolute_url("billing.second_copy_preview", invoice_id=invoice.id)}
     for person in recipients(invoice.organization_id):
         queue_email(
             "dunning_reminder", to=[person.email], subject_fn=lambda: _dunning_subject(invoice, step, today),

@@ -18,6 +18,7 @@ from portal.accounts.models import Membership, MembershipRole, Organization, Sta
 from portal.accounts.roles import ROLE_LABELS, Role, StaffRole
 from portal.extensions import db
 from portal.notifications.models import EmailDelivery
+from portal.shared.links import absolute_url
 from portal.subscriptions.failures import Audience, cause_of
 from portal.subscriptions.models import OrderStatus, Subscription
 from portal.support.models import TICKET_CATEGORY_LABELS, TICKET_PRIORITY_LABELS, TICKET_STATUS_LABELS, MessageKind
@@ -129,10 +130,6 @@ def _staff_with_role(role) -> list:
         .where(User.is_staff.is_(True), User.active.is_(True), StaffRoleGrant.role == role).order_by(User.id)))
 
 
-def _portal_url(path: str) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + path
-
-
 def order_received(*, orders: list, requester) -> list[EmailDelivery]:
     """"Recebemos seu pedido": what was asked, and that it reaches the provider within 30 minutes."""
     if not orders:
@@ -145,7 +142,7 @@ def order_received(*, orders: list, requester) -> list[EmailDelivery]:
             to=[person.email],
             subject_fn=lambda: _("Recebemos seu pedido de licenças"),
             context={"orders": orders, "person": person, "requester": requester,
-                     "url": _portal_url("/licencas")},
+                     "url": absolute_url("subscriptions.licenses")},
             language=_language(person),
             organization_id=organization_id,
         ))
@@ -161,8 +158,8 @@ def _tell_customer_about_order(template: str, *, order, subject_fn, context: dic
     """`template` (a customer template) to the customer people of the order: the requester and the Masters."""
     return [
         queue_email(template, to=[person.email], subject_fn=subject_fn,
-                    context={"order": order, "person": person, "url": _portal_url(f"/pedidos/{order.id}"),
-                             **(context or {})},
+                    context={"order": order, "person": person,
+                             "url": absolute_url("subscriptions.order", order_id=order.id), **(context or {})},
                     language=_language(person), organization_id=order.organization_id)
         for person in _order_recipients(order.organization_id, _requester_of(order))
     ]
@@ -201,7 +198,7 @@ def order_failed_staff(*, order) -> list[EmailDelivery]:
     organization = db.session.get(Organization, order.organization_id)
     requester = _requester_of(order)
     context = {"order": order, "organization": organization, "requester": requester,
-               "url": _portal_url(f"/backoffice/pedidos/{order.id}")}
+               "url": absolute_url("backoffice.order", order_id=order.id)}
 
     def subject():
         return _("Pedido nº %(id)d falhou e precisa da equipe — %(org)s", id=order.id, org=organization.display_name)
@@ -254,7 +251,7 @@ def ticket_opened(*, ticket, message, opener, organization, attachments: Sequenc
         context={"ticket": ticket, "message": message, "opener": opener, "organization": organization,
                  "attachments": list(attachments), "category": TICKET_CATEGORY_LABELS[ticket.category],
                  "priority": TICKET_PRIORITY_LABELS[ticket.priority],
-                 "url": _portal_url(f"/backoffice/chamados/{ticket.id}")},
+                 "url": absolute_url("backoffice.ticket", ticket_id=ticket.id)},
         language=current_app.config["BABEL_DEFAULT_LOCALE"],
         organization_id=ticket.organization_id,
     )
@@ -269,7 +266,7 @@ def ticket_customer_replied(*, ticket, message, author, organization, assignee=N
         subject_fn=lambda: _("Chamado nº %(id)d respondido pelo cliente: %(subject)s", id=ticket.id,
                              subject=ticket.subject),
         context={"ticket": ticket, "message": message, "author": author, "organization": organization,
-                 "url": _portal_url(f"/backoffice/chamados/{ticket.id}")},
+                 "url": absolute_url("backoffice.ticket", ticket_id=ticket.id)},
         language=_language(assignee) if assignee is not None else current_app.config["BABEL_DEFAULT_LOCALE"],
         organization_id=ticket.organization_id,
     )
@@ -288,7 +285,8 @@ def ticket_replied(*, ticket, message, author) -> list[EmailDelivery]:
             to=[person.email],
             subject_fn=lambda: _("Resposta ao chamado nº %(id)d: %(subject)s", id=ticket.id, subject=ticket.subject),
             context={"ticket": ticket, "message": message, "author": author, "person": person,
-                     "status": TICKET_STATUS_LABELS[ticket.status], "url": _portal_url(f"/chamados/{ticket.id}")},
+                     "status": TICKET_STATUS_LABELS[ticket.status],
+                     "url": absolute_url("support.ticket", ticket_id=ticket.id)},
             language=_language(person),
             organization_id=ticket.organization_id,
         ))
@@ -305,7 +303,7 @@ def ticket_status_changed(*, ticket, old: str, new: str, opener) -> EmailDeliver
         to=[opener.email],
         subject_fn=lambda: _("Chamado nº %(id)d: %(status)s", id=ticket.id, status=TICKET_STATUS_LABELS[new]),
         context={"ticket": ticket, "person": opener, "old": TICKET_STATUS_LABELS[old], "new": TICKET_STATUS_LABELS[new],
-                 "url": _portal_url(f"/chamados/{ticket.id}")},
+                 "url": absolute_url("support.ticket", ticket_id=ticket.id)},
         language=_language(opener),
         organization_id=ticket.organization_id,
     )
@@ -314,13 +312,13 @@ def ticket_status_changed(*, ticket, old: str, new: str, opener) -> EmailDeliver
 # ---------------------------------------------------------------- cancellations and rescissions
 
 def _tell_masters_and_staff(template: str, *, organization_id: int, requester, subject_fn, context: dict,
-                            path: str) -> list[EmailDelivery]:
+                            url: str) -> list[EmailDelivery]:
     """The organization's active Masters and the person who acted (each in their language), and the staff."""
 
     context = {**context, "role_labels": ROLE_LABELS, "requester": requester}
     deliveries = [
         queue_email(template, to=[person.email], subject_fn=subject_fn,
-                    context={**context, "person": person, "url": _portal_url(path)},
+                    context={**context, "person": person, "url": url},
                     language=_language(person), organization_id=organization_id)
         for person in _order_recipients(organization_id, requester)
     ]
@@ -342,7 +340,7 @@ def cancellation_requested(*, request, requester) -> list[EmailDelivery]:
         subject_fn=lambda: _("Cancelamento de %(product)s — %(org)s", product=product,
                              org=organization.display_name),
         context={"request": request, "organization": organization, "subscription": subscription},
-        path=f"/licencas/{subscription.id}",
+        url=absolute_url("subscriptions.detail", subscription_id=subscription.id),
     )
 
 
@@ -354,7 +352,7 @@ def rescission_requested(*, parent, items, requester, grace_until) -> list[Email
         "cancellation_rescission", organization_id=organization.id, requester=requester,
         subject_fn=lambda: _("Rescisão de contrato — %(org)s", org=organization.display_name),
         context={"request": parent, "items": items, "organization": organization, "grace_until": grace_until},
-        path="/rescisao",
+        url=absolute_url("cancellations.rescission"),
     )
 
 
@@ -367,5 +365,5 @@ def rescission_withdrawn(*, parent, items, withdrawn_by) -> list[EmailDelivery]:
         subject_fn=lambda: _("Rescisão de contrato retirada — %(org)s", org=organization.display_name),
         context={"request": parent, "items": items, "organization": organization,
                  "original_requester": db.session.get(User, parent.requested_by_id)},
-        path="/licencas",
+        url=absolute_url("subscriptions.licenses"),
     )
