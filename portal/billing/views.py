@@ -28,7 +28,7 @@ from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.forms import show_error
 from portal.shared.fragments import render_fragment
-from portal.shared.permissions import customer_can, requires
+from portal.shared.permissions import requires
 
 bp = Blueprint("billing", __name__)
 
@@ -80,9 +80,7 @@ def invoices():
     page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
     rows, has_next = billing.invoice_rows(g.organization.id, year=filters.year, status=filters.status,
                                           today=clock.today(), page=page)
-    # The rows' document links: for whoever may download invoices, boletos and notas fiscais (a value of the
-    # fragment's key, as the fragment may not read the permissions itself).
-    values = {"rows": rows, "documents": customer_can(Permission.BILLING_READ)}
+    values = {"rows": rows}  # whoever sees "Faturas" may download its documents (the same permission)
     table = render_fragment("billing/_invoices_table.html", values, _invoice_table_words) if rows else None
     return render_template(
         "billing/list.html", table=table, has_next=has_next, page=page, filters=filters,
