@@ -159,6 +159,17 @@ def load(env: str | None = None) -> dict:
         "PIX_KEY": os.environ.get("PIX_KEY", "11444777000161"),  # a CNPJ, e-mail, phone or random key
         "PIX_MERCHANT_NAME": os.environ.get("PIX_MERCHANT_NAME", "PORTAL CLOUD"),
         "PIX_MERCHANT_CITY": os.environ.get("PIX_MERCHANT_CITY", "SAO PAULO"),
+        # Dynamic Pix (cobv): "static" (no PSP: the static BR Code above), "simulator", or "api_pix" (any PSP
+        # implementing the Banco Central's API Pix: OAuth2 client credentials over mTLS with the PSP's certificate).
+        "PIX_BACKEND": os.environ.get("PIX_BACKEND", "static"),
+        "PIX_API_URL": os.environ.get("PIX_API_URL", ""),  # with the major version, e.g. https://pix.psp.example/v2
+        "PIX_TOKEN_URL": os.environ.get("PIX_TOKEN_URL", ""),  # the PSP's OAuth2 token endpoint
+        "PIX_CLIENT_ID": os.environ.get("PIX_CLIENT_ID", ""),
+        "PIX_CLIENT_SECRET": os.environ.get("PIX_CLIENT_SECRET", ""),
+        "PIX_CERT_FILE": os.environ.get("PIX_CERT_FILE", ""),  # PEM client certificate the PSP issued
+        "PIX_KEY_FILE": os.environ.get("PIX_KEY_FILE", ""),  # its PEM private key
+        "PIX_CA_FILE": os.environ.get("PIX_CA_FILE", ""),  # PEM bundle of the PSP's CA; system store if empty
+        "PIX_TIMEOUT": float(os.environ.get("PIX_TIMEOUT", "30")),  # seconds per request
         # Notas fiscais: "simulator" (documents marked SEM VALOR FISCAL) or "upload" (staff upload XML + PDF).
         "FISCAL_BACKEND": os.environ.get("FISCAL_BACKEND", "simulator"),
         # Payments: "manual" (finance reconciles boleto/Pix/deposit) or "stripe" (card and boleto via Stripe).
