@@ -239,6 +239,10 @@ class Payment(db.Model):
     note: Mapped[str] = mapped_column(String(300), default="")
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # From a bank's retorno (liquidação): juros/multa paid, the bank's fee and the day the money was credited.
+    interest_paid_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fee_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    credited_on: Mapped[date | None] = mapped_column(Date)
 
     invoice: Mapped[Invoice] = relationship(back_populates="payments")
 
@@ -326,3 +330,118 @@ class CreditEntry(db.Model):
     change_id: Mapped[int | None] = mapped_column(ForeignKey("quantity_changes.id"))
     invoice_id: Mapped[int | None] = mapped_column(Integer)  # set by billing when applied
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+# ---------------------------------------------------------------- bank files (CNAB 240, issue 15)
+
+
+class MovementKind(StrEnum):
+    ENTRADA = "entrada"  # register the boleto at the bank
+    BAIXA = "baixa"  # pedido de baixa: the bank stops accepting it
+    VENCIMENTO = "vencimento"  # alteração de vencimento
+
+
+class Remessa(db.Model):
+    """A remessa file produced for the bank: one per account and business day, NSA gapless per account."""
+
+    __tablename__ = "remessas"
+    __table_args__ = (
+        UniqueConstraint("bank", "agency", "account", "nsa", name="uq_remessas_account_nsa"),
+        UniqueConstraint("bank", "agency", "account", "business_date", name="uq_remessas_account_day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank: Mapped[str] = mapped_column(String(3))
+    agency: Mapped[str] = mapped_column(String(10))
+    account: Mapped[str] = mapped_column(String(20))
+    nsa: Mapped[int] = mapped_column(Integer)
+    business_date: Mapped[date] = mapped_column(Date)
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    generated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    content: Mapped[str] = mapped_column(Text)  # the file (ASCII, CRLF)
+    sha256: Mapped[str] = mapped_column(String(64))
+    movement_count: Mapped[int] = mapped_column(Integer)
+    entradas: Mapped[int] = mapped_column(Integer, default=0)
+    baixas: Mapped[int] = mapped_column(Integer, default=0)
+    total_cents: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BankMovement(db.Model):
+    """A boleto's movement for the bank (one of each kind per boleto); pending while remessa_id is empty."""
+
+    __tablename__ = "bank_movements"
+    __table_args__ = (
+        UniqueConstraint("boleto_id", "kind", name="uq_bank_movements_boleto_kind"),
+        CheckConstraint("kind IN ('entrada', 'baixa', 'vencimento')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    boleto_id: Mapped[int] = mapped_column(ForeignKey("boletos.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    remessa_id: Mapped[int | None] = mapped_column(ForeignKey("remessas.id"), index=True)
+
+    boleto: Mapped[Boleto] = relationship()
+
+
+class RetornoImport(db.Model):
+    """A retorno file imported (once: by its SHA-256)."""
+
+    __tablename__ = "retorno_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    bank: Mapped[str] = mapped_column(String(3))
+    nsa: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    summary: Mapped[Any] = mapped_column(JSON)
+
+
+class BankOccurrence(db.Model):
+    """One T+U event of a retorno, once by the bank's own identity of it (whatever file brought it)."""
+
+    __tablename__ = "bank_occurrences"
+    __table_args__ = (
+        UniqueConstraint("bank", "nosso_numero", "code", "occurred_on", "paid_cents",
+                         name="uq_bank_occurrences_identity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("retorno_imports.id"), index=True)
+    line: Mapped[int] = mapped_column(Integer)  # the T segment's line in the file
+    bank: Mapped[str] = mapped_column(String(3))
+    nosso_numero: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(2))
+    kind: Mapped[str] = mapped_column(String(20))
+    face_value_cents: Mapped[int] = mapped_column(Integer, default=0)
+    paid_cents: Mapped[int] = mapped_column(Integer, default=0)
+    charges_cents: Mapped[int] = mapped_column(Integer, default=0)
+    fee_cents: Mapped[int] = mapped_column(Integer, default=0)
+    occurred_on: Mapped[date | None] = mapped_column(Date)
+    credited_on: Mapped[date | None] = mapped_column(Date)
+    boleto_id: Mapped[int | None] = mapped_column(ForeignKey("boletos.id"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+
+
+class ExceptionKind(StrEnum):
+    REJECTED = "entrada_rejeitada"
+    UNKNOWN = "nosso_numero_desconhecido"
+    PAID_CANCELLED = "pago_fatura_cancelada"
+
+
+class BillingException(db.Model):
+    """Something finance must look at (a rejected entrada, money for an unknown boleto, …) until resolved."""
+
+    __tablename__ = "billing_exceptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    boleto_id: Mapped[int | None] = mapped_column(ForeignKey("boletos.id"))
+    message: Mapped[str] = mapped_column(Text)  # Portuguese, for finance
+    details: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
