@@ -7,6 +7,7 @@ from flask.cli import AppGroup, with_appcontext
 from portal import demo
 from portal.accounts import service
 from portal.accounts.roles import StaffRole
+from portal.billing import bank
 from portal.billing.run import organizations_due, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
@@ -142,3 +143,43 @@ def billing_run(on) -> None:
         click.echo(f"  organization {organization_id}: {error}", err=True)
     if result.failed:
         raise SystemExit(1)
+
+
+@billing_group.command("remessa", help="Write the day's CNAB 240 remessa for the configured bank account.")
+@click.option("--bank", "bank_code", required=True,
+              help="The bank's code: 341 Itaú, 001 Banco do Brasil, 237 Bradesco.")
+@click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The business day, YYYY-MM-DD (default: today).")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True), help="Where to write it.")
+def billing_remessa(bank_code: str, on, output: str) -> None:
+    settings = BillingSettings.from_config(current_app.config)
+    if bank_code != settings.bank:
+        raise click.ClickException(f"the configured bank account is at bank {settings.bank}, not {bank_code}")
+    day = on.date() if on is not None else clock.today()
+    result = bank.build_remessa(day, settings, Actor.system("cli"))
+    with open(output, "wb") as file:
+        file.write(result.data)
+    remessa = result.remessa
+    click.echo(f"remessa {day.isoformat()} NSA {remessa.nsa}: {remessa.movement_count} movement(s), "
+               f"{remessa.entradas} entrada(s), {remessa.baixas} baixa(s), total {remessa.total_cents} centavos"
+               f"{'' if result.created else ' (already produced today: the same file)'}")
+
+
+@billing_group.command("retorno", help="Import a CNAB 240 retorno file from the bank.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def billing_retorno(path: str) -> None:
+    settings = BillingSettings.from_config(current_app.config)
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        summary = bank.import_retorno(data, path.rsplit("/", 1)[-1], Actor.system("cli"), settings)
+    except bank.BankFileRefused as error:
+        raise click.ClickException(error.message) from error
+    if summary.file_already_imported:
+        click.echo(f"{path}: já importado (nada novo)")
+        return
+    click.echo(f"{path}: confirmadas {summary.confirmed}, rejeitadas {summary.rejected}, pagas {summary.paid} "
+               f"(R$ {summary.paid_cents / 100:.2f}), desconhecidas {summary.unknown}, "
+               f"já importadas {summary.already_imported}, outras {summary.other}")
+    for message in summary.exceptions:
+        click.echo(f"  {message}")

@@ -155,7 +155,8 @@ def _check_payment(invoice: Invoice, amount_cents: Any, method: str, paid_on: An
 
 def _apply_payment(invoice: Invoice, *, amount_cents: int, method: str, paid_on: date, actor: Actor,
                    source: str, external_id: str | None, note: str,
-                   settings: BillingSettings | None) -> Payment:
+                   settings: BillingSettings | None, interest_paid_cents: int = 0, fee_cents: int = 0,
+                   credited_on: date | None = None) -> Payment:
     """Add the payment and what follows from it (paid, credit, standing), in the current transaction."""
     invoice = _lock_invoice(invoice)
     _check_payment(invoice, amount_cents, method, paid_on, note)
@@ -163,7 +164,8 @@ def _apply_payment(invoice: Invoice, *, amount_cents: int, method: str, paid_on:
     latest = db.session.scalar(select(func.max(Payment.paid_on)).where(Payment.invoice_id == invoice.id))
     payment = Payment(invoice_id=invoice.id, amount_cents=amount_cents, method=str(method), paid_on=paid_on,
                       source=source, external_id=external_id, note=(note or "").strip(),
-                      recorded_by_id=actor.user_id, created_at=clock.now())
+                      recorded_by_id=actor.user_id, created_at=clock.now(),
+                      interest_paid_cents=interest_paid_cents, fee_cents=fee_cents, credited_on=credited_on)
     db.session.add(payment)
     db.session.flush()
     was_open = invoice.status == InvoiceStatus.OPEN
@@ -218,6 +220,19 @@ def record_payment(invoice: Invoice, *, amount_cents: int, method: str, paid_on:
             raise
         return existing
     return payment
+
+
+def add_payment(invoice: Invoice, *, amount_cents: int, method: str, paid_on: date, actor: Actor, source: str,
+                external_id: str, note: str = "", interest_paid_cents: int = 0, fee_cents: int = 0,
+                credited_on: date | None = None, settings: BillingSettings | None = None) -> Payment:
+    """As `record_payment`, inside the caller's transaction (no commit): for an importer that records several
+    things at once (billing/bank.py). A payment already recorded for (source, external_id) is returned as is."""
+    existing = _existing_payment(source, external_id)
+    if existing is not None:
+        return existing
+    return _apply_payment(invoice, amount_cents=amount_cents, method=method, paid_on=paid_on, actor=actor,
+                          source=source, external_id=external_id, note=note, settings=settings,
+                          interest_paid_cents=interest_paid_cents, fee_cents=fee_cents, credited_on=credited_on)
 
 
 # ---------------------------------------------------------------- inadimplência

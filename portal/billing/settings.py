@@ -21,6 +21,10 @@ class BillingSettings:
     pix_key: str
     pix_merchant_name: str
     pix_merchant_city: str
+    # CNAB 240 (billing/bank.py): check digits and BB's variação where the bank's layout has them.
+    agency_dv: str = ""
+    account_dv: str = ""
+    variacao: str = ""
 
     @classmethod
     def from_config(cls, config) -> "BillingSettings":
@@ -38,4 +42,6 @@ class BillingSettings:
             agency=config["BOLETO_AGENCY"], account=config["BOLETO_ACCOUNT"], carteira=config["BOLETO_CARTEIRA"],
             convenio=config["BOLETO_CONVENIO"], pix_key=config["PIX_KEY"],
             pix_merchant_name=config["PIX_MERCHANT_NAME"], pix_merchant_city=config["PIX_MERCHANT_CITY"],
+            agency_dv=config.get("BOLETO_AGENCY_DV", ""), account_dv=config.get("BOLETO_ACCOUNT_DV", ""),
+            variacao=config.get("BOLETO_VARIACAO", ""),
         )

@@ -90,6 +90,9 @@ class AuditTag(StrEnum):
     FISCAL_DOCUMENT_UPLOADED = "billing:fiscal_document:uploaded"
     PAYMENT_RECORDED = "billing:payment:recorded"
     INVOICE_PAID = "billing:invoice:paid"
+    REMESSA_GENERATED = "billing:remessa:generated"
+    RETORNO_IMPORTED = "billing:retorno:imported"
+    BOLETO_REGISTERED = "billing:boleto:registered"
     BILLING_CONTACT_ADDED = "billing:contact:added"
     BILLING_CONTACT_REMOVED = "billing:contact:removed"
     ORGANIZATION_DELINQUENT = "billing:organization:delinquent"
@@ -385,6 +388,9 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.FISCAL_DOCUMENT_ISSUED: _l("Nota fiscal emitida"),
     AuditTag.FISCAL_DOCUMENT_UPLOADED: _l("Nota fiscal enviada pela equipe"),
     AuditTag.PAYMENT_RECORDED: _l("Pagamento registrado"),
+    AuditTag.REMESSA_GENERATED: _l("Arquivo de remessa gerado para o banco"),
+    AuditTag.RETORNO_IMPORTED: _l("Arquivo de retorno do banco importado"),
+    AuditTag.BOLETO_REGISTERED: _l("Boleto registrado no banco"),
     AuditTag.INVOICE_PAID: _l("Fatura paga"),
     AuditTag.BILLING_CONTACT_ADDED: _l("E-mail de cobrança adicionado"),
     AuditTag.BILLING_CONTACT_REMOVED: _l("E-mail de cobrança removido"),
