@@ -29,6 +29,7 @@ from portal.accounts.views import bp as accounts_bp
 from portal.agreements.views import bp as agreements_bp
 from portal.backoffice import agreements as _backoffice_agreements  # noqa: F401 - registers its routes
 from portal.backoffice import audit as _backoffice_audit  # noqa: F401 - registers its routes
+from portal.backoffice import bank as _backoffice_bank  # noqa: F401 - registers its routes
 from portal.backoffice import billing as _backoffice_billing  # noqa: F401 - registers its routes
 from portal.backoffice import bp as backoffice_bp
 from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes

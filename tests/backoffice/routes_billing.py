@@ -22,3 +22,8 @@ STAFF_ROUTES.update({
     "backoffice.reissue_invoice": ("POST", _invoice),
     "backoffice.credit_note": ("POST", _invoice),
 })
+
+STAFF_ROUTES.update({
+    "backoffice.bank_files": ("GET", {}),
+    "backoffice.bank_remessa": ("POST", {}),
+})
