@@ -170,6 +170,10 @@ def load(env: str | None = None) -> dict:
         "PIX_KEY_FILE": os.environ.get("PIX_KEY_FILE", ""),  # its PEM private key
         "PIX_CA_FILE": os.environ.get("PIX_CA_FILE", ""),  # PEM bundle of the PSP's CA; system store if empty
         "PIX_TIMEOUT": float(os.environ.get("PIX_TIMEOUT", "30")),  # seconds per request
+        # The secret path segment of the webhook URL registered at the PSP (/webhooks/pix/<secret>, the PSP
+        # appends /pix); empty: every webhook call is refused (404) and only polling records Pix.
+        "PIX_WEBHOOK_SECRET": os.environ.get("PIX_WEBHOOK_SECRET", ""),
+        "PIX_TXID_SECRET": os.environ.get("PIX_TXID_SECRET", ""),  # HMAC key of the cobv txids; SECRET_KEY if empty
         # Notas fiscais: "simulator" (documents marked SEM VALOR FISCAL) or "upload" (staff upload XML + PDF).
         "FISCAL_BACKEND": os.environ.get("FISCAL_BACKEND", "simulator"),
         # Payments: "manual" (finance reconciles boleto/Pix/deposit) or "stripe" (card and boleto via Stripe).

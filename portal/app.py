@@ -48,7 +48,7 @@ from portal.catalog.views import bp as catalog_bp
 from portal.cli import register as register_cli
 from portal.extensions import babel, csrf, db, login_manager
 from portal.health import bp as health_bp
-from portal.integrations import esign, fiscal, mailer, partner_center, payments, teams
+from portal.integrations import esign, fiscal, mailer, partner_center, payments, pix, teams
 from portal.jobs import tasks as _tasks  # noqa: F401 - every job's name, for jobs.enqueue
 from portal.offers.views import bp as offers_bp
 from portal.onboarding.webhooks import bp as onboarding_webhooks_bp
@@ -218,6 +218,7 @@ def _init_integrations(app: Flask) -> None:
     app.extensions["provisioner"] = partner_center.from_config(app.config)
 
     app.extensions["payment_gateway"] = payments.from_config(app.config)
+    app.extensions["pix_provider"] = pix.from_config(app.config)  # None with PIX_BACKEND=static
 
     app.extensions["fiscal_issuer"] = fiscal.from_config(app.config)
 

@@ -1,9 +1,11 @@
 """Correcting an issued invoice without editing it: cancel-and-reissue (before its nota fiscal exists) or a
 credit note (its own series; the amount becomes organization credit for the next invoices)."""
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from portal import jobs
 from portal.billing.models import CreditEntry, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
 from portal.billing.numbering import CREDIT_NOTE_SERIES, take_number
 from portal.billing.run import Issued, invoice_organization
@@ -49,6 +51,8 @@ def cancel_and_reissue(invoice: Invoice, *, reason: str, settings: BillingSettin
     record(AuditTag.INVOICE_CANCELLED, actor=actor, organization_id=invoice.organization_id,
            subject=f"invoice:{invoice.id}", before={"status": InvoiceStatus.OPEN},
            after={"status": InvoiceStatus.CANCELLED, "reason": reason})
+    if current_app.extensions.get("pix_provider") is not None:  # its cobv is removed at the PSP
+        jobs.enqueue("billing.ensure_pix_charge", invoice.id)
     db.session.commit()
     return reissue(invoice, settings=settings, actor=actor)
 

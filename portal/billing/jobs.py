@@ -13,7 +13,7 @@ from flask import current_app
 from huey import crontab
 from sqlalchemy import and_, exists, or_, select
 
-from portal.billing import delivery, documents, fiscal, payments
+from portal.billing import delivery, documents, fiscal, payments, pix_charges
 from portal.billing.delivery import has_recipient
 from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.run import billing_days_back, run_billing
@@ -43,6 +43,24 @@ def complete_invoice(invoice_id: int) -> str:
                                   actor=SYSTEM)
     delivery.send_invoice(invoice, actor=SYSTEM)
     return "complete"
+
+
+@task(retries=6, retry_delay=300)
+def ensure_pix_charge(invoice_id: int) -> str:
+    """The invoice's cobv at the PSP (dynamic Pix). A PSP error or timeout raises, and the job is retried
+    (6 × 5 min); between tries the charge stays "pending" with its `last_error`."""
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        return "missing"
+    charge = pix_charges.ensure_charge(invoice, settings=_settings())
+    return charge.status if charge is not None else "none"
+
+
+@periodic_task(crontab(minute="*/10"))
+def poll_pix() -> dict[str, int]:
+    """Every 10 minutes: the Pix the PSP received in the last 25 hours, recorded if a webhook missed them."""
+    outcome = pix_charges.poll(hours=25)
+    return {"recorded": outcome.recorded, "duplicate": outcome.duplicate, "unmatched": outcome.unmatched}
 
 
 @task()

@@ -445,3 +445,54 @@ class BillingException(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class PixChargeStatus(StrEnum):
+    PENDING = "pending"  # not (yet) created at the PSP: `last_error` says why, a job retries
+    ACTIVE = "active"  # ATIVA at the PSP: its copia-e-cola is the boleto's Pix
+    PAID = "paid"
+    REMOVED = "removed"  # removed at the PSP (cancelled invoice, replaced by a 2ª via's cobv)
+
+
+class PixCharge(db.Model):
+    """A cobv (dynamic Pix with due date) at the PSP for one boleto of an invoice; txid deterministic per
+    invoice and boleto sequence (`txid_for`)."""
+
+    __tablename__ = "pix_charges"
+    __table_args__ = (
+        UniqueConstraint("txid", name="uq_pix_charges_txid"),
+        CheckConstraint("status IN ('pending', 'active', 'paid', 'removed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    boleto_id: Mapped[int | None] = mapped_column(ForeignKey("boletos.id"))
+    txid: Mapped[str] = mapped_column(String(35))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10), default=PixChargeStatus.PENDING)
+    location: Mapped[str | None] = mapped_column(String(77))
+    pix_copia_e_cola: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PixReceipt(db.Model):
+    """A Pix the PSP reported (webhook or polling), once per endToEndId; `payment_id` None = not matched to
+    an invoice (unknown txid) and waiting for finance."""
+
+    __tablename__ = "pix_receipts"
+    __table_args__ = (
+        UniqueConstraint("end_to_end_id", name="uq_pix_receipts_end_to_end_id"),
+        CheckConstraint("received_via IN ('webhook', 'polling')", name="received_via_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    end_to_end_id: Mapped[str] = mapped_column(String(40))
+    txid: Mapped[str | None] = mapped_column(String(35), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    raw: Mapped[Any] = mapped_column(JSON)
+    received_via: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -118,6 +119,9 @@ def _queue_documents(invoice: Any) -> None:
 
 
 def _enqueue_documents(invoice_ids: list[int]) -> None:
+    if current_app.extensions.get("pix_provider") is not None:  # dynamic Pix: each invoice's cobv at the PSP
+        for invoice_id in invoice_ids:
+            jobs.enqueue_now("billing.ensure_pix_charge", invoice_id)
     if len(invoice_ids) == 1:
         jobs.enqueue_now("billing.complete_invoice", invoice_ids[0])
     elif invoice_ids:

@@ -26,11 +26,12 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
 from portal.billing import boleto as boleto_codes
-from portal.billing import documents
+from portal.billing import documents, pix_charges
 from portal.billing.boletos import new_boleto
 from portal.billing.models import Boleto, Invoice, InvoiceStatus
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
+from portal.integrations.pix import PixError
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
@@ -167,8 +168,21 @@ def issue(invoice: Invoice, *, settings: BillingSettings, today: date, actor: Ac
         invoice = _locked(invoice)
         db.session.rollback()
         return Issued(invoice.current_boleto, False)
+    _new_pix_charge(invoice, settings)
     _render_pdf(invoice, settings, actor)
     return Issued(boleto, True)
+
+
+def _new_pix_charge(invoice: Invoice, settings: BillingSettings) -> None:
+    """With a PSP, the new boleto's cobv (its Pix is then the dynamic one, in the PDF too) and the previous
+    boleto's removed; if the PSP fails now, the job tries again (the PDF keeps the static Pix)."""
+    if pix_charges.provider() is None:
+        return
+    try:
+        pix_charges.ensure_charge(invoice, settings=settings)
+    except PixError:
+        db.session.rollback()
+        jobs.enqueue_now("billing.ensure_pix_charge", invoice.id)
 
 
 def _render_pdf(invoice: Invoice, settings: BillingSettings, actor: Actor) -> None:
