@@ -39,18 +39,9 @@ lint: install
 
 # The whole suite: unit, service, view, migration, integration and browser tests,
 # on SQLite and (when a server is available or can be started) PostgreSQL.
-# Two pytest processes at once, so both cores work: the browser tests (much of their time is Chromium's and the
-# live server's) beside everything else; the browser half's output is printed after the other's. Each process has
-# its own databases, Redis databases and ports. Exit status 5 (no test selected, e.g. PYTEST_ARGS naming one
-# folder) is not a failure of either half.
 test: translations
 	$(BIN)/ruff check .
-	@log=$$(mktemp); \
-	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS) >"$$log" 2>&1 & browser=$$!; \
-	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS); rest=$$?; \
-	wait $$browser; browser_status=$$?; \
-	echo "== browser tests (tests/e2e), run beside the rest"; cat "$$log"; rm -f "$$log"; \
-	[ $$rest -eq 0 -o $$rest -eq 5 ] && [ $$browser_status -eq 0 -o $$browser_status -eq 5 ]
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The inner loop: unit, service and view tests on SQLite only, no browser (no PostgreSQL, no Chromium).
 # `make test` stays the judge before a commit is shared.

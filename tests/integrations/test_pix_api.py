@@ -8,7 +8,7 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -22,6 +22,7 @@ from portal.integrations.pix import (
     from_config,
     txid_for,
 )
+from portal.shared import clock
 from tests.fakes.externals import LoopbackServer
 from tests.fakes.pix_psp import PixPspFake, ThrowawayPki, cobv_violations
 
@@ -139,12 +140,12 @@ def test_bad_requests_are_refused_before_sending(backend):
 
 def test_received_pix_after_payment(backend):
     provider = backend.provider
-    before = datetime.now(UTC) - timedelta(minutes=1)
+    before = clock.now() - timedelta(minutes=1)
     for n in (3, 4, 5):
         provider.create_cobv(cobv_request(txid(n), amount_cents=n * 100_00))
     paid = [backend.pay(txid(n)) for n in (3, 5)]
     assert len(paid) == 2
-    got = provider.received(before, datetime.now(UTC) + timedelta(minutes=1))
+    got = provider.received(before, clock.now() + timedelta(minutes=1))
     assert sorted((p.txid, p.amount_cents) for p in got) == sorted([(txid(3), 300_00), (txid(5), 500_00)])
     assert all(p.end_to_end_id and p.paid_at.tzinfo for p in got)
     assert provider.get_cobv(txid(3)).status == "CONCLUIDA"
@@ -156,11 +157,11 @@ def test_received_pix_after_payment(backend):
 
 def test_received_follows_pagination(api):
     provider = api.make(page_size=2)
-    start = datetime.now(UTC) - timedelta(minutes=1)
+    start = clock.now() - timedelta(minutes=1)
     for n in range(10, 15):
         provider.create_cobv(cobv_request(txid(n)))
         api.pay(txid(n))
-    got = provider.received(start, datetime.now(UTC) + timedelta(minutes=1))
+    got = provider.received(start, clock.now() + timedelta(minutes=1))
     assert len(got) == 5 and len({p.end_to_end_id for p in got}) == 5
     pages = [path for method, path in api.fake.requests if path.startswith("/api/v2/pix")]
     assert len(pages) == 3
