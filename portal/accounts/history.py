@@ -62,13 +62,15 @@ NO_ORGANIZATION = frozenset({
     T.PROFILE_UPDATED, T.STAFF_USER_CREATED, T.CATALOG_FAMILY_CREATED, T.CATALOG_FAMILY_UPDATED,
     T.CATALOG_PRODUCT_CREATED, T.CATALOG_PRODUCT_UPDATED, T.CATALOG_PRICE_ADDED, T.AGREEMENT_PUBLISHED,
     T.TICKET_NOTE_ADDED, T.OPPORTUNITY_CREATED, T.CONTRACT_SENT_FOR_SIGNATURE, T.CONTRACT_SIGNED,
+    T.REMESSA_GENERATED, T.RETORNO_IMPORTED,  # the bank's files: every organization's boletos at once
 })
 
 # Staff's own work on the organization, kept for the backoffice: the pipeline's notes and stages, the Teams card,
-# co-sell deals with Microsoft, a draft offer, who in our team handles a ticket, the documents job.
+# co-sell deals with Microsoft, a draft offer, who in our team handles a ticket, the documents job, the bank's
+# confirmation that a boleto is registered (the invoice page shows it).
 STAFF_ONLY = frozenset({
     T.OPPORTUNITY_UPDATED, T.OPPORTUNITY_STAGE_CHANGED, T.HANDOVER_POSTED, T.DEAL_CREATED, T.DEAL_UPDATED,
-    T.DEAL_STAGE_CHANGED, T.OFFER_CREATED, T.TICKET_ASSIGNED, T.INVOICE_DOCUMENTS_GENERATED,
+    T.DEAL_STAGE_CHANGED, T.OFFER_CREATED, T.TICKET_ASSIGNED, T.INVOICE_DOCUMENTS_GENERATED, T.BOLETO_REGISTERED,
 })
 _HIDDEN = sorted(str(tag) for tag in STAFF_ONLY)
 

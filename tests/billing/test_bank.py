@@ -257,11 +257,12 @@ def test_two_sessions_importing_the_same_retorno_record_each_payment_once(make_a
         data = retorno(*[pair(i.current_boleto.nosso_numero, "06", paid=i.total_cents) for i in invoices])
         settings = BillingSettings.from_config(app.config)
 
-    def run(_index):
-        with app.app_context(), clock.frozen(MARCH_25):
+    def run(_index):  # the clock is frozen once, below: it is one global, and threads must not each set it back
+        with app.app_context():
             return bank.import_retorno(data, "r.ret", ACTOR, settings).paid
 
-    results, errors = concurrently(2, run)
+    with clock.frozen(MARCH_25):
+        results, errors = concurrently(2, run)
     assert not errors
     assert sorted(results) == [0, 3]
     with app.app_context():
