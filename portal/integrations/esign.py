@@ -14,7 +14,6 @@ Autentique's webhooks docs page as ../shared/notes/integrations.md §3 reports i
 
 import hashlib
 import hmac
-import http.client
 import json
 import re
 import threading
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from portal.integrations import http as http_kit
 from portal.integrations.http import opener_without_redirects
 from portal.shared import clock
 
@@ -675,19 +675,7 @@ class AutentiqueClient:
 
     def _send(self, request: urllib.request.Request) -> tuple[int, bytes]:
         """(status, body) of any HTTP answer; SignatureError(retryable) when none came back."""
-        try:
-            with _OPENER.open(request, timeout=self.timeout) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as exc:
-            try:
-                raw = exc.read()
-            except (OSError, http.client.HTTPException):
-                raw = b""
-            return exc.code, raw
-        except urllib.error.URLError as exc:
-            raise self._network_error(exc.reason) from None
-        except (OSError, http.client.HTTPException) as exc:  # timeouts while reading, dropped connections
-            raise self._network_error(exc) from None
+        return http_kit.send(_OPENER, request, self.timeout, self._network_error)
 
     def _network_error(self, reason: object) -> SignatureError:
         detail = f"no answer within {self.timeout:g} s" if isinstance(reason, TimeoutError) else (

@@ -28,7 +28,6 @@ Choices on what the spec leaves UNCONFIRMED (confirm each in the PSP's manual be
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import re
 import ssl
@@ -45,6 +44,7 @@ from typing import Any, Protocol
 
 from portal.billing.pix import GUI, crc16
 from portal.billing.pix import _text as _brcode_text
+from portal.integrations import http as http_kit
 from portal.integrations.http import NoRedirects
 from portal.shared import clock
 
@@ -595,19 +595,7 @@ class ApiPixProvider:
             return answer if isinstance(answer, dict) else {}
 
     def _send(self, request: urllib.request.Request) -> tuple[int, bytes]:
-        try:
-            with self._opener.open(request, timeout=self.timeout) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as exc:
-            try:
-                raw = exc.read()
-            except (OSError, http.client.HTTPException):
-                raw = b""
-            return exc.code, raw
-        except urllib.error.URLError as exc:
-            raise self._network_error(exc.reason) from None
-        except (OSError, http.client.HTTPException) as exc:  # timeouts while reading, dropped connections
-            raise self._network_error(exc) from None
+        return http_kit.send(self._opener, request, self.timeout, self._network_error)
 
     def _network_error(self, reason: object) -> PixError:
         host = urllib.parse.urlsplit(self.api_url).netloc

@@ -49,15 +49,18 @@ class LoopbackServer:
     """A WSGI app served on 127.0.0.1 (a free port) from a daemon thread, without access log lines: what the
     fakes of external systems answer on. `start()` returns the server; `url` is its base URL once started."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, ssl_context=None) -> None:
         self.app = app
+        self.ssl_context = ssl_context  # HTTPS (e.g. a fake that asks for client certificates) when given
         self.url = ""
         self._server = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> "LoopbackServer":
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler,
+                                   ssl_context=self.ssl_context)
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()

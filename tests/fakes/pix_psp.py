@@ -40,10 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
 
 from portal.shared import clock
-from tests.fakes.externals import _QuietHandler, missing
+from tests.fakes.externals import LoopbackServer, missing
 
 ERROR_BASE = "https://pix.bcb.gov.br/api/v2/error/"
 TXID = re.compile(r"^[A-Za-z0-9]{26,35}$")
@@ -272,29 +271,22 @@ class PixPspFake:
         self._next_loc = 100
         self._stall = 0.0
         self._lock = threading.Lock()
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackServer | None = None
         self.url = self.api_url = self.token_url = ""
         self.app = self._build()
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> "PixPspFake":
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler,
-                                   ssl_context=self.pki.server_context())
-        self.url = f"https://127.0.0.1:{self._server.server_port}"
+        self._http = LoopbackServer(self.app, ssl_context=self.pki.server_context()).start()
+        self.url = self._http.url
         self.api_url, self.token_url = f"{self.url}/api/v2", f"{self.url}/oauth/token"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     # ------------------------------------------------------------ controls
 
