@@ -247,8 +247,6 @@ def test_another_banks_file_is_refused(invoice, settings):
 
 
 def test_two_sessions_importing_the_same_retorno_record_each_payment_once(make_app, engine_name):
-    if engine_name != "postgresql":
-        pytest.skip("real concurrency: PostgreSQL")
     app = make_app(engine_name)
     with app.app_context(), clock.frozen(MARCH_25):
         organization = factories.OrganizationFactory(billing_day=10)

@@ -189,8 +189,6 @@ def test_a_2a_via_gets_a_new_cobv_and_the_previous_one_is_removed(psp, invoice, 
 # ---------------------------------------------------------------- real concurrency (committed transactions)
 
 def test_the_same_webhook_delivered_twice_at_once_records_one_payment(make_app, engine_name):
-    if engine_name != "postgresql":
-        pytest.skip("SQLite serializes writers: the race is PostgreSQL's")
     app = make_app(engine_name, PIX_BACKEND="simulator", PIX_WEBHOOK_SECRET=SECRET)
     with app.app_context():
         organization = factories.OrganizationFactory()

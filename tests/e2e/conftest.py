@@ -173,6 +173,9 @@ def log_in(live_server):
             page.get_by_label("Código de verificação ou código de recuperação").fill(staff_code())
             page.get_by_role("button", name="Verificar").click()
         expect(page).not_to_have_url(re.compile(r"/entrar"))
+        # The page's scripts (Bootstrap's menu toggler among them) are attached only once it has loaded: a click
+        # before that does nothing, and a test that opens the phone menu at once would wait for a menu that never opens.
+        page.wait_for_load_state("load")
         return page
 
     return sign_in
