@@ -40,6 +40,7 @@ from portal.backoffice import offers as _backoffice_offers  # noqa: F401 - regis
 from portal.backoffice import onboarding as _backoffice_onboarding  # noqa: F401 - registers its routes
 from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
 from portal.backoffice import organizations as _backoffice_organizations  # noqa: F401 - registers its routes
+from portal.backoffice import reconciliation as _backoffice_reconciliation  # noqa: F401 - registers its routes
 from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - registers its routes
 from portal.billing.views import bp as billing_bp
 from portal.billing.webhooks import bp as webhooks_bp

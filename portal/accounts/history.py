@@ -63,6 +63,7 @@ NO_ORGANIZATION = frozenset({
     T.CATALOG_PRODUCT_CREATED, T.CATALOG_PRODUCT_UPDATED, T.CATALOG_PRICE_ADDED, T.AGREEMENT_PUBLISHED,
     T.TICKET_NOTE_ADDED, T.OPPORTUNITY_CREATED, T.CONTRACT_SENT_FOR_SIGNATURE, T.CONTRACT_SIGNED,
     T.REMESSA_GENERATED, T.RETORNO_IMPORTED,  # the bank's files: every organization's boletos at once
+    T.BILLING_EXCEPTION_RESOLVED,  # finance's reconciliation work (the exception names the invoice, if any)
 })
 
 # Staff's own work on the organization, kept for the backoffice: the pipeline's notes and stages, the Teams card,

@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 
 from portal.accounts.models import Organization
 from portal.billing import boleto as boleto_codes
-from portal.billing import cnab240
+from portal.billing import cnab240, exceptions
 from portal.billing.models import (
     BankMovement,
     BankOccurrence,
@@ -274,9 +274,7 @@ def _import(retorno: cnab240.Retorno, sha: str, filename: str, actor: Actor,
 
 def _exception(kind: str, message: str, details: dict[str, Any], summary: RetornoSummary, *,
                boleto: Boleto | None = None) -> None:
-    db.session.add(BillingException(kind=kind, invoice_id=boleto.invoice_id if boleto else None,
-                                    boleto_id=boleto.id if boleto else None, message=message, details=details,
-                                    created_at=clock.now()))
+    exceptions.open_exception(kind, message, details, boleto=boleto)
     summary.exceptions.append(message)
 
 
@@ -352,6 +350,16 @@ def _paid(event: cnab240.Event, bank: str, boleto: Boleto, invoice: Invoice, occ
                    f"{error.message}", details, summary, boleto=boleto)
         return
     occurrence.payment_id = payment.id
+    if _baixa_sent(boleto):
+        _exception(ExceptionKind.PAID_AFTER_BAIXA, f"Boleto {boleto.nosso_numero} da fatura {invoice.display_number} "
+                   f"pago (R$ {event.paid_cents / 100:.2f}) depois do pedido de baixa enviado ao banco: confira o "
+                   "pagamento e o crédito da organização.", details, summary, boleto=boleto)
+
+
+def _baixa_sent(boleto: Boleto) -> bool:
+    return db.session.scalar(select(BankMovement.id).where(
+        BankMovement.boleto_id == boleto.id, BankMovement.kind == MovementKind.BAIXA,
+        BankMovement.remessa_id.is_not(None)).limit(1)) is not None
 
 
 def open_exceptions() -> list[BillingException]:

@@ -429,6 +429,10 @@ class ExceptionKind(StrEnum):
     REJECTED = "entrada_rejeitada"
     UNKNOWN = "nosso_numero_desconhecido"
     PAID_CANCELLED = "pago_fatura_cancelada"
+    UNDERPAID = "pago_a_menor"  # an automatic payment left the invoice open with a balance
+    OVERPAID = "pago_a_maior"  # an automatic payment went beyond what was due: the excess became credit
+    UNKNOWN_PIX = "pix_desconhecido"  # a Pix whose txid matches no charge (PixReceipt without payment)
+    PAID_AFTER_BAIXA = "pago_apos_baixa"  # the bank paid a boleto whose baixa had been sent
 
 
 class BillingException(db.Model):
@@ -445,6 +449,8 @@ class BillingException(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution_note: Mapped[str | None] = mapped_column(Text)  # what finance did (required to resolve)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))  # the payment it is about, if any
 
 
 class PixChargeStatus(StrEnum):

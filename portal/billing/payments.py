@@ -32,6 +32,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Organization
+from portal.billing import receipts
 from portal.billing.models import (
     Boleto,
     CreditEntry,
@@ -194,6 +195,8 @@ def _apply_payment(invoice: Invoice, *, amount_cents: int, method: str, paid_on:
         organization = db.session.get(Organization, invoice.organization_id)
         if organization.delinquent_since is not None:
             refresh_delinquency(organization, clock.today(), _settings(settings), actor)
+    receipts.payment_recorded(invoice, payment, receipts.Outcome(due_cents=due, paid_cents=paid_now,
+                                                                 credit_cents=max(excess, 0), was_open=was_open))
     return payment
 
 

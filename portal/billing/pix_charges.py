@@ -27,6 +27,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal.billing import exceptions
 from portal.billing.models import Invoice, InvoiceStatus, PixCharge, PixChargeStatus, PixReceipt
 from portal.billing.payments import record_payment
 from portal.billing.settings import BillingSettings
@@ -177,6 +178,7 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
             log.warning("pix %s (txid %s, %s centavos) matches no charge: kept for finance",
                         pix.end_to_end_id, pix.txid, pix.amount_cents)
             outcome.unmatched += 1
+            exceptions.report_unknown_pix(receipt)
             continue
         invoice = db.session.get(Invoice, charge.invoice_id)
         paid_on = pix.paid_at.astimezone(clock.BUSINESS_TZ).date()  # ReceivedPix.paid_at is aware

@@ -93,6 +93,7 @@ class AuditTag(StrEnum):
     REMESSA_GENERATED = "billing:remessa:generated"
     RETORNO_IMPORTED = "billing:retorno:imported"
     BOLETO_REGISTERED = "billing:boleto:registered"
+    BILLING_EXCEPTION_RESOLVED = "billing:exception:resolved"  # finance closed a reconciliation exception
     BILLING_CONTACT_ADDED = "billing:contact:added"
     BILLING_CONTACT_REMOVED = "billing:contact:removed"
     ORGANIZATION_DELINQUENT = "billing:organization:delinquent"
@@ -391,6 +392,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.REMESSA_GENERATED: _l("Arquivo de remessa gerado para o banco"),
     AuditTag.RETORNO_IMPORTED: _l("Arquivo de retorno do banco importado"),
     AuditTag.BOLETO_REGISTERED: _l("Boleto registrado no banco"),
+    AuditTag.BILLING_EXCEPTION_RESOLVED: _l("Pendência da conciliação resolvida"),
     AuditTag.INVOICE_PAID: _l("Fatura paga"),
     AuditTag.BILLING_CONTACT_ADDED: _l("E-mail de cobrança adicionado"),
     AuditTag.BILLING_CONTACT_REMOVED: _l("E-mail de cobrança removido"),
