@@ -20,7 +20,7 @@ from portal.billing import reconciliation as service
 from portal.billing.reconciliation import ReconciliationFilters
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
-from portal.shared.forms import max_length, required, show_error
+from portal.shared.forms import max_length, show_error
 from portal.shared.permissions import staff_requires
 
 EXCEPTION_CHOICES = {"abertas": exceptions.OPEN, "resolvidas": exceptions.RESOLVED, "todas": exceptions.ALL}
@@ -29,7 +29,8 @@ EXCEPTION_CHOICE_LABELS = {"abertas": _l("Aguardando o financeiro"), "resolvidas
 
 
 class ResolveForm(FlaskForm):
-    note = TextAreaField(_l("O que foi feito"), validators=[required(), max_length(exceptions.MAX_NOTE)],
+    # Required: the service says so (exceptions.check_note), in its own words.
+    note = TextAreaField(_l("O que foi feito"), validators=[max_length(exceptions.MAX_NOTE)],
                          description=_l("Obrigatório, até 1.000 caracteres: por exemplo, o estorno ou o contato com "
                                         "o cliente."))
 
