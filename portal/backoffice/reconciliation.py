@@ -44,6 +44,9 @@ def parse_filters() -> ReconciliationFilters:
     if last and not first:  # that day's month
         first = service.month_of(last)[0]
     filters.date_from, filters.date_to = first or month_start, last or month_end
+    for name, day in (("de", filters.date_from), ("ate", filters.date_to)):  # the form shows the period in use
+        if name not in filters.errors:
+            filters.raw[name] = day.strftime("%d/%m/%Y")
     filters.exceptions = filters.choice("pendencias", EXCEPTION_CHOICES,
                                         _("Situação desconhecida: “%(value)s”. Mostrando as pendências abertas.")
                                         ) or exceptions.OPEN

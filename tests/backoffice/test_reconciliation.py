@@ -98,7 +98,8 @@ def test_an_exception_is_resolved_through_its_form(finance, world):
     db.session.commit()
     page = unescaped(finance.get("/backoffice/conciliacao"))
     assert "99999999" in section(page, "reconciliation-exceptions")
-    action = f"/backoffice/conciliacao/pendencias/{row.id}/resolver"
+    # The form's URL carries the page's filters (the period in use), so the page comes back as it was.
+    action = f"/backoffice/conciliacao/pendencias/{row.id}/resolver?de=01/03/2026&ate=31/03/2026"
 
     empty = finance.post(action, data=submission(page, action, note="  "))
     assert empty.status_code == 422
