@@ -374,6 +374,7 @@ class SimulatorEntry:
     invoice_id: int | None
     invoice_number: str
     organization: str
+    payable: bool = True  # its invoice is still open (a paid or cancelled one is not offered again)
 
 
 def recent_remessas(settings: BillingSettings, limit: int = 10) -> list[Remessa]:
@@ -403,7 +404,8 @@ def simulator_entries(remessa: Remessa, simulator: BankSimulator) -> list[Simula
         entries.append(SimulatorEntry(
             nosso_numero=entrada.nosso_numero, amount_cents=entrada.amount_cents, due=entrada.due,
             invoice_id=invoice.id if invoice else None,
-            invoice_number=invoice.display_number if invoice else entrada.seu_numero, organization=organization))
+            invoice_number=invoice.display_number if invoice else entrada.seu_numero, organization=organization,
+            payable=invoice is not None and invoice.status == InvoiceStatus.OPEN))
     return entries
 
 
