@@ -1,7 +1,9 @@
 """CNAB 240 cobrança (specs/cnab240.md): the remessa that registers boletos and the retorno that reports them. Pure.
 
 Banks: Itaú 341, Banco do Brasil 001, Bradesco 237. `remessa()` writes one file (one lote) of movements;
-`parse_retorno()` checks a bank's return file line by line and reads its T+U events. Money is int centavos.
+`parse_retorno()` checks a bank's return file line by line (and, given the configured `Account`, that its headers
+name that beneficiary) and reads its T+U events. The bank's side, for the simulator and tests: `retorno()` writes
+a return file `parse_retorno()` reads back, `parse_remessa()` reads a remessa. Money is int centavos.
 
 Choices where the spec says UNCONFIRMED or leaves a field open (sources as named in specs/cnab240.md):
 - Line end: CRLF, as in Trust-Code/python-cnab's Itaú files [T] and the example remessa; a retorno with LF
