@@ -156,6 +156,18 @@ def load(env: str | None = None) -> dict:
         "BOLETO_ACCOUNT": os.environ.get("BOLETO_ACCOUNT", "12345"),  # 5 digits Itaú, 7 Bradesco
         "BOLETO_CARTEIRA": os.environ.get("BOLETO_CARTEIRA", "109"),  # 3 digits Itaú, 2 BB and Bradesco
         "BOLETO_CONVENIO": os.environ.get("BOLETO_CONVENIO", "1234567"),  # Banco do Brasil, 7 digits
+        # CNAB 240 check digits (BB, Bradesco; Itaú's DAC is computed) and BB's variação da carteira.
+        "BOLETO_AGENCY_DV": os.environ.get("BOLETO_AGENCY_DV", ""),
+        "BOLETO_ACCOUNT_DV": os.environ.get("BOLETO_ACCOUNT_DV", ""),
+        "BOLETO_VARIACAO": os.environ.get("BOLETO_VARIACAO", ""),
+        # CNAB 240 (billing/bank.py): "simulator" (the bank's simulator answers a remessa on the "Banco" page,
+        # a demonstration) or "none" (a real bank: its retorno files are uploaded or fetched from the folder below).
+        "BANK_BACKEND": os.environ.get("BANK_BACKEND", "none" if env == "production" else "simulator"),
+        # A folder shared with the bank's file transfer (VAN, SFTP client): the day's remessa is written to
+        # <dir>/remessa/, retornos are read from <dir>/retorno/. Empty: off.
+        "BANK_TRANSFER_DIR": os.environ.get("BANK_TRANSFER_DIR", ""),
+        # Hour (São Paulo) from which the periodic job writes the day's remessa into the folder.
+        "BANK_TRANSFER_REMESSA_HOUR": _int("BANK_TRANSFER_REMESSA_HOUR", 18),
         "PIX_KEY": os.environ.get("PIX_KEY", "11444777000161"),  # a CNPJ, e-mail, phone or random key
         "PIX_MERCHANT_NAME": os.environ.get("PIX_MERCHANT_NAME", "PORTAL CLOUD"),
         "PIX_MERCHANT_CITY": os.environ.get("PIX_MERCHANT_CITY", "SAO PAULO"),

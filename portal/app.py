@@ -42,6 +42,7 @@ from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - regis
 from portal.backoffice import organizations as _backoffice_organizations  # noqa: F401 - registers its routes
 from portal.backoffice import reconciliation as _backoffice_reconciliation  # noqa: F401 - registers its routes
 from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - registers its routes
+from portal.billing import bank_simulator
 from portal.billing.views import bp as billing_bp
 from portal.billing.webhooks import bp as webhooks_bp
 from portal.cancellations.views import bp as cancellations_bp
@@ -222,6 +223,7 @@ def _init_integrations(app: Flask) -> None:
     app.extensions["pix_provider"] = pix.from_config(app.config)  # None with PIX_BACKEND=static
 
     app.extensions["fiscal_issuer"] = fiscal.from_config(app.config)
+    app.extensions["bank_simulator"] = bank_simulator.from_config(app.config)  # None with BANK_BACKEND=none
 
     app.extensions["esign"] = esign.from_config(app.config)
     app.extensions["teams"] = teams.from_config(app.config)

@@ -165,6 +165,37 @@ def billing_remessa(bank_code: str, on, output: str) -> None:
                f"{'' if result.created else ' (already produced today: the same file)'}")
 
 
+@billing_group.command("simulate-retorno",
+                       help="The bank's simulator (a demonstration): the retorno a bank would send for a remessa.")
+@click.argument("remessa_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--pay", "pays", multiple=True, metavar="NN[=CENTS]",
+              help="A boleto paid today: its nosso número (the bank's part, as in the remessa), optionally the "
+                   "amount in centavos (default: the face value, plus multa and juros when late). Repeatable.")
+@click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day of the payments and of the file, YYYY-MM-DD (default: today).")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True), help="Where to write it.")
+def billing_simulate_retorno(remessa_path: str, pays: tuple[str, ...], on, output: str) -> None:
+    simulator = current_app.extensions.get("bank_simulator")
+    if simulator is None:
+        raise click.ClickException("the bank's simulator is off (BANK_BACKEND=none)")
+    pay: dict[str, int | None] = {}
+    for item in pays:
+        nosso_numero, _, cents = item.partition("=")
+        if not nosso_numero.isdigit() or (cents and not cents.isdigit()):
+            raise click.BadParameter(f"expected NN or NN=CENTS (digits), got {item!r}", param_hint="--pay")
+        pay[nosso_numero] = int(cents) if cents else None
+    with open(remessa_path, "rb") as file:
+        data = file.read()
+    try:
+        simulated = simulator.respond(data, pay, on=on.date() if on is not None else clock.today())
+    except ValueError as error:  # CnabError included: a broken remessa
+        raise click.ClickException(str(error)) from error
+    with open(output, "wb") as file:
+        file.write(simulated.data)
+    click.echo(f"retorno simulado: {simulated.confirmed} entrada(s) confirmada(s), {simulated.written_off} "
+               f"baixa(s), {simulated.paid} paga(s) (R$ {simulated.paid_cents / 100:.2f})")
+
+
 @billing_group.command("retorno", help="Import a CNAB 240 retorno file from the bank.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def billing_retorno(path: str) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 from portal.accounts.models import Organization
 from portal.billing import boleto as boleto_codes
 from portal.billing import cnab240, exceptions
+from portal.billing.bank_simulator import BankSimulator, SimulatedRetorno
 from portal.billing.models import (
     BankMovement,
     BankOccurrence,
@@ -144,14 +145,16 @@ def remessa_of_day(day: date, settings: BillingSettings) -> Remessa | None:
     return db.session.scalar(select(Remessa).where(_account_filter(settings), Remessa.business_date == day))
 
 
-def build_remessa(day: date, settings: BillingSettings, actor: Actor) -> RemessaResult:
+def build_remessa(day: date, settings: BillingSettings, actor: Actor, *, skip_empty: bool = False
+                  ) -> RemessaResult | None:
     """The remessa of `day` for the configured account, with every pending movement; commits. The same day
-    again returns the stored file (no new NSA, no movement twice)."""
+    again returns the stored file (no new NSA, no movement twice). With `skip_empty`, no file is made when
+    nothing is pending (None; the NSA is not used), as the periodic job wants."""
     existing = remessa_of_day(day, settings)
     if existing is not None:
         return RemessaResult(existing, False)
     try:
-        result = _build(day, settings, actor)
+        result = _build(day, settings, actor, skip_empty=skip_empty)
         db.session.commit()
     except IntegrityError:  # another session built the day's file (or derived the same movements) just now
         db.session.rollback()
@@ -162,7 +165,7 @@ def build_remessa(day: date, settings: BillingSettings, actor: Actor) -> Remessa
     return result
 
 
-def _build(day: date, settings: BillingSettings, actor: Actor) -> RemessaResult:
+def _build(day: date, settings: BillingSettings, actor: Actor, *, skip_empty: bool = False) -> RemessaResult | None:
     account = account_of(settings)
     # The account's latest remessa, locked: a second builder waits here, then finds the day's file.
     db.session.execute(select(Remessa.id).where(_account_filter(settings)).order_by(Remessa.nsa.desc()).limit(1)
@@ -176,6 +179,8 @@ def _build(day: date, settings: BillingSettings, actor: Actor) -> RemessaResult:
         .join(Boleto, Boleto.id == BankMovement.boleto_id).join(Invoice, Invoice.id == Boleto.invoice_id)
         .join(Organization, Organization.id == Invoice.organization_id)
         .where(BankMovement.remessa_id.is_(None), Boleto.bank == settings.bank).order_by(BankMovement.id)).all()
+    if skip_empty and not pending:
+        return None
     nsa = (db.session.scalar(select(func.max(Remessa.nsa)).where(_account_filter(settings))) or 0) + 1
     movements = [_movement(m.kind, b, i, o, settings) for m, b, i, o in pending]
     generated_at = clock.to_business(clock.now())
@@ -230,13 +235,9 @@ def occurrence_id(bank: str, event: cnab240.Event) -> str:
 
 def _parse(data: bytes, settings: BillingSettings) -> cnab240.Retorno:
     try:
-        retorno = cnab240.parse_retorno(data)
+        return cnab240.parse_retorno(data, account_of(settings))
     except cnab240.CnabError as error:
         raise BankFileRefused(_("Arquivo recusado, nada foi importado: %(error)s", error=str(error))) from error
-    if retorno.bank != settings.bank:
-        raise BankFileRefused(_("Arquivo recusado, nada foi importado: é um retorno do banco %(bank)s; a conta "
-                                "configurada é do banco %(ours)s.", bank=retorno.bank, ours=settings.bank))
-    return retorno
 
 
 def import_retorno(data: bytes, filename: str, actor: Actor, settings: BillingSettings) -> RetornoSummary:
@@ -366,3 +367,62 @@ def open_exceptions() -> list[BillingException]:
     return list(db.session.scalars(select(BillingException).where(BillingException.resolved_at.is_(None))
                                    .order_by(BillingException.id)))
 
+
+
+# ---------------------------------------------------------------- the bank's simulator (demonstration)
+
+
+@dataclass(frozen=True)
+class SimulatorEntry:
+    """An entrada of a remessa, as the simulator box lists it."""
+
+    nosso_numero: str
+    amount_cents: int
+    due: date | None
+    invoice_id: int | None
+    invoice_number: str
+    organization: str
+    payable: bool = True  # its invoice is still open (a paid or cancelled one is not offered again)
+
+
+def recent_remessas(settings: BillingSettings, limit: int = 10) -> list[Remessa]:
+    return list(db.session.scalars(select(Remessa).where(_account_filter(settings))
+                                   .order_by(Remessa.nsa.desc()).limit(limit)))
+
+
+def remessa_for(remessa_id: int, settings: BillingSettings) -> Remessa | None:
+    remessa = db.session.get(Remessa, remessa_id)
+    if remessa is None or remessa.bank != settings.bank or remessa.agency != settings.agency \
+            or remessa.account != settings.account:
+        return None
+    return remessa
+
+
+def simulator_entries(remessa: Remessa, simulator: BankSimulator) -> list[SimulatorEntry]:
+    """The remessa's entradas with their invoice and organization (read from the file, then looked up)."""
+    entradas = simulator.entradas(remessa.content.encode("ascii"))
+    rows = db.session.execute(
+        select(Boleto.nosso_numero, Invoice, Organization.legal_name)
+        .join(Invoice, Invoice.id == Boleto.invoice_id).join(Organization, Organization.id == Invoice.organization_id)
+        .where(Boleto.bank == remessa.bank, Boleto.nosso_numero.in_([e.nosso_numero for e in entradas]))).all()
+    found = {nn: (invoice, organization) for nn, invoice, organization in rows}
+    entries = []
+    for entrada in entradas:
+        invoice, organization = found.get(entrada.nosso_numero, (None, ""))
+        entries.append(SimulatorEntry(
+            nosso_numero=entrada.nosso_numero, amount_cents=entrada.amount_cents, due=entrada.due,
+            invoice_id=invoice.id if invoice else None,
+            invoice_number=invoice.display_number if invoice else entrada.seu_numero, organization=organization,
+            payable=invoice is not None and invoice.status == InvoiceStatus.OPEN))
+    return entries
+
+
+def simulate_retorno(remessa: Remessa, pay: list[str], simulator: BankSimulator, actor: Actor,
+                     settings: BillingSettings) -> tuple[SimulatedRetorno, RetornoSummary]:
+    """The simulator's retorno for `remessa` (every movement answered, the boletos in `pay` paid today at face
+    value, with multa and juros when late), imported exactly as an uploaded retorno (commits)."""
+    try:
+        simulated = simulator.respond(remessa.content.encode("ascii"), dict.fromkeys(pay), on=clock.today())
+    except (cnab240.CnabError, ValueError) as error:
+        raise ServiceError(_("O simulador não respondeu a esta remessa: %(error)s", error=str(error))) from error
+    return simulated, import_retorno(simulated.data, simulated.filename, actor, settings)

@@ -1,7 +1,9 @@
 """CNAB 240 cobrança (specs/cnab240.md): the remessa that registers boletos and the retorno that reports them. Pure.
 
 Banks: Itaú 341, Banco do Brasil 001, Bradesco 237. `remessa()` writes one file (one lote) of movements;
-`parse_retorno()` checks a bank's return file line by line and reads its T+U events. Money is int centavos.
+`parse_retorno()` checks a bank's return file line by line (and, given the configured `Account`, that its headers
+name that beneficiary) and reads its T+U events. The bank's side, for the simulator and tests: `retorno()` writes
+a return file `parse_retorno()` reads back, `parse_remessa()` reads a remessa. Money is int centavos.
 
 Choices where the spec says UNCONFIRMED or leaves a field open (sources as named in specs/cnab240.md):
 - Line end: CRLF, as in Trust-Code/python-cnab's Itaú files [T] and the example remessa; a retorno with LF
@@ -44,9 +46,14 @@ __all__ = [
     "CnabError",
     "Event",
     "Movement",
+    "RemessaEntry",
+    "RemessaFile",
     "Retorno",
+    "RetornoEvent",
+    "parse_remessa",
     "parse_retorno",
     "remessa",
+    "retorno",
     "transliterate",
 ]
 
@@ -133,6 +140,129 @@ REASONS = {
     "A4": "Pagador DDA",
 }
 _BB_REASONS = {**REASONS, "52": "Título já liquidado"}
+
+# Itaú's own error tables (manual "Cobrança Itaú – CNAB 240", Jan/2017, nota 23), by the occurrence they come
+# with: table 1 (03 entrada rejeitada), 2 (17 alteração rejeitada), 3 (16 instrução rejeitada), 4 (15 baixa
+# rejeitada). Transcribed from the tables as listed in eduardokum/laravel-boleto@20961b5
+# `src/Cnab/Retorno/Cnab240/Banco/Itau.php` ($rejeicoes), wording shortened (the manual's "campo" column dropped).
+_ITAU_REASONS = {
+    "03": {
+        "03": "CEP inválido ou sem agência cobradora para ele",
+        "04": "Sigla do estado inválida",
+        "05": "Prazo da operação menor que o mínimo ou maior que o máximo",
+        "08": "Nome do pagador não informado ou deslocado",
+        "09": "Agência encerrada",
+        "10": "Logradouro não informado ou deslocado",
+        "11": "CEP não numérico",
+        "12": "Nome do sacador avalista não informado ou deslocado",
+        "13": "CEP incompatível com a sigla do estado",
+        "14": "Nosso número já registrado no cadastro do banco ou fora da faixa",
+        "15": "Nosso número em duplicidade no mesmo movimento",
+        "18": "Data de entrada inválida para operar com esta carteira",
+        "19": "Ocorrência inválida",
+        "21": "Agência cobradora não aceita (carteira, estado ou cadastro da depositária)",
+        "22": "Carteira não permitida (é preciso cadastrar faixa livre)",
+        "27": "CNPJ do beneficiário inapto",
+        "29": "Categoria da conta inválida",
+        "31": "Conta sem permissão para protestar",
+        "35": "IOF maior que 5%",
+        "36": "Quantidade de moeda incompatível com o valor do título",
+        "37": "CNPJ/CPF do pagador não numérico ou igual a zeros",
+        "42": "Nosso número fora da faixa",
+        "52": "Empresa não aceita banco correspondente",
+        "53": "Empresa não aceita banco correspondente (cobrança mensagem)",
+        "54": "Banco correspondente: vencimento inferior a 15 dias",
+        "55": "CEP não pertence à depositária informada",
+        "56": "Banco correspondente: vencimento superior a 180 dias da entrada",
+        "57": "CEP só da depositária Banco do Brasil com vencimento inferior a 8 dias",
+        "60": "Valor do abatimento inválido",
+        "61": "Juros de mora maior que o permitido",
+        "62": "Valor do desconto maior que o valor do título",
+        "63": "Valor da importância por dia de desconto não permitido",
+        "64": "Data de emissão do título inválida",
+        "65": "Taxa inválida",
+        "66": "Data de vencimento inválida ou fora do prazo da operação",
+        "67": "Valor do título ou quantidade de moeda inválidos",
+        "68": "Carteira inválida ou não cadastrada no intercâmbio da cobrança",
+        "91": "DAC da agência/conta corrente inválido",
+        "92": "DAC de agência/conta/carteira/nosso número inválido",
+        "93": "Sigla do estado inválida",
+        "94": "Sigla do estado incompatível com o CEP do pagador",
+        "95": "CEP do pagador não numérico ou inválido",
+        "96": "Endereço, nome ou cidade do pagador inválidos",
+        "98": "Registro de mensagem sem flash cadastrado ou flash diferente do cadastrado",
+    },
+    "15": {
+        "04": "Nosso número em duplicidade num mesmo movimento",
+        "05": "Baixa de título já baixado ou liquidado",
+        "06": "Baixa de título não registrado no sistema",
+        "07": "Cobrança prazo curto: baixa de título não registrado no sistema",
+        "08": "Baixa de título em floating",
+    },
+    "16": {
+        "01": "Instrução/ocorrência não existente",
+        "03": "Conta sem permissão para protestar",
+        "06": "Nosso número igual a zeros",
+        "09": "CNPJ/CPF do sacador avalista inválido",
+        "14": "Registro em duplicidade",
+        "15": "CNPJ/CPF informado sem nome do sacador avalista",
+        "19": "Valor do abatimento maior que 90% do valor do título",
+        "20": "Há sustação de protesto pendente para o título",
+        "21": "Título não registrado no sistema",
+        "22": "Título baixado ou liquidado",
+        "23": "Instrução não aceita",
+        "24": "Instrução incompatível: há instrução de protesto para o título",
+        "25": "Instrução incompatível: não há instrução de protesto para o título",
+        "26": "Instrução não aceita: a ordem de protesto já foi emitida ao cartório",
+        "27": "Instrução não aceita: a ordem de protesto não foi emitida ao cartório",
+        "28": "A mesma instrução já está cadastrada para o título",
+        "29": "Valor líquido + abatimento diferente do valor do título registrado",
+        "30": "Há instrução de não protestar ativa para o título",
+        "31": "Uma ocorrência do pagador bloqueia a instrução",
+        "32": "Depositária 9999 ou carteira que não aceita protesto",
+        "33": "Vencimento igual ao registrado ou que torna o título vencido",
+        "34": "Aviso de cobrança de título vencido antes do vencimento",
+        "35": "Cancelamento de instrução inexistente",
+        "36": "Título em alteração de controle (agência/conta/carteira/nosso número)",
+        "37": "Instrução não permitida para a carteira",
+        "40": "Não há instrução de negativação expressa para o título",
+        "41": "Título já enviado para negativação expressa",
+        "42": "Título com negativação expressa concluída",
+        "43": "Prazo inválido para negativação (mínimo: 2 dias corridos após o vencimento)",
+        "45": "Instrução incompatível para o mesmo título nesta data",
+        "47": "Instrução não permitida: espécie inválida",
+        "48": "Dados do pagador inválidos (CPF/CNPJ/nome)",
+        "49": "Dados do endereço do pagador inválidos",
+        "50": "Data de emissão do título inválida",
+        "51": "Título com negativação expressa agendada",
+    },
+    "17": {
+        "02": "Agência cobradora inválida ou com o mesmo conteúdo",
+        "04": "Sigla do estado inválida",
+        "05": "Data de vencimento inválida ou com o mesmo conteúdo",
+        "06": "Valor do título com outra alteração simultânea",
+        "08": "Nome do pagador com o mesmo conteúdo",
+        "11": "CEP inválido",
+        "12": "Número de inscrição do sacador avalista inválido",
+        "13": "Seu número com o mesmo conteúdo",
+        "21": "Agência cobradora não consta no cadastro de depositária ou em encerramento",
+        "42": "Alteração inválida para título vencido",
+        "43": "Alteração bloqueada: vencimento já alterado",
+        "53": "Instrução com o mesmo conteúdo",
+        "54": "Vencimento para bancos correspondentes inferior ao aceito pelo banco",
+        "55": "Alterações iguais para o mesmo controle (agência/conta/carteira/nosso número)",
+        "60": "Valor de IOF: alteração não permitida para carteiras de moeda variável",
+        "61": "Título já baixado ou liquidado, ou inexistente no sistema",
+        "66": "Alteração não permitida para carteiras de notas de seguros",
+        "67": "Nome do sacador avalista inválido",
+        "72": "Endereço do sacador avalista inválido",
+        "73": "Bairro do sacador avalista inválido",
+        "74": "Cidade do sacador avalista inválida",
+        "75": "Sigla do estado do sacador avalista inválida",
+        "76": "CEP do sacador avalista inválido",
+        "81": "Alteração bloqueada: título com negativação expressa ou protesto",
+    },
+}
 
 
 class CnabError(ValueError):
@@ -339,13 +469,14 @@ def _convenio_field(account: Account) -> str:
     return " " * 20
 
 
-def _file_header(account: Account, nsa: int, at: datetime) -> str:
+def _file_header(account: Account, nsa: int, at: datetime, direction: str = "1") -> str:
+    """direction: `1` remessa, `2` retorno (header 143)."""
     tipo, number = _document(account.cnpj)
     line = _Line().put(1, 3, account.bank).put(4, 7, "0000").put(8, 8, "0")
     line.put(18, 18, tipo).put(19, 32, _n(number, 14)).put(33, 52, _convenio_field(account))
     _account_fields(account, line, 53)
     line.put(73, 102, _x(account.name, 30)).put(103, 132, _x(BANKS[account.bank], 30))
-    line.put(143, 143, "1").put(144, 151, _d(at.date())).put(152, 157, at.strftime("%H%M%S"))
+    line.put(143, 143, direction).put(144, 151, _d(at.date())).put(152, 157, at.strftime("%H%M%S"))
     line.put(158, 163, _n(nsa, 6)).put(164, 166, LAYOUT[account.bank][0])
     if account.bank == ITAU:
         line.put(167, 171, "00000").put(226, 228, "000")
@@ -354,16 +485,17 @@ def _file_header(account: Account, nsa: int, at: datetime) -> str:
     return line.text()
 
 
-def _lot_header(account: Account, nsa: int, at: datetime) -> str:
+def _lot_header(account: Account, nsa: int, at: datetime, operation: str = "R", credited: date | None = None) -> str:
+    """operation: `R` remessa, `T` retorno (lote 9); `credited`: the retorno's data do crédito (200–207)."""
     tipo, number = _document(account.cnpj)
-    line = _Line().put(1, 3, account.bank).put(4, 7, "0001").put(8, 8, "1").put(9, 9, "R").put(10, 11, "01")
+    line = _Line().put(1, 3, account.bank).put(4, 7, "0001").put(8, 8, "1").put(9, 9, operation).put(10, 11, "01")
     if account.bank == ITAU:
         line.put(12, 13, "00")
     line.put(14, 16, LAYOUT[account.bank][1]).put(18, 18, tipo).put(19, 33, _n(number, 15))
     line.put(34, 53, _convenio_field(account))
     _account_fields(account, line, 54)
     line.put(74, 103, _x(account.name, 30))
-    line.put(184, 191, _n(nsa, 8)).put(192, 199, _d(at.date())).put(200, 207, "00000000")
+    line.put(184, 191, _n(nsa, 8)).put(192, 199, _d(at.date())).put(200, 207, _d(credited))
     return line.text()
 
 
@@ -483,6 +615,234 @@ def remessa(account: Account, movements: list[Movement], *, nsa: int, generated_
     return b"".join(text.encode("ascii") + CRLF for text in lines)
 
 
+# --- retorno writer (the bank's side: the simulator and tests) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetornoEvent:
+    """One occurrence the bank reports (a T+U pair). `nosso_numero` is the bank's own part, as in `Movement`;
+    `net_credit_cents` defaults to paid − fee; `reasons` are two-character codes (Itaú: up to 4, others 5)."""
+
+    code: str
+    nosso_numero: str
+    seu_numero: str = ""
+    company_ref: str = ""
+    due: date | None = None
+    face_value_cents: int = 0
+    paid_cents: int = 0
+    net_credit_cents: int | None = None
+    charges_cents: int = 0
+    discount_cents: int = 0
+    rebate_cents: int = 0
+    fee_cents: int = 0
+    occurred_on: date | None = None
+    credited_on: date | None = None
+    reasons: tuple[str, ...] = ()
+    payer_document: str = ""
+    payer_name: str = ""
+    channel: str = ""  # Itaú T 222–223
+    receiving_bank: str = ""
+    receiving_agency: str = ""
+
+
+def _segment_t(account: Account, e: RetornoEvent, seq: int) -> str:
+    bank = account.bank
+    line = _detail(account, seq, "T", e.code)
+    if bank == ITAU:  # as P, with zeros where P has blanks ([T], the spec's example retorno)
+        line.put(18, 18, "0").put(19, 22, account.agencia).put(23, 30, "0" * 8).put(31, 35, account.conta)
+        line.put(36, 36, "0").put(37, 37, account.dac)
+    else:
+        _account_fields(account, line, 18)
+    line.put(38, 57, _nosso_numero_field(account, e.nosso_numero))
+    if bank == ITAU:
+        line.put(58, 58, "0").put(59, 73, _x(e.seu_numero, 10).ljust(15))
+    else:
+        line.put(58, 58, "7" if bank == BB else "1").put(59, 73, _x(e.seu_numero, 15))
+    line.put(74, 81, _d(e.due)).put(82, 96, _n(e.face_value_cents, 15))
+    line.put(97, 99, _n(e.receiving_bank or "0", 3)).put(100, 105, _n(e.receiving_agency or "0", 6))
+    line.put(106, 130, _x(e.company_ref, 25)).put(131, 132, "09" if bank != ITAU else "00")
+    if e.payer_document:
+        tipo, number = _document(e.payer_document)
+        line.put(133, 133, tipo).put(134, 148, _n(number, 15))
+    else:
+        line.put(133, 148, "0" * 16)
+    line.put(149, 188, _x(e.payer_name, 40)).put(189, 198, "0" * 10).put(199, 213, _n(e.fee_cents, 15))
+    width = 8 if bank == ITAU else 10
+    for code in e.reasons:
+        if len(code) != 2 or not code.isascii() or not code.isalnum():
+            raise ValueError(f"a motivo is two characters, got {code!r}")
+    if len(e.reasons) * 2 > width:
+        raise ValueError(f"at most {width // 2} motivos for bank {bank}")
+    line.put(214, 213 + width, "".join(e.reasons).ljust(width, "0"))
+    if bank == ITAU:
+        line.put(222, 223, _x(e.channel, 2))
+    return line.text()
+
+
+def _segment_u(account: Account, e: RetornoEvent, seq: int) -> str:
+    line = _detail(account, seq, "U", e.code)
+    net = e.paid_cents - e.fee_cents if e.net_credit_cents is None else e.net_credit_cents
+    for start, value in ((18, e.charges_cents), (33, e.discount_cents), (48, e.rebate_cents), (63, 0),
+                         (78, e.paid_cents), (93, max(net, 0)), (108, 0), (123, 0)):
+        line.put(start, start + 14, _n(value, 15))
+    line.put(138, 145, _d(e.occurred_on)).put(146, 153, _d(e.credited_on))
+    line.put(154, 180, "0" * 27).put(211, 233, "0" * 23)
+    return line.text()
+
+
+def retorno(account: Account, events: list[RetornoEvent], *, nsa: int, generated_at: datetime) -> bytes:
+    """The retorno the bank would send for `account`: header de arquivo (143 = 2), one lote `T` with a T+U pair
+    per event, the trailer de lote counting records and (cobrança simples) titles and their face value, the
+    trailer de arquivo. CRLF, 240 characters a line; `parse_retorno` reads it back."""
+    if not isinstance(account, Account):
+        raise TypeError(f"account must be an Account, got {type(account).__name__}")
+    require_int("nsa", nsa)
+    if not 1 <= nsa <= 999_999:
+        raise ValueError(f"nsa must be 1..999999, got {nsa}")
+    if not isinstance(generated_at, datetime):
+        raise TypeError(f"generated_at must be a datetime, got {type(generated_at).__name__}")
+    _check_account(account)
+    details: list[str] = []
+    for e in events:
+        if not isinstance(e, RetornoEvent):
+            raise TypeError(f"events must be RetornoEvent, got {type(e).__name__}")
+        if len(e.code) != 2 or not e.code.isdigit():
+            raise ValueError(f"occurrence code must be 2 digits, got {e.code!r}")
+        details.append(_segment_t(account, e, len(details) + 1))
+        details.append(_segment_u(account, e, len(details) + 1))
+    credited = max((e.credited_on for e in events if e.credited_on), default=None)
+    trailer = _Line().put(1, 3, account.bank).put(4, 7, "0001").put(8, 8, "5").put(18, 23, _n(len(details) + 2, 6))
+    trailer.put(24, 29, _n(len(events), 6)).put(30, 46, _n(sum(e.face_value_cents for e in events), 17))
+    trailer.put(47, 115, "0" * 69)
+    lines = [_file_header(account, nsa, generated_at, "2"), _lot_header(account, nsa, generated_at, "T", credited),
+             *details, trailer.text()]
+    file_trailer = _Line().put(1, 3, account.bank).put(4, 7, "9999").put(8, 8, "9").put(18, 23, "000001")
+    file_trailer.put(24, 29, _n(len(lines) + 1, 6)).put(30, 35, "000000")
+    lines.append(file_trailer.text())
+    for text in lines:
+        assert len(text) == LINE and text.isascii()
+    return b"".join(text.encode("ascii") + CRLF for text in lines)
+
+
+# --- remessa reader (the bank's side: the simulator) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemessaEntry:
+    """One movement of a remessa as the bank reads it (its P, Q and R segments)."""
+
+    line_number: int
+    code: str  # C004: 01 entrada, 02 baixa, 06 alteração de vencimento
+    nosso_numero: str  # the bank's own part, as `Movement.nosso_numero`
+    seu_numero: str
+    due: date | None
+    amount_cents: int
+    company_ref: str
+    juros_per_day_cents: int
+    payer_document: str = ""
+    payer_name: str = ""
+    multa_percent: int = 0  # hundredths of a percent, from segment R
+
+
+@dataclass(frozen=True)
+class RemessaFile:
+    account: Account
+    nsa: int
+    generated_on: date
+    entries: tuple[RemessaEntry, ...]
+
+
+def _account_from_header(header: str, carteira: str) -> Account:
+    bank = header[0:3]
+    common = dict(bank=bank, cnpj=header[18:32], name=header[72:102].strip())
+    if bank == ITAU:
+        return Account(agencia=header[53:57], conta=header[65:70], dac=header[71], carteira=carteira or "109",
+                       **common)
+    generic = dict(agencia=header[52:57], agencia_dv=header[57].strip(), conta=header[58:70],
+                   conta_dv=header[70].strip(), dac=header[71].strip(), **common)
+    if bank == BB:
+        return Account(carteira=header[45:47], convenio=header[34:41], variacao=header[47:50], **generic)
+    return Account(carteira=carteira or "09", convenio=header[32:52].lstrip("0") or "0", **generic)
+
+
+def parse_remessa(data: bytes) -> RemessaFile:
+    """Read a remessa as the bank does: its account, NSA and movements. The same line checks as a retorno's
+    (length, bank on every line, lote and sequence numbers, trailers); CnabError(line, message)."""
+    lines = _lines(data)
+    header = lines[0]
+    if header[7] != "0" or header[3:7] != "0000" or header[0:3] not in BANKS:
+        raise CnabError(1, "a primeira linha não é um header de arquivo de um banco atendido")
+    if header[142] != "1":
+        raise CnabError(1, "não é um arquivo de remessa (header 143 deveria ser 1)")
+    bank = header[0:3]
+    nsa = _int(header[157:163], 1, "NSA")
+    generated_on = _date(header[143:151], 1, "data de geração")
+    if generated_on is None:
+        raise CnabError(1, "data de geração ausente")
+    entries: list[RemessaEntry] = []
+    carteira = ""
+    current: dict | None = None
+    seq = 0
+    records = {"lote": 0}
+
+    def close() -> None:
+        if current is not None:
+            entries.append(RemessaEntry(**current))
+
+    for number, line in enumerate(lines[1:], 2):
+        if line[0:3] != bank:
+            raise CnabError(number, f"banco {line[0:3]} diferente do header ({bank})")
+        record = line[7]
+        if record == "1":
+            records["lote"] = 1
+            if line[8] != "R":
+                raise CnabError(number, "o lote não é de remessa (posição 9 deveria ser R)")
+        elif record == "3":
+            seq += 1
+            records["lote"] += 1
+            if _int(line[8:13], number, "sequencial do registro") != seq:
+                raise CnabError(number, f"sequencial {line[8:13]}; esperado {seq:05d}")
+            segment = line[13]
+            if segment == "P":
+                close()
+                field_ = line[37:57]
+                if bank == ITAU:
+                    carteira, nn, seu = field_[0:3], field_[3:11], line[62:72]
+                elif bank == BB:
+                    nn, seu = field_.strip()[7:], line[62:77]
+                else:
+                    carteira, nn, seu = field_[0:3], field_[8:19], line[62:77]
+                current = dict(line_number=number, code=line[15:17], nosso_numero=nn, seu_numero=seu.strip(),
+                               due=_date(line[77:85], number, "vencimento"),
+                               amount_cents=_int(line[85:100], number, "valor do título"),
+                               company_ref=line[195:220].strip(),
+                               juros_per_day_cents=_int(line[126:141], number, "juros"))
+            elif segment in "QR":
+                if current is None:
+                    raise CnabError(number, f"segmento {segment} sem segmento P antes")
+                if segment == "Q":
+                    current["payer_document"] = line[18:33][-11:] if line[17] == "1" else line[18:33][-14:]
+                    current["payer_name"] = line[33:73].strip()
+                else:
+                    current["multa_percent"] = _int(line[74:89], number, "multa")
+            else:
+                raise CnabError(number, f"segmento {segment!r} desconhecido numa remessa de cobrança")
+        elif record == "5":
+            records["lote"] += 1
+            declared = _int(line[17:23], number, "quantidade de registros do lote")
+            if declared != records["lote"]:
+                raise CnabError(number, f"o trailer de lote diz {declared} registros; o lote tem {records['lote']}")
+        elif record == "9":
+            declared = _int(line[23:29], number, "quantidade de registros")
+            if declared != number or number != len(lines):
+                raise CnabError(number, f"o trailer de arquivo diz {declared} registros; o arquivo tem {len(lines)}")
+        else:
+            raise CnabError(number, f"tipo de registro {record!r} desconhecido")
+    close()
+    return RemessaFile(account=_account_from_header(header, carteira), nsa=nsa, generated_on=generated_on,
+                       entries=tuple(entries))
+
+
 # --- retorno -----------------------------------------------------------------------------------------------
 
 
@@ -539,7 +899,7 @@ def _event(bank: str, t: str, u: str, t_no: int, u_no: int) -> Event:
     kind, meaning = OCCURRENCES[bank].get(code, (OTHER, f"Ocorrência {code}"))
     if bank == ITAU:
         motive_text, channel = t[213:221], t[221:223].strip()
-        reason_table: dict[str, str] = {}  # Itaú's own error tables (nota 23) are not transcribed
+        reason_table = _ITAU_REASONS.get(code, {})  # Itaú's own tables (nota 23), one per occurrence
     else:
         motive_text, channel = t[213:223], ""
         reason_table = _BB_REASONS if bank == BB else REASONS
@@ -578,9 +938,39 @@ def _event(bank: str, t: str, u: str, t_no: int, u_no: int) -> Event:
     )
 
 
-def parse_retorno(data: bytes) -> Retorno:
+def _same_number(found: str, expected: str) -> bool:
+    return found.strip().lstrip("0") == expected.strip().lstrip("0")
+
+
+def _check_beneficiary(line: str, number: int, account: Account, *, document: tuple[int, int], block: int,
+                       convenio: int) -> None:
+    """The beneficiary in a header (file header: CNPJ 19–32, convênio 33, agência/conta 53; lote header: 19–33,
+    34, 54) must be the configured account's: CnabError naming the line and what differs."""
+    found_document = line[document[0] - 1 : document[1]].lstrip("0")
+    expected_document = cnpj.compact(account.cnpj).lstrip("0")
+    if found_document != expected_document:
+        raise CnabError(number, f"o CNPJ da empresa no arquivo ({found_document.rjust(14, '0')}) não é o da conta "
+                                f"configurada ({expected_document.rjust(14, '0')})")
+    start = block - 1
+    if account.bank == ITAU:
+        agencia, conta = line[start + 1 : start + 5], line[start + 13 : start + 18]
+    else:
+        agencia, conta = line[start : start + 5], line[start + 6 : start + 18]
+    if not _same_number(agencia, account.agencia) or not _same_number(conta, account.conta):
+        raise CnabError(number, f"agência/conta do arquivo ({agencia.strip()}/{conta.strip()}) não são as da conta "
+                                f"configurada ({account.agencia}/{account.conta})")
+    if account.bank == BB:
+        found = line[convenio - 1 : convenio + 8]
+        if not _same_number(found, account.convenio):
+            raise CnabError(number, f"o convênio do arquivo ({found.strip()}) não é o da conta configurada "
+                                    f"({account.convenio})")
+
+
+def parse_retorno(data: bytes, account: Account | None = None) -> Retorno:
     """Check every line of a retorno (length, bank, record types, lote and sequence numbers, trailer counts) and
-    read its T+U events. LF or CRLF. CnabError(line, message) on the first problem; nothing is partly read."""
+    read its T+U events. LF or CRLF. CnabError(line, message) on the first problem; nothing is partly read.
+    With `account`, the file header and lote headers must name that beneficiary (CNPJ, agência/conta, BB's
+    convênio) and bank."""
     lines = _lines(data)
     header = lines[0]
     if header[7] != "0" or header[3:7] != "0000":
@@ -590,6 +980,10 @@ def parse_retorno(data: bytes) -> Retorno:
         raise CnabError(1, f"banco {bank} não é atendido (341 Itaú, 001 Banco do Brasil, 237 Bradesco)")
     if header[142] != "2":
         raise CnabError(1, "não é um arquivo de retorno (header 143 deveria ser 2)")
+    if account is not None:
+        if bank != account.bank:
+            raise CnabError(1, f"é um retorno do banco {bank}; a conta configurada é do banco {account.bank}")
+        _check_beneficiary(header, 1, account, document=(19, 32), block=53, convenio=33)
     nsa = _int(header[157:163], 1, "NSA")
     generated_on = _date(header[143:151], 1, "data de geração")
     if generated_on is None:
@@ -616,6 +1010,8 @@ def parse_retorno(data: bytes) -> Retorno:
                 raise CnabError(number, f"lote {lot}; esperado {lots:04d}")
             if line[8] != "T":
                 raise CnabError(number, "o lote não é de retorno (posição 9 deveria ser T)")
+            if account is not None:
+                _check_beneficiary(line, number, account, document=(19, 33), block=54, convenio=34)
             lot_records, seq = 1, 0
         elif record == "3":
             if lot is None or line[3:7] != lot:

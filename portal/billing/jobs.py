@@ -1,5 +1,5 @@
 """Billing jobs: the daily billing run, each issued invoice's documents, nota fiscal and e-mail, the daily
-delinquency check and the dunning reminders.
+delinquency check, the dunning reminders and the bank's file-transfer folder.
 
 `complete_invoice` does whatever is still missing for an invoice, in order (PDFs → nota fiscal →
 e-mail), each step idempotent; `sweep_invoices` re-runs it for any invoice left half-way (a crash, a
@@ -13,7 +13,7 @@ from flask import current_app
 from huey import crontab
 from sqlalchemy import and_, exists, or_, select
 
-from portal.billing import delivery, documents, fiscal, payments, pix_charges
+from portal.billing import bank_transfer, delivery, documents, fiscal, payments, pix_charges
 from portal.billing.delivery import has_recipient
 from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.run import billing_days_back, run_billing
@@ -140,3 +140,20 @@ def daily_delinquency() -> dict[str, int]:
 def send_dunning_reminders() -> int:
     """Every day at 09:00 in São Paulo (12:00 UTC): the reminders at due date −3, +1 and +7 days."""
     return delivery.send_reminders(today=clock.today())
+
+
+@periodic_task(crontab(minute="*/15"))
+def bank_transfer_folder() -> dict[str, int]:
+    """Every 15 minutes, with BANK_TRANSFER_DIR set: import the retornos the bank dropped in the folder, and
+    from BANK_TRANSFER_REMESSA_HOUR (São Paulo) on write the day's remessa there when movements are pending
+    (once a day: the day's file is then the stored one)."""
+    directory = current_app.config.get("BANK_TRANSFER_DIR")
+    if not directory:
+        return {}
+    settings = _settings()
+    outcome = bank_transfer.import_folder(directory, settings, SYSTEM)
+    written = 0
+    if clock.to_business(clock.now()).hour >= int(current_app.config["BANK_TRANSFER_REMESSA_HOUR"]):
+        written = int(bank_transfer.write_remessa(directory, settings, SYSTEM) is not None)
+    return {"imported": len(outcome.processed), "refused": len(outcome.refused), "waiting": len(outcome.waiting),
+            "remessa": written}

@@ -26,4 +26,5 @@ STAFF_ROUTES.update({
 STAFF_ROUTES.update({
     "backoffice.bank_files": ("GET", {}),
     "backoffice.bank_remessa": ("POST", {}),
+    "backoffice.bank_simulate": ("POST", {}),
 })

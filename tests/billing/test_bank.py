@@ -5,9 +5,11 @@ número, refusals, the same file twice, two sessions importing at once), and the
 The bank is Itaú (341, the default config); the clock is 2026-03-25 12:00 in São Paulo.
 """
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
 from portal.billing import bank, cnab240, second_copy
@@ -35,37 +37,22 @@ MARCH_25 = datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
 DAY = date(2026, 3, 25)
 ACTOR = Actor.system("tests")
 
-# An Itaú T+U pair (the spec's vector V1) whose code, nosso número, amounts and dates are replaced.
-_T = "3410001300001T 0600278000000009365700109000262701        00010209705     13072023000000000111370341027313                         000000000000000000JOSE APARECIDO DE JESUS AUTO P          000000000000000000000000000000000CK                 "  # noqa: E501
-_U = "3410001300002U 060000000000013380000000000000000000000000000000000000000000000000000001127080000000001127080000000000000000000000000000001807202319072023000000000000000000000000000                              00000000000000000000000       "  # noqa: E501
-
-
-def _put(line: str, start: int, text: str) -> str:
-    return line[:start] + text + line[start + len(text):]
-
-
 def pair(nosso_numero: str, code: str, *, paid: int = 0, charges: int = 0, on: date = date(2026, 3, 24),
-         reasons: str = "") -> tuple[str, str]:
-    t = _put(_put(_T, 15, code), 40, nosso_numero)
-    t = _put(t, 213, reasons.ljust(8))
-    u = _put(_put(_U, 15, code), 17, f"{charges:015d}")
-    u = _put(u, 77, f"{paid:015d}")
-    u = _put(u, 92, f"{paid:015d}")
-    u = _put(u, 137, on.strftime("%d%m%Y") + on.strftime("%d%m%Y"))
-    return t, u
+         reasons: str = "") -> cnab240.RetornoEvent:
+    """One occurrence as the bank reports it (occurred and credited on `on`; reasons: concatenated codes)."""
+    return cnab240.RetornoEvent(code=code, nosso_numero=nosso_numero, face_value_cents=111_370, paid_cents=paid,
+                                net_credit_cents=paid, charges_cents=charges, occurred_on=on, credited_on=on,
+                                reasons=tuple(reasons[i:i + 2] for i in range(0, len(reasons), 2)), channel="CK")
 
 
-def retorno(*pairs: tuple[str, str], bank_code: str = "341", nsa: int = 9) -> bytes:
-    details = []
-    for n, (t, u) in enumerate(pairs):
-        details += [_put(t, 8, f"{2 * n + 1:05d}"), _put(u, 8, f"{2 * n + 2:05d}")]
-    details = [bank_code + line[3:] for line in details]
-    header = (bank_code + "00000" + " " * 9 + "2" + "11222333000181" + " " * 110 + "2" + "24032026" + "120000"
-              + f"{nsa:06d}").ljust(240)
-    lote = (bank_code + "00011T0100030 2011222333000181").ljust(240)
-    trailer = (bank_code + "00015" + " " * 9 + f"{len(details) + 2:06d}").ljust(240, "0")
-    final = (bank_code + "99999" + " " * 9 + "000001" + f"{len(details) + 4:06d}" + "000000").ljust(240)
-    return "\r\n".join([header, lote, *details, trailer, final]).encode("ascii") + b"\r\n"
+def retorno(*events: cnab240.RetornoEvent, bank_code: str = "341", nsa: int = 9, **account_changes) -> bytes:
+    """The bank's retorno for the configured account (written by cnab240.retorno); another bank's account when
+    `bank_code` is not the configured one; `account_changes` alter the account written in the headers."""
+    account = bank.account_of(BillingSettings.from_config(current_app.config))
+    if bank_code != account.bank:
+        account = dataclasses.replace(account, bank=bank_code, carteira="09", convenio="1234567", dac="")
+    account = dataclasses.replace(account, **account_changes)
+    return cnab240.retorno(account, list(events), nsa=nsa, generated_at=datetime(2026, 3, 24, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -331,3 +331,137 @@ def test_the_module_is_pure():
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert imported <= {"string", "unicodedata", "dataclasses", "datetime", "portal.billing.boleto", "portal.shared",
                         "portal.shared.arguments"}
+
+
+# --- the bank's side: retorno writer, remessa reader, the beneficiary check ------------------------------------
+
+_NN = {"341": "00010152", "001": "0000012345", "237": "00000012345"}
+
+
+def _events(account: Account) -> list[cnab240.RetornoEvent]:
+    nn = _NN[account.bank]
+    return [
+        cnab240.RetornoEvent(code="02", nosso_numero=nn, seu_numero="FAT0001234", company_ref="42",
+                             due=date(2029, 5, 21), face_value_cents=675787, payer_document="12.345.678/0001-95",
+                             payer_name="Cliente Exemplo"),
+        cnab240.RetornoEvent(code="06", nosso_numero=nn, due=date(2029, 5, 21), face_value_cents=675787,
+                             paid_cents=690878, charges_cents=15091, fee_cents=250, occurred_on=date(2029, 5, 28),
+                             credited_on=date(2029, 5, 29), channel="CK"),
+        cnab240.RetornoEvent(code="03", nosso_numero="1", face_value_cents=1000, reasons=("08", "48")),
+    ]
+
+
+@pytest.mark.parametrize("account", [ITAU, BB, BRADESCO], ids=["itau", "bb", "bradesco"])
+def test_retorno_round_trip(account):
+    data = cnab240.retorno(account, _events(account), nsa=12, generated_at=AT)
+    lines = _lines(data)
+    assert len(lines) == 2 + 6 + 2
+    assert lines[0][142] == "2" and lines[1][8] == "T" and lines[0][:3] == account.bank
+    assert lines[-2][17:23] == "000008" and lines[-2][23:29] == "000003"  # records; titles in cobrança simples
+    assert int(lines[-2][29:46]) == 675787 * 2 + 1000  # their face value
+    assert lines[-1][17:29] == "000001000010"
+    ret = parse_retorno(data, account)
+    assert (ret.bank, ret.nsa, ret.generated_on, ret.company_document) == (account.bank, 12, date(2029, 4, 20),
+                                                                          "11222333000181")
+    confirmed, paid, rejected = ret.events
+    assert (confirmed.code, confirmed.kind, confirmed.nosso_numero) == ("02", cnab240.CONFIRMED, _NN[account.bank])
+    assert (confirmed.company_ref, confirmed.document, confirmed.due) == ("42", "FAT0001234", date(2029, 5, 21))
+    assert (paid.kind, paid.paid_cents, paid.net_credit_cents, paid.fee_cents, paid.charges_cents) == (
+        cnab240.PAID, 690878, 690628, 250, 15091)
+    assert (paid.occurred_on, paid.credited_on, paid.line_numbers) == (date(2029, 5, 28), date(2029, 5, 29), (5, 6))
+    assert rejected.kind == cnab240.REJECTED and [code for code, _ in rejected.reasons] == ["08", "48"]
+    assert paid.channel == ("CK" if account.bank == "341" else "")
+
+
+def test_the_written_itau_retorno_matches_the_spec_example_where_it_can():
+    """The example retorno's fields (built from [T] and [A]) come out of the writer at the same positions."""
+    event = cnab240.RetornoEvent(code="06", nosso_numero="00010152", seu_numero="FAT0001234",
+                                 company_ref="PORTAL-INV-000123", due=date(2029, 5, 21), face_value_cents=675787,
+                                 paid_cents=690878, net_credit_cents=690878, charges_cents=15091,
+                                 occurred_on=date(2029, 5, 28), credited_on=date(2029, 5, 29), channel="CK",
+                                 payer_name="Cliente Exemplo Comércio Ltda", receiving_bank="000",
+                                 receiving_agency="027313")
+    written = _lines(cnab240.retorno(ITAU, [event], nsa=7, generated_at=AT))
+    example = EXAMPLE_RETORNO.decode("ascii").split("\r\n")
+    assert written[2] == example[2]
+    assert written[3] == example[3]
+    assert written[0][:102] == example[0][:102] and written[1][:103] == example[1][:103]
+
+
+def test_the_retorno_writer_refuses_bad_events():
+    with pytest.raises(ValueError, match="two characters"):
+        cnab240.retorno(ITAU, [cnab240.RetornoEvent(code="03", nosso_numero="1", reasons=("123",))], nsa=1,
+                        generated_at=AT)
+    with pytest.raises(ValueError, match="at most 4"):
+        cnab240.retorno(ITAU, [cnab240.RetornoEvent(code="03", nosso_numero="1", reasons=("01",) * 5)], nsa=1,
+                        generated_at=AT)
+    with pytest.raises(ValueError, match="2 digits"):
+        cnab240.retorno(ITAU, [cnab240.RetornoEvent(code="6", nosso_numero="1")], nsa=1, generated_at=AT)
+
+
+@pytest.mark.parametrize("account", [ITAU, BB, BRADESCO], ids=["itau", "bb", "bradesco"])
+def test_the_bank_reads_a_remessa_back(account):
+    entrada = dataclasses.replace(BOLETO, nosso_numero=_NN[account.bank])
+    baixa = dataclasses.replace(BOLETO, kind=cnab240.BAIXA, nosso_numero="7", multa_percent=0,
+                                payer_document="123.456.789-09")
+    parsed = cnab240.parse_remessa(remessa(account, [entrada, baixa], nsa=5, generated_at=AT))
+    assert (parsed.nsa, parsed.generated_on) == (5, date(2029, 4, 20))
+    assert (parsed.account.bank, parsed.account.cnpj) == (account.bank, "11222333000181")
+    first, second = parsed.entries
+    assert (first.code, first.nosso_numero, first.seu_numero, first.due) == (
+        "01", _NN[account.bank], "FAT0001234", date(2029, 5, 21))
+    assert (first.amount_cents, first.juros_per_day_cents, first.multa_percent) == (675787, 225, 200)
+    assert (first.company_ref, first.payer_document, first.line_number) == ("PORTAL-INV-000123", "12345678000195", 3)
+    assert (second.code, second.nosso_numero.lstrip("0"), second.payer_document) == ("02", "7", "12345678909")
+    # The account read from the header writes the same beneficiary fields back in a retorno.
+    ours = _lines(cnab240.retorno(account, [], nsa=5, generated_at=AT))
+    theirs = _lines(cnab240.retorno(parsed.account, [], nsa=5, generated_at=AT))
+    assert ours[0][:72] == theirs[0][:72] and ours[1][:73] == theirs[1][:73]
+
+
+def test_a_retorno_is_not_a_remessa():
+    with pytest.raises(CnabError, match="não é um arquivo de remessa"):
+        cnab240.parse_remessa(EXAMPLE_RETORNO)
+
+
+@pytest.mark.parametrize(("account", "other", "line", "words"), [
+    (ITAU, dataclasses.replace(ITAU, cnpj="11.444.777/0001-61"), 1, "CNPJ da empresa no arquivo (11222333000181)"),
+    (ITAU, dataclasses.replace(ITAU, conta="02125"), 1, "agência/conta do arquivo (1248/02124)"),
+    (BRADESCO, dataclasses.replace(BRADESCO, agencia="4321"), 1, "agência/conta do arquivo (01234/000007654321)"),
+    (BB, dataclasses.replace(BB, convenio="1234567"), 1, "convênio do arquivo (003294860)"),
+    (BB, dataclasses.replace(BRADESCO), 1, "banco 001"),
+], ids=["cnpj", "itau-conta", "bradesco-agencia", "bb-convenio", "bank"])
+def test_a_retorno_for_another_beneficiary_is_refused(account, other, line, words):
+    data = cnab240.retorno(account, _events(account), nsa=3, generated_at=AT)
+    with pytest.raises(CnabError) as info:
+        parse_retorno(data, other)
+    assert info.value.line_number == line and words in info.value.message
+    assert parse_retorno(data, account).events  # its own account reads it
+
+
+def test_a_lote_header_for_another_beneficiary_is_refused():
+    data = cnab240.retorno(ITAU, _events(ITAU), nsa=3, generated_at=AT)
+    lines = data.split(b"\r\n")
+    lines[1] = lines[1][:54] + b"9999" + lines[1][58:]  # the lote header's agência (55–58)
+    with pytest.raises(CnabError) as info:
+        parse_retorno(b"\r\n".join(lines), ITAU)
+    assert info.value.line_number == 2 and "(9999/02124)" in info.value.message
+
+
+@pytest.mark.parametrize(("code", "reason", "meaning"), [
+    ("03", "14", "Nosso número já registrado no cadastro do banco ou fora da faixa"),
+    ("03", "95", "CEP do pagador não numérico ou inválido"),
+    ("15", "05", "Baixa de título já baixado ou liquidado"),
+    ("16", "21", "Título não registrado no sistema"),
+    ("17", "43", "Alteração bloqueada: vencimento já alterado"),
+])
+def test_itau_rejection_reasons_from_its_own_tables(code, reason, meaning):
+    event = cnab240.RetornoEvent(code=code, nosso_numero="00000005", reasons=(reason, "ZZ"))
+    (parsed,) = parse_retorno(cnab240.retorno(ITAU, [event], nsa=1, generated_at=AT)).events
+    assert parsed.reasons == ((reason, meaning), ("ZZ", ""))
+
+
+def test_itau_reasons_depend_on_the_occurrence():
+    event = cnab240.RetornoEvent(code="03", nosso_numero="00000005", reasons=("05",))
+    (parsed,) = parse_retorno(cnab240.retorno(ITAU, [event], nsa=1, generated_at=AT)).events
+    assert parsed.reasons == (("05", "Prazo da operação menor que o mínimo ou maior que o máximo"),)
