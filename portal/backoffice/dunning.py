@@ -38,7 +38,7 @@ class StepForm(FlaskForm):
         validators=[InputRequired(message=_l("Informe o dia da etapa.")), _stop_if_unreadable,
                     NumberRange(min=dunning.MIN_OFFSET, max=dunning.MAX_OFFSET,
                                 message=_l("Informe um dia entre -60 (antes do vencimento) e +90 (depois)."))],
-        description=_l("Negativo: dias antes do vencimento (-5). 0: no dia do vencimento. Positivo: dias depois (3)."))
+        description=_l("Ex.: -5 (5 dias antes), 0 (no vencimento), 3 (3 dias depois)."))
     subject = StringField(_l("Assunto do e-mail"), filters=[_strip],
                           validators=[required(), max_length(dunning.MAX_SUBJECT)])
     message = TextAreaField(
