@@ -35,6 +35,7 @@ from portal.backoffice import bp as backoffice_bp
 from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes
 from portal.backoffice import corrections as _backoffice_corrections  # noqa: F401 - registers its routes
 from portal.backoffice import cosell as _backoffice_cosell  # noqa: F401 - registers its routes
+from portal.backoffice import dunning as _backoffice_dunning  # noqa: F401 - registers its routes
 from portal.backoffice import fiscal as _backoffice_fiscal  # noqa: F401 - registers its routes
 from portal.backoffice import offers as _backoffice_offers  # noqa: F401 - registers its routes
 from portal.backoffice import onboarding as _backoffice_onboarding  # noqa: F401 - registers its routes

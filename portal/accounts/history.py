@@ -64,6 +64,7 @@ NO_ORGANIZATION = frozenset({
     T.TICKET_NOTE_ADDED, T.OPPORTUNITY_CREATED, T.CONTRACT_SENT_FOR_SIGNATURE, T.CONTRACT_SIGNED,
     T.REMESSA_GENERATED, T.RETORNO_IMPORTED,  # the bank's files: every organization's boletos at once
     T.BILLING_EXCEPTION_RESOLVED,  # finance's reconciliation work (the exception names the invoice, if any)
+    T.DUNNING_SCHEDULE_CHANGED,  # finance's régua de cobrança: every organization's reminders
 })
 
 # Staff's own work on the organization, kept for the backoffice: the pipeline's notes and stages, the Teams card,
@@ -598,6 +599,11 @@ def _contact_removed(e: Event) -> str:
     return _("%(who)s deixou de enviar as faturas para %(email)s.", who=e.who, email=e.before.get("email", ""))
 
 
+def _reminder_recipients(e: Event) -> str:
+    people = ", ".join((e.after or {}).get("to") or []) or _("ninguém (só os e-mails adicionais)")
+    return _("%(who)s escolheu quem recebe os lembretes de vencimento: %(people)s.", who=e.who, people=people)
+
+
 def _delinquent(e: Event) -> str:
     numbers = [str(n) for n in e.after.get("invoices") or []]
     return ngettext("A organização ficou inadimplente: a fatura %(numbers)s está vencida há mais de %(days)d dias. "
@@ -747,6 +753,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.INVOICE_PAID: _invoice_paid,
     T.BILLING_CONTACT_ADDED: _contact_added,
     T.BILLING_CONTACT_REMOVED: _contact_removed,
+    T.DUNNING_RECIPIENTS_CHANGED: _reminder_recipients,
     T.ORGANIZATION_DELINQUENT: _delinquent,
     T.ORGANIZATION_GOOD_STANDING: _good_standing,
     T.AGREEMENT_ACCEPTED: _agreement_accepted,

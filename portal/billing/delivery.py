@@ -1,5 +1,5 @@
-"""Who receives an organization's invoices, and when: the monthly e-mail with its documents attached, the
-dunning reminders around the due date, and the extra billing addresses the Master keeps.
+"""Who receives an organization's invoices, and when: the monthly e-mail with its documents attached and the
+extra billing addresses the Master keeps (the dunning reminders around the due date: portal.billing.dunning).
 
 Recipients are the organization's active Cobrança and Master users (each in their own language) plus its
 billing contacts (in the default language), once per address. Every message is one EmailDelivery per person,
@@ -8,13 +8,11 @@ documents (portal.billing.documents) and are read when the message is sent.
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from flask_babel import ngettext
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Membership, MembershipRole, Organization, User
@@ -23,7 +21,6 @@ from portal.billing import fiscal
 from portal.billing.models import (
     BillingContact,
     Boleto,
-    DunningNotice,
     Invoice,
     InvoiceKind,
     InvoiceStatus,
@@ -38,11 +35,6 @@ from portal.shared.links import absolute_url
 
 PDF = "application/pdf"
 XML = "application/xml"
-# Reminder steps, in days relative to the due date: "vence em 3 dias", "venceu ontem", "vencida há 7 dias".
-DUNNING_STEPS = (-3, 1, 7)
-# A step the daily job missed (it did not run that day) is still sent up to this many days late, as long as
-# the next step has not come and, for the reminder before the due date, the invoice is not yet due.
-DUNNING_CATCH_UP_DAYS = 2
 MAX_BILLING_CONTACTS = 20  # extra addresses per organization
 
 
@@ -275,96 +267,3 @@ def _invoice_subject(invoice: Invoice) -> str:
         return _("Fatura %(number)s de %(org)s", number=invoice.display_number, org=invoice.organization.display_name)
     return _("Fatura %(number)s de %(org)s: vence em %(date)s", number=invoice.display_number,
              org=invoice.organization.display_name, date=format_date(invoice.due_date))
-
-
-# ---------------------------------------------------------------- dunning
-
-def dunning_step(due: date, today: date) -> int | None:
-    """The reminder step (−3, 1 or 7) that `today` falls in for an invoice due on `due`, or None.
-
-    Each step starts on its day and lasts DUNNING_CATCH_UP_DAYS more, but never into the next step's day,
-    and the reminder before the due date never lasts to the due date itself.
-    """
-    offset = (today - due).days
-    for index, step in enumerate(DUNNING_STEPS):
-        last = step + DUNNING_CATCH_UP_DAYS
-        if index + 1 < len(DUNNING_STEPS):
-            last = min(last, DUNNING_STEPS[index + 1] - 1)
-        if step < 0:
-            last = min(last, -1)
-        if step <= offset <= last:
-            return step
-    return None
-
-
-def _dunning_subject(invoice: Invoice, step: int, today: date) -> str:
-    number = invoice.display_number
-    offset = (today - invoice.due_date).days
-    if step < 0:
-        return ngettext("Lembrete: a fatura %(number)s vence em %(num)d dia",
-                        "Lembrete: a fatura %(number)s vence em %(num)d dias", -offset, number=number)
-    if offset == 1:
-        return _("A fatura %(number)s venceu ontem", number=number)
-    if step == 1:
-        return ngettext("A fatura %(number)s venceu há %(num)d dia", "A fatura %(number)s venceu há %(num)d dias",
-                        offset, number=number)
-    return ngettext("A fatura %(number)s está vencida há %(num)d dia",
-                    "A fatura %(number)s está vencida há %(num)d dias", offset, number=number)
-
-
-def _remind(invoice_id: int, *, today: date) -> bool:
-    """Send `invoice_id` the reminder of the step `today` falls in, unless it went already. Commits."""
-    invoice = db.session.scalar(select(Invoice).where(Invoice.id == invoice_id).with_for_update()
-                                .execution_options(populate_existing=True))
-    step = dunning_step(invoice.due_date, today) if invoice is not None else None
-    if invoice is None or step is None or invoice.status != InvoiceStatus.OPEN:
-        db.session.rollback()
-        return False
-    already = db.session.scalar(select(func.count(DunningNotice.id)).where(DunningNotice.invoice_id == invoice.id,
-                                                                          DunningNotice.step == step))
-    boleto = invoice.current_boleto
-    if already or (step < 0 and (boleto is None or boleto.pdf_sha256 is None)):
-        db.session.rollback()  # sent already; or its boleto PDF is not ready yet (the next run tries again)
-        return False
-    attachments = [(boleto_pdf_name(invoice, boleto), boleto.pdf_sha256, PDF)] if step < 0 else []
-    offset = (today - invoice.due_date).days
-    context = {"invoice": invoice, "organization": invoice.organization, "boleto": boleto, "step": step,
-               "days_to_due": -offset, "days_late": offset, "owed_cents": invoice.total_cents - invoice.paid_cents,
-               "url": absolute_url("billing.invoice", invoice_id=invoice.id),
-               "second_copy_url": absolute_url("billing.second_copy_preview", invoice_id=invoice.id)}
-    for person in recipients(invoice.organization_id):
-        queue_email(
-            "dunning_reminder", to=[person.email], subject_fn=lambda: _dunning_subject(invoice, step, today),
-            context={**context, "person": person}, language=person.language,
-            organization_id=invoice.organization_id, attachments=attachments,
-        )
-    db.session.add(DunningNotice(invoice_id=invoice.id, step=step, sent_at=clock.now()))
-    try:
-        db.session.commit()
-    except IntegrityError:  # another run sent this step at the same moment (its e-mails stand, ours are dropped)
-        db.session.rollback()
-        return False
-    return True
-
-
-def send_reminders(*, today: date) -> int:
-    """Send the dunning reminders due on `today` for open invoices, each (invoice, step) once.
-
-    Returns how many invoices were reminded. One invoice's trouble does not stop the others. Each reminder
-    is logged as its e-mails (EmailDelivery) and its DunningNotice row; there is no audit event (nobody acted).
-    """
-    earliest = today - timedelta(days=max(DUNNING_STEPS) + DUNNING_CATCH_UP_DAYS)
-    latest = today - timedelta(days=min(DUNNING_STEPS))
-    candidates = db.session.scalars(
-        select(Invoice.id).where(Invoice.status == InvoiceStatus.OPEN, Invoice.kind == InvoiceKind.REGULAR,
-                                 Invoice.due_date >= earliest, Invoice.due_date <= latest)
-        .order_by(Invoice.id)
-    ).all()
-    reminded = 0
-    for invoice_id in candidates:
-        try:
-            reminded += _remind(invoice_id, today=today)
-        except Exception:  # reported, and tried again on the next run while the step's days last
-            current_app.logger.exception("dunning reminder for invoice %s failed", invoice_id)
-            db.session.rollback()
-    return reminded

@@ -10,7 +10,7 @@ from wtforms import EmailField, HiddenField, StringField
 
 from portal.billing.models import INVOICE_STATUS_LABELS
 from portal.shared.filters import ListFilters
-from portal.shared.forms import email_address, max_length, required
+from portal.shared.forms import MultiCheckboxField, email_address, max_length, required
 
 # Query-string values (Portuguese, as customers read them in the URL) → display_status values.
 STATUS_SLUGS = {
@@ -58,3 +58,10 @@ class SecondCopyForm(FlaskForm):
 
     total_cents = HiddenField()
     new_due = HiddenField()
+
+
+class ReminderRecipientsForm(FlaskForm):
+    """The Master's choice of who receives the reminders of the régua de cobrança: a checkbox per user (the
+    view sets the choices: the organization's users; the service refuses anyone else)."""
+
+    users = MultiCheckboxField(_l("Recebem os lembretes de vencimento"), coerce=int, validate_choice=False)

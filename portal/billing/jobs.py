@@ -13,7 +13,7 @@ from flask import current_app
 from huey import crontab
 from sqlalchemy import and_, exists, or_, select
 
-from portal.billing import bank_transfer, delivery, documents, fiscal, payments, pix_charges
+from portal.billing import bank_transfer, delivery, documents, dunning, fiscal, payments, pix_charges
 from portal.billing.delivery import has_recipient
 from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.run import billing_days_back, run_billing
@@ -138,8 +138,9 @@ def daily_delinquency() -> dict[str, int]:
 
 @periodic_task(crontab(hour="12", minute="0"))
 def send_dunning_reminders() -> int:
-    """Every day at 09:00 in São Paulo (12:00 UTC): the reminders at due date −3, +1 and +7 days."""
-    return delivery.send_reminders(today=clock.today())
+    """Every day at 09:00 in São Paulo (12:00 UTC): the reminders of the régua de cobrança (finance's schedule,
+    by default at due date −3, +1 and +7 days)."""
+    return dunning.send_reminders(today=clock.today())
 
 
 @periodic_task(crontab(minute="*/15"))

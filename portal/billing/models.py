@@ -502,3 +502,34 @@ class PixReceipt(db.Model):
     raw: Mapped[Any] = mapped_column(JSON)
     received_via: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class DunningStep(db.Model):
+    """A step of the régua de cobrança: the reminder sent `offset_days` from the due date (−3 = three days
+    before, 0 = on the due date, 7 = a week late), with the subject and message finance wrote. A step's offset
+    is its identity: DunningNotice.step holds it, so each invoice gets each offset's reminder once."""
+
+    __tablename__ = "dunning_steps"
+    __table_args__ = (UniqueConstraint("offset_days", name="uq_dunning_steps_offset_days"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset_days: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(150))
+    message: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class DunningRecipient(db.Model):
+    """The Master's choice of whether a user of the organization receives the dunning reminders. No row: the
+    default (Master and Cobrança users receive them)."""
+
+    __tablename__ = "dunning_recipients"
+    __table_args__ = (UniqueConstraint("membership_id", name="uq_dunning_recipients_membership_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    receives: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

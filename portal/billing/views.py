@@ -12,9 +12,16 @@ from flask_babel import gettext as _
 
 from portal.accounts.context import current_actor, tenant_get
 from portal.accounts.roles import Permission
-from portal.billing import delivery, fiscal, second_copy
+from portal.billing import delivery, dunning, fiscal, second_copy
 from portal.billing import service as billing
-from portal.billing.forms import STATUS_CHOICES, ActionForm, BillingContactForm, SecondCopyForm, parse_filters
+from portal.billing.forms import (
+    STATUS_CHOICES,
+    ActionForm,
+    BillingContactForm,
+    ReminderRecipientsForm,
+    SecondCopyForm,
+    parse_filters,
+)
 from portal.billing.lines import line_views
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
@@ -247,13 +254,42 @@ def contacts():
         else:
             flash(_("%(email)s vai receber as faturas.", email=contact.email), "success")
             return redirect(url_for("billing.contacts"))
+    return _contacts_page(form, _reminder_form(formdata=None))
+
+
+def _reminder_form(**kwargs) -> ReminderRecipientsForm:
+    seats = dunning.seats(g.organization.id)
+    form = ReminderRecipientsForm(**kwargs)
+    form.users.choices = [(s.membership_id, f"{s.name} <{s.email}>") for s in seats]
+    if kwargs.get("formdata", True) is None:
+        form.users.data = [s.membership_id for s in seats if s.receives]
+    return form
+
+
+def _contacts_page(form: BillingContactForm, reminder_form: ReminderRecipientsForm):
     extra = delivery.billing_contacts(g.organization.id)
     addresses = {c.email for c in extra}
     return render_template(
-        "billing/contacts.html", form=form, contacts=extra,
+        "billing/contacts.html", form=form, contacts=extra, reminder_form=reminder_form,
         users=[r for r in delivery.recipients(g.organization.id) if r.email not in addresses],
         action_form=ActionForm(), max_contacts=delivery.MAX_BILLING_CONTACTS,
     ), _status()
+
+
+@bp.post("/faturas/contatos/lembretes")
+@requires(Permission.USERS_MANAGE)
+def reminder_recipients():
+    """The Master chooses which of the organization's users receive the dunning reminders."""
+    form = _reminder_form()
+    if form.validate_on_submit():
+        try:
+            dunning.set_reminder_recipients(g.organization, form.users.data or [], actor=current_actor())
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(_("Lista de quem recebe os lembretes de vencimento salva."), "success")
+            return redirect(url_for("billing.contacts"))
+    return _contacts_page(BillingContactForm(formdata=None), form)
 
 
 @bp.post("/faturas/contatos/<int:contact_id>/remover")

@@ -96,6 +96,8 @@ class AuditTag(StrEnum):
     BILLING_EXCEPTION_RESOLVED = "billing:exception:resolved"  # finance closed a reconciliation exception
     BILLING_CONTACT_ADDED = "billing:contact:added"
     BILLING_CONTACT_REMOVED = "billing:contact:removed"
+    DUNNING_SCHEDULE_CHANGED = "billing:dunning_schedule:changed"  # a step added, changed or removed (finance)
+    DUNNING_RECIPIENTS_CHANGED = "billing:dunning_recipients:changed"  # who of the organization gets reminders
     ORGANIZATION_DELINQUENT = "billing:organization:delinquent"
     ORGANIZATION_GOOD_STANDING = "billing:organization:good_standing"
     AGREEMENT_PUBLISHED = "agreements:version:published"
@@ -396,6 +398,8 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.INVOICE_PAID: _l("Fatura paga"),
     AuditTag.BILLING_CONTACT_ADDED: _l("E-mail de cobrança adicionado"),
     AuditTag.BILLING_CONTACT_REMOVED: _l("E-mail de cobrança removido"),
+    AuditTag.DUNNING_SCHEDULE_CHANGED: _l("Régua de cobrança alterada"),
+    AuditTag.DUNNING_RECIPIENTS_CHANGED: _l("Destinatários dos lembretes de vencimento alterados"),
     AuditTag.ORGANIZATION_DELINQUENT: _l("Organização inadimplente"),
     AuditTag.ORGANIZATION_GOOD_STANDING: _l("Organização em dia"),
     AuditTag.AGREEMENT_PUBLISHED: _l("Versão de contrato publicada"),

@@ -48,5 +48,6 @@ CUSTOMER_ROUTES = {
     "billing.second_copy_preview": ("GET", lambda w: _overdue(w.demo), lambda w: _overdue(w.other)),
     "billing.issue_second_copy": ("POST", lambda w: _overdue(w.demo), lambda w: _overdue(w.other)),
     "billing.contacts": ("GET", lambda w: {}, None),
+    "billing.reminder_recipients": ("POST", lambda w: {}, None),
     "billing.remove_contact": ("POST", lambda w: _contact(w.demo), lambda w: _contact(w.other)),
 }

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.billing import delivery
+from portal.billing import delivery, dunning
 from portal.billing import jobs as billing_jobs
-from portal.billing.delivery import dunning_step, send_invoice, send_reminders
+from portal.billing.delivery import send_invoice
+from portal.billing.dunning import send_reminders, step_for
 from portal.billing.jobs import send_dunning_reminders
 from portal.billing.models import DunningNotice, Invoice, InvoiceStatus, Payment
 from portal.extensions import db
@@ -205,7 +206,7 @@ def test_the_invoice_job_renders_issues_the_note_and_mails_in_one_go(app_ctx, wo
 ])
 def test_which_reminder_a_day_falls_in(offset, step):
     due = date(2026, 3, 11)
-    assert dunning_step(due, due + timedelta(days=offset)) == step
+    assert step_for((-3, 1, 7), due, due + timedelta(days=offset)) == step
 
 
 def run_job_each_day(first: date, last: date, outbox) -> dict[date, list[tuple[str, str]]]:
@@ -252,9 +253,9 @@ def test_what_each_reminder_says_and_carries(app_ctx, world, outbox, march_invoi
     with clock.frozen(on(date(2026, 3, 12))):
         assert send_reminders(today=clock.today()) == 1
     after = next(m for m in outbox if m["To"] == world.cobranca.email)
-    assert attachments(after) == {}
+    assert list(attachments(after)) == [f"boleto-{march_invoice.year}-{march_invoice.number:06d}.pdf"]
     body = plain(after)
-    assert "venceu ontem, 11/03/2026, e ainda não identificamos o pagamento." in body
+    assert "venceu ontem, em 11/03/2026, e ainda não identificamos o pagamento." in body
     assert f"http://portal.test/faturas/{march_invoice.id}/segunda-via" in body
     assert "Valor em aberto: R$ 789,00." in body
 
@@ -306,14 +307,14 @@ def test_one_invoices_trouble_does_not_stop_the_others(app_ctx, world, outbox, m
     with clock.frozen(on(date(2026, 3, 1))):
         other = factories.invoice(world.other, with_documents=True, billing_date=date(2026, 3, 1),
                                   due_date=date(2026, 3, 11))
-    real = delivery._remind
+    real = dunning._remind
 
     def fragile(invoice_id, **kwargs):
         if invoice_id == march_invoice.id:
             raise RuntimeError("template quebrado")
         return real(invoice_id, **kwargs)
 
-    monkeypatch.setattr(delivery, "_remind", fragile)
+    monkeypatch.setattr(dunning, "_remind", fragile)
     with clock.frozen(on(date(2026, 3, 8))):
         assert send_reminders(today=clock.today()) == 1
     assert {m["To"] for m in outbox} == {world.other_master.email}
