@@ -4,7 +4,7 @@ Issue 15 point 9: finance resolves each exception with a note (who and when were
 under- or over-payment exception points at its payment.
 
 Revision ID: 0012_reconciliation
-Revises: 0010_pix_charges
+Revises: 0011_dunning_schedule
 Created: 2026-12-06 23:10:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012_reconciliation'
-down_revision = '0010_pix_charges'
+down_revision = '0011_dunning_schedule'
 branch_labels = None
 depends_on = None
 
