@@ -67,7 +67,7 @@ def test_the_charge_is_created_with_a_deterministic_txid_and_its_pix_is_the_bole
 
 def test_the_payers_cnpj_name_multa_and_juros_go_to_the_psp(psp, invoice, billing_settings):
     charge = pix_charges.ensure_charge(invoice)
-    body = psp._cobvs[charge.txid].body
+    body = psp.body_of(charge.txid)
     assert body["devedor"] == {"cnpj": invoice.organization.cnpj, "nome": invoice.organization.legal_name}
     assert body["valor"]["original"] == "789.00"
     if billing_settings.fine_bp:
