@@ -500,6 +500,7 @@ class SimulatedPixProvider:
             current = self._active(state, txid)
             paid = amount_cents or current.amount_cents
             now = clock.now()
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what RFC 3339 in the API keeps
             pix = ReceivedPix(end_to_end_id="E00000000" + now.strftime("%Y%m%d%H%M") + uuid.uuid4().hex[:11],
                               txid=txid, amount_cents=paid, paid_at=at or now,
                               payer_info="Pagamento simulado", components={"original": current.amount_cents})

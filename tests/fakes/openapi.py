@@ -16,7 +16,10 @@ Corrections to [O], each where its own examples or prose contradict a schema (se
 - `modalidade` is an integer in the schemas and a string in every example (`"2"`): both are accepted
   (pix-cobv.md: "send integers, accept both");
 - `PayloadLocationCob` requires `tipoCob`, but the request example cobBody1 sends `"loc": {"id": 789}`:
-  in a request `loc.id` alone is enough.
+  in a request `loc.id` alone is enough;
+- `DadosRecebedor` requires `logradouro`, `cidade`, `uf`, `cep` at the cobv's top level as well as inside
+  `recebedor` (where they belong, cobResponse4): only the latter is kept;
+- `CobVGerada` requires a top-level `location` that none of [O]'s cobv answers has (it is `loc.location`): dropped.
 """
 
 import os
@@ -72,6 +75,10 @@ def _corrected(node: Any, key: str = "") -> Any:
             consultados["required"] = ["pix" if n == "cobs" else n for n in consultados.get("required", [])]
         if "PayloadLocationCob" in schemas:
             schemas["PayloadLocationCob"]["required"] = ["id"]
+        if "DadosRecebedor" in schemas:
+            schemas["DadosRecebedor"].pop("required", None)
+        if "CobVGerada" in schemas:
+            schemas["CobVGerada"]["required"] = [n for n in schemas["CobVGerada"]["required"] if n != "location"]
     return node
 
 
@@ -142,6 +149,8 @@ class OpenApi:
 
     def response_violations(self, path: str, method: str, status: int, body: Any) -> list[dict]:
         operation = self.operation(path, method)
+        if status == 401:  # authentication sits outside [O] (the Manual de Segurança): a Problema all the same
+            return self.violations("/components/schemas/Problema", body)
         if str(status) not in self._at(operation + "/responses"):
             return [{"razao": f"status {status} is not an answer of {method.upper()} {path}", "propriedade": ""}]
         pointer = self._schema_pointer(operation, str(status))

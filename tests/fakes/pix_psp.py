@@ -53,6 +53,8 @@ from tests.fakes.openapi import OpenApi
 
 ERROR_BASE = "https://pix.bcb.gov.br/api/v2/error/"
 TXID = re.compile(r"^[A-Za-z0-9]{26,35}$")
+RECEBEDOR = {"cnpj": "56989000019533", "nome": "Empresa de Logística SA", "logradouro": "Rua 15 Numero 1200",
+             "cidade": "São Paulo", "uf": "SP", "cep": "70800100"}
 ALL_SCOPES = frozenset({"cobv.write", "cobv.read", "payloadlocation.write", "pix.read", "webhook.write",
                         "webhook.read"})
 
@@ -369,11 +371,11 @@ class PixPspFake:
                                    f"A cobrança está {existing['status']} e não pode ser alterada.")
                 loc = (existing or {}).get("loc") or (location() if self.auto_location else None)
                 cobv = {**body, "txid": txid, "revisao": existing["revisao"] + 1 if existing else 0,
-                        "status": "ATIVA", "recebedor": {"cnpj": "56989000019533", "nome": "Empresa de Logística SA"}}
+                        "status": "ATIVA", "recebedor": RECEBEDOR}
                 cobv["calendario"] = {"criacao": _iso(clock.now()), "validadeAposVencimento": 30,
                                       **body["calendario"]}
                 if loc:
-                    cobv["loc"] = loc
+                    cobv["loc"] = {**loc, "txid": txid}
                 self.cobvs[txid] = cobv
             return Response(json.dumps(cobv, ensure_ascii=False), 201, mimetype="application/json")
 
@@ -395,7 +397,7 @@ class PixPspFake:
                     return problem(400, "CobVOperacaoInvalida", "Cobrança inválida.",
                                    f"A cobrança está {cobv['status']} e não pode ser alterada.")
                 if "loc" in body:
-                    body = {**body, "loc": {**location(), "id": body["loc"]["id"]}}
+                    body = {**body, "loc": {**location(), "id": body["loc"]["id"], "txid": txid}}
                 _merge(cobv, body)
                 cobv["revisao"] += 1
                 return cobv_answer(cobv)
@@ -467,7 +469,9 @@ class PixPspFake:
             if url is None:
                 return problem(404, "WebhookNaoEncontrado", "Webhook não encontrado.",
                                f"Nenhum webhook para a chave {chave}.")
-            return {"webhookUrl": url, "chave": chave, "criacao": self.webhook_created[chave]}
+            # [O]'s WebhookCompleto requires `cnpj` (the recebedor's); its example webhookResponse1 has `chave`
+            return {"webhookUrl": url, "chave": chave, "cnpj": RECEBEDOR["cnpj"],
+                    "criacao": self.webhook_created[chave]}
 
         @app.delete("/api/v2/webhook/<chave>")
         def delete_webhook(chave: str):
