@@ -12,7 +12,8 @@ are removed.
 `record_received(pix_list, via)`: each Pix once per endToEndId (a unique constraint; a concurrent delivery
 loses the insert and records nothing), matched by txid to the charge's invoice and recorded with
 `record_payment(..., method="pix", source="pix", external_id=endToEndId)`. A Pix whose txid matches no
-charge is logged and kept as an unmatched receipt for finance.
+charge is logged and kept as an unmatched receipt for finance. A Pix reported (again or first) with
+`devolucoes[]` DEVOLVIDO has each devolução reversed from its payment once per rtrId (`reverse_payment`).
 
 With PIX_BACKEND=static there is no provider (`provider()` is None) and nothing here runs.
 """
@@ -27,19 +28,21 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.billing.models import Invoice, InvoiceStatus, PixCharge, PixChargeStatus, PixReceipt
-from portal.billing.payments import record_payment
+from portal.billing.models import Invoice, InvoiceStatus, Payment, PixCharge, PixChargeStatus, PixReceipt
+from portal.billing.payments import record_payment, reverse_payment
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.pix import CobvRequest, PixError, PixProvider, ReceivedPix, parse_pix, pix_json, txid_for
 from portal.shared import clock
 from portal.shared.audit import Actor
+from portal.shared.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 SYSTEM = Actor.system("pix")
 WEBHOOK = "webhook"
 POLLING = "polling"
+DEVOLVIDO = "DEVOLVIDO"
 
 
 def provider() -> PixProvider | None:
@@ -151,6 +154,7 @@ class Received:
     recorded: int = 0  # new payments
     duplicate: int = 0  # endToEndId seen before
     unmatched: int = 0  # txid of no charge: kept for finance
+    reversed: int = 0  # devoluções (DEVOLVIDO) newly reversed from their payment
 
 
 def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
@@ -162,6 +166,7 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
     for pix in pix_list:
         if db.session.scalar(select(PixReceipt.id).where(PixReceipt.end_to_end_id == pix.end_to_end_id)):
             outcome.duplicate += 1
+            outcome.reversed += _reverse_refunds(pix, actor)  # a Pix seen before, reported again with a devolução
             continue
         receipt = PixReceipt(end_to_end_id=pix.end_to_end_id, txid=pix.txid, amount_cents=pix.amount_cents,
                              paid_at=pix.paid_at, raw=pix_json(pix), received_via=via)
@@ -171,6 +176,7 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
         except IntegrityError:
             db.session.rollback()
             outcome.duplicate += 1
+            outcome.reversed += _reverse_refunds(pix, actor)
             continue
         charge = _charge(pix.txid) if pix.txid else None
         if charge is None:
@@ -189,7 +195,38 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
         charge.status = PixChargeStatus.PAID
         db.session.commit()
         outcome.recorded += 1
+        outcome.reversed += _reverse_refunds(pix, actor)
     return outcome
+
+
+def _reverse_refunds(pix: ReceivedPix, actor: Actor) -> int:
+    """Reverse, from the payment `pix` became, each of its devoluções that reached DEVOLVIDO, once per rtrId
+    (a unique constraint: a concurrent report of the same devolução records nothing). Commits each; returns how
+    many were new. A Pix that paid no invoice (unknown txid) has nothing to reverse: logged."""
+    done = [refund for refund in pix.refunds if refund.status == DEVOLVIDO and refund.rtr_id]
+    if not done:
+        return 0
+    payment_id = db.session.scalar(select(PixReceipt.payment_id).where(PixReceipt.end_to_end_id == pix.end_to_end_id))
+    payment = db.session.get(Payment, payment_id) if payment_id else None
+    if payment is None:
+        log.warning("devolução of pix %s, which paid no invoice: nothing to reverse", pix.end_to_end_id)
+        return 0
+    new = 0
+    for refund in done:
+        try:
+            _, created = reverse_payment(payment, amount_cents=refund.amount_cents, actor=actor, source="pix",
+                                         external_id=refund.rtr_id, reversed_on=clock.today(),
+                                         reason=f"Devolução Pix {refund.id} ({refund.rtr_id}) de {pix.end_to_end_id}")
+            db.session.commit()
+        except IntegrityError:  # the same devolução reversed by a concurrent delivery just now
+            db.session.rollback()
+            continue
+        except ServiceError as error:
+            db.session.rollback()
+            log.warning("devolução %s of pix %s not reversed: %s", refund.rtr_id, pix.end_to_end_id, error)
+            continue
+        new += int(created)
+    return new
 
 
 def parse_webhook(body: Any) -> list[ReceivedPix]:
