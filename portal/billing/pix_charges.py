@@ -25,10 +25,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.billing.models import Invoice, InvoiceStatus, Payment, PixCharge, PixChargeStatus, PixReceipt
+from portal.billing.models import Boleto, Invoice, InvoiceStatus, Payment, PixCharge, PixChargeStatus, PixReceipt
 from portal.billing.payments import record_payment, reverse_payment
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
@@ -36,6 +37,7 @@ from portal.integrations.pix import CobvRequest, PixError, PixProvider, Received
 from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.shared.errors import ServiceError
+from portal.shared.links import absolute_url
 
 log = logging.getLogger(__name__)
 
@@ -246,3 +248,72 @@ def poll(hours: int = 25, *, pix: PixProvider | None = None) -> Received:
         return Received()
     end: datetime = clock.now()
     return record_received(pix.received(end - timedelta(hours=hours), end), POLLING)
+
+
+# ---------------------------------------------------------------- the webhook at the PSP
+
+def webhook_url() -> str:
+    """What to register at the PSP: BASE_URL + /webhooks/pix/<PIX_WEBHOOK_SECRET> (the PSP appends "/pix")."""
+    secret = current_app.config.get("PIX_WEBHOOK_SECRET") or ""
+    if not secret:
+        raise ServiceError("PIX_WEBHOOK_SECRET is empty: set it before registering the webhook")
+    return absolute_url("webhooks.pix_received", secret=secret).removesuffix("/pix")
+
+
+def _configured(pix: PixProvider | None) -> PixProvider:
+    pix = pix if pix is not None else provider()
+    if pix is None:
+        raise ServiceError("PIX_BACKEND=static: there is no PSP to talk to")
+    return pix
+
+
+def register_webhook(*, pix: PixProvider | None = None) -> str:
+    """`PUT /webhook/{chave}` with `webhook_url()`; returns the URL. PixError when the PSP refuses."""
+    pix, url = _configured(pix), webhook_url()
+    pix.register_webhook(url)
+    log.info("pix webhook registered at the PSP: %s", url.rsplit("/", 1)[0] + "/…")
+    return url
+
+
+def registered_webhook(*, pix: PixProvider | None = None) -> str | None:
+    return _configured(pix).webhook()
+
+
+def remove_webhook(*, pix: PixProvider | None = None) -> None:
+    _configured(pix).remove_webhook()
+
+
+def pix_ready(boleto: Boleto | None) -> bool:
+    """Whether `boleto`'s Pix may be shown: always with PIX_BACKEND=static (the static BR Code); with a PSP, only
+    once its cobv is ATIVA and its copia-e-cola is the boleto's (while the charge is pending — the PSP down or
+    slow — the static code still in the boleto would be a Pix nobody is told about)."""
+    if boleto is None or provider() is None:
+        return boleto is not None
+    return db.session.scalar(select(PixCharge.id).where(
+        PixCharge.boleto_id == boleto.id, PixCharge.status.in_((PixChargeStatus.ACTIVE, PixChargeStatus.PAID)),
+        PixCharge.pix_copia_e_cola == boleto.pix_payload)) is not None
+
+
+def simulator_active() -> bool:
+    """Whether the Pix backend is the SIMULATOR (the staff button "Simular pagamento Pix" shows then)."""
+    pix = provider()
+    return pix is not None and pix.name == "simulator"
+
+
+def simulate_payment(invoice: Invoice) -> Received:
+    """The demo's "Simular pagamento Pix": the SIMULATOR's payer pays the invoice's current cobv, and the Pix goes
+    through `record_received(..., via="webhook")` as the PSP's call would. ServiceError unless the simulator is
+    the backend and the invoice has an active cobv (made now if the job has not run yet)."""
+    pix = provider()
+    if pix is None or pix.name != "simulator":
+        raise ServiceError(_("O pagamento simulado só existe com o simulador de Pix (PIX_BACKEND=simulator)."))
+    if invoice.status != InvoiceStatus.OPEN or invoice.current_boleto is None:
+        raise ServiceError(_("A fatura %(number)s não está em aberto.", number=invoice.display_number))
+    try:
+        charge = ensure_charge(invoice, pix=pix)
+        if charge is None or charge.status != PixChargeStatus.ACTIVE:
+            raise ServiceError(_("A cobrança Pix desta fatura ainda não está pronta. Tente de novo em instantes."))
+        received = pix.pay(charge.txid)
+    except PixError as error:
+        raise ServiceError(_("O simulador de Pix recusou o pagamento: %(reason)s", reason=str(error))) from None
+    return record_received([received], WEBHOOK)
