@@ -315,5 +315,6 @@ def simulate_payment(invoice: Invoice) -> Received:
             raise ServiceError(_("A cobrança Pix desta fatura ainda não está pronta. Tente de novo em instantes."))
         received = pix.pay(charge.txid)
     except PixError as error:
-        raise ServiceError(_("O simulador de Pix recusou o pagamento: %(reason)s", reason=str(error))) from None
+        reason = f"{error.title} {error.detail}".strip() or str(error)  # the simulator's problems are in Portuguese
+        raise ServiceError(_("O simulador de Pix recusou o pagamento: %(reason)s", reason=reason)) from None
     return record_received([received], WEBHOOK)

@@ -4,11 +4,13 @@ Chosen by `PIX_BACKEND` (`from_config`):
 
 - `static` (default): no PSP. `from_config` answers None and the invoice keeps today's static BR Code
   (`portal/billing/pix.py`); nobody is told when it is paid.
-- `simulator`: `SimulatedPixProvider`, a SIMULATOR of a PSP in this process's memory. Its cobvs get a made-up
-  location and a real dynamic BR Code built for it; `pay(txid)` stands for a payer (a staff button later).
+- `simulator`: `SimulatedPixProvider`, a SIMULATOR of a PSP, its state in memory or, with PIX_SIMULATOR_DIR, in a
+  directory shared by the web processes and the job consumer. Its cobvs get a made-up location and a real dynamic
+  BR Code built for it; `pay(txid)` stands for a payer (the staff button "Simular pagamento Pix"), `refund` for a
+  devolução.
 - `api_pix`: `ApiPixProvider`, any PSP implementing the Banco Central's API Pix (OpenAPI v2.9.0,
   ../shared/specs/pix-cobv.md): OAuth2 client credentials over mTLS, `PUT`/`PATCH`/`GET /cobv/{txid}`,
-  `GET /pix?inicio=&fim=` (every page), `PUT /webhook/{chave}`. Tested against tests/fakes/pix_psp.py.
+  `GET /pix?inicio=&fim=` (every page), `PUT`/`GET`/`DELETE /webhook/{chave}`. Tested against tests/fakes/pix_psp.py.
 
 Choices on what the spec leaves UNCONFIRMED (confirm each in the PSP's manual before going live):
 
