@@ -284,14 +284,20 @@ def remove_webhook(*, pix: PixProvider | None = None) -> None:
 
 
 def pix_ready(boleto: Boleto | None) -> bool:
-    """Whether `boleto`'s Pix may be shown: always with PIX_BACKEND=static (the static BR Code); with a PSP, only
-    once its cobv is ATIVA and its copia-e-cola is the boleto's (while the charge is pending — the PSP down or
-    slow — the static code still in the boleto would be a Pix nobody is told about)."""
-    if boleto is None or provider() is None:
-        return boleto is not None
-    return db.session.scalar(select(PixCharge.id).where(
-        PixCharge.boleto_id == boleto.id, PixCharge.status.in_((PixChargeStatus.ACTIVE, PixChargeStatus.PAID)),
-        PixCharge.pix_copia_e_cola == boleto.pix_payload)) is not None
+    """Whether `boleto`'s Pix may be shown. Not while its cobv is being made: a charge PENDING at the PSP (down or
+    slow; the job retries) whose copia-e-cola is not yet the boleto's — the static code still in the boleto would
+    be a Pix nobody is told about. With PIX_BACKEND=static, or for a boleto no charge was ever attempted for (issued
+    before the PSP was configured, the demo's invoices), the boleto's Pix is shown as it is."""
+    if boleto is None:
+        return False
+    if provider() is None:
+        return True
+    charges = list(db.session.execute(select(PixCharge.status, PixCharge.pix_copia_e_cola)
+                                      .where(PixCharge.boleto_id == boleto.id)))
+    if not charges:
+        return True
+    return any(status in (PixChargeStatus.ACTIVE, PixChargeStatus.PAID) and code == boleto.pix_payload
+               for status, code in charges)
 
 
 def simulator_active() -> bool:

@@ -69,6 +69,7 @@ def test_the_customer_sees_pix_em_preparacao_while_the_psp_is_down(app_ctx, monk
     assert static in customer.get(f"/faturas/{invoice.id}").get_data(as_text=True)  # static backend: static Pix
 
     down = use(app_ctx, monkeypatch, DownPsp(current_app.config["PIX_KEY"], "PORTAL CLOUD", "SAO PAULO"))
+    assert static in customer.get(f"/faturas/{invoice.id}").get_data(as_text=True)  # no charge tried yet: as before
     with pytest.raises(PixError):
         pix_charges.ensure_charge(invoice, pix=down)
     assert db.session.scalar(select(PixCharge.status)) == PixChargeStatus.PENDING
