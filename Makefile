@@ -4,6 +4,9 @@
 
 PYTHON ?= python3
 PORT ?= 5000
+# The demo's dynamic Pix: the PSP simulator (state under instance/pix-simulator, shared by gunicorn and the
+# consumer), with the staff button "Simular pagamento Pix". `make run PIX_BACKEND=static` for the static BR Code.
+PIX_BACKEND ?= simulator
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
@@ -30,7 +33,7 @@ translations: install
 run: translations
 	$(FLASK) db upgrade
 	$(FLASK) demo --if-empty
-	PORT=$(PORT) $(BIN)/python -m portal.runner
+	PIX_BACKEND=$(PIX_BACKEND) PORT=$(PORT) $(BIN)/python -m portal.runner
 
 # ruff's lint rules only: the code is laid out by hand (aligned continuation lines), which `ruff format`
 # would rewrite in 170-odd files; adopting the formatter is one commit of its own if the team wants it.

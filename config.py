@@ -185,6 +185,14 @@ def load(env: str | None = None) -> dict:
         # The secret path segment of the webhook URL registered at the PSP (/webhooks/pix/<secret>, the PSP
         # appends /pix); empty: every webhook call is refused (404) and only polling records Pix.
         "PIX_WEBHOOK_SECRET": os.environ.get("PIX_WEBHOOK_SECRET", ""),
+        # Behind a proxy doing the webhook's mTLS: the header it sets with the SHA-256 fingerprint of the client
+        # certificate it verified, and the PSP's fingerprints (comma-separated). Both or neither.
+        "PIX_WEBHOOK_CERT_HEADER": os.environ.get("PIX_WEBHOOK_CERT_HEADER", ""),
+        "PIX_WEBHOOK_CERT_SHA256": os.environ.get("PIX_WEBHOOK_CERT_SHA256", ""),
+        # Where the Pix simulator keeps its cobvs so the web process and the job consumer share them (memory in tests).
+        "PIX_SIMULATOR_DIR": os.environ.get(
+            "PIX_SIMULATOR_DIR", "" if env == "test" else str(INSTANCE_DIR / "pix-simulator")
+        ),
         "PIX_TXID_SECRET": os.environ.get("PIX_TXID_SECRET", ""),  # HMAC key of the cobv txids; SECRET_KEY if empty
         # Notas fiscais: "simulator" (documents marked SEM VALOR FISCAL) or "upload" (staff upload XML + PDF).
         "FISCAL_BACKEND": os.environ.get("FISCAL_BACKEND", "simulator"),

@@ -7,10 +7,11 @@ from flask.cli import AppGroup, with_appcontext
 from portal import demo
 from portal.accounts import service
 from portal.accounts.roles import StaffRole
-from portal.billing import bank
+from portal.billing import bank, pix_charges
 from portal.billing.run import organizations_due, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
+from portal.integrations.pix import PixError
 from portal.migrate import alembic_config, upgrade
 from portal.shared import clock
 from portal.shared.audit import Actor, verify
@@ -214,3 +215,32 @@ def billing_retorno(path: str) -> None:
                f"já importadas {summary.already_imported}, outras {summary.other}")
     for message in summary.exceptions:
         click.echo(f"  {message}")
+
+
+pix_webhook_group = AppGroup("pix-webhook", help="The Pix webhook at the PSP (API Pix PUT/GET/DELETE /webhook).")
+billing_group.add_command(pix_webhook_group)
+
+
+def _pix_webhook(action):
+    try:
+        return action()
+    except (ServiceError, PixError) as error:
+        raise click.ClickException(str(error.message if isinstance(error, ServiceError) else error)) from error
+
+
+@pix_webhook_group.command("register", help="Register BASE_URL/webhooks/pix/<PIX_WEBHOOK_SECRET> for PIX_KEY.")
+def pix_webhook_register() -> None:
+    url = _pix_webhook(pix_charges.register_webhook)
+    click.echo(f"webhook registered for key {current_app.config['PIX_KEY']}: {url} (the PSP POSTs to …/pix)")
+
+
+@pix_webhook_group.command("show", help="The webhook URL the PSP has for PIX_KEY.")
+def pix_webhook_show() -> None:
+    url = _pix_webhook(pix_charges.registered_webhook)
+    click.echo(url or f"no webhook registered for key {current_app.config['PIX_KEY']}")
+
+
+@pix_webhook_group.command("remove", help="Remove the webhook of PIX_KEY at the PSP (only polling remains).")
+def pix_webhook_remove() -> None:
+    _pix_webhook(pix_charges.remove_webhook)
+    click.echo(f"webhook of key {current_app.config['PIX_KEY']} removed")

@@ -582,6 +582,15 @@ def _payment_recorded(e: Event) -> str:
     return sentence + (" " + _("Falta pagar %(amount)s.", amount=format_money(balance)) if balance else "")
 
 
+def _payment_reversed(e: Event) -> str:
+    sentence = _("Devolução de %(amount)s de um pagamento da fatura %(number)s (em %(date)s).",
+                 amount=_money(e.after.get("amount_cents")), number=e.invoice(), date=_day(e.after.get("reversed_on")))
+    if e.after.get("reopened"):
+        sentence += " " + _("A fatura voltou a ficar em aberto: falta pagar %(amount)s.",
+                            amount=format_money(_count(e.after.get("balance_cents"))))
+    return sentence
+
+
 def _invoice_paid(e: Event) -> str:
     sentence = _("Fatura %(number)s paga.", number=e.invoice())
     credit = _count(e.after.get("credit_cents"))
@@ -751,6 +760,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.FISCAL_DOCUMENT_UPLOADED: _fiscal_uploaded,
     T.PAYMENT_RECORDED: _payment_recorded,
     T.INVOICE_PAID: _invoice_paid,
+    T.PAYMENT_REVERSED: _payment_reversed,
     T.BILLING_CONTACT_ADDED: _contact_added,
     T.BILLING_CONTACT_REMOVED: _contact_removed,
     T.DUNNING_RECIPIENTS_CHANGED: _reminder_recipients,

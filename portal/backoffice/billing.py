@@ -19,7 +19,7 @@ from wtforms.validators import ValidationError
 from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.billing import delivery, payments, run
+from portal.billing import delivery, payments, pix_charges, run
 from portal.billing import service as billing
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
@@ -177,6 +177,8 @@ def _render_invoice(invoice: Invoice, form: ManualPaymentForm, status: int = 200
         second_copy=payments.latest_second_copy(invoice),
         undelivered=bool(delivery.undelivered_among([invoice.id])),
         fiscal_page="backoffice.fiscal_document" in current_app.view_functions,
+        pix_simulator=pix_charges.simulator_active() and invoice.status == InvoiceStatus.OPEN,
+        pix_form=FlaskForm(formdata=None),
     ), status
 
 
@@ -221,6 +223,26 @@ def invoice_payment(invoice_id: int):
             flash(_payment_flash(invoice_id, payment), "success")
             return redirect(url_for("backoffice.invoice", invoice_id=invoice_id))
     return _render_invoice(found, form, 422)
+
+
+@bp.post("/faturas/<int:invoice_id>/pix-simulado")
+@staff_requires(StaffPermission.BILLING_MANAGE)
+def invoice_simulated_pix(invoice_id: int):
+    """The demo's "Simular pagamento Pix" (only with PIX_BACKEND=simulator): the simulator pays the cobv and the
+    Pix is recorded as the PSP's webhook would have it."""
+    found = _invoice_or_404(invoice_id)
+    if not FlaskForm().validate_on_submit():
+        flash(_("O formulário expirou. Tente de novo."), "danger")
+        return redirect(url_for("backoffice.invoice", invoice_id=invoice_id))
+    try:
+        outcome = pix_charges.simulate_payment(found)
+    except ServiceError as error:
+        flash(error.message, "danger")
+    else:
+        if outcome.recorded:
+            flash(_("Pagamento Pix simulado recebido para a fatura %(number)s.", number=found.display_number),
+                  "success")
+    return redirect(url_for("backoffice.invoice", invoice_id=invoice_id))
 
 
 # ---------------------------------------------------------------- the billing run

@@ -60,7 +60,8 @@ def ensure_pix_charge(invoice_id: int) -> str:
 def poll_pix() -> dict[str, int]:
     """Every 10 minutes: the Pix the PSP received in the last 25 hours, recorded if a webhook missed them."""
     outcome = pix_charges.poll(hours=25)
-    return {"recorded": outcome.recorded, "duplicate": outcome.duplicate, "unmatched": outcome.unmatched}
+    return {"recorded": outcome.recorded, "duplicate": outcome.duplicate, "unmatched": outcome.unmatched,
+            "reversed": outcome.reversed}
 
 
 @task()

@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from portal.accounts.models import Organization
 from portal.extensions import db
@@ -117,7 +117,7 @@ class Invoice(db.Model):
 
     @property
     def paid_cents(self) -> int:
-        return sum(p.amount_cents for p in self.payments)
+        return sum(p.amount_cents for p in self.payments) - sum(r.amount_cents for r in self.reversals)
 
     @property
     def current_boleto(self) -> "Boleto | None":
@@ -533,3 +533,27 @@ class DunningRecipient(db.Model):
     receives: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class PaymentReversal(db.Model):
+    """Part or all of a payment given back (a Pix devolução the PSP reported, once per `rtrId`): append-only,
+    the payment stays as it was and what the invoice counts as paid is payments minus reversals."""
+
+    __tablename__ = "payment_reversals"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        UniqueConstraint("source", "external_id", name="uq_payment_reversals_source_external"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    reversed_on: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(20))  # "pix"
+    external_id: Mapped[str] = mapped_column(String(120))  # the devolução's rtrId
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    invoice: Mapped[Invoice] = relationship(backref=backref("reversals", order_by="PaymentReversal.id"))
+    payment: Mapped[Payment] = relationship()

@@ -43,6 +43,7 @@ from portal.billing.models import (
     InvoiceStatus,
     Payment,
     PaymentMethod,
+    PaymentReversal,
 )
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
@@ -56,6 +57,7 @@ from portal.integrations.payments import (
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
+from portal.shared.formatting import format_money
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,12 @@ def amount_due(invoice: Invoice, paid_on: date) -> int:
 
 
 def paid_cents(invoice_id: int) -> int:
-    return db.session.scalar(
+    """Payments received for the invoice minus what was given back of them (reversals)."""
+    received = db.session.scalar(
         select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(Payment.invoice_id == invoice_id))
+    reversed_ = db.session.scalar(select(func.coalesce(func.sum(PaymentReversal.amount_cents), 0))
+                                  .where(PaymentReversal.invoice_id == invoice_id))
+    return received - reversed_
 
 
 @dataclass(frozen=True)
@@ -236,6 +242,59 @@ def add_payment(invoice: Invoice, *, amount_cents: int, method: str, paid_on: da
     return _apply_payment(invoice, amount_cents=amount_cents, method=method, paid_on=paid_on, actor=actor,
                           source=source, external_id=external_id, note=note, settings=settings,
                           interest_paid_cents=interest_paid_cents, fee_cents=fee_cents, credited_on=credited_on)
+
+
+def reverse_payment(payment: Payment, *, amount_cents: int, actor: Actor, source: str, external_id: str,
+                    reversed_on: date, reason: str = "",
+                    settings: BillingSettings | None = None) -> tuple[PaymentReversal, bool]:
+    """Give back `amount_cents` of `payment` (a Pix devolução), inside the caller's transaction (no commit):
+    a PaymentReversal row, once per (source, external_id) — (reversal, False) when it was already recorded —,
+    the invoice back to open when what remains paid is below what is due (the organization's standing
+    refreshed), and an audit event. The invoice row is locked first, so a concurrent report of the same
+    devolução waits, then finds it (or loses the unique constraint at commit: the caller rolls back)."""
+    existing = db.session.scalar(select(PaymentReversal).where(PaymentReversal.source == source,
+                                                               PaymentReversal.external_id == external_id))
+    if existing is not None:
+        return existing, False
+    invoice = _lock_invoice(payment.invoice)
+    existing = db.session.scalar(select(PaymentReversal).where(PaymentReversal.source == source,
+                                                               PaymentReversal.external_id == external_id))
+    if existing is not None:  # recorded while this transaction waited for the lock
+        return existing, False
+    already = db.session.scalar(select(func.coalesce(func.sum(PaymentReversal.amount_cents), 0))
+                                .where(PaymentReversal.payment_id == payment.id))
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise ServiceError(_("Informe um valor maior que zero."), field="amount")
+    if already + amount_cents > payment.amount_cents:
+        raise ServiceError(_("A devolução de %(amount)s passa do que resta do pagamento (%(left)s).",
+                             amount=format_money(amount_cents), left=format_money(payment.amount_cents - already)))
+    reversal = PaymentReversal(payment_id=payment.id, invoice_id=invoice.id, amount_cents=amount_cents,
+                               reversed_on=reversed_on, source=source, external_id=external_id,
+                               reason=(reason or "")[:300], created_at=clock.now())
+    db.session.add(reversal)
+    db.session.flush()
+    paid_now = paid_cents(invoice.id)
+    reopened = False
+    due = invoice.total_cents
+    if invoice.status == InvoiceStatus.PAID:
+        latest = db.session.scalar(select(func.max(Payment.paid_on)).where(Payment.invoice_id == invoice.id))
+        due = amount_due(invoice, latest or reversed_on)
+        if paid_now < due:
+            invoice.status, invoice.paid_at, reopened = InvoiceStatus.OPEN, None, True
+    elif invoice.status == InvoiceStatus.OPEN:
+        due = amount_due(invoice, reversed_on)
+    record(AuditTag.PAYMENT_REVERSED, actor=actor, organization_id=invoice.organization_id,
+           subject=f"invoice:{invoice.id}", before={"status": InvoiceStatus.PAID} if reopened else None,
+           after={"number": invoice.display_number, "payment_id": payment.id, "reversal_id": reversal.id,
+                  "amount_cents": amount_cents, "reversed_on": reversed_on.isoformat(), "source": source,
+                  "external_id": external_id, "reason": reversal.reason, "paid_cents": paid_now,
+                  "amount_due_cents": due, "balance_cents": max(due - paid_now, 0), "reopened": reopened,
+                  "status": invoice.status})
+    if reopened:
+        organization = db.session.get(Organization, invoice.organization_id)
+        refresh_delinquency(organization, clock.today(), _settings(settings), actor)
+    db.session.expire(invoice, ["payments"])
+    return reversal, True
 
 
 # ---------------------------------------------------------------- inadimplência

@@ -12,7 +12,8 @@ are removed.
 `record_received(pix_list, via)`: each Pix once per endToEndId (a unique constraint; a concurrent delivery
 loses the insert and records nothing), matched by txid to the charge's invoice and recorded with
 `record_payment(..., method="pix", source="pix", external_id=endToEndId)`. A Pix whose txid matches no
-charge is logged and kept as an unmatched receipt for finance.
+charge is logged and kept as an unmatched receipt for finance. A Pix reported (again or first) with
+`devolucoes[]` DEVOLVIDO has each devolução reversed from its payment once per rtrId (`reverse_payment`).
 
 With PIX_BACKEND=static there is no provider (`provider()` is None) and nothing here runs.
 """
@@ -24,23 +25,27 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.billing import exceptions
-from portal.billing.models import Invoice, InvoiceStatus, PixCharge, PixChargeStatus, PixReceipt
-from portal.billing.payments import record_payment
+from portal.billing.models import Boleto, Invoice, InvoiceStatus, Payment, PixCharge, PixChargeStatus, PixReceipt
+from portal.billing.payments import record_payment, reverse_payment
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.pix import CobvRequest, PixError, PixProvider, ReceivedPix, parse_pix, pix_json, txid_for
 from portal.shared import clock
 from portal.shared.audit import Actor
+from portal.shared.errors import ServiceError
+from portal.shared.links import absolute_url
 
 log = logging.getLogger(__name__)
 
 SYSTEM = Actor.system("pix")
 WEBHOOK = "webhook"
 POLLING = "polling"
+DEVOLVIDO = "DEVOLVIDO"
 
 
 def provider() -> PixProvider | None:
@@ -152,6 +157,7 @@ class Received:
     recorded: int = 0  # new payments
     duplicate: int = 0  # endToEndId seen before
     unmatched: int = 0  # txid of no charge: kept for finance
+    reversed: int = 0  # devoluções (DEVOLVIDO) newly reversed from their payment
 
 
 def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
@@ -163,6 +169,7 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
     for pix in pix_list:
         if db.session.scalar(select(PixReceipt.id).where(PixReceipt.end_to_end_id == pix.end_to_end_id)):
             outcome.duplicate += 1
+            outcome.reversed += _reverse_refunds(pix, actor)  # a Pix seen before, reported again with a devolução
             continue
         receipt = PixReceipt(end_to_end_id=pix.end_to_end_id, txid=pix.txid, amount_cents=pix.amount_cents,
                              paid_at=pix.paid_at, raw=pix_json(pix), received_via=via)
@@ -172,6 +179,7 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
         except IntegrityError:
             db.session.rollback()
             outcome.duplicate += 1
+            outcome.reversed += _reverse_refunds(pix, actor)
             continue
         charge = _charge(pix.txid) if pix.txid else None
         if charge is None:
@@ -191,7 +199,38 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
         charge.status = PixChargeStatus.PAID
         db.session.commit()
         outcome.recorded += 1
+        outcome.reversed += _reverse_refunds(pix, actor)
     return outcome
+
+
+def _reverse_refunds(pix: ReceivedPix, actor: Actor) -> int:
+    """Reverse, from the payment `pix` became, each of its devoluções that reached DEVOLVIDO, once per rtrId
+    (a unique constraint: a concurrent report of the same devolução records nothing). Commits each; returns how
+    many were new. A Pix that paid no invoice (unknown txid) has nothing to reverse: logged."""
+    done = [refund for refund in pix.refunds if refund.status == DEVOLVIDO and refund.rtr_id]
+    if not done:
+        return 0
+    payment_id = db.session.scalar(select(PixReceipt.payment_id).where(PixReceipt.end_to_end_id == pix.end_to_end_id))
+    payment = db.session.get(Payment, payment_id) if payment_id else None
+    if payment is None:
+        log.warning("devolução of pix %s, which paid no invoice: nothing to reverse", pix.end_to_end_id)
+        return 0
+    new = 0
+    for refund in done:
+        try:
+            _, created = reverse_payment(payment, amount_cents=refund.amount_cents, actor=actor, source="pix",
+                                         external_id=refund.rtr_id, reversed_on=clock.today(),
+                                         reason=f"Devolução Pix {refund.id} ({refund.rtr_id}) de {pix.end_to_end_id}")
+            db.session.commit()
+        except IntegrityError:  # the same devolução reversed by a concurrent delivery just now
+            db.session.rollback()
+            continue
+        except ServiceError as error:
+            db.session.rollback()
+            log.warning("devolução %s of pix %s not reversed: %s", refund.rtr_id, pix.end_to_end_id, error)
+            continue
+        new += int(created)
+    return new
 
 
 def parse_webhook(body: Any) -> list[ReceivedPix]:
@@ -211,3 +250,79 @@ def poll(hours: int = 25, *, pix: PixProvider | None = None) -> Received:
         return Received()
     end: datetime = clock.now()
     return record_received(pix.received(end - timedelta(hours=hours), end), POLLING)
+
+
+# ---------------------------------------------------------------- the webhook at the PSP
+
+def webhook_url() -> str:
+    """What to register at the PSP: BASE_URL + /webhooks/pix/<PIX_WEBHOOK_SECRET> (the PSP appends "/pix")."""
+    secret = current_app.config.get("PIX_WEBHOOK_SECRET") or ""
+    if not secret:
+        raise ServiceError("PIX_WEBHOOK_SECRET is empty: set it before registering the webhook")
+    return absolute_url("webhooks.pix_received", secret=secret).removesuffix("/pix")
+
+
+def _configured(pix: PixProvider | None) -> PixProvider:
+    pix = pix if pix is not None else provider()
+    if pix is None:
+        raise ServiceError("PIX_BACKEND=static: there is no PSP to talk to")
+    return pix
+
+
+def register_webhook(*, pix: PixProvider | None = None) -> str:
+    """`PUT /webhook/{chave}` with `webhook_url()`; returns the URL. PixError when the PSP refuses."""
+    pix, url = _configured(pix), webhook_url()
+    pix.register_webhook(url)
+    log.info("pix webhook registered at the PSP: %s", url.rsplit("/", 1)[0] + "/…")
+    return url
+
+
+def registered_webhook(*, pix: PixProvider | None = None) -> str | None:
+    return _configured(pix).webhook()
+
+
+def remove_webhook(*, pix: PixProvider | None = None) -> None:
+    _configured(pix).remove_webhook()
+
+
+def pix_ready(boleto: Boleto | None) -> bool:
+    """Whether `boleto`'s Pix may be shown. Not while its cobv is being made: a charge PENDING at the PSP (down or
+    slow; the job retries) whose copia-e-cola is not yet the boleto's — the static code still in the boleto would
+    be a Pix nobody is told about. With PIX_BACKEND=static, or for a boleto no charge was ever attempted for (issued
+    before the PSP was configured, the demo's invoices), the boleto's Pix is shown as it is."""
+    if boleto is None:
+        return False
+    if provider() is None:
+        return True
+    charges = list(db.session.execute(select(PixCharge.status, PixCharge.pix_copia_e_cola)
+                                      .where(PixCharge.boleto_id == boleto.id)))
+    if not charges:
+        return True
+    return any(status in (PixChargeStatus.ACTIVE, PixChargeStatus.PAID) and code == boleto.pix_payload
+               for status, code in charges)
+
+
+def simulator_active() -> bool:
+    """Whether the Pix backend is the SIMULATOR (the staff button "Simular pagamento Pix" shows then)."""
+    pix = provider()
+    return pix is not None and pix.name == "simulator"
+
+
+def simulate_payment(invoice: Invoice) -> Received:
+    """The demo's "Simular pagamento Pix": the SIMULATOR's payer pays the invoice's current cobv, and the Pix goes
+    through `record_received(..., via="webhook")` as the PSP's call would. ServiceError unless the simulator is
+    the backend and the invoice has an active cobv (made now if the job has not run yet)."""
+    pix = provider()
+    if pix is None or pix.name != "simulator":
+        raise ServiceError(_("O pagamento simulado só existe com o simulador de Pix (PIX_BACKEND=simulator)."))
+    if invoice.status != InvoiceStatus.OPEN or invoice.current_boleto is None:
+        raise ServiceError(_("A fatura %(number)s não está em aberto.", number=invoice.display_number))
+    try:
+        charge = ensure_charge(invoice, pix=pix)
+        if charge is None or charge.status != PixChargeStatus.ACTIVE:
+            raise ServiceError(_("A cobrança Pix desta fatura ainda não está pronta. Tente de novo em instantes."))
+        received = pix.pay(charge.txid)
+    except PixError as error:
+        reason = f"{error.title} {error.detail}".strip() or str(error)  # the simulator's problems are in Portuguese
+        raise ServiceError(_("O simulador de Pix recusou o pagamento: %(reason)s", reason=reason)) from None
+    return record_received([received], WEBHOOK)

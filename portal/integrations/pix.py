@@ -4,11 +4,13 @@ Chosen by `PIX_BACKEND` (`from_config`):
 
 - `static` (default): no PSP. `from_config` answers None and the invoice keeps today's static BR Code
   (`portal/billing/pix.py`); nobody is told when it is paid.
-- `simulator`: `SimulatedPixProvider`, a SIMULATOR of a PSP in this process's memory. Its cobvs get a made-up
-  location and a real dynamic BR Code built for it; `pay(txid)` stands for a payer (a staff button later).
+- `simulator`: `SimulatedPixProvider`, a SIMULATOR of a PSP, its state in memory or, with PIX_SIMULATOR_DIR, in a
+  directory shared by the web processes and the job consumer. Its cobvs get a made-up location and a real dynamic
+  BR Code built for it; `pay(txid)` stands for a payer (the staff button "Simular pagamento Pix"), `refund` for a
+  devolução.
 - `api_pix`: `ApiPixProvider`, any PSP implementing the Banco Central's API Pix (OpenAPI v2.9.0,
   ../shared/specs/pix-cobv.md): OAuth2 client credentials over mTLS, `PUT`/`PATCH`/`GET /cobv/{txid}`,
-  `GET /pix?inicio=&fim=` (every page), `PUT /webhook/{chave}`. Tested against tests/fakes/pix_psp.py.
+  `GET /pix?inicio=&fim=` (every page), `PUT`/`GET`/`DELETE /webhook/{chave}`. Tested against tests/fakes/pix_psp.py.
 
 Choices on what the spec leaves UNCONFIRMED (confirm each in the PSP's manual before going live):
 
@@ -26,6 +28,7 @@ Choices on what the spec leaves UNCONFIRMED (confirm each in the PSP's manual be
 """
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
@@ -37,9 +40,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from portal.billing.pix import GUI, crc16
@@ -185,6 +190,12 @@ class PixProvider(Protocol):
     def register_webhook(self, url: str) -> None:
         """`PUT /webhook/{chave}`: the PSP will POST `{"pix":[…]}` to `url + "/pix"`."""
 
+    def webhook(self) -> str | None:
+        """`GET /webhook/{chave}`: the URL registered for our key, None when there is none."""
+
+    def remove_webhook(self) -> None:
+        """`DELETE /webhook/{chave}` (PixError 404 when none is registered)."""
+
 
 # ================================================================ shared: bodies, amounts, BR Code
 
@@ -320,123 +331,198 @@ def pix_json(pix: ReceivedPix) -> dict:
         item["componentesValor"] = {k: {"valor": _money(v)} for k, v in pix.components.items()}
     if pix.payer_info:
         item["infoPagador"] = pix.payer_info
+    if pix.refunds:
+        item["devolucoes"] = [{"id": r.id, "rtrId": r.rtr_id, "valor": _money(r.amount_cents), "status": r.status,
+                               **({"natureza": r.nature} if r.nature else {})} for r in pix.refunds]
     return item
 
 
 # ================================================================ the simulator
 
-@dataclass
-class _SimCobv:
-    cobv: Cobv
-    body: dict
+def _cobv_state(cobv: Cobv) -> dict:
+    return {"txid": cobv.txid, "revision": cobv.revision, "status": cobv.status, "due_date": cobv.due_date.isoformat(),
+            "amount_cents": cobv.amount_cents, "location": cobv.location, "pix_copia_e_cola": cobv.pix_copia_e_cola,
+            "loc_id": cobv.loc_id, "pix": [pix_json(p) for p in cobv.pix]}
+
+
+def _cobv_from_state(state: Mapping[str, Any]) -> Cobv:
+    return Cobv(txid=state["txid"], revision=state["revision"], status=state["status"],
+                due_date=date.fromisoformat(state["due_date"]), amount_cents=state["amount_cents"],
+                location=state["location"], pix_copia_e_cola=state["pix_copia_e_cola"], loc_id=state["loc_id"],
+                pix=tuple(parse_pix(p) for p in state["pix"]))
 
 
 class SimulatedPixProvider:
-    """A SIMULATOR of a PSP speaking the API Pix, in this process's memory: nothing leaves the process and no
-    money moves. It applies the API's rules (PUT replaces only an ATIVA cobv, PATCH only an ATIVA one, 404
-    CobVNaoEncontrada, the status alone to remove), gives each cobv a location under `location_host` and the
-    dynamic BR Code for it (`dynamic_payload`), and `pay(txid)` stands for a payer: the cobv becomes CONCLUIDA
-    and a Pix is recorded, returned, and listed by `received`. The registered webhook URL is only remembered
-    (`webhook_url`): the caller delivers `webhook_body(pix)` itself if it wants the webhook path exercised.
+    """A SIMULATOR of a PSP speaking the API Pix: nothing leaves the machine and no money moves. It applies the
+    API's rules (PUT replaces only an ATIVA cobv, PATCH only an ATIVA one, 404 CobVNaoEncontrada, the status alone
+    to remove), gives each cobv a location under `location_host` and the dynamic BR Code for it
+    (`dynamic_payload`), and `pay(txid)` stands for a payer: the cobv becomes CONCLUIDA and a Pix is recorded,
+    returned, and listed by `received`. The registered webhook URL is only remembered (`webhook()`): the caller
+    delivers `webhook_body(pix)` itself if it wants the webhook path exercised.
+
+    State lives in this process's memory, or with `state_dir` (PIX_SIMULATOR_DIR, as ESIGN_SIMULATOR_DIR) in
+    `state.json` there, read and rewritten under an exclusive `flock` for every operation, so the web process
+    and the job consumer see the same cobvs (a cobv made by the job, paid from the staff button).
     """
 
     name = "simulator"
+    STATE_FILE = "state.json"
 
     def __init__(self, chave: str, merchant_name: str, merchant_city: str,
-                 location_host: str = "pix.simulador.invalid") -> None:
+                 location_host: str = "pix.simulador.invalid", state_dir: str | None = None) -> None:
         self.chave = chave
         self.merchant_name = merchant_name
         self.merchant_city = merchant_city
         self.location_host = location_host
-        self.webhook_url: str | None = None
-        self._cobvs: dict[str, _SimCobv] = {}
-        self._received: list[ReceivedPix] = []
-        self._next_loc = 1
+        self.state_dir = Path(state_dir) if state_dir else None
+        self._memory: dict = self._empty()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _empty() -> dict:
+        return {"cobvs": {}, "bodies": {}, "received": [], "next_loc": 1, "webhook_url": None}
+
+    @contextmanager
+    def _state(self, write: bool = True) -> Iterator[dict]:
+        with self._lock:
+            if self.state_dir is None:
+                yield self._memory
+                return
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.state_dir / ".lock", "a+") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                path = self.state_dir / self.STATE_FILE
+                state = json.loads(path.read_text()) if path.exists() else self._empty()
+                yield state
+                if write:
+                    temporary = path.with_name(f"{self.STATE_FILE}.{uuid.uuid4().hex}")
+                    temporary.write_text(json.dumps(state))
+                    temporary.replace(path)
+
+    @property
+    def webhook_url(self) -> str | None:
+        with self._state(write=False) as state:
+            return state["webhook_url"]
 
     @staticmethod
     def _problem(status: int, name: str, detail: str) -> PixError:
         title = {"CobVNaoEncontrada": "Cobrança não encontrada.",
-                 "CobVOperacaoInvalida": "Cobrança inválida."}.get(name, name)
+                 "CobVOperacaoInvalida": "Cobrança inválida.",
+                 "WebhookNaoEncontrado": "Webhook não encontrado."}.get(name, name)
         return PixError(f"{title} {detail}", status=status, title=title, detail=detail,
                         type=ERROR_TYPE_BASE + name, retryable=False)
 
-    def _get(self, txid: str) -> _SimCobv:
+    def _get(self, state: dict, txid: str) -> Cobv:
         _check_txid(txid)
-        found = self._cobvs.get(txid)
+        found = state["cobvs"].get(txid)
         if found is None:
             raise self._problem(404, "CobVNaoEncontrada", f"Nenhuma cobrança encontrada para o txid {txid}.")
-        return found
+        return _cobv_from_state(found)
+
+    def _active(self, state: dict, txid: str) -> Cobv:
+        current = self._get(state, txid)
+        if current.status != ATIVA:
+            raise self._problem(400, "CobVOperacaoInvalida", f"A cobrança {txid} não está ATIVA.")
+        return current
+
+    @staticmethod
+    def _put(state: dict, cobv: Cobv) -> Cobv:
+        state["cobvs"][cobv.txid] = _cobv_state(cobv)
+        return cobv
 
     def create_cobv(self, request: CobvRequest) -> Cobv:
-        body = cobv_body(request)
-        with self._lock:
-            existing = self._cobvs.get(request.txid)
-            if existing is not None and existing.cobv.status != ATIVA:
+        body = cobv_body(request)  # the same checks as the real adapter
+        with self._state() as state:
+            state["bodies"][request.txid] = body
+            existing = state["cobvs"].get(request.txid)
+            if existing is not None and existing["status"] != ATIVA:
                 raise self._problem(400, "CobVOperacaoInvalida",
-                                    f"A cobrança {request.txid} está {existing.cobv.status} e não pode ser alterada.")
+                                    f"A cobrança {request.txid} está {existing['status']} e não pode ser alterada.")
             if existing is None:
-                loc_id, self._next_loc = self._next_loc, self._next_loc + 1
+                loc_id, state["next_loc"] = state["next_loc"], state["next_loc"] + 1
                 location = f"{self.location_host}/qr/v2/cobv/{uuid.uuid4().hex}"
                 revision = 0
             else:
-                loc_id, location, revision = existing.cobv.loc_id, existing.cobv.location, existing.cobv.revision + 1
-            cobv = Cobv(txid=request.txid, revision=revision, status=ATIVA, due_date=request.due_date,
-                        amount_cents=request.amount_cents, location=location, loc_id=loc_id,
-                        pix_copia_e_cola=dynamic_payload(location, self.merchant_name, self.merchant_city))
-            self._cobvs[request.txid] = _SimCobv(cobv, body)
-            return cobv
+                loc_id, location, revision = existing["loc_id"], existing["location"], existing["revision"] + 1
+            return self._put(state, Cobv(
+                txid=request.txid, revision=revision, status=ATIVA, due_date=request.due_date,
+                amount_cents=request.amount_cents, location=location, loc_id=loc_id,
+                pix_copia_e_cola=dynamic_payload(location, self.merchant_name, self.merchant_city)))
 
     def revise_cobv(self, txid: str, *, due_date: date | None = None, amount_cents: int | None = None) -> Cobv:
         if due_date is None and amount_cents is None:
             raise PixError("a revision needs a new due date or amount")
         if amount_cents is not None:
             _check_amount(amount_cents)
-        with self._lock:
-            current = self._get(txid)
-            if current.cobv.status != ATIVA:
-                raise self._problem(400, "CobVOperacaoInvalida", f"A cobrança {txid} não está ATIVA.")
-            current.cobv = replace(current.cobv, revision=current.cobv.revision + 1,
-                                   due_date=due_date or current.cobv.due_date,
-                                   amount_cents=amount_cents or current.cobv.amount_cents)
-            return current.cobv
+        with self._state() as state:
+            current = self._active(state, txid)
+            return self._put(state, replace(current, revision=current.revision + 1,
+                                            due_date=due_date or current.due_date,
+                                            amount_cents=amount_cents or current.amount_cents))
 
     def remove_cobv(self, txid: str) -> Cobv:
-        with self._lock:
-            current = self._get(txid)
-            if current.cobv.status != ATIVA:
-                raise self._problem(400, "CobVOperacaoInvalida", f"A cobrança {txid} não está ATIVA.")
-            current.cobv = replace(current.cobv, revision=current.cobv.revision + 1, status=REMOVIDA)
-            return current.cobv
+        with self._state() as state:
+            current = self._active(state, txid)
+            return self._put(state, replace(current, revision=current.revision + 1, status=REMOVIDA))
 
     def get_cobv(self, txid: str) -> Cobv:
-        with self._lock:
-            return self._get(txid).cobv
+        with self._state(write=False) as state:
+            return self._get(state, txid)
+
+    def body_of(self, txid: str) -> dict:
+        """The CobVSolicitada last PUT for `txid` (what a PSP would have received)."""
+        with self._state(write=False) as state:
+            return state["bodies"][txid]
 
     def received(self, start: datetime, end: datetime) -> list[ReceivedPix]:
-        with self._lock:
-            return [pix for pix in self._received if start <= pix.paid_at <= end]
+        with self._state(write=False) as state:
+            found = [parse_pix(item) for item in state["received"]]
+        return [pix for pix in found if start <= pix.paid_at <= end]
 
     def register_webhook(self, url: str) -> None:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise PixError(f"the webhook URL must be http(s), not {url!r}")
-        self.webhook_url = url
+        with self._state() as state:
+            state["webhook_url"] = url
+
+    def webhook(self) -> str | None:
+        return self.webhook_url
+
+    def remove_webhook(self) -> None:
+        with self._state() as state:
+            if state["webhook_url"] is None:
+                raise self._problem(404, "WebhookNaoEncontrado", f"Nenhum webhook para a chave {self.chave}.")
+            state["webhook_url"] = None
 
     # ------------------------------------------------------------ the simulated payer
 
     def pay(self, txid: str, amount_cents: int | None = None, at: datetime | None = None) -> ReceivedPix:
         """A payer pays the cobv (its amount unless told): CONCLUIDA, and the Pix recorded and returned."""
-        with self._lock:
-            current = self._get(txid)
-            if current.cobv.status != ATIVA:
-                raise self._problem(400, "CobVOperacaoInvalida", f"A cobrança {txid} não está ATIVA.")
-            paid = amount_cents or current.cobv.amount_cents
-            pix = ReceivedPix(end_to_end_id="E00000000" + clock.now().strftime("%Y%m%d%H%M") + uuid.uuid4().hex[:11],
-                              txid=txid, amount_cents=paid, paid_at=at or clock.now(),
-                              payer_info="Pagamento simulado", components={"original": current.cobv.amount_cents})
-            current.cobv = replace(current.cobv, status=CONCLUIDA, pix=(*current.cobv.pix, pix))
-            self._received.append(pix)
+        with self._state() as state:
+            current = self._active(state, txid)
+            paid = amount_cents or current.amount_cents
+            now = clock.now()
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what RFC 3339 in the API keeps
+            pix = ReceivedPix(end_to_end_id="E00000000" + now.strftime("%Y%m%d%H%M") + uuid.uuid4().hex[:11],
+                              txid=txid, amount_cents=paid, paid_at=at or now,
+                              payer_info="Pagamento simulado", components={"original": current.amount_cents})
+            self._put(state, replace(current, status=CONCLUIDA, pix=(*current.pix, pix)))
+            state["received"].append(pix_json(pix))
             return pix
+
+    def refund(self, end_to_end_id: str, amount_cents: int, refund_id: str = "D1") -> ReceivedPix:
+        """The recebedor refunds part or all of a received Pix, settled at once (DEVOLVIDO); the Pix with it."""
+        _check_amount(amount_cents)
+        with self._state() as state:
+            for index, item in enumerate(state["received"]):
+                if item["endToEndId"] == end_to_end_id:
+                    pix = parse_pix(item)
+                    rtr = "D00000000" + clock.now().strftime("%Y%m%d%H%M") + uuid.uuid4().hex[:11]
+                    pix = replace(pix, refunds=(*pix.refunds, Refund(id=refund_id, rtr_id=rtr,
+                                                                     amount_cents=amount_cents, status="DEVOLVIDO")))
+                    state["received"][index] = pix_json(pix)
+                    return pix
+        raise self._problem(404, "PixNaoEncontrado", f"Nenhum Pix {end_to_end_id}.")
 
     @staticmethod
     def webhook_body(*pix: ReceivedPix) -> dict:
@@ -532,7 +618,21 @@ class ApiPixProvider:
     def register_webhook(self, url: str) -> None:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise PixError(f"the webhook URL must be http(s), not {url!r}")
-        self._call("PUT", f"/webhook/{urllib.parse.quote(self.chave, safe='')}", {"webhookUrl": url})
+        self._call("PUT", self._webhook_path(), {"webhookUrl": url})
+
+    def webhook(self) -> str | None:
+        try:
+            return str(self._call("GET", self._webhook_path()).get("webhookUrl") or "") or None
+        except PixError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def remove_webhook(self) -> None:
+        self._call("DELETE", self._webhook_path())
+
+    def _webhook_path(self) -> str:
+        return f"/webhook/{urllib.parse.quote(self.chave, safe='')}"
 
     # ------------------------------------------------------------ answers
 
@@ -642,7 +742,8 @@ def from_config(config: Mapping[str, Any]) -> PixProvider | None:
     if not config.get("PIX_KEY"):
         raise RuntimeError(f"PIX_BACKEND={backend} needs PIX_KEY (the chave of the cobvs)")
     if backend == "simulator":
-        return SimulatedPixProvider(config["PIX_KEY"], name or "PORTAL", city or "SAO PAULO")
+        return SimulatedPixProvider(config["PIX_KEY"], name or "PORTAL", city or "SAO PAULO",
+                                    state_dir=config.get("PIX_SIMULATOR_DIR") or None)
     if backend == "api_pix":
         required = ("PIX_API_URL", "PIX_TOKEN_URL", "PIX_CLIENT_ID", "PIX_CLIENT_SECRET", "PIX_CERT_FILE",
                     "PIX_KEY_FILE")

@@ -90,6 +90,7 @@ class AuditTag(StrEnum):
     FISCAL_DOCUMENT_UPLOADED = "billing:fiscal_document:uploaded"
     PAYMENT_RECORDED = "billing:payment:recorded"
     INVOICE_PAID = "billing:invoice:paid"
+    PAYMENT_REVERSED = "billing:payment:reversed"  # a Pix devolução: part or all of a payment given back
     REMESSA_GENERATED = "billing:remessa:generated"
     RETORNO_IMPORTED = "billing:retorno:imported"
     BOLETO_REGISTERED = "billing:boleto:registered"
@@ -396,6 +397,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.BOLETO_REGISTERED: _l("Boleto registrado no banco"),
     AuditTag.BILLING_EXCEPTION_RESOLVED: _l("Pendência da conciliação resolvida"),
     AuditTag.INVOICE_PAID: _l("Fatura paga"),
+    AuditTag.PAYMENT_REVERSED: _l("Pagamento devolvido"),
     AuditTag.BILLING_CONTACT_ADDED: _l("E-mail de cobrança adicionado"),
     AuditTag.BILLING_CONTACT_REMOVED: _l("E-mail de cobrança removido"),
     AuditTag.DUNNING_SCHEDULE_CHANGED: _l("Régua de cobrança alterada"),

@@ -67,7 +67,7 @@ def test_the_charge_is_created_with_a_deterministic_txid_and_its_pix_is_the_bole
 
 def test_the_payers_cnpj_name_multa_and_juros_go_to_the_psp(psp, invoice, billing_settings):
     charge = pix_charges.ensure_charge(invoice)
-    body = psp._cobvs[charge.txid].body
+    body = psp.body_of(charge.txid)
     assert body["devedor"] == {"cnpj": invoice.organization.cnpj, "nome": invoice.organization.legal_name}
     assert body["valor"]["original"] == "789.00"
     if billing_settings.fine_bp:
@@ -107,7 +107,8 @@ def test_the_webhook_records_the_payment_once_and_the_invoice_is_paid(psp, invoi
     response = webhook(client, psp.webhook_body(paid))
     assert response.status_code == 200 and response.get_json()["recorded"] == 1
     again = webhook(client, psp.webhook_body(paid))  # the PSP delivers it again
-    assert again.status_code == 200 and again.get_json() == {"recorded": 0, "duplicate": 1, "unmatched": 0}
+    assert again.status_code == 200
+    assert again.get_json() == {"recorded": 0, "duplicate": 1, "unmatched": 0, "reversed": 0}
     [payment] = payments_of(invoice)
     assert (payment.amount_cents, payment.method, payment.source, payment.external_id) == (
         78_900, "pix", "pix", paid.end_to_end_id)
@@ -147,8 +148,8 @@ def test_polling_records_a_pix_the_webhook_missed(psp, invoice):
     paid = psp.pay(charge.txid)
     outcome = billing_jobs.poll_pix.call_local()
     db.session.expire_all()
-    assert outcome == {"recorded": 1, "duplicate": 0, "unmatched": 0}
-    assert billing_jobs.poll_pix.call_local() == {"recorded": 0, "duplicate": 1, "unmatched": 0}
+    assert outcome == {"recorded": 1, "duplicate": 0, "unmatched": 0, "reversed": 0}
+    assert billing_jobs.poll_pix.call_local() == {"recorded": 0, "duplicate": 1, "unmatched": 0, "reversed": 0}
     [payment] = payments_of(invoice)
     assert payment.external_id == paid.end_to_end_id
     assert db.session.scalar(select(PixReceipt.received_via)) == "polling"
@@ -209,3 +210,36 @@ def test_the_same_webhook_delivered_twice_at_once_records_one_payment(make_app, 
         assert db.session.scalar(select(func.count(Payment.id)).where(Payment.invoice_id == invoice_id)) == 1
         assert db.session.scalar(select(func.count(PixReceipt.id))) == 1
         assert db.session.get(Invoice, invoice_id).status == InvoiceStatus.PAID
+
+
+# ---------------------------------------------------------------- the client certificate, as the proxy reports it
+
+PSP_FINGERPRINT = "AB:CD:" + ":".join(["0F"] * 30)
+
+
+@pytest.fixture
+def behind_proxy(psp, monkeypatch):
+    monkeypatch.setitem(current_app.config, "PIX_WEBHOOK_CERT_HEADER", "X-SSL-Client-Fingerprint")
+    monkeypatch.setitem(current_app.config, "PIX_WEBHOOK_CERT_SHA256", f"{'1' * 64}, {PSP_FINGERPRINT}")
+    return psp
+
+
+def test_behind_the_proxy_only_the_psps_certificate_is_accepted(behind_proxy, invoice, client):
+    psp = behind_proxy
+    body = psp.webhook_body(psp.pay(pix_charges.ensure_charge(invoice).txid))
+    for headers in ({}, {"X-SSL-Client-Fingerprint": ""}, {"X-SSL-Client-Fingerprint": "2" * 64},
+                    {"X-Other": PSP_FINGERPRINT}):
+        refused = webhook(client, body, headers=headers)
+        assert refused.status_code == 403 and refused.content_type == "application/problem+json"
+    assert payments_of(invoice) == [] and db.session.scalar(select(func.count(PixReceipt.id))) == 0
+    # the same fingerprint written without colons and in lowercase is the same certificate
+    accepted = webhook(client, body, headers={"X-SSL-Client-Fingerprint": PSP_FINGERPRINT.replace(":", "").lower()})
+    assert accepted.status_code == 200 and accepted.get_json()["recorded"] == 1
+
+
+@pytest.mark.parametrize("setting", ["PIX_WEBHOOK_CERT_HEADER", "PIX_WEBHOOK_CERT_SHA256"])
+def test_half_a_certificate_check_refuses_every_delivery(behind_proxy, invoice, client, monkeypatch, setting):
+    monkeypatch.setitem(current_app.config, setting, "")
+    body = behind_proxy.webhook_body(behind_proxy.pay(pix_charges.ensure_charge(invoice).txid))
+    assert webhook(client, body, headers={"X-SSL-Client-Fingerprint": PSP_FINGERPRINT}).status_code == 403
+    assert payments_of(invoice) == []

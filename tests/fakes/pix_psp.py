@@ -5,95 +5,133 @@
     ... ApiPixProvider(psp.api_url, psp.token_url, "c", "s", cert_file=pki.client_cert, ...) ...
     psp.stop(); pki.remove()
 
-The certificates are made with the `openssl` CLI: `cryptography` is not in requirements.lock.
-
-What it enforces:
+The certificates are made with `cryptography` (no openssl CLI). What it enforces:
 - TLS ≥ 1.2 with a client certificate signed by its CA (the handshake fails otherwise), on every route;
 - `POST /oauth/token`: `grant_type=client_credentials`, client id/secret in HTTP Basic; tokens live
   `token_lifetime` seconds; `revoke_tokens()` forgets them; every token request is counted;
 - `Authorization: Bearer` on every API route (401 problem otherwise) and the route's scope (403);
-- request bodies checked against the OpenAPI schemas CobVSolicitada (PUT), CobVRevisada (PATCH) and the
-  webhook body: `jsonschema` and `pyyaml` are not in requirements.lock either, so `cobv_violations` checks the
-  schemas' fields by hand (required fields, patterns, lengths, the modalidade ranges, the devedor oneOf);
-  a field the schemas do not name is refused too (stricter than [O], which does not forbid extra fields);
+- every request body is validated against the schema of its operation in the OpenAPI document
+  (tests/fakes/openapi.py: pyyaml, `$ref`s resolved, `nullable`, jsonschema's validator); an invalid one is a
+  400 problem (`application/problem+json`, the operation's error type, `violacoes[]`);
+- every answer is validated against the operation's response schema for its status: a mismatch is kept in
+  `response_violations` (the fake's own tests assert it stays empty);
 - `PUT /cobv/{txid}` (201; an existing cobv must be ATIVA, else 400), `PATCH` (ATIVA only; status alone),
   `GET /cobv/{txid}` (404 CobVNaoEncontrada), `POST /loc`, `GET /pix?inicio=&fim=` with paginação,
-  `PUT /webhook/{chave}`;
-- `pay(txid)` records a Pix (the cobv becomes CONCLUIDA) and POSTs `{"pix":[…]}` to the registered URL + `/pix`.
-Test controls: `auto_location` (False: a PUT without `loc` creates no location), `stall_next(seconds)`.
+  `PUT`/`GET`/`DELETE /webhook/{chave}`;
+- `pay(txid)` records a Pix (the cobv becomes CONCLUIDA) and POSTs `{"pix":[…]}` to the registered URL + `/pix`
+  (unless `deliver_webhooks` is False: a lost webhook, for polling); `refund(e2eid, cents)` adds a devolução
+  DEVOLVIDO to that Pix and POSTs it again. Webhook bodies are validated against the callback's schema.
+Test controls: `auto_location` (False: a PUT without `loc` creates no location), `stall_next(seconds)`,
+`deliver_webhooks`, `webhook_headers` (sent with each webhook call, e.g. what a proxy would add).
 """
 
 import base64
+import ipaddress
 import json
 import re
 import shutil
 import ssl
-import subprocess
 import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import Flask, Response, request
 
 from portal.shared import clock
-from tests.fakes.externals import LoopbackServer, missing
+from tests.fakes.externals import LoopbackServer
+from tests.fakes.openapi import OpenApi
 
 ERROR_BASE = "https://pix.bcb.gov.br/api/v2/error/"
 TXID = re.compile(r"^[A-Za-z0-9]{26,35}$")
-MONEY = re.compile(r"^\d{1,10}\.\d{2}$")
+RECEBEDOR = {"cnpj": "56989000019533", "nome": "Empresa de Logística SA", "logradouro": "Rua 15 Numero 1200",
+             "cidade": "São Paulo", "uf": "SP", "cep": "70800100"}
 ALL_SCOPES = frozenset({"cobv.write", "cobv.read", "payloadlocation.write", "pix.read", "webhook.write",
                         "webhook.read"})
 
 
-# ---------------------------------------------------------------- certificates (openssl CLI)
+# ---------------------------------------------------------------- certificates (cryptography)
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
 
 class ThrowawayPki:
     """A throwaway CA with a server certificate for 127.0.0.1 and a client certificate, plus a client
-    certificate from another CA (`rogue_cert`/`rogue_key`), all made with `openssl` in a temporary directory."""
+    certificate from another CA (`rogue_cert`/`rogue_key`), made with `cryptography` in a temporary directory
+    (PEM files, as `ssl` and the portal's PIX_CERT_FILE/PIX_KEY_FILE read them). Valid for one day."""
 
     def __init__(self) -> None:
-        self.openssl = shutil.which("openssl")
-        if self.openssl is None:
-            missing("openssl not available: install the openssl package")
         self.directory = Path(tempfile.mkdtemp(prefix="portal-pix-pki-"))
-        self.ca_cert, self.ca_key = self._ca("ca", "Fake PSP CA")
-        self.server_cert, self.server_key = self._leaf("server", "127.0.0.1", "serverAuth", self.ca_cert, self.ca_key,
-                                                       san="IP:127.0.0.1")
-        self.client_cert, self.client_key = self._leaf("client", "portal-client", "clientAuth", self.ca_cert,
-                                                       self.ca_key)
+        ca, ca_key = self._ca("ca", "Fake PSP CA")
+        self.ca_cert = self._write("ca", ca, ca_key)[0]
+        self.server_cert, self.server_key = self._leaf("server", "127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH, ca,
+                                                       ca_key, san=True)
+        self.client_cert, self.client_key = self._leaf("client", "portal-client", ExtendedKeyUsageOID.CLIENT_AUTH,
+                                                       ca, ca_key)
         rogue_ca, rogue_ca_key = self._ca("rogue-ca", "Someone Else CA")
-        self.rogue_cert, self.rogue_key = self._leaf("rogue", "portal-client", "clientAuth", rogue_ca, rogue_ca_key)
+        self.rogue_cert, self.rogue_key = self._leaf("rogue", "portal-client", ExtendedKeyUsageOID.CLIENT_AUTH,
+                                                     rogue_ca, rogue_ca_key)
 
-    def _run(self, *args: str) -> None:
-        subprocess.run([self.openssl, *args], check=True, capture_output=True)
+    @staticmethod
+    def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
+        now = datetime.now(UTC)  # certificate validity is wall-clock time for the TLS stack, not the portal's clock
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+                .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+                .not_valid_after(now + timedelta(days=1)))
 
-    def _ca(self, name: str, cn: str) -> tuple[Path, Path]:
-        cert, key = self.directory / f"{name}.pem", self.directory / f"{name}.key"
-        self._run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                  "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(cert),
-                  "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    def _ca(self, name: str, cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = _key()
+        cert = (self._builder(_name(cn), _name(cn), key.public_key())
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                             crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .sign(key, hashes.SHA256()))
+        self._write(name, cert, key)
         return cert, key
 
-    def _leaf(self, name: str, cn: str, usage: str, ca_cert: Path, ca_key: Path, san: str = "") -> tuple[Path, Path]:
-        cert, key, csr = (self.directory / f"{name}.pem", self.directory / f"{name}.key",
-                          self.directory / f"{name}.csr")
-        extensions = self.directory / f"{name}.ext"
-        lines = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
-                 f"extendedKeyUsage={usage}", "subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid,issuer"]
+    def _leaf(self, name: str, cn: str, usage, ca: x509.Certificate, ca_key, san: bool = False) -> tuple[Path, Path]:
+        key = _key()
+        builder = (self._builder(_name(cn), ca.subject, key.public_key())
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                                key_encipherment=False, data_encipherment=False, key_agreement=True,
+                                                key_cert_sign=False, crl_sign=False, encipher_only=False,
+                                                decipher_only=False), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False))
         if san:
-            lines.append(f"subjectAltName={san}")
-        extensions.write_text("\n".join(lines) + "\n")
-        self._run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", f"/CN={cn}",
-                  "-keyout", str(key), "-out", str(csr))
-        self._run("x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key), "-CAcreateserial",
-                  "-days", "1", "-out", str(cert), "-extfile", str(extensions))
-        return cert, key
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return self._write(name, builder.sign(ca_key, hashes.SHA256()), key)
+
+    def _write(self, name: str, cert: x509.Certificate, key) -> tuple[Path, Path]:
+        cert_path, key_path = self.directory / f"{name}.pem", self.directory / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        return cert_path, key_path
+
+    @staticmethod
+    def fingerprint(cert_path: Path) -> str:
+        """SHA-256 of the certificate (DER), hex: what a proxy reports of the client certificate it checked."""
+        return x509.load_pem_x509_certificate(Path(cert_path).read_bytes()).fingerprint(hashes.SHA256()).hex()
 
     def server_context(self) -> ssl.SSLContext:
         """TLS ≥ 1.2, this server's certificate, and a client certificate signed by the CA required."""
@@ -108,128 +146,16 @@ class ThrowawayPki:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-# ---------------------------------------------------------------- request bodies (the OpenAPI schemas, by hand)
-
-def _modalidade(value: Any, low: int, high: int) -> bool:
-    """`modalidade` is an integer in the schema and a string in [O]'s examples: both accepted."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    return isinstance(value, int) and low <= value <= high
-
-
-def _check_modal(where: str, obj: Any, low: int, high: int, out: list) -> None:
-    if not isinstance(obj, dict):
-        out.append((where, "deve ser um objeto"))
-        return
-    if not _modalidade(obj.get("modalidade"), low, high):
-        out.append((f"{where}.modalidade", f"deve estar entre {low} e {high}"))
-    if not MONEY.match(str(obj.get("valorPerc") or "")):
-        out.append((f"{where}.valorPerc", "não respeita o schema \\d{1,10}\\.\\d{2}"))
-    extra = set(obj) - {"modalidade", "valorPerc"}
-    if extra:
-        out.append((where, f"campos desconhecidos: {sorted(extra)}"))
-
-
-def _check_valor(valor: Any, out: list, *, original_required: bool) -> None:
-    if not isinstance(valor, dict):
-        out.append(("cobv.valor", "deve ser um objeto"))
-        return
-    if "original" in valor or original_required:
-        original = str(valor.get("original") or "")
-        if not MONEY.match(original) or original.strip("0.") == "":
-            out.append(("cobv.valor.original", "não respeita o schema (\\d{1,10}\\.\\d{2}, maior que zero)"))
-    for key, (low, high) in {"multa": (1, 2), "juros": (1, 8), "abatimento": (1, 2)}.items():
-        if key in valor:
-            _check_modal(f"cobv.valor.{key}", valor[key], low, high, out)
-    if "desconto" in valor:
-        desconto = valor["desconto"]
-        if not isinstance(desconto, dict) or not _modalidade(desconto.get("modalidade"), 1, 6):
-            out.append(("cobv.valor.desconto.modalidade", "deve estar entre 1 e 6"))
-        elif _modalidade(desconto.get("modalidade"), 1, 2) != bool(desconto.get("descontoDataFixa")):
-            out.append(("cobv.valor.desconto", "modalidades 1 e 2 exigem descontoDataFixa; 3 a 6, valorPerc"))
-    extra = set(valor) - {"original", "multa", "juros", "abatimento", "desconto"}
-    if extra:
-        out.append(("cobv.valor", f"campos desconhecidos: {sorted(extra)}"))
-
-
-def _check_devedor(devedor: Any, out: list, *, required: bool) -> None:
-    if not isinstance(devedor, dict):
-        out.append(("cobv.devedor", "deve ser um objeto"))
-        return
-    has_cpf, has_cnpj = "cpf" in devedor, "cnpj" in devedor
-    if has_cpf and has_cnpj:
-        out.append(("cobv.devedor", "cpf e cnpj não podem estar preenchidos ao mesmo tempo"))
-    elif has_cpf and not re.fullmatch(r"\d{11}", str(devedor["cpf"])):
-        out.append(("cobv.devedor.cpf", "não respeita o schema"))
-    elif has_cnpj and not re.fullmatch(r"[0-9A-Z]{14}", str(devedor["cnpj"])):
-        out.append(("cobv.devedor.cnpj", "não respeita o schema"))
-    elif required and not (has_cpf or has_cnpj):
-        out.append(("cobv.devedor", "cpf ou cnpj é obrigatório"))
-    nome = devedor.get("nome")
-    if (required or has_cpf or has_cnpj) and (not isinstance(nome, str) or not 0 < len(nome) <= 200):
-        out.append(("cobv.devedor.nome", "obrigatório, até 200 caracteres"))
-    limits = {"logradouro": 200, "cidade": 200, "uf": 2, "cep": 8, "email": 200}
-    for key, limit in limits.items():
-        if key in devedor and (not isinstance(devedor[key], str) or len(devedor[key]) > limit):
-            out.append((f"cobv.devedor.{key}", f"até {limit} caracteres"))
-    extra = set(devedor) - {"cpf", "cnpj", "nome", *limits}
-    if extra:
-        out.append(("cobv.devedor", f"campos desconhecidos: {sorted(extra)}"))
-
+# ---------------------------------------------------------------- request bodies (the OpenAPI schemas)
 
 def cobv_violations(body: Any, *, revision: bool = False) -> list[dict]:
-    """The `violacoes` of a CobVSolicitada (PUT) or, with `revision`, a CobVRevisada (PATCH); [] when valid."""
-    out: list[tuple[str, str]] = []
-    if not isinstance(body, dict):
-        return [{"razao": "o corpo deve ser um objeto JSON", "propriedade": "cobv"}]
-    if not revision:
-        for key in ("calendario", "devedor", "valor", "chave"):
-            if key not in body:
-                out.append((f"cobv.{key}", "campo obrigatório"))
-    calendario = body.get("calendario")
-    if "calendario" in body:
-        if not isinstance(calendario, dict):
-            out.append(("cobv.calendario", "deve ser um objeto"))
-        else:
-            due = calendario.get("dataDeVencimento")
-            try:
-                date.fromisoformat(due) if isinstance(due, str) and len(due) == 10 else date.fromisoformat("")
-            except ValueError:
-                if due is not None or not revision:
-                    out.append(("cobv.calendario.dataDeVencimento", "não respeita o schema YYYY-MM-DD"))
-            validity = calendario.get("validadeAposVencimento", 0)
-            if not isinstance(validity, int) or isinstance(validity, bool) or validity < 0:
-                out.append(("cobv.calendario.validadeAposVencimento", "inteiro ≥ 0"))
-            extra = set(calendario) - {"dataDeVencimento", "validadeAposVencimento"}
-            if extra:
-                out.append(("cobv.calendario", f"campos desconhecidos: {sorted(extra)}"))
-    if "devedor" in body:
-        _check_devedor(body["devedor"], out, required=not revision)
-    if "valor" in body:
-        _check_valor(body["valor"], out, original_required=not revision)
-    if "loc" in body and not (isinstance(body["loc"], dict) and isinstance(body["loc"].get("id"), int)):
-        out.append(("cobv.loc.id", "inteiro obrigatório"))
-    if "chave" in body and not (isinstance(body["chave"], str) and 0 < len(body["chave"]) <= 77):
-        out.append(("cobv.chave", "até 77 caracteres"))
-    if "solicitacaoPagador" in body and not (isinstance(body["solicitacaoPagador"], str)
-                                             and len(body["solicitacaoPagador"]) <= 140):
-        out.append(("cobv.solicitacaoPagador", "até 140 caracteres"))
-    if "infoAdicionais" in body and not isinstance(body["infoAdicionais"], list):
-        out.append(("cobv.infoAdicionais", "deve ser uma lista"))
-    allowed = {"calendario", "devedor", "loc", "valor", "chave", "solicitacaoPagador", "infoAdicionais"}
-    if revision:
-        allowed.add("status")
-        if "status" in body:
-            if body["status"] != "REMOVIDA_PELO_USUARIO_RECEBEDOR":
-                out.append(("cobv.status", "só aceita REMOVIDA_PELO_USUARIO_RECEBEDOR"))
-            if len(body) > 1:
-                out.append(("cobv.status", "a alteração de status não pode vir com outros campos"))
-    extra = set(body) - allowed
-    if extra:
-        out.append(("cobv", f"campos desconhecidos: {sorted(extra)}"))
-    return [{"razao": reason, "propriedade": prop} for prop, reason in out]
+    """The `violacoes` of a CobVSolicitada (PUT) or, with `revision`, a CobVRevisada (PATCH), checked against
+    the OpenAPI document's schemas (tests/fakes/openapi.py); [] when valid. Plus the rule [O] states in prose
+    only: a PATCH that sets `status` carries nothing else."""
+    found = OpenApi.load().request_violations("/cobv/{txid}", "patch" if revision else "put", body, "cobv")
+    if revision and isinstance(body, dict) and "status" in body and len(body) > 1:
+        found.append({"razao": "a alteração de status não pode vir com outros campos", "propriedade": "cobv.status"})
+    return found
 
 
 def _merge(target: dict, patch: dict) -> None:
@@ -266,8 +192,12 @@ class PixPspFake:
         self.cobvs: dict[str, dict] = {}
         self.received: list[dict] = []
         self.webhooks: dict[str, str] = {}  # chave → webhookUrl
+        self.webhook_created: dict[str, str] = {}
         self.webhook_deliveries: list[tuple[str, dict, int]] = []  # (url, body, status)
         self.requests: list[tuple[str, str]] = []
+        self.response_violations: list[tuple[str, str, int, list]] = []
+        self.deliver_webhooks = True
+        self.webhook_headers: dict[str, str] = {}
         self._next_loc = 100
         self._stall = 0.0
         self._lock = threading.Lock()
@@ -312,23 +242,61 @@ class PixPspFake:
             cobv["status"] = "CONCLUIDA"
             cobv.setdefault("pix", []).append(pix)
             self.received.append(pix)
-            url = self.webhooks.get(cobv["chave"])
-        if url:
-            body = {"pix": [pix]}
-            post = urllib.request.Request(url.rstrip("/") + "/pix", data=json.dumps(body).encode(), method="POST",  # noqa: S310 - the test's receiver
-                                          headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(post, timeout=5) as answer:  # noqa: S310 - the test's receiver
-                    status = answer.status
-            except urllib.error.HTTPError as exc:
-                status = exc.code
-            self.webhook_deliveries.append((url.rstrip("/") + "/pix", body, status))
+        self.send_webhook(cobv["chave"], [pix])
         return pix
+
+    def refund(self, end_to_end_id: str, amount_cents: int, refund_id: str = "D1") -> dict:
+        """The recebedor refunds part or all of a Pix (`PUT /pix/{e2eid}/devolucao/{id}`, settled at once):
+        a devolução DEVOLVIDO on the Pix, and the webhook POSTed with the Pix (as [O]'s callback says)."""
+        with self._lock:
+            pix = next(p for p in self.received if p["endToEndId"] == end_to_end_id)
+            now = clock.now()
+            devolucao = {"id": refund_id, "rtrId": "D12345678" + now.strftime("%Y%m%d%H%M") + uuid.uuid4().hex[:11],
+                         "valor": f"{amount_cents // 100}.{amount_cents % 100:02d}", "natureza": "ORIGINAL",
+                         "horario": {"solicitacao": _iso(now), "liquidacao": _iso(now)}, "status": "DEVOLVIDO"}
+            pix.setdefault("devolucoes", []).append(devolucao)
+        self.send_webhook(pix["chave"], [pix])
+        return devolucao
+
+    def send_webhook(self, chave: str, pix: list[dict]) -> int | None:
+        """POST `{"pix": pix}` to the URL registered for `chave` + "/pix"; the answer's status (None if none)."""
+        url = self.webhooks.get(chave)
+        if not url or not self.deliver_webhooks:
+            return None
+        body = {"pix": pix}
+        violations = OpenApi.load().callback_violations("/webhook/{chave}", "put", body)
+        if violations:
+            raise AssertionError(f"the fake would send a webhook body outside the schema: {violations}")
+        post = urllib.request.Request(url.rstrip("/") + "/pix", data=json.dumps(body).encode(), method="POST",  # noqa: S310 - the test's receiver
+                                      headers={"Content-Type": "application/json", **self.webhook_headers})
+        try:
+            with urllib.request.urlopen(post, timeout=10) as answer:  # noqa: S310 - the test's receiver
+                status = answer.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        self.webhook_deliveries.append((url.rstrip("/") + "/pix", body, status))
+        return status
 
     # ------------------------------------------------------------ the app
 
     def _build(self) -> Flask:
         app = Flask("pix_psp_fake")
+        operations = {  # Flask rule → the OpenAPI path
+            "/api/v2/cobv/<txid>": "/cobv/{txid}", "/api/v2/loc": "/loc", "/api/v2/pix": "/pix",
+            "/api/v2/webhook/<chave>": "/webhook/{chave}",
+        }
+
+        @app.after_request
+        def check_answer(response: Response) -> Response:
+            rule = request.url_rule.rule if request.url_rule else ""
+            if rule in operations:
+                raw = response.get_data()
+                answer = json.loads(raw) if raw else None
+                found = OpenApi.load().response_violations(operations[rule], request.method, response.status_code,
+                                                           answer)
+                if found:
+                    self.response_violations.append((request.method, rule, response.status_code, found))
+            return response
 
         def problem(status: int, name: str, title: str, detail: str, violations: list | None = None) -> Response:
             body = {"type": ERROR_BASE + name, "title": title, "status": status, "detail": detail,
@@ -403,11 +371,11 @@ class PixPspFake:
                                    f"A cobrança está {existing['status']} e não pode ser alterada.")
                 loc = (existing or {}).get("loc") or (location() if self.auto_location else None)
                 cobv = {**body, "txid": txid, "revisao": existing["revisao"] + 1 if existing else 0,
-                        "status": "ATIVA", "recebedor": {"cnpj": "56989000019533", "nome": "Empresa de Logística SA"}}
+                        "status": "ATIVA", "recebedor": RECEBEDOR}
                 cobv["calendario"] = {"criacao": _iso(clock.now()), "validadeAposVencimento": 30,
                                       **body["calendario"]}
                 if loc:
-                    cobv["loc"] = loc
+                    cobv["loc"] = {**loc, "txid": txid}
                 self.cobvs[txid] = cobv
             return Response(json.dumps(cobv, ensure_ascii=False), 201, mimetype="application/json")
 
@@ -429,7 +397,7 @@ class PixPspFake:
                     return problem(400, "CobVOperacaoInvalida", "Cobrança inválida.",
                                    f"A cobrança está {cobv['status']} e não pode ser alterada.")
                 if "loc" in body:
-                    body = {**body, "loc": {**location(), "id": body["loc"]["id"]}}
+                    body = {**body, "loc": {**location(), "id": body["loc"]["id"], "txid": txid}}
                 _merge(cobv, body)
                 cobv["revisao"] += 1
                 return cobv_answer(cobv)
@@ -450,8 +418,10 @@ class PixPspFake:
             if refused := authorized("payloadlocation.write"):
                 return refused
             body = payload()
-            if body != {"tipoCob": "cobv"}:
-                return problem(400, "PayloadLocationOperacaoInvalida", "Location inválida.", "tipoCob: cob ou cobv.")
+            violations = OpenApi.load().request_violations("/loc", "post", body, "loc")
+            if violations:
+                return problem(400, "PayloadLocationOperacaoInvalida", "Location inválida.",
+                               "A requisição não respeita o schema.", violations)
             return Response(json.dumps(location()), 201, mimetype="application/json")
 
         @app.get("/api/v2/pix")
@@ -481,11 +451,36 @@ class PixPspFake:
             if refused := authorized("webhook.write"):
                 return refused
             body = payload()
-            url = body.get("webhookUrl") if isinstance(body, dict) else None
-            if not isinstance(url, str) or not re.match(r"^https?://", url) or set(body) != {"webhookUrl"}:
+            violations = OpenApi.load().request_violations("/webhook/{chave}", "put", body, "webhook")
+            if violations or not re.match(r"^https?://", body["webhookUrl"]):
                 return problem(400, "WebhookOperacaoInvalida", "Webhook inválido.",
-                               "o campo webhookUrl não respeita o schema.")
-            self.webhooks[chave] = url
+                               "o campo webhookUrl não respeita o schema.", violations)
+            with self._lock:
+                self.webhooks[chave] = body["webhookUrl"]
+                self.webhook_created[chave] = _iso(clock.now())
             return Response(status=200)
+
+        @app.get("/api/v2/webhook/<chave>")
+        def get_webhook(chave: str):
+            if refused := authorized("webhook.read"):
+                return refused
+            with self._lock:
+                url = self.webhooks.get(chave)
+            if url is None:
+                return problem(404, "WebhookNaoEncontrado", "Webhook não encontrado.",
+                               f"Nenhum webhook para a chave {chave}.")
+            # [O]'s WebhookCompleto requires `cnpj` (the recebedor's); its example webhookResponse1 has `chave`
+            return {"webhookUrl": url, "chave": chave, "cnpj": RECEBEDOR["cnpj"],
+                    "criacao": self.webhook_created[chave]}
+
+        @app.delete("/api/v2/webhook/<chave>")
+        def delete_webhook(chave: str):
+            if refused := authorized("webhook.write"):
+                return refused
+            with self._lock:
+                if self.webhooks.pop(chave, None) is None:
+                    return problem(404, "WebhookNaoEncontrado", "Webhook não encontrado.",
+                                   f"Nenhum webhook para a chave {chave}.")
+            return Response(status=204)
 
         return app

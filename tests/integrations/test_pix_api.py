@@ -24,6 +24,7 @@ from portal.integrations.pix import (
 )
 from portal.shared import clock
 from tests.fakes.externals import LoopbackServer
+from tests.fakes.openapi import OpenApi
 from tests.fakes.pix_psp import PixPspFake, ThrowawayPki, cobv_violations
 
 CHAVE = "11444777000161"
@@ -54,6 +55,9 @@ class Simulated:
     def pay(self, txid):
         return self.provider.pay(txid)
 
+    def refund(self, pix, cents):
+        self.provider.refund(pix.end_to_end_id, cents)
+
     def close(self):
         pass
 
@@ -74,8 +78,12 @@ class ApiAgainstFake:
     def pay(self, txid):
         return self.fake.pay(txid)
 
+    def refund(self, pix, cents):
+        self.fake.refund(pix["endToEndId"], cents)
+
     def close(self):
         self.fake.stop()
+        assert self.fake.response_violations == []  # every answer of the fake fitted its OpenAPI response schema
 
 
 @pytest.fixture(params=["simulator", "api_pix"])
@@ -153,7 +161,75 @@ def test_received_pix_after_payment(backend):
     assert provider.received(before - timedelta(days=2), before - timedelta(days=1)) == []
 
 
+def test_webhook_register_show_remove(backend):
+    provider = backend.provider
+    assert provider.webhook() is None
+    with pytest.raises(PixError) as missing:
+        provider.remove_webhook()
+    assert missing.value.status == 404
+    provider.register_webhook("https://portal.example/webhooks/pix/segredo")
+    assert provider.webhook() == "https://portal.example/webhooks/pix/segredo"
+    provider.register_webhook("https://portal.example/webhooks/pix/outro")  # one URL per key: replaced
+    assert provider.webhook() == "https://portal.example/webhooks/pix/outro"
+    provider.remove_webhook()
+    assert provider.webhook() is None
+    with pytest.raises(PixError):
+        provider.register_webhook("ftp://portal.example/x")
+
+
+def test_a_refund_is_reported_with_the_pix(backend):
+    provider = backend.provider
+    before = clock.now() - timedelta(minutes=1)
+    provider.create_cobv(cobv_request(txid(6), amount_cents=200_00))
+    backend.refund(backend.pay(txid(6)), 50_00)
+    [pix] = provider.received(before, clock.now() + timedelta(minutes=1))
+    [refund] = pix.refunds
+    assert (refund.amount_cents, refund.status) == (50_00, "DEVOLVIDO") and refund.rtr_id.startswith("D")
+    assert pix.amount_cents == 200_00
+
+
+def test_the_simulator_shares_its_state_through_a_directory(tmp_path):
+    web = SimulatedPixProvider(CHAVE, "Portal Cloud", "São Paulo", state_dir=str(tmp_path))
+    consumer = SimulatedPixProvider(CHAVE, "Portal Cloud", "São Paulo", state_dir=str(tmp_path))
+    created = consumer.create_cobv(cobv_request(txid(7)))
+    assert web.get_cobv(txid(7)) == created
+    pix = web.pay(txid(7))
+    assert consumer.get_cobv(txid(7)).status == "CONCLUIDA"
+    assert consumer.received(pix.paid_at - timedelta(seconds=1), pix.paid_at) == [pix]
+    web.register_webhook("https://portal.example/webhooks/pix/x")
+    assert consumer.webhook() == "https://portal.example/webhooks/pix/x"
+    assert from_config({"PIX_BACKEND": "simulator", "PIX_KEY": CHAVE,
+                        "PIX_SIMULATOR_DIR": str(tmp_path)}).get_cobv(txid(7)).status == "CONCLUIDA"
+
+
 # ---------------------------------------------------------------- the API Pix adapter only
+
+def test_the_fakes_answers_are_checked_against_the_response_schemas(api):
+    api.provider.create_cobv(cobv_request(txid(28)))
+    api.pay(txid(28))
+    api.provider.get_cobv(txid(28))
+    with pytest.raises(PixError):
+        api.provider.get_cobv(txid(98))
+    assert {(method, rule) for method, rule in api.fake.requests} and api.fake.response_violations == []
+    answer = json.loads(json.dumps(api.fake.cobvs[txid(28)]))
+    answer["status"] = "PAGA"  # not a CobrancaStatus
+    del answer["valor"]
+    found = OpenApi.load().response_violations("/cobv/{txid}", "get", 200, answer)
+    assert {v["propriedade"] for v in found} >= {"status"}
+    assert OpenApi.load().response_violations("/cobv/{txid}", "get", 418, {}) != []
+
+
+def test_an_invalid_body_is_a_400_problem_from_the_schema(api):
+    api.provider.create_cobv(cobv_request(txid(29)))
+    with pytest.raises(PixError) as refused:
+        api.provider._call("PATCH", f"/cobv/{txid(29)}", {"valor": {"original": "1,00"}})
+    assert refused.value.status == 400 and refused.value.name == "CobVOperacaoInvalida"
+    assert [v["propriedade"] for v in refused.value.violations] == ["cobv.valor.original"]
+    with pytest.raises(PixError) as refused:
+        api.provider._call("PUT", "/webhook/" + CHAVE, {"url": "https://x.example"})
+    assert refused.value.status == 400 and refused.value.violations
+
+
 
 def test_received_follows_pagination(api):
     provider = api.make(page_size=2)
