@@ -36,7 +36,6 @@ from portal.billing.models import (
     BankOccurrence,
     BillingException,
     Boleto,
-    CreditEntry,
     ExceptionKind,
     Invoice,
     InvoiceStatus,
@@ -55,6 +54,9 @@ from portal.shared.errors import ServiceError
 log = logging.getLogger(__name__)
 
 RETORNO_SOURCE = "retorno"
+# C044 17 (BB, Bradesco): "liquidação após baixa ou título não registrado", booked and flagged (Itaú's 17 is a
+# rejected change: not a payment).
+LIQUIDATION_AFTER_BAIXA = "17"
 _CNAB_KIND = {MovementKind.ENTRADA: cnab240.ENTRADA, MovementKind.BAIXA: cnab240.BAIXA,
               MovementKind.VENCIMENTO: cnab240.VENCIMENTO}
 
@@ -332,13 +334,17 @@ def _paid(event: cnab240.Event, bank: str, boleto: Boleto, invoice: Invoice, occ
     summary.paid += 1
     summary.paid_cents += event.paid_cents
     paid_on = event.occurred_on or event.credited_on or clock.today()
+    earlier = _booked_liquidation(boleto, but=occurrence.id)
+    if earlier is not None:  # one payment per (bank, nosso número): a repeat is logged, not booked
+        summary.paid -= 1
+        summary.paid_cents -= event.paid_cents
+        summary.already_imported += 1
+        log.warning("retorno %s line %s: boleto %s already paid by the bank's occurrence %s (payment %s); not booked",
+                    filename, event.line_numbers[0], boleto.nosso_numero, earlier.id, earlier.payment_id)
+        return
     if invoice.status == InvoiceStatus.CANCELLED:
-        db.session.add(CreditEntry(organization_id=invoice.organization_id, amount_cents=event.paid_cents,
-                                   description=f"boleto {boleto.nosso_numero} paid on cancelled invoice "
-                                               f"{invoice.display_number}", created_at=clock.now()))
-        _exception(ExceptionKind.PAID_CANCELLED, f"Boleto {boleto.nosso_numero} pago (R$ {event.paid_cents / 100:.2f}"
-                   f") na fatura cancelada {invoice.display_number}: o valor virou crédito da organização.",
-                   details, summary, boleto=boleto)
+        exceptions.paid_on_cancelled(invoice, event.paid_cents, f"Boleto {boleto.nosso_numero}", details, boleto=boleto)
+        summary.exceptions.append(f"Boleto {boleto.nosso_numero}: fatura cancelada {invoice.display_number}")
         return
     try:
         payment = add_payment(invoice, amount_cents=event.paid_cents, method=PaymentMethod.BOLETO, paid_on=paid_on,
@@ -351,10 +357,19 @@ def _paid(event: cnab240.Event, bank: str, boleto: Boleto, invoice: Invoice, occ
                    f"{error.message}", details, summary, boleto=boleto)
         return
     occurrence.payment_id = payment.id
-    if _baixa_sent(boleto):
+    if _baixa_sent(boleto) or event.code == LIQUIDATION_AFTER_BAIXA:
         _exception(ExceptionKind.PAID_AFTER_BAIXA, f"Boleto {boleto.nosso_numero} da fatura {invoice.display_number} "
-                   f"pago (R$ {event.paid_cents / 100:.2f}) depois do pedido de baixa enviado ao banco: confira o "
-                   "pagamento e o crédito da organização.", details, summary, boleto=boleto)
+                   f"pago (R$ {event.paid_cents / 100:.2f}) depois do pedido de baixa (ocorrência {event.code} – "
+                   f"{event.meaning}): confira o pagamento e o crédito da organização.", details, summary,
+                   boleto=boleto)
+
+
+def _booked_liquidation(boleto: Boleto, *, but: int) -> BankOccurrence | None:
+    """The bank's earlier liquidação of `boleto` that became a payment, if any (the spec: one payment per bank and
+    nosso número)."""
+    return db.session.scalar(select(BankOccurrence).where(
+        BankOccurrence.boleto_id == boleto.id, BankOccurrence.payment_id.is_not(None), BankOccurrence.id != but)
+        .limit(1))
 
 
 def _baixa_sent(boleto: Boleto) -> bool:

@@ -17,7 +17,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.accounts.models import Organization, User
-from portal.billing.models import BillingException, Boleto, ExceptionKind, Invoice, Payment, PixReceipt
+from portal.billing.models import (
+    BillingException,
+    Boleto,
+    CreditEntry,
+    ExceptionKind,
+    Invoice,
+    Payment,
+    PixReceipt,
+)
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
@@ -53,6 +61,19 @@ def open_exception(kind: str, message: str, details: dict[str, Any] | None = Non
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def paid_on_cancelled(invoice: Invoice, amount_cents: int, what: str, details: dict[str, Any], *,
+                      boleto: Boleto | None = None) -> BillingException:
+    """Money that arrived by itself (a retorno's liquidação, a Pix) for an invoice already cancelled: it becomes
+    the organization's credit and an exception for finance, in the current transaction (the caller commits).
+    `what` names the payment for finance ("Boleto 00010152", "Pix E123…")."""
+    db.session.add(CreditEntry(organization_id=invoice.organization_id, amount_cents=amount_cents,
+                               description=f"{what} paid on cancelled invoice {invoice.display_number}"[:300],
+                               created_at=clock.now()))
+    return open_exception(ExceptionKind.PAID_CANCELLED,
+                          f"{what} pago ({format_money(amount_cents)}) na fatura cancelada {invoice.display_number}: "
+                          "o valor virou crédito da organização.", details, invoice=invoice, boleto=boleto)
 
 
 def report_unknown_pix(receipt: PixReceipt) -> BillingException:

@@ -30,7 +30,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.billing import exceptions
-from portal.billing.models import Boleto, Invoice, InvoiceStatus, Payment, PixCharge, PixChargeStatus, PixReceipt
+from portal.billing.models import (
+    Boleto,
+    ExceptionKind,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PixCharge,
+    PixChargeStatus,
+    PixReceipt,
+)
 from portal.billing.payments import record_payment, reverse_payment
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
@@ -190,9 +199,14 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
             continue
         invoice = db.session.get(Invoice, charge.invoice_id)
         paid_on = pix.paid_at.astimezone(clock.BUSINESS_TZ).date()  # ReceivedPix.paid_at is aware
-        payment = record_payment(invoice, amount_cents=pix.amount_cents, method="pix", paid_on=paid_on,
-                                 actor=actor, source="pix", external_id=pix.end_to_end_id,
-                                 note=f"Pix {pix.end_to_end_id} (txid {pix.txid})")
+        try:
+            payment = record_payment(invoice, amount_cents=pix.amount_cents, method="pix", paid_on=paid_on,
+                                     actor=actor, source="pix", external_id=pix.end_to_end_id,
+                                     note=f"Pix {pix.end_to_end_id} (txid {pix.txid})")
+        except ServiceError as error:  # a cancelled invoice (its cobv was being removed), a date in the future…
+            _not_recorded(pix, receipt.id, invoice, error)
+            outcome.unmatched += 1
+            continue
         receipt = db.session.get(PixReceipt, receipt.id)
         receipt.payment_id = payment.id
         charge = _charge(pix.txid)
@@ -201,6 +215,20 @@ def record_received(pix_list: Iterable[ReceivedPix], via: str) -> Received:
         outcome.recorded += 1
         outcome.reversed += _reverse_refunds(pix, actor)
     return outcome
+
+
+def _not_recorded(pix: ReceivedPix, receipt_id: int, invoice: Invoice, error: ServiceError) -> None:
+    """A Pix for a known charge that could not become a payment: money on a cancelled invoice becomes the
+    organization's credit; anything else waits for finance. Either way an exception says so. Commits."""
+    details = {"end_to_end_id": pix.end_to_end_id, "txid": pix.txid, "amount_cents": pix.amount_cents,
+               "paid_at": pix.paid_at.isoformat(), "receipt_id": receipt_id, "error": error.message}
+    if invoice.status == InvoiceStatus.CANCELLED:
+        exceptions.paid_on_cancelled(invoice, pix.amount_cents, f"Pix {pix.end_to_end_id}", details)
+    else:
+        exceptions.open_exception(ExceptionKind.UNKNOWN_PIX, f"Pix {pix.end_to_end_id} da fatura "
+                                  f"{invoice.display_number} não registrado: {error.message}", details, invoice=invoice)
+    log.warning("pix %s for invoice %s not recorded: %s", pix.end_to_end_id, invoice.id, error.message)
+    db.session.commit()
 
 
 def _reverse_refunds(pix: ReceivedPix, actor: Actor) -> int:

@@ -287,3 +287,30 @@ def test_cli_remessa_refuses_another_bank(app, invoice, tmp_path):
 def test_boleto_lookup_is_by_bank(invoice):
     assert db.session.scalar(select(Boleto.bank)) == "341"
     assert cnab240.ITAU == "341"
+
+
+def test_a_boleto_paid_again_on_another_day_is_logged_not_booked(invoice, settings):
+    """The spec: one payment per (bank, nosso número); a repeat is logged, not booked."""
+    bank.import_retorno(retorno(pair(nn(invoice), "06", paid=100_000), nsa=9), "a.ret", ACTOR, settings)
+    again = bank.import_retorno(retorno(pair(nn(invoice), "06", paid=100_000, on=date(2026, 3, 25)), nsa=10),
+                                "b.ret", ACTOR, settings)
+    assert again.paid == 0 and again.already_imported == 1
+    assert db.session.scalar(select(func.count(Payment.id))) == 1
+    assert db.session.scalar(select(func.count(CreditEntry.id))) == 0
+
+
+def test_bradesco_liquidacao_apos_baixa_is_booked_and_flagged(make_app, engine_name):
+    """C044 17 (BB, Bradesco): "liquidação após baixa ou título não registrado" — the spec books and flags it."""
+    app = make_app(engine_name, BOLETO_BANK="237", BOLETO_CARTEIRA="09", BOLETO_ACCOUNT="0012345", BOLETO_AGENCY_DV="1",
+                   BOLETO_ACCOUNT_DV="2")
+    with app.app_context(), clock.frozen(MARCH_25):
+        organization = factories.OrganizationFactory()
+        invoice = factories.invoice(organization, total_cents=100_000, billing_date=date(2026, 3, 10),
+                                    due_date=date(2026, 3, 30))
+        settings = BillingSettings.from_config(app.config)
+        summary = bank.import_retorno(retorno(pair(nn(invoice), "17", paid=100_000), bank_code="237"), "r.ret",
+                                      ACTOR, settings)
+        assert summary.paid == 1
+        assert fresh(invoice).status == InvoiceStatus.PAID
+        kinds = list(db.session.scalars(select(BillingException.kind)))
+        assert kinds == ["pago_apos_baixa"], kinds

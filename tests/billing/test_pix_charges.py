@@ -9,7 +9,16 @@ from sqlalchemy import func, select
 
 from portal.billing import jobs as billing_jobs
 from portal.billing import pix_charges
-from portal.billing.models import Invoice, InvoiceStatus, Payment, PixCharge, PixChargeStatus, PixReceipt
+from portal.billing.models import (
+    BillingException,
+    CreditEntry,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PixCharge,
+    PixChargeStatus,
+    PixReceipt,
+)
 from portal.extensions import db
 from portal.integrations.pix import PixError, ReceivedPix, SimulatedPixProvider, txid_for
 from portal.shared import clock
@@ -243,3 +252,24 @@ def test_half_a_certificate_check_refuses_every_delivery(behind_proxy, invoice, 
     body = behind_proxy.webhook_body(behind_proxy.pay(pix_charges.ensure_charge(invoice).txid))
     assert webhook(client, body, headers={"X-SSL-Client-Fingerprint": PSP_FINGERPRINT}).status_code == 403
     assert payments_of(invoice) == []
+
+
+def test_a_pix_on_an_invoice_cancelled_meanwhile_becomes_credit_and_an_exception(psp, invoice):
+    """The customer paid the Pix while the invoice was being cancelled: no payment, the money is the organization's
+    credit and finance is told; the next Pix of the same report is still recorded."""
+    charge = pix_charges.ensure_charge(invoice)
+    paid = psp.pay(charge.txid)
+    other = factories.invoice(invoice.organization, total_cents=10_000,
+                              billing_date=invoice.billing_date - timedelta(days=1))
+    other_pix = psp.pay(pix_charges.ensure_charge(other).txid)
+    invoice.status = InvoiceStatus.CANCELLED
+    db.session.commit()
+
+    outcome = pix_charges.record_received([paid, other_pix], "webhook")
+
+    assert outcome.recorded == 1 and outcome.unmatched == 1
+    assert payments_of(invoice) == [] and len(payments_of(other)) == 1
+    assert db.session.scalar(select(func.sum(CreditEntry.amount_cents))) == 78_900
+    (exception,) = db.session.scalars(select(BillingException))
+    assert exception.kind == "pago_fatura_cancelada" and paid.end_to_end_id in exception.message
+    assert exception.invoice_id == invoice.id
