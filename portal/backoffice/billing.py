@@ -19,7 +19,7 @@ from wtforms.validators import ValidationError
 from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.billing import delivery, payments, pix_charges, run
+from portal.billing import delivery, payments, pix_charges, reconciliation, run
 from portal.billing import service as billing
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
@@ -52,7 +52,6 @@ MANUAL_METHOD_CHOICES = [SelectChoice("", _l("Escolha…"))] + [
     SelectChoice(str(m), PAYMENT_METHOD_LABELS[m]) for m in payments.MANUAL_METHODS]
 LINE_KIND_LABELS = {"recurring": _l("mensalidade"), "prorata": _l("pró-rata"), "credit": _l("crédito"),
                     "adjustment": _l("ajuste")}
-SOURCE_LABELS = {"manual": _l("registro manual"), "stripe": _l("Stripe")}
 
 
 def _settings() -> BillingSettings:
@@ -173,7 +172,7 @@ def _render_invoice(invoice: Invoice, form: ManualPaymentForm, status: int = 200
         gateway_payments=payments.gateway_payments(invoice), audit=[(event, _pretty(event.after)) for event in audit],
         related=related, can_record=invoice.status != InvoiceStatus.CANCELLED and invoice.kind == "regular",
         status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES, method_labels=PAYMENT_METHOD_LABELS,
-        source_labels=SOURCE_LABELS, line_kind_labels=LINE_KIND_LABELS,
+        source_labels=reconciliation.STORED_SOURCE_LABELS, line_kind_labels=LINE_KIND_LABELS,
         second_copy=payments.latest_second_copy(invoice),
         undelivered=bool(delivery.undelivered_among([invoice.id])),
         fiscal_page="backoffice.fiscal_document" in current_app.view_functions,

@@ -27,10 +27,13 @@ MANUAL, RETORNO, PIX_WEBHOOK, PIX_POLLING, STRIPE = "manual", "retorno", "pix_we
 SOURCE_LABELS = {
     MANUAL: _l("Digitado"),
     RETORNO: _l("Retorno do banco"),
-    PIX_WEBHOOK: _l("Pix (webhook)"),
-    PIX_POLLING: _l("Pix (consulta)"),
+    PIX_WEBHOOK: _l("Pix (aviso do PSP)"),
+    PIX_POLLING: _l("Pix (consulta ao PSP)"),
     STRIPE: _l("Stripe"),
 }
+# A payment's `source` as stored (the staff invoice page names it): one wording with the reconciliation page.
+STORED_SOURCE_LABELS = {MANUAL: SOURCE_LABELS[MANUAL], RETORNO: SOURCE_LABELS[RETORNO], "pix": _l("Pix"),
+                        STRIPE: SOURCE_LABELS[STRIPE]}
 MAX_LISTED = 1000  # payments shown on the page (the CSV has them all)
 CSV_HEADER = (_l("Data do pagamento"), _l("Fatura"), _l("Organização"), _l("CNPJ"), _l("Origem"), _l("Forma"),
               _l("Valor (R$)"), _l("Juros/multa (R$)"), _l("Tarifa (R$)"), _l("Data do crédito"),

@@ -56,7 +56,7 @@ def test_this_months_payments_by_source(finance, paid):
     page = unescaped(response)
     totals = section(page, "reconciliation-totals")
     assert "Digitado 1 R$ 100,00" in totals and "Retorno do banco 1 R$ 200,00" in totals
-    assert "Pix (webhook) 0 R$ 0,00" in totals and "Total 2 R$ 300,00" in totals
+    assert "Pix (aviso do PSP) 0 R$ 0,00" in totals and "Total 2 R$ 300,00" in totals
     assert "01/03/2026 a 31/03/2026" in section(page, "reconciliation-period")
     listed = section(page, "reconciliation-payments")
     assert "itau-0324.ret, linha" in listed and "R$ 70,00" not in listed

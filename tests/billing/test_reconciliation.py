@@ -125,7 +125,7 @@ def test_the_csv_has_every_payment_of_the_period(march, world, settings):
     assert bank_row[0] == "24/03/2026" and bank_row[1] == by_bank.display_number
     assert bank_row[4] == "Retorno do banco" and bank_row[6] == "1234,56" and bank_row[7] == "7,89"
     assert bank_row[10].startswith("'=cmd.ret")  # a formula-looking file name stays text in a spreadsheet
-    assert pix_row[4] == "Pix (consulta)" and pix_row[6] == "50,00" and pix_row[10] == "E7" + "0" * 30
+    assert pix_row[4] == "Pix (consulta ao PSP)" and pix_row[6] == "50,00" and pix_row[10] == "E7" + "0" * 30
     assert reconciliation.csv_filename(date(2026, 3, 1), date(2026, 3, 31)) == \
         "conciliacao-2026-03-01-a-2026-03-31.csv"
 
