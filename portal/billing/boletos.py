@@ -3,9 +3,12 @@
 from datetime import date, datetime
 from typing import Any
 
+from flask import current_app
+from sqlalchemy import select
+
 from portal.billing import boleto as boleto_codes
 from portal.billing import pix
-from portal.billing.models import Boleto, Invoice
+from portal.billing.models import Boleto, Invoice, PixCharge, PixChargeStatus
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
@@ -63,3 +66,19 @@ def new_boleto(invoice: Invoice, settings: BillingSettings, *, due: date, amount
     db.session.add(found)
     return found
 
+
+def pix_ready(boleto: Boleto | None) -> bool:
+    """Whether `boleto`'s Pix may be shown. Not while its cobv is being made: a charge PENDING at the PSP (down or
+    slow; the job retries) whose copia-e-cola is not yet the boleto's — the static code still in the boleto would
+    be a Pix nobody is told about. With PIX_BACKEND=static, or for a boleto no charge was ever attempted for (issued
+    before the PSP was configured, the demo's invoices), the boleto's Pix is shown as it is."""
+    if boleto is None:
+        return False
+    if current_app.extensions.get("pix_provider") is None:
+        return True
+    charges = list(db.session.execute(select(PixCharge.status, PixCharge.pix_copia_e_cola)
+                                      .where(PixCharge.boleto_id == boleto.id)))
+    if not charges:
+        return True
+    return any(status in (PixChargeStatus.ACTIVE, PixChargeStatus.PAID) and code == boleto.pix_payload
+               for status, code in charges)

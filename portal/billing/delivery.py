@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Membership, MembershipRole, Organization, User
 from portal.accounts.roles import Role
-from portal.billing import fiscal
+from portal.billing import boletos, fiscal
 from portal.billing.models import (
     BillingContact,
     Boleto,
@@ -230,6 +230,7 @@ def send_invoice(invoice: Invoice, *, actor: Actor) -> bool:
     attachments = invoice_attachments(invoice)
     boleto = invoice.current_boleto if invoice.status == InvoiceStatus.OPEN else None
     context = {"invoice": invoice, "organization": invoice.organization, "boleto": boleto,
+               "pix_ready": boletos.pix_ready(boleto),
                "fiscal": invoice.fiscal_document, "owed_cents": invoice.total_cents - invoice.paid_cents,
                "url": absolute_url("billing.invoice", invoice_id=invoice.id),
                "attachment_names": [a[0] for a in attachments]}

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from portal.accounts.models import Organization
 from portal.billing import boleto as boleto_codes
-from portal.billing import itf
+from portal.billing import boletos, itf
 from portal.billing.boletos import printed_nosso_numero
 from portal.billing.lines import line_text, line_views
 from portal.billing.models import Boleto, Invoice, InvoiceKind
@@ -84,6 +84,7 @@ def pix_qr_data_uri(payload: str) -> str:
 
 
 def _boleto_context(invoice: Invoice, found: Boleto, settings: BillingSettings) -> dict:
+    pix_ready = boletos.pix_ready(found)  # not while its dynamic Pix is being made at the PSP
     return {
         "boleto": found,
         "bank_name": BANK_NAMES.get(found.bank, found.bank),
@@ -91,7 +92,8 @@ def _boleto_context(invoice: Invoice, found: Boleto, settings: BillingSettings) 
         "bank_account": _bank_account(settings),
         "nosso_numero": printed_nosso_numero(settings, found.nosso_numero),
         "barcode_uri": barcode_data_uri(found.barcode),
-        "qr_uri": pix_qr_data_uri(found.pix_payload),
+        "qr_uri": pix_qr_data_uri(found.pix_payload) if pix_ready else None,
+        "pix_ready": pix_ready,
         "second_copy": found.sequence > 1,
         "base_cents": found.amount_cents - found.fine_cents - found.interest_cents,
         "original_due": invoice.due_date,

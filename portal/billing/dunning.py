@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Membership, MembershipRole, Organization, User
 from portal.accounts.roles import Role
+from portal.billing import boletos
 from portal.billing.delivery import PDF, Recipient, billing_contacts, boleto_pdf_name
 from portal.billing.models import DunningNotice, DunningRecipient, DunningStep, Invoice, InvoiceKind, InvoiceStatus
 from portal.extensions import db
@@ -210,7 +211,7 @@ def _context(invoice, step: DunningStep, today: date, *, owed_cents: int, url: s
               "due": invoice.due_date, "owed_cents": owed_cents, "today": today}
     boleto = invoice.current_boleto
     return {"invoice": invoice, "organization": invoice.organization, "boleto": boleto,
-            "pix_payload": boleto.pix_payload if boleto is not None else None,
+            "pix_payload": boleto.pix_payload if boletos.pix_ready(boleto) else None,
             "step": step.offset_days, "overdue": today > invoice.due_date, "owed_cents": owed_cents,
             "paragraphs": [p for p in fill(step.message, **values).split("\n") if p.strip()],
             "filled_subject": fill(step.subject, **values), "url": url, "second_copy_url": second_copy_url}

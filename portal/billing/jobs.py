@@ -19,6 +19,7 @@ from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, 
 from portal.billing.run import billing_days_back, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
+from portal.integrations.pix import PixError
 from portal.jobs import periodic_task, task
 from portal.shared import clock
 from portal.shared.audit import Actor
@@ -38,6 +39,11 @@ def complete_invoice(invoice_id: int) -> str:
     if invoice is None:
         return "missing"
     settings = _settings()
+    if pix_charges.provider() is not None:  # the dynamic Pix first, so that the PDFs and the e-mail carry it
+        try:
+            pix_charges.ensure_charge(invoice, settings=settings)
+        except PixError:  # the PSP is down: the documents say "Pix em preparação"; ensure_pix_charge retries
+            db.session.rollback()
     documents.ensure_invoice_documents(invoice, settings=settings, actor=SYSTEM)
     fiscal.ensure_fiscal_document(invoice, issuer=current_app.extensions["fiscal_issuer"], settings=settings,
                                   actor=SYSTEM)

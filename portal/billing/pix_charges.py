@@ -29,9 +29,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal import jobs
 from portal.billing import exceptions
 from portal.billing.models import (
-    Boleto,
     ExceptionKind,
     Invoice,
     InvoiceStatus,
@@ -124,6 +124,10 @@ def ensure_charge(invoice: Invoice, *, pix: PixProvider | None = None,
     charge.status, charge.revision = PixChargeStatus.ACTIVE, cobv.revision
     charge.location, charge.pix_copia_e_cola, charge.last_error = cobv.location, cobv.pix_copia_e_cola, None
     boleto.pix_payload = cobv.pix_copia_e_cola
+    if boleto.pdf_sha256 is not None or invoice.pdf_sha256 is not None:
+        # PDFs made while the Pix was being prepared (they say so): made again, now with this Pix
+        boleto.pdf_sha256 = invoice.pdf_sha256 = None
+        jobs.enqueue("billing.complete_invoice", invoice.id)
     db.session.commit()
     for older in _active_charges(invoice, but=txid):  # a 2ª via: the previous boleto's cobv goes
         _remove(older, pix)
@@ -311,23 +315,6 @@ def registered_webhook(*, pix: PixProvider | None = None) -> str | None:
 
 def remove_webhook(*, pix: PixProvider | None = None) -> None:
     _configured(pix).remove_webhook()
-
-
-def pix_ready(boleto: Boleto | None) -> bool:
-    """Whether `boleto`'s Pix may be shown. Not while its cobv is being made: a charge PENDING at the PSP (down or
-    slow; the job retries) whose copia-e-cola is not yet the boleto's — the static code still in the boleto would
-    be a Pix nobody is told about. With PIX_BACKEND=static, or for a boleto no charge was ever attempted for (issued
-    before the PSP was configured, the demo's invoices), the boleto's Pix is shown as it is."""
-    if boleto is None:
-        return False
-    if provider() is None:
-        return True
-    charges = list(db.session.execute(select(PixCharge.status, PixCharge.pix_copia_e_cola)
-                                      .where(PixCharge.boleto_id == boleto.id)))
-    if not charges:
-        return True
-    return any(status in (PixChargeStatus.ACTIVE, PixChargeStatus.PAID) and code == boleto.pix_payload
-               for status, code in charges)
 
 
 def simulator_active() -> bool:

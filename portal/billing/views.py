@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 
 from portal.accounts.context import current_actor, tenant_get
 from portal.accounts.roles import Permission
-from portal.billing import delivery, dunning, fiscal, pix_charges, second_copy
+from portal.billing import boletos, delivery, dunning, fiscal, second_copy
 from portal.billing import service as billing
 from portal.billing.forms import (
     STATUS_CHOICES,
@@ -108,7 +108,7 @@ def invoice(invoice_id: int):
     today = clock.today()
     current = found.current_boleto
     payable = found.status == InvoiceStatus.OPEN and current is not None
-    pix_ready = payable and pix_charges.pix_ready(current)
+    pix_ready = payable and boletos.pix_ready(current)
     return render_template(
         "billing/detail.html", invoice=found, today=today, status=found.display_status(today),
         lines=line_views(found.lines), current=current if payable else None,

@@ -22,7 +22,9 @@ from portal.billing.models import (
 from portal.extensions import db
 from portal.integrations.pix import PixError, ReceivedPix, SimulatedPixProvider, txid_for
 from portal.shared import clock
+from portal.shared import documents as stored_documents
 from tests import factories
+from tests.fakes import pdf
 from tests.fakes.concurrency import concurrently
 
 SECRET = "w3bh00k-s3cret"
@@ -273,3 +275,46 @@ def test_a_pix_on_an_invoice_cancelled_meanwhile_becomes_credit_and_an_exception
     (exception,) = db.session.scalars(select(BillingException))
     assert exception.kind == "pago_fatura_cancelada" and paid.end_to_end_id in exception.message
     assert exception.invoice_id == invoice.id
+
+
+# ---------------------------------------------------------------- the documents carry the dynamic Pix
+
+def _boleto_pdf_text(invoice: Invoice) -> str:
+    """The boleto PDF's text (a copia-e-cola wraps over lines: compare with `_squeezed`)."""
+    db.session.expire_all()
+    boleto = db.session.get(Invoice, invoice.id).current_boleto
+    content, _media_type = stored_documents.load(boleto.pdf_sha256)
+    return pdf.flat(pdf.pdf_text(content))
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_the_invoice_job_makes_the_cobv_first_so_the_pdfs_and_the_e_mail_carry_it(psp, invoice, outbox):
+    static = invoice.current_boleto.pix_payload
+    assert billing_jobs.complete_invoice.call_local(invoice.id) == "complete"
+    charge = db.session.scalar(select(PixCharge))
+    assert charge.status == PixChargeStatus.ACTIVE
+    text = _boleto_pdf_text(invoice)
+    assert _squeezed(charge.pix_copia_e_cola) in _squeezed(text) and _squeezed(static) not in _squeezed(text)
+    body = outbox[-1].get_body(("plain",)).get_content()
+    assert charge.pix_copia_e_cola in body and "Pix em preparação" not in body
+
+
+def test_while_the_psp_is_down_the_documents_say_pix_em_preparacao_and_are_made_again_with_it(psp, invoice, outbox):
+    static = invoice.current_boleto.pix_payload
+    psp.down = True
+    assert billing_jobs.complete_invoice.call_local(invoice.id) == "complete"  # the invoice goes out all the same
+    text = _boleto_pdf_text(invoice)
+    assert "Pix em preparação" in text and _squeezed(static) not in _squeezed(text)
+    body = outbox[-1].get_body(("plain",)).get_content()
+    assert "Pix em preparação" in body and static not in body
+    first_pdf = db.session.get(Invoice, invoice.id).current_boleto.pdf_sha256
+
+    psp.down = False
+    assert billing_jobs.ensure_pix_charge.call_local(invoice.id) == PixChargeStatus.ACTIVE
+    charge = db.session.scalar(select(PixCharge))
+    text = _boleto_pdf_text(invoice)  # made again by the invoice job the charge queued
+    assert _squeezed(charge.pix_copia_e_cola) in _squeezed(text) and "Pix em preparação" not in text
+    assert db.session.get(Invoice, invoice.id).current_boleto.pdf_sha256 != first_pdf
