@@ -283,12 +283,19 @@ def reverse_payment(payment: Payment, *, amount_cents: int, actor: Actor, source
             invoice.status, invoice.paid_at, reopened = InvoiceStatus.OPEN, None, True
     elif invoice.status == InvoiceStatus.OPEN:
         due = amount_due(invoice, reversed_on)
+    # What the payment had paid beyond what was due became credit: the part of it given back is taken back.
+    taken_back = max(paid_now + amount_cents - due, 0) - max(paid_now - due, 0)
+    if taken_back > 0:
+        db.session.add(CreditEntry(organization_id=invoice.organization_id, amount_cents=-taken_back,
+                                   description=f"refund of the overpayment of invoice {invoice.display_number}",
+                                   created_at=clock.now()))
     record(AuditTag.PAYMENT_REVERSED, actor=actor, organization_id=invoice.organization_id,
            subject=f"invoice:{invoice.id}", before={"status": InvoiceStatus.PAID} if reopened else None,
            after={"number": invoice.display_number, "payment_id": payment.id, "reversal_id": reversal.id,
                   "amount_cents": amount_cents, "reversed_on": reversed_on.isoformat(), "source": source,
                   "external_id": external_id, "reason": reversal.reason, "paid_cents": paid_now,
                   "amount_due_cents": due, "balance_cents": max(due - paid_now, 0), "reopened": reopened,
+                  "credit_taken_back_cents": taken_back,
                   "status": invoice.status})
     if reopened:
         organization = db.session.get(Organization, invoice.organization_id)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from portal.billing import jobs as billing_jobs
 from portal.billing import pix_charges
-from portal.billing.models import Invoice, InvoiceStatus, PaymentReversal
+from portal.billing.models import CreditEntry, Invoice, InvoiceStatus, PaymentReversal
 from portal.billing.payments import paid_cents, reverse_payment
 from portal.extensions import db
 from portal.integrations.pix import Refund, SimulatedPixProvider
@@ -43,6 +43,11 @@ def paid(psp, world, client):
 
 def webhook(client, body):
     return client.post(f"/webhooks/pix/{SECRET}/pix", json=body)
+
+
+def credits(organization) -> list[CreditEntry]:
+    return list(db.session.scalars(select(CreditEntry).where(CreditEntry.organization_id == organization.id)
+                                   .order_by(CreditEntry.id)))
 
 
 def reversals() -> list[PaymentReversal]:
@@ -107,6 +112,20 @@ def test_an_overpaid_invoice_stays_paid_when_what_remains_covers_it(psp, world, 
     db.session.expire_all()
     assert [r.amount_cents for r in reversals()] == [1_100]
     assert db.session.get(Invoice, invoice.id).status == InvoiceStatus.PAID
+    # the overpayment had become credit (R$ 11,00): given back, it is taken back from the credit
+    assert [c.amount_cents for c in credits(world.demo)] == [1_100, -1_100]
+
+
+def test_a_whole_overpaid_pix_given_back_takes_back_its_credit_and_reopens_the_invoice(psp, world, client):
+    invoice = factories.invoice(world.demo, total_cents=78_900)
+    pix = psp.pay(pix_charges.ensure_charge(invoice).txid, amount_cents=80_000)
+    webhook(client, psp.webhook_body(pix))
+    webhook(client, psp.webhook_body(psp.refund(pix.end_to_end_id, 80_000)))
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).status == InvoiceStatus.OPEN
+    assert sum(c.amount_cents for c in credits(world.demo)) == 0  # the customer keeps no credit for money returned
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.PAYMENT_REVERSED))
+    assert event.after["credit_taken_back_cents"] == 1_100
 
 
 def test_more_than_was_paid_is_refused(paid):
