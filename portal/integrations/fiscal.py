@@ -45,6 +45,7 @@ from typing import Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from portal.shared import clock
 from portal.shared import cnpj as cnpj_module
 from portal.shared.documents import render_pdf
 from portal.shared.money import format_brl
@@ -67,6 +68,7 @@ class Address:
     city: str = ""
     state: str = ""  # UF
     postal_code: str = ""  # CEP, digits only
+    city_code: str = ""  # the município's IBGE code, 7 digits (the NFS-e's cMun)
 
     @property
     def one_line(self) -> str:
@@ -81,6 +83,8 @@ class Party:
     cnpj: str  # compact: 14 characters, no mask
     name: str  # razão social
     address: Address
+    municipal_registration: str = ""  # inscrição municipal (CCM in São Paulo)
+    email: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,9 @@ class FiscalRequest:
     provider: Party  # the reseller (prestador)
     taker: Party  # the customer organization (tomador)
     discount_cents: int = 0  # credit applied on the invoice (desconto incondicionado); gross = amount + discount
+    series: str = ""  # the DPS / RPS series (settings)
+    number: int = 0  # the DPS / RPS number: gapless per series, taken once per invoice (billing/fiscal.py)
+    purchase_order: str = ""  # the customer's purchase order(s), when the invoice's lines carry one
 
 
 @dataclass(frozen=True)
@@ -101,9 +108,58 @@ class FiscalResult:
     number: str  # the NFS-e number as the issuer gives it
     verification_code: str  # código de verificação / chave de acesso
     issued_on: date
-    xml: str  # the NFS-e document, as text
-    pdf: bytes  # the DANFSe
+    xml: str  # the NFS-e document, as text: exactly as the authority returned it
+    pdf: bytes | None  # the DANFSe (None when the authority's PDF could not be fetched yet)
     simulated: bool  # True: "SEM VALOR FISCAL"
+    access_key: str = ""  # NFS-e Nacional: the chave de acesso (50 digits)
+    public_url: str = ""  # the authority's public page of the note (São Paulo), when there is one
+    request_id: str = ""  # the id the authority knows the request by (the DPS Id; São Paulo: series + RPS number)
+
+
+@dataclass(frozen=True)
+class IssuedNote:
+    """An NFS-e already issued, as stored (what a cancellation or a consultation needs)."""
+
+    number: str
+    verification_code: str
+    issued_on: date
+    access_key: str = ""
+    series: str = ""
+    rps_number: int = 0
+    provider_cnpj: str = ""
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """Why a note is cancelled: the national event's cMotivo — 1 erro na emissão, 2 serviço não prestado,
+    9 outros — and its text (15–255 characters); the access key of the note that replaces it, if any."""
+
+    reason_code: int
+    reason: str
+    replaced_by: str = ""
+
+
+@dataclass(frozen=True)
+class CancellationResult:
+    cancelled_at: date
+    xml: str  # the authority's answer (the registered event), as returned
+    simulated: bool
+
+
+class FiscalRejected(Exception):  # noqa: N818 - the authority's answer, not a bug
+    """The authority refused the request. `errors` are its (code, official message) pairs, shown to finance as
+    they are; `fields` name the request data at cause ("taker.address.postal_code", "taker.address.city_code", …)
+    so that a page can offer them for correction. Not retried until something changes."""
+
+    def __init__(self, errors: list[tuple[str, str]], *, fields: tuple[str, ...] = ()) -> None:
+        super().__init__("; ".join(f"{code} {message}".strip() for code, message in errors))
+        self.errors = errors
+        self.fields = fields
+
+
+class FiscalUnavailable(Exception):  # noqa: N818 - a transient state
+    """No answer that settles it (timeout, 5xx, connection refused): retry later with the SAME series and number;
+    the adapter asks the authority first whether that request was already authorised, so no second note appears."""
 
 
 class AwaitingUpload(Exception):  # noqa: N818 - a signal, not an error
@@ -111,10 +167,16 @@ class AwaitingUpload(Exception):  # noqa: N818 - a signal, not an error
 
 
 class FiscalIssuer(Protocol):
-    backend: str  # "simulator" | "upload"
+    backend: str  # "simulator" | "upload" | "nfse_nacional" | "nfse_sao_paulo"
 
     def issue(self, request: FiscalRequest) -> FiscalResult:
-        """Issue the NFS-e, or raise `AwaitingUpload` (staff upload it), or raise anything else to retry later."""
+        """Issue the NFS-e (idempotent for the same series and number: an already authorised request gives its note
+        back), or raise `AwaitingUpload` (staff upload it), `FiscalRejected` (finance must look),
+        `FiscalUnavailable` (retry later)."""
+
+    def cancel(self, note: IssuedNote, cancellation: Cancellation) -> CancellationResult:
+        """Cancel an issued note (the authority's cancellation event or message), or raise `AwaitingUpload` (staff
+        cancel it at the city hall), `FiscalRejected`, `FiscalUnavailable`."""
 
 
 def decimal_text(centavos: int) -> str:
@@ -145,6 +207,15 @@ class FiscalSimulator:
         pdf = self.danfse(request, number=number, code=code)
         return FiscalResult(number=number, verification_code=code, issued_on=request.issue_date, xml=xml, pdf=pdf,
                             simulated=True)
+
+    def cancel(self, note: IssuedNote, cancellation: Cancellation) -> CancellationResult:
+        """A simulated cancellation: nothing is sent anywhere; the answer says so."""
+        root = ET.Element("CancelamentoSimulado", {"xmlns": ABRASF_NS})
+        for tag, text in (("Numero", note.number), ("CodigoCancelamento", str(cancellation.reason_code)),
+                          ("Motivo", cancellation.reason), ("Aviso", SIMULATION_NOTICE)):
+            ET.SubElement(root, tag).text = text
+        return CancellationResult(cancelled_at=clock.today(), xml=ET.tostring(root, encoding="unicode"),
+                                  simulated=True)
 
     @staticmethod
     def verification_code(number: str, request: FiscalRequest) -> str:
@@ -233,6 +304,9 @@ class UploadOnly:
 
     def issue(self, request: FiscalRequest) -> FiscalResult:
         raise AwaitingUpload(f"invoice {request.invoice_number}: waiting for staff to upload the NFS-e")
+
+    def cancel(self, note: IssuedNote, cancellation: Cancellation) -> CancellationResult:
+        raise AwaitingUpload(f"NFS-e {note.number}: staff cancel it at the city hall")
 
 
 def from_config(config: dict) -> FiscalIssuer:
