@@ -617,8 +617,9 @@ def _accountant_changed(e: Event) -> str:
 
 
 def _accountant_pack_sent(e: Event) -> str:
+    year, _dash, month = str(e.after.get("month", "")).partition("-")  # stored as 2026-03, read as 03/2026
     return _("%(who)s enviou o pacote do contador da competência %(month)s para %(email)s.", who=e.who,
-             month=e.after.get("month", ""), email=e.after.get("to", ""))
+             month=f"{month}/{year}" if month else year, email=e.after.get("to", ""))
 
 
 def _reminder_recipients(e: Event) -> str:

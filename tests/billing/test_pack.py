@@ -271,7 +271,7 @@ def _accountant(organization, day: int = 5) -> AccountantSettings:
     return settings
 
 
-def test_the_pack_goes_attached_on_the_chosen_day_once(april, world, outbox):
+def test_the_pack_goes_attached_on_the_chosen_day_once(april, world, outbox, login_as):
     books = march_books(world)
     _accountant(world.demo, day=6)
     assert pack.send_due_packs(date(2026, 4, 5), actor=ACTOR) == 0  # not yet
@@ -288,6 +288,8 @@ def test_the_pack_goes_attached_on_the_chosen_day_once(april, world, outbox):
     assert (delivery.month, delivery.mode) == (MARCH, "attachment")
     assert db.session.scalar(select(func.count(AuditEvent.seq)).where(
         AuditEvent.tag == AuditTag.ACCOUNTANT_PACK_SENT, AuditEvent.organization_id == world.demo.id)) == 1
+    history = login_as("master").get("/historico").get_data(as_text=True)
+    assert "O portal enviou o pacote do contador da competência 03/2026 para contador@escritorio.com.br." in history
 
 
 def test_the_daily_job_sends_the_previous_month(april, world):
