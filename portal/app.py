@@ -41,6 +41,7 @@ from portal.backoffice import offers as _backoffice_offers  # noqa: F401 - regis
 from portal.backoffice import onboarding as _backoffice_onboarding  # noqa: F401 - registers its routes
 from portal.backoffice import orders as _backoffice_orders  # noqa: F401 - registers its routes
 from portal.backoffice import organizations as _backoffice_organizations  # noqa: F401 - registers its routes
+from portal.backoffice import pack as _backoffice_pack  # noqa: F401 - registers its routes
 from portal.backoffice import reconciliation as _backoffice_reconciliation  # noqa: F401 - registers its routes
 from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - registers its routes
 from portal.billing import bank_simulator

@@ -608,6 +608,20 @@ def _contact_removed(e: Event) -> str:
     return _("%(who)s deixou de enviar as faturas para %(email)s.", who=e.who, email=e.before.get("email", ""))
 
 
+def _accountant_changed(e: Event) -> str:
+    if not e.after:
+        return _("%(who)s deixou de enviar o pacote do contador para %(email)s.", who=e.who,
+                 email=e.before.get("email", ""))
+    return _("%(who)s passou a enviar o pacote do contador para %(email)s no dia %(day)s de cada mês.", who=e.who,
+             email=e.after.get("email", ""), day=e.after.get("day", ""))
+
+
+def _accountant_pack_sent(e: Event) -> str:
+    year, _dash, month = str(e.after.get("month", "")).partition("-")  # stored as 2026-03, read as 03/2026
+    return _("%(who)s enviou o pacote do contador da competência %(month)s para %(email)s.", who=e.who,
+             month=f"{month}/{year}" if month else year, email=e.after.get("to", ""))
+
+
 def _reminder_recipients(e: Event) -> str:
     people = ", ".join((e.after or {}).get("to") or []) or _("ninguém (só os e-mails adicionais)")
     return _("%(who)s escolheu quem recebe os lembretes de vencimento: %(people)s.", who=e.who, people=people)
@@ -763,6 +777,8 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.PAYMENT_REVERSED: _payment_reversed,
     T.BILLING_CONTACT_ADDED: _contact_added,
     T.BILLING_CONTACT_REMOVED: _contact_removed,
+    T.ACCOUNTANT_CHANGED: _accountant_changed,
+    T.ACCOUNTANT_PACK_SENT: _accountant_pack_sent,
     T.DUNNING_RECIPIENTS_CHANGED: _reminder_recipients,
     T.ORGANIZATION_DELINQUENT: _delinquent,
     T.ORGANIZATION_GOOD_STANDING: _good_standing,

@@ -7,7 +7,7 @@ through the billing services (`record_payment`, `run_billing`), which write the 
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -108,7 +108,7 @@ def invoices():
     return render_template(
         "backoffice/billing_invoices.html", rows=[_row(invoice, today, undelivered) for invoice in rows],
         filters=filters, page=page, has_next=has_next, status_choices=STATUS_CHOICES,
-        undelivered_slug=UNDELIVERED_SLUG,
+        undelivered_slug=UNDELIVERED_SLUG, pack_month=(today.replace(day=1) - timedelta(days=1)).replace(day=1),
         status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES,
     ), 422 if filters.errors else 200
 

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField
+from wtforms.validators import ValidationError
 
 from portal.billing.models import INVOICE_STATUS_LABELS
 from portal.shared.filters import ListFilters
@@ -65,3 +66,21 @@ class ReminderRecipientsForm(FlaskForm):
     view sets the choices: the organization's users; the service refuses anyone else)."""
 
     users = MultiCheckboxField(_l("Recebem os lembretes de vencimento"), coerce=int, validate_choice=False)
+
+
+class AccountantForm(FlaskForm):
+    """The accountant who receives the monthly pack, and the day of the following month it is sent."""
+
+    email = EmailField(_l("E-mail do contador"), filters=[_strip],
+                       validators=[required(), email_address(), max_length(254)])
+    day = StringField(_l("Dia do envio"), filters=[_strip], validators=[required()],
+                       description=_l("De 1 a 28: nesse dia de cada mês o contador recebe o pacote do mês anterior."),
+                       render_kw={"min": 1, "max": 28, "inputmode": "numeric"})
+
+    def validate_day(self, field):
+        if not (field.data or "").isdigit() or not 1 <= int(field.data) <= 28:
+            raise ValidationError(_("Escolha um dia entre 1 e 28."))
+
+    @property
+    def day_number(self) -> int | None:
+        return int(self.day.data) if (self.day.data or "").isdigit() else None

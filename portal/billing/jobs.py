@@ -13,7 +13,7 @@ from flask import current_app
 from huey import crontab
 from sqlalchemy import and_, exists, or_, select
 
-from portal.billing import bank_transfer, delivery, documents, dunning, fiscal, payments, pix_charges
+from portal.billing import bank_transfer, delivery, documents, dunning, fiscal, pack, payments, pix_charges
 from portal.billing.delivery import has_recipient
 from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.run import billing_days_back, run_billing
@@ -165,3 +165,10 @@ def bank_transfer_folder() -> dict[str, int]:
         written = int(bank_transfer.write_remessa(directory, settings, SYSTEM) is not None)
     return {"imported": len(outcome.processed), "refused": len(outcome.refused), "waiting": len(outcome.waiting),
             "remessa": written}
+
+
+@periodic_task(crontab(hour="11", minute="0"))
+def send_accountant_packs() -> int:
+    """Every day at 08:00 in São Paulo (11:00 UTC): the previous month's pack to each accountant whose day has
+    come (once per organization and month, whatever the number of consumers)."""
+    return pack.send_due_packs(clock.today(), actor=SYSTEM)

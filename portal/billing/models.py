@@ -557,3 +557,43 @@ class PaymentReversal(db.Model):
 
     invoice: Mapped[Invoice] = relationship(backref=backref("reversals", order_by="PaymentReversal.id"))
     payment: Mapped[Payment] = relationship()
+
+
+# ---------------------------------------------------------------- the accountant's monthly pack (issue 16)
+
+
+class AccountantSettings(db.Model):
+    """Where and when an organization's accountant receives the monthly pack (one row per organization, kept by
+    its Master or Cobrança): on `day` (1–28) of a month, the previous month's pack goes to `email`."""
+
+    __tablename__ = "accountant_settings"
+    __table_args__ = (
+        UniqueConstraint("organization_id", name="uq_accountant_settings_organization_id"),
+        CheckConstraint("day BETWEEN 1 AND 28", name="day_in_month"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    email: Mapped[str] = mapped_column(String(254))
+    day: Mapped[int] = mapped_column(Integer)  # day of the following month the pack is sent (1–28)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AccountantPackDelivery(db.Model):
+    """A month's pack sent to an organization's accountant: once per (organization, month) however many
+    consumers run the daily job (the unique row is the claim)."""
+
+    __tablename__ = "accountant_pack_deliveries"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "month", name="uq_accountant_pack_deliveries_org_month"),
+        CheckConstraint("mode IN ('attachment', 'link', 'empty')", name="mode_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    month: Mapped[date] = mapped_column(Date)  # the competência's first day
+    email: Mapped[str] = mapped_column(String(254))
+    mode: Mapped[str] = mapped_column(String(12))  # attached, a signed link (too big), or nothing (empty month)
+    size: Mapped[int] = mapped_column(Integer, default=0)  # bytes of the documents in the pack
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -6,16 +6,30 @@ from decimal import Decimal
 from typing import Any
 
 import segno
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from portal.accounts.context import current_actor, tenant_get
 from portal.accounts.roles import Permission
-from portal.billing import boletos, delivery, dunning, fiscal, second_copy
+from portal.billing import boletos, delivery, dunning, fiscal, pack, second_copy
 from portal.billing import service as billing
 from portal.billing.forms import (
     STATUS_CHOICES,
+    AccountantForm,
     ActionForm,
     BillingContactForm,
     ReminderRecipientsForm,
@@ -30,12 +44,12 @@ from portal.billing.models import (
     InvoiceStatus,
 )
 from portal.billing.settings import BillingSettings
-from portal.shared import clock, documents
+from portal.shared import clock, documents, tokens
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.forms import show_error
 from portal.shared.fragments import render_fragment
-from portal.shared.permissions import requires
+from portal.shared.permissions import public, requires
 
 bp = Blueprint("billing", __name__)
 
@@ -92,6 +106,7 @@ def invoices():
     return render_template(
         "billing/list.html", table=table, has_next=has_next, page=page, filters=filters,
         years=billing.invoice_years(g.organization.id), status_choices=STATUS_CHOICES,
+        pack_month=pack.previous_month(clock.today()),
     ), 422 if filters.errors else 200
 
 
@@ -274,6 +289,7 @@ def _contacts_page(form: BillingContactForm, reminder_form: ReminderRecipientsFo
         "billing/contacts.html", form=form, contacts=extra, reminder_form=reminder_form,
         users=[r for r in delivery.recipients(g.organization.id) if r.email not in addresses],
         action_form=ActionForm(), max_contacts=delivery.MAX_BILLING_CONTACTS,
+        accountant=pack.accountant_of(g.organization.id),
     ), _status()
 
 
@@ -304,3 +320,71 @@ def remove_contact(contact_id: int):
         flash(_("%(email)s não recebe mais as faturas.", email=contact.email), "success")
     return redirect(url_for("billing.contacts"))
 
+
+
+# ---------------------------------------------------------------- the accountant's pack (issue 16)
+
+def pack_response(found: pack.Pack) -> Response:
+    """The pack's ZIP streamed to the client as it is read from storage (never whole in memory)."""
+    return Response(stream_with_context(pack.stream_zip(found)), mimetype=pack.ZIP,
+                    headers={"Content-Disposition": f'attachment; filename="{found.filename}"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.get("/faturas/pacote")
+@requires(Permission.BILLING_READ)
+def accountant_pack():
+    """The organization's pack of the month in ?mes= (a bad month or one without invoices: back with a message)."""
+    try:
+        found = pack.pack_or_error(pack.parse_month(request.args.get(pack.MONTH_FIELD)), g.organization)
+    except ServiceError as error:
+        flash(error.message, "warning")
+        return redirect(url_for("billing.invoices"))
+    return pack_response(found)
+
+
+@bp.route("/faturas/contador", methods=["GET", "POST"])
+@requires(Permission.BILLING_READ)
+def accountant():
+    """"E-mail do contador": who receives the monthly pack automatically, and on which day (Master, Cobrança)."""
+    current = pack.accountant_of(g.organization.id)
+    form = AccountantForm(data={"email": current.email, "day": str(current.day)} if current else None)
+    if form.validate_on_submit():
+        try:
+            saved = pack.set_accountant(g.organization, email=form.email.data, day=form.day_number,
+                                        actor=current_actor())
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(_("%(email)s vai receber o pacote do contador no dia %(day)d de cada mês.", email=saved.email,
+                    day=saved.day), "success")
+            return redirect(url_for("billing.accountant"))
+    return render_template("billing/accountant.html", form=form, current=current, action_form=ActionForm(),
+                           last_month=pack.previous_month(clock.today())), _status()
+
+
+@bp.post("/faturas/contador/remover")
+@requires(Permission.BILLING_READ)
+def remove_accountant():
+    if ActionForm().validate_on_submit():
+        try:
+            removed = pack.remove_accountant(g.organization, actor=current_actor())
+        except NotFound:
+            flash(_("Nenhum e-mail do contador cadastrado."), "info")
+        else:
+            flash(_("%(email)s não recebe mais o pacote do contador.", email=removed.email), "success")
+    return redirect(url_for("billing.accountant"))
+
+
+@bp.get("/pacote-contador/<token>")
+@public
+def accountant_pack_link(token: str):
+    """The link e-mailed to the accountant (who has no login): one organization's pack of one month, signed and
+    valid for 30 days."""
+    try:
+        found = pack.pack_for_token(token)
+    except tokens.InvalidToken as invalid:
+        return render_template("billing/pack_link_invalid.html", expired=invalid.expired), 404
+    except NotFound:
+        return render_template("billing/pack_link_invalid.html", expired=False), 404
+    return pack_response(found)

@@ -97,6 +97,8 @@ class AuditTag(StrEnum):
     BILLING_EXCEPTION_RESOLVED = "billing:exception:resolved"  # finance closed a reconciliation exception
     BILLING_CONTACT_ADDED = "billing:contact:added"
     BILLING_CONTACT_REMOVED = "billing:contact:removed"
+    ACCOUNTANT_CHANGED = "billing:accountant:changed"  # the accountant's e-mail and day set, changed or removed
+    ACCOUNTANT_PACK_SENT = "billing:accountant_pack:sent"  # a month's pack e-mailed to the accountant
     DUNNING_SCHEDULE_CHANGED = "billing:dunning_schedule:changed"  # a step added, changed or removed (finance)
     DUNNING_RECIPIENTS_CHANGED = "billing:dunning_recipients:changed"  # who of the organization gets reminders
     ORGANIZATION_DELINQUENT = "billing:organization:delinquent"
@@ -400,6 +402,8 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.PAYMENT_REVERSED: _l("Pagamento devolvido"),
     AuditTag.BILLING_CONTACT_ADDED: _l("E-mail de cobrança adicionado"),
     AuditTag.BILLING_CONTACT_REMOVED: _l("E-mail de cobrança removido"),
+    AuditTag.ACCOUNTANT_CHANGED: _l("E-mail do contador alterado"),
+    AuditTag.ACCOUNTANT_PACK_SENT: _l("Pacote do contador enviado"),
     AuditTag.DUNNING_SCHEDULE_CHANGED: _l("Régua de cobrança alterada"),
     AuditTag.DUNNING_RECIPIENTS_CHANGED: _l("Destinatários dos lembretes de vencimento alterados"),
     AuditTag.ORGANIZATION_DELINQUENT: _l("Organização inadimplente"),
