@@ -324,5 +324,5 @@ def from_config(config: dict) -> FiscalIssuer:
     if backend in ADAPTER_MODULES:
         module, name = ADAPTER_MODULES[backend]
         return getattr(importlib.import_module(module), name).from_config(config)
-    raise RuntimeError(f"FISCAL_BACKEND must be one of simulator, upload, {', '.join(ADAPTER_MODULES)}; "
-                       f"not {backend!r}")
+    raise RuntimeError(f"FISCAL_BACKEND must be 'simulator' or 'upload', not {backend!r} "
+                       f"(or an adapter: {', '.join(ADAPTER_MODULES)})")

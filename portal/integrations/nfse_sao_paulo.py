@@ -146,9 +146,17 @@ def discriminacao(text: str) -> str:
     return _plain("|".join(line for line in lines if line), 2000)
 
 
+def top_child(root: etree._Element, tag: str) -> etree._Element:
+    """An unqualified child of a root in the city's default namespace, serialized with `xmlns=""` (lxml writes no
+    `xmlns=""` for an element made by SubElement there, and the XML would name it in the city's namespace)."""
+    element = etree.fromstring(f'<{tag} xmlns=""/>')
+    root.append(element)
+    return element
+
+
 def _root(message: str, layout: int, remetente_cnpj: str) -> etree._Element:
     root = etree.Element(f"{{{NS}}}{message}", nsmap={None: NS})
-    header = _sub(root, "Cabecalho")
+    header = top_child(root, "Cabecalho")
     header.set("Versao", str(layout))
     _sub(_sub(header, "CPFCNPJRemetente"), "CNPJ", remetente_cnpj)
     return root
@@ -184,7 +192,7 @@ def rps_message(request: FiscalRequest, settings: Settings, a1: A1) -> bytes:
     taker = request.taker
     address = taker.address
     root = _root("PedidoEnvioRPS", layout, a1.cnpj)
-    rps = _sub(root, "RPS")
+    rps = top_child(root, "RPS")
     signature_text = rps_string(ccm=settings.ccm, series=series, number=request.number,
                                 issue_date=request.issue_date, amount_cents=request.amount_cents,
                                 service_code=settings.service_code, taker_cnpj=taker.cnpj, layout=layout)
@@ -240,7 +248,7 @@ def rps_message(request: FiscalRequest, settings: Settings, a1: A1) -> bytes:
 def consult_message(layout: int, a1: A1, *, ccm: str, series: str = "", rps_number: int = 0,
                     nfe_number: str = "") -> bytes:
     root = _root("PedidoConsultaNFe", layout, a1.cnpj)
-    detail = _sub(root, "Detalhe")
+    detail = top_child(root, "Detalhe")
     if nfe_number:
         key = _sub(detail, "ChaveNFe")
         _sub(key, "InscricaoPrestador", ccm)
@@ -253,7 +261,7 @@ def consult_message(layout: int, a1: A1, *, ccm: str, series: str = "", rps_numb
 def cancel_message(layout: int, a1: A1, *, ccm: str, nfe_number: str, ccm_width: int) -> bytes:
     root = _root("PedidoCancelamentoNFe", layout, a1.cnpj)
     _sub(root[0], "transacao", "true")
-    detail = _sub(root, "Detalhe")
+    detail = top_child(root, "Detalhe")
     key = _sub(detail, "ChaveNFe")
     _sub(key, "InscricaoPrestador", ccm)
     _sub(key, "NumeroNFe", str(int(nfe_number)))

@@ -64,6 +64,9 @@ OFFICIAL = {  # NFe_Web_Service manual v3.3.5, table of errors and alerts (641: 
     "1306": "A NF-e que se deseja cancelar não foi gerada via Web Service.",
     "217": "RPS reenviado. A NF-e ({0}) referente ao RPS (Número: {1}, Série: {2}) foi cancelada e uma nova NF-e foi "
            "emitida.",
+    "219": "O campo Inscrição Municipal do Tomador ({0}) só deverá ser preenchido para tomadores estabelecidos no "
+           "município de São Paulo.",
+    "302": "CNPJ do Tomador de Serviços inválido (dígitos verificadores não conferem).",
     "303": "O Valor dos serviços deverá ser superior a R$ 0,00 (zero).",
     "306": "Código do Serviço Prestado {0} do RPS inexistente.",
     "313": "A data da emissão do RPS não poderá ser superior a data de hoje.",
@@ -365,7 +368,7 @@ class PaulistanaFake:
             raise Refused("1106")
         answer = self._answer("ConsultaNFe", layout, True)
         for number in found:
-            answer.append(self._nfe(number))
+            sp.top_child(answer, "NFe").extend(list(self._nfe(number)))
         self._check(answer, layout)
         return answer
 
@@ -450,16 +453,17 @@ class PaulistanaFake:
     def _answer(self, method: str, layout: int, success: bool, *, alerts: list[Refused] = (),
                 errors: list[Refused] = (), key: etree._Element | None = None) -> etree._Element:
         root = etree.Element(f"{{{sp.NS}}}{sp.METHODS[method][3]}", nsmap={None: sp.NS})
-        header = etree.SubElement(root, "Cabecalho")
+        header = sp.top_child(root, "Cabecalho")
         header.set("Versao", str(layout))
         etree.SubElement(header, "Sucesso").text = "true" if success else "false"
         for tag, events in (("Alerta", alerts), ("Erro", errors)):
             for event in events:
-                element = etree.SubElement(root, tag)
+                element = sp.top_child(root, tag)
                 etree.SubElement(element, "Codigo").text = event.code
                 etree.SubElement(element, "Descricao").text = event.message
         if key is not None:
-            root.append(key)
+            pair = sp.top_child(root, "ChaveNFeRPS")
+            pair.extend(list(key))
         if method == "EnvioRPS" or not success:
             self._check(root, layout)
         return root
