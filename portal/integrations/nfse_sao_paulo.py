@@ -49,6 +49,7 @@ from portal.integrations.fiscal import (
     decimal_text,
 )
 from portal.shared import clock
+from portal.shared.money import format_brl
 
 NS = "http://www.prefeitura.sp.gov.br/nfe"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -226,6 +227,9 @@ def rps_message(request: FiscalRequest, settings: Settings, a1: A1) -> bytes:
     if taker.email:
         _sub(rps, "EmailTomador", _plain(taker.email, 75))
     description = request.service_description
+    if request.discount_cents:  # no discount field in the RPS: the net is the value, the credit named (UNCONFIRMED)
+        description = (f"{description}\nValor bruto {format_brl(request.amount_cents + request.discount_cents)}, "
+                       f"crédito aplicado {format_brl(request.discount_cents)}")
     if request.purchase_order:
         description = f"{description}\nPedido de compra: {request.purchase_order}"
     _sub(rps, "Discriminacao", discriminacao(description))

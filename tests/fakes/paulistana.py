@@ -225,16 +225,16 @@ class PaulistanaFake:
             layout = int(declared) if declared in ("1", "2") else 1
             stall = 0.0
             try:
-                root = self._authenticate(method, declared, message)
-                ccm = self._ccm_of(root)
+                root, signer = self._authenticate(method, declared, message)
+                ccm = self._ccm_of(root, signer)
                 if method == "EnvioRPS":
-                    events, key = self._envio(root, ccm, int(declared))
+                    events, key = self._envio(root, ccm, int(declared), signer)
                     stall, self._stall_after_commit = self._stall_after_commit, 0.0
                     answer = self._answer(method, layout, True, alerts=events, key=key)
                 elif method == "ConsultaNFe":
                     answer = self._consulta(root, ccm, layout)
                 else:
-                    answer = self._cancelamento(root, ccm, layout)
+                    answer = self._cancelamento(root, ccm, layout, signer)
             except Refused as refused:
                 answer = self._answer(method, layout, False, errors=[refused])
             if stall:
@@ -243,7 +243,7 @@ class PaulistanaFake:
 
         return app
 
-    def _authenticate(self, method: str, declared: str, message: bytes) -> etree._Element:
+    def _authenticate(self, method: str, declared: str, message: bytes) -> tuple[etree._Element, x509.Certificate]:
         if not message.strip():
             raise Refused("1102")
         if len(message) > sp.MAX_MESSAGE_BYTES:
@@ -268,27 +268,28 @@ class PaulistanaFake:
                 or reference.find("ds:DigestMethod", ds).get("Algorithm") != "http://www.w3.org/2000/09/xmldsig#sha1"):
             raise Refused("1057")
         try:
-            self._signer = xmldsig.verify(root)
+            signer = xmldsig.verify(root)
         except xmldsig.SignatureInvalid as error:
             raise Refused("1056" if "digest" in str(error) else "1057") from None
         tls = request.environ.get("SSL_CLIENT_CERT")
         tls_cnpj = a1_module.certificate_cnpj(x509.load_pem_x509_certificate(tls.encode())) if tls else ""
         if tls_cnpj != _text(root, "Cabecalho/CPFCNPJRemetente/CNPJ"):
             raise Refused("1100")
-        return root
+        return root, signer
 
-    def _ccm_of(self, root: etree._Element) -> str:
+    def _ccm_of(self, root: etree._Element, signer: x509.Certificate) -> str:
         found = root.find(".//InscricaoPrestador")
         ccm = (found.text or "").strip() if found is not None else ""
         if ccm not in self.prestadores:
             raise Refused("1202")
-        if a1_module.certificate_cnpj(self._signer) != self.prestadores[ccm]:
+        if a1_module.certificate_cnpj(signer) != self.prestadores[ccm]:
             raise Refused("1107")
         return ccm
 
     # ------------------------------------------------------------ EnvioRPS
 
-    def _envio(self, root: etree._Element, ccm: str, layout: int) -> tuple[list[Refused], etree._Element]:
+    def _envio(self, root: etree._Element, ccm: str, layout: int,
+               signer: x509.Certificate) -> tuple[list[Refused], etree._Element]:
         rps = root.find("RPS")
         amount_text = _text(rps, "ValorServicos") if layout == 1 else _text(rps, "ValorInicialCobrado")
         amount_cents = round(float(amount_text or "0") * 100)
@@ -301,7 +302,7 @@ class PaulistanaFake:
             taxation=_text(rps, "TributacaoRPS"), status=_text(rps, "StatusRPS"),
             iss_retained=_text(rps, "ISSRetido") == "true")
         try:
-            self._signer.public_key().verify(base64.b64decode(_text(rps, "Assinatura")), expected.encode("ascii"),
+            signer.public_key().verify(base64.b64decode(_text(rps, "Assinatura")), expected.encode("ascii"),
                                              padding.PKCS1v15(), hashes.SHA1())  # noqa: S303 - the city's choice
         except (InvalidSignature, ValueError):
             raise Refused("1206") from None
@@ -425,7 +426,7 @@ class PaulistanaFake:
 
     # ------------------------------------------------------------ CancelamentoNFe
 
-    def _cancelamento(self, root: etree._Element, ccm: str, layout: int) -> etree._Element:
+    def _cancelamento(self, root: etree._Element, ccm: str, layout: int, signer: x509.Certificate) -> etree._Element:
         for detail in root.findall("Detalhe"):
             number = int(_text(detail, "ChaveNFe/NumeroNFe"))
             note = self.notes.get(number)
@@ -434,7 +435,7 @@ class PaulistanaFake:
             width = 12 if layout == 2 else 8  # the fake's choice for layout 2: 24 characters, as [NET]
             expected = sp.cancel_string(ccm=ccm, nfe_number=str(number), ccm_width=width)
             try:
-                self._signer.public_key().verify(base64.b64decode(_text(detail, "AssinaturaCancelamento")),
+                signer.public_key().verify(base64.b64decode(_text(detail, "AssinaturaCancelamento")),
                                                  expected.encode("ascii"), padding.PKCS1v15(),
                                                  hashes.SHA1())  # noqa: S303 - the city's choice
             except (InvalidSignature, ValueError):

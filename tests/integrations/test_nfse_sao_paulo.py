@@ -120,13 +120,11 @@ def test_the_message_passes_the_xsd_the_signature_checks_and_xmlsec1_agrees(pki,
     assert (rps.findtext("ValorInicialCobrado") == "941.71") == (layout == 2)
     body = signed.split(b"?>", 1)[1].strip()
     assert b">\n" not in body and b">  " not in body  # no whitespace between tags
-    if shutil.which("xmlsec1"):
-        path = tmp_path / "message.xml"
-        path.write_bytes(signed)
-        (tmp_path / "ca.pem").write_bytes(pki.ca_file.read_bytes())
-        done = subprocess.run(["xmlsec1", "--verify", "--trusted-pem", str(tmp_path / "ca.pem"), str(path)],  # noqa: S603,S607
-                              capture_output=True, text=True, check=False)
-        assert done.returncode == 0, done.stderr
+    path = tmp_path / "message.xml"
+    path.write_bytes(signed)
+    done = subprocess.run([shutil.which("xmlsec1") or "xmlsec1", "--verify", "--trusted-pem",  # noqa: S603
+                           str(pki.ca_file), str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 # ---------------------------------------------------------------- against the fake
@@ -165,6 +163,14 @@ def test_issue_gives_the_note_number_code_xml_and_public_link(city, pki, layout)
     assert result.request_id == "F-2026000123"
     assert [method for method, _ in city.received] == ["ConsultaNFe", "EnvioRPS", "ConsultaNFe"]
     assert len(city.active_notes()) == 1
+
+
+def test_the_credit_applied_is_named_in_the_discriminacao_and_the_value_is_the_net(city, pki):
+    result = issuer(city, pki).issue(request(discount_cents=5829, purchase_order="PO-77"))
+    note = etree.fromstring(result.xml)
+    assert note.findtext("ValorServicos") == "941.71"
+    assert note.findtext("Discriminacao").endswith(
+        "|Valor bruto R$ 1.000,00, crédito aplicado R$ 58,29|Pedido de compra: PO-77")
 
 
 def test_numbers_are_sequential(city, pki):
@@ -247,12 +253,22 @@ def test_the_wrong_layout_is_641_or_631(city, pki):
     assert caught.value.errors[0][0] == "631"
 
 
-def test_a_certificate_of_another_cnpj_is_1100_at_the_city(city, pki):
+def test_a_certificate_of_another_cnpj_is_1107_at_the_city(city, pki):
     other = pki.a1_for("11222333000181")
     with pytest.raises(FiscalRejected) as caught:
         issuer(city, pki, a1=other).issue(request())
     # the TLS certificate and the remetente agree (both the other CNPJ), the signer is not the prestador's
     assert caught.value.errors == [("1107", OFFICIAL["1107"])]
+    assert city.notes == {}
+
+
+def test_a_tls_certificate_other_than_the_remetente_is_1100(city, pki):
+    other = pki.a1_for("11222333000181")
+    adapter = sp.SaoPauloIssuer(pki.a1, sp.Settings(url=city.url, ccm=CCM, timeout=2),
+                                opener=sp.SaoPauloIssuer._mtls_opener(other, str(pki.ca_file)))
+    with pytest.raises(FiscalRejected) as caught:
+        adapter.issue(request())
+    assert caught.value.errors == [("1100", OFFICIAL["1100"])]
 
 
 def test_a_certificate_from_an_untrusted_authority_is_refused_at_the_handshake(city, pki):
