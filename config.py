@@ -196,6 +196,19 @@ def load(env: str | None = None) -> dict:
         "PIX_TXID_SECRET": os.environ.get("PIX_TXID_SECRET", ""),  # HMAC key of the cobv txids; SECRET_KEY if empty
         # Notas fiscais: "simulator" (documents marked SEM VALOR FISCAL) or "upload" (staff upload XML + PDF).
         "FISCAL_BACKEND": os.environ.get("FISCAL_BACKEND", "simulator"),
+        # NFS-e Paulistana (FISCAL_BACKEND=nfse_sao_paulo, portal/integrations/nfse_sao_paulo.py; README section).
+        "PAULISTANA_URL": os.environ.get("PAULISTANA_URL", "https://nfews.prefeitura.sp.gov.br/lotenfe.asmx"),
+        "PAULISTANA_LAYOUT": _int("PAULISTANA_LAYOUT", 1),  # 1 or 2 (IBS/CBS): the city sets it per prestador
+        "RESELLER_MUNICIPAL_REGISTRATION": os.environ.get("RESELLER_MUNICIPAL_REGISTRATION", ""),  # the CCM
+        "PAULISTANA_SERVICE_CODE": os.environ.get("PAULISTANA_SERVICE_CODE", "2800"),  # accountant to confirm
+        "PAULISTANA_ISS_RATE": os.environ.get("PAULISTANA_ISS_RATE", "0.029"),  # AliquotaServicos, a fraction
+        "PAULISTANA_RPS_SERIES": os.environ.get("PAULISTANA_RPS_SERIES", "F"),
+        "PAULISTANA_NBS": os.environ.get("PAULISTANA_NBS", "111032200"),  # layout 2 only
+        "PAULISTANA_PRINT_URL": os.environ.get(
+            "PAULISTANA_PRINT_URL", "https://nfe.prefeitura.sp.gov.br/contribuinte/notaprint.aspx"),
+        "PAULISTANA_CANCEL_CCM_WIDTH": _int("PAULISTANA_CANCEL_CCM_WIDTH", 0),  # 0: 8 (layout 1) / 12 (layout 2)
+        "PAULISTANA_CA_FILE": os.environ.get("PAULISTANA_CA_FILE", ""),  # the server's CA if not in the system store
+        "PAULISTANA_TIMEOUT": _int("PAULISTANA_TIMEOUT", 60),
         # Payments: "manual" (finance reconciles boleto/Pix/deposit) or "stripe" (card and boleto via Stripe).
         "PAYMENTS_BACKEND": os.environ.get("PAYMENTS_BACKEND", "manual"),
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", ""),
