@@ -94,6 +94,9 @@ class FiscalRequest:
     provider: Party  # the reseller (prestador)
     taker: Party  # the customer organization (tomador)
     discount_cents: int = 0  # credit applied on the invoice (desconto incondicionado); gross = amount + discount
+    # The customer's purchase-order number(s) (DPS infDPS/serv/infoCompl/xPed, 1–60 characters): the one PO the
+    # invoice's lines share, or several joined "4500012345,4500012399" cut to 60; "" = none (leave xPed out).
+    purchase_order: str = ""
 
 
 @dataclass(frozen=True)
