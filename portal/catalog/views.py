@@ -141,8 +141,9 @@ def cart_reference(product_id: int):
         try:
             carts.set_cart_reference(organization=g.organization, user=_user(), product_id=product_id,
                                      purchase_order=form.purchase_order.data, cost_centre=form.cost_centre.data)
-        except NotFound:
-            abort(404)
+        except NotFound as error:  # not (or no longer) in this user's cart, as "Atualizar" answers it
+            flash(error.message, "danger")
+            return redirect(url_for("catalog.cart"))
         except ServiceError as error:
             show_error(form, error)
         else:

@@ -130,9 +130,10 @@ class OrderActionForm(FlaskForm):
 
 
 class ReferenceForm(FlaskForm):
-    """A subscription's (or cart item's) purchase-order number and cost centre; the service checks them again."""
+    """A subscription's (or cart item's) purchase-order number and cost centre. Checked only by the service
+    (purchase_orders.clean_references), which explains both fields' problems at once."""
 
-    purchase_order = StringField(_l("Pedido de compra"), validators=[max_length(60)],
+    purchase_order = StringField(_l("Pedido de compra"), render_kw={"maxlength": 60},
                                  description=_l("Por exemplo: 4500012345. Sai nas faturas e na nota fiscal."))
-    cost_centre = StringField(_l("Centro de custo"), validators=[max_length(60)],
+    cost_centre = StringField(_l("Centro de custo"), render_kw={"maxlength": 60},
                               description=_l("Por exemplo: TI-SP. As faturas podem ser agrupadas por ele."))
