@@ -420,6 +420,14 @@ def _subscription_purchased(e: Event) -> str:
     return sentence + (" " + _("(pró-rata %(amount)s).", amount=format_money(charge)) if charge else ".")
 
 
+def _subscription_reference_changed(e: Event) -> str:
+    none = _("nenhum")
+    return _("%(who)s alterou o pedido de compra e o centro de custo de %(product)s: pedido de compra %(po)s, "
+             "centro de custo %(centre)s (antes: %(old_po)s, %(old_centre)s).", who=e.who, product=e.product(),
+             po=e.after.get("purchase_order") or none, centre=e.after.get("cost_centre") or none,
+             old_po=e.before.get("purchase_order") or none, old_centre=e.before.get("cost_centre") or none)
+
+
 def _subscription_renewed(e: Event) -> str:
     return _("%(product)s foi renovada até %(date)s com %(quantity)d licenças.", product=e.product(),
              date=_day(e.after.get("term_end")), quantity=_count(e.after.get("quantity")))
@@ -749,6 +757,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.QUANTITY_DECREASED: _quantity_decreased,
     T.QUANTITY_DECREASE_SCHEDULED: _decrease_scheduled,
     T.SUBSCRIPTION_PURCHASED: _subscription_purchased,
+    T.SUBSCRIPTION_REFERENCE_CHANGED: _subscription_reference_changed,
     T.SUBSCRIPTION_RENEWED: _subscription_renewed,
     T.ORDER_CREATED: _order_created,
     T.ORDER_SENT: _order_sent,

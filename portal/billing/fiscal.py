@@ -40,6 +40,7 @@ from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_money, format_period
 from portal.shared.money import format_brl
+from portal.subscriptions.purchase_orders import dps_purchase_order
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # each file of a staff upload
 PDF = "application/pdf"
@@ -88,6 +89,7 @@ def fiscal_request(invoice: Invoice, settings: BillingSettings) -> FiscalRequest
                                     city=organization.city, state=organization.state,
                                     postal_code=organization.postal_code)),
         discount_cents=invoice.credit_applied_cents,
+        purchase_order=dps_purchase_order(line.purchase_order for line in invoice.lines),
     )
 
 

@@ -29,14 +29,23 @@ class InvoiceFilters(ListFilters):
 
     year: int | None = None
     status: str | None = None  # "open" (not yet due), "overdue", "paid", "cancelled"
+    cost_centre: str | None = None  # invoices with at least one line of this cost centre (exact, as typed on it)
+    by_cost_centre: bool = False  # the CSV: one row per (invoice, cost centre)
+
+
+GROUPINGS = {"centro_de_custo": True}
 
 
 def parse_filters(args) -> InvoiceFilters:
-    """Read `ano` and `situacao` from `args` (request.args). Never raises: a bad value is ignored and explained."""
-    filters = InvoiceFilters.reading(args, "ano", "situacao")
+    """Read `ano`, `situacao`, `centro_de_custo` (and, for the CSV, `agrupar`) from `args` (request.args). Never
+    raises: a bad value is ignored and explained."""
+    filters = InvoiceFilters.reading(args, "ano", "situacao", "centro_de_custo", "agrupar")
     filters.year = ListFilters.year(filters, "ano")  # the reader (the dataclass field `year` hides it)
     filters.status = filters.choice("situacao", STATUS_SLUGS, _("Situação desconhecida: “%(value)s”. Mostrando "
                                                                 "faturas em todas as situações."))
+    filters.cost_centre = filters.text("centro_de_custo")[:60] or None
+    filters.by_cost_centre = bool(filters.choice("agrupar", GROUPINGS, _("Agrupamento desconhecido: “%(value)s”. "
+                                                                         "Uma linha por fatura.")))
     return filters
 
 

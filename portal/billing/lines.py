@@ -53,6 +53,8 @@ class LineDraft:
     period_end: date | None = None
     subscription_id: int | None = None
     change_id: int | None = None
+    purchase_order: str = ""  # the subscription's, when the line is drafted (kept on the line)
+    cost_centre: str = ""
 
 
 @dataclass
@@ -108,6 +110,8 @@ class SubscriptionFacts:
     # Business date billing starts: the later of `Subscription.billing_starts_on` (the contract's first monthly
     # payment) and the day the provider confirmed the purchase; None when the subscription has no such date.
     starts_on: date | None = None
+    purchase_order: str = ""
+    cost_centre: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +151,14 @@ def load_billing_facts(organization_ids: Sequence[int], on: date) -> dict[int, B
     subscriptions: dict[int, SubscriptionFacts] = {}
     for row in session.execute(
         select(Subscription.id, Subscription.organization_id, Subscription.status, Product.name,
-               Product.billing_frequency, Subscription.billing_starts_on)
+               Product.billing_frequency, Subscription.billing_starts_on, Subscription.purchase_order,
+               Subscription.cost_centre)
         .join(Product, Product.id == Subscription.product_id)
         .where(Subscription.organization_id.in_(ids)).order_by(Subscription.id)
     ):
         subscription = SubscriptionFacts(row.id, row.status, row.name, row.billing_frequency,
-                                         starts_on=row.billing_starts_on)
+                                         starts_on=row.billing_starts_on, purchase_order=row.purchase_order or "",
+                                         cost_centre=row.cost_centre or "")
         subscriptions[row.id] = subscription
         facts[row.organization_id].subscriptions.append(subscription)
     for row in session.execute(
@@ -268,12 +274,14 @@ def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
             end = periods.add_years(change.effective_on)
             draft.lines.append(LineDraft(LineKind.RECURRING, subscription.product_name, lot.quantity,
                                          lot.unit_price_cents, lot.quantity * lot.unit_price_cents,
-                                         change.effective_on, end, subscription.id, change.id))
+                                         change.effective_on, end, subscription.id, change.id,
+                                         subscription.purchase_order, subscription.cost_centre))
             continue
         unit = lot.unit_price_cents if lot is not None else 0
         draft.lines.append(LineDraft(LineKind.PRORATA, subscription.product_name, change.delta, unit,
                                      change.charge_cents, change.effective_on, change.period_end,
-                                     subscription.id, change.id))
+                                     subscription.id, change.id, subscription.purchase_order,
+                                     subscription.cost_centre))
         if lot is not None and change.period_start == period[0]:
             charged_for_period.add(lot.id)
     # Monthly recurring lines go in at the position given by the number of recurring lines so far (the
@@ -291,7 +299,9 @@ def draft_from_facts(billing_day: int, facts: BillingFacts, on: date) -> Draft:
                 by_price[lot.unit_price_cents] = by_price.get(lot.unit_price_cents, 0) + remaining
         for price, quantity in sorted(by_price.items()):
             draft.lines.insert(recurring, LineDraft(LineKind.RECURRING, subscription.product_name, quantity, price,
-                                                    quantity * price, period[0], period[1], subscription.id))
+                                                    quantity * price, period[0], period[1], subscription.id,
+                                                    purchase_order=subscription.purchase_order,
+                                                    cost_centre=subscription.cost_centre))
             recurring += 1
     return draft
 
@@ -373,6 +383,18 @@ class LineView:
     period_end: date | None = None  # exclusive, as stored (shown through `format_period`)
     days: int = 0  # pró-rata: days charged
     period_days: int = 0  # pró-rata: days in the billing period
+    purchase_order: str = ""  # as the line was billed ("" = none)
+    cost_centre: str = ""
+
+    @property
+    def reference(self) -> str:
+        """"Pedido de compra 4500012345 · Centro de custo TI-SP" (either part alone; "" when neither)."""
+        parts = []
+        if self.purchase_order:
+            parts.append(_("Pedido de compra %(number)s", number=self.purchase_order))
+        if self.cost_centre:
+            parts.append(_("Centro de custo %(centre)s", centre=self.cost_centre))
+        return " · ".join(parts)
 
 
 def line_views(lines: Sequence[InvoiceLine]) -> list[LineView]:
@@ -393,7 +415,8 @@ def line_views(lines: Sequence[InvoiceLine]) -> list[LineView]:
                 period_days = (change.period_end - change.period_start).days
         views.append(LineView(kind=line.kind, description=line.description, quantity=line.quantity,
                               unit_price_cents=line.unit_price_cents, amount_cents=line.amount_cents,
-                              first_day=first, period_end=line.period_end, days=days, period_days=period_days))
+                              first_day=first, period_end=line.period_end, days=days, period_days=period_days,
+                              purchase_order=line.purchase_order or "", cost_centre=line.cost_centre or ""))
     return views
 
 
@@ -405,7 +428,15 @@ def _licences(quantity: int, *, signed: bool = False) -> str:
 
 
 def line_text(line: LineView) -> str:
-    """The line as one sentence (the PDF), from the same `LineView` the page shows."""
+    """The line as one sentence (the PDF), from the same `LineView` the page shows; its PO and cost centre, when
+    it has them, after " — " ("…, período 01/12/2026 a 31/12/2026 — Pedido de compra 4500012345 · Centro de
+    custo TI-SP")."""
+    text = _line_sentence(line)
+    reference = line.reference
+    return f"{text} — {reference}" if reference else text
+
+
+def _line_sentence(line: LineView) -> str:
     if line.kind == LineKind.RECURRING:
         return _("%(product)s — %(licences)s × %(price)s, período %(period)s",
                  product=line.description, licences=_licences(line.quantity),

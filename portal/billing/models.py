@@ -154,6 +154,9 @@ class InvoiceLine(db.Model):
     period_end: Mapped[date | None] = mapped_column(Date)  # exclusive
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     change_id: Mapped[int | None] = mapped_column(ForeignKey("quantity_changes.id"), index=True)
+    # What the subscription carried when the line was drafted ("" = none); later changes do not touch it.
+    purchase_order: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    cost_centre: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 

@@ -261,7 +261,7 @@ _INVOICE_COLUMNS = ("organization_id", "kind", "series", "year", "number", "stat
                     "period_end", "issued_at", "due_date", "subtotal_cents", "credit_applied_cents", "total_cents",
                     "paid_at", "replaces_id")
 _LINE_COLUMNS = ("invoice_id", "position", "kind", "description", "quantity", "unit_price_cents", "amount_cents",
-                 "period_start", "period_end", "subscription_id", "change_id")
+                 "period_start", "period_end", "subscription_id", "change_id", "purchase_order", "cost_centre")
 _CREDIT_COLUMNS = ("organization_id", "amount_cents", "description", "invoice_id", "created_at")
 _BOLETO_COLUMNS = ("invoice_id", "sequence", "bank", "nosso_numero", "due_date", "amount_cents", "fine_cents",
                    "interest_cents", "barcode", "digitable_line", "pix_payload", "registered", "created_at")
@@ -298,10 +298,10 @@ def _write_batch(billable: list[tuple[Billable, Draft]], *, on: date, settings: 
         for position, line in enumerate(draft.lines, start=1):
             line_rows.append((invoice_id, position, str(line.kind), line.description[:300], line.quantity,
                               line.unit_price_cents, line.amount_cents, line.period_start, line.period_end,
-                              line.subscription_id, line.change_id))
+                              line.subscription_id, line.change_id, line.purchase_order, line.cost_centre))
         if credit:
             line_rows.append((invoice_id, len(draft.lines) + 1, credit_kind, "credit", 1, -credit, -credit, None,
-                              None, None, None))
+                              None, None, None, "", ""))
             credit_rows.append((row.id, -credit, f"invoice {invoice.display_number}", invoice_id, now))
         if total > 0:  # else fully paid by credit (status paid above)
             values = boleto_values(invoice, settings, due=due, amount_cents=total, sequence=1, created_at=now)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Date, Integer, bindparam, exists, func, select
+from sqlalchemy import Date, Integer, String, bindparam, exists, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Organization, User
@@ -23,6 +23,7 @@ from portal.billing.models import (
     FiscalDocument,
     Invoice,
     InvoiceKind,
+    InvoiceLine,
     InvoiceStatus,
     display_number,
 )
@@ -61,12 +62,21 @@ class InvoiceRow(NamedTuple):
     pdf: bool  # the invoice (or credit note) PDF
     boleto: bool  # the current boleto's PDF, on an open invoice
     fiscal: bool  # the nota fiscal (DANFSe)
+    # The purchase orders and cost centres its lines were billed with (distinct, sorted; empty: none).
+    purchase_orders: tuple[str, ...] = ()
+    cost_centres: tuple[str, ...] = ()
+
+
+def with_cost_centre(statement, cost_centre):
+    """`statement` (over invoices) kept to the invoices with a line of `cost_centre` (a value or a bindparam)."""
+    return statement.where(exists().where(InvoiceLine.invoice_id == Invoice.id,
+                                          InvoiceLine.cost_centre == cost_centre))
 
 
 @functools.cache
-def _invoice_rows_statement(by_year: bool, status: str | None):
+def _invoice_rows_statement(by_year: bool, status: str | None, by_centre: bool = False):
     """The list's statement for one shape of filters, built once (bound parameters: organization_id, year,
-    today, limit, offset)."""
+    cost_centre, today, limit, offset)."""
     # The current boleto is the invoice's last one (Invoice.current_boleto); offered once its PDF exists.
     current_boleto = (select(Boleto.pdf_sha256).where(Boleto.invoice_id == Invoice.id)
                       .order_by(Boleto.id.desc()).limit(1).scalar_subquery())
@@ -77,6 +87,8 @@ def _invoice_rows_statement(by_year: bool, status: str | None):
                  .where(Invoice.organization_id == bindparam("organization_id", type_=Integer)))
     if by_year:
         statement = statement.where(Invoice.year == bindparam("year", type_=Integer))
+    if by_centre:
+        statement = with_cost_centre(statement, bindparam("cost_centre", type_=String))
     today = bindparam("today", type_=Date)
     if status == "open":
         statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
@@ -94,24 +106,50 @@ _INVOICE_YEARS = (select(Invoice.year).distinct()
 
 
 def invoice_rows(organization_id: int, *, year: int | None, status: str | None, today: date,
-                 page: int) -> tuple[tuple[InvoiceRow, ...], bool]:
+                 page: int, cost_centre: str | None = None) -> tuple[tuple[InvoiceRow, ...], bool]:
     """The organization's invoices matching the filters, newest first, one page; and whether a next page exists."""
     found = db.session.connection().execute(
-        _invoice_rows_statement(year is not None, status),
+        _invoice_rows_statement(year is not None, status, cost_centre is not None),
         {"organization_id": organization_id, "year": year, "today": today, "limit": PER_PAGE + 1,
-         "offset": (page - 1) * PER_PAGE},
+         "offset": (page - 1) * PER_PAGE, "cost_centre": cost_centre},
     ).all()
+    references = line_references([row[0] for row in found[:PER_PAGE]])
     rows = tuple(
         InvoiceRow(id=invoice_id, number=display_number(series, number_year, number),
                    credit_note=kind == InvoiceKind.CREDIT_NOTE, period_start=period_start,
                    period_end=period_end, total_cents=total, due_date=due,
                    status="overdue" if state == InvoiceStatus.OPEN and due < today else state,
                    pdf=bool(pdf), boleto=bool(boleto) and state == InvoiceStatus.OPEN,
-                   fiscal=bool(fiscal) and kind == InvoiceKind.REGULAR and state != InvoiceStatus.CANCELLED)
+                   fiscal=bool(fiscal) and kind == InvoiceKind.REGULAR and state != InvoiceStatus.CANCELLED,
+                   purchase_orders=references[invoice_id][0], cost_centres=references[invoice_id][1])
         for (invoice_id, series, number_year, number, kind, period_start, period_end, total, due, state, pdf, boleto,
              fiscal) in found[:PER_PAGE]
     )
     return rows, len(found) > PER_PAGE
+
+
+def line_references(invoice_ids: list[int]) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Invoice id → (purchase orders, cost centres) its lines carry, distinct and sorted (one query)."""
+    found: dict[int, tuple[set[str], set[str]]] = {invoice_id: (set(), set()) for invoice_id in invoice_ids}
+    if invoice_ids:
+        for invoice_id, purchase_order, cost_centre in db.session.execute(
+            select(InvoiceLine.invoice_id, InvoiceLine.purchase_order, InvoiceLine.cost_centre).distinct()
+            .where(InvoiceLine.invoice_id.in_(invoice_ids))
+        ):
+            if purchase_order:
+                found[invoice_id][0].add(purchase_order)
+            if cost_centre:
+                found[invoice_id][1].add(cost_centre)
+    return {invoice_id: (tuple(sorted(orders)), tuple(sorted(centres)))
+            for invoice_id, (orders, centres) in found.items()}
+
+
+def cost_centres(organization_id: int) -> list[str]:
+    """The cost centres the organization's invoice lines were billed with (the list's filter), sorted."""
+    return list(db.session.scalars(
+        select(InvoiceLine.cost_centre).distinct().join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(Invoice.organization_id == organization_id, InvoiceLine.cost_centre != "")
+        .order_by(InvoiceLine.cost_centre)))
 
 
 def invoice_years(organization_id: int) -> list[int]:

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 
 from portal.accounts.context import current_actor, tenant_get
 from portal.accounts.roles import Permission
-from portal.billing import boletos, delivery, dunning, fiscal, pack, second_copy
+from portal.billing import boletos, delivery, dunning, fiscal, invoice_csv, pack, second_copy
 from portal.billing import service as billing
 from portal.billing.forms import (
     STATUS_CHOICES,
@@ -100,14 +100,32 @@ def invoices():
     filters = parse_filters(request.args)
     page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
     rows, has_next = billing.invoice_rows(g.organization.id, year=filters.year, status=filters.status,
-                                          today=clock.today(), page=page)
+                                          today=clock.today(), page=page, cost_centre=filters.cost_centre)
     values = {"rows": rows}  # whoever sees "Faturas" may download its documents (the same permission)
     table = render_fragment("billing/_invoices_table.html", values, _invoice_table_words) if rows else None
     return render_template(
         "billing/list.html", table=table, has_next=has_next, page=page, filters=filters,
         years=billing.invoice_years(g.organization.id), status_choices=STATUS_CHOICES,
         pack_month=pack.previous_month(clock.today()),
+        cost_centres=billing.cost_centres(g.organization.id),
+        csv_args={name: value for name, value in filters.query_args().items() if name != "agrupar"},
     ), 422 if filters.errors else 200
+
+
+@bp.get("/faturas.csv")
+@requires(Permission.BILLING_READ)
+def invoices_csv():
+    """The filtered invoices as a spreadsheet; `agrupar=centro_de_custo`: one row per (invoice, cost centre)."""
+    filters = parse_filters(request.args)
+    if filters.errors:  # never export something other than what was asked: back to the page that explains
+        return redirect(url_for("billing.invoices", **{k: v for k, v in filters.raw.items() if v}))
+    today = clock.today()
+    body = invoice_csv.invoice_csv(invoice_csv.invoice_csv_rows(
+        g.organization.id, year=filters.year, status=filters.status, cost_centre=filters.cost_centre,
+        by_cost_centre=filters.by_cost_centre, today=today), today=today)
+    name = f"faturas-{today:%Y-%m-%d}.csv"
+    return body, 200, {"Content-Type": "text/csv; charset=utf-8",
+                       "Content-Disposition": f'attachment; filename="{name}"'}
 
 
 def _invoice_table_words() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.subscriptions.prices import current_price, too_few, too_many
+from portal.subscriptions.purchase_orders import clean_references
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class CartLine:
     product: Product
     quantity: int
     unit_price_cents: int | None  # None: the product cannot be bought any more (inactive or unpriced)
+    purchase_order: str = ""  # what the subscription bought from this line starts with ("" = none)
+    cost_centre: str = ""
 
     @property
     def available(self) -> bool:
@@ -74,7 +77,8 @@ def _available_price(product: Product, today: date) -> int | None:
 def cart(organization: Organization, user: User, *, today: date) -> Cart:
     """The cart of `user` in `organization` (another user, or the same user in another organization, has
     its own), each line at today's price."""
-    return Cart([CartLine(item.product, item.quantity, _available_price(item.product, today))
+    return Cart([CartLine(item.product, item.quantity, _available_price(item.product, today), item.purchase_order,
+                          item.cost_centre)
                  for item in cart_items(organization, user)])
 
 
@@ -159,6 +163,22 @@ def update_cart(*, organization: Organization, user: User, product_id: Any, quan
     return set_cart_quantity(organization=organization, user=user, product_id=product_id, quantity=quantity)
 
 
+def set_cart_reference(*, organization: Organization, user: User, product_id: Any, purchase_order: Any,
+                       cost_centre: Any) -> CartItem:
+    """The purchase-order number and cost centre of one cart line (per line: one checkout may buy for several
+    departments); the checkout copies them onto the subscription it creates. Not audited: the cart is a draft,
+    and the purchase's audit event carries them."""
+    item = db.session.scalar(select(CartItem).where(
+        CartItem.organization_id == organization.id, CartItem.user_id == user.id,
+        CartItem.product_id == product_id)) if isinstance(product_id, int) else None
+    if item is None:
+        raise NotFound(_("Este produto não está no seu carrinho."))
+    values = clean_references(purchase_order, cost_centre)
+    item.purchase_order, item.cost_centre = values["purchase_order"], values["cost_centre"]
+    db.session.commit()
+    return item
+
+
 def remove_bought(organization_id: int, user_id: int, product_ids: list[int]) -> None:
     """A checkout bought these products: out of its buyer's cart, in the checkout's transaction."""
     db.session.execute(
@@ -166,3 +186,11 @@ def remove_bought(organization_id: int, user_id: int, product_ids: list[int]) ->
                                           CartItem.user_id == user_id,
                                           CartItem.product_id.in_(product_ids))
     )
+
+
+def cart_lines_of(organization_id: int, user_id: int | None) -> list[CartItem]:
+    """The cart items of a user in an organization, by ids (the checkout reads their PO and cost centre)."""
+    if user_id is None:
+        return []
+    return list(db.session.scalars(select(CartItem).where(CartItem.organization_id == organization_id,
+                                                          CartItem.user_id == user_id)))

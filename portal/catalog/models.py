@@ -133,5 +133,9 @@ class CartItem(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     quantity: Mapped[int] = mapped_column(Integer)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # Per item, not per cart: one checkout may buy products for different departments. The subscription the
+    # checkout creates starts with them (same rules as Subscription.purchase_order / cost_centre).
+    purchase_order: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    cost_centre: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
     product: Mapped[Product] = relationship()

@@ -13,9 +13,11 @@ from portal.catalog.forms import AddToCartForm, CartQuantityForm
 from portal.catalog.models import BILLING_LABELS, PROVIDER_LABELS, TERM_LABELS, TERM_MONTHS
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
+from portal.shared.forms import show_error
 from portal.shared.permissions import requires
 from portal.subscriptions import window
 from portal.subscriptions.checkout import quote_checkout
+from portal.subscriptions.forms import ReferenceForm
 
 bp = Blueprint("catalog", __name__)
 
@@ -121,10 +123,33 @@ def cart():
     return _render_cart()
 
 
-def _render_cart(errors: dict[int, tuple[str, str]] | None = None, status: int = 200):
-    """The cart; `errors`: product id → (typed quantity, message) of a line that was not saved."""
+def _render_cart(errors: dict[int, tuple[str, str]] | None = None, status: int = 200,
+                 reference: tuple[int, ReferenceForm] | None = None):
+    """The cart; `errors`: product id → (typed quantity, message) of a line that was not saved; `reference`:
+    (product id, the form as typed, with its problems) of a line whose PO or cost centre was not saved."""
     return render_template("catalog/cart.html", cart=carts.cart(g.organization, _user(), today=clock.today()),
-                           errors=errors or {}, form=CartQuantityForm(formdata=None), **_labels()), status
+                           errors=errors or {}, form=CartQuantityForm(formdata=None),
+                           reference=reference, **_labels()), status
+
+
+@bp.post("/carrinho/<int:product_id>/pedido-de-compra")
+@requires(Permission.LICENSES_MANAGE)
+def cart_reference(product_id: int):
+    """A cart line's purchase-order number and cost centre, for the subscription its checkout creates."""
+    form = ReferenceForm()
+    if form.validate_on_submit():
+        try:
+            carts.set_cart_reference(organization=g.organization, user=_user(), product_id=product_id,
+                                     purchase_order=form.purchase_order.data, cost_centre=form.cost_centre.data)
+        except NotFound as error:  # not (or no longer) in this user's cart, as "Atualizar" answers it
+            flash(error.message, "danger")
+            return redirect(url_for("catalog.cart"))
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(_("Pedido de compra e centro de custo salvos."), "success")
+            return redirect(url_for("catalog.cart"))
+    return _render_cart(status=422, reference=(product_id, form))
 
 
 @bp.post("/carrinho/<int:product_id>")

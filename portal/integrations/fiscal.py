@@ -101,7 +101,9 @@ class FiscalRequest:
     discount_cents: int = 0  # credit applied on the invoice (desconto incondicionado); gross = amount + discount
     series: str = ""  # the DPS / RPS series (settings)
     number: int = 0  # the DPS / RPS number: gapless per series, taken once per invoice (billing/fiscal.py)
-    purchase_order: str = ""  # the customer's purchase order(s), when the invoice's lines carry one
+    # The customer's purchase-order number(s) (DPS infDPS/serv/infoCompl/xPed, 1–60 characters): the one PO the
+    # invoice's lines share, or several joined "4500012345,4500012399" cut to 60; "" = none (leave xPed out).
+    purchase_order: str = ""
 
 
 @dataclass(frozen=True)

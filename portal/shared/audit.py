@@ -65,6 +65,7 @@ class AuditTag(StrEnum):
     QUANTITY_DECREASE_SCHEDULED = "subscriptions:quantity:decrease_scheduled"
     SUBSCRIPTION_PURCHASED = "subscriptions:subscription:purchased"
     SUBSCRIPTION_RENEWED = "subscriptions:subscription:renewed"
+    SUBSCRIPTION_REFERENCE_CHANGED = "subscriptions:subscription:purchase_order_changed"  # PO / cost centre
     ORDER_CREATED = "subscriptions:order:created"
     ORDER_SENT = "subscriptions:order:sent"
     ORDER_DONE = "subscriptions:order:done"
@@ -370,6 +371,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.QUANTITY_DECREASE_SCHEDULED: _l("Redução de licenças agendada para o fim do termo"),
     AuditTag.SUBSCRIPTION_PURCHASED: _l("Novo produto contratado"),
     AuditTag.SUBSCRIPTION_RENEWED: _l("Assinatura renovada"),
+    AuditTag.SUBSCRIPTION_REFERENCE_CHANGED: _l("Pedido de compra ou centro de custo alterado"),
     AuditTag.ORDER_CREATED: _l("Pedido criado"),
     AuditTag.ORDER_SENT: _l("Pedido enviado ao fornecedor"),
     AuditTag.ORDER_DONE: _l("Pedido concluído"),

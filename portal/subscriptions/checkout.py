@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from portal.accounts.models import Organization, User
 from portal.billing import prorata
-from portal.catalog.cart import cart_items, check_purchase_quantity, remove_bought, sellable
+from portal.catalog.cart import cart_items, cart_lines_of, check_purchase_quantity, remove_bought, sellable
 from portal.catalog.models import Product
 from portal.extensions import db
 from portal.shared import clock
@@ -60,12 +60,16 @@ def apply_checkout(organization: Organization, quote: Quote, actor: Actor, now: 
     if lines != quote.lines:
         raise StaleQuote(_("Os preços mudaram desde este orçamento. Confira os valores atualizados."))
     today = clock.to_business(now).date()
+    # Each cart line's PO and cost centre as they are now (a line removed since the quote: none).
+    references = {item.product_id: item for item in cart_lines_of(organization.id, quote.created_by_id)}
     orders = []
     for (product, quantity), line in zip(products, quote.lines, strict=True):
+        item = references.get(product.id)
         subscription = Subscription(
             organization_id=organization.id, product_id=product.id, quantity=quantity,
             status=SubscriptionStatus.PROVISIONING, term_start=today, term_end=term_end(product, today),
-            created_at=now,
+            created_at=now, purchase_order=item.purchase_order if item else "",
+            cost_centre=item.cost_centre if item else "",
         )
         db.session.add(subscription)
         db.session.flush()
@@ -76,7 +80,8 @@ def apply_checkout(organization: Organization, quote: Quote, actor: Actor, now: 
         record(AuditTag.SUBSCRIPTION_PURCHASED, actor=actor, organization_id=organization.id,
                subject=f"subscription:{subscription.id}",
                after={"product": product.sku, "quantity": quantity, "charge_cents": line["amount_cents"],
-                      "quote": quote.id})
+                      "quote": quote.id, "purchase_order": subscription.purchase_order,
+                      "cost_centre": subscription.cost_centre})
         orders.append(new_order(subscription, OrderKind.PURCHASE, quantity, quote, actor, now))
     remove_bought(organization.id, quote.created_by_id, [p.id for p, _q in products])
     return orders

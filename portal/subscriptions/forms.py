@@ -7,7 +7,7 @@ from datetime import date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectChoice, SelectField, TextAreaField
+from wtforms import IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
@@ -127,3 +127,13 @@ class CompleteOrderForm(FlaskForm):
 
 class OrderActionForm(FlaskForm):
     """A POST button (reenviar): CSRF only."""
+
+
+class ReferenceForm(FlaskForm):
+    """A subscription's (or cart item's) purchase-order number and cost centre. Checked only by the service
+    (purchase_orders.clean_references), which explains both fields' problems at once."""
+
+    purchase_order = StringField(_l("Pedido de compra"), render_kw={"maxlength": 60},
+                                 description=_l("Por exemplo: 4500012345. Sai nas faturas e na nota fiscal."))
+    cost_centre = StringField(_l("Centro de custo"), render_kw={"maxlength": 60},
+                              description=_l("Por exemplo: TI-SP. As faturas podem ser agrupadas por ele."))

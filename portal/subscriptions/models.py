@@ -60,6 +60,10 @@ class Subscription(db.Model):
     # Business date billing may start at the earliest (the contract's first monthly payment, for a customer
     # the onboarding created); billing also waits for the provider to confirm the purchase. None: no such date.
     billing_starts_on: Mapped[date | None] = mapped_column(Date)
+    # The customer's purchase-order number and cost centre (≤ 60 printable characters each, trimmed; "" = none),
+    # copied onto each invoice line when it is drafted. Changed without bumping `version` (not a quantity fact).
+    purchase_order: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    cost_centre: Mapped[str] = mapped_column(String(60), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     # Bumped by every change: quotes remember it, and a concurrent change makes the UPDATE match no
     # row (SQLAlchemy's version counter), so two admins never overwrite each other.

@@ -17,8 +17,8 @@ from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
 from portal.shared.fragments import render_fragment
 from portal.shared.permissions import customer_can, requires
-from portal.subscriptions import failures, presenters, service, window
-from portal.subscriptions.forms import ChangeQuantityForm, ConfirmForm
+from portal.subscriptions import failures, presenters, purchase_orders, service, window
+from portal.subscriptions.forms import ChangeQuantityForm, ConfirmForm, ReferenceForm
 from portal.subscriptions.models import (
     OrderStatus,
     Quote,
@@ -97,11 +97,38 @@ def _license_table_words(rows: tuple[service.LicenseRow, ...]) -> dict[str, Any]
 @requires(Permission.LICENSES_READ)
 def detail(subscription_id: int):
     subscription = _subscription_or_404(subscription_id)
+    form = ReferenceForm(formdata=None, purchase_order=subscription.purchase_order,
+                         cost_centre=subscription.cost_centre)
+    return _detail_page(subscription, form)
+
+
+def _detail_page(subscription: Subscription, form: ReferenceForm):
     history = service.subscription_history(g.organization, subscription, HISTORY_LIMIT)
     orders = service.subscription_orders(g.organization, subscription, HISTORY_LIMIT)
     facts = presenters.facts(subscription, orders[0] if orders else None)
     return render_template("subscriptions/detail.html", facts=facts, history=history, orders=orders,
-                           history_limit=HISTORY_LIMIT)
+                           history_limit=HISTORY_LIMIT, reference_form=form), _status()
+
+
+@bp.post("/licencas/<int:subscription_id>/pedido-de-compra")
+@requires(Permission.LICENSES_MANAGE)
+def reference(subscription_id: int):
+    """The subscription's purchase-order number and cost centre (printed on its invoice lines from then on)."""
+    subscription = _subscription_or_404(subscription_id)
+    form = ReferenceForm()
+    if form.validate_on_submit():
+        try:
+            purchase_orders.set_subscription_reference(
+                organization=g.organization, subscription=subscription, purchase_order=form.purchase_order.data,
+                cost_centre=form.cost_centre.data, actor=current_actor())
+        except NotFound:
+            abort(404)
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(_("Pedido de compra e centro de custo salvos. Valem para as próximas faturas."), "success")
+            return redirect(url_for("subscriptions.detail", subscription_id=subscription.id))
+    return _detail_page(subscription, form)
 
 
 # ---------------------------------------------------------------- "Alterar quantidades"

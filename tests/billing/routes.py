@@ -39,6 +39,7 @@ def _contact(organization) -> dict:
 
 CUSTOMER_ROUTES = {
     "billing.invoices": ("GET", lambda w: {}, None),
+    "billing.invoices_csv": ("GET", lambda w: {}, None),
     "billing.invoice": ("GET", lambda w: _invoice(w.demo), lambda w: _invoice(w.other)),
     "billing.invoice_pdf": ("GET", lambda w: _invoice(w.demo), lambda w: _invoice(w.other)),
     "billing.boleto_pdf": ("GET", lambda w: _invoice(w.demo), lambda w: _invoice(w.other)),

@@ -23,6 +23,7 @@ CUSTOMER_ROUTES = {
     "catalog.add_to_cart": ("POST", lambda w: {}, None),
     "catalog.cart": ("GET", lambda w: {}, None),
     "catalog.update_cart": ("POST", _product, None),
+    "catalog.cart_reference": ("POST", _product, None),  # per user's cart: another's product is simply not in it
     "catalog.review": ("POST", lambda w: {}, None),
     "catalog.checkout": ("GET", lambda w: _quote(w.demo, w.adm), lambda w: _quote(w.other, w.other_master)),
     "catalog.confirm": ("POST", lambda w: _quote(w.demo, w.adm), lambda w: _quote(w.other, w.other_master)),

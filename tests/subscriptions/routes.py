@@ -33,6 +33,7 @@ CUSTOMER_ROUTES = {
     "subscriptions.licenses": ("GET", lambda w: {}, None),
     "subscriptions.detail": ("GET", lambda w: _subscription(w.demo), lambda w: _subscription(w.other)),
     "subscriptions.change": ("GET", lambda w: _subscription(w.demo), lambda w: _subscription(w.other)),
+    "subscriptions.reference": ("POST", lambda w: _subscription(w.demo), lambda w: _subscription(w.other)),
     "subscriptions.preview": ("GET", lambda w: _quote(w.demo, w.adm), lambda w: _quote(w.other, w.other_master)),
     "subscriptions.confirm": ("POST", lambda w: _quote(w.demo, w.adm), lambda w: _quote(w.other, w.other_master)),
     "subscriptions.order": ("GET", lambda w: _order(w.demo), lambda w: _order(w.other)),
