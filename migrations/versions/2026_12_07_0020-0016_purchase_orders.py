@@ -4,7 +4,7 @@ Issue 16 point 7: each subscription (and each cart item before checkout) carries
 cost centre ("" = none); each invoice line keeps the ones it was drafted with.
 
 Revision ID: 0016_purchase_orders
-Revises: 0013_pix_refunds
+Revises: 0015_accountant_pack
 Created: 2026-12-07 00:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0016_purchase_orders'
-down_revision = '0013_pix_refunds'
+down_revision = "0015_accountant_pack"
 branch_labels = None
 depends_on = None
 
