@@ -146,7 +146,7 @@ def approve(draft_id: int, *, settings: BillingSettings, actor: Actor) -> run.Ap
     """Issue the draft's invoice (see `run.approve_draft`); approving it again gives the same invoice."""
     try:
         outcome = run.approve_draft(draft_id, settings=settings, actor=actor)
-    except IntegrityError:  # an invoice for that organization and day exists (issued without review)
+    except (run.DayAlreadyInvoiced, IntegrityError):  # that organization's invoice of the day exists already
         db.session.rollback()
         raise ServiceError(_("Já existe uma fatura desta organização para esta data de faturamento; o rascunho "
                              "não pode ser emitido.")) from None

@@ -485,6 +485,10 @@ def draft_batch(organization_ids: Sequence[int], *, on: date,
     return drafted, existing
 
 
+class DayAlreadyInvoiced(Exception):
+    """The draft's organization already has its invoice of that billing day (issued while review was off)."""
+
+
 @dataclass(frozen=True)
 class Approved:
     invoice_id: int
@@ -512,6 +516,9 @@ def approve_draft(draft_id: int, *, settings: BillingSettings, actor: Actor) -> 
         invoice_id = draft.invoice_id
         session.rollback()
         return Approved(invoice_id, False)
+    if existing_invoice(organization_id, draft.billing_date) is not None:  # issued without review meanwhile
+        session.rollback()
+        raise DayAlreadyInvoiced(organization_id, draft.billing_date)
     balance = int(session.scalar(select(func.coalesce(func.sum(CreditEntry.amount_cents), 0))
                                  .where(CreditEntry.organization_id == organization_id)))
     built = Draft(billing_date=draft.billing_date, period=(draft.period_start, draft.period_end),
