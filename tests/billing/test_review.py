@@ -327,3 +327,13 @@ def test_a_draft_of_nobody_is_404(app_ctx, login_as, world):
     assert client.post("/backoffice/faturas/rascunhos/999999/aprovar").status_code == 404
     draft = make_draft(world.demo)
     assert client.post(f"/backoffice/faturas/rascunhos/{draft.id}/linhas/999999").status_code == 404
+
+
+def test_the_backoffice_billing_run_makes_drafts_with_review_on(demo, login_as, review_on, queued):
+    client = login_as("staff_financeiro")
+    with clock.frozen(at(APRIL_1, 9)):
+        confirm = client.post("/backoffice/faturamento", data={"day": "01/04/2026"})
+        assert "são criados rascunhos" in section(confirm, "run-confirm")
+        done = client.post("/backoffice/faturamento", data={"day": "01/04/2026", "confirm": "1"})
+    assert "1 rascunho para revisão" in section(done, "run-result")
+    assert count(Invoice) == 0 and count(InvoiceDraft) == 1 and queued == []
