@@ -461,9 +461,16 @@ def draft_batch(organization_ids: Sequence[int], *, on: date,
         drafts = [(row, draft_invoice(row, on)) for row in to_draft]
     finally:
         _BATCH_FACTS.reset(token)
+    # A change already on a pending draft (of an earlier day, not approved yet) is not drafted again: approving both
+    # would charge it twice. Once that draft is approved the change is invoiced, which `draft_invoice` knows.
+    pending_changes = set(session.scalars(
+        select(InvoiceDraftLine.change_id).join(InvoiceDraft, InvoiceDraft.id == InvoiceDraftLine.draft_id)
+        .where(InvoiceDraft.organization_id.in_(ids), InvoiceDraft.status == InvoiceDraftStatus.PENDING,
+               InvoiceDraftLine.change_id.is_not(None))))
     due = due_date_for(on, settings)
     made = []
     for row, draft in drafts:
+        draft.lines = [line for line in draft.lines if line.change_id is None or line.change_id not in pending_changes]
         if not draft.lines:
             continue
         made.append(InvoiceDraft(

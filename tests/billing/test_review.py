@@ -26,6 +26,7 @@ from portal.notifications.models import EmailDelivery
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from portal.shared.errors import ServiceError
+from portal.subscriptions import service as subscriptions
 from tests import factories
 from tests.billing.routes_review import make_draft
 from tests.fakes.concurrency import concurrently
@@ -337,3 +338,22 @@ def test_the_backoffice_billing_run_makes_drafts_with_review_on(demo, login_as, 
         done = client.post("/backoffice/faturamento", data={"day": "01/04/2026", "confirm": "1"})
     assert "1 rascunho para revisão" in section(done, "run-result")
     assert count(Invoice) == 0 and count(InvoiceDraft) == 1 and queued == []
+
+
+def test_a_change_on_a_pending_draft_is_not_drafted_again_the_next_month(app_ctx, world, settings):
+    world.demo.billing_day = 1
+    world.demo.microsoft_tenant_id = "tenant-demo"
+    db.session.commit()
+    with clock.frozen(at(date(2026, 3, 11))):
+        subscription = factories.subscription(world.demo, quantity=10, added_at=at(date(2026, 1, 1)))
+        actor = Actor.for_user(world.adm)
+        quote = subscriptions.quote_quantity_change(organization=world.demo, subscription=subscription,
+                                                    new_quantity=13, actor=actor)
+        subscriptions.confirm_quote(organization=world.demo, token=quote.token, actor=actor)
+    april = drafted(settings)
+    assert [line.kind for line in april.lines] == ["recurring", "prorata"]
+    may_1 = date(2026, 5, 1)
+    with clock.frozen(at(may_1, 9)):
+        [may_id] = run.run_billing(on=may_1, settings=settings, actor=SYSTEM).drafted
+    may = db.session.get(InvoiceDraft, may_id)
+    assert [(line.kind, line.quantity) for line in may.lines] == [("recurring", 13)]  # the +3 is April's, once
