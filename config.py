@@ -151,6 +151,10 @@ def load(env: str | None = None) -> dict:
         "BILLING_FINE_BP": _int("BILLING_FINE_BP", 200),  # multa in basis points of the amount (law: ≤ 2%)
         "BILLING_INTEREST_MONTHLY_BP": _int("BILLING_INTEREST_MONTHLY_BP", 100),  # juros de mora, 1% a.m. pro rata die
         "BILLING_SECOND_COPY_DAYS": _int("BILLING_SECOND_COPY_DAYS", 3),  # a 2ª via is due this many days on
+        # Review before issuing (issue 16): the run makes drafts finance approves; a draft still waiting this many
+        # days before its due date is flagged to finance.
+        "BILLING_REVIEW": _bool("BILLING_REVIEW", False),
+        "BILLING_REVIEW_LEAD_DAYS": _int("BILLING_REVIEW_LEAD_DAYS", 3),
         "BOLETO_BANK": os.environ.get("BOLETO_BANK", "341"),  # 001 Banco do Brasil, 237 Bradesco, 341 Itaú
         "BOLETO_AGENCY": os.environ.get("BOLETO_AGENCY", "0057"),
         "BOLETO_ACCOUNT": os.environ.get("BOLETO_ACCOUNT", "12345"),  # 5 digits Itaú, 7 Bradesco

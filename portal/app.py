@@ -31,6 +31,7 @@ from portal.backoffice import agreements as _backoffice_agreements  # noqa: F401
 from portal.backoffice import audit as _backoffice_audit  # noqa: F401 - registers its routes
 from portal.backoffice import bank as _backoffice_bank  # noqa: F401 - registers its routes
 from portal.backoffice import billing as _backoffice_billing  # noqa: F401 - registers its routes
+from portal.backoffice import billing_review as _backoffice_billing_review  # noqa: F401 - registers its routes
 from portal.backoffice import bp as backoffice_bp
 from portal.backoffice import catalog as _backoffice_catalog  # noqa: F401 - registers its routes
 from portal.backoffice import corrections as _backoffice_corrections  # noqa: F401 - registers its routes

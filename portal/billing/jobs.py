@@ -13,7 +13,7 @@ from flask import current_app
 from huey import crontab
 from sqlalchemy import and_, exists, or_, select
 
-from portal.billing import bank_transfer, delivery, documents, dunning, fiscal, pack, payments, pix_charges
+from portal.billing import bank_transfer, delivery, documents, dunning, fiscal, pack, payments, pix_charges, review
 from portal.billing.delivery import has_recipient
 from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.run import billing_days_back, run_billing
@@ -91,6 +91,14 @@ def daily_billing_run() -> int:
     for day in billing_days_back(clock.today(), CATCH_UP_DAYS):
         issued += len(run_billing(on=day, settings=_settings(), actor=SYSTEM).issued)
     return issued
+
+
+@periodic_task(crontab(hour="9", minute="30"))
+def flag_late_drafts() -> int:
+    """06:30 in São Paulo, after the run: with BILLING_REVIEW, drafts still waiting BILLING_REVIEW_LEAD_DAYS before
+    their due date are e-mailed to finance (once per draft)."""
+    settings = _settings()
+    return len(review.flag_late_drafts(today=clock.today(), lead_days=settings.review_lead_days))
 
 
 @task()

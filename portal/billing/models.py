@@ -600,3 +600,83 @@ class AccountantPackDelivery(db.Model):
     mode: Mapped[str] = mapped_column(String(12))  # attached, a signed link (too big), or nothing (empty month)
     size: Mapped[int] = mapped_column(Integer, default=0)  # bytes of the documents in the pack
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+# ---------------------------------------------------------------- review before issuing (issue 16 point 8)
+
+
+class InvoiceDraftStatus(StrEnum):
+    PENDING = "pending"  # waiting for finance (customers never see it: it is not an invoice)
+    APPROVED = "approved"  # issued: `invoice_id` is the invoice it became
+
+
+class InvoiceDraft(db.Model):
+    """What the billing run would have issued for an organization and billing day, with BILLING_REVIEW=true.
+
+    Not an invoice: no number (only approval takes one, so the series stays gapless), no boleto, no Pix, no nota
+    fiscal, no e-mail; its own table, so nothing a customer reads (which reads invoices) can reach it. Finance
+    corrects it (a line's description, a one-off discount) and approves it: approval issues the invoice through
+    the one issuing path of billing/run.py."""
+
+    __tablename__ = "invoice_drafts"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "billing_date", name="uq_invoice_drafts_org_day"),
+        UniqueConstraint("invoice_id", name="uq_invoice_drafts_invoice_id"),
+        CheckConstraint("status IN ('pending', 'approved')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default=InvoiceDraftStatus.PENDING, index=True)
+    billing_date: Mapped[date] = mapped_column(Date)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)  # the invoice's, as the run computed it
+    credit_available_cents: Mapped[int] = mapped_column(Integer, default=0)  # the ledger's balance when drafted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # Finance was told it is late for approval (BILLING_REVIEW_LEAD_DAYS before the due date): once per draft.
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+
+    organization: Mapped[Organization] = relationship()
+    lines: Mapped[list["InvoiceDraftLine"]] = relationship(back_populates="draft", order_by="InvoiceDraftLine.position")
+
+    @property
+    def subtotal_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+    @property
+    def credit_cents(self) -> int:  # as the issued invoice would apply it: never more than the subtotal
+        return min(max(self.credit_available_cents, 0), max(self.subtotal_cents, 0))
+
+    @property
+    def total_cents(self) -> int:
+        return self.subtotal_cents - self.credit_cents
+
+
+class InvoiceDraftLine(db.Model):
+    """A line of a draft: as drafted (recurring, pró-rata), or a one-off discount finance added (adjustment,
+    negative, with its reason). On approval each becomes an invoice line as it is."""
+
+    __tablename__ = "invoice_draft_lines"
+    __table_args__ = (
+        CheckConstraint("kind IN ('recurring', 'prorata', 'adjustment')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("invoice_drafts.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))
+    description: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
+    change_id: Mapped[int | None] = mapped_column(ForeignKey("quantity_changes.id"))
+    reason: Mapped[str | None] = mapped_column(Text)  # a discount's reason (finance's words; staff-only)
+
+    draft: Mapped[InvoiceDraft] = relationship(back_populates="lines")

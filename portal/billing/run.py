@@ -33,13 +33,32 @@ from portal import jobs
 from portal.accounts.models import Organization, OrganizationStatus
 from portal.billing import boleto as boleto_codes
 from portal.billing.boletos import boleto_values
-from portal.billing.lines import _BATCH_FACTS, Billable, Draft, draft_invoice, existing_invoice, load_billing_facts
-from portal.billing.models import Boleto, CreditEntry, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
+from portal.billing.lines import (
+    _BATCH_FACTS,
+    Billable,
+    Draft,
+    LineDraft,
+    draft_invoice,
+    existing_invoice,
+    load_billing_facts,
+)
+from portal.billing.models import (
+    Boleto,
+    CreditEntry,
+    Invoice,
+    InvoiceDraft,
+    InvoiceDraftLine,
+    InvoiceDraftStatus,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+)
 from portal.billing.numbering import INVOICE_SERIES, take_numbers
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock, periods
-from portal.shared.audit import Actor, AuditTag, NewEvent, record_many
+from portal.shared.audit import Actor, AuditTag, NewEvent, record, record_many
 
 # Organizations per transaction in `run_billing`: large enough that the per-statement latency no longer
 # dominates, small enough that a batch's row locks are held briefly and a failed batch is cheap to redo.
@@ -135,6 +154,7 @@ class RunResult:
     existing: int = 0  # organizations already invoiced for that day
     nothing_to_bill: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)  # (organization id, error)
+    drafted: list[int] = field(default_factory=list)  # BILLING_REVIEW: draft ids made by this run (nothing issued)
 
     def add(self, issued: "Issued") -> None:
         if issued.invoice is None:
@@ -152,6 +172,8 @@ def run_billing(*, on: date, settings: BillingSettings, actor: Actor,
     `batch_size` organizations per transaction (see the module docstring); 1 issues organization by
     organization through `invoice_organization`, as the run did before batches.
     """
+    if settings.review:  # BILLING_REVIEW: drafts for finance to approve instead of invoices (see below)
+        return draft_run(on=on, settings=settings, progress=progress, batch_size=batch_size)
     result = RunResult(on=on)
     due = organizations_due(on)
     batch_size = max(batch_size, 1)
@@ -365,4 +387,160 @@ def billing_days_back(today: date, days: int) -> Iterator[date]:
     """Today and the days before it, oldest first (the daily job catches up on days it missed)."""
     for back in range(days, -1, -1):
         yield today - timedelta(days=back)
+
+
+# ---------------------------------------------------------------- review before issuing (issue 16 point 8)
+#
+# With BILLING_REVIEW the run writes drafts (billing/models.py InvoiceDraft) with what `draft_invoice` finds, and
+# nothing else: no number, boleto, Pix, nota fiscal or e-mail. `approve_draft` issues a draft through
+# `_write_batch`, the same rows and queued documents as the run without review; the number is taken then, so the
+# series stays gapless. Finance's corrections of a draft live in billing/review.py.
+
+def draft_run(*, on: date, settings: BillingSettings, progress: Callable[[int, int], None] | None = None,
+              batch_size: int = BATCH_SIZE) -> RunResult:
+    """`run_billing` with review: a draft per organization with something to bill on `on` (none twice)."""
+    result = RunResult(on=on)
+    due = organizations_due(on)
+    batch_size = max(batch_size, 1)
+    for start in range(0, len(due), batch_size):
+        batch = due[start:start + batch_size]
+        try:
+            drafted, existing = draft_batch(batch, on=on, settings=settings)
+        except Exception as exc:  # redone one by one, which reports the organization at fault
+            db.session.rollback()
+            log.warning("billing drafts of %d organizations for %s failed (%s: %s); drafting them one by one",
+                        len(batch), on, type(exc).__name__, exc)
+            drafted, existing = {}, set()
+            for organization_id in batch:
+                try:
+                    one_drafted, one_existing = draft_batch([organization_id], on=on, settings=settings)
+                except IntegrityError:  # another consumer drafted it between our check and our insert
+                    db.session.rollback()
+                    existing.add(organization_id)
+                except Exception as error:  # one organization's problem must not stop the others
+                    db.session.rollback()
+                    result.failed.append((organization_id, f"{type(error).__name__}: {error}"[:500]))
+                else:
+                    drafted.update(one_drafted)
+                    existing |= one_existing
+        for organization_id in batch:
+            if organization_id in drafted:
+                result.drafted.append(drafted[organization_id])
+            elif organization_id in existing:
+                result.existing += 1
+            elif all(organization_id != failed for failed, _error in result.failed):
+                result.nothing_to_bill += 1
+        if progress is not None:
+            for index in range(start + 1, start + len(batch) + 1):
+                progress(index, len(due))
+    return result
+
+
+def draft_batch(organization_ids: Sequence[int], *, on: date,
+                settings: BillingSettings) -> tuple[dict[int, int], set[int]]:
+    """Draft the invoices of several organizations for billing day `on` in one transaction. Commits.
+
+    → (organization id → new draft id, organizations already invoiced or drafted for `on`). The same locks and
+    `draft_invoice` as `invoice_batch`; the unique (organization, billing day) of drafts backs the check up.
+    """
+    session = db.session
+    ids = sorted(set(organization_ids))
+    locked = session.execute(
+        select(Organization.id, Organization.billing_day).where(Organization.id.in_(ids))
+        .order_by(Organization.id).with_for_update()
+    ).all()
+    existing = set(session.scalars(select(Invoice.organization_id).where(
+        Invoice.organization_id.in_(ids), Invoice.billing_date == on, Invoice.kind == InvoiceKind.REGULAR,
+        Invoice.replaces_id.is_(None))))
+    existing |= set(session.scalars(select(InvoiceDraft.organization_id).where(
+        InvoiceDraft.organization_id.in_(ids), InvoiceDraft.billing_date == on)))
+    to_draft = [row for row in locked if row.id not in existing]
+    facts = load_billing_facts([row.id for row in to_draft], on)
+    token = _BATCH_FACTS.set({(organization_id, on): found for organization_id, found in facts.items()})
+    try:
+        drafts = [(row, draft_invoice(row, on)) for row in to_draft]
+    finally:
+        _BATCH_FACTS.reset(token)
+    # A change already on a pending draft (of an earlier day, not approved yet) is not drafted again: approving both
+    # would charge it twice. Once that draft is approved the change is invoiced, which `draft_invoice` knows.
+    pending_changes = set(session.scalars(
+        select(InvoiceDraftLine.change_id).join(InvoiceDraft, InvoiceDraft.id == InvoiceDraftLine.draft_id)
+        .where(InvoiceDraft.organization_id.in_(ids), InvoiceDraft.status == InvoiceDraftStatus.PENDING,
+               InvoiceDraftLine.change_id.is_not(None))))
+    due = due_date_for(on, settings)
+    made = []
+    for row, draft in drafts:
+        draft.lines = [line for line in draft.lines if line.change_id is None or line.change_id not in pending_changes]
+        if not draft.lines:
+            continue
+        made.append(InvoiceDraft(
+            organization_id=row.id, status=InvoiceDraftStatus.PENDING, billing_date=on, period_start=draft.period[0],
+            period_end=draft.period[1], due_date=due, credit_available_cents=max(draft.credit_available_cents, 0),
+            lines=[InvoiceDraftLine(position=position, kind=str(line.kind), description=line.description[:300],
+                                    quantity=line.quantity, unit_price_cents=line.unit_price_cents,
+                                    amount_cents=line.amount_cents, period_start=line.period_start,
+                                    period_end=line.period_end, subscription_id=line.subscription_id,
+                                    change_id=line.change_id)
+                   for position, line in enumerate(draft.lines, start=1)]))
+    if not made:
+        session.rollback()  # nothing written; releases the locks
+        return {}, existing
+    session.add_all(made)
+    session.flush()
+    drafted = {draft.organization_id: draft.id for draft in made}
+    session.commit()
+    return drafted, existing
+
+
+class DayAlreadyInvoiced(Exception):
+    """The draft's organization already has its invoice of that billing day (issued while review was off)."""
+
+
+@dataclass(frozen=True)
+class Approved:
+    invoice_id: int
+    created: bool  # False: the draft had been approved already (a double click, two staff at once)
+
+
+def approve_draft(draft_id: int, *, settings: BillingSettings, actor: Actor) -> Approved | None:
+    """Issue the invoice of a pending draft, exactly as the run without review would have (number, lines, credit,
+    boleto, audit, and the Pix and documents queued after the commit). Commits. Idempotent: a draft approved
+    already (by an earlier call, or another session at the same moment) gives its invoice and issues nothing.
+    None when there is no such draft.
+
+    The organization's row lock (taken first, as the run takes it) serializes approvals of a draft; the invoice's
+    unique (organization, billing day) backs it up."""
+    session = db.session
+    organization_id = session.scalar(select(InvoiceDraft.organization_id).where(InvoiceDraft.id == draft_id))
+    if organization_id is None:
+        session.rollback()
+        return None
+    row = session.execute(select(Organization.id, Organization.billing_day)
+                          .where(Organization.id == organization_id).with_for_update()).one()
+    draft = session.scalar(select(InvoiceDraft).where(InvoiceDraft.id == draft_id).with_for_update()
+                           .execution_options(populate_existing=True))
+    if draft.status == InvoiceDraftStatus.APPROVED:
+        invoice_id = draft.invoice_id
+        session.rollback()
+        return Approved(invoice_id, False)
+    if existing_invoice(organization_id, draft.billing_date) is not None:  # issued without review meanwhile
+        session.rollback()
+        raise DayAlreadyInvoiced(organization_id, draft.billing_date)
+    balance = int(session.scalar(select(func.coalesce(func.sum(CreditEntry.amount_cents), 0))
+                                 .where(CreditEntry.organization_id == organization_id)))
+    built = Draft(billing_date=draft.billing_date, period=(draft.period_start, draft.period_end),
+                  lines=[LineDraft(LineKind(line.kind), line.description, line.quantity, line.unit_price_cents,
+                                   line.amount_cents, line.period_start, line.period_end, line.subscription_id,
+                                   line.change_id) for line in draft.lines],
+                  credit_available_cents=min(draft.credit_available_cents, max(balance, 0)))
+    [issued] = _write_batch([(row, built)], on=draft.billing_date, settings=settings, actor=actor)
+    draft.status = InvoiceDraftStatus.APPROVED
+    draft.invoice_id = issued.id
+    draft.approved_at = clock.now()
+    draft.approved_by_id = actor.user_id
+    record(AuditTag.INVOICE_DRAFT_APPROVED, actor=actor, organization_id=organization_id,
+           subject=f"invoice:{issued.id}", after={"draft_id": draft.id, "number": issued.display_number,
+                                                  "total_cents": issued.total_cents})
+    session.commit()
+    return Approved(issued.id, True)
 

@@ -25,6 +25,10 @@ class BillingSettings:
     agency_dv: str = ""
     account_dv: str = ""
     variacao: str = ""
+    # Review before issuing (issue 16): the run makes drafts; one still waiting `review_lead_days` before its due
+    # date is flagged to finance.
+    review: bool = False
+    review_lead_days: int = 3
 
     @classmethod
     def from_config(cls, config) -> "BillingSettings":
@@ -44,4 +48,6 @@ class BillingSettings:
             pix_merchant_name=config["PIX_MERCHANT_NAME"], pix_merchant_city=config["PIX_MERCHANT_CITY"],
             agency_dv=config.get("BOLETO_AGENCY_DV", ""), account_dv=config.get("BOLETO_ACCOUNT_DV", ""),
             variacao=config.get("BOLETO_VARIACAO", ""),
+            review=bool(config.get("BILLING_REVIEW", False)),
+            review_lead_days=int(config.get("BILLING_REVIEW_LEAD_DAYS", 3)),
         )

@@ -82,6 +82,9 @@ class AuditTag(StrEnum):
     INVOICE_ISSUED = "billing:invoice:issued"
     INVOICE_CANCELLED = "billing:invoice:cancelled"
     INVOICE_REISSUED = "billing:invoice:reissued"
+    INVOICE_DRAFT_LINE_EDITED = "billing:draft:line_edited"  # review before issuing: finance corrected a line
+    INVOICE_DRAFT_DISCOUNTED = "billing:draft:discounted"  # a one-off discount (with its reason) on a draft
+    INVOICE_DRAFT_APPROVED = "billing:draft:approved"  # the draft became the invoice (issued: INVOICE_ISSUED)
     CREDIT_NOTE_ISSUED = "billing:credit_note:issued"
     INVOICE_DOCUMENTS_GENERATED = "billing:invoice:documents_generated"
     INVOICE_EMAILED = "billing:invoice:emailed"
@@ -388,6 +391,9 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.INVOICE_ISSUED: _l("Fatura emitida"),
     AuditTag.INVOICE_CANCELLED: _l("Fatura cancelada"),
     AuditTag.INVOICE_REISSUED: _l("Fatura reemitida"),
+    AuditTag.INVOICE_DRAFT_LINE_EDITED: _l("Linha de rascunho de fatura corrigida"),
+    AuditTag.INVOICE_DRAFT_DISCOUNTED: _l("Desconto em rascunho de fatura"),
+    AuditTag.INVOICE_DRAFT_APPROVED: _l("Rascunho de fatura aprovado"),
     AuditTag.CREDIT_NOTE_ISSUED: _l("Nota de crédito emitida"),
     AuditTag.INVOICE_DOCUMENTS_GENERATED: _l("Documentos da fatura gerados"),
     AuditTag.INVOICE_EMAILED: _l("Fatura enviada por e-mail"),
