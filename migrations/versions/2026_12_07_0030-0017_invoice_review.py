@@ -63,6 +63,8 @@ def upgrade() -> None:
     sa.Column('subscription_id', sa.Integer(), nullable=True),
     sa.Column('change_id', sa.Integer(), nullable=True),
     sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('purchase_order', sa.String(length=60), server_default='', nullable=False),
+    sa.Column('cost_centre', sa.String(length=60), server_default='', nullable=False),
     sa.CheckConstraint("kind IN ('recurring', 'prorata', 'adjustment')",
                        name=op.f('ck_invoice_draft_lines_kind_known')),
     sa.ForeignKeyConstraint(['draft_id'], ['invoice_drafts.id'],

@@ -678,5 +678,7 @@ class InvoiceDraftLine(db.Model):
     subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
     change_id: Mapped[int | None] = mapped_column(ForeignKey("quantity_changes.id"))
     reason: Mapped[str | None] = mapped_column(Text)  # a discount's reason (finance's words; staff-only)
+    purchase_order: Mapped[str] = mapped_column(String(60), default="", server_default="")  # as the line drafted
+    cost_centre: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
     draft: Mapped[InvoiceDraft] = relationship(back_populates="lines")

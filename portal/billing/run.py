@@ -480,7 +480,8 @@ def draft_batch(organization_ids: Sequence[int], *, on: date,
                                     quantity=line.quantity, unit_price_cents=line.unit_price_cents,
                                     amount_cents=line.amount_cents, period_start=line.period_start,
                                     period_end=line.period_end, subscription_id=line.subscription_id,
-                                    change_id=line.change_id)
+                                    change_id=line.change_id, purchase_order=line.purchase_order,
+                                    cost_centre=line.cost_centre)
                    for position, line in enumerate(draft.lines, start=1)]))
     if not made:
         session.rollback()  # nothing written; releases the locks
@@ -531,7 +532,7 @@ def approve_draft(draft_id: int, *, settings: BillingSettings, actor: Actor) -> 
     built = Draft(billing_date=draft.billing_date, period=(draft.period_start, draft.period_end),
                   lines=[LineDraft(LineKind(line.kind), line.description, line.quantity, line.unit_price_cents,
                                    line.amount_cents, line.period_start, line.period_end, line.subscription_id,
-                                   line.change_id) for line in draft.lines],
+                                   line.change_id, line.purchase_order, line.cost_centre) for line in draft.lines],
                   credit_available_cents=min(draft.credit_available_cents, max(balance, 0)))
     [issued] = _write_batch([(row, built)], on=draft.billing_date, settings=settings, actor=actor)
     draft.status = InvoiceDraftStatus.APPROVED

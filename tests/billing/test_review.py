@@ -27,6 +27,7 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from portal.shared.errors import ServiceError
 from portal.subscriptions import service as subscriptions
+from portal.subscriptions.models import Subscription
 from tests import factories
 from tests.billing.routes_review import make_draft
 from tests.fakes.concurrency import concurrently
@@ -357,3 +358,16 @@ def test_a_change_on_a_pending_draft_is_not_drafted_again_the_next_month(app_ctx
         [may_id] = run.run_billing(on=may_1, settings=settings, actor=SYSTEM).drafted
     may = db.session.get(InvoiceDraft, may_id)
     assert [(line.kind, line.quantity) for line in may.lines] == [("recurring", 13)]  # the +3 is April's, once
+
+
+def test_the_purchase_order_and_cost_centre_go_from_the_draft_to_the_invoice(demo, settings):
+    """A subscription's PO and cost centre reach the invoice's lines through the review as through direct issuing."""
+    subscription = db.session.scalars(select(Subscription).where(Subscription.organization_id == demo.id)).one()
+    subscription.purchase_order, subscription.cost_centre = "4500012345", "TI-SP"
+    db.session.commit()
+    draft = drafted(settings)
+    assert (draft.lines[0].purchase_order, draft.lines[0].cost_centre) == ("4500012345", "TI-SP")
+    with clock.frozen(at(date(2026, 4, 2))):
+        outcome = review.approve(draft.id, settings=settings, actor=SYSTEM)
+    [line] = db.session.get(Invoice, outcome.invoice_id).lines
+    assert (line.purchase_order, line.cost_centre) == ("4500012345", "TI-SP")
