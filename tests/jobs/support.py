@@ -96,7 +96,9 @@ def stop_consumers(*consumers: subprocess.Popen, timeout: float = 30) -> None:
             consumer.wait()
 
 
-def wait_for_log(log: Path, text: str, timeout: float = 30) -> bool:
+def wait_for_log(log: Path, text: str, timeout: float = 90) -> bool:
+    """Whether `text` appears in `log` within `timeout` seconds (it returns as soon as it does: a consumer starting
+    on a loaded 2-core machine, importing the portal, was measured to need more than 30 s)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if text in log.read_text():

@@ -73,15 +73,15 @@ print(json.dumps([billing_run_for_day(day).id for _ in range(times)]))
 def produce(env: dict, script: str, *args: str, ready) -> str:
     """Run a producer process alongside the consumers' start (each process takes seconds to import the portal);
     it queues its jobs once `ready()` returned. Its standard output."""
-    producer = subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
-    try:
-        ready()
-        output, _ = producer.communicate("go\n", timeout=60)
-    finally:
-        if producer.poll() is None:
-            producer.kill()
-            producer.wait()
+    with subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as producer:  # its pipes closed however this ends
+        try:
+            ready()
+            output, _ = producer.communicate("go\n", timeout=60)
+        finally:
+            if producer.poll() is None:
+                producer.kill()
+                producer.wait()
     assert producer.returncode == 0
     return output
 
