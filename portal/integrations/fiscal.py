@@ -101,6 +101,7 @@ class FiscalRequest:
     series: str = ""  # the DPS / RPS series (settings)
     number: int = 0  # the DPS / RPS number: gapless per series, taken once per invoice (billing/fiscal.py)
     purchase_order: str = ""  # the customer's purchase order(s), when the invoice's lines carry one
+    replaces: str = ""  # the access key of the note this one substitutes (a reissue; NFS-e Nacional chSubstda)
 
 
 @dataclass(frozen=True)
