@@ -209,7 +209,7 @@ def load(env: str | None = None) -> dict:
         "NFSE_TOT_TRIB_EST_BP": _int("NFSE_TOT_TRIB_EST_BP", 0),
         "NFSE_TOT_TRIB_MUN_BP": _int("NFSE_TOT_TRIB_MUN_BP", 290),
         "NFSE_SIGNATURE_ALGORITHM": os.environ.get("NFSE_SIGNATURE_ALGORITHM", "sha256"),  # or sha1
-        "NFSE_CA_FILE": os.environ.get("NFSE_CA_FILE", ""),  # PEM bundle with the ICP-Brasil roots; system store if empty
+        "NFSE_CA_FILE": os.environ.get("NFSE_CA_FILE", ""),  # ICP-Brasil roots (PEM); system store if empty
         "NFSE_TIMEOUT": float(os.environ.get("NFSE_TIMEOUT", "30")),
         # The reseller's A1 (PKCS#12); outside production a development A1 in instance/ when empty.
         "FISCAL_CERT_FILE": os.environ.get("FISCAL_CERT_FILE", ""),
