@@ -568,6 +568,12 @@ def _fiscal_issued(e: Event) -> str:
     return sentence + (" " + _("Simulação, sem valor fiscal.") if e.after.get("simulated") else "")
 
 
+def _fiscal_cancelled(e: Event) -> str:
+    return _("Nota fiscal nº %(note)s da fatura %(number)s cancelada (motivo %(code)s).",
+             note=e.after.get("number", ""), number=e.names.invoices.get(e.subject_id("invoice") or 0, ""),
+             code=e.after.get("reason_code", ""))
+
+
 def _fiscal_uploaded(e: Event) -> str:
     return _("%(who)s anexou a nota fiscal nº %(note)s à fatura %(number)s.", who=e.who,
              note=e.after.get("number", ""), number=e.names.invoices.get(e.subject_id("invoice") or 0, ""))
@@ -758,6 +764,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.SECOND_COPY_ISSUED: _second_copy,
     T.FISCAL_DOCUMENT_ISSUED: _fiscal_issued,
     T.FISCAL_DOCUMENT_UPLOADED: _fiscal_uploaded,
+    T.FISCAL_DOCUMENT_CANCELLED: _fiscal_cancelled,
     T.PAYMENT_RECORDED: _payment_recorded,
     T.INVOICE_PAID: _invoice_paid,
     T.PAYMENT_REVERSED: _payment_reversed,

@@ -25,6 +25,10 @@ class BillingSettings:
     agency_dv: str = ""
     account_dv: str = ""
     variacao: str = ""
+    # NFS-e (issue 16): the reseller's inscrição municipal and city (IBGE), and the DPS / RPS series.
+    reseller_municipal_registration: str = ""
+    reseller_city_code: str = "3550308"
+    fiscal_series: str = "1"
 
     @classmethod
     def from_config(cls, config) -> "BillingSettings":
@@ -44,4 +48,7 @@ class BillingSettings:
             pix_merchant_name=config["PIX_MERCHANT_NAME"], pix_merchant_city=config["PIX_MERCHANT_CITY"],
             agency_dv=config.get("BOLETO_AGENCY_DV", ""), account_dv=config.get("BOLETO_ACCOUNT_DV", ""),
             variacao=config.get("BOLETO_VARIACAO", ""),
+            reseller_municipal_registration=config.get("RESELLER_MUNICIPAL_REGISTRATION", ""),
+            reseller_city_code=config.get("RESELLER_CITY_CODE") or "3550308",
+            fiscal_series=config.get("NFSE_SERIES") or "1",
         )

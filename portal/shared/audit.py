@@ -88,6 +88,7 @@ class AuditTag(StrEnum):
     SECOND_COPY_ISSUED = "billing:boleto:second_copy_issued"
     FISCAL_DOCUMENT_ISSUED = "billing:fiscal_document:issued"
     FISCAL_DOCUMENT_UPLOADED = "billing:fiscal_document:uploaded"
+    FISCAL_DOCUMENT_CANCELLED = "billing:fiscal_document:cancelled"
     PAYMENT_RECORDED = "billing:payment:recorded"
     INVOICE_PAID = "billing:invoice:paid"
     PAYMENT_REVERSED = "billing:payment:reversed"  # a Pix devolução: part or all of a payment given back
@@ -391,6 +392,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.SECOND_COPY_ISSUED: _l("2ª via de boleto emitida"),
     AuditTag.FISCAL_DOCUMENT_ISSUED: _l("Nota fiscal emitida"),
     AuditTag.FISCAL_DOCUMENT_UPLOADED: _l("Nota fiscal enviada pela equipe"),
+    AuditTag.FISCAL_DOCUMENT_CANCELLED: _l("Nota fiscal cancelada"),
     AuditTag.PAYMENT_RECORDED: _l("Pagamento registrado"),
     AuditTag.REMESSA_GENERATED: _l("Arquivo de remessa gerado para o banco"),
     AuditTag.RETORNO_IMPORTED: _l("Arquivo de retorno do banco importado"),
