@@ -366,6 +366,11 @@ def _security_changed(e: Event) -> str:
     return _("%(who)s deixou de exigir a verificação em duas etapas dos usuários.", who=e.who)
 
 
+def _city_code_changed(e: Event) -> str:
+    return _("%(who)s informou o código IBGE do município da organização: %(code)s.", who=e.who,
+             code=e.after.get("city_code") or "—")
+
+
 def _tenant_changed(e: Event) -> str:
     tenant = e.after.get("microsoft_tenant_id")
     if tenant:
@@ -736,6 +741,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.ORGANIZATION_CREATED: _organization_created,
     T.ORGANIZATION_SECURITY_CHANGED: _security_changed,
     T.ORGANIZATION_TENANT_CHANGED: _tenant_changed,
+    T.ORGANIZATION_CITY_CODE_CHANGED: _city_code_changed,
     T.QUOTE_CONFIRMED: _quote_confirmed,
     T.QUANTITY_INCREASED: _quantity_increased,
     T.QUANTITY_DECREASED: _quantity_decreased,

@@ -256,6 +256,7 @@ def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: 
         db.session.flush()
         record(AuditTag.FISCAL_DOCUMENT_ISSUED, actor=actor, organization_id=invoice.organization_id,
                subject=f"invoice:{invoice.id}", after=_facts(document))
+        _close_rejections(invoice, document)
         db.session.commit()
     except IntegrityError:  # another worker stored it first (the unique invoice_id)
         db.session.rollback()
@@ -264,6 +265,15 @@ def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: 
         db.session.rollback()
         raise
     return document
+
+
+def _close_rejections(invoice: Invoice, document: FiscalDocument) -> None:
+    """The note came out after a rejection (the data were corrected): its open exceptions say so and close."""
+    for row in db.session.scalars(select(BillingException).where(
+            BillingException.invoice_id == invoice.id, BillingException.kind == ExceptionKind.NFSE_REJECTED,
+            BillingException.resolved_at.is_(None))):
+        row.resolved_at = clock.now()
+        row.resolution_note = f"NFS-e {document.number} emitida depois da correção."
 
 
 def _replaced_key(invoice: Invoice) -> str:

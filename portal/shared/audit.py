@@ -53,6 +53,7 @@ class AuditTag(StrEnum):
     ORGANIZATION_CREATED = "accounts:organization:created"
     ORGANIZATION_SECURITY_CHANGED = "accounts:organization:security_changed"
     ORGANIZATION_TENANT_CHANGED = "accounts:organization:tenant_changed"
+    ORGANIZATION_CITY_CODE_CHANGED = "accounts:organization:city_code_changed"
     STAFF_USER_CREATED = "accounts:staff:created"
     CATALOG_FAMILY_CREATED = "catalog:family:created"
     CATALOG_FAMILY_UPDATED = "catalog:family:updated"
@@ -357,6 +358,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.ORGANIZATION_CREATED: _l("Organização criada"),
     AuditTag.ORGANIZATION_SECURITY_CHANGED: _l("Segurança da organização alterada"),
     AuditTag.ORGANIZATION_TENANT_CHANGED: _l("Tenant Microsoft da organização alterado"),
+    AuditTag.ORGANIZATION_CITY_CODE_CHANGED: _l("Código IBGE do município da organização alterado"),
     AuditTag.STAFF_USER_CREATED: _l("Usuário da equipe criado"),
     AuditTag.CATALOG_FAMILY_CREATED: _l("Família de produtos criada"),
     AuditTag.CATALOG_FAMILY_UPDATED: _l("Família de produtos alterada"),

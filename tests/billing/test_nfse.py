@@ -150,7 +150,10 @@ def test_a_customer_without_the_city_code_is_an_exception_naming_the_data(invoic
     assert len(sefin.requests) == seen  # nothing was sent
     invoice.organization.city_code = "3550308"  # corrected: the next sweep sends it (the data changed)
     db.session.commit()
-    assert issue(invoice, issuer, settings) is not None
+    document = issue(invoice, issuer, settings)
+    assert document is not None
+    db.session.refresh(exception)
+    assert exception.resolved_at is not None and document.number in exception.resolution_note
 
 
 def test_an_unavailable_sefin_raises_for_a_retry_with_the_same_number(invoice, issuer, settings, sefin):
@@ -206,3 +209,30 @@ def test_a_refused_cancellation_keeps_the_invoice_and_tells_finance(app, invoice
     assert db.session.get(FiscalDocument, document.id).status == FiscalStatus.ISSUED
     mail = db.session.scalar(select(EmailDelivery).where(EmailDelivery.template == "nfse_cancellation_failed"))
     assert mail is not None and "E0822" in (mail.body_text or "")
+
+
+def test_finance_sets_the_customers_ibge_city_code_on_the_organization_page(login_as, world):
+    client = login_as("staff_financeiro")
+    url = f"/backoffice/organizacoes/{world.demo.id}/municipio"
+    assert client.post(url, data={"city_code": " 3304557 "}).status_code == 302
+    assert world.demo.city_code == "3304557"
+    page = client.get(f"/backoffice/organizacoes/{world.demo.id}").get_data(as_text=True)
+    assert "3304557" in page and 'data-testid="city-code-form"' in page
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.ORGANIZATION_CITY_CODE_CHANGED))
+    assert event.after == {"city_code": "3304557"}
+    for bad, message in (("123", "7 dígitos"), ("9950308", "código do estado")):
+        refused = client.post(url, data={"city_code": bad})
+        assert refused.status_code == 422 and message in refused.get_data(as_text=True)
+        assert bad in refused.get_data(as_text=True)  # kept to be corrected
+    assert world.demo.city_code == "3304557"
+
+
+def test_the_rejection_on_conciliacao_links_to_where_the_data_are_corrected(login_as, world, settings, sefin, issuer):
+    with clock.frozen(NOW):
+        invoice = factories.invoice(world.demo, total_cents=78900)
+    world.demo.city_code = ""
+    db.session.commit()
+    issue(invoice, issuer, settings)
+    page = login_as("staff_financeiro").get("/backoffice/conciliacao").get_data(as_text=True)
+    assert "NFS-e recusada" in page and 'data-testid="nfse-correct-link"' in page
+    assert f"/backoffice/organizacoes/{world.demo.id}#municipio" in page

@@ -1,0 +1,5 @@
+"""Routes of issue 16's NFS-e billing side (tests/test_permissions.py reads these tables)."""
+
+STAFF_ROUTES = {
+    "backoffice.organization_city_code": ("POST", lambda w: {"organization_id": w.other.id}),
+}
