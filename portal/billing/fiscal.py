@@ -303,6 +303,56 @@ def ensure_fiscal_pdf(invoice: Invoice, *, issuer: FiscalIssuer, settings: Billi
     return document
 
 
+# ---------------------------------------------------------------- the DPS a real issuer would send (CLI)
+
+@dataclass(frozen=True)
+class DpsPreview:
+    invoice: Invoice
+    identifier: str
+    data: bytes  # the signed DPS, as the adapter would send it
+    series: str
+    number: int
+    taken: bool  # the invoice's own number (True) or the next free one, not taken (False)
+
+
+_INVOICE_NUMBER = re.compile(r"^\s*(?:([A-Z]{1,3})\s+)?(\d{4})/(\d{1,9})\s*$")
+
+
+def invoice_by_number(text: str) -> Invoice:
+    """The invoice `2026/000123` (a credit note: `NC 2026/000007`); ServiceError when there is none."""
+    match = _INVOICE_NUMBER.match(text or "")
+    if match is None:
+        raise ServiceError(_("Informe o número da fatura como 2026/000123."))
+    series, year, number = match.group(1) or "F", int(match.group(2)), int(match.group(3))
+    found = db.session.scalar(select(Invoice).where(Invoice.series == series, Invoice.year == year,
+                                                    Invoice.number == number))
+    if found is None:
+        raise ServiceError(_("Não há fatura %(number)s.", number=text.strip()))
+    return found
+
+
+def dps_preview(invoice: Invoice, *, settings: BillingSettings, issuer) -> DpsPreview:
+    """The signed DPS `issuer` (an NfseNacionalIssuer) would send for `invoice`, WITHOUT taking a number: the
+    invoice's own when it has one, else the next free one (not stored). ServiceError for what gets no note or
+    lacks the data a DPS needs."""
+    if invoice.kind != InvoiceKind.REGULAR:
+        raise ServiceError(_("A fatura %(number)s é uma nota de crédito: não tem NFS-e.",
+                             number=invoice.display_number))
+    if invoice.status == InvoiceStatus.CANCELLED:
+        raise ServiceError(_("A fatura %(number)s foi cancelada: não tem NFS-e.", number=invoice.display_number))
+    number, taken = next_fiscal_number(invoice, settings)
+    stored = fiscal_number_of(invoice.id)
+    request = fiscal_request(invoice, settings, number=number, replaces=_replaced_key(invoice))
+    if stored is not None:
+        request = dataclasses.replace(request, series=stored.series)
+    try:
+        identifier, data = issuer.signed_dps(request)
+    except FiscalRejected as error:
+        raise ServiceError("; ".join(f"{code} {message}".strip() for code, message in error.errors)) from error
+    return DpsPreview(invoice=invoice, identifier=identifier, data=data, series=request.series, number=number,
+                      taken=taken)
+
+
 # ---------------------------------------------------------------- cancelling
 
 def cancel_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, reason_code: int, reason: str,

@@ -4,6 +4,7 @@ rejections as exceptions for finance, retries with the same number, a note witho
 from datetime import UTC, date, datetime
 
 import pytest
+from lxml import etree
 from sqlalchemy import func, select
 
 from portal.billing import corrections, fiscal
@@ -18,6 +19,7 @@ from portal.billing.models import (
 )
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
+from portal.integrations import nfse_nacional, xmldsig
 from portal.integrations.fiscal import FiscalUnavailable
 from portal.integrations.nfse_nacional import NacionalSettings, NfseNacionalIssuer
 from portal.notifications.models import EmailDelivery
@@ -236,3 +238,38 @@ def test_the_rejection_on_conciliacao_links_to_where_the_data_are_corrected(logi
     page = login_as("staff_financeiro").get("/backoffice/conciliacao").get_data(as_text=True)
     assert "NFS-e recusada" in page and 'data-testid="nfse-correct-link"' in page
     assert f"/backoffice/organizacoes/{world.demo.id}#municipio" in page
+
+
+def test_cli_fiscal_dps_writes_the_signed_dps_without_taking_a_number(app, app_ctx, tmp_path):
+    with clock.frozen(NOW):
+        organization = factories.OrganizationFactory(billing_day=1)
+        invoice = factories.invoice(organization, total_cents=78900)
+        credit = factories.invoice(organization, total_cents=1000, billing_date=date(2026, 4, 2))
+    credit.kind = "credit_note"
+    credit.series = "NC"
+    db.session.commit()
+    output = tmp_path / "dps.xml"
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["fiscal", "dps", invoice.display_number, "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "NOT taken" in result.output and "DEVELOPMENT" in result.output and "nothing was sent" in result.output
+    root = etree.fromstring(output.read_bytes())
+    assert nfse_nacional.schema_errors(root, "DPS_v1.01.xsd") == []
+    assert xmldsig.verify(root) is not None
+    assert root.findtext(f".//{{{nfse_nacional.NS}}}nDPS") == "1"
+    assert db.session.scalar(select(func.count(FiscalNumber.id))) == 0  # nothing taken
+    settings = BillingSettings.from_config(app.config)
+    fiscal.take_fiscal_number(invoice, settings)
+    again = runner.invoke(args=["fiscal", "dps", invoice.display_number, "--output", str(output)])
+    assert again.exit_code == 0 and "the invoice's own DPS number" in again.output
+    for args, reason in ((["9999/000001"], "Não há fatura"), ([credit.display_number], "nota de crédito")):
+        refused = runner.invoke(args=["fiscal", "dps", *args, "--output", str(output)])
+        assert refused.exit_code != 0 and reason in refused.output
+    organization.city_code = ""
+    db.session.commit()
+    refused = runner.invoke(args=["fiscal", "dps", invoice.display_number, "--output", str(output)])
+    assert refused.exit_code != 0 and "IBGE" in refused.output
+    invoice.status = InvoiceStatus.CANCELLED
+    db.session.commit()
+    refused = runner.invoke(args=["fiscal", "dps", invoice.display_number, "--output", str(output)])
+    assert refused.exit_code != 0 and "cancelada" in refused.output
