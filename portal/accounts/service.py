@@ -822,9 +822,14 @@ def valid_city_code(code: str) -> bool:
     return len(code) == 7 and code.isdigit() and int(code[:2]) in IBGE_STATE_CODES
 
 
-def set_city_code(organization: Organization, city_code: str, *, actor: Actor) -> None:
-    """The organization's city as its IBGE code (the NFS-e's cMun). Staff finance or admin; commits."""
-    _require_staff(actor, StaffRole.FINANCEIRO)
+def set_city_code(organization: Organization, city_code: str, *, actor: Actor,
+                  actor_membership: Membership | None = None) -> None:
+    """The organization's city as its IBGE code (the NFS-e's cMun): staff finance or admin, or the organization's
+    Master (`actor_membership`); commits."""
+    if actor_membership is not None:
+        _require_manager(actor_membership, organization)
+    else:
+        _require_staff(actor, StaffRole.FINANCEIRO)
     value = (city_code or "").strip()
     if value and not valid_city_code(value):
         raise ServiceError(_("Código IBGE inválido: são 7 dígitos, começando pelo código do estado (35 para SP)."),
