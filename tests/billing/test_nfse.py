@@ -273,3 +273,19 @@ def test_cli_fiscal_dps_writes_the_signed_dps_without_taking_a_number(app, app_c
     db.session.commit()
     refused = runner.invoke(args=["fiscal", "dps", invoice.display_number, "--output", str(output)])
     assert refused.exit_code != 0 and "cancelada" in refused.output
+
+
+def test_the_invoice_pages_show_the_key_the_cancellation_and_a_pdf_in_preparation(app, login_as, world, settings,
+                                                                                  sefin, pki, monkeypatch):
+    with clock.frozen(NOW):
+        invoice = factories.invoice(world.demo, total_cents=78900)
+    without = NfseNacionalIssuer(NacionalSettings(base_url=sefin.url, ca_file=str(pki.ca_file)), pki.a1,
+                                 pdf=lambda xml: None)
+    document = issue(invoice, without, settings)
+    customer = login_as("master").get(f"/faturas/{invoice.id}").get_data(as_text=True)
+    assert "DANFSe (PDF) em preparação" in customer and 'data-testid="fiscal-pdf"' not in customer
+    monkeypatch.setitem(app.extensions, "fiscal_issuer", without)
+    fiscal.cancel_fiscal_document(invoice, issuer=without, reason_code=9, reason="Fatura emitida em duplicidade",
+                                  actor=SYSTEM)
+    staff = login_as("staff_financeiro").get(f"/backoffice/faturas/{invoice.id}").get_data(as_text=True)
+    assert document.access_key in staff and 'data-testid="fiscal-cancelled"' in staff
