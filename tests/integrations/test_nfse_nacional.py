@@ -204,14 +204,25 @@ def test_a_timeout_after_the_sefin_committed_finds_the_note_on_retry(sefin, pki)
     assert [note for note in sefin.notes.values() if note["id"] == identifier] == [sefin.notes[result.access_key]]
 
 
-def test_a_duplicate_answer_e0014_gives_the_note_back(issuer, sefin, pki):
+def test_a_duplicate_answer_e0014_gives_the_note_back(issuer, sefin, monkeypatch):
     request = contract_request(2026000321)
     first = issuer.issue(request)
     identifier, data = issuer.signed_dps(request)
-    # posting the same DPS by hand: the Sefin says E0014, and the adapter's path for it reads the note back
     status, answer = issuer._call("POST", "/nfse", {"dpsXmlGZipB64": base64.b64encode(gzip.compress(data)).decode()})
-    assert status == 400 and answer["erros"][0]["codigo"] == "E0014"
+    assert status == 400 and answer["erros"][0]["codigo"] == "E0014"  # the Sefin never replays the first answer
+    # Another worker posted it between our GET /dps and our POST: the POST gets E0014 and the note is read back.
+    asked = []
+    real_find = issuer.find
+
+    def find(dps):
+        asked.append(dps)
+        return None if len(asked) == 1 else real_find(dps)
+
+    monkeypatch.setattr(issuer, "find", find)
     assert issuer.issue(request).access_key == first.access_key
+    assert asked == [identifier, identifier]
+    assert sefin.dps_seen.count(identifier) == 3
+    assert len([note for note in sefin.notes.values() if note["id"] == identifier]) == 1
 
 
 def test_a_wrong_client_certificate_is_403_mapped(sefin, pki):
