@@ -213,6 +213,23 @@ def load(env: str | None = None) -> dict:
         "PAULISTANA_CANCEL_CCM_WIDTH": _int("PAULISTANA_CANCEL_CCM_WIDTH", 0),  # 0: 8 (layout 1) / 12 (layout 2)
         "PAULISTANA_CA_FILE": os.environ.get("PAULISTANA_CA_FILE", ""),  # the server's CA if not in the system store
         "PAULISTANA_TIMEOUT": _int("PAULISTANA_TIMEOUT", 60),
+        # NFS-e Nacional (FISCAL_BACKEND=nfse_nacional; README "NFS-e Nacional"). producao_restrita first.
+        "NFSE_ENVIRONMENT": os.environ.get("NFSE_ENVIRONMENT", "producao_restrita"),
+        "NFSE_SEFIN_URL": os.environ.get("NFSE_SEFIN_URL", ""),  # the environment's Sefin when empty
+        "NFSE_SERIES": os.environ.get("NFSE_SERIES", "1"),  # the DPS series: digits only, up to 5
+        "RESELLER_CITY_CODE": os.environ.get("RESELLER_CITY_CODE", "3550308"),  # IBGE code of the reseller's city
+        "NFSE_TAX_REGIME": os.environ.get("NFSE_TAX_REGIME", "opSimpNac"),  # opSimpNac (1) | mei (2) | me_epp (3)
+        "NFSE_ISS_RATE_BP": _int("NFSE_ISS_RATE_BP", 0),  # pAliq in basis points; 0: not sent (E0617)
+        "NFSE_ISS_WITHHELD": os.environ.get("NFSE_ISS_WITHHELD", "") in ("1", "true", "yes"),
+        "NFSE_TOT_TRIB_FED_BP": _int("NFSE_TOT_TRIB_FED_BP", 1345),  # pTotTrib (Lei 12.741), basis points
+        "NFSE_TOT_TRIB_EST_BP": _int("NFSE_TOT_TRIB_EST_BP", 0),
+        "NFSE_TOT_TRIB_MUN_BP": _int("NFSE_TOT_TRIB_MUN_BP", 290),
+        "NFSE_SIGNATURE_ALGORITHM": os.environ.get("NFSE_SIGNATURE_ALGORITHM", "sha256"),  # or sha1
+        "NFSE_CA_FILE": os.environ.get("NFSE_CA_FILE", ""),  # ICP-Brasil roots (PEM); system store if empty
+        "NFSE_TIMEOUT": float(os.environ.get("NFSE_TIMEOUT", "30")),
+        # The reseller's A1 (PKCS#12); outside production a development A1 in instance/ when empty.
+        "FISCAL_CERT_FILE": os.environ.get("FISCAL_CERT_FILE", ""),
+        "FISCAL_CERT_PASSWORD": os.environ.get("FISCAL_CERT_PASSWORD", ""),
         # Payments: "manual" (finance reconciles boleto/Pix/deposit) or "stripe" (card and boleto via Stripe).
         "PAYMENTS_BACKEND": os.environ.get("PAYMENTS_BACKEND", "manual"),
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", ""),

@@ -7,10 +7,12 @@ from flask.cli import AppGroup, with_appcontext
 from portal import demo
 from portal.accounts import service
 from portal.accounts.roles import StaffRole
-from portal.billing import bank, pix_charges
+from portal.billing import bank, fiscal, pix_charges
 from portal.billing.run import organizations_due, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
+from portal.integrations import nfse_nacional
+from portal.integrations.a1 import CertificateError
 from portal.integrations.pix import PixError
 from portal.migrate import alembic_config, upgrade
 from portal.shared import clock
@@ -25,6 +27,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(staff_group)
     app.cli.add_command(billing_group)
+    app.cli.add_command(fiscal_group)
 
 
 db_group = AppGroup("db", help="Database schema (Alembic migrations in migrations/).")
@@ -244,3 +247,30 @@ def pix_webhook_show() -> None:
 def pix_webhook_remove() -> None:
     _pix_webhook(pix_charges.remove_webhook)
     click.echo(f"webhook of key {current_app.config['PIX_KEY']} removed")
+
+
+fiscal_group = AppGroup("fiscal", help="Notas fiscais (NFS-e).")
+
+
+@fiscal_group.command("dps", help="Write the signed DPS the NFS-e Nacional adapter would send for INVOICE_NUMBER "
+                                  "(e.g. 2026/000123), without sending it and without taking a DPS number.")
+@click.argument("invoice_number")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True), help="Where to write it.")
+def fiscal_dps(invoice_number: str, output: str) -> None:
+    settings = BillingSettings.from_config(current_app.config)
+    issuer = current_app.extensions["fiscal_issuer"]
+    try:
+        if issuer.backend != "nfse_nacional":  # e.g. the simulator in development: the same adapter, not sending
+            issuer = nfse_nacional.from_config(current_app.config, current_app.instance_path)
+        preview = fiscal.dps_preview(fiscal.invoice_by_number(invoice_number), settings=settings, issuer=issuer)
+    except (ServiceError, RuntimeError, CertificateError) as error:
+        raise click.ClickException(getattr(error, "message", None) or str(error)) from None
+    with open(output, "wb") as file:
+        file.write(preview.data)
+    origin = ("the invoice's own DPS number" if preview.taken
+              else "the next free DPS number, NOT taken: the real note may get another one")
+    signer = issuer.a1
+    click.echo(f"DPS {preview.identifier} for invoice {preview.invoice.display_number}: series {preview.series}, "
+               f"number {preview.number} ({origin}); signed by {signer.cnpj}"
+               f"{' with the DEVELOPMENT certificate (no authority accepts it)' if signer.development else ''}; "
+               f"written to {output} ({len(preview.data)} bytes); nothing was sent")

@@ -35,7 +35,8 @@ ORGANIZATIONS = [
     {
         "legal_name": "Demo Tecnologia Ltda", "trade_name": "Demo Tecnologia", "cnpj": "11222333000181",
         "street": "Avenida Paulista", "number": "1000", "complement": "10º andar", "district": "Bela Vista",
-        "city": "São Paulo", "state": "SP", "postal_code": "01310100", "billing_day": 10,
+        "city": "São Paulo", "state": "SP", "postal_code": "01310100", "city_code": "3550308",
+        "billing_day": 10,
         "users": [
             ("master@demo.example.com", "Marina Master", {Role.MASTER}),
             ("adm@demo.example.com", "Antônio Adm", {Role.ADM}),
@@ -46,7 +47,8 @@ ORGANIZATIONS = [
     {
         "legal_name": "Outra Empresa S.A.", "trade_name": "Outra Empresa", "cnpj": "12ABC34501DE35",
         "street": "Rua da Assembleia", "number": "10", "complement": "", "district": "Centro",
-        "city": "Rio de Janeiro", "state": "RJ", "postal_code": "20011000", "billing_day": 25,
+        "city": "Rio de Janeiro", "state": "RJ", "postal_code": "20011000", "city_code": "3304557",
+        "billing_day": 25,
         "users": [("master@outra.example.com", "Otávio Master", {Role.MASTER})],
     },
 ]

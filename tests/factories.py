@@ -73,6 +73,7 @@ class OrganizationFactory(Base):
     city = "São Paulo"
     state = "SP"
     postal_code = "01304000"
+    city_code = "3550308"
     billing_day = 10
 
 

@@ -150,6 +150,15 @@ class OrganizationForm(FlaskForm):
             raise ValidationError(_l("CNPJ inválido: confira os dígitos verificadores."))
 
 
+class CityCodeForm(FlaskForm):
+    city_code = StringField(_l("Código IBGE do município"),
+                            filters=[lambda value: value.strip() if isinstance(value, str) else value],
+                            validators=[Optional(),
+                                        Regexp(r"^\d{7}$", message=_l("Informe os 7 dígitos do código IBGE."))],
+                            description=_l("7 dígitos, como 3550308 (São Paulo). "
+                                           "A NFS-e exige o município do tomador."))
+
+
 class TenantForm(FlaskForm):
     tenant_id = StringField(_l("ID do tenant Microsoft (customer id no Partner Center)"),
                             filters=[lambda value: value.strip() if isinstance(value, str) else value],

@@ -367,6 +367,11 @@ def _security_changed(e: Event) -> str:
     return _("%(who)s deixou de exigir a verificação em duas etapas dos usuários.", who=e.who)
 
 
+def _city_code_changed(e: Event) -> str:
+    return _("%(who)s informou o código IBGE do município da organização: %(code)s.", who=e.who,
+             code=e.after.get("city_code") or "—")
+
+
 def _tenant_changed(e: Event) -> str:
     tenant = e.after.get("microsoft_tenant_id")
     if tenant:
@@ -577,6 +582,12 @@ def _fiscal_issued(e: Event) -> str:
     return sentence + (" " + _("Simulação, sem valor fiscal.") if e.after.get("simulated") else "")
 
 
+def _fiscal_cancelled(e: Event) -> str:
+    return _("Nota fiscal nº %(note)s da fatura %(number)s cancelada (motivo %(code)s).",
+             note=e.after.get("number", ""), number=e.names.invoices.get(e.subject_id("invoice") or 0, ""),
+             code=e.after.get("reason_code", ""))
+
+
 def _fiscal_uploaded(e: Event) -> str:
     return _("%(who)s anexou a nota fiscal nº %(note)s à fatura %(number)s.", who=e.who,
              note=e.after.get("number", ""), number=e.names.invoices.get(e.subject_id("invoice") or 0, ""))
@@ -753,6 +764,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.ORGANIZATION_CREATED: _organization_created,
     T.ORGANIZATION_SECURITY_CHANGED: _security_changed,
     T.ORGANIZATION_TENANT_CHANGED: _tenant_changed,
+    T.ORGANIZATION_CITY_CODE_CHANGED: _city_code_changed,
     T.QUOTE_CONFIRMED: _quote_confirmed,
     T.QUANTITY_INCREASED: _quantity_increased,
     T.QUANTITY_DECREASED: _quantity_decreased,
@@ -782,6 +794,7 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.SECOND_COPY_ISSUED: _second_copy,
     T.FISCAL_DOCUMENT_ISSUED: _fiscal_issued,
     T.FISCAL_DOCUMENT_UPLOADED: _fiscal_uploaded,
+    T.FISCAL_DOCUMENT_CANCELLED: _fiscal_cancelled,
     T.PAYMENT_RECORDED: _payment_recorded,
     T.INVOICE_PAID: _invoice_paid,
     T.PAYMENT_REVERSED: _payment_reversed,

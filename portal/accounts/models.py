@@ -65,6 +65,7 @@ class Organization(db.Model):
     city: Mapped[str] = mapped_column(String(100))
     state: Mapped[str] = mapped_column(String(2))  # UF
     postal_code: Mapped[str] = mapped_column(String(8))  # CEP, digits only
+    city_code: Mapped[str] = mapped_column(String(7), default="")  # the city's IBGE code (the NFS-e's cMun)
     # Day of the month the organization is invoiced on (1–31; short months use their last day).
     billing_day: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=OrganizationStatus.ACTIVE)

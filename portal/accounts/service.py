@@ -813,6 +813,36 @@ def set_microsoft_tenant(organization: Organization, tenant_id: str, *, actor: A
     db.session.commit()
 
 
+IBGE_STATE_CODES = frozenset({11, 12, 13, 14, 15, 16, 17, 21, 22, 23, 24, 25, 26, 27, 28, 29, 31, 32, 33, 35, 41,
+                              42, 43, 50, 51, 52, 53})
+
+
+def valid_city_code(code: str) -> bool:
+    """An IBGE município code: 7 digits starting with a state's code (11 Rondônia … 53 Distrito Federal)."""
+    return len(code) == 7 and code.isdigit() and int(code[:2]) in IBGE_STATE_CODES
+
+
+def set_city_code(organization: Organization, city_code: str, *, actor: Actor,
+                  actor_membership: Membership | None = None) -> None:
+    """The organization's city as its IBGE code (the NFS-e's cMun): staff finance or admin, or the organization's
+    Master (`actor_membership`); commits."""
+    if actor_membership is not None:
+        _require_manager(actor_membership, organization)
+    else:
+        _require_staff(actor, StaffRole.FINANCEIRO)
+    value = (city_code or "").strip()
+    if value and not valid_city_code(value):
+        raise ServiceError(_("Código IBGE inválido: são 7 dígitos, começando pelo código do estado (35 para SP)."),
+                           field="city_code")
+    before = organization.city_code or ""
+    if before == value:
+        return
+    organization.city_code = value
+    record(AuditTag.ORGANIZATION_CITY_CODE_CHANGED, actor=actor, organization_id=organization.id,
+           subject=f"organization:{organization.id}", before={"city_code": before}, after={"city_code": value})
+    db.session.commit()
+
+
 # ---------------------------------------------------------------- reads for the pages
 
 def get_user(user_id: int) -> User | None:

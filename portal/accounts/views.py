@@ -21,6 +21,7 @@ from portal.accounts.forms import (
     AcceptInvitationForm,
     ActionForm,
     ChangePasswordForm,
+    CityCodeForm,
     ConfirmPasswordForm,
     EnrolTotpForm,
     ForgotPasswordForm,
@@ -435,7 +436,31 @@ def users():
     return render_template(
         "accounts/users.html", memberships=memberships, role_labels=ROLE_LABELS, role_order=ROLE_ORDER,
         action_form=ActionForm(), security_form=SecurityForm(require_2fa=g.organization.require_2fa),
+        city_form=CityCodeForm(city_code=g.organization.city_code or ""),
     )
+
+
+@bp.post("/usuarios/municipio")
+@requires(Permission.USERS_MANAGE)
+def organization_city_code():
+    """The Master sets the organization's IBGE city code (the NFS-e needs the customer's city)."""
+    form = CityCodeForm()
+    if form.validate_on_submit():
+        try:
+            service.set_city_code(g.organization, form.city_code.data or "", actor=current_actor(),
+                                  actor_membership=g.membership)
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(_("Código IBGE do município salvo."), "success")
+            return redirect(url_for("accounts.users"))
+    memberships = service.organization_memberships(g.organization.id)
+    memberships.sort(key=lambda m: (not m.active, m.user.name.lower()))
+    return render_template(
+        "accounts/users.html", memberships=memberships, role_labels=ROLE_LABELS, role_order=ROLE_ORDER,
+        action_form=ActionForm(), security_form=SecurityForm(require_2fa=g.organization.require_2fa),
+        city_form=form,
+    ), 422
 
 
 @bp.route("/usuarios/convidar", methods=["GET", "POST"])

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 
 from portal.accounts import service as accounts
 from portal.accounts.context import current_actor
-from portal.accounts.forms import OrganizationForm, TenantForm
+from portal.accounts.forms import CityCodeForm, OrganizationForm, TenantForm
 from portal.accounts.models import Membership, User
 from portal.accounts.roles import ROLE_LABELS, ROLE_ORDER, STAFF_ROLE_LABELS, StaffPermission
 from portal.backoffice import bp
@@ -47,7 +47,30 @@ def organization(organization_id: int):
     memberships = accounts.organization_memberships(org.id)
     return render_template("backoffice/organization.html", org=org, memberships=memberships,
                            role_labels=ROLE_LABELS, role_order=ROLE_ORDER,
-                           tenant_form=TenantForm(tenant_id=org.microsoft_tenant_id or ""))
+                           tenant_form=TenantForm(tenant_id=org.microsoft_tenant_id or ""),
+                           city_form=CityCodeForm(city_code=org.city_code or ""))
+
+
+@bp.post("/organizacoes/<int:organization_id>/municipio")
+@staff_requires(StaffPermission.BILLING_MANAGE)
+def organization_city_code(organization_id: int):
+    """The customer's IBGE city code (the NFS-e's cMun): finance corrects it when a note is refused for it."""
+    org = accounts.get_organization(organization_id)
+    if org is None:
+        abort(404)
+    form = CityCodeForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_city_code(org, form.city_code.data or "", actor=current_actor())
+        except ServiceError as error:
+            show_error(form, error)
+        else:
+            flash(_("Código IBGE do município salvo."), "success")
+            return redirect(url_for("backoffice.organization", organization_id=org.id))
+    memberships = accounts.organization_memberships(org.id, invitations=False)
+    return render_template("backoffice/organization.html", org=org, memberships=memberships,
+                           role_labels=ROLE_LABELS, role_order=ROLE_ORDER,
+                           tenant_form=TenantForm(tenant_id=org.microsoft_tenant_id or ""), city_form=form), 422
 
 
 @bp.post("/organizacoes/<int:organization_id>/tenant")
@@ -67,7 +90,8 @@ def organization_tenant(organization_id: int):
             return redirect(url_for("backoffice.organization", organization_id=org.id))
     memberships = accounts.organization_memberships(org.id, invitations=False)
     return render_template("backoffice/organization.html", org=org, memberships=memberships,
-                           role_labels=ROLE_LABELS, role_order=ROLE_ORDER, tenant_form=form), 422
+                           role_labels=ROLE_LABELS, role_order=ROLE_ORDER, tenant_form=form,
+                           city_form=CityCodeForm(city_code=org.city_code or "")), 422
 
 
 @bp.route("/organizacoes/nova", methods=["GET", "POST"])

@@ -6,7 +6,16 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal import jobs
-from portal.billing.models import CreditEntry, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
+from portal.billing import fiscal
+from portal.billing.models import (
+    CreditEntry,
+    FiscalStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+)
 from portal.billing.numbering import CREDIT_NOTE_SERIES, take_number
 from portal.billing.run import Issued, invoice_organization
 from portal.billing.settings import BillingSettings
@@ -31,16 +40,21 @@ def cancel_and_reissue(invoice: Invoice, *, reason: str, settings: BillingSettin
     """Cancel an open invoice that has no (real) nota fiscal and issue its replacement (a new number) for the same
     billing day, from the ledger as it is now. The cancelled invoice stays, marked, with its PDF.
 
+    An NFS-e the portal issued (simulator, NFS-e Nacional, São Paulo) is cancelled at the authority first, reason
+    code 1 (erro na emissão); if the authority refuses, nothing changes (ServiceError; finance gets an e-mail).
+    An uploaded real note is refused: it is cancelled at the city hall and corrected with a credit note.
+
     Two commits: the cancellation, then the replacement; if the second fails, `reissue` completes it.
     """
     reason = _reason(reason)
     db.session.refresh(invoice, with_for_update=True)
-    if invoice.kind != InvoiceKind.REGULAR or invoice.status != InvoiceStatus.OPEN:
-        raise ServiceError(_("Só faturas em aberto podem ser canceladas e reemitidas."))
-    if invoice.fiscal_document is not None and not invoice.fiscal_document.simulated:
-        raise ServiceError(_("Esta fatura já tem nota fiscal: corrija-a com uma nota de crédito."))
-    if invoice.payments:
-        raise ServiceError(_("Esta fatura já recebeu pagamentos: corrija-a com uma nota de crédito."))
+    _check_cancellable(invoice)
+    note = invoice.fiscal_document
+    if note is not None and note.status == FiscalStatus.ISSUED:
+        fiscal.cancel_fiscal_document(invoice, issuer=current_app.extensions["fiscal_issuer"], reason_code=1,
+                                      reason=f"Erro na emissao: {reason}"[:255], actor=actor)  # commits
+        db.session.refresh(invoice, with_for_update=True)
+        _check_cancellable(invoice)
     invoice.status = InvoiceStatus.CANCELLED
     invoice.cancelled_at = clock.now()
     invoice.cancel_reason = reason
@@ -55,6 +69,16 @@ def cancel_and_reissue(invoice: Invoice, *, reason: str, settings: BillingSettin
         jobs.enqueue("billing.ensure_pix_charge", invoice.id)
     db.session.commit()
     return reissue(invoice, settings=settings, actor=actor)
+
+
+def _check_cancellable(invoice: Invoice) -> None:
+    if invoice.kind != InvoiceKind.REGULAR or invoice.status != InvoiceStatus.OPEN:
+        raise ServiceError(_("Só faturas em aberto podem ser canceladas e reemitidas."))
+    note = invoice.fiscal_document
+    if note is not None and note.status == FiscalStatus.ISSUED and note.source == "upload":
+        raise ServiceError(_("Esta fatura já tem nota fiscal: corrija-a com uma nota de crédito."))
+    if invoice.payments:
+        raise ServiceError(_("Esta fatura já recebeu pagamentos: corrija-a com uma nota de crédito."))
 
 
 def replacement_of(invoice: Invoice) -> Invoice | None:

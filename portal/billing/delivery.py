@@ -174,7 +174,8 @@ def documents_ready(invoice: Invoice) -> bool:
     credit notes get none) all exist."""
     boleto = invoice.current_boleto
     return (invoice.pdf_sha256 is not None and (boleto is None or boleto.pdf_sha256 is not None)
-            and (invoice.fiscal_document is not None or invoice.kind != InvoiceKind.REGULAR))
+            and ((invoice.fiscal_document is not None and invoice.fiscal_document.pdf_sha256 is not None)
+                 or invoice.kind != InvoiceKind.REGULAR))
 
 
 def invoice_attachments(invoice: Invoice) -> list[tuple[str, str, str]]:

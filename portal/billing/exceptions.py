@@ -44,6 +44,7 @@ EXCEPTION_KIND_LABELS = {
     ExceptionKind.OVERPAID: _l("Pago a maior"),
     ExceptionKind.UNKNOWN_PIX: _l("Pix desconhecido"),
     ExceptionKind.PAID_AFTER_BAIXA: _l("Pago após a baixa"),
+    ExceptionKind.NFSE_REJECTED: _l("NFS-e recusada"),
 }
 
 

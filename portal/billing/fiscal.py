@@ -10,6 +10,9 @@ Accepted layouts: ABRASF 1.0 and 2.0x (`…/InfNfse`), the Padrão Nacional (`NF
 Paulo's own (`…/NFe` with `ChaveNFe`).
 """
 
+import dataclasses
+import hashlib
+import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -23,17 +26,35 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
-from portal.billing.models import FiscalDocument, Invoice, InvoiceKind, InvoiceStatus, LineKind
+from portal.billing.exceptions import open_exception
+from portal.billing.models import (
+    BillingException,
+    ExceptionKind,
+    FiscalDocument,
+    FiscalNumber,
+    FiscalStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceSeries,
+    InvoiceStatus,
+    LineKind,
+)
+from portal.billing.numbering import take_number
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations.fiscal import (
     SIMULATION_NOTICE,
     Address,
     AwaitingUpload,
+    Cancellation,
     FiscalIssuer,
+    FiscalRejected,
     FiscalRequest,
+    FiscalUnavailable,
+    IssuedNote,
     Party,
 )
+from portal.notifications import service as notifications
 from portal.shared import clock, documents
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
@@ -46,6 +67,7 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # each file of a staff upload
 PDF = "application/pdf"
 XML_FIELD, PDF_FIELD = "xml_file", "pdf_file"  # the upload form's fields, named by ServiceError.field
 _AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,2})?$")  # xs:decimal as the layouts write money: "941.71"
+NUMBERED_BACKENDS = frozenset({"nfse_nacional", "nfse_sao_paulo"})  # issuers that send a numbered DPS / RPS
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
 
 
@@ -76,20 +98,23 @@ def _service_description(invoice: Invoice) -> str:
     return "\n".join(rows)
 
 
-def fiscal_request(invoice: Invoice, settings: BillingSettings) -> FiscalRequest:
+def fiscal_request(invoice: Invoice, settings: BillingSettings, *, number: int = 0,
+                   replaces: str = "") -> FiscalRequest:
     organization = invoice.organization
     return FiscalRequest(
         invoice_number=invoice.display_number, amount_cents=invoice.total_cents, issue_date=clock.today(),
         service_description=service_description(invoice),
         provider=Party(cnpj=cnpj_module.compact(settings.reseller_cnpj), name=settings.reseller_legal_name,
-                       address=Address(street=settings.reseller_address)),
+                       address=Address(street=settings.reseller_address, city_code=settings.reseller_city_code),
+                       municipal_registration=settings.reseller_municipal_registration),
         taker=Party(cnpj=cnpj_module.compact(organization.cnpj), name=organization.legal_name,
                     address=Address(street=organization.street, number=organization.number,
                                     complement=organization.complement or "", district=organization.district,
                                     city=organization.city, state=organization.state,
-                                    postal_code=organization.postal_code)),
+                                    postal_code=organization.postal_code, city_code=organization.city_code or "")),
         discount_cents=invoice.credit_applied_cents,
         purchase_order=dps_purchase_order(line.purchase_order for line in invoice.lines),
+        series=settings.fiscal_series if number else "", number=number, replaces=replaces,
     )
 
 
@@ -101,17 +126,111 @@ def _gets_a_note(invoice: Invoice) -> bool:
     return invoice.kind == InvoiceKind.REGULAR and invoice.status != InvoiceStatus.CANCELLED
 
 
+# ---------------------------------------------------------------- the DPS / RPS number
+
+def numbered(issuer: FiscalIssuer) -> bool:
+    """Whether the issuer sends a numbered request to an authority (the simulator and uploads need no number)."""
+    return issuer.backend in NUMBERED_BACKENDS
+
+
+def _counter_name(series: str) -> str:
+    return f"NFSE{series}"  # its own gapless counter in invoice_series (year 0: the DPS number never restarts)
+
+
+def fiscal_number_of(invoice_id: int) -> FiscalNumber | None:
+    return db.session.scalar(select(FiscalNumber).where(FiscalNumber.invoice_id == invoice_id))
+
+
+def take_fiscal_number(invoice: Invoice, settings: BillingSettings) -> FiscalNumber:
+    """The invoice's DPS / RPS number, taken the first time (gapless per series, under the counter's row lock)
+    and COMMITTED before anything is sent: a retry after a timeout sends the same number. Idempotent."""
+    found = fiscal_number_of(invoice.id)
+    if found is not None:
+        return found
+    try:
+        number = take_number(_counter_name(settings.fiscal_series), 0)
+        row = FiscalNumber(invoice_id=invoice.id, series=settings.fiscal_series, number=number,
+                           created_at=clock.now())
+        db.session.add(row)
+        db.session.flush()
+        db.session.commit()
+    except IntegrityError:  # another worker took it for this invoice first (its number, ours given back)
+        db.session.rollback()
+        return fiscal_number_of(invoice.id)
+    return row
+
+
+def next_fiscal_number(invoice: Invoice, settings: BillingSettings) -> tuple[int, bool]:
+    """(number, taken): the invoice's number if it has one, else the next free one WITHOUT taking it."""
+    found = fiscal_number_of(invoice.id)
+    if found is not None:
+        return found.number, True
+    last = db.session.scalar(select(InvoiceSeries.last_number).where(
+        InvoiceSeries.series == _counter_name(settings.fiscal_series), InvoiceSeries.year == 0))
+    return (last or 0) + 1, False
+
+
+# ---------------------------------------------------------------- rejections
+
+def _fingerprint(request: FiscalRequest) -> str:
+    """What the authority judged, without the issue date: a rejection is not sent again until this changes."""
+    facts = dataclasses.asdict(request)
+    facts.pop("issue_date")
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _open_rejection(invoice_id: int) -> BillingException | None:
+    return db.session.scalar(select(BillingException).where(
+        BillingException.invoice_id == invoice_id, BillingException.kind == ExceptionKind.NFSE_REJECTED,
+        BillingException.resolved_at.is_(None)).order_by(BillingException.id.desc()).limit(1))
+
+
+def rejection_pending(invoice: Invoice, request: FiscalRequest) -> bool:
+    """An open rejection of exactly this request: it is not sent again until the data change or finance resolves
+    the exception ("Resolver" on Conciliação is the retry)."""
+    found = _open_rejection(invoice.id)
+    return found is not None and (found.details or {}).get("fingerprint") == _fingerprint(request)
+
+
+def _report_rejection(invoice: Invoice, error: FiscalRejected, request: FiscalRequest, backend: str) -> None:
+    """A BillingException `nfse_rejeitada` with the authority's codes and messages as they came; commits."""
+    fingerprint = _fingerprint(request)
+    found = _open_rejection(invoice.id)
+    if found is not None and (found.details or {}).get("fingerprint") == fingerprint:
+        return
+    listed = "; ".join(f"{code} {message}".strip() for code, message in error.errors)
+    fields = [field for field in error.fields if field.startswith("taker.")]
+    message = f"NFS-e da fatura {invoice.display_number} recusada ({backend}): {listed}"
+    if fields:
+        message += " — corrija o cadastro do cliente (endereço, CEP ou código IBGE do município) e tente de novo."
+    open_exception(ExceptionKind.NFSE_REJECTED, message[:4000],
+                   {"errors": [list(pair) for pair in error.errors], "fields": list(error.fields),
+                    "customer_data": bool(fields), "organization_id": invoice.organization_id,
+                    "series": request.series, "number": request.number, "backend": backend,
+                    "fingerprint": fingerprint}, invoice=invoice)
+    db.session.commit()
+
+
+# ---------------------------------------------------------------- issuing
+
 def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: BillingSettings,
                            actor: Actor) -> FiscalDocument | None:
     """The invoice's nota fiscal, issued now if it has none yet; commits. Idempotent.
 
-    None for a cancelled invoice or a credit note, and while the issuer waits for a staff upload
-    (FISCAL_BACKEND=upload). The invoice row is locked while issuing, so two workers never issue twice.
+    None for a cancelled invoice or a credit note, while the issuer waits for a staff upload
+    (FISCAL_BACKEND=upload), and while the authority's rejection stands (a `nfse_rejeitada` exception for
+    finance). The invoice row is locked while issuing, so two workers never issue twice. A real issuer gets the
+    invoice's DPS / RPS number, taken and committed before sending; `FiscalUnavailable` propagates (the job retries
+    with the same number).
     """
     found = _document_of(invoice.id)
     if found is not None:
         return found
     if not _gets_a_note(invoice):
+        return None
+    number = take_fiscal_number(invoice, settings).number if numbered(issuer) else 0
+    request = fiscal_request(invoice, settings, number=number, replaces=_replaced_key(invoice))
+    if rejection_pending(invoice, request):
         return None
     try:
         db.session.refresh(invoice, with_for_update=True)
@@ -120,19 +239,26 @@ def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: 
             db.session.commit()  # releases the lock
             return found
         try:
-            result = issuer.issue(fiscal_request(invoice, settings))
+            result = issuer.issue(request)
         except AwaitingUpload:
             db.session.commit()
+            return None
+        except FiscalRejected as error:
+            db.session.rollback()
+            _report_rejection(invoice, error, request, issuer.backend)
             return None
         document = FiscalDocument(
             invoice_id=invoice.id, number=result.number, verification_code=result.verification_code,
             issued_on=result.issued_on, amount_cents=invoice.total_cents, xml=result.xml,
-            pdf_sha256=documents.store(result.pdf, PDF), simulated=result.simulated, source=issuer.backend,
-            created_at=clock.now())
+            pdf_sha256=documents.store(result.pdf, PDF) if result.pdf else None, simulated=result.simulated,
+            source=issuer.backend, created_at=clock.now(), access_key=result.access_key or None,
+            public_url=result.public_url or None, request_id=result.request_id or None,
+            series=request.series or None, dps_number=request.number or None, status=FiscalStatus.ISSUED)
         db.session.add(document)
         db.session.flush()
         record(AuditTag.FISCAL_DOCUMENT_ISSUED, actor=actor, organization_id=invoice.organization_id,
                subject=f"invoice:{invoice.id}", after=_facts(document))
+        _close_rejections(invoice, document)
         db.session.commit()
     except IntegrityError:  # another worker stored it first (the unique invoice_id)
         db.session.rollback()
@@ -143,10 +269,146 @@ def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: 
     return document
 
 
+def _close_rejections(invoice: Invoice, document: FiscalDocument) -> None:
+    """The note came out after a rejection (the data were corrected): its open exceptions say so and close."""
+    for row in db.session.scalars(select(BillingException).where(
+            BillingException.invoice_id == invoice.id, BillingException.kind == ExceptionKind.NFSE_REJECTED,
+            BillingException.resolved_at.is_(None))):
+        row.resolved_at = clock.now()
+        row.resolution_note = f"NFS-e {document.number} emitida depois da correção."
+
+
+def _replaced_key(invoice: Invoice) -> str:
+    """The access key of the note of the invoice this one replaces, when that note is still standing (a reissue
+    whose old note could not be cancelled first is linked as its substitute: chSubstda)."""
+    if invoice.replaces_id is None:
+        return ""
+    old = _document_of(invoice.replaces_id)
+    if old is None or old.status != FiscalStatus.ISSUED or not old.access_key:
+        return ""
+    return old.access_key
+
+
+def ensure_fiscal_pdf(invoice: Invoice, *, issuer: FiscalIssuer, settings: BillingSettings) -> FiscalDocument | None:
+    """A note stored without its DANFSe (the authority's PDF or the local one could not be made then): asked again
+    (the issuer is idempotent for the same series and number and gives the note back with its PDF); commits."""
+    document = _document_of(invoice.id)
+    if (document is None or document.pdf_sha256 is not None or document.source != issuer.backend
+            or document.status != FiscalStatus.ISSUED or not document.dps_number):
+        return document
+    request = fiscal_request(invoice, settings, number=document.dps_number)
+    request = dataclasses.replace(request, series=document.series or request.series)
+    result = issuer.issue(request)
+    if result.pdf:
+        document.pdf_sha256 = documents.store(result.pdf, PDF)
+        db.session.commit()
+    return document
+
+
+# ---------------------------------------------------------------- the DPS a real issuer would send (CLI)
+
+@dataclass(frozen=True)
+class DpsPreview:
+    invoice: Invoice
+    identifier: str
+    data: bytes  # the signed DPS, as the adapter would send it
+    series: str
+    number: int
+    taken: bool  # the invoice's own number (True) or the next free one, not taken (False)
+
+
+_INVOICE_NUMBER = re.compile(r"^\s*(?:([A-Z]{1,3})\s+)?(\d{4})/(\d{1,9})\s*$")
+
+
+def invoice_by_number(text: str) -> Invoice:
+    """The invoice `2026/000123` (a credit note: `NC 2026/000007`); ServiceError when there is none."""
+    match = _INVOICE_NUMBER.match(text or "")
+    if match is None:
+        raise ServiceError(_("Informe o número da fatura como 2026/000123."))
+    series, year, number = match.group(1) or "F", int(match.group(2)), int(match.group(3))
+    found = db.session.scalar(select(Invoice).where(Invoice.series == series, Invoice.year == year,
+                                                    Invoice.number == number))
+    if found is None:
+        raise ServiceError(_("Não há fatura %(number)s.", number=text.strip()))
+    return found
+
+
+def dps_preview(invoice: Invoice, *, settings: BillingSettings, issuer) -> DpsPreview:
+    """The signed DPS `issuer` (an NfseNacionalIssuer) would send for `invoice`, WITHOUT taking a number: the
+    invoice's own when it has one, else the next free one (not stored). ServiceError for what gets no note or
+    lacks the data a DPS needs."""
+    if invoice.kind != InvoiceKind.REGULAR:
+        raise ServiceError(_("A fatura %(number)s é uma nota de crédito: não tem NFS-e.",
+                             number=invoice.display_number))
+    if invoice.status == InvoiceStatus.CANCELLED:
+        raise ServiceError(_("A fatura %(number)s foi cancelada: não tem NFS-e.", number=invoice.display_number))
+    number, taken = next_fiscal_number(invoice, settings)
+    stored = fiscal_number_of(invoice.id)
+    request = fiscal_request(invoice, settings, number=number, replaces=_replaced_key(invoice))
+    if stored is not None:
+        request = dataclasses.replace(request, series=stored.series)
+    try:
+        identifier, data = issuer.signed_dps(request)
+    except FiscalRejected as error:
+        raise ServiceError("; ".join(f"{code} {message}".strip() for code, message in error.errors)) from error
+    return DpsPreview(invoice=invoice, identifier=identifier, data=data, series=request.series, number=number,
+                      taken=taken)
+
+
+# ---------------------------------------------------------------- cancelling
+
+def cancel_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, reason_code: int, reason: str,
+                           actor: Actor) -> FiscalDocument | None:
+    """Cancel the invoice's note at the authority (reason code 1 erro na emissão, 2 serviço não prestado,
+    9 outros) before the invoice itself is cancelled; commits. A refusal or an unreachable authority is a
+    ServiceError (the invoice stays as it is) and an e-mail to finance. A simulated note is marked cancelled
+    without asking anyone; an uploaded one must be cancelled at the city hall (ServiceError)."""
+    document = _document_of(invoice.id)
+    if document is None or document.status == FiscalStatus.CANCELLED:
+        return document
+    if document.source == issuer.backend:
+        note = IssuedNote(number=document.number, verification_code=document.verification_code,
+                          issued_on=document.issued_on, access_key=document.access_key or "",
+                          series=document.series or "", rps_number=document.dps_number or 0,
+                          provider_cnpj=cnpj_module.compact(current_reseller_cnpj(invoice, document)))
+        try:
+            outcome = issuer.cancel(note, Cancellation(reason_code=reason_code, reason=reason))
+        except (FiscalRejected, FiscalUnavailable, AwaitingUpload) as error:
+            db.session.rollback()
+            errors = getattr(error, "errors", None) or [("", str(error))]
+            notifications.nfse_cancellation_failed(invoice=invoice, errors=errors)
+            db.session.commit()
+            listed = "; ".join(f"{code} {message}".strip() for code, message in errors)
+            raise ServiceError(_("A prefeitura não cancelou a nota fiscal %(number)s: %(errors)s",
+                                 number=document.number, errors=listed)) from error
+        cancellation_xml, cancelled_on = outcome.xml, outcome.cancelled_at
+    elif document.simulated:
+        cancellation_xml, cancelled_on = "", clock.today()
+    else:
+        raise ServiceError(_("Esta nota fiscal foi enviada pela equipe: cancele-a no portal da prefeitura e "
+                             "corrija a fatura com uma nota de crédito."))
+    document.status = FiscalStatus.CANCELLED
+    document.cancelled_at = clock.now()
+    document.cancellation_xml = cancellation_xml
+    record(AuditTag.FISCAL_DOCUMENT_CANCELLED, actor=actor, organization_id=invoice.organization_id,
+           subject=f"invoice:{invoice.id}", after={**_facts(document), "reason_code": reason_code,
+                                                    "reason": reason, "cancelled_on": cancelled_on.isoformat()})
+    db.session.commit()
+    return document
+
+
+def current_reseller_cnpj(invoice: Invoice, document: FiscalDocument) -> str:
+    """The prestador's CNPJ of a stored note: read from its XML (emit/prest), the reseller's today otherwise."""
+    found = re.search(r"<(?:\w+:)?(?:emit|prest)>\s*<(?:\w+:)?CNPJ>(\d{14})<", document.xml or "")
+    return found.group(1) if found else ""
+
+
 def _facts(document: FiscalDocument) -> dict:
     return {"number": document.number, "verification_code": document.verification_code,
             "issued_on": document.issued_on.isoformat(), "amount_cents": document.amount_cents,
-            "simulated": document.simulated, "source": document.source, "pdf_sha256": document.pdf_sha256}
+            "simulated": document.simulated, "source": document.source, "pdf_sha256": document.pdf_sha256,
+            **({"access_key": document.access_key, "series": document.series, "dps_number": document.dps_number}
+               if document.access_key or document.dps_number else {})}
 
 
 # ---------------------------------------------------------------- reading an uploaded NFS-e XML
@@ -451,6 +713,8 @@ def fiscal_pdf(invoice: Invoice) -> tuple[FiscalDocument, bytes]:
     document = _document_of(invoice.id)
     if document is None:
         raise NotFound(_("Esta fatura ainda não tem nota fiscal."))
+    if document.pdf_sha256 is None:
+        raise NotFound(_("O PDF desta nota fiscal ainda está sendo gerado. Tente de novo em alguns minutos."))
     content, _content_type = documents.load(document.pdf_sha256)
     return document, content
 

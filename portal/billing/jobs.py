@@ -15,10 +15,11 @@ from sqlalchemy import and_, exists, or_, select
 
 from portal.billing import bank_transfer, delivery, documents, dunning, fiscal, pack, payments, pix_charges, review
 from portal.billing.delivery import has_recipient
-from portal.billing.models import Boleto, FiscalDocument, Invoice, InvoiceKind, InvoiceStatus
+from portal.billing.models import Boleto, FiscalDocument, FiscalStatus, Invoice, InvoiceKind, InvoiceStatus
 from portal.billing.run import billing_days_back, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
+from portal.integrations.fiscal import FiscalUnavailable
 from portal.integrations.pix import PixError
 from portal.jobs import periodic_task, task
 from portal.shared import clock
@@ -45,8 +46,13 @@ def complete_invoice(invoice_id: int) -> str:
         except PixError:  # the PSP is down: the documents say "Pix em preparação"; ensure_pix_charge retries
             db.session.rollback()
     documents.ensure_invoice_documents(invoice, settings=settings, actor=SYSTEM)
-    fiscal.ensure_fiscal_document(invoice, issuer=current_app.extensions["fiscal_issuer"], settings=settings,
-                                  actor=SYSTEM)
+    issuer = current_app.extensions["fiscal_issuer"]
+    # FiscalUnavailable propagates: the job is retried, with the same DPS / RPS number (taken once per invoice).
+    fiscal.ensure_fiscal_document(invoice, issuer=issuer, settings=settings, actor=SYSTEM)
+    try:
+        fiscal.ensure_fiscal_pdf(invoice, issuer=issuer, settings=settings)
+    except FiscalUnavailable:  # the note is kept; the sweep asks for its PDF again
+        db.session.rollback()
     delivery.send_invoice(invoice, actor=SYSTEM)
     return "complete"
 
@@ -129,7 +135,8 @@ def sweep_invoices() -> int:
     if waiting_for_upload:
         missing.append(and_(FiscalDocument.id.is_not(None), unsent))
     else:
-        missing += [FiscalDocument.id.is_(None), unsent]
+        missing += [FiscalDocument.id.is_(None), unsent,
+                    and_(FiscalDocument.pdf_sha256.is_(None), FiscalDocument.status == FiscalStatus.ISSUED)]
     pending = db.session.scalars(
         select(Invoice.id).outerjoin(FiscalDocument, FiscalDocument.invoice_id == Invoice.id)
         .where(Invoice.kind == InvoiceKind.REGULAR, Invoice.status != InvoiceStatus.CANCELLED, or_(*missing))

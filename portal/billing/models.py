@@ -12,6 +12,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -199,10 +200,18 @@ class FiscalDocument(db.Model):
     issued_on: Mapped[date] = mapped_column(Date)
     amount_cents: Mapped[int] = mapped_column(Integer)
     xml: Mapped[str] = mapped_column(Text)
-    pdf_sha256: Mapped[str] = mapped_column(String(64))  # the DANFSe
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))  # the DANFSe; None until it could be fetched/made
     simulated: Mapped[bool] = mapped_column(Boolean)  # "SEM VALOR FISCAL"
-    source: Mapped[str] = mapped_column(String(20))  # "simulator" | "upload"
+    source: Mapped[str] = mapped_column(String(20))  # "simulator" | "upload" | "nfse_nacional" | "nfse_sao_paulo"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    access_key: Mapped[str | None] = mapped_column(String(50))  # NFS-e Nacional: the chave de acesso
+    public_url: Mapped[str | None] = mapped_column(String(300))
+    request_id: Mapped[str | None] = mapped_column(String(60))  # the DPS Id (São Paulo: series + RPS number)
+    series: Mapped[str | None] = mapped_column(String(5))  # the DPS / RPS series and number it was issued with
+    dps_number: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="issued")  # FiscalStatus
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancellation_xml: Mapped[str | None] = mapped_column(Text)  # the authority's registered cancellation
 
     invoice: Mapped[Invoice] = relationship(back_populates="fiscal_document")
 
@@ -436,6 +445,7 @@ class ExceptionKind(StrEnum):
     OVERPAID = "pago_a_maior"  # an automatic payment went beyond what was due: the excess became credit
     UNKNOWN_PIX = "pix_desconhecido"  # a Pix whose txid matches no charge (PixReceipt without payment)
     PAID_AFTER_BAIXA = "pago_apos_baixa"  # the bank paid a boleto whose baixa had been sent
+    NFSE_REJECTED = "nfse_rejeitada"  # the city hall / Sefin refused the invoice's NFS-e (its codes and messages)
 
 
 class BillingException(db.Model):
@@ -682,3 +692,22 @@ class InvoiceDraftLine(db.Model):
     cost_centre: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
     draft: Mapped[InvoiceDraft] = relationship(back_populates="lines")
+
+
+class FiscalStatus(StrEnum):
+    ISSUED = "issued"
+    CANCELLED = "cancelled"
+
+
+class FiscalNumber(db.Model):
+    """The DPS / RPS number of an invoice's NFS-e: gapless per series, taken once per invoice and committed BEFORE
+    the request is sent (a retry after a timeout sends the same number; the authority answers with the same note)."""
+
+    __tablename__ = "fiscal_numbers"
+    __table_args__ = (UniqueConstraint("series", "number", name="uq_fiscal_numbers_series_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), unique=True)
+    series: Mapped[str] = mapped_column(String(5))
+    number: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -29,6 +29,10 @@ class BillingSettings:
     # date is flagged to finance.
     review: bool = False
     review_lead_days: int = 3
+    # NFS-e (issue 16): the reseller's inscrição municipal and city (IBGE), and the DPS / RPS series.
+    reseller_municipal_registration: str = ""
+    reseller_city_code: str = "3550308"
+    fiscal_series: str = "1"
 
     @classmethod
     def from_config(cls, config) -> "BillingSettings":
@@ -50,4 +54,8 @@ class BillingSettings:
             variacao=config.get("BOLETO_VARIACAO", ""),
             review=bool(config.get("BILLING_REVIEW", False)),
             review_lead_days=int(config.get("BILLING_REVIEW_LEAD_DAYS", 3)),
+            reseller_municipal_registration=config.get("RESELLER_MUNICIPAL_REGISTRATION", ""),
+            reseller_city_code=config.get("RESELLER_CITY_CODE") or "3550308",
+            fiscal_series=(config.get("PAULISTANA_RPS_SERIES") if config.get("FISCAL_BACKEND") == "nfse_sao_paulo"
+                           else config.get("NFSE_SERIES")) or "1",
         )

@@ -104,6 +104,7 @@ class FiscalRequest:
     # The customer's purchase-order number(s) (DPS infDPS/serv/infoCompl/xPed, 1–60 characters): the one PO the
     # invoice's lines share, or several joined "4500012345,4500012399" cut to 60; "" = none (leave xPed out).
     purchase_order: str = ""
+    replaces: str = ""  # the access key of the note this one substitutes (a reissue; NFS-e Nacional chSubstda)
 
 
 @dataclass(frozen=True)

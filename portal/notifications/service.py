@@ -214,6 +214,29 @@ def order_failed_staff(*, order) -> list[EmailDelivery]:
             for person in people]
 
 
+def nfse_cancellation_failed(*, invoice, errors: list[tuple[str, str]]) -> list[EmailDelivery]:
+    """The authority refused (or could not be reached for) the cancellation of an invoice's NFS-e: to each active
+    staff "financeiro" user (MAIL_STAFF_TO when there is none), with the authority's codes and messages as-is."""
+
+    organization = db.session.get(Organization, invoice.organization_id)
+    context = {"invoice": invoice, "organization": organization, "errors": errors,
+               "url": absolute_url("backoffice.invoice", invoice_id=invoice.id)}
+
+    def subject():
+        return _("NFS-e da fatura %(number)s não foi cancelada — %(org)s", number=invoice.display_number,
+                 org=organization.display_name)
+
+    people = _staff_with_role(StaffRole.FINANCEIRO)
+    if not people:
+        return [queue_email("nfse_cancellation_failed", to=[current_app.config["MAIL_STAFF_TO"]], subject_fn=subject,
+                            context={**context, "person": None}, language=current_app.config["BABEL_DEFAULT_LOCALE"],
+                            organization_id=invoice.organization_id)]
+    return [queue_email("nfse_cancellation_failed", to=[person.email], subject_fn=subject,
+                        context={**context, "person": person}, language=_language(person),
+                        organization_id=invoice.organization_id)
+            for person in people]
+
+
 # ---------------------------------------------------------------- support tickets ("Chamados")
 # Customer e-mails are built only from what the customer may see: a staff reply (MessageKind.MESSAGE) or a status
 # change. Internal notes are never passed here.

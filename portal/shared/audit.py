@@ -53,6 +53,7 @@ class AuditTag(StrEnum):
     ORGANIZATION_CREATED = "accounts:organization:created"
     ORGANIZATION_SECURITY_CHANGED = "accounts:organization:security_changed"
     ORGANIZATION_TENANT_CHANGED = "accounts:organization:tenant_changed"
+    ORGANIZATION_CITY_CODE_CHANGED = "accounts:organization:city_code_changed"
     STAFF_USER_CREATED = "accounts:staff:created"
     CATALOG_FAMILY_CREATED = "catalog:family:created"
     CATALOG_FAMILY_UPDATED = "catalog:family:updated"
@@ -92,6 +93,7 @@ class AuditTag(StrEnum):
     SECOND_COPY_ISSUED = "billing:boleto:second_copy_issued"
     FISCAL_DOCUMENT_ISSUED = "billing:fiscal_document:issued"
     FISCAL_DOCUMENT_UPLOADED = "billing:fiscal_document:uploaded"
+    FISCAL_DOCUMENT_CANCELLED = "billing:fiscal_document:cancelled"
     PAYMENT_RECORDED = "billing:payment:recorded"
     INVOICE_PAID = "billing:invoice:paid"
     PAYMENT_REVERSED = "billing:payment:reversed"  # a Pix devolução: part or all of a payment given back
@@ -362,6 +364,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.ORGANIZATION_CREATED: _l("Organização criada"),
     AuditTag.ORGANIZATION_SECURITY_CHANGED: _l("Segurança da organização alterada"),
     AuditTag.ORGANIZATION_TENANT_CHANGED: _l("Tenant Microsoft da organização alterado"),
+    AuditTag.ORGANIZATION_CITY_CODE_CHANGED: _l("Código IBGE do município da organização alterado"),
     AuditTag.STAFF_USER_CREATED: _l("Usuário da equipe criado"),
     AuditTag.CATALOG_FAMILY_CREATED: _l("Família de produtos criada"),
     AuditTag.CATALOG_FAMILY_UPDATED: _l("Família de produtos alterada"),
@@ -401,6 +404,7 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.SECOND_COPY_ISSUED: _l("2ª via de boleto emitida"),
     AuditTag.FISCAL_DOCUMENT_ISSUED: _l("Nota fiscal emitida"),
     AuditTag.FISCAL_DOCUMENT_UPLOADED: _l("Nota fiscal enviada pela equipe"),
+    AuditTag.FISCAL_DOCUMENT_CANCELLED: _l("Nota fiscal cancelada"),
     AuditTag.PAYMENT_RECORDED: _l("Pagamento registrado"),
     AuditTag.REMESSA_GENERATED: _l("Arquivo de remessa gerado para o banco"),
     AuditTag.RETORNO_IMPORTED: _l("Arquivo de retorno do banco importado"),

@@ -1,0 +1,103 @@
+"""What every `FiscalIssuer` must do, as a base class of tests (the São Paulo adapter joins at merge).
+
+A test module subclasses `FiscalIssuerContract` and provides the fixtures:
+- `issuer`: the adapter, talking to its fake (or in process, the simulator);
+- `authority`: an `AuthorityControl` over the fake, or None for an issuer that has no authority (the simulator);
+  the tests that need to make the authority refuse or fail are in `AuthorityContract`.
+"""
+
+from datetime import date
+from typing import Protocol
+
+import pytest
+
+from portal.integrations.fiscal import (
+    Address,
+    Cancellation,
+    FiscalRejected,
+    FiscalRequest,
+    FiscalResult,
+    FiscalUnavailable,
+    IssuedNote,
+    Party,
+)
+
+PROVIDER_CNPJ = "11222333000181"
+PROVIDER = Party(cnpj=PROVIDER_CNPJ, name="REVENDA EXEMPLO LTDA",
+                 address=Address(street="Avenida Brigadeiro Faria Lima, 3000 – São Paulo/SP", city_code="3550308"),
+                 municipal_registration="")
+TAKER = Party(cnpj="11444777000161", name="CLIENTE EXEMPLO LTDA", email="financeiro@cliente.example",
+              address=Address(street="AVENIDA PAULISTA", number="1000", complement="CONJ 101", district="BELA VISTA",
+                              city="São Paulo", state="SP", postal_code="01310100", city_code="3550308"))
+
+
+def contract_request(number: int = 2026000123, **changes) -> FiscalRequest:
+    fields = {"invoice_number": f"{str(number)[:4]}/{str(number)[4:]}", "amount_cents": 94171,
+              "issue_date": date(2026, 3, 2),
+              "service_description": "Licenca Microsoft 365 Business Standard - 10 usuarios - marco/2026",
+              "provider": PROVIDER, "taker": TAKER, "discount_cents": 5829, "series": "1", "number": number}
+    return FiscalRequest(**{**fields, **changes})
+
+
+class AuthorityControl(Protocol):
+    def reject_next(self, code: str) -> None: ...
+
+    def fail_next(self, count: int = 1) -> None: ...
+
+    def notes_issued(self) -> int: ...
+
+
+def note_of(result: FiscalResult, request: FiscalRequest) -> IssuedNote:
+    return IssuedNote(number=result.number, verification_code=result.verification_code, issued_on=result.issued_on,
+                      access_key=result.access_key, series=request.series, rps_number=request.number,
+                      provider_cnpj=request.provider.cnpj)
+
+
+class FiscalIssuerContract:
+    def test_issuing_gives_a_note_with_its_document(self, issuer):
+        request = contract_request(2026000201)
+        result = issuer.issue(request)
+        assert result.number and result.verification_code
+        assert result.xml.lstrip().startswith("<?xml")
+        assert isinstance(result.issued_on, date)
+        assert result.pdf is None or result.pdf.startswith(b"%PDF-")
+
+    def test_issuing_the_same_series_and_number_again_gives_the_same_note(self, issuer):
+        request = contract_request(2026000202)
+        first = issuer.issue(request)
+        again = issuer.issue(request)
+        assert (again.number, again.verification_code) == (first.number, first.verification_code)
+
+    def test_an_issued_note_can_be_cancelled(self, issuer):
+        request = contract_request(2026000203)
+        result = issuer.issue(request)
+        cancelled = issuer.cancel(note_of(result, request),
+                                  Cancellation(reason_code=1, reason="Erro na emissão: valor divergente"))
+        assert cancelled.xml and isinstance(cancelled.cancelled_at, date)
+
+
+class AuthorityContract(FiscalIssuerContract):
+    def test_a_refusal_is_fiscal_rejected_with_the_code_and_message(self, issuer, authority):
+        authority.reject_next("E0310")
+        with pytest.raises(FiscalRejected) as caught:
+            issuer.issue(contract_request(2026000204))
+        assert [code for code, _message in caught.value.errors] == ["E0310"]
+        assert all(message for _code, message in caught.value.errors)
+
+    def test_a_server_error_is_unavailable_and_the_retry_issues_one_note(self, issuer, authority):
+        request = contract_request(2026000205)
+        before = authority.notes_issued()
+        authority.fail_next(1)
+        with pytest.raises(FiscalUnavailable):
+            issuer.issue(request)
+        result = issuer.issue(request)
+        assert result.number
+        assert authority.notes_issued() == before + 1
+
+    def test_cancelling_twice_is_refused(self, issuer, authority):
+        request = contract_request(2026000206)
+        result = issuer.issue(request)
+        note = note_of(result, request)
+        issuer.cancel(note, Cancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
+        with pytest.raises(FiscalRejected):
+            issuer.cancel(note, Cancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
