@@ -53,7 +53,7 @@ from portal.catalog.views import bp as catalog_bp
 from portal.cli import register as register_cli
 from portal.extensions import babel, csrf, db, login_manager
 from portal.health import bp as health_bp
-from portal.integrations import esign, fiscal, mailer, nfse_nacional, partner_center, payments, pix, teams
+from portal.integrations import esign, fiscal_issuers, mailer, partner_center, payments, pix, teams
 from portal.jobs import tasks as _tasks  # noqa: F401 - every job's name, for jobs.enqueue
 from portal.offers.views import bp as offers_bp
 from portal.onboarding.webhooks import bp as onboarding_webhooks_bp
@@ -225,10 +225,7 @@ def _init_integrations(app: Flask) -> None:
     app.extensions["payment_gateway"] = payments.from_config(app.config)
     app.extensions["pix_provider"] = pix.from_config(app.config)  # None with PIX_BACKEND=static
 
-    if app.config.get("FISCAL_BACKEND") == "nfse_nacional":
-        app.extensions["fiscal_issuer"] = nfse_nacional.from_config(app.config, app.instance_path)
-    else:
-        app.extensions["fiscal_issuer"] = fiscal.from_config(app.config)
+    app.extensions["fiscal_issuer"] = fiscal_issuers.from_config(app.config, app.instance_path)
     app.extensions["bank_simulator"] = bank_simulator.from_config(app.config)  # None with BANK_BACKEND=none
 
     app.extensions["esign"] = esign.from_config(app.config)

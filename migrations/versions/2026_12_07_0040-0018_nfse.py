@@ -5,7 +5,7 @@ is sent; fiscal_documents gains the access key, public URL, request id, series a
 (time and the authority's XML) and its PDF may be missing for a while; organizations gain city_code (IBGE, 7 digits).
 
 Revision ID: 0018_nfse
-Revises: 0013_pix_refunds
+Revises: 0017_invoice_review
 Created: 2026-12-07 00:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import portal.shared.dbtypes
 
 revision = '0018_nfse'
-down_revision = '0013_pix_refunds'
+down_revision = "0017_invoice_review"
 branch_labels = None
 depends_on = None
 

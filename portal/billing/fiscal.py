@@ -98,6 +98,13 @@ def _service_description(invoice: Invoice) -> str:
     return "\n".join(rows)
 
 
+def _line_discounts(invoice: Invoice) -> int:
+    """Centavos of the one-off discounts finance gave on the invoice's lines (billing/review.py: negative adjustment
+    lines): on the NFS-e they are discount like the credit applied, so gross = net + discounts."""
+    return -sum(line.amount_cents for line in invoice.lines
+                if line.kind == LineKind.ADJUSTMENT and line.amount_cents < 0)
+
+
 def fiscal_request(invoice: Invoice, settings: BillingSettings, *, number: int = 0,
                    replaces: str = "") -> FiscalRequest:
     organization = invoice.organization
@@ -112,7 +119,7 @@ def fiscal_request(invoice: Invoice, settings: BillingSettings, *, number: int =
                                     complement=organization.complement or "", district=organization.district,
                                     city=organization.city, state=organization.state,
                                     postal_code=organization.postal_code, city_code=organization.city_code or "")),
-        discount_cents=invoice.credit_applied_cents,
+        discount_cents=invoice.credit_applied_cents + _line_discounts(invoice),
         purchase_order=dps_purchase_order(line.purchase_order for line in invoice.lines),
         series=settings.fiscal_series if number else "", number=number, replaces=replaces,
     )

@@ -35,7 +35,6 @@ No taxes are computed (no Aliquota, no ValorIss): a simulated note must not pret
 
 import base64
 import hashlib
-import importlib
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -314,18 +313,11 @@ class UploadOnly:
 
 
 # Adapters in their own modules (they import this module's dataclasses, so this module names them as strings).
-ADAPTER_MODULES = {"nfse_sao_paulo": ("portal.integrations.nfse_sao_paulo", "SaoPauloIssuer")}
-
-
 def from_config(config: dict) -> FiscalIssuer:
-    """The issuer `FISCAL_BACKEND` names: "simulator" (default), "upload" or one of `ADAPTER_MODULES`."""
+    """The issuers of this module: "simulator" (default) or "upload" (the real adapters: fiscal_issuers.py)."""
     backend = config.get("FISCAL_BACKEND") or "simulator"
     if backend == "simulator":
         return FiscalSimulator()
     if backend == "upload":
         return UploadOnly()
-    if backend in ADAPTER_MODULES:
-        module, name = ADAPTER_MODULES[backend]
-        return getattr(importlib.import_module(module), name).from_config(config)
-    raise RuntimeError(f"FISCAL_BACKEND must be 'simulator' or 'upload', not {backend!r} "
-                       f"(or an adapter: {', '.join(ADAPTER_MODULES)})")
+    raise RuntimeError(f"FISCAL_BACKEND must be 'simulator' or 'upload', not {backend!r}")

@@ -385,8 +385,8 @@ class SaoPauloIssuer:
         return urllib.request.build_opener(http_kit.NoRedirects, urllib.request.HTTPSHandler(context=context))
 
     @classmethod
-    def from_config(cls, config) -> "SaoPauloIssuer":
-        a1 = a1_module.from_config(config, config.get("FISCAL_INSTANCE_PATH") or "instance",
+    def from_config(cls, config, instance_path: str) -> "SaoPauloIssuer":
+        a1 = a1_module.from_config(config, instance_path,
                                    cnpj=config.get("RESELLER_CNPJ", ""), name=config.get("RESELLER_LEGAL_NAME", ""))
         if a1 is None:
             raise RuntimeError("FISCAL_BACKEND=nfse_sao_paulo needs FISCAL_CERT_FILE (the reseller's A1)")

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.billing import review, run
+from portal.billing import fiscal, review, run
 from portal.billing.jobs import flag_late_drafts
 from portal.billing.models import (
     Boleto,
@@ -224,6 +224,9 @@ def test_a_discount_needs_a_reason_lowers_the_total_never_below_zero_and_is_audi
     assert (invoice.subtotal_cents, invoice.credit_applied_cents, invoice.total_cents, invoice.status) == (
         40000, 40000, 0, InvoiceStatus.PAID)
     assert invoice.boletos == []
+    # On the NFS-e the discount is a discount like the credit: gross R$ 789,00 = net 0 + 400,00 + 389,00.
+    request = fiscal.fiscal_request(invoice, settings)
+    assert (request.amount_cents, request.discount_cents) == (0, 78900)
 
 
 def test_approval_never_applies_more_credit_than_the_ledger_still_has(app_ctx, settings, world):

@@ -1,4 +1,5 @@
-"""What every `FiscalIssuer` must do, as a base class of tests (the São Paulo adapter joins at merge).
+"""What every `FiscalIssuer` must do, as a base class of tests: the simulator, the NFS-e Nacional adapter and the São
+Paulo adapter run it (test_fiscal_contract.py, test_nfse_nacional.py, test_nfse_sao_paulo.py).
 
 A test module subclasses `FiscalIssuerContract` and provides the fixtures:
 - `issuer`: the adapter, talking to its fake (or in process, the simulator);
@@ -10,6 +11,7 @@ from datetime import date
 from typing import Protocol
 
 import pytest
+from lxml import etree
 
 from portal.integrations.fiscal import (
     Address,
@@ -40,6 +42,8 @@ def contract_request(number: int = 2026000123, **changes) -> FiscalRequest:
 
 
 class AuthorityControl(Protocol):
+    sample_rejection: str  # one of the authority's own refusal codes, with its official message at the fake
+
     def reject_next(self, code: str) -> None: ...
 
     def fail_next(self, count: int = 1) -> None: ...
@@ -58,7 +62,7 @@ class FiscalIssuerContract:
         request = contract_request(2026000201)
         result = issuer.issue(request)
         assert result.number and result.verification_code
-        assert result.xml.lstrip().startswith("<?xml")
+        assert etree.fromstring(result.xml.encode()) is not None  # the authority's document, well-formed XML
         assert isinstance(result.issued_on, date)
         assert result.pdf is None or result.pdf.startswith(b"%PDF-")
 
@@ -78,10 +82,10 @@ class FiscalIssuerContract:
 
 class AuthorityContract(FiscalIssuerContract):
     def test_a_refusal_is_fiscal_rejected_with_the_code_and_message(self, issuer, authority):
-        authority.reject_next("E0310")
+        authority.reject_next(authority.sample_rejection)
         with pytest.raises(FiscalRejected) as caught:
             issuer.issue(contract_request(2026000204))
-        assert [code for code, _message in caught.value.errors] == ["E0310"]
+        assert [code for code, _message in caught.value.errors] == [authority.sample_rejection]
         assert all(message for _code, message in caught.value.errors)
 
     def test_a_server_error_is_unavailable_and_the_retry_issues_one_note(self, issuer, authority):

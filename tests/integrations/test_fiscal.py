@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from portal.integrations import fiscal
+from portal.integrations import fiscal, fiscal_issuers
 from portal.integrations.fiscal import (
     Address,
     AwaitingUpload,
@@ -106,6 +106,9 @@ def test_from_config_picks_the_backend():
     assert isinstance(fiscal.from_config({"FISCAL_BACKEND": "upload"}), UploadOnly)
     with pytest.raises(RuntimeError, match="FISCAL_BACKEND must be 'simulator' or 'upload', not 'prefeitura'"):
         fiscal.from_config({"FISCAL_BACKEND": "prefeitura"})
+    with pytest.raises(RuntimeError, match="one of simulator, upload, nfse_nacional, nfse_sao_paulo, not 'prefeitura'"):
+        fiscal_issuers.from_config({"FISCAL_BACKEND": "prefeitura"}, "instance")
+    assert isinstance(fiscal_issuers.from_config({}, "instance"), FiscalSimulator)
 
 
 def test_amounts_are_written_exactly():

@@ -47,6 +47,8 @@ def sefin(pki):
 
 
 class _Control:
+    sample_rejection = "E0310"
+
     def __init__(self, fake: SefinFake) -> None:
         self.fake = fake
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
 from portal.integrations import a1 as a1_module
-from portal.integrations import fiscal, xmldsig
+from portal.integrations import fiscal_issuers, xmldsig
 from portal.integrations import nfse_sao_paulo as sp
 from portal.integrations.fiscal import (
     Address,
@@ -358,8 +358,8 @@ def test_from_config_builds_the_sao_paulo_issuer(tmp_path, pki):
     path.write_bytes(a1_module.pkcs12_bytes(pki.a1, b"secret"))
     config = {"FISCAL_BACKEND": "nfse_sao_paulo", "FISCAL_CERT_FILE": str(path), "FISCAL_CERT_PASSWORD": "secret",
               "RESELLER_MUNICIPAL_REGISTRATION": "1234567-8", "PAULISTANA_LAYOUT": 2, "RESELLER_CNPJ": RESELLER_CNPJ}
-    adapter = fiscal.from_config(config)
+    adapter = fiscal_issuers.from_config(config, str(tmp_path))
     assert isinstance(adapter, sp.SaoPauloIssuer) and adapter.backend == "nfse_sao_paulo"
     assert (adapter.settings.ccm, adapter.settings.layout, adapter.settings.service_code) == (CCM, 2, "2800")
     with pytest.raises(RuntimeError, match="RESELLER_MUNICIPAL_REGISTRATION"):
-        fiscal.from_config({**config, "RESELLER_MUNICIPAL_REGISTRATION": ""})
+        fiscal_issuers.from_config({**config, "RESELLER_MUNICIPAL_REGISTRATION": ""}, str(tmp_path))
