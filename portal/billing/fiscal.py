@@ -46,7 +46,7 @@ from portal.integrations.fiscal import (
     SIMULATION_NOTICE,
     Address,
     AwaitingUpload,
-    Cancellation,
+    FiscalCancellation,
     FiscalIssuer,
     FiscalRejected,
     FiscalRequest,
@@ -379,7 +379,7 @@ def cancel_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, reason_cod
                           series=document.series or "", rps_number=document.dps_number or 0,
                           provider_cnpj=cnpj_module.compact(current_reseller_cnpj(invoice, document)))
         try:
-            outcome = issuer.cancel(note, Cancellation(reason_code=reason_code, reason=reason))
+            outcome = issuer.cancel(note, FiscalCancellation(reason_code=reason_code, reason=reason))
         except (FiscalRejected, FiscalUnavailable, AwaitingUpload) as error:
             db.session.rollback()
             errors = getattr(error, "errors", None) or [("", str(error))]

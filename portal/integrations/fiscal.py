@@ -133,7 +133,7 @@ class IssuedNote:
 
 
 @dataclass(frozen=True)
-class Cancellation:
+class FiscalCancellation:
     """Why a note is cancelled: the national event's cMotivo — 1 erro na emissão, 2 serviço não prestado,
     9 outros — and its text (15–255 characters); the access key of the note that replaces it, if any."""
 
@@ -177,7 +177,7 @@ class FiscalIssuer(Protocol):
         back), or raise `AwaitingUpload` (staff upload it), `FiscalRejected` (finance must look),
         `FiscalUnavailable` (retry later)."""
 
-    def cancel(self, note: IssuedNote, cancellation: Cancellation) -> CancellationResult:
+    def cancel(self, note: IssuedNote, cancellation: FiscalCancellation) -> CancellationResult:
         """Cancel an issued note (the authority's cancellation event or message), or raise `AwaitingUpload` (staff
         cancel it at the city hall), `FiscalRejected`, `FiscalUnavailable`."""
 
@@ -211,7 +211,7 @@ class FiscalSimulator:
         return FiscalResult(number=number, verification_code=code, issued_on=request.issue_date, xml=xml, pdf=pdf,
                             simulated=True)
 
-    def cancel(self, note: IssuedNote, cancellation: Cancellation) -> CancellationResult:
+    def cancel(self, note: IssuedNote, cancellation: FiscalCancellation) -> CancellationResult:
         """A simulated cancellation: nothing is sent anywhere; the answer says so."""
         root = ET.Element("CancelamentoSimulado", {"xmlns": ABRASF_NS})
         for tag, text in (("Numero", note.number), ("CodigoCancelamento", str(cancellation.reason_code)),
@@ -308,7 +308,7 @@ class UploadOnly:
     def issue(self, request: FiscalRequest) -> FiscalResult:
         raise AwaitingUpload(f"invoice {request.invoice_number}: waiting for staff to upload the NFS-e")
 
-    def cancel(self, note: IssuedNote, cancellation: Cancellation) -> CancellationResult:
+    def cancel(self, note: IssuedNote, cancellation: FiscalCancellation) -> CancellationResult:
         raise AwaitingUpload(f"NFS-e {note.number}: staff cancel it at the city hall")
 
 

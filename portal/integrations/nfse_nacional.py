@@ -40,8 +40,8 @@ from portal.integrations import a1 as certificates
 from portal.integrations import xmldsig
 from portal.integrations.a1 import A1
 from portal.integrations.fiscal import (
-    Cancellation,
     CancellationResult,
+    FiscalCancellation,
     FiscalRejected,
     FiscalRequest,
     FiscalResult,
@@ -300,7 +300,7 @@ def build_dps(request: FiscalRequest, settings: NacionalSettings, *, issued_at: 
     return root
 
 
-def build_cancellation(note: IssuedNote, cancellation: Cancellation, settings: NacionalSettings, *,
+def build_cancellation(note: IssuedNote, cancellation: FiscalCancellation, settings: NacionalSettings, *,
                        at: datetime) -> etree._Element:
     """The unsigned pedRegEvento e101101 (§5)."""
     root = _root("pedRegEvento")
@@ -467,7 +467,7 @@ class NfseNacionalIssuer:
 
     # ------------------------------------------------------------ cancel
 
-    def signed_cancellation(self, note: IssuedNote, cancellation: Cancellation) -> bytes:
+    def signed_cancellation(self, note: IssuedNote, cancellation: FiscalCancellation) -> bytes:
         if not valid_access_key(note.access_key):
             raise FiscalRejected([("E1831", f"chave de acesso inválida: {note.access_key!r}")])
         if cancellation.reason_code not in (1, 2, 9) or not 15 <= len(cancellation.reason.strip()) <= 255:
@@ -481,7 +481,7 @@ class NfseNacionalIssuer:
             raise FiscalRejected([("XSD", message) for message in errors])
         return xmldsig.sign(root, root[0].get("Id"), self.a1, algorithm=self.settings.signature_algorithm)
 
-    def cancel(self, note: IssuedNote, cancellation: Cancellation) -> CancellationResult:
+    def cancel(self, note: IssuedNote, cancellation: FiscalCancellation) -> CancellationResult:
         data = self.signed_cancellation(note, cancellation)
         status, answer = self._call("POST", f"/nfse/{note.access_key}/eventos",
                                     {"pedidoRegistroEventoXmlGZipB64": _gzip_b64(data)})

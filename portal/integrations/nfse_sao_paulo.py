@@ -39,8 +39,8 @@ from portal.integrations import xmldsig
 from portal.integrations.a1 import A1
 from portal.integrations.fiscal import (
     SAO_PAULO_IBGE,
-    Cancellation,
     CancellationResult,
+    FiscalCancellation,
     FiscalRejected,
     FiscalRequest,
     FiscalResult,
@@ -476,7 +476,7 @@ class SaoPauloIssuer:
 
     # ------------------------------------------------------------ cancel
 
-    def cancel(self, note: IssuedNote, cancellation: Cancellation) -> CancellationResult:
+    def cancel(self, note: IssuedNote, cancellation: FiscalCancellation) -> CancellationResult:
         """CancelamentoNFe (São Paulo has no reason field: `cancellation` stays in the portal's records)."""
         layout = self.settings.layout
         width = self.settings.cancel_ccm_width or (12 if layout == 2 else 8)

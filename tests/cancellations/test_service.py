@@ -417,7 +417,8 @@ def test_no_staff_endpoint_reaches_the_cancellations_service(app):
                                                                           "subscriptions.confirm",
                                                                           "subscriptions.licenses",
                                                                           "subscriptions.detail",
-                                                                          "subscriptions.order"}
+                                                                          "subscriptions.order",
+                                                                          "subscriptions.reference"}
 
 
 # ---------------------------------------------------------------- "Rescisão de contrato"

@@ -15,7 +15,7 @@ from lxml import etree
 
 from portal.integrations.fiscal import (
     Address,
-    Cancellation,
+    FiscalCancellation,
     FiscalRejected,
     FiscalRequest,
     FiscalResult,
@@ -76,7 +76,7 @@ class FiscalIssuerContract:
         request = contract_request(2026000203)
         result = issuer.issue(request)
         cancelled = issuer.cancel(note_of(result, request),
-                                  Cancellation(reason_code=1, reason="Erro na emissão: valor divergente"))
+                                  FiscalCancellation(reason_code=1, reason="Erro na emissão: valor divergente"))
         assert cancelled.xml and isinstance(cancelled.cancelled_at, date)
 
 
@@ -102,6 +102,6 @@ class AuthorityContract(FiscalIssuerContract):
         request = contract_request(2026000206)
         result = issuer.issue(request)
         note = note_of(result, request)
-        issuer.cancel(note, Cancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
+        issuer.cancel(note, FiscalCancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
         with pytest.raises(FiscalRejected):
-            issuer.cancel(note, Cancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
+            issuer.cancel(note, FiscalCancellation(reason_code=2, reason="Serviço não prestado ao cliente"))

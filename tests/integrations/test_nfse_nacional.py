@@ -14,7 +14,7 @@ import pytest
 from lxml import etree
 
 from portal.integrations import nfse_nacional, xmldsig
-from portal.integrations.fiscal import Cancellation, FiscalRejected, FiscalUnavailable, IssuedNote
+from portal.integrations.fiscal import FiscalCancellation, FiscalRejected, FiscalUnavailable, IssuedNote
 from portal.integrations.nfse_nacional import NacionalSettings, NfseNacionalIssuer
 from tests.fakes.sefin import MESSAGES, SefinFake, SefinPki
 from tests.integrations.fiscal_contract import AuthorityContract, contract_request, note_of
@@ -107,8 +107,8 @@ def test_the_cancellation_event_is_the_spec_vector():
     note = IssuedNote(number="1", verification_code=SPEC_KEY, issued_on=date(2026, 3, 2), access_key=SPEC_KEY,
                       provider_cnpj="11222333000181")
     root = nfse_nacional.build_cancellation(
-        note, Cancellation(reason_code=1, reason="Erro na emissao: valor do servico divergente"), NacionalSettings(),
-        at=datetime(2026, 3, 3, 9, 0, tzinfo=BRASILIA))
+        note, FiscalCancellation(reason_code=1, reason="Erro na emissao: valor do servico divergente"),
+        NacionalSettings(), at=datetime(2026, 3, 3, 9, 0, tzinfo=BRASILIA))
     assert etree.tostring(root) == (VECTORS / "cancelamento-spec.xml").read_bytes().strip()
     assert len(root[0].get("Id")) == 59
     assert nfse_nacional.schema_errors(root, "pedRegEvento_v1.01.xsd") == []
@@ -246,7 +246,7 @@ def test_cancel_registers_the_event(issuer, sefin):
     request = contract_request(2026000340)
     result = issuer.issue(request)
     cancelled = issuer.cancel(note_of(result, request),
-                              Cancellation(reason_code=9, reason="Fatura cancelada a pedido do cliente"))
+                              FiscalCancellation(reason_code=9, reason="Fatura cancelada a pedido do cliente"))
     assert sefin.notes[result.access_key]["cancelled"] is True
     assert f'Id="EVT{result.access_key}101101001"' in cancelled.xml
 
@@ -255,18 +255,19 @@ def test_cancel_errors_are_mapped(issuer, sefin):
     request = contract_request(2026000341)
     result = issuer.issue(request)
     with pytest.raises(FiscalRejected) as caught:
-        issuer.cancel(note_of(result, request), Cancellation(reason_code=1, reason="curto"))
+        issuer.cancel(note_of(result, request), FiscalCancellation(reason_code=1, reason="curto"))
     assert caught.value.errors[0][0] == "EVENTO"
     unknown = "3550308221122233300018100000000009992603123456789"
     unknown += str(nfse_nacional.access_key_dv(unknown))
     with pytest.raises(FiscalRejected) as caught:
         issuer.cancel(IssuedNote(number="9", verification_code=unknown, issued_on=date(2026, 3, 2),
                                  access_key=unknown, provider_cnpj="11222333000181"),
-                      Cancellation(reason_code=1, reason="Erro na emissão do documento"))
+                      FiscalCancellation(reason_code=1, reason="Erro na emissão do documento"))
     assert caught.value.errors[0][0] == "E1831"
     sefin.reject_next("E0822", "Prazo para cancelamento expirado.")
     with pytest.raises(FiscalRejected) as caught:
-        issuer.cancel(note_of(result, request), Cancellation(reason_code=1, reason="Erro na emissão do documento"))
+        issuer.cancel(note_of(result, request),
+                      FiscalCancellation(reason_code=1, reason="Erro na emissão do documento"))
     assert caught.value.errors == [("E0822", "Prazo para cancelamento expirado.")]
 
 

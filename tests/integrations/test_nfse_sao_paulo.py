@@ -21,7 +21,7 @@ from portal.integrations import fiscal_issuers, xmldsig
 from portal.integrations import nfse_sao_paulo as sp
 from portal.integrations.fiscal import (
     Address,
-    Cancellation,
+    FiscalCancellation,
     FiscalRejected,
     FiscalRequest,
     FiscalUnavailable,
@@ -307,7 +307,7 @@ def issued_note(result) -> IssuedNote:
                       series="F", rps_number=2026000123, provider_cnpj=RESELLER_CNPJ)
 
 
-REASON = Cancellation(reason_code=1, reason="Erro na emissão da nota fiscal")
+REASON = FiscalCancellation(reason_code=1, reason="Erro na emissão da nota fiscal")
 
 
 @pytest.mark.parametrize("layout", [1, 2])
