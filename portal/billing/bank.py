@@ -47,7 +47,7 @@ from portal.billing.models import (
 from portal.billing.payments import add_payment
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, cnpj
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
 
@@ -167,6 +167,37 @@ def build_remessa(day: date, settings: BillingSettings, actor: Actor, *, skip_em
     return result
 
 
+def _writable(pending: list, account: cnab240.Account, settings: BillingSettings, *, nsa: int,
+              generated_at) -> list:
+    """The pending movements the bank's layout can carry. One the writer refuses (a payer whose CNPJ is not valid, a
+    name it cannot write…) is held back — it stays pending, for the next remessa once corrected — and finance gets
+    an exception saying why (one per boleto while it is open), instead of the whole file failing."""
+    writable = []
+    for row in pending:
+        movement, boleto, invoice, organization = row
+        try:
+            cnab240.remessa(account, [_movement(movement.kind, boleto, invoice, organization, settings)], nsa=nsa,
+                            generated_at=generated_at)
+        except ValueError as error:
+            log.warning("boleto %s held back from the remessa: %s", boleto.nosso_numero, error)
+            already = db.session.scalar(select(BillingException.id).where(
+                BillingException.kind == ExceptionKind.HELD_BACK, BillingException.boleto_id == boleto.id,
+                BillingException.resolved_at.is_(None)))
+            if already is None:
+                why = (f"o CNPJ do pagador ({organization.cnpj}) não é válido" if not cnpj.is_valid(organization.cnpj)
+                       else "o banco não aceitaria os dados do pagador como estão")
+                exceptions.open_exception(
+                    ExceptionKind.HELD_BACK,
+                    f"O boleto {boleto.nosso_numero} da fatura {invoice.display_number} ({organization.display_name}) "
+                    f"ficou fora da remessa: {why}. Corrija o cadastro da organização (CNPJ, nome, endereço); "
+                    "ele vai na próxima remessa.",
+                    {"nosso_numero": boleto.nosso_numero, "movement": str(movement.kind), "error": str(error)},
+                    boleto=boleto)
+            continue
+        writable.append(row)
+    return writable
+
+
 def _build(day: date, settings: BillingSettings, actor: Actor, *, skip_empty: bool = False) -> RemessaResult | None:
     account = account_of(settings)
     # The account's latest remessa, locked: a second builder waits here, then finds the day's file.
@@ -184,8 +215,11 @@ def _build(day: date, settings: BillingSettings, actor: Actor, *, skip_empty: bo
     if skip_empty and not pending:
         return None
     nsa = (db.session.scalar(select(func.max(Remessa.nsa)).where(_account_filter(settings))) or 0) + 1
-    movements = [_movement(m.kind, b, i, o, settings) for m, b, i, o in pending]
     generated_at = clock.to_business(clock.now())
+    pending = _writable(pending, account, settings, nsa=nsa, generated_at=generated_at)
+    if skip_empty and not pending:
+        return None
+    movements = [_movement(m.kind, b, i, o, settings) for m, b, i, o in pending]
     data = cnab240.remessa(account, movements, nsa=nsa, generated_at=generated_at)
     entradas = [b for m, b, _i, _o in pending if m.kind == MovementKind.ENTRADA]
     remessa = Remessa(bank=settings.bank, agency=settings.agency, account=settings.account, nsa=nsa,

@@ -45,6 +45,7 @@ EXCEPTION_KIND_LABELS = {
     ExceptionKind.UNKNOWN_PIX: _l("Pix desconhecido"),
     ExceptionKind.PAID_AFTER_BAIXA: _l("Pago após a baixa"),
     ExceptionKind.NFSE_REJECTED: _l("NFS-e recusada"),
+    ExceptionKind.HELD_BACK: _l("Boleto fora da remessa"),
 }
 
 

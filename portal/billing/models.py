@@ -446,6 +446,7 @@ class ExceptionKind(StrEnum):
     UNKNOWN_PIX = "pix_desconhecido"  # a Pix whose txid matches no charge (PixReceipt without payment)
     PAID_AFTER_BAIXA = "pago_apos_baixa"  # the bank paid a boleto whose baixa had been sent
     NFSE_REJECTED = "nfse_rejeitada"  # the city hall / Sefin refused the invoice's NFS-e (its codes and messages)
+    HELD_BACK = "boleto_retido"  # a boleto the remessa cannot carry (e.g. the payer's CNPJ is invalid): held back
 
 
 class BillingException(db.Model):

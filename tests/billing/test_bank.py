@@ -314,3 +314,22 @@ def test_bradesco_liquidacao_apos_baixa_is_booked_and_flagged(make_app, engine_n
         assert fresh(invoice).status == InvoiceStatus.PAID
         kinds = list(db.session.scalars(select(BillingException.kind)))
         assert kinds == ["pago_apos_baixa"], kinds
+
+
+def test_a_payer_the_layout_cannot_carry_is_held_back_with_an_exception_and_the_rest_goes(invoice, settings, world):
+    """An organization whose CNPJ is not valid (an old record) does not break the day's file: its boleto stays
+    pending, finance is told once, and it goes in the remessa after the correction."""
+    broken = factories.OrganizationFactory(cnpj="75698846533714")  # check digits wrong
+    held = factories.invoice(broken, total_cents=20_000, billing_date=date(2026, 3, 11), due_date=date(2026, 3, 30))
+    result = bank.build_remessa(DAY, settings, ACTOR)
+    sent = {m.boleto_id for m in movements() if m.remessa_id == result.remessa.id}
+    assert invoice.current_boleto.id in sent and held.current_boleto.id not in sent
+    (exception,) = db.session.scalars(select(BillingException))
+    assert exception.kind == "boleto_retido" and exception.boleto_id == held.current_boleto.id
+    assert "75698846533714" in exception.message and "não é válido" in exception.message
+    bank.build_remessa(date(2026, 3, 26), settings, ACTOR)  # still invalid: no second exception
+    assert db.session.scalar(select(func.count(BillingException.id))) == 1
+    broken.cnpj = "11444777000161"
+    db.session.commit()
+    later = bank.build_remessa(date(2026, 3, 27), settings, ACTOR)
+    assert held.current_boleto.id in {m.boleto_id for m in movements() if m.remessa_id == later.remessa.id}

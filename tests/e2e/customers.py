@@ -25,6 +25,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.subscriptions.service import purchase_for_new_customer
+from tests import factories
 from tests.e2e.conftest import DEMO_PASSWORD
 
 # The people of a new customer, by role: (name, e-mail prefix). Each is a user of that one role.
@@ -49,7 +50,8 @@ class Customer:
 
 
 def _cnpj() -> str:
-    return "".join(random.choices("0123456789", k=14))  # noqa: S311 - a unique test identifier, not a secret
+    """A valid CNPJ (check digits right: the bank's remessa and the NFS-e refuse any other) with a random root."""
+    return factories.valid_cnpj(root=random.randrange(10_000_000, 100_000_000))  # noqa: S311 - not a secret
 
 
 def new_customer(app, *, accepted: bool = True, licenses: dict[str, int] | None = None,
