@@ -33,7 +33,7 @@ def frozen_day():
 
 @pytest.fixture
 def issuer(city, pki):
-    return sp.SaoPauloIssuer(pki.a1, sp.Settings(url=city.url, ccm=CCM, ca_file=str(pki.ca_file), timeout=2))
+    return sp.SaoPauloIssuer(pki.a1, sp.Settings(url=city.url, ccm=CCM, ca_file=str(pki.ca_file), timeout=10))
 
 
 class _CityControl:
