@@ -8,6 +8,7 @@ test is skipped with the reason, except under CI=true, where a missing part is a
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -336,3 +337,14 @@ def chromium_path() -> str:
     if not path:
         missing("Chromium not available: install Debian's chromium or set CHROMIUM_PATH")
     return path
+
+
+def mtls_server_context(cert_file, key_file, ca_file) -> ssl.SSLContext:
+    """A fake server's TLS: TLS ≥ 1.2, its certificate, and a client certificate signed by `ca_file` required
+    (the mTLS of the PSP, the Sefin and the city of São Paulo)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    context.load_verify_locations(cafile=str(ca_file))
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context

@@ -45,7 +45,7 @@ from portal.integrations import a1 as a1_module
 from portal.integrations import nfse_sao_paulo as sp
 from portal.integrations import xmldsig
 from portal.shared import clock
-from tests.fakes.externals import LoopbackServer
+from tests.fakes.externals import LoopbackServer, mtls_server_context
 
 OFFICIAL = {  # NFe_Web_Service manual v3.3.5, table of errors and alerts (641: the text the spec quotes)
     "1001": "XML não compatível com Schema.",
@@ -123,12 +123,7 @@ class PaulistanaPki:
         return a1_module.make_certificate(cnpj, "Rogue")
 
     def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.server_cert, self.server_key)
-        context.load_verify_locations(cafile=str(self.ca_file))
-        context.verify_mode = ssl.CERT_REQUIRED
-        return context
+        return mtls_server_context(self.server_cert, self.server_key, self.ca_file)
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

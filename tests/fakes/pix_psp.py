@@ -48,7 +48,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import Flask, Response, request
 
 from portal.shared import clock
-from tests.fakes.externals import LoopbackServer
+from tests.fakes.externals import LoopbackServer, mtls_server_context
 from tests.fakes.openapi import OpenApi
 
 ERROR_BASE = "https://pix.bcb.gov.br/api/v2/error/"
@@ -135,12 +135,7 @@ class ThrowawayPki:
 
     def server_context(self) -> ssl.SSLContext:
         """TLS ≥ 1.2, this server's certificate, and a client certificate signed by the CA required."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.server_cert, self.server_key)
-        context.load_verify_locations(cafile=str(self.ca_cert))
-        context.verify_mode = ssl.CERT_REQUIRED
-        return context
+        return mtls_server_context(self.server_cert, self.server_key, self.ca_cert)
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -46,7 +46,7 @@ from lxml import etree
 from portal.integrations import a1 as certificates
 from portal.integrations import nfse_nacional, xmldsig
 from portal.shared import clock
-from tests.fakes.externals import LoopbackServer
+from tests.fakes.externals import LoopbackServer, mtls_server_context
 
 NS = nfse_nacional.NS
 N = f"{{{NS}}}"
@@ -115,12 +115,7 @@ class SefinPki:
                                                       issuer=self.ca)
 
     def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.server_cert, self.server_key)
-        context.load_verify_locations(cafile=str(self.ca_file))
-        context.verify_mode = ssl.CERT_REQUIRED
-        return context
+        return mtls_server_context(self.server_cert, self.server_key, self.ca_file)
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
