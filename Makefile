@@ -7,6 +7,8 @@ PORT ?= 5000
 # The demo's dynamic Pix: the PSP simulator (state under instance/pix-simulator, shared by gunicorn and the
 # consumer), with the staff button "Simular pagamento Pix". `make run PIX_BACKEND=static` for the static BR Code.
 PIX_BACKEND ?= simulator
+# The demo's outgoing webhooks may go to a receiver on this machine (README "Webhooks"); never in production.
+WEBHOOKS_ALLOW_LOOPBACK ?= true
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
@@ -33,7 +35,7 @@ translations: install
 run: translations
 	$(FLASK) db upgrade
 	$(FLASK) demo --if-empty
-	PIX_BACKEND=$(PIX_BACKEND) PORT=$(PORT) $(BIN)/python -m portal.runner
+	PIX_BACKEND=$(PIX_BACKEND) WEBHOOKS_ALLOW_LOOPBACK=$(WEBHOOKS_ALLOW_LOOPBACK) PORT=$(PORT) $(BIN)/python -m portal.runner
 
 # ruff's lint rules only: the code is laid out by hand (aligned continuation lines), which `ruff format`
 # would rewrite in 170-odd files; adopting the formatter is one commit of its own if the team wants it.
@@ -42,9 +44,23 @@ lint: install
 
 # The whole suite: unit, service, view, migration, integration and browser tests,
 # on SQLite and (when a server is available or can be started) PostgreSQL.
+# Two pytest processes at once (a machine has at least two cores): the SQLite and engine-free tests here, the
+# PostgreSQL ones beside them, their output (kept outside test-results/, which Playwright empties at start) shown
+# when they end. `make test TEST_PROCESSES=1`: one process.
+TEST_PROCESSES ?= 2
 test: translations
 	$(BIN)/ruff check .
+ifeq ($(TEST_PROCESSES),1)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+else
+	@log=$$(mktemp); \
+	$(BIN)/python -m pytest -k "postgresql" $(PYTEST_ARGS) > $$log 2>&1 & other=$$!; \
+	trap 'kill $$other 2>/dev/null; rm -f $$log' INT TERM; \
+	$(BIN)/python -m pytest -k "not postgresql" $(PYTEST_ARGS); here=$$?; \
+	wait $$other; there=$$?; \
+	echo; echo "== the PostgreSQL tests (run alongside) =="; cat $$log; rm -f $$log; \
+	exit $$(( here || there ))
+endif
 
 # The inner loop: unit, service and view tests on SQLite only, no browser (no PostgreSQL, no Chromium).
 # `make test` stays the judge before a commit is shared.

@@ -1,5 +1,3 @@
-"""WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi …`."""
+"""WSGI entry point in a checkout: `gunicorn wsgi:app`, `flask --app wsgi …` (an installed wheel: portal.wsgi)."""
 
-from portal.app import create_app
-
-app = create_app()
+from portal.wsgi import app  # noqa: F401 - the application gunicorn and flask look for

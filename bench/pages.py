@@ -2,7 +2,8 @@
 throughput as a ratio of a trivial endpoint's (/ping) measured in the same run.
 
     .venv/bin/python bench/pages.py [--orgs 2000] [--subs 50] [--invoices 36] [--seconds 10] [--connections 2,8]
-                                    [--workers 5] [--rounds 3] [--fragment-cache-bytes N]
+                                    [--workers 5] [--rounds 3] [--fragment-cache-bytes N] [--no-caches]
+                                    [--only LABELS|all]
                                     [--database-url postgresql+psycopg://…]
 
 The dataset (PostgreSQL: a throwaway cluster unless --database-url / BENCH_DATABASE_URL) is loaded with COPY:
@@ -18,6 +19,7 @@ Results go to bench/README.md by hand, with the date and the machine.
 """
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -44,6 +46,41 @@ os.environ.setdefault("PORTAL_ENV", "test")
 os.environ.setdefault("JOBS_URL", "memory://")
 _SCRATCH = tempfile.TemporaryDirectory(prefix="bench-pages-")  # the instance and wrk's script; removed at exit
 os.environ.setdefault("PORTAL_INSTANCE_DIR", f"{_SCRATCH.name}/instance")
+
+# label → (who, path): every customer page (seen by an organization's Master) and the staff pages finance
+# ("financeiro": invoices, billing run, payments/reconciliation, remessa/retorno, dunning, draft review) and
+# compliance (the audit trail, the cancellations audit) use daily. {placeholders} are filled after signing in.
+PAGES = {
+    "/ping (trivial)": ("master", "/ping"),
+    "Início (Master)": ("master", "/"),
+    "Licenças": ("master", "/licencas"),
+    "licença": ("master", "/licencas/{subscription}"),
+    "Alterar quantidades": ("master", "/licencas/{subscription}/alterar"),
+    "quote preview": ("master", "{preview}"),
+    "Produtos (catálogo)": ("master", "/produtos"),
+    "Carrinho": ("master", "/carrinho"),
+    "Faturas": ("master", "/faturas"),
+    "fatura": ("master", "/faturas/{invoice}"),
+    "pedido": ("master", "/pedidos/{order}"),
+    "Chamados": ("master", "/chamados"),
+    "chamado": ("master", "/chamados/{ticket}"),
+    "Renovações": ("master", "/renovacoes"),
+    "Minha conta": ("master", "/conta"),
+    "Usuários": ("master", "/usuarios"),
+    "Histórico": ("master", "/historico"),
+    "Integrações (tokens)": ("master", "/integracoes/tokens"),
+    "Integrações (Microsoft)": ("master", "/integracoes/microsoft"),
+    "staff /ping": ("finance", "/ping"),
+    "bo Faturas": ("finance", "/backoffice/faturas"),
+    "bo fatura": ("finance", "/backoffice/faturas/{invoice}"),
+    "bo faturamento": ("finance", "/backoffice/faturamento"),
+    "bo conciliação": ("finance", "/backoffice/conciliacao"),
+    "bo banco (remessa)": ("finance", "/backoffice/banco"),
+    "bo régua de cobrança": ("finance", "/backoffice/regua-de-cobranca"),
+    "bo rascunhos": ("finance", "/backoffice/faturas/rascunhos"),
+    "bo audit trail": ("staff", "/backoffice/auditoria/trilha"),
+    "bo cancelamentos": ("staff", "/backoffice/auditoria/cancelamentos"),
+}
 
 PASSWORD = "Bench#Senha2026"  # noqa: S105 - the dataset's own password
 STAFF_TOTP = pyotp.random_base32()
@@ -116,6 +153,12 @@ def build_dataset(url: str, orgs: int, subs: int, invoices: int) -> dict:
                     "'Compliance', '', %s, true, true, %s, %s, %s, %s)",
                     (staff_id, password_hash, secrets.token_hex(16), bought, STAFF_TOTP, bought))
         cur.execute("INSERT INTO staff_roles (user_id, role) VALUES (%s, 'compliance')", (staff_id,))
+        finance_id = orgs + 2
+        cur.execute("INSERT INTO users (id, email, name, phone, password_hash, active, is_staff, session_token, "
+                    "created_at, totp_secret, totp_enabled_at) VALUES (%s, 'financeiro@bench.example.com', "
+                    "'Financeiro', '', %s, true, true, %s, %s, %s, %s)",
+                    (finance_id, password_hash, secrets.token_hex(16), bought, STAFF_TOTP, bought))
+        cur.execute("INSERT INTO staff_roles (user_id, role) VALUES (%s, 'financeiro')", (finance_id,))
         for table in ("organizations", "users", "memberships"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         # Subscriptions, their first ledger row and lot.
@@ -180,6 +223,20 @@ def build_dataset(url: str, orgs: int, subs: int, invoices: int) -> dict:
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         print(f"  invoices: {len(invoice_rows)} with {len(line_rows)} lines in {time.perf_counter() - started:.0f} s",
               flush=True)
+        # Tickets: 20 per organization, each opened by its Master with a staff reply (the "Chamados" pages).
+        ticket_rows = [((o - 1) * 20 + n + 1, o) for o in range(1, orgs + 1) for n in range(20)]
+        copy_rows(conn, "tickets", ["id", "organization_id", "opened_by_id", "category", "priority", "subject",
+                                    "status", "created_at", "updated_at", "first_response_at"],
+                  ((t, o, o, "technical", "normal", f"Chamado {t}", "open" if t % 3 else "waiting_customer",
+                    now - timedelta(days=t % 40), now - timedelta(days=t % 40), now - timedelta(days=t % 40))
+                   for t, o in ticket_rows))
+        copy_rows(conn, "ticket_messages", ["id", "ticket_id", "author_id", "kind", "from_staff", "body",
+                                            "created_at"],
+                  ((2 * t - 1 + staff, t, staff_id if staff else o, "message", bool(staff),
+                    "Resposta da equipe" if staff else "Preciso de ajuda com as licenças", now - timedelta(days=t % 40))
+                   for t, o in ticket_rows for staff in (0, 1)))
+        for table in ("tickets", "ticket_messages"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         # An audit trail: a sign-in per organization and month (a valid hash chain).
         events, prev = [], GENESIS_HASH
         for seq in range(1, orgs * 12 + 1):
@@ -197,6 +254,11 @@ def build_dataset(url: str, orgs: int, subs: int, invoices: int) -> dict:
                                          "subject", "ip", "user_agent", "before", "after", "prev_hash", "hash"],
                   events)
         cur.execute("UPDATE audit_chain_head SET length = %s, last_hash = %s WHERE id = 1", (len(events), prev))
+        # What the portal's own writes would have left (portal/shared/data_versions.py): a data version per
+        # organization and the catalog's (the migration gives them to organizations that exist when it runs).
+        cur.execute("DELETE FROM data_versions")
+        copy_rows(conn, "data_versions", ["scope", "token"],
+                  ((scope, secrets.token_hex(16)) for scope in range(orgs + 1)))
         conn.commit()
         # As a database in service would be: vacuumed (visibility map set, so index-only scans work and
         # autovacuum does not start on the fresh tables in the middle of the measurement) and analysed.
@@ -204,7 +266,8 @@ def build_dataset(url: str, orgs: int, subs: int, invoices: int) -> dict:
         cur.execute("VACUUM (ANALYZE)")
     print(f"dataset: {orgs} organizations × {subs} subscriptions × {invoices} invoices in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
-    return {"master": "master1@bench.example.com", "staff": "compliance@bench.example.com", "org": 1}
+    return {"master": "master1@bench.example.com", "staff": "compliance@bench.example.com",
+            "finance": "financeiro@bench.example.com", "org": 1}
 
 
 class Browser:
@@ -304,7 +367,15 @@ def main() -> int:
     parser.add_argument("--fragment-cache-bytes", type=int, default=None,
                         help="FRAGMENT_CACHE_BYTES for gunicorn (0: every page rendered afresh)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--no-caches", action="store_true",
+                        help="FRAGMENT_CACHE_BYTES=0 and READ_MODEL_CACHE_BYTES=0 (issue 19's measurement)")
+    parser.add_argument("--only", help="comma-separated labels of PAGES to load (default: the five of issue 8 and "
+                        "17 plus the staff audit trail; 'all': every page)")
     args = parser.parse_args()
+    if args.only is None:
+        args.only = "Licenças,Faturas,quote preview,Início (Master),bo audit trail"
+    elif args.only == "all":
+        args.only = None
 
     from tests.fakes.externals import free_port
 
@@ -322,9 +393,13 @@ def run(url: str, args, port: int) -> None:
         env = {**os.environ, "PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32),
                "DATABASE_URL": url, "JOBS_URL": "memory://", "MAIL_BACKEND": "memory",
                "RATELIMIT_ENABLED": "false", "SESSION_COOKIE_SECURE": "false", "PORT": str(port),
+               "AUDIT_CHAIN_KEY": secrets.token_hex(32),  # production requires the audit keys
+               "AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
                "BASE_URL": f"http://127.0.0.1:{port}"}  # production requires it (and trusts only its host)
         if args.fragment_cache_bytes is not None:
             env["FRAGMENT_CACHE_BYTES"] = str(args.fragment_cache_bytes)
+        if args.no_caches:  # issue 19's target: every page rendered afresh, the home's read model too
+            env.update({"FRAGMENT_CACHE_BYTES": "0", "READ_MODEL_CACHE_BYTES": "0"})
         gunicorn = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers",
              str(args.workers), "--threads", "2", "--worker-class", "gthread", "wsgi:app"],
@@ -339,9 +414,11 @@ def run(url: str, args, port: int) -> None:
                 time.sleep(0.1)
         # Production cookies are Secure: over plain loopback HTTP the cookie jar would drop them, so the
         # environment above turns that one setting off (everything else is the production configuration).
-        customer, staff = Browser(base), Browser(base)
-        customer.sign_in(who["master"])
-        staff.sign_in(who["staff"], totp=STAFF_TOTP)
+        browsers = {"master": Browser(base), "finance": Browser(base), "staff": Browser(base)}
+        browsers["master"].sign_in(who["master"])
+        browsers["finance"].sign_in(who["finance"], totp=STAFF_TOTP)
+        browsers["staff"].sign_in(who["staff"], totp=STAFF_TOTP)
+        customer = browsers["master"]
         licences = customer.get("/licencas")
         subscription = re.search(r'href="/licencas/(\d+)/alterar"', licences).group(1)
         token_form = customer.get(f"/licencas/{subscription}/alterar")
@@ -350,12 +427,17 @@ def run(url: str, args, port: int) -> None:
                                          data=urllib.parse.urlencode({"csrf_token": csrf, "quantity": "30"}).encode())
         with customer.opener.open(request, timeout=30) as response:  # noqa: S310
             preview_path = urllib.parse.urlsplit(response.geturl()).path
+        filled = {"subscription": subscription, "preview": preview_path,
+                  "invoice": re.search(r'href="/faturas/(\d+)"', customer.get("/faturas")).group(1),
+                  "ticket": re.search(r'href="/chamados/(\d+)"', customer.get("/chamados")).group(1),
+                  "order": re.search(r'href="/pedidos/(\d+)"', customer.get(f"/licencas/{subscription}")).group(1)}
         script = Path(_SCRATCH.name) / "report.lua"
         script.write_text(LUA)
-        pages = [("/ping (trivial)", "/ping", customer), ("Licenças", "/licencas", customer),
-                 ("Faturas", "/faturas", customer), ("quote preview", preview_path, customer),
-                 ("staff audit trail", "/backoffice/auditoria/trilha", staff)]
+        wanted = set(args.only.split(",")) if args.only else None
+        pages = [(label, path.format(**filled), browsers[person]) for label, (person, path) in PAGES.items()
+                 if (wanted is None or label in wanted or label == "/ping (trivial)") and label != "staff /ping"]
         cache = "default" if args.fragment_cache_bytes is None else args.fragment_cache_bytes
+        cache = "0 and READ_MODEL_CACHE_BYTES 0" if args.no_caches else cache
         for connections in args.connections:
             rounds: list[dict[str, dict]] = []
             for _round in range(args.rounds):  # the pages in turn, so a slow moment of the machine hits them all

@@ -7,26 +7,27 @@ import sqlite3
 from typing import Any
 
 from flask import Flask, flash, g, has_request_context, redirect, render_template, request, session, url_for
-from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh as refresh_locale
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from jinja2 import pass_context
-from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-import config
-from portal import jobs, navigation
+from portal import config, jobs, navigation
 from portal.accounts.context import load_request_context, load_user, session_expired
 from portal.accounts.roles import Permission, StaffPermission
 from portal.accounts.views import bp as accounts_bp
 from portal.agreements.views import bp as agreements_bp
+from portal.api import openapi as api_openapi
+from portal.api import problems as api_problems
+from portal.api import rest as api_rest
+from portal.api.views import bp as api_tokens_bp
+from portal.approvals.views import bp as approvals_bp
 from portal.backoffice import agreements as _backoffice_agreements  # noqa: F401 - registers its routes
 from portal.backoffice import audit as _backoffice_audit  # noqa: F401 - registers its routes
 from portal.backoffice import bank as _backoffice_bank  # noqa: F401 - registers its routes
@@ -48,32 +49,40 @@ from portal.backoffice import tickets as _backoffice_tickets  # noqa: F401 - reg
 from portal.billing import bank_simulator
 from portal.billing.views import bp as billing_bp
 from portal.billing.webhooks import bp as webhooks_bp
+from portal.budgets.views import bp as budgets_bp
 from portal.cancellations.views import bp as cancellations_bp
 from portal.catalog.views import bp as catalog_bp
 from portal.cli import register as register_cli
+from portal.entra.views import bp as entra_bp
 from portal.extensions import babel, csrf, db, login_manager
 from portal.health import bp as health_bp
-from portal.integrations import esign, fiscal_issuers, mailer, partner_center, payments, pix, teams
+from portal.home.views import bp as home_bp
+from portal.integrations import esign, fiscal_issuers, graph, mailer, partner_center, payments, pix, teams
 from portal.jobs import tasks as _tasks  # noqa: F401 - every job's name, for jobs.enqueue
+from portal.licence_usage.views import bp as licence_usage_bp
+from portal.observability import web as observability
 from portal.offers.views import bp as offers_bp
 from portal.onboarding.webhooks import bp as onboarding_webhooks_bp
-from portal.shared import clock
+from portal.shared import clock, data_versions, template_gettext
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import AUDIT_TAG_LABELS
 from portal.shared.audit_subjects import actor_label, subject_label
-from portal.shared.formatting import format_date, format_datetime, format_money, format_period
+from portal.shared.formatting import current_locale_name, format_date, format_datetime, format_money, format_period
 from portal.shared.fragments import FragmentCache
 from portal.shared.permissions import customer_can, public, staff_can
-from portal.shared.urls import url_pattern
+from portal.shared.urls import fixed_url_builder, url_pattern
 from portal.subscriptions import order_texts
 from portal.subscriptions.views import bp as subscriptions_bp
 from portal.support.views import bp as support_bp
+from portal.webhooks.views import bp as webhook_endpoints_bp
 
 
 def _select_locale() -> str:
     """The user's saved preference, else the one chosen on the page, else Portuguese."""
     if not has_request_context():  # CLI and jobs: messages in the default language
         return "pt_BR"
+    if api_problems.is_api_request():  # the REST API: its Accept-Language header, never a session
+        return api_problems.api_locale(request)
     if current_user and current_user.is_authenticated and current_user.language:
         return current_user.language
     return session.get("lang") or "pt_BR"
@@ -123,12 +132,8 @@ def _postgresql_end_read_only_with_commit(connection: Any) -> None:
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    app = Flask(
-        __name__,
-        template_folder=str(config.BASE_DIR / "templates"),
-        static_folder=str(config.BASE_DIR / "static"),
-        instance_path=str(config.INSTANCE_DIR),
-    )
+    # Templates and static files: portal/templates, portal/static (in the package, so a wheel carries them).
+    app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
     app.config.from_mapping(config.load((overrides or {}).get("PORTAL_ENV")))
     app.config.update(overrides or {})
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
@@ -142,6 +147,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _init_extensions(app)
     _init_integrations(app)
     _register_blueprints(app)
+    observability.init_app(app, jobs.current_huey)  # request id, log line, metrics: before the other hooks
     _register_request_hooks(app)
     _register_error_handlers(app)
     _register_template_helpers(app)
@@ -153,9 +159,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
+    data_versions.install()  # every session's writes renew their organizations' data versions
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
-    _install_template_gettext(app)
+    template_gettext.install(app)  # templates' _() and ngettext(): a catalog lookup per call
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "basic"
@@ -168,59 +175,11 @@ def _init_extensions(app: Flask) -> None:
     login_manager.user_loader(load_user)
 
 
-def _install_template_gettext(app: Flask) -> None:
-    """Templates' `_()` and `ngettext()` with the translations looked up by locale in a dict.
-
-    flask_babel's own callables walk the request context, the domain and the locale on every call, and a
-    page of 50 licenses makes hundreds of calls. Each `render_template` binds `_`, `gettext` and `ngettext` to
-    the translations of the locale at that moment (a context processor), so a call is a catalog lookup; an
-    e-mail rendered inside `force_locale` during a request gets its own language, as its render binds again.
-    Templates rendered without Flask's context (fragments, macros imported without context) use the
-    environment's callables, which read the locale on each call.
-    """
-
-    by_locale: dict[Any, Any] = {}
-
-    def translations():
-        locale = get_locale()
-        found = by_locale.get(locale)
-        if found is None:
-            found = by_locale[locale] = get_translations()
-        return found
-
-    app.jinja_env.install_gettext_callables(
-        gettext=lambda message: translations().ugettext(message),
-        ngettext=lambda singular, plural, n: translations().ungettext(singular, plural, n),
-        pgettext=lambda context, message: translations().upgettext(context, message),
-        npgettext=lambda context, singular, plural, n: translations().unpgettext(context, singular, plural, n),
-        newstyle=True,
-    )
-
-    @app.context_processor
-    def _bound_gettext() -> dict[str, Any]:
-        # The same contract as Jinja's "newstyle" gettext: the message is always a format string (so "%%"
-        # is "%"), marked safe when autoescaping, its variables escaped by Markup's "%".
-        found = translations()
-        ugettext, ungettext = found.ugettext, found.ungettext
-
-        @pass_context
-        def gettext(context, message: str, **variables: Any) -> str:
-            text = ugettext(message)
-            return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
-
-        @pass_context
-        def ngettext(context, singular: str, plural: str, num: int, **variables: Any) -> str:
-            variables.setdefault("num", num)
-            text = ungettext(singular, plural, num)
-            return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
-
-        return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
-
-
 def _init_integrations(app: Flask) -> None:
 
     app.extensions["mailer"] = mailer.from_config(app.config)
     app.extensions["provisioner"] = partner_center.from_config(app.config)
+    app.extensions["licence_usage"] = graph.from_config(app.config)
 
     app.extensions["payment_gateway"] = payments.from_config(app.config)
     app.extensions["pix_provider"] = pix.from_config(app.config)  # None with PIX_BACKEND=static
@@ -246,17 +205,27 @@ def _register_blueprints(app: Flask) -> None:
 
 
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(home_bp)
     app.register_blueprint(subscriptions_bp)
     app.register_blueprint(cancellations_bp)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(billing_bp)
+    app.register_blueprint(budgets_bp)
+    app.register_blueprint(approvals_bp)
     app.register_blueprint(agreements_bp)
     app.register_blueprint(support_bp)
     app.register_blueprint(backoffice_bp)
     app.register_blueprint(offers_bp)
+    app.register_blueprint(licence_usage_bp)
+    app.register_blueprint(entra_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(onboarding_webhooks_bp)
+    app.register_blueprint(webhook_endpoints_bp)
+    app.register_blueprint(api_tokens_bp)
+    api_rest.init_app(app)  # the REST API (/api/v1): bearer tokens only, so no CSRF
+    csrf.exempt(api_rest.bp)
+    app.register_blueprint(api_openapi.bp)
     app.view_functions["static"] = public(app.view_functions["static"])
 
     @app.get("/favicon.ico")
@@ -282,6 +251,10 @@ def _register_request_hooks(app: Flask) -> None:
         g.pop("_login_user", None)
         navigation.forget()
         refresh_locale()
+        if api_problems.is_api_request():  # the REST API authenticates each request by its token, never a cookie
+            g.membership = g.organization = None
+            g.memberships, g.permissions, g.staff_permissions = [], frozenset(), frozenset()
+            return None
         if current_user.is_authenticated and session_expired():
             flash(_("Sua sessão expirou por inatividade. Entre novamente."), "warning")
             return redirect(url_for("accounts.login", next=request.path))
@@ -298,7 +271,10 @@ def _register_request_hooks(app: Flask) -> None:
         headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+            "object-src 'none'; base-uri 'self'; form-action 'self'"
+            # a page whose form redirects to another site names it (the Microsoft link: portal/entra/views.py)
+            + "".join(f" {origin}" for origin in getattr(request, "form_action_origins", ()))
+            + "; frame-ancestors 'none'",
         )
         if app.config["SESSION_COOKIE_SECURE"]:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
@@ -311,14 +287,20 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(403)
     def forbidden(_error):
+        if api_problems.is_api_request():
+            return api_problems.for_status(403)
         return render_template("errors/403.html"), 403
 
     @app.errorhandler(404)
     def not_found(_error):
+        if api_problems.is_api_request():
+            return api_problems.for_status(404)
         return render_template("errors/404.html"), 404
 
     @app.errorhandler(405)
     def method_not_allowed(_error):
+        if api_problems.is_api_request():
+            return api_problems.for_status(405)
         return render_template("errors/generic.html", code=405,
                                message=_("Esta ação não está disponível por aqui.")), 405
 
@@ -342,6 +324,8 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(_error):
+        if api_problems.is_api_request():
+            return api_problems.for_status(413)
         limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
         return render_template(
             "errors/generic.html", code=413,
@@ -350,6 +334,8 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(_error):
+        if api_problems.is_api_request():
+            return api_problems.for_status(429)
         return render_template(
             "errors/generic.html", code=429,
             message=_("Muitas tentativas em pouco tempo. Aguarde um minuto e tente de novo."),
@@ -357,6 +343,9 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(_error):
+        if api_problems.is_api_request():
+            db.session.rollback()
+            return api_problems.for_status(500)
         db.session.rollback()
         return render_template("errors/500.html"), 500
 
@@ -369,9 +358,11 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["period"] = format_period
     app.jinja_env.filters["cnpj"] = cnpj_module.format
     app.jinja_env.globals["url_pattern"] = url_pattern
+    app.jinja_env.globals["fixed_url"] = fixed_url_builder()
     app.jinja_env.globals.update(order_texts.TEMPLATE_GLOBALS, subject_label=subject_label, actor_label=actor_label)
 
     app.extensions["fragments"] = FragmentCache(app.config["FRAGMENT_CACHE_BYTES"])
+    app.extensions["read_models"] = FragmentCache(app.config["READ_MODEL_CACHE_BYTES"])
     app.context_processor(navigation.context)
 
     @app.context_processor
@@ -381,7 +372,7 @@ def _register_template_helpers(app: Flask) -> None:
             "staff_can": staff_can,
             "Permission": Permission,
             "StaffPermission": StaffPermission,
-            "current_locale": str(get_locale() or "pt_BR"),
+            "current_locale": current_locale_name(),  # str(Locale) rebuilds the name on every call
             "languages": app.config["LANGUAGES"],
             "audit_tag_label": lambda tag: AUDIT_TAG_LABELS.get(tag, tag),
             "current_membership": getattr(g, "membership", None),

@@ -1,5 +1,7 @@
 """Command-line verbs: `flask --app wsgi db|demo|demo-code|audit|staff …`."""
 
+import json
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
@@ -7,6 +9,8 @@ from flask.cli import AppGroup, with_appcontext
 from portal import demo
 from portal.accounts import service
 from portal.accounts.roles import StaffRole
+from portal.api import tokens as api_tokens
+from portal.audit import checkpoints
 from portal.billing import bank, fiscal, pix_charges
 from portal.billing.run import organizations_due, run_billing
 from portal.billing.settings import BillingSettings
@@ -16,7 +20,9 @@ from portal.integrations.a1 import CertificateError
 from portal.integrations.pix import PixError
 from portal.migrate import alembic_config, upgrade
 from portal.shared import clock
-from portal.shared.audit import Actor, verify
+from portal.shared.audit import Actor, ExternalCheckpoint, current_keyring, rotate_key, verify
+from portal.shared.audit_keys import UnknownKey
+from portal.shared.documents_cli import documents_group
 from portal.shared.errors import ServiceError
 
 
@@ -28,6 +34,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(staff_group)
     app.cli.add_command(billing_group)
     app.cli.add_command(fiscal_group)
+    app.cli.add_command(api_group)
+    app.cli.add_command(documents_group)
 
 
 db_group = AppGroup("db", help="Database schema (Alembic migrations in migrations/).")
@@ -91,19 +99,68 @@ def demo_code_command() -> None:
     click.echo(demo.current_code())
 
 
-audit_group = AppGroup("audit", help="The audit trail.")
+audit_group = AppGroup("audit", help="The audit trail: its keyed hash chain and signed checkpoints.")
 
 
-@audit_group.command("verify", help="Check the hash chain; exit 1 naming the first broken event.")
-def audit_verify() -> None:
+def _external_checkpoint(path: str) -> ExternalCheckpoint:
+    """A checkpoint file as stored and e-mailed (portal/audit/checkpoints.py)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = json.load(file)
+        return ExternalCheckpoint(label=path, payload=document["payload"], signature=document["signature"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise click.ClickException(f"{path}: not a checkpoint file ({error})") from error
 
-    result = verify()
+
+@audit_group.command("verify", help="Check the chain with its keys and every checkpoint; exit 1 naming the first "
+                                    "event or checkpoint that disagrees.")
+@click.option("--checkpoint", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint JSON kept outside the database (e-mailed, from the document store); repeatable.")
+def audit_verify(files: tuple[str, ...]) -> None:
+
+    result = verify(external=[_external_checkpoint(path) for path in files])
     if result.ok:
-        click.echo(f"audit chain intact: {result.checked} events")
+        keyed = (f"keyed from event {result.keyed_from}" if result.keyed_from
+                 else "NOT keyed yet (plain SHA-256 only; the next event switches to the key)")
+        click.echo(f"audit chain intact: {result.checked} events, {keyed}, {result.checkpoints} checkpoints agree")
         return
-    click.echo(f"audit chain BROKEN at event {result.broken_seq}: {result.reason} "
+    where = ", ".join(part for part in (result.broken_seq and f"event {result.broken_seq}",
+                                        result.checkpoint and f"checkpoint {result.checkpoint}") if part)
+    click.echo(f"audit chain BROKEN at {where}: {result.reason} "
                f"({result.checked} events verified before it)", err=True)
     raise SystemExit(1)
+
+
+@audit_group.command("rotate-key", help="Write the key-switch event to the current AUDIT_CHAIN_KEY now (the first "
+                                        "audit event after a key change writes it otherwise).")
+def audit_rotate_key() -> None:
+
+    try:
+        switch = rotate_key()
+    except UnknownKey as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    key_id = current_keyring().current_id
+    if switch is None:
+        click.echo(f"audit chain already under key {key_id}")
+    else:
+        click.echo(f"audit chain switched to key {key_id} at event {switch['seq']} ({switch['tag']})")
+
+
+@audit_group.command("checkpoint", help="Sign the chain's head now: stored, recorded and e-mailed to compliance.")
+def audit_checkpoint() -> None:
+
+    checkpoint = checkpoints.make_checkpoint(actor=Actor.system("cli"))
+    click.echo(f"checkpoint {checkpoint.id}: event {checkpoint.seq}, hash {checkpoint.head_hash}, "
+               f"document {checkpoint.document_sha256}")
+
+
+@audit_group.command("public-key", help="The Ed25519 public key checkpoints are signed with (PEM, base64, "
+                                        "fingerprint).")
+def audit_public_key() -> None:
+
+    click.echo(checkpoints.public_key_text(), nl=False)
 
 
 staff_group = AppGroup("staff", help="Staff users.")
@@ -124,6 +181,27 @@ def staff_create(email: str, name: str, roles: tuple[str, ...], password: str) -
         db.session.rollback()
         raise click.ClickException(error.message) from error
     click.echo(f"staff user {user.email} created; two-factor enrolment happens at the first sign-in")
+
+
+api_group = AppGroup("api", help="The REST API (/api/v1).")
+api_token_group = AppGroup("token", help="API tokens.")
+api_group.add_command(api_token_group)
+
+
+@api_token_group.command("create", help="Create an API token of EMAIL's membership in an organization; prints it.")
+@click.argument("email")
+@click.option("--organization", "cnpj", required=True, help="The organization's CNPJ, with or without its mask.")
+@click.option("--name", required=True, help="What the token is for (shown on the Tokens de API page).")
+@click.option("--roles", default="", help="Comma-separated roles (master, adm, cobranca, suporte); default: the "
+                                          "member's own. Never wider than the member's.")
+def api_token_create(email: str, cnpj: str, name: str, roles: str) -> None:
+    chosen = [role.strip() for role in roles.split(",") if role.strip()]
+    try:
+        _token, text = api_tokens.create_token_for(email, cnpj=cnpj, name=name, roles=chosen or None)
+    except ServiceError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    click.echo(text)
 
 
 billing_group = AppGroup("billing", help="Invoicing.")

@@ -10,6 +10,8 @@ from portal.accounts.models import (  # noqa: F401
     User,
 )
 from portal.agreements.models import AgreementAcceptance, AgreementVersion  # noqa: F401
+from portal.api.models import ApiToken, ApiTokenUse, IdempotentRequest  # noqa: F401
+from portal.approvals.models import ApprovalRequest, ApprovalRule  # noqa: F401
 from portal.billing.models import (  # noqa: F401
     BillingContact,
     Boleto,
@@ -23,6 +25,7 @@ from portal.billing.models import (  # noqa: F401
     InvoiceSeries,
     Payment,
 )
+from portal.budgets.models import Budget, BudgetAlert  # noqa: F401
 from portal.cancellations.models import CancellationRequest  # noqa: F401
 from portal.catalog.models import CartItem, Product, ProductFamily, ProductPrice  # noqa: F401
 from portal.cosell.models import (  # noqa: F401
@@ -33,7 +36,9 @@ from portal.cosell.models import (  # noqa: F401
     DealStageMark,
     DealTeamMember,
 )
+from portal.entra.models import EntraLink, EntraSignInState  # noqa: F401
 from portal.extensions import db  # noqa: F401
+from portal.licence_usage.models import SkuRule, UnusedLicencesEmail, UsageSku, UsageSnapshot  # noqa: F401
 from portal.notifications.models import EmailDelivery  # noqa: F401
 from portal.offers.models import PurchaseOffer, PurchaseOfferItem, PurchaseOfferView  # noqa: F401
 from portal.onboarding.models import Opportunity, OpportunityEvent, OpportunityItem  # noqa: F401
@@ -49,3 +54,4 @@ from portal.subscriptions.models import (  # noqa: F401
     Subscription,
 )
 from portal.support.models import Ticket, TicketAttachment, TicketMessage  # noqa: F401
+from portal.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: F401

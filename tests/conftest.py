@@ -81,6 +81,20 @@ def app_settings(database_url: str, **extra) -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def _clock_not_left_frozen():
+    """The clock is one global of the process (the live server of the browser tests reads it too): a test that
+    leaves it frozen — e.g. `clock.frozen` entered in two threads, whose exits restore each other's state — fails
+    here, by name, instead of every later two-factor sign-in."""
+    from portal.shared import clock
+
+    yield
+    if clock._frozen is not None:
+        left = clock._frozen
+        clock._frozen = None
+        pytest.fail(f"the test left the clock frozen at {left.isoformat()}")
+
+
 @pytest.fixture(scope="session")
 def fresh_database(pg_server, workdir):
     """Factory: `fresh_database(engine)` → URL of a new, empty database (dropped at the end)."""

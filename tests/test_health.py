@@ -111,3 +111,121 @@ def test_ping_answers_without_the_database(app_ctx, monkeypatch):
     response = app_ctx.test_client().get("/ping")
     assert response.status_code == 200 and response.get_data(as_text=True) == "pong\n"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+# ---------------------------------------------------------------- liveness and readiness (issue 19)
+
+def test_liveness_answers_without_any_io(app_ctx, monkeypatch):
+    from portal import jobs
+
+    def no_io(*_args, **_kwargs):
+        raise AssertionError("/saude/vivo must not touch the database or the job storage")
+
+    monkeypatch.setattr(db.session, "execute", no_io)
+    monkeypatch.setattr(jobs.huey.storage, "queue_size", no_io)
+    body = check(app_ctx.test_client(), 200, "/saude/vivo")
+    assert body == {"status": "ok"}
+
+
+def test_readiness_lists_each_check_and_nothing_else(client, world):
+    with clock.frozen(NOW):
+        make_order(world.other, status=OrderStatus.SENT, created_at=NOW - timedelta(hours=2))  # overdue
+        body = check(client, 200, "/saude/pronto")
+    assert body == {"status": "ok", "checks": {"database": "ok", "jobs": "ok", "documents": "ok"}}
+
+
+def test_readiness_is_503_when_the_database_does_not_answer(client, unreachable_database):
+    body = check(client, 503, "/saude/pronto")
+    assert body == {"status": "error", "checks": {"database": "error", "jobs": "ok", "documents": "error"}}
+
+
+@pytest.fixture
+def job_storage(app_ctx, monkeypatch):
+    """`job_storage(url)`: the app's Huey replaced by one on Redis at `url` for the test."""
+    from huey import RedisHuey
+
+    made = []
+
+    def use(url):
+        huey = RedisHuey("portal", url=url)
+        made.append(huey)
+        monkeypatch.setitem(app_ctx.extensions, "huey", huey)
+        return huey
+
+    yield use
+    for huey in made:
+        huey.storage.conn.close()
+
+
+def test_readiness_is_503_when_redis_does_not_answer(client, job_storage):
+    job_storage("redis://127.0.0.1:1/0")  # nothing listens on port 1: connection refused
+    body = check(client, 503, "/saude/pronto")
+    assert body == {"status": "error", "checks": {"database": "ok", "jobs": "error", "documents": "ok"}}
+
+
+def test_readiness_is_ok_with_redis_answering(client, job_storage, redis_url):
+    from tests.jobs.support import private_redis_db
+
+    with private_redis_db(redis_url) as url:
+        job_storage(url)
+        body = check(client, 200, "/saude/pronto")
+    assert body == {"status": "ok", "checks": {"database": "ok", "jobs": "ok", "documents": "ok"}}
+
+
+def test_readiness_reads_the_sqlite_job_storage(client, app_ctx, monkeypatch, tmp_path):
+    from huey import SqliteHuey
+
+    path = tmp_path / "jobs.db"
+    huey = SqliteHuey("portal", filename=str(path))
+    monkeypatch.setitem(app_ctx.extensions, "huey", huey)
+    assert check(client, 200, "/saude/pronto")["checks"]["jobs"] == "ok"
+    huey.storage.close()
+    path.write_bytes(b"not a database, as after a bad restore" * 200)
+    assert check(client, 503, "/saude/pronto")["checks"]["jobs"] == "error"
+    huey.storage.close()
+
+
+def test_metrics_still_answer_when_the_database_does_not(client, unreachable_database, monkeypatch):
+    from tests.observability.helpers import TOKEN, scrape, value
+
+    monkeypatch.setitem(client.application.config, "METRICS_TOKEN", TOKEN)
+    client.get("/ping")
+    samples = scrape(client)
+    assert value(samples, "portal_business_metrics_up") == 0
+    assert value(samples, "portal_jobs_storage_up") == 1
+    assert value(samples, "portal_http_requests_total", route="health.ping", method="GET", status="200") >= 1
+    assert not any(name == "portal_orders" for name, _labels in samples)
+
+
+def test_readiness_is_503_when_the_document_folder_cannot_be_written(client, app_ctx, monkeypatch, tmp_path):
+    blocked = tmp_path / "documents"
+    blocked.write_text("a file where the store's folder should be")  # as after a bad mount
+    monkeypatch.setitem(app_ctx.config, "DOCUMENT_STORE", "filesystem")
+    monkeypatch.setitem(app_ctx.config, "DOCUMENT_STORE_DIR", str(blocked / "inside"))
+    monkeypatch.setitem(app_ctx.extensions, "document_backends", {})
+    body = check(client, 503, "/saude/pronto")
+    assert body == {"status": "error", "checks": {"database": "ok", "jobs": "ok", "documents": "error"}}
+    monkeypatch.setitem(app_ctx.config, "DOCUMENT_STORE_DIR", str(tmp_path / "fine"))
+    monkeypatch.setitem(app_ctx.extensions, "document_backends", {})
+    assert check(client, 200, "/saude/pronto")["checks"]["documents"] == "ok"
+
+
+def test_readiness_is_503_while_the_s3_bucket_is_down(client, app_ctx, monkeypatch):
+    import boto3
+
+    from tests.fakes.s3 import CREDENTIALS, MotoServer
+
+    server = MotoServer().start()
+    try:
+        boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="testing",
+                     aws_secret_access_key="testing").create_bucket(Bucket="portal-readiness")
+        settings = {"DOCUMENT_STORE": "s3", "DOCUMENT_STORE_S3_BUCKET": "portal-readiness",
+                    "DOCUMENT_STORE_S3_ENDPOINT_URL": server.url, "DOCUMENT_STORE_S3_TIMEOUT": 2, **CREDENTIALS}
+        for key, value in settings.items():
+            monkeypatch.setitem(app_ctx.config, key, value)
+        monkeypatch.setitem(app_ctx.extensions, "document_backends", {})
+        assert check(client, 200, "/saude/pronto")["checks"]["documents"] == "ok"
+    finally:
+        server.stop()
+    body = check(client, 503, "/saude/pronto")
+    assert body == {"status": "error", "checks": {"database": "ok", "jobs": "ok", "documents": "error"}}

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from portal.extensions import db
 from portal.migrate import alembic_config
 
-VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+VERSIONS = Path(__file__).resolve().parent.parent / "portal" / "migrations" / "versions"
 
 
 def _script(app) -> ScriptDirectory:

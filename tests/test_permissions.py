@@ -145,3 +145,27 @@ def test_navigation_shows_only_what_the_role_may_use(app_ctx, login_as, role, vi
         assert f'href="{href}"' in nav
     for href in hidden:
         assert f'href="{href}"' not in nav
+
+
+# Routes no session opens: a scraper's bearer token (METRICS_TOKEN), or nothing at all (the load balancer's checks).
+TOKEN_ROUTES = {"health.metrics": "/metrics"}
+PROBE_ROUTES = {"health.liveness": "/saude/vivo", "health.readiness": "/saude/pronto"}
+
+
+def test_token_and_probe_routes_are_public_and_listed(app):
+    assert set(TOKEN_ROUTES) | set(PROBE_ROUTES) <= _endpoints_by_kind(app)["public"]
+
+
+@pytest.mark.parametrize("endpoint", sorted(TOKEN_ROUTES))
+@pytest.mark.parametrize("who", [None, "master", "suporte", "staff_admin", "staff_compliance"])
+def test_token_routes_ignore_the_session(app_ctx, world, login_as, monkeypatch, endpoint, who):
+    monkeypatch.setitem(app_ctx.config, "METRICS_TOKEN", "route-by-role-token")
+    client = login_as(who) if who else app_ctx.test_client()
+    url = TOKEN_ROUTES[endpoint]
+    assert client.get(url).status_code == 404  # a session, even staff's, opens nothing
+    assert client.get(url, headers={"Authorization": "Bearer route-by-role-token"}).status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", sorted(PROBE_ROUTES))
+def test_probe_routes_answer_anyone(app_ctx, endpoint):
+    assert app_ctx.test_client().get(PROBE_ROUTES[endpoint]).status_code == 200

@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectChoice,
@@ -83,6 +84,18 @@ class ProfileForm(FlaskForm):
             SelectChoice("en", "English"),
         ],
     )
+    # Customers only (the template shows it to them): renewal reminders of Master and Adm.
+    renewal_reminders = BooleanField(_l("Receber lembretes de renovação por e-mail (30 e 7 dias antes do prazo)"))
+    # "1" when the page showed the box: an unticked box sends nothing, so only then does its absence mean "off".
+    reminders_shown = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_submitted():
+            self.reminders_shown.data = "1"
+
+    def reminders_choice(self) -> bool | None:
+        return bool(self.renewal_reminders.data) if self.reminders_shown.data == "1" else None
 
 
 class ConfirmPasswordForm(FlaskForm):

@@ -51,6 +51,10 @@ AREAS: dict[str, Any] = {
     "support": _l("Chamados"),
     "offers": _l("Ofertas de compra"),
     "onboarding": _l("Contratação"),
+    "budgets": _l("Orçamento"),
+    "webhooks": _l("Integrações"),
+    "approvals": _l("Aprovações de compras"),
+    "integrations": _l("Integrações"),
 }
 
 # Written without an organization (the user's own security, the catalog, staff accounts, the contracting before
@@ -65,6 +69,7 @@ NO_ORGANIZATION = frozenset({
     T.REMESSA_GENERATED, T.RETORNO_IMPORTED,  # the bank's files: every organization's boletos at once
     T.BILLING_EXCEPTION_RESOLVED,  # finance's reconciliation work (the exception names the invoice, if any)
     T.DUNNING_SCHEDULE_CHANGED,  # finance's régua de cobrança: every organization's reminders
+    T.AUDIT_CHAIN_KEYED, T.AUDIT_CHAIN_KEY_ROTATED,  # the audit chain's own key switches (portal/shared/audit.py)
 })
 
 # Staff's own work on the organization, kept for the backoffice: the pipeline's notes and stages, the Teams card,
@@ -307,6 +312,8 @@ def _reason(e: Event) -> str:
 # accounts
 
 def _login_succeeded(e: Event) -> str:
+    if e.after.get("method") == "microsoft":
+        return _("%(who)s entrou no portal com a conta Microsoft.", who=e.who)
     return _("%(who)s entrou no portal.", who=e.who)
 
 
@@ -416,6 +423,19 @@ def _decrease_scheduled(e: Event) -> str:
     return _("%(who)s agendou a redução de %(product)s para %(quantity)d licenças na renovação, em %(date)s.",
              who=e.who, product=e.product(), quantity=_count(e.after.get("renewal_quantity")),
              date=_day(e.after.get("on")))
+
+
+def _next_term_scheduled(e: Event) -> str:
+    quantity = _count(e.after.get("quantity"))
+    return ngettext("%(who)s agendou para a renovação de %(product)s, em %(date)s: %(next)s com %(num)d licença.",
+                    "%(who)s agendou para a renovação de %(product)s, em %(date)s: %(next)s com %(num)d licenças.",
+                    quantity, who=e.who, product=e.product(), date=_day(e.after.get("on")),
+                    next=str(e.after.get("next_product") or ""))
+
+
+def _next_term_withdrawn(e: Event) -> str:
+    return _("%(who)s retirou a mudança agendada para a renovação de %(product)s, em %(date)s.", who=e.who,
+             product=e.product(), date=_day(e.after.get("on")))
 
 
 def _subscription_purchased(e: Event) -> str:
@@ -583,6 +603,10 @@ def _fiscal_issued(e: Event) -> str:
 
 
 def _fiscal_cancelled(e: Event) -> str:
+    if e.after.get("substituted_by"):
+        return _("Nota fiscal nº %(note)s da fatura %(number)s cancelada por substituição pela nota nº %(new)s.",
+                 note=e.after.get("number", ""), number=e.names.invoices.get(e.subject_id("invoice") or 0, ""),
+                 new=e.after["substituted_by"])
     return _("Nota fiscal nº %(note)s da fatura %(number)s cancelada (motivo %(code)s).",
              note=e.after.get("number", ""), number=e.names.invoices.get(e.subject_id("invoice") or 0, ""),
              code=e.after.get("reason_code", ""))
@@ -645,6 +669,44 @@ def _accountant_pack_sent(e: Event) -> str:
 def _reminder_recipients(e: Event) -> str:
     people = ", ".join((e.after or {}).get("to") or []) or _("ninguém (só os e-mails adicionais)")
     return _("%(who)s escolheu quem recebe os lembretes de vencimento: %(people)s.", who=e.who, people=people)
+
+
+def _budget_text(snapshot: dict) -> str:
+    """"R$ 10.000,00 para a organização; Microsoft 365: R$ 6.000,00"."""
+    parts = [_("%(amount)s para a organização", amount=_money(snapshot.get("total_cents")))]
+    parts += [f"{name}: {_money(amount)}" for name, amount in (snapshot.get("families") or {}).items()]
+    return "; ".join(parts)
+
+
+def _budget_changed(e: Event) -> str:
+    if not e.after:
+        return _("%(who)s removeu o orçamento mensal.", who=e.who)
+    return _("%(who)s definiu o orçamento mensal: %(budgets)s.", who=e.who, budgets=_budget_text(e.after))
+
+
+def _approval_rules(e: Event) -> str:
+    rules = [_("valor mensal acima de %(amount)s", amount=_money(e.after.get("monthly_cents")))
+             if e.after.get("monthly_cents") is not None else None,
+             _("pró-rata acima de %(amount)s", amount=_money(e.after.get("one_off_cents")))
+             if e.after.get("one_off_cents") is not None else None,
+             _("produto de uma família nova") if e.after.get("new_family") else None]
+    chosen = "; ".join(rule for rule in rules if rule)
+    if not chosen:
+        return _("%(who)s desligou as regras de aprovação de compras.", who=e.who)
+    return _("%(who)s definiu as regras de aprovação de compras: %(rules)s.", who=e.who, rules=chosen)
+
+
+def _approval(e: Event) -> str:
+    summary, comment = str(e.after.get("summary") or ""), str(e.after.get("comment") or "")
+    texts = {
+        T.APPROVAL_REQUESTED: _("%(who)s pediu aprovação para: %(summary)s.", who=e.who, summary=summary),
+        T.APPROVAL_APPROVED: _("%(who)s aprovou: %(summary)s.", who=e.who, summary=summary),
+        T.APPROVAL_REFUSED: _("%(who)s recusou: %(summary)s.", who=e.who, summary=summary),
+        T.APPROVAL_WITHDRAWN: _("%(who)s retirou o pedido de aprovação: %(summary)s.", who=e.who, summary=summary),
+        T.APPROVAL_EXPIRED: _("O pedido de aprovação expirou sem decisão: %(summary)s.", summary=summary),
+    }
+    text = texts[T(e.row.tag)]
+    return _("%(text)s Comentário: “%(comment)s”", text=text, comment=comment) if comment else text
 
 
 def _delinquent(e: Event) -> str:
@@ -750,6 +812,67 @@ def _implantation_done(e: Event) -> str:
     return _("%(who)s concluiu a implantação da organização.", who=e.who)
 
 
+def _usage_rule_changed(e: Event) -> str:
+    part = str(e.after.get("part_number") or e.after.get("sku_id") or "")
+    if e.after.get("excluded"):
+        return _("%(who)s deixou %(sku)s fora do uso de licenças.", who=e.who, sku=part)
+    buffer = _count(e.after.get("buffer"))
+    if not buffer:
+        return _("%(who)s voltou a contar todas as licenças de %(sku)s no uso de licenças.", who=e.who, sku=part)
+    return ngettext("%(who)s passou a manter %(num)d licença de folga em %(sku)s.",
+                    "%(who)s passou a manter %(num)d licenças de folga em %(sku)s.", buffer, who=e.who, sku=part)
+
+
+
+def _entra_linked(e: Event) -> str:
+    return _("%(who)s vinculou a organização ao tenant Microsoft Entra ID %(tenant)s.", who=e.who,
+             tenant=e.after.get("tenant_id") or "—")
+
+
+def _entra_unlinked(e: Event) -> str:
+    return _("%(who)s removeu o vínculo da organização com o tenant Microsoft Entra ID %(tenant)s.", who=e.who,
+             tenant=e.before.get("tenant_id") or "—")
+
+
+def _entra_policy_changed(e: Event) -> str:
+    parts = [_("criação automática de usuários ligada") if e.after.get("jit_enabled")
+             else _("criação automática de usuários desligada"),
+             _("entrada com a Microsoft exigida") if e.after.get("require_microsoft")
+             else _("entrada com a Microsoft opcional")]
+    return _("%(who)s alterou as regras de entrada com a Microsoft: %(rules)s.", who=e.who, rules="; ".join(parts))
+
+
+def _entra_member_created(e: Event) -> str:
+    return _("%(email)s entrou pela primeira vez com a Microsoft e virou usuário da organização.",
+             email=e.after.get("email") or "—")
+
+
+def _webhook(e: Event) -> str:
+    url = str(e.after.get("url") or e.before.get("url") or "")
+    tag = e.row.tag
+    if tag == T.WEBHOOK_ENDPOINT_CREATED:
+        return _("%(who)s cadastrou o webhook %(url)s.", who=e.who, url=url)
+    if tag == T.WEBHOOK_SECRET_ROTATED:
+        return _("%(who)s trocou o segredo do webhook %(url)s.", who=e.who, url=url)
+    if tag == T.WEBHOOK_ENDPOINT_ENABLED:
+        return _("%(who)s ativou o webhook %(url)s.", who=e.who, url=url)
+    if tag == T.WEBHOOK_ENDPOINT_DELETED:
+        return _("%(who)s excluiu o webhook %(url)s.", who=e.who, url=url)
+    if e.after.get("reason") == "failures":
+        return _("O webhook %(url)s foi desativado: não respondeu com sucesso por cerca de 3 dias.", url=url)
+    return _("%(who)s desativou o webhook %(url)s.", who=e.who, url=url)
+
+
+def _api_token_created(e: Event) -> str:
+    return _("%(who)s criou o token de API “%(name)s” (%(prefix)s…) com o papel %(roles)s.", who=e.who,
+             name=str(e.after.get("name") or ""), prefix=str(e.after.get("prefix") or ""),
+             roles=_roles(e.after.get("roles")))
+
+
+def _api_token_revoked(e: Event) -> str:
+    return _("%(who)s revogou o token de API “%(name)s”.", who=e.who, name=str(e.before.get("name") or ""))
+
+
 DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.LOGIN_SUCCEEDED: _login_succeeded,
     T.LOGIN_FAILED: _login_failed,
@@ -772,6 +895,8 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.SUBSCRIPTION_PURCHASED: _subscription_purchased,
     T.SUBSCRIPTION_REFERENCE_CHANGED: _subscription_reference_changed,
     T.SUBSCRIPTION_RENEWED: _subscription_renewed,
+    T.NEXT_TERM_SCHEDULED: _next_term_scheduled,
+    T.NEXT_TERM_WITHDRAWN: _next_term_withdrawn,
     T.ORDER_CREATED: _order_created,
     T.ORDER_SENT: _order_sent,
     T.ORDER_SUPERSEDED: _order_superseded,
@@ -804,6 +929,13 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.ACCOUNTANT_PACK_SENT: _accountant_pack_sent,
     T.DUNNING_RECIPIENTS_CHANGED: _reminder_recipients,
     T.ORGANIZATION_DELINQUENT: _delinquent,
+    T.BUDGET_CHANGED: _budget_changed,
+    T.APPROVAL_RULES_CHANGED: _approval_rules,
+    T.APPROVAL_REQUESTED: _approval,
+    T.APPROVAL_APPROVED: _approval,
+    T.APPROVAL_REFUSED: _approval,
+    T.APPROVAL_WITHDRAWN: _approval,
+    T.APPROVAL_EXPIRED: _approval,
     T.ORGANIZATION_GOOD_STANDING: _good_standing,
     T.AGREEMENT_ACCEPTED: _agreement_accepted,
     T.AGREEMENT_ATTESTED: _agreement_attested,
@@ -817,12 +949,27 @@ DESCRIBERS: dict[str, Callable[[Event], str]] = {
     T.OFFER_EXPIRED: _offer_expired,
     T.OPPORTUNITY_APPROVED: _opportunity_approved,
     T.IMPLANTATION_DONE: _implantation_done,
+    T.LICENCE_USAGE_RULE_CHANGED: _usage_rule_changed,
+    T.ENTRA_LINKED: _entra_linked,
+    T.ENTRA_UNLINKED: _entra_unlinked,
+    T.ENTRA_POLICY_CHANGED: _entra_policy_changed,
+    T.ENTRA_MEMBER_CREATED: _entra_member_created,
+    T.WEBHOOK_ENDPOINT_CREATED: _webhook,
+    T.WEBHOOK_SECRET_ROTATED: _webhook,
+    T.WEBHOOK_ENDPOINT_ENABLED: _webhook,
+    T.WEBHOOK_ENDPOINT_DISABLED: _webhook,
+    T.WEBHOOK_ENDPOINT_DELETED: _webhook,
+    T.API_TOKEN_CREATED: _api_token_created,
+    T.API_TOKEN_REVOKED: _api_token_revoked,
 }
 
 
 def _actor(row: AuditEvent, users: dict[int, User]) -> tuple[str, str]:
     """(who for the table, who as the sentence's subject)."""
     user = users.get(row.actor_id) if row.actor_id else None
+    if user is not None and row.actor_label.startswith("api:"):  # through the REST API, with one of the user's tokens
+        name = _("%(name)s (token de API “%(token)s”)", name=user.name, token=row.actor_label[4:])
+        return name, name
     if user is not None:
         name = _("%(name)s (nossa equipe)", name=user.name) if user.is_staff else user.name
         return name, name

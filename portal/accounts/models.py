@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     or_,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -48,6 +49,7 @@ def _new_session_token() -> str:
 
 class Organization(db.Model):
     __tablename__ = "organizations"
+    __organization_data__ = "self"  # its own id is the organization
     __table_args__ = (
         CheckConstraint("billing_day BETWEEN 1 AND 31", name="billing_day_range"),
         CheckConstraint("status IN ('active', 'suspended', 'rescinding', 'closed')", name="status_known"),
@@ -103,6 +105,7 @@ class Organization(db.Model):
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
     __table_args__ = (
         # Unique case-insensitively: the address is stored lower-cased and the database refuses anything else.
         CheckConstraint("email = lower(email)", name="email_lowercase"),
@@ -117,6 +120,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str | None] = mapped_column(String(5))  # pt_BR / en; None follows the browser
+    # "Minha conta": renewal reminders (30 and 7 days before "decidir até") for a Master or Adm; off = none.
+    renewal_reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Base32 TOTP secret; set at enrolment, active once totp_enabled_at is set.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -194,6 +199,7 @@ class Membership(db.Model):
 
 class MembershipRole(db.Model):
     __tablename__ = "membership_roles"
+    __organization_via__ = "membership_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         CheckConstraint("role IN ('master', 'adm', 'cobranca', 'suporte')", name="role_known"),
     )
@@ -206,6 +212,7 @@ class MembershipRole(db.Model):
 
 class StaffRoleGrant(db.Model):
     __tablename__ = "staff_roles"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
     __table_args__ = (
         CheckConstraint(
             "role IN ('comercial', 'financeiro', 'suporte', 'compliance', 'admin')", name="role_known"
@@ -222,6 +229,7 @@ class Invitation(db.Model):
     """One e-mailed link to a membership; single use, expiring, revoked when re-sent."""
 
     __tablename__ = "invitations"
+    __organization_via__ = "membership_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), index=True)
@@ -239,6 +247,7 @@ class RecoveryCode(db.Model):
     """A single-use two-factor recovery code, stored as its SHA-256 (codes are 48 random bits)."""
 
     __tablename__ = "recovery_codes"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -252,6 +261,7 @@ class LoginSession(db.Model):
     deactivation); a copied cookie then stops working at once instead of at its 12-hour expiry."""
 
     __tablename__ = "login_sessions"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -269,6 +279,7 @@ class ThrottleCounter(db.Model):
     shared by every web worker because it lives in the database. Expired rows are deleted as new hits come."""
 
     __tablename__ = "throttle_counters"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
 
     # "<scope>:<kind>:<value>:<window seconds>", e.g. "login:ip:203.0.113.7:60"; values longer than the
     # column allows are hashed.

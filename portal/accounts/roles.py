@@ -23,6 +23,11 @@ class Permission(StrEnum):
     AGREEMENT_ACCEPT = "agreement:accept"
     RESCISSION_WITHDRAW = "rescission:withdraw"  # withdraw the contract's rescission in its grace period (Master)
     HISTORY_READ = "history:read"  # the organization's audit history
+    SETTINGS_MANAGE = "settings:manage"  # the organization's budgets and licence-use exclusions (Master)
+    # "Integrações" (issue 18): API tokens, webhooks, the link to the organization's Entra ID tenant (Master)
+    INTEGRATIONS_MANAGE = "integrations:manage"
+    # Internal approvals (issue 18): the approval rules, and approving or refusing what waits for them (Master)
+    PURCHASES_APPROVE = "purchases:approve"
 
 
 class Role(StrEnum):

@@ -126,12 +126,14 @@ def _member_organization_ids(user: User | None) -> list[int | None]:
     return ids or [None]
 
 
-def complete_login(user: User, *, actor: Actor) -> str:
-    """Record the sign-in and open its server-side session; returns the key the session cookie carries."""
+def complete_login(user: User, *, actor: Actor, method: str = "password") -> str:
+    """Record the sign-in and open its server-side session; returns the key the session cookie carries.
+    `method`: "password" (with or without TOTP) or "microsoft" (Entra ID, portal/entra), kept in the event."""
     user.last_login_at = clock.now()
     key = open_session(user, actor=actor)
     for organization_id in _member_organization_ids(user):
-        record(AuditTag.LOGIN_SUCCEEDED, actor=actor, organization_id=organization_id, subject=f"user:{user.id}")
+        record(AuditTag.LOGIN_SUCCEEDED, actor=actor, organization_id=organization_id, subject=f"user:{user.id}",
+               after={"method": method} if method != "password" else None)
     db.session.commit()
     return key
 
@@ -431,12 +433,19 @@ def change_password(user: User, current: str, new: str, *, actor: Actor, keep_se
     db.session.commit()
 
 
-def update_profile(user: User, *, name: str, phone: str, language: str | None, actor: Actor) -> None:
+def update_profile(user: User, *, name: str, phone: str, language: str | None, actor: Actor,
+                   renewal_reminders: bool | None = None) -> None:
+    """`renewal_reminders`: None leaves the choice as it is (staff have none)."""
     before = {"name": user.name, "phone": user.phone, "language": user.language}
+    reminders_before = user.renewal_reminders
     if language and language not in current_app.config["LANGUAGES"]:
         raise ServiceError(_("Idioma desconhecido."), field="language")
     user.name, user.phone, user.language = name.strip(), phone.strip(), language or None
+    if renewal_reminders is not None:
+        user.renewal_reminders = bool(renewal_reminders)
     after = {"name": user.name, "phone": user.phone, "language": user.language}
+    if user.renewal_reminders != reminders_before:
+        before["renewal_reminders"], after["renewal_reminders"] = reminders_before, user.renewal_reminders
     if before != after:
         record(AuditTag.PROFILE_UPDATED, actor=actor, subject=f"user:{user.id}", before=before, after=after)
     db.session.commit()

@@ -64,3 +64,19 @@ def hit(scope: str, limits: list[tuple[str, str]]) -> None:
     db.session.commit()
     if passed:
         raise TooManyAttempts(_("Muitas tentativas em pouco tempo. Aguarde um minuto e tente de novo."))
+
+
+def count(scope: str, identity: str, spec: str) -> tuple[int, int, int]:
+    """Count one request of `identity` against the first limit of `spec` (e.g. "120 per minute"), committed →
+    (the limit, requests left in the window — negative once it is passed —, seconds until it resets): the REST
+    API's RateLimit-* headers.
+    Nothing is counted when limits are off (RATELIMIT_ENABLED=false): the whole limit stays left."""
+    item = parse_many(spec)[0]
+    window = item.get_expiry()
+    now = int(clock.now().timestamp())
+    start = now - now % window
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return item.amount, item.amount, start + window - now
+    hits = _count(_key(scope, identity, window), start, window)
+    db.session.commit()
+    return item.amount, item.amount - hits, start + window - now

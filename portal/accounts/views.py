@@ -36,11 +36,14 @@ from portal.accounts.forms import (
 from portal.accounts.models import Membership, User
 from portal.accounts.roles import ROLE_DESCRIPTIONS, ROLE_LABELS, ROLE_ORDER, Permission, Role, permissions_for
 from portal.accounts.throttle import TooManyAttempts
+from portal.entra import service as entra_service
+from portal.home.presenters import home_page
 from portal.shared import clock
 from portal.shared.errors import ServiceError
 from portal.shared.forms import show_error
 from portal.shared.links import absolute_url
 from portal.shared.permissions import authenticated, public, requires
+from portal.support.service import SlaTargets
 
 bp = Blueprint("accounts", __name__)
 
@@ -107,8 +110,12 @@ def home():
     if g.membership is None:
         return render_template("accounts/no_organization.html"), 403
     roles = [role for role in ROLE_ORDER if role in g.membership.roles]
+    # The home's cards (portal/home/) and budget, those the user's permissions allow.
+    home = home_page(g.organization, g.permissions, today=clock.today(), now=clock.now(),
+                     targets=SlaTargets.from_config(current_app.config))
     return render_template(
-        "accounts/home.html", roles=roles, role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS
+        "home/index.html", roles=roles, role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS,
+        cards=home.cards, budget=home.budget,
     )
 
 
@@ -128,6 +135,9 @@ def login():
             return _too_many("accounts/login.html", form=form)
         if user is None:
             flash(_("E-mail ou senha incorretos."), "danger")
+        elif entra_service.password_refused(user):
+            flash(_("Sua organização exige a entrada com a Microsoft: use o botão “Entrar com a Microsoft”."),
+                  "warning")
         elif service.needs_second_factor(user):
             session[PENDING] = {
                 "uid": user.id, "tok": user.session_token, "at": int(clock.now().timestamp()), "next": next_url,
@@ -317,7 +327,7 @@ def profile():
         try:
             service.update_profile(
                 user, name=form.name.data, phone=form.phone.data or "", language=form.language.data or None,
-                actor=current_actor(),
+                actor=current_actor(), renewal_reminders=None if user.is_staff else form.reminders_choice(),
             )
         except ServiceError as error:
             show_error(form, error)

@@ -27,6 +27,7 @@ class AgreementVersion(db.Model):
     """A version of an agreement; the current one of a kind is the latest effective on or before today."""
 
     __tablename__ = "agreement_versions"
+    __organization_data__ = "global"  # read by every organization (data_versions.GLOBAL)
     __table_args__ = (
         CheckConstraint("kind IN ('microsoft_mca', 'reseller_terms')", name="kind_known"),
         UniqueConstraint("kind", "effective_from", name="uq_agreement_versions_kind_day"),

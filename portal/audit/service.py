@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -434,18 +434,19 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "), default=str)
 
 
-@dataclass
-class TrailRow:
-    event: AuditEvent
-    organization: Organization | None
+class TrailRow(NamedTuple):
+    """One event of "Trilha de auditoria", as the page shows it."""
 
-    @property
-    def before(self) -> str:
-        return compact_json(self.event.before)
-
-    @property
-    def after(self) -> str:
-        return compact_json(self.event.after)
+    seq: int
+    created_at: datetime
+    tag: str
+    actor_label: str
+    organization_id: int | None
+    organization_name: str | None  # its razão social; None: no organization, or one that no longer exists
+    subject: str | None
+    ip: str | None
+    before: str  # compact_json of the event's `before` ("" for none)
+    after: str
 
 
 @dataclass
@@ -455,9 +456,18 @@ class TrailPage:
     chain_length: int  # events in the chain (what a verification walks)
 
 
+_TRAIL = (select(AuditEvent.seq, AuditEvent.created_at, AuditEvent.tag, AuditEvent.actor_label,
+                 AuditEvent.organization_id, Organization.legal_name, AuditEvent.subject, AuditEvent.ip,
+                 AuditEvent.before, AuditEvent.after)
+          .outerjoin(Organization, Organization.id == AuditEvent.organization_id)
+          .order_by(AuditEvent.seq.desc()))
+_CHAIN_LENGTH = select(AuditChainHead.length).where(AuditChainHead.id == 1)
+
+
 def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
-    """"Trilha de auditoria": one page of events matching `filters`, newest first."""
-    statement = select(AuditEvent).order_by(AuditEvent.seq.desc())
+    """"Trilha de auditoria": one page of events matching `filters`, newest first, each with its organization's
+    name (one statement, rows rather than ORM objects), and the chain's length."""
+    statement = _TRAIL
     if filters.tag:
         tag = filters.tag
         if tag.endswith(":") or tag.count(":") < 2:  # an area ("billing") or area:subject: every tag under it
@@ -465,22 +475,19 @@ def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
         else:
             statement = statement.where(AuditEvent.tag == tag)
     if filters.organization:
-        statement = statement.join(Organization, Organization.id == AuditEvent.organization_id).where(
-            Organization.matching(filters.organization))
+        statement = statement.where(Organization.matching(filters.organization))
     if filters.actor:
         statement = statement.where(
             func.lower(AuditEvent.actor_label).contains(filters.actor.lower(), autoescape=True))
     statement = _period(statement, AuditEvent.created_at, filters.date_from, filters.date_to)
     if filters.up_to_seq is not None:
         statement = statement.where(AuditEvent.seq <= filters.up_to_seq)
-    events = list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
-    shown = events[:per_page]
-    organization_ids = {e.organization_id for e in shown if e.organization_id is not None}
-    organizations = {o.id: o for o in db.session.scalars(
-        select(Organization).where(Organization.id.in_(organization_ids)))} if organization_ids else {}
-    length = db.session.scalar(select(AuditChainHead.length).where(AuditChainHead.id == 1)) or 0
-    return TrailPage(rows=[TrailRow(e, organizations.get(e.organization_id)) for e in shown],
-                     has_next=len(events) > per_page, chain_length=length)
+    events = db.session.execute(statement.limit(per_page + 1).offset((page - 1) * per_page)).all()
+    rows = [TrailRow(seq, created_at, tag, actor, organization_id, name, subject, ip, compact_json(before),
+                     compact_json(after))
+            for seq, created_at, tag, actor, organization_id, name, subject, ip, before, after in events[:per_page]]
+    length = db.session.scalar(_CHAIN_LENGTH) or 0
+    return TrailPage(rows=rows, has_next=len(events) > per_page, chain_length=length)
 
 
 @dataclass
@@ -491,8 +498,24 @@ class ChainStatus:
     reason: str  # translated
 
 
-def _reason(english: str, seq: int | None) -> str:
+def _reason(english: str, seq: int | None, checkpoint: str | None = None) -> str:
     """verify()'s reasons (English, as `flask audit verify` prints them) in the UI language."""
+    if checkpoint is not None:
+        if english.startswith("events after"):
+            return _("eventos posteriores ao último foram apagados: o ponto de controle %(checkpoint)s foi feito "
+                     "depois dele", checkpoint=checkpoint)
+        if "does not match checkpoint" in english:
+            return _("o evento não confere com o ponto de controle assinado %(checkpoint)s", checkpoint=checkpoint)
+        return _("o ponto de controle %(checkpoint)s não confere: assinatura inválida, chave desconhecida ou conteúdo "
+                 "alterado", checkpoint=checkpoint)
+    if "plain (unkeyed)" in english:
+        return _("um evento sem chave aparece depois que a trilha passou a usar chave secreta")
+    if "with no switch event" in english:
+        return _("o evento usa uma chave sem o evento de troca de chave antes dele")
+    if "out of place" in english:
+        return _("evento de troca de chave fora do lugar")
+    if english.startswith("no key"):
+        return _("falta a chave antiga para verificar este evento")
     if "missing" in english:
         return _("o evento %(seq)d não existe (foi apagado)", seq=seq or 0)
     if "link" in english:
@@ -508,4 +531,4 @@ def verify_chain() -> ChainStatus:
     """Walk the whole chain with the same check as `flask --app wsgi audit verify`."""
     result = verify()
     return ChainStatus(result.ok, result.checked, result.broken_seq,
-                       "" if result.ok else _reason(result.reason, result.broken_seq))
+                       "" if result.ok else _reason(result.reason, result.broken_seq, result.checkpoint))

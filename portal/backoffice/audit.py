@@ -2,19 +2,27 @@
 chart, and the audit trail with the hash chain's integrity check. Read-only: the check changes nothing.
 """
 
+import functools
+from collections.abc import Callable
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
+from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
+from portal.audit import checkpoints
 from portal.audit import service as audit_service
 from portal.audit.service import CancellationFilters, TrailFilters
 from portal.backoffice import bp
 from portal.cancellations.models import REASON_LABELS, ReasonCategory
 from portal.shared import clock
 from portal.shared.audit import AUDIT_TAG_LABELS, AuditTag
+from portal.shared.audit_subjects import actor_label, subject_label
+from portal.shared.formatting import format_datetime
 from portal.shared.permissions import staff_requires
+from portal.shared.urls import url_pattern
 
 PER_PAGE = 50
 MAX_PAGE = 100_000  # a huge ?pagina= would overflow the database's OFFSET
@@ -68,18 +76,48 @@ def _tag_choices() -> list[tuple[str, str]]:
         (tag.value, str(AUDIT_TAG_LABELS.get(tag, tag.value))) for tag in AuditTag]
 
 
+@functools.lru_cache(maxsize=8)
+def _tag_options(locale: str) -> Markup:
+    """The tag filter's <option>s in `locale` (the current one: the argument only keys the cache), built once per
+    language: 200-odd translated suggestions that never change while the process runs."""
+    return Markup("").join(Markup('<option value="{}">{}</option>').format(value, label)
+                           for value, label in _tag_choices())
+
+
+@functools.lru_cache(maxsize=8)
+def _tag_labels(locale: str) -> dict[str, str]:
+    """Each tag's words in `locale` (the argument only keys the cache), translated once per language, not per row."""
+    return {tag: str(label) for tag, label in AUDIT_TAG_LABELS.items()}
+
+
+_SUBJECT_TARGETS = {"cancellation": ("backoffice.audit_cancellation", "request_id"),
+                    "order": ("backoffice.order", "order_id"),
+                    "organization": ("backoffice.organization", "organization_id")}
+
+
 def subject_url(subject: str | None) -> str | None:
     """Where a subject can be seen in the backoffice ("cancellation:12" → its audit page), if anywhere."""
     kind, _sep, number = (subject or "").partition(":")
-    if not number.isdigit() or int(number) > MAX_SEQ:
+    if not number.isdigit() or int(number) > MAX_SEQ or kind not in _SUBJECT_TARGETS:
         return None
-    targets = {"cancellation": ("backoffice.audit_cancellation", "request_id"),
-               "order": ("backoffice.order", "order_id"),
-               "organization": ("backoffice.organization", "organization_id")}
-    if kind not in targets:
-        return None
-    endpoint, argument = targets[kind]
+    endpoint, argument = _SUBJECT_TARGETS[kind]
     return url_for(endpoint, **{argument: int(number)})
+
+
+def subject_urls() -> Callable[[str | None], str | None]:
+    """`subject_url` for a page of many events: each kind's URL built once (`url_pattern`), then filled per row."""
+    patterns: dict[str, Callable[[int], str]] = {}
+
+    def url(subject: str | None) -> str | None:
+        kind, _sep, number = (subject or "").partition(":")
+        if not number.isdigit() or int(number) > MAX_SEQ or kind not in _SUBJECT_TARGETS:
+            return None
+        pattern = patterns.get(kind)
+        if pattern is None:
+            pattern = patterns[kind] = url_pattern(*_SUBJECT_TARGETS[kind])
+        return pattern(int(number))
+
+    return url
 
 
 # ---------------------------------------------------------------- "Auditoria de cancelamentos"
@@ -126,10 +164,24 @@ def audit_trail():
     filters = parse_trail_filters()
     page = _page()
     result = audit_service.trail_page(filters, page=page, per_page=PER_PAGE)
+    language = str(get_locale())
     return render_template(
-        "backoffice/audit_trail.html", result=result, filters=filters, page=page, tag_choices=_tag_choices(),
-        subject_url=subject_url, highlight=filters.up_to_seq,
+        "backoffice/audit_trail.html", result=result, filters=filters, page=page,
+        tag_options=_tag_options(language), rows=_trail_cells(result.rows, _tag_labels(language)),
+        highlight=filters.up_to_seq,
     ), 422 if filters.errors else 200
+
+
+def _trail_cells(rows: list[audit_service.TrailRow], tag_labels: dict[str, str]) -> list[tuple]:
+    """Each row with the words and link its cells show (when, the tag's label, who, the subject's link and label),
+    computed here in one pass rather than by five template calls per row."""
+    url = subject_urls()
+    cells = []
+    for row in rows:
+        link = url(row.subject)
+        cells.append((row, format_datetime(row.created_at), tag_labels.get(row.tag, row.tag),
+                      actor_label(row.actor_label), link, subject_label(row.subject)))
+    return cells
 
 
 @bp.post("/auditoria/verificar")
@@ -147,4 +199,14 @@ def audit_verify():
             "seq": Markup('<a href="{}" data-testid="broken-event">{}</a>').format(link, status.broken_seq),
             "reason": status.reason, "n": status.checked}
         flash(message, "danger")
+    return redirect(url_for("backoffice.audit_trail"))
+
+
+@bp.post("/auditoria/checkpoint")
+@staff_requires(StaffPermission.AUDIT_READ)
+def audit_checkpoint():
+    """Sign the chain's head now (as the daily job and `flask audit checkpoint` do): stored and e-mailed."""
+    checkpoint = checkpoints.make_checkpoint(actor=current_actor())
+    flash(_("Ponto de controle assinado publicado no evento %(seq)d e enviado por e-mail à equipe de compliance.",
+            seq=checkpoint.seq), "success")
     return redirect(url_for("backoffice.audit_trail"))

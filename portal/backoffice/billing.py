@@ -13,13 +13,14 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from portal.accounts.context import current_actor
 from portal.accounts.roles import StaffPermission
 from portal.backoffice import bp
-from portal.billing import delivery, payments, pix_charges, reconciliation, run
+from portal.billing import delivery, fiscal, payments, pix_charges, reconciliation, run
 from portal.billing import service as billing
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
@@ -30,11 +31,11 @@ from portal.billing.models import (
     PaymentMethod,
 )
 from portal.billing.settings import BillingSettings
-from portal.shared import clock
+from portal.shared import clock, cnpj
 from portal.shared.dates import parse_day
 from portal.shared.errors import ServiceError
 from portal.shared.filters import ListFilters
-from portal.shared.formatting import format_money
+from portal.shared.formatting import current_locale_name, format_date, format_money, format_period
 from portal.shared.forms import max_length, required, show_error
 from portal.shared.money import parse_brl
 from portal.shared.permissions import staff_requires
@@ -82,18 +83,26 @@ def parse_filters(args) -> InvoiceFilters:
     return filters
 
 
-def search_invoices(filters: InvoiceFilters, *, today: date, page: int, per_page: int = PER_PAGE) -> list[Invoice]:
+def search_invoices(filters: InvoiceFilters, *, today: date, page: int,
+                    per_page: int = PER_PAGE) -> list[billing.StaffInvoiceRow]:
     """Invoices matching `filters`, newest first: up to `per_page + 1` rows (one more tells there is a next page)."""
     return billing.search_invoices(status=filters.status, undelivered=filters.undelivered, year=filters.year,
                                    organization=filters.organization, today=today, page=page, per_page=per_page)
 
 
-def _row(invoice: Invoice, today: date, undelivered: set[int]) -> dict:
-    status = invoice.display_status(today)
-    return {"invoice": invoice, "status": status, "days_late": (today - invoice.due_date).days,
-            "undelivered": invoice.id in undelivered,
-            "open_cents": (max(payments.amount_due(invoice, today) - invoice.paid_cents, 0)
-                           if invoice.status == InvoiceStatus.OPEN else 0)}
+def _invoice_cells(rows: list[billing.StaffInvoiceRow]) -> list[tuple]:
+    """Each row with its formatted cells (CNPJ, period, due date, total, open amount), computed here in one pass
+    rather than by five template filter calls per row; a period shared by many rows is formatted once."""
+    periods: dict[tuple[date, date], str] = {}
+    cells = []
+    for row in rows:
+        key = (row.period_start, row.period_end)
+        period = periods.get(key)
+        if period is None:
+            period = periods[key] = format_period(*key)
+        cells.append((row, cnpj.format(row.cnpj), period, format_date(row.due_date), format_money(row.total_cents),
+                      format_money(row.open_cents)))
+    return cells
 
 
 @bp.get("/faturas")
@@ -103,13 +112,13 @@ def invoices():
     page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
     today = clock.today()
     found = search_invoices(filters, today=today, page=page)
-    rows, has_next = found[:PER_PAGE], len(found) > PER_PAGE
-    undelivered = delivery.undelivered_among([invoice.id for invoice in rows])
     return render_template(
-        "backoffice/billing_invoices.html", rows=[_row(invoice, today, undelivered) for invoice in rows],
-        filters=filters, page=page, has_next=has_next, status_choices=STATUS_CHOICES,
+        "backoffice/billing_invoices.html", rows=_invoice_cells(found[:PER_PAGE]), has_next=len(found) > PER_PAGE,
+        filters=filters, page=page, status_choices=STATUS_CHOICES,
         undelivered_slug=UNDELIVERED_SLUG, pack_month=(today.replace(day=1) - timedelta(days=1)).replace(day=1),
-        status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES,
+        # translated once per page, not once per row
+        status_labels={status: str(label) for status, label in INVOICE_STATUS_LABELS.items()},
+        status_badges=STATUS_BADGES,
     ), 422 if filters.errors else 200
 
 
@@ -155,36 +164,77 @@ def _invoice_or_404(invoice_id: int) -> Invoice:
     return invoice
 
 
+_BLANK_PAYMENT_FIELDS: dict[str, Markup] = {}  # language → the blank payment form's fields, rendered
+
+
+def _blank_payment_fields() -> Markup:
+    """The payment form's fields, blank (no data, no errors, no CSRF token: that is `hidden_tag`, rendered per
+    page): the same HTML for every invoice in a language, so rendered once per language."""
+    language = current_locale_name()
+    rendered = _BLANK_PAYMENT_FIELDS.get(language)
+    if rendered is None:
+        rendered = _BLANK_PAYMENT_FIELDS[language] = Markup(render_template(  # noqa: S704 - our own template
+            "backoffice/_payment_fields.html", form=ManualPaymentForm(formdata=None, meta={"csrf": False})))
+    return rendered
+
+
 def _pretty(value) -> str:
     if value in (None, {}, []):
         return ""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def _render_invoice(invoice: Invoice, form: ManualPaymentForm, status: int = 200):
+def _line_cells(lines: list[billing.StaffInvoiceLine]) -> list[tuple]:
+    """Each line with its formatted cells (its kind's label, period, unit price, amount), computed here in one
+    pass: the kinds' labels translated once per page, a period shared by many lines formatted once."""
+    kinds = {kind: str(label) for kind, label in LINE_KIND_LABELS.items()}
+    periods: dict[tuple[date, date], str] = {}
+    cells = []
+    for line in lines:
+        period = ""
+        if line.period_start and line.period_end:
+            key = (line.period_start, line.period_end)
+            period = periods.get(key)
+            if period is None:
+                period = periods[key] = format_period(*key)
+        cells.append((line, kinds.get(line.kind, line.kind), period, format_money(line.unit_price_cents),
+                      format_money(line.amount_cents)))
+    return cells
+
+
+def _render_invoice(invoice: Invoice, form: ManualPaymentForm, status: int = 200, *, undelivered: bool | None = None,
+                    blank: bool = False):
+    """The invoice page; `undelivered` when already read with the invoice (`billing.invoice_page`), `blank` for the
+    payment form as nobody has filled it yet (its fields rendered once per language)."""
     today = clock.today()
     recorders = billing.payment_recorders(invoice)
     audit = billing.invoice_audit(invoice)
     related = [row for row in (invoice.replaces_id, invoice.corrects_id) if row]
+    lines = billing.invoice_line_rows(invoice.id)
     return render_template(
         "backoffice/invoice.html", invoice=invoice, status=invoice.display_status(today), today=today,
-        balance=payments.balance(invoice, today), form=form, recorders=recorders,
+        # the balance from the payments already loaded; each period shown once formatted, however many lines have it
+        balance=billing.loaded_balance(invoice, today), form=form, recorders=recorders, lines=_line_cells(lines),
         gateway_payments=payments.gateway_payments(invoice), audit=[(event, _pretty(event.after)) for event in audit],
         related=related, can_record=invoice.status != InvoiceStatus.CANCELLED and invoice.kind == "regular",
         status_labels=INVOICE_STATUS_LABELS, status_badges=STATUS_BADGES, method_labels=PAYMENT_METHOD_LABELS,
-        source_labels=reconciliation.STORED_SOURCE_LABELS, line_kind_labels=LINE_KIND_LABELS,
+        source_labels=reconciliation.STORED_SOURCE_LABELS,
         second_copy=payments.latest_second_copy(invoice),
-        undelivered=bool(delivery.undelivered_among([invoice.id])),
+        undelivered=bool(delivery.undelivered_among([invoice.id])) if undelivered is None else undelivered,
+        blank_payment_fields=_blank_payment_fields() if blank else None,
         fiscal_page="backoffice.fiscal_document" in current_app.view_functions,
         pix_simulator=pix_charges.simulator_active() and invoice.status == InvoiceStatus.OPEN,
-        pix_form=FlaskForm(formdata=None),
+        pix_form=FlaskForm(formdata=None), substitutes_note=fiscal.substituted_note(invoice),
     ), status
 
 
 @bp.get("/faturas/<int:invoice_id>")
 @staff_requires(StaffPermission.BILLING_MANAGE)
 def invoice(invoice_id: int):
-    return _render_invoice(_invoice_or_404(invoice_id), ManualPaymentForm(formdata=None))
+    found = billing.invoice_page(invoice_id)
+    if found is None:
+        abort(404)
+    return _render_invoice(found[0], ManualPaymentForm(formdata=None), undelivered=found[1], blank=True)
 
 
 def _payment_flash(invoice_id: int, payment: Payment) -> str:

@@ -95,6 +95,7 @@ def _product_data(form: ProductForm) -> service.ProductData:
         term=form.term.data, billing_frequency=form.billing_frequency.data,
         decrease_window_hours=form.decrease_window_hours.data, min_quantity=form.min_quantity.data,
         max_quantity=form.max_quantity.data, active=bool(form.active.data),
+        upgrade_to=tuple(form.upgrade_to.data or ()),
     )
 
 

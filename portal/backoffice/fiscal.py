@@ -19,7 +19,7 @@ from portal.billing import fiscal
 from portal.billing import service as billing
 from portal.billing.models import INVOICE_STATUS_LABELS, Invoice
 from portal.billing.settings import BillingSettings
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
 from portal.shared.permissions import staff_requires
@@ -103,7 +103,10 @@ def fiscal_document(invoice_id: int):
 def _download(invoice_id: int, kind: str):
     invoice = _invoice_or_404(invoice_id)
     try:
-        document, content = fiscal.fiscal_pdf(invoice) if kind == "pdf" else fiscal.fiscal_xml(invoice)
+        if kind == "pdf":
+            document = fiscal.fiscal_pdf(invoice)
+            return documents.send(document.pdf_sha256, fiscal.download_name(document, kind))
+        document, content = fiscal.fiscal_xml(invoice)
     except NotFound:
         abort(404)
     response = Response(content, mimetype="application/pdf" if kind == "pdf" else "application/xml")

@@ -366,11 +366,9 @@ def _pdf(digest: str | None, filename: str) -> Response:
     if not digest:
         abort(404)
     try:
-        content, content_type = documents.load(digest)
+        return documents.send(digest, filename, inline=True)
     except NotFound:
         abort(404)
-    return Response(content, mimetype=content_type, headers={
-        "Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "private, no-store"})
 
 
 @bp.get("/contratacao/<int:opportunity_id>/proposta.pdf")

@@ -251,7 +251,7 @@ def ticket_status(ticket_id: int):
 def ticket_attachment(ticket_id: int, attachment_id: int):
     found = _ticket_or_404(ticket_id)
     try:
-        stored, content = service.staff_attachment(found, attachment_id, actor=current_actor())
+        stored = service.staff_attachment(found, attachment_id, actor=current_actor())
     except NotFound:
         abort(404)
-    return download(stored, content)
+    return download(stored)

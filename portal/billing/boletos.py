@@ -1,5 +1,6 @@
 """Bank-specific boleto fields (nosso número, free field, the printed nosso número) and a boleto's columns."""
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -78,7 +79,23 @@ def pix_ready(boleto: Boleto | None) -> bool:
         return True
     charges = list(db.session.execute(select(PixCharge.status, PixCharge.pix_copia_e_cola)
                                       .where(PixCharge.boleto_id == boleto.id)))
-    if not charges:
-        return True
-    return any(status in (PixChargeStatus.ACTIVE, PixChargeStatus.PAID) and code == boleto.pix_payload
-               for status, code in charges)
+    return _shown(boleto.pix_payload, charges)
+
+
+def _shown(payload: str, charges) -> bool:
+    """No charge attempted, or one active (or paid) at the PSP with the boleto's own copia-e-cola."""
+    return not charges or any(status in (PixChargeStatus.ACTIVE, PixChargeStatus.PAID) and code == payload
+                              for status, code in charges)
+
+
+def pix_ready_many(boletos: Sequence[Boleto]) -> dict[int, bool]:
+    """`pix_ready` of several boletos (boleto id → may its Pix be shown), in one query whatever their number."""
+    if current_app.extensions.get("pix_provider") is None or not boletos:
+        return {boleto.id: True for boleto in boletos}
+    charges: dict[int, list[tuple[str, str]]] = {boleto.id: [] for boleto in boletos}
+    for boleto_id, status, code in db.session.execute(
+        select(PixCharge.boleto_id, PixCharge.status, PixCharge.pix_copia_e_cola)
+        .where(PixCharge.boleto_id.in_(list(charges)))
+    ):
+        charges[boleto_id].append((status, code))
+    return {boleto.id: _shown(boleto.pix_payload, charges[boleto.id]) for boleto in boletos}

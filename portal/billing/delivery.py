@@ -189,7 +189,7 @@ def invoice_attachments(invoice: Invoice) -> list[tuple[str, str, str]]:
     if note is not None:
         found.append((fiscal.download_name(note, "pdf"), note.pdf_sha256, PDF))
         xml = fiscal.xml_bytes(note.xml)
-        found.append((fiscal.download_name(note, "xml"), documents.store(xml, XML), XML))
+        found.append((fiscal.download_name(note, "xml"), documents.store(xml, XML, fiscal=True), XML))
     return found
 
 

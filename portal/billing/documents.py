@@ -7,10 +7,15 @@ served and e-mailed forever after (DESIGN rule 6); nothing here renders a docume
 """
 
 import base64
+import copy
+import functools
+import struct
+import zlib
 
 import segno
 from flask import render_template
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import update
 
 from portal.accounts.models import Organization
@@ -21,7 +26,7 @@ from portal.billing.lines import line_text, line_views
 from portal.billing.models import Boleto, Invoice, InvoiceKind
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
-from portal.shared import clock
+from portal.shared import clock, pdf
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.documents import DOCUMENT_LOCALE, PDF, render_pdf, store
@@ -30,10 +35,8 @@ BANK_NAMES = {"001": "Banco do Brasil S.A.", "237": "Banco Bradesco S.A.", "341"
 # The bank code as printed on the ficha carries its own check digit (mod 11 of the three digits).
 BANK_CODE_DV = {"001": "9", "237": "2", "341": "7"}
 
-# The ITF symbol's printed size (specs/boleto.md, Rendering); the SVG carries the quiet zones itself.
-BARCODE_WIDTH_MM = 103.0
-BARCODE_HEIGHT_MM = 13.0
-BARCODE_QUIET_MM = 5.0
+# The ITF symbol's printed size (specs/boleto.md, Rendering: 103 × 13 mm of bars, 5 mm quiet zones) is set
+# by `img.barcode` in templates/documents/_base.html; the image carries the bars only.
 QR_ERROR = "m"  # error correction M, never boosted: the level is part of what was agreed for the Pix QR
 QR_BORDER_MODULES = 4  # the quiet zone QR readers need, part of the image
 QR_PRINTED_MM = 32  # the whole image, border included
@@ -72,11 +75,29 @@ def _data_uri(content: bytes, media_type: str) -> str:
     return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
 
 
+def _png(rows: list[bytes], width: int) -> bytes:
+    """A 1-bit greyscale PNG of `rows` (each `ceil(width / 8)` bytes, a set bit = white)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, len(rows), 1, 0, 0, 0, 0)  # bit depth 1, greyscale
+    pixels = zlib.compress(b"".join(b"\x00" + row for row in rows), 9)  # filter 0 on every row
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+@functools.lru_cache(maxsize=256)  # the invoice and its boleto page show the same images: made once
 def barcode_data_uri(barcode: str) -> str:
-    svg = itf.itf_svg(barcode, width_mm=BARCODE_WIDTH_MM, height_mm=BARCODE_HEIGHT_MM, quiet_mm=BARCODE_QUIET_MM)
-    return _data_uri(svg.encode("utf-8"), "image/svg+xml")
+    """The ITF symbol's bars as a PNG one pixel per module and one pixel tall (405 × 1 for 44 digits), which the
+    page stretches to 103 × 13 mm without smoothing (`image-rendering: pixelated`); the quiet zones are the
+    image's margins. The same bars as `itf.itf_svg` draws, for a fraction of the rendering time of a vector
+    drawing (WeasyPrint draws SVG in Python)."""
+    bits = "".join(("0" if is_bar else "1") * width for is_bar, width in itf.itf_modules(barcode))
+    padded = bits + "1" * (-len(bits) % 8)
+    row = int(padded, 2).to_bytes(len(padded) // 8, "big")
+    return _data_uri(_png([row], len(bits)), "image/png")
 
 
+@functools.lru_cache(maxsize=256)
 def pix_qr_data_uri(payload: str) -> str:
     """The Pix QR as a PNG of one pixel per module (the PDF scales it up without smoothing)."""
     code = segno.make_qr(payload, error=QR_ERROR, boost_error=False)
@@ -125,14 +146,19 @@ def _pdf(html: str) -> bytes:
     return render_pdf(html)  # no URL but data: is ever fetched (portal/shared/documents.py)
 
 
+def invoice_template_context(invoice: Invoice, *, settings: BillingSettings) -> dict:
+    """What documents/invoice.html shows (call it under `force_locale(DOCUMENT_LOCALE)`)."""
+    context = _context(invoice, settings)
+    context["lines"] = _lines(invoice)
+    current = invoice.current_boleto
+    context["boleto_page"] = _boleto_context(invoice, current, settings) if current is not None else None
+    return context
+
+
 def render_invoice_pdf(invoice: Invoice, *, settings: BillingSettings) -> bytes:
     """The invoice (page 1) and, when it has a boleto, the current boleto's page with the ficha de compensação."""
     with force_locale(DOCUMENT_LOCALE):
-        context = _context(invoice, settings)
-        context["lines"] = _lines(invoice)
-        current = invoice.current_boleto
-        context["boleto_page"] = _boleto_context(invoice, current, settings) if current is not None else None
-        html = render_template("documents/invoice.html", **context)
+        html = render_template("documents/invoice.html", **invoice_template_context(invoice, settings=settings))
     return _pdf(html)
 
 
@@ -146,6 +172,49 @@ def render_boleto_pdf(boleto: Boleto, *, settings: BillingSettings) -> bytes:
     return _pdf(html)
 
 
+def _boleto_title(invoice: Invoice) -> str:
+    """The boleto PDF's title, as documents/boleto.html gives it (under the documents' locale)."""
+    return _("Boleto da fatura %(number)s", number=invoice.display_number)
+
+
+def _boleto_pages(document) -> list:
+    """The pages of the invoice's boleto section: from the page where it starts (it breaks before itself and
+    is the document's last part) to the end; none without a boleto."""
+    for index, page in enumerate(document.pages):
+        for box in page._page_box.descendants():
+            element = getattr(box, "element", None)
+            if element is not None and element.tag == "section" and "boleto-page" in (element.get("class") or ""):
+                return document.pages[index:]
+    return []
+
+
+def render_invoice_documents(invoice: Invoice, *, settings: BillingSettings) -> tuple[bytes, bytes | None]:
+    """The invoice PDF and its current boleto's PDF (None without a boleto), from ONE layout.
+
+    The boleto page is the invoice's last page(s), laid out exactly as `render_boleto_pdf` lays out the boleto
+    alone (same template part, same page size and margins, starting on a page of its own), so the boleto PDF
+    is those pages written on their own, titled as the boleto alone is. That saves a whole second render.
+    """
+    with force_locale(DOCUMENT_LOCALE):
+        context = invoice_template_context(invoice, settings=settings)
+        html = render_template("documents/invoice.html", **context)
+        boleto_title = _boleto_title(invoice) if context["boleto_page"] is not None else None
+    return documents_from_html(html, boleto_title=boleto_title)
+
+
+def documents_from_html(html: str, *, boleto_title: str | None) -> tuple[bytes, bytes | None]:
+    """The invoice PDF of documents/invoice.html's `html`, and (with a `boleto_title`) its boleto page(s) as
+    a PDF of their own. Touches no database: any thread may call it."""
+    document = pdf.render(html)
+    invoice_pdf = pdf.write(document)
+    if boleto_title is None:
+        return invoice_pdf, None
+    boleto = document.copy(_boleto_pages(document))
+    boleto.metadata = copy.copy(document.metadata)
+    boleto.metadata.title = boleto_title
+    return invoice_pdf, pdf.write(boleto)
+
+
 # ---------------------------------------------------------------- generated once
 
 def ensure_invoice_documents(invoice: Invoice, *, settings: BillingSettings, actor: Actor) -> None:
@@ -155,21 +224,29 @@ def ensure_invoice_documents(invoice: Invoice, *, settings: BillingSettings, act
     first one's document is kept and the second one's render is dropped instead of replacing it.
     """
     generated: dict[str, str] = {}
+    rendered: dict[int, bytes] = {}  # boleto id → its PDF, when it came out of the invoice's own layout
     if invoice.pdf_sha256 is None:
-        digest = store(render_invoice_pdf(invoice, settings=settings), PDF)
+        invoice_pdf, boleto_pdf = render_invoice_documents(invoice, settings=settings)
+        current = invoice.current_boleto
+        if boleto_pdf is not None and current.pdf_sha256 is None:
+            rendered[current.id] = boleto_pdf
+        digest = store(invoice_pdf, PDF, fiscal=True)
         claimed = db.session.execute(
             update(Invoice).where(Invoice.id == invoice.id, Invoice.pdf_sha256.is_(None))
-            .values(pdf_sha256=digest).execution_options(synchronize_session=False)
+            .values(pdf_sha256=digest)
+            .execution_options(synchronize_session=False, organization_ids=[invoice.organization_id])
         ).rowcount
         if claimed:
             generated["invoice"] = digest
     for found in invoice.boletos:
         if found.pdf_sha256 is not None:
             continue
-        digest = store(render_boleto_pdf(found, settings=settings), PDF)
+        content = rendered.get(found.id) or render_boleto_pdf(found, settings=settings)
+        digest = store(content, PDF, fiscal=True)
         claimed = db.session.execute(
             update(Boleto).where(Boleto.id == found.id, Boleto.pdf_sha256.is_(None))
-            .values(pdf_sha256=digest).execution_options(synchronize_session=False)
+            .values(pdf_sha256=digest)
+            .execution_options(synchronize_session=False, organization_ids=[invoice.organization_id])
         ).rowcount
         if claimed:
             generated[f"boleto:{found.sequence}"] = digest

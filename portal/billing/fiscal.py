@@ -106,7 +106,8 @@ def _line_discounts(invoice: Invoice) -> int:
 
 
 def fiscal_request(invoice: Invoice, settings: BillingSettings, *, number: int = 0,
-                   replaces: str = "") -> FiscalRequest:
+                   replaced: "FiscalDocument | None" = None) -> FiscalRequest:
+    """What the note of `invoice` says; `replaced`: the note it substitutes (a reissue, `substitutes`)."""
     organization = invoice.organization
     return FiscalRequest(
         invoice_number=invoice.display_number, amount_cents=invoice.total_cents, issue_date=clock.today(),
@@ -121,7 +122,9 @@ def fiscal_request(invoice: Invoice, settings: BillingSettings, *, number: int =
                                     postal_code=organization.postal_code, city_code=organization.city_code or "")),
         discount_cents=invoice.credit_applied_cents + _line_discounts(invoice),
         purchase_order=dps_purchase_order(line.purchase_order for line in invoice.lines),
-        series=settings.fiscal_series if number else "", number=number, replaces=replaces,
+        series=settings.fiscal_series if number else "", number=number,
+        replaces=replaced.access_key if replaced is not None else "",
+        replaces_reason=(replaced.invoice.cancel_reason or "") if replaced is not None else "",
     )
 
 
@@ -220,6 +223,17 @@ def _report_rejection(invoice: Invoice, error: FiscalRejected, request: FiscalRe
 
 # ---------------------------------------------------------------- issuing
 
+def _stored_pdf(pdf: bytes | None) -> str | None:
+    """The issued note's DANFSe stored; None when it has none or the document store is down (the note is kept
+    without it, as when the authority gave no PDF: `ensure_fiscal_pdf` asks again)."""
+    if not pdf:
+        return None
+    try:
+        return documents.store(pdf, PDF, fiscal=True)
+    except documents.DocumentStoreError:
+        return None
+
+
 def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: BillingSettings,
                            actor: Actor) -> FiscalDocument | None:
     """The invoice's nota fiscal, issued now if it has none yet; commits. Idempotent.
@@ -236,7 +250,8 @@ def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: 
     if not _gets_a_note(invoice):
         return None
     number = take_fiscal_number(invoice, settings).number if numbered(issuer) else 0
-    request = fiscal_request(invoice, settings, number=number, replaces=_replaced_key(invoice))
+    replaced = _replaced(invoice, issuer)
+    request = fiscal_request(invoice, settings, number=number, replaced=replaced)
     if rejection_pending(invoice, request):
         return None
     try:
@@ -257,7 +272,7 @@ def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: 
         document = FiscalDocument(
             invoice_id=invoice.id, number=result.number, verification_code=result.verification_code,
             issued_on=result.issued_on, amount_cents=invoice.total_cents, xml=result.xml,
-            pdf_sha256=documents.store(result.pdf, PDF) if result.pdf else None, simulated=result.simulated,
+            pdf_sha256=_stored_pdf(result.pdf), simulated=result.simulated,
             source=issuer.backend, created_at=clock.now(), access_key=result.access_key or None,
             public_url=result.public_url or None, request_id=result.request_id or None,
             series=request.series or None, dps_number=request.number or None, status=FiscalStatus.ISSUED)
@@ -265,6 +280,8 @@ def ensure_fiscal_document(invoice: Invoice, *, issuer: FiscalIssuer, settings: 
         db.session.flush()
         record(AuditTag.FISCAL_DOCUMENT_ISSUED, actor=actor, organization_id=invoice.organization_id,
                subject=f"invoice:{invoice.id}", after=_facts(document))
+        if replaced is not None:
+            _substituted(replaced, document, actor)
         _close_rejections(invoice, document)
         db.session.commit()
     except IntegrityError:  # another worker stored it first (the unique invoice_id)
@@ -285,15 +302,40 @@ def _close_rejections(invoice: Invoice, document: FiscalDocument) -> None:
         row.resolution_note = f"NFS-e {document.number} emitida depois da correção."
 
 
-def _replaced_key(invoice: Invoice) -> str:
-    """The access key of the note of the invoice this one replaces, when that note is still standing (a reissue
-    whose old note could not be cancelled first is linked as its substitute: chSubstda)."""
+def substitutes(issuer: FiscalIssuer, document: FiscalDocument | None) -> bool:
+    """Whether a reissue of the invoice of `document` leaves its note standing until the replacement's note
+    substitutes it (the authority cancels the old one when it authorises the new: NFS-e Nacional), rather than
+    cancelling it first (São Paulo, the simulator, an uploaded note)."""
+    return (document is not None and document.status == FiscalStatus.ISSUED and bool(document.access_key)
+            and document.source == issuer.backend and bool(getattr(issuer, "substitutes", False)))
+
+
+def _replaced(invoice: Invoice, issuer: FiscalIssuer) -> FiscalDocument | None:
+    """The note this reissue substitutes: the replaced invoice's, while it stands and the issuer substitutes."""
     if invoice.replaces_id is None:
-        return ""
+        return None
     old = _document_of(invoice.replaces_id)
-    if old is None or old.status != FiscalStatus.ISSUED or not old.access_key:
-        return ""
-    return old.access_key
+    return old if substitutes(issuer, old) else None
+
+
+def substituted_note(invoice: Invoice) -> FiscalDocument | None:
+    """The note that the note of `invoice` (a reissue) substituted, if any."""
+    note = invoice.fiscal_document
+    if note is None:
+        return None
+    return db.session.scalar(select(FiscalDocument).where(FiscalDocument.substituted_by_id == note.id))
+
+
+def _substituted(old: FiscalDocument, new: FiscalDocument, actor: Actor) -> None:
+    """The authority cancelled `old` when it authorised `new`, which names it (subst/chSubstda; the Sefin's own
+    event e105102): recorded as a cancellation by substitution."""
+    old.status = FiscalStatus.CANCELLED
+    old.cancelled_at = clock.now()
+    old.substituted_by_id = new.id
+    record(AuditTag.FISCAL_DOCUMENT_CANCELLED, actor=actor, organization_id=old.invoice.organization_id,
+           subject=f"invoice:{old.invoice_id}",
+           after={**_facts(old), "substituted_by": new.number, "substituted_by_key": new.access_key,
+                  "cancelled_on": clock.today().isoformat()})
 
 
 def ensure_fiscal_pdf(invoice: Invoice, *, issuer: FiscalIssuer, settings: BillingSettings) -> FiscalDocument | None:
@@ -307,7 +349,7 @@ def ensure_fiscal_pdf(invoice: Invoice, *, issuer: FiscalIssuer, settings: Billi
     request = dataclasses.replace(request, series=document.series or request.series)
     result = issuer.issue(request)
     if result.pdf:
-        document.pdf_sha256 = documents.store(result.pdf, PDF)
+        document.pdf_sha256 = documents.store(result.pdf, PDF, fiscal=True)
         db.session.commit()
     return document
 
@@ -351,7 +393,7 @@ def dps_preview(invoice: Invoice, *, settings: BillingSettings, issuer) -> DpsPr
         raise ServiceError(_("A fatura %(number)s foi cancelada: não tem NFS-e.", number=invoice.display_number))
     number, taken = next_fiscal_number(invoice, settings)
     stored = fiscal_number_of(invoice.id)
-    request = fiscal_request(invoice, settings, number=number, replaces=_replaced_key(invoice))
+    request = fiscal_request(invoice, settings, number=number, replaced=_replaced(invoice, issuer))
     if stored is not None:
         request = dataclasses.replace(request, series=stored.series)
     try:
@@ -680,7 +722,7 @@ def upload_fiscal_document(invoice: Invoice, *, xml_bytes: bytes, pdf_bytes: byt
     if invoice.status == InvoiceStatus.CANCELLED:
         db.session.rollback()
         raise ServiceError(_("Esta fatura foi cancelada: não recebe nota fiscal."))
-    pdf_sha256 = documents.store(pdf_bytes, PDF)
+    pdf_sha256 = documents.store(pdf_bytes, PDF, fiscal=True)
     document = _document_of(invoice.id)
     before = _facts(document) if document is not None else None
     if (document is not None and not document.simulated and document.number == parsed.number
@@ -715,15 +757,14 @@ def fiscal_document_of(invoice: Invoice) -> FiscalDocument | None:
     return _document_of(invoice.id)
 
 
-def fiscal_pdf(invoice: Invoice) -> tuple[FiscalDocument, bytes]:
-    """The DANFSe's bytes; NotFound when the invoice has no nota fiscal yet."""
+def fiscal_pdf(invoice: Invoice) -> FiscalDocument:
+    """The nota fiscal whose DANFSe (`pdf_sha256`) may be sent; NotFound when the invoice has none yet."""
     document = _document_of(invoice.id)
     if document is None:
         raise NotFound(_("Esta fatura ainda não tem nota fiscal."))
     if document.pdf_sha256 is None:
         raise NotFound(_("O PDF desta nota fiscal ainda está sendo gerado. Tente de novo em alguns minutos."))
-    content, _content_type = documents.load(document.pdf_sha256)
-    return document, content
+    return document
 
 
 def fiscal_xml(invoice: Invoice) -> tuple[FiscalDocument, bytes]:

@@ -55,6 +55,7 @@ class InvoiceSeries(db.Model):
     """The last number used per series and year; the row is locked while a number is taken (gapless)."""
 
     __tablename__ = "invoice_series"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
 
     series: Mapped[str] = mapped_column(String(10), primary_key=True)  # "F" invoices, "NC" credit notes
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -139,6 +140,7 @@ class LineKind(StrEnum):
 
 class InvoiceLine(db.Model):
     __tablename__ = "invoice_lines"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         CheckConstraint("kind IN ('recurring', 'prorata', 'credit', 'adjustment')", name="kind_known"),
     )
@@ -167,6 +169,7 @@ class Boleto(db.Model):
     new due date and multa/juros; older rows stay as history."""
 
     __tablename__ = "boletos"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
     __table_args__ = (UniqueConstraint("nosso_numero", name="uq_boletos_nosso_numero"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -192,6 +195,7 @@ class FiscalDocument(db.Model):
     """The invoice's nota fiscal de serviço eletrônica (NFS-e)."""
 
     __tablename__ = "fiscal_documents"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), unique=True)
@@ -212,8 +216,11 @@ class FiscalDocument(db.Model):
     status: Mapped[str] = mapped_column(String(12), default="issued")  # FiscalStatus
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancellation_xml: Mapped[str | None] = mapped_column(Text)  # the authority's registered cancellation
+    # Cancelled by substitution: the note of the reissued invoice that names this one (NFS-e Nacional subst).
+    substituted_by_id: Mapped[int | None] = mapped_column(ForeignKey("fiscal_documents.id"))
 
     invoice: Mapped[Invoice] = relationship(back_populates="fiscal_document")
+    substituted_by: Mapped["FiscalDocument | None"] = relationship(remote_side=[id], foreign_keys=[substituted_by_id])
 
 
 class PaymentMethod(StrEnum):
@@ -235,6 +242,7 @@ class Payment(db.Model):
     """Money received for an invoice (append-only). An over-payment's excess becomes organization credit."""
 
     __tablename__ = "payments"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("method IN ('boleto', 'pix', 'deposito', 'card')", name="method_known"),
@@ -263,6 +271,7 @@ class GatewayEvent(db.Model):
     """A webhook event already processed (idempotency by the gateway's event id)."""
 
     __tablename__ = "gateway_events"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
     __table_args__ = (UniqueConstraint("gateway", "event_id", name="uq_gateway_events_event"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -286,6 +295,7 @@ class GatewayPayment(db.Model):
     """A payment started at a gateway for an invoice (Stripe: one PaymentIntent per invoice and method)."""
 
     __tablename__ = "gateway_payments"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
     __table_args__ = (UniqueConstraint("gateway", "external_id", name="uq_gateway_payments_external"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -320,6 +330,7 @@ class DunningNotice(db.Model):
     """A reminder sent about an invoice; one per (invoice, step) however often the job runs."""
 
     __tablename__ = "dunning_notices"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
     __table_args__ = (UniqueConstraint("invoice_id", "step", name="uq_dunning_notices_invoice_step"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -357,6 +368,7 @@ class Remessa(db.Model):
     """A remessa file produced for the bank: one per account and business day, NSA gapless per account."""
 
     __tablename__ = "remessas"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
     __table_args__ = (
         UniqueConstraint("bank", "agency", "account", "nsa", name="uq_remessas_account_nsa"),
         UniqueConstraint("bank", "agency", "account", "business_date", name="uq_remessas_account_day"),
@@ -382,6 +394,7 @@ class BankMovement(db.Model):
     """A boleto's movement for the bank (one of each kind per boleto); pending while remessa_id is empty."""
 
     __tablename__ = "bank_movements"
+    __organization_via__ = "boleto_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         UniqueConstraint("boleto_id", "kind", name="uq_bank_movements_boleto_kind"),
         CheckConstraint("kind IN ('entrada', 'baixa', 'vencimento')", name="kind_known"),
@@ -400,6 +413,7 @@ class RetornoImport(db.Model):
     """A retorno file imported (once: by its SHA-256)."""
 
     __tablename__ = "retorno_imports"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
@@ -415,6 +429,7 @@ class BankOccurrence(db.Model):
     """One T+U event of a retorno, once by the bank's own identity of it (whatever file brought it)."""
 
     __tablename__ = "bank_occurrences"
+    __organization_via__ = "boleto_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         UniqueConstraint("bank", "nosso_numero", "code", "occurred_on", "paid_cents",
                          name="uq_bank_occurrences_identity"),
@@ -453,6 +468,7 @@ class BillingException(db.Model):
     """Something finance must look at (a rejected entrada, money for an unknown boleto, …) until resolved."""
 
     __tablename__ = "billing_exceptions"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(30), index=True)
@@ -479,6 +495,7 @@ class PixCharge(db.Model):
     invoice and boleto sequence (`txid_for`)."""
 
     __tablename__ = "pix_charges"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         UniqueConstraint("txid", name="uq_pix_charges_txid"),
         CheckConstraint("status IN ('pending', 'active', 'paid', 'removed')", name="status_known"),
@@ -502,6 +519,7 @@ class PixReceipt(db.Model):
     an invoice (unknown txid) and waiting for finance."""
 
     __tablename__ = "pix_receipts"
+    __organization_via__ = "payment_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         UniqueConstraint("end_to_end_id", name="uq_pix_receipts_end_to_end_id"),
         CheckConstraint("received_via IN ('webhook', 'polling')", name="received_via_known"),
@@ -524,6 +542,7 @@ class DunningStep(db.Model):
     is its identity: DunningNotice.step holds it, so each invoice gets each offset's reminder once."""
 
     __tablename__ = "dunning_steps"
+    __organization_data__ = "global"  # read by every organization (data_versions.GLOBAL)
     __table_args__ = (UniqueConstraint("offset_days", name="uq_dunning_steps_offset_days"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -540,6 +559,7 @@ class DunningRecipient(db.Model):
     default (Master and Cobrança users receive them)."""
 
     __tablename__ = "dunning_recipients"
+    __organization_via__ = "membership_id"  # its organization is that row's (data_versions)
     __table_args__ = (UniqueConstraint("membership_id", name="uq_dunning_recipients_membership_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -554,6 +574,7 @@ class PaymentReversal(db.Model):
     the payment stays as it was and what the invoice counts as paid is payments minus reversals."""
 
     __tablename__ = "payment_reversals"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         UniqueConstraint("source", "external_id", name="uq_payment_reversals_source_external"),
@@ -672,6 +693,7 @@ class InvoiceDraftLine(db.Model):
     negative, with its reason). On approval each becomes an invoice line as it is."""
 
     __tablename__ = "invoice_draft_lines"
+    __organization_via__ = "draft_id"  # its organization is that row's (data_versions)
     __table_args__ = (
         CheckConstraint("kind IN ('recurring', 'prorata', 'adjustment')", name="kind_known"),
     )
@@ -705,6 +727,7 @@ class FiscalNumber(db.Model):
     the request is sent (a retry after a timeout sends the same number; the authority answers with the same note)."""
 
     __tablename__ = "fiscal_numbers"
+    __organization_via__ = "invoice_id"  # its organization is that row's (data_versions)
     __table_args__ = (UniqueConstraint("series", "number", name="uq_fiscal_numbers_series_number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -58,6 +58,7 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import ServiceError
 from portal.shared.formatting import format_money
+from portal.webhooks import outbox as webhook_outbox
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,7 @@ def _apply_payment(invoice: Invoice, *, amount_cents: int, method: str, paid_on:
                subject=f"invoice:{invoice.id}", before={"status": InvoiceStatus.OPEN},
                after={"number": invoice.display_number, "status": InvoiceStatus.PAID, "paid_cents": paid_now,
                       "amount_due_cents": due, "credit_cents": max(excess, 0)})
+        webhook_outbox.invoice_paid(invoice, paid_cents=paid_now)
     if excess > 0:
         db.session.add(CreditEntry(organization_id=invoice.organization_id, amount_cents=excess,
                                    description=f"overpayment of invoice {invoice.display_number}",

@@ -20,14 +20,27 @@ _PRINTABLE = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
 _ALNUM = frozenset(string.ascii_letters + string.digits)
 
 
-def crc16(data: str) -> str:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) as 4 uppercase hex digits."""
-    crc = 0xFFFF
-    for byte in data.encode("utf-8"):
-        crc ^= byte << 8
+def _crc16_table() -> tuple[int, ...]:
+    """The CRC of each byte value, computed bit by bit once (the billing run makes a payload per invoice)."""
+    table = []
+    for byte in range(256):
+        crc = byte << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
             crc &= 0xFFFF
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC16_TABLE = _crc16_table()
+
+
+def crc16(data: str) -> str:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor) as 4 uppercase hex digits."""
+    crc = 0xFFFF
+    table = _CRC16_TABLE
+    for byte in data.encode("utf-8"):
+        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
     return f"{crc:04X}"
 
 

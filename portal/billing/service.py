@@ -15,7 +15,7 @@ from sqlalchemy import Date, Integer, String, bindparam, exists, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Organization, User
-from portal.billing import delivery
+from portal.billing import delivery, payments
 from portal.billing.lines import existing_invoice
 from portal.billing.models import (
     Boleto,
@@ -25,6 +25,8 @@ from portal.billing.models import (
     InvoiceKind,
     InvoiceLine,
     InvoiceStatus,
+    Payment,
+    PaymentReversal,
     display_number,
 )
 from portal.billing.run import organizations_due
@@ -162,15 +164,52 @@ def invoice_years(organization_id: int) -> list[int]:
 STAFF_PER_PAGE = 50
 
 
+class StaffInvoiceRow(NamedTuple):
+    """One line of the staff's "Faturas", exactly what it shows."""
+
+    id: int
+    number: str  # "2026/000123", "NC 2026/000007"
+    organization_id: int
+    legal_name: str
+    cnpj: str
+    delinquent: bool  # the organization is "inadimplente"
+    period_start: date
+    period_end: date  # exclusive, as stored
+    due_date: date
+    total_cents: int
+    status: str  # as shown today: "open", "overdue", "paid", "cancelled"
+    days_late: int  # today − due date
+    open_cents: int  # still to pay today (payments.balance's open_cents); 0 unless open
+    undelivered: bool  # "sem destinatário" (delivery.undelivered)
+
+
+def _search_invoices_statement():
+    """The staff list's columns: each invoice with its organization, what was paid (payments minus reversals) and
+    the latest 2ª via's fine and interest (`payments.amount_due`) summed in SQL, and whether it is undelivered."""
+    paid = (select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(Payment.invoice_id == Invoice.id)
+            .correlate(Invoice).scalar_subquery())
+    given_back = (select(func.coalesce(func.sum(PaymentReversal.amount_cents), 0))
+                  .where(PaymentReversal.invoice_id == Invoice.id).correlate(Invoice).scalar_subquery())
+    surcharge = (select(Boleto.fine_cents + Boleto.interest_cents)
+                 .where(Boleto.invoice_id == Invoice.id, Boleto.sequence > 1)
+                 .order_by(Boleto.sequence.desc(), Boleto.id.desc()).limit(1).correlate(Invoice).scalar_subquery())
+    return (select(Invoice.id, Invoice.series, Invoice.year, Invoice.number, Invoice.organization_id,
+                   Organization.legal_name, Organization.cnpj, Organization.delinquent_since.is_not(None),
+                   Invoice.period_start, Invoice.period_end, Invoice.due_date, Invoice.total_cents, Invoice.status,
+                   paid - given_back, surcharge, delivery.undelivered())
+            .join(Organization, Organization.id == Invoice.organization_id)
+            .order_by(Invoice.billing_date.desc(), Invoice.id.desc()))
+
+
+_SEARCH_INVOICES = _search_invoices_statement()
+
+
 def search_invoices(*, status: str | None, undelivered: bool, year: int | None, organization: str, today: date,
-                    page: int, per_page: int = STAFF_PER_PAGE) -> list[Invoice]:
+                    page: int, per_page: int = STAFF_PER_PAGE) -> list[StaffInvoiceRow]:
     """Every organization's invoices matching the filters, newest first: up to `per_page + 1` rows (one more
     tells there is a next page). `status` is a display status ("open" not yet due, "overdue", "paid",
-    "cancelled"), `organization` part of the razão social, nome fantasia or CNPJ."""
-    statement = (select(Invoice).join(Organization, Organization.id == Invoice.organization_id)
-                 .options(joinedload(Invoice.organization), selectinload(Invoice.payments),
-                          selectinload(Invoice.boletos))
-                 .order_by(Invoice.billing_date.desc(), Invoice.id.desc()))
+    "cancelled"), `organization` part of the razão social, nome fantasia or CNPJ. One statement, no ORM objects."""
+    statement = _SEARCH_INVOICES
     if status == "open":
         statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
     elif status == "overdue":
@@ -183,7 +222,23 @@ def search_invoices(*, status: str | None, undelivered: bool, year: int | None, 
         statement = statement.where(Invoice.year == year)
     if organization:
         statement = statement.where(Organization.matching(organization))
-    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
+    rows = []
+    for (invoice_id, series, number_year, number, organization_id, legal_name, cnpj, delinquent, period_start,
+         period_end, due, total, state, paid, surcharge, undelivered_) in db.session.execute(
+            statement.limit(per_page + 1).offset((page - 1) * per_page)):
+        late = due < today
+        if state == InvoiceStatus.OPEN:
+            # payments.amount_due: a payment after the due date settles with the latest 2ª via's fine and interest
+            due_cents = total + surcharge if late and surcharge is not None else total
+            open_cents = max(due_cents - paid, 0)
+        else:
+            open_cents = 0
+        rows.append(StaffInvoiceRow(
+            invoice_id, display_number(series, number_year, number), organization_id, legal_name, cnpj,
+            bool(delinquent), period_start, period_end, due, total,
+            "overdue" if state == InvoiceStatus.OPEN and late else state, (today - due).days, open_cents,
+            bool(undelivered_)))
+    return rows
 
 
 def invoice(invoice_id: int) -> Invoice | None:
@@ -196,17 +251,74 @@ def invoice_with_organization(invoice_id: int) -> Invoice | None:
 
 
 def invoice_with_story(invoice_id: int) -> Invoice | None:
-    """An invoice with everything its staff page shows loaded: organization, lines, boletos, payments, nota."""
+    """An invoice with what its staff page shows loaded: organization, boletos, payments, reversals, nota (its
+    lines are read as rows: `invoice_line_rows`)."""
     return db.session.scalar(
         select(Invoice).where(Invoice.id == invoice_id)
-        .options(joinedload(Invoice.organization), selectinload(Invoice.lines), selectinload(Invoice.boletos),
-                 selectinload(Invoice.payments), joinedload(Invoice.fiscal_document)))
+        .options(joinedload(Invoice.organization), selectinload(Invoice.boletos),
+                 selectinload(Invoice.payments), selectinload(Invoice.reversals),
+                 joinedload(Invoice.fiscal_document)))
+
+
+_INVOICE_PAGE = (
+    select(Invoice, delivery.undelivered())
+    .where(Invoice.id == bindparam("invoice_id", type_=Integer))
+    .options(joinedload(Invoice.organization), selectinload(Invoice.boletos), selectinload(Invoice.payments),
+             selectinload(Invoice.reversals), joinedload(Invoice.fiscal_document))
+)
+
+
+def invoice_page(invoice_id: int) -> tuple[Invoice, bool] | None:
+    """`invoice_with_story` and whether the invoice is "sem destinatário" (`delivery.undelivered`), in one
+    prebuilt statement."""
+    found = db.session.execute(_INVOICE_PAGE, {"invoice_id": invoice_id}).unique().one_or_none()
+    return None if found is None else (found[0], bool(found[1]))
+
+
+class StaffInvoiceLine(NamedTuple):
+    """One line of the staff's invoice page, as it shows it."""
+
+    kind: str
+    description: str
+    period_start: date | None
+    period_end: date | None  # exclusive, as stored
+    quantity: int
+    unit_price_cents: int
+    amount_cents: int
+
+
+_INVOICE_LINE_ROWS = (
+    select(InvoiceLine.kind, InvoiceLine.description, InvoiceLine.period_start, InvoiceLine.period_end,
+           InvoiceLine.quantity, InvoiceLine.unit_price_cents, InvoiceLine.amount_cents)
+    .where(InvoiceLine.invoice_id == bindparam("invoice_id", type_=Integer))
+    .order_by(InvoiceLine.position, InvoiceLine.id)
+)
+
+
+def invoice_line_rows(invoice_id: int) -> list[StaffInvoiceLine]:
+    """The invoice's lines in their order (Invoice.lines'), as rows: no ORM objects."""
+    return [StaffInvoiceLine(*row) for row in db.session.connection().execute(
+        _INVOICE_LINE_ROWS, {"invoice_id": invoice_id})]
+
+
+def loaded_balance(invoice: Invoice, on: date) -> payments.Balance:
+    """`payments.balance` of an invoice whose payments, reversals and boletos are loaded (`invoice_with_story`):
+    the same figures from what is loaded, without reading the sums again."""
+    paid = invoice.paid_cents
+    if invoice.status == InvoiceStatus.CANCELLED:
+        return payments.Balance(due_cents=0, paid_cents=paid, on=on)
+    if invoice.status == InvoiceStatus.PAID:
+        latest = max((p.paid_on for p in invoice.payments), default=None) or on
+        return payments.Balance(due_cents=payments.amount_due(invoice, latest), paid_cents=paid, on=latest)
+    return payments.Balance(due_cents=payments.amount_due(invoice, on), paid_cents=paid, on=on)
 
 
 def payment_recorders(invoice: Invoice) -> dict[int, User]:
-    """The staff users who recorded the invoice's payments by hand, by id."""
-    return {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(
-        {p.recorded_by_id for p in invoice.payments if p.recorded_by_id})))}
+    """The staff users who recorded the invoice's payments by hand, by id (no statement when there are none)."""
+    recorded_by = {p.recorded_by_id for p in invoice.payments if p.recorded_by_id}
+    if not recorded_by:
+        return {}
+    return {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(recorded_by)))}
 
 
 def invoice_audit(invoice: Invoice) -> list[AuditEvent]:

@@ -1,5 +1,6 @@
 """Customer pages of billing: "Faturas" (list, detail, downloads), the 2ª via and the billing e-mails."""
 
+import functools
 import io
 from datetime import date
 from decimal import Decimal
@@ -81,7 +82,10 @@ def _status_label(status: str) -> str:
     return str(INVOICE_STATUS_LABELS[status])
 
 
+@functools.lru_cache(maxsize=256)
 def _qr_svg(payload: str) -> str:
+    """The Pix code's QR as inline SVG. Drawing it (segno, pure Python: eight masks tried) costs more than the rest of
+    the invoice's page; the drawing of a payload never changes, so each process draws an open boleto's code once."""
     return segno.make(payload, error="m").svg_inline(scale=3, dark="#111", light="#fff")
 
 
@@ -142,12 +146,13 @@ def invoice(invoice_id: int):
     current = found.current_boleto
     payable = found.status == InvoiceStatus.OPEN and current is not None
     pix_ready = payable and boletos.pix_ready(current)
+    paid = found.paid_cents  # a sum over the payments and their reversals: once
     return render_template(
         "billing/detail.html", invoice=found, today=today, status=found.display_status(today),
         lines=line_views(found.lines), current=current if payable else None,
         history=[b for b in reversed(found.boletos) if b is not current or not payable],
         pix_qr=_qr_svg(current.pix_payload) if payable and pix_ready else None, pix_ready=pix_ready,
-        owed_cents=found.total_cents - found.paid_cents, fiscal=found.fiscal_document,
+        paid_cents=paid, owed_cents=found.total_cents - paid, fiscal=found.fiscal_document,
         method_labels={str(k): v for k, v in PAYMENT_METHOD_LABELS.items()},
     )
 
@@ -164,14 +169,13 @@ def _download(content: bytes, content_type: str, filename: str):
 
 
 def _stored(sha256: str | None, filename: str):
-    """A stored document as an attachment, or the "em preparação" page (404) while it does not exist."""
+    """A stored document as a streamed attachment, or the "em preparação" page (404) while it does not exist."""
     if sha256 is None:
         return _not_ready()
     try:
-        content, content_type = documents.load(sha256)
+        return documents.send(sha256, filename)
     except NotFound:
         return _not_ready()
-    return _download(content, content_type, filename)
 
 
 @bp.get("/faturas/<int:invoice_id>/fatura.pdf")
@@ -205,10 +209,10 @@ def boleto_history_pdf(invoice_id: int, boleto_id: int):
 @requires(Permission.BILLING_READ)
 def fiscal_pdf(invoice_id: int):
     try:
-        note, content = fiscal.fiscal_pdf(_invoice_or_404(invoice_id))
+        note = fiscal.fiscal_pdf(_invoice_or_404(invoice_id))
     except NotFound:
         return _not_ready()
-    return _download(content, "application/pdf", fiscal.download_name(note, "pdf"))
+    return _stored(note.pdf_sha256, fiscal.download_name(note, "pdf"))
 
 
 @bp.get("/faturas/<int:invoice_id>/nota-fiscal.xml")

@@ -349,9 +349,11 @@ def withdraw_rescission(*, organization: Organization, password: str | None, act
     restored = {}
     for request, subscription in items:
         renewal = _before(AuditTag.CANCELLATION_REQUESTED, request, "renewal_quantity")
+        quote = db.session.get(Quote, request.quote_id) if request.quote_id else None
         withdraw_scheduled_end(
             subscription, renewal_quantity=renewal, actor=actor,
-            orders=[order for order in orders if order.quote_id == request.quote_id])
+            orders=[order for order in orders if order.quote_id == request.quote_id],
+            cancelled_at=quote.confirmed_at if quote is not None else None)
         restored[subscription.id] = renewal
     for request in [parent, *(request for request, _s in items)]:
         request.status = CancellationStatus.WITHDRAWN

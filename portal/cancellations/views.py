@@ -16,7 +16,7 @@ from portal.shared import clock
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.forms import show_error
 from portal.shared.permissions import customer_can, requires
-from portal.subscriptions import presenters, window
+from portal.subscriptions import next_term, presenters, window
 from portal.subscriptions import service as subscriptions
 from portal.subscriptions.models import Quote, QuoteStatus, Subscription
 from portal.subscriptions.quotes import StaleQuote
@@ -111,6 +111,8 @@ def _preview_page(quote: Quote, form: PasswordForm, status: int = 200):
         window_days=window.words(subscription.product.decrease_window_hours, "days"),
         window_hours=window.words(subscription.product.decrease_window_hours),
         reason_label=REASON_LABELS.get(quote.cancellation_category), form=form,
+        # the change scheduled in "Renovações", which the cancellation withdraws (said before confirming)
+        scheduled=None if confirmed else next_term.current_change(subscription),
     ), status
 
 

@@ -185,6 +185,7 @@ def remove_bought(organization_id: int, user_id: int, product_ids: list[int]) ->
         CartItem.__table__.delete().where(CartItem.organization_id == organization_id,
                                           CartItem.user_id == user_id,
                                           CartItem.product_id.in_(product_ids))
+        .execution_options(organization_ids=[organization_id])
     )
 
 

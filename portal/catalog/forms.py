@@ -1,6 +1,8 @@
 """Forms of the catalog: a quantity to put in the cart, or to set a cart line to (customers); families, products and
 dated prices (staff)."""
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -80,6 +82,20 @@ class FamilyForm(FlaskForm):
     active = BooleanField(_l("Ativa (aparece no catálogo dos clientes)"), default=True)
 
 
+class SkuListField(StringField):
+    """SKUs separated by commas, semicolons, spaces or lines; `data` is the list of SKUs written."""
+
+    def process_data(self, value):
+        self.data = list(value or [])
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            self.data = [item for item in re.split(r"[,;\s]+", valuelist[0]) if item]
+
+    def _value(self) -> str:
+        return ", ".join(self.data or [])
+
+
 class ProductForm(FlaskForm):
     sku = StringField(_l("SKU"), validators=[required(), max_length(60)])
     name = StringField(_l("Nome"), validators=[required(), max_length(200)])
@@ -112,6 +128,11 @@ class ProductForm(FlaskForm):
                                                     message=_l("A quantidade máxima vai de %(min)s a %(max)s."))],
     )
     active = BooleanField(_l("Ativo (à venda no catálogo)"), default=True)
+    upgrade_to = SkuListField(
+        _l("Upgrades na renovação (SKUs)"), validators=[Optional(), max_length(1500)],
+        description=_l("SKUs de outros produtos Microsoft para os quais uma assinatura deste produto pode mudar na "
+                       "renovação, separados por vírgula. Outro termo do mesmo produto não precisa estar aqui."),
+    )
 
     def validate_max_quantity(self, field):
         if isinstance(self.min_quantity.data, int) and isinstance(field.data, int) \

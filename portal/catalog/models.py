@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -41,6 +41,7 @@ class ProductFamily(db.Model):
     """"Família de produtos": what the catalog is filtered by (Microsoft 365, Segurança, Backup em Nuvem …)."""
 
     __tablename__ = "product_families"
+    __organization_data__ = "global"  # read by every organization (data_versions.GLOBAL)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -53,6 +54,7 @@ class ProductFamily(db.Model):
 
 class Product(db.Model):
     __tablename__ = "products"
+    __organization_data__ = "global"  # read by every organization (data_versions.GLOBAL)
     __table_args__ = (
         CheckConstraint("provider IN ('microsoft_csp', 'own_service')", name="provider_known"),
         CheckConstraint("term IN ('monthly', 'annual', 'triennial')", name="term_known"),
@@ -69,6 +71,10 @@ class Product(db.Model):
     provider: Mapped[str] = mapped_column(String(20))
     # Partner Center "productId:skuId:availabilityId"; None for own services.
     offer_id: Mapped[str | None] = mapped_column(String(120))
+    # Microsoft Graph's skuId (a GUID, lower case) and skuPartNumber of what this product licenses: how the SKUs read
+    # from the customer's tenant ("Uso de licenças") find their subscriptions. None for own services.
+    microsoft_sku_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    microsoft_sku_part_number: Mapped[str | None] = mapped_column(String(60))
     term: Mapped[str] = mapped_column(String(10))
     billing_frequency: Mapped[str] = mapped_column(String(10))
     # Hours after an increase (or renewal) during which licenses can be removed with a credit:
@@ -78,6 +84,9 @@ class Product(db.Model):
     max_quantity: Mapped[int] = mapped_column(Integer, default=10_000)
     active: Mapped[bool] = mapped_column(Boolean, default=True)  # inactive: not sold, existing licenses go on
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # The reseller SKUs (`sku`) a subscription of this product may move to at its renewal ("upgrade"), as
+    # Partner Center's scheduled next-term instructions allow; [] = none. Seeded (demo) or set by staff.
+    upgrade_to: Mapped[list] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     family: Mapped[ProductFamily] = relationship(back_populates="products")
     prices: Mapped[list["ProductPrice"]] = relationship(
@@ -102,6 +111,7 @@ class ProductPrice(db.Model):
     they were billed at."""
 
     __tablename__ = "product_prices"
+    __organization_data__ = "global"  # read by every organization (data_versions.GLOBAL)
     __table_args__ = (
         UniqueConstraint("product_id", "effective_from", name="uq_product_prices_product_day"),
         CheckConstraint("unit_price_cents >= 0", name="price_not_negative"),

@@ -3,6 +3,7 @@ edits of families, products and dated prices (each edit audited in its own trans
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm import contains_eager, selectinload
 from portal.accounts.models import Organization
 from portal.billing import lines as billing
 from portal.billing.models import LineKind
+from portal.catalog.cart import cart_lines_of
 from portal.catalog.models import (
     BILLING_MONTHS,
     TERM_MONTHS,
@@ -116,16 +118,23 @@ def browse(*, family_id: Any = None, query: str = "", page: int = 1, today: date
                                                     Product.id)
     if family is not None:
         statement = statement.where(Product.family_id == family.id)
-    products = list(db.session.scalars(statement).unique())
     words = fold(query).split()
-    if words:
-        def matches(product: Product) -> bool:
-            haystack = fold(" ".join((product.name, product.sku, product.description or "")))
-            return all(word in haystack for word in words)
-
-        products = [p for p in products if matches(p)]
     page = max(page, 1)
     start = (page - 1) * per_page
+    if not words:
+        # No text to match: only this page's products are loaded (with their prices), and the total beside them.
+        rows = db.session.execute(statement.add_columns(func.count().over().label("total"))
+                                  .limit(per_page).offset(start)).all()
+        total = rows[0].total if rows else (
+            db.session.scalar(select(func.count()).select_from(statement.subquery())) if start else 0)
+        return CatalogPage(items=[CatalogItem(row[0], row[0].price_on(today)) for row in rows], page=page,
+                           has_next=total > start + per_page, total=total)
+
+    def matches(product: Product) -> bool:
+        haystack = fold(" ".join((product.name, product.sku, product.description or "")))
+        return all(word in haystack for word in words)
+
+    products = [p for p in db.session.scalars(statement).unique() if matches(p)]
     chosen = products[start:start + per_page]
     return CatalogPage(items=[CatalogItem(p, p.price_on(today)) for p in chosen], page=page,
                        has_next=len(products) > start + per_page, total=len(products))
@@ -153,6 +162,8 @@ class CheckoutLine:
     period_end: date  # exclusive
     effective_on: date
     term_end: date  # exclusive: the day the term renews
+    purchase_order: str = ""  # the cart line's, as confirming would give the subscription (open quotes only)
+    cost_centre: str = ""
 
     @property
     def last_day(self) -> date:
@@ -251,15 +262,21 @@ def checkout_preview(organization: Organization, token: Any) -> CheckoutPreview:
     ids = [line["product_id"] for line in quote.lines]
     products = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(ids))
                                                    .options(selectinload(Product.family)))}
+    # Each line's PO and cost centre as confirming would take them: the cart's now (a confirmed quote: none shown).
+    references = ({} if quote.status == QuoteStatus.CONFIRMED
+                  else {item.product_id: item for item in cart_lines_of(organization.id, quote.created_by_id)})
     lines = []
     for line in quote.lines:
         product = products[line["product_id"]]
         effective_on = date.fromisoformat(line["effective_on"])
+        item = references.get(product.id)
         lines.append(CheckoutLine(
             product=product, quantity=line["quantity"], unit_price_cents=line["unit_price_cents"],
             amount_cents=line["amount_cents"], period_start=date.fromisoformat(line["period_start"]),
             period_end=date.fromisoformat(line["period_end"]), effective_on=effective_on,
             term_end=periods.add_months(effective_on, TERM_MONTHS[Term(product.term)]),
+            purchase_order=item.purchase_order if item is not None else "",
+            cost_centre=item.cost_centre if item is not None else "",
         ))
     purchases = [billing.Purchase(
         product_name=line.product.name, billing_frequency=line.product.billing_frequency, quantity=line.quantity,
@@ -404,6 +421,10 @@ class ProductData:
     min_quantity: int
     max_quantity: int
     active: bool = True
+    upgrade_to: tuple[str, ...] = ()  # the SKUs a subscription may move to at its renewal (Microsoft products)
+
+
+MAX_UPGRADES = 20
 
 
 def _product_state(product: Product) -> dict[str, Any]:
@@ -462,8 +483,36 @@ def _check_product(product: Product | None, data: ProductData) -> dict[str, Any]
     if len(description) > 5000:
         raise ServiceError(_("Use no máximo %(max)d caracteres.", max=5000), field="description")
     values.update(sku=sku, name=name, description=description, provider=provider.value, offer_id=offer_id,
-                  decrease_window_hours=hours, active=bool(data.active))
+                  decrease_window_hours=hours, active=bool(data.active),
+                  upgrade_to=_check_upgrades(sku, provider, data.upgrade_to))
     return values
+
+
+def _check_upgrades(sku: str, provider: Provider, written: Sequence[str]) -> list[str]:
+    """The upgrade SKUs as the catalog spells them, each once, in the order written: Microsoft products of the
+    catalog, other than the product itself (Partner Center's next-term instructions move between its offers)."""
+    wanted = list(dict.fromkeys(item.strip() for item in written if item and item.strip()))
+    if not wanted:
+        return []
+    if provider != Provider.MICROSOFT_CSP:
+        raise ServiceError(_("Só produtos Microsoft têm upgrade na renovação: deixe este campo vazio."),
+                           field="upgrade_to")
+    if len(wanted) > MAX_UPGRADES:
+        raise ServiceError(_("Informe no máximo %(max)d SKUs.", max=MAX_UPGRADES), field="upgrade_to")
+    if sku.lower() in {item.lower() for item in wanted}:
+        raise ServiceError(_("Um produto não é upgrade de si mesmo: tire o SKU %(sku)s.", sku=sku),
+                           field="upgrade_to")
+    found = {product.sku.lower(): product for product in db.session.scalars(
+        select(Product).where(func.lower(Product.sku).in_([item.lower() for item in wanted])))}
+    missing = [item for item in wanted if item.lower() not in found]
+    if missing:
+        raise ServiceError(_("SKU não encontrado no catálogo: %(skus)s.", skus=", ".join(missing)),
+                           field="upgrade_to")
+    elsewhere = [found[item.lower()].sku for item in wanted if found[item.lower()].provider != Provider.MICROSOFT_CSP]
+    if elsewhere:
+        raise ServiceError(_("Upgrade só para produtos Microsoft; não são: %(skus)s.", skus=", ".join(elsewhere)),
+                           field="upgrade_to")
+    return list(dict.fromkeys(found[item.lower()].sku for item in wanted))
 
 
 def create_product(data: ProductData, *, actor: Actor) -> Product:

@@ -17,6 +17,7 @@ from portal.shared.forms import show_error
 from portal.shared.permissions import requires
 from portal.subscriptions import window
 from portal.subscriptions.checkout import quote_checkout
+from portal.subscriptions.confirmation import AwaitingApproval
 from portal.subscriptions.forms import ReferenceForm
 
 bp = Blueprint("catalog", __name__)
@@ -30,8 +31,13 @@ def _user():
 
 
 def _labels() -> dict:
-    return {"provider_labels": PROVIDER_LABELS, "term_labels": TERM_LABELS, "billing_labels": BILLING_LABELS,
-            "term_months": TERM_MONTHS}
+    # Translated once per page (not once per product card): the lazy labels as the current language's text.
+    return {"provider_labels": _words(PROVIDER_LABELS), "term_labels": _words(TERM_LABELS),
+            "billing_labels": _words(BILLING_LABELS), "term_months": TERM_MONTHS}
+
+
+def _words(labels: dict) -> dict:
+    return {key: str(label) for key, label in labels.items()}
 
 
 @bp.context_processor
@@ -207,6 +213,9 @@ def confirm(token: str):
         abort(404)
     try:
         service.confirm_checkout(g.organization, token, actor=current_actor())
+    except AwaitingApproval as waiting:
+        flash(waiting.message, "warning")
+        return redirect(url_for("approvals.detail", request_id=waiting.request.id))
     except ServiceError as error:  # StaleQuote (prices changed, expired, the day's invoice issued), a product …
         flash(error.message, "warning")
         return redirect(url_for("catalog.cart"))

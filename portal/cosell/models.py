@@ -131,6 +131,7 @@ class Deal(db.Model):
 
 class DealTeamMember(db.Model):
     __tablename__ = "deal_team_members"
+    __organization_via__ = "deal_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
@@ -141,6 +142,7 @@ class DealTeamMember(db.Model):
 
 class DealSolution(db.Model):
     __tablename__ = "deal_solutions"
+    __organization_via__ = "deal_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
@@ -152,6 +154,7 @@ class DealStageMark(db.Model):
     """A stage marked done (Ganho needs every earlier stage marked)."""
 
     __tablename__ = "deal_stage_marks"
+    __organization_via__ = "deal_id"  # its organization is that row's (data_versions)
     __table_args__ = (UniqueConstraint("deal_id", "stage", name="uq_deal_stage_marks_deal_stage"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -165,6 +168,7 @@ class DealFavorite(db.Model):
     """"Favoritos": a staff user's heart on a deal."""
 
     __tablename__ = "deal_favorites"
+    __organization_via__ = "deal_id"  # its organization is that row's (data_versions)
     __table_args__ = (UniqueConstraint("deal_id", "user_id", name="uq_deal_favorites_deal_user"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -176,6 +180,7 @@ class DealEvent(db.Model):
     """Every change of a deal (append-only)."""
 
     __tablename__ = "deal_events"
+    __organization_via__ = "deal_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)

@@ -54,7 +54,7 @@ ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
 SIMULATION_NOTICE = "SEM VALOR FISCAL — SIMULAÇÃO"
 SAO_PAULO_IBGE = "3550308"
 SERVICE_ITEM = "01.05"  # LC 116/2003 item 1.05: licenciamento ou cessão de direito de uso de programas de computação
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ class FiscalRequest:
     # invoice's lines share, or several joined "4500012345,4500012399" cut to 60; "" = none (leave xPed out).
     purchase_order: str = ""
     replaces: str = ""  # the access key of the note this one substitutes (a reissue; NFS-e Nacional chSubstda)
+    replaces_reason: str = ""  # why (the substitution's xMotivo): the reason the replaced invoice was cancelled
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,10 @@ class AwaitingUpload(Exception):  # noqa: N818 - a signal, not an error
 
 class FiscalIssuer(Protocol):
     backend: str  # "simulator" | "upload" | "nfse_nacional" | "nfse_sao_paulo"
+    # True: a reissue's note names the note it replaces (`FiscalRequest.replaces`) and the authority cancels that
+    # one when it authorises the new one (NFS-e Nacional: the DPS's subst group; the Sefin registers the event
+    # e105102 "cancelamento por substituição" itself). False: the old note is cancelled first (`cancel`).
+    substitutes: bool
 
     def issue(self, request: FiscalRequest) -> FiscalResult:
         """Issue the NFS-e (idempotent for the same series and number: an already authorised request gives its note
@@ -195,6 +200,7 @@ class FiscalSimulator:
     """
 
     backend = "simulator"
+    substitutes = False  # its notes are cancelled first (locally), like São Paulo's
 
     def __init__(self, templates: Path = TEMPLATES) -> None:
         self._jinja = Environment(loader=FileSystemLoader(str(templates)), autoescape=select_autoescape(["html"]))
@@ -304,6 +310,7 @@ class UploadOnly:
     """No issuing here: staff issue the NFS-e at the city hall and upload its XML and PDF in the backoffice."""
 
     backend = "upload"
+    substitutes = False
 
     def issue(self, request: FiscalRequest) -> FiscalResult:
         raise AwaitingUpload(f"invoice {request.invoice_number}: waiting for staff to upload the NFS-e")

@@ -18,6 +18,12 @@
   failure there leaves `pdf` None: the billing room fetches it again later).
 - `cancel` registers the e101101 event (`pedRegEvento`, Id "PRE" + chave + "101101", 59 characters), signed the same
   way, at `POST /nfse/{chave}/eventos`.
+- A reissue substitutes (`substitutes = True`): its DPS carries `subst` (chSubstda = the old note's chave, cMotivo
+  99 "outros", xMotivo the reason) and the Sefin, on authorising it, registers the event e105102 "cancelamento de
+  NFS-e por substituição" on the old note itself; e105102 cannot be posted as an event (E1861). A note already
+  cancelled cannot be substituted (E0046), so a reissue never cancels first. Source: the Manual dos Contribuintes
+  v1.2 (out/2025) §1.3.2 as quoted in nfse-nacional/nfse-php `docs/docs/guides/substituicao.md` (motive codes 01–05,
+  99; rules E0042 key, E0044 not found, E0046 cancelled, E0050 the município's deadline).
 """
 
 import base64
@@ -70,6 +76,8 @@ SEFIN_URLS = {
 ENVIRONMENTS = {"producao": 1, "producao_restrita": 2}
 TAX_REGIMES = {"opSimpNac": 1, "nao_optante": 1, "mei": 2, "me_epp": 3}
 BRASILIA = ZoneInfo("America/Sao_Paulo")
+SUBSTITUTION_REASON = "99"  # TSCodJustSubst: 01–05 are tax-regime and immunity changes; 99 outros (with xMotivo)
+SUBSTITUTION_DEFAULT = "Reemissao da fatura: substitui a NFS-e anterior"
 # Codes whose cause is the request's data a person can correct (the taker's registration): field names of FiscalRequest.
 FIELD_CODES = {
     "E0234": ("taker.address.street", "taker.address.district", "taker.address.postal_code",
@@ -220,6 +228,22 @@ def _root(tag: str) -> etree._Element:
     return etree.Element(f"{{{NS}}}{tag}", {"versao": VERSION}, nsmap={None: NS})
 
 
+_PUNCTUATION = str.maketrans({"–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "…": "..."})
+
+
+def single_line(text: str) -> str:
+    """`text` as the layout's TSString allows (`[!-ÿ][ -ÿ]*[!-ÿ]`): one line, Latin-1 only, no edge spaces. Typed
+    dashes and quotes become their ASCII forms, other characters "?"."""
+    text = " ".join(text.translate(_PUNCTUATION).split())
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def substitution_text(reason: str) -> str:
+    """The subst group's xMotivo (TSMotivo, 15–255 characters) for a reissue cancelled because of `reason`."""
+    text = single_line(f"Reemissao da fatura: {reason}") if reason.strip() else SUBSTITUTION_DEFAULT
+    return text[:255].rstrip()
+
+
 def build_dps(request: FiscalRequest, settings: NacionalSettings, *, issued_at: datetime) -> etree._Element:
     """The unsigned DPS of `request` (specs/nfse-nacional.md §2), in the XSD's element order."""
     provider, taker = request.provider, request.taker
@@ -238,8 +262,8 @@ def build_dps(request: FiscalRequest, settings: NacionalSettings, *, issued_at: 
     if request.replaces:
         subst = _sub(inf, "subst")
         _sub(subst, "chSubstda", request.replaces)
-        _sub(subst, "cMotivo", "99")
-        _sub(subst, "xMotivo", "Reemissao da fatura: substitui a NFS-e anterior")
+        _sub(subst, "cMotivo", SUBSTITUTION_REASON)
+        _sub(subst, "xMotivo", substitution_text(request.replaces_reason))
     prest = _sub(inf, "prest")
     _sub(prest, "CNPJ", provider.cnpj)
     if provider.municipal_registration:
@@ -313,7 +337,7 @@ def build_cancellation(note: IssuedNote, cancellation: FiscalCancellation, setti
     event = _sub(inf, "e101101")
     _sub(event, "xDesc", "Cancelamento de NFS-e")
     _sub(event, "cMotivo", str(cancellation.reason_code))
-    _sub(event, "xMotivo", cancellation.reason.strip()[:255])
+    _sub(event, "xMotivo", single_line(cancellation.reason)[:255].rstrip())
     return root
 
 
@@ -337,6 +361,7 @@ class NfseNacionalIssuer:
     """See the module docstring."""
 
     backend = "nfse_nacional"
+    substitutes = True  # a reissue's DPS carries subst/chSubstda: the Sefin cancels the old note (e105102) itself
 
     def __init__(self, settings: NacionalSettings, a1: A1, *, pdf=danfse) -> None:
         self.settings = settings

@@ -367,6 +367,7 @@ class SaoPauloIssuer:
     """FiscalIssuer for the city of São Paulo (NFS-e Paulistana), see the module docstring."""
 
     backend = "nfse_sao_paulo"
+    substitutes = False  # the RPS has no substitution field: a reissue cancels the old note first
 
     def __init__(self, a1: A1, settings: Settings, *, opener: urllib.request.OpenerDirector | None = None) -> None:
         if not settings.ccm:

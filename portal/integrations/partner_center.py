@@ -20,6 +20,10 @@ Real protocol (Partner Center REST v1, see ../shared/notes/integrations.md §5):
   `orders[].lineItems[].subscriptionId` or `orderErrors[]`;
 - a decrease outside the NCE cancellation window is refused: the change goes to the next term through
   `scheduledNextTermInstructions` instead;
+- `schedule_next_term`: `scheduledNextTermInstructions` with another product/term (productId, skuId,
+  availabilityId, billingCycle, termDuration: a term or billing change, or an upgrade Partner Center lists) and
+  a quantity; an immediate (mid-term) change deletes whatever was scheduled (Microsoft's "Schedule changes for
+  a new commerce subscription"), so the portal sends the schedule again after such a change;
 - errors are `{"code", "message", "description", "errorName", "isRetryable", ...}`;
 - the Microsoft Customer Agreement: `GET /v1/agreements?agreementType=MicrosoftCustomerAgreement` gives its
   `templateId`; `POST /v1/customers/{id}/agreements` confirms a customer's acceptance (`primaryContact`,
@@ -55,6 +59,7 @@ from portal.integrations.provisioning import (
     CustomerResult,
     LicenseProvisioner,
     NewCustomer,
+    NextTerm,
     Outcome,
     ProviderError,
     ProviderSubscription,
@@ -168,6 +173,9 @@ def parse_subscription(body: Any) -> ProviderSubscription | None:
         return None
     scheduled = _field(body, "scheduledNextTermInstructions")
     auto_renew = _field(body, "autoRenewEnabled")
+    next_product = _field(scheduled, "product") if isinstance(scheduled, dict) else None
+    next_ids = [_text(_field(next_product, k)) for k in ("productId", "skuId", "availabilityId")] \
+        if isinstance(next_product, dict) else []
     return ProviderSubscription(
         subscription_id=subscription_id,
         offer_id=str(_field(body, "offerId") or ""),
@@ -177,6 +185,9 @@ def parse_subscription(body: Any) -> ProviderSubscription | None:
         cancellation_allowed_until=_text(_field(body, "cancellationAllowedUntilDate")),
         commitment_end_date=_text(_field(body, "commitmentEndDate")),
         scheduled_quantity=_as_int(_field(scheduled, "quantity")) if isinstance(scheduled, dict) else None,
+        scheduled_offer_id=":".join(next_ids) if next_ids and all(next_ids) else None,
+        scheduled_billing_cycle=_text(_field(next_product, "billingCycle")) if isinstance(next_product, dict) else None,
+        scheduled_term_duration=_text(_field(next_product, "termDuration")) if isinstance(next_product, dict) else None,
         auto_renew=auto_renew if isinstance(auto_renew, bool) else True,
     )
 
@@ -190,6 +201,16 @@ def _next_term(body: dict, *, auto_renew: bool, instructions: dict | None) -> di
     sent as JSON null: nothing scheduled)."""
     return _with_field(_with_field(body, "autoRenewEnabled", auto_renew), "scheduledNextTermInstructions",
                        instructions)
+
+
+def next_term_instructions(next_term: NextTerm) -> dict:
+    """Partner Center's `scheduledNextTermInstructions` for `next_term` (its offer split into the product's ids)."""
+    product_id, sku_id, availability_id = split_offer_id(next_term.offer_id) or ("", "", "")
+    return {
+        "product": {"productId": product_id, "skuId": sku_id, "availabilityId": availability_id,
+                    "billingCycle": next_term.billing_cycle, "termDuration": next_term.term_duration},
+        "quantity": next_term.quantity,
+    }
 
 
 def parse_agreement_template(body: Any) -> AgreementTemplate | None:
@@ -296,9 +317,7 @@ class PartnerCenterClient:
         current = self._read_subscription(url, change.correlation_id)
         if isinstance(current, ProvisioningResult):
             return current
-        body, subscription, request_id = current
-        already = ProvisioningResult(Outcome.DONE, subscription=subscription, provider_request_id=request_id,
-                                     raw=body)
+        body, subscription, request_id, already = current
         if _is_deleted(subscription):
             # Cancelling again is a retry whose answer was lost; anything else cannot be done any more.
             return already if change.quantity == 0 else _failed(
@@ -319,9 +338,7 @@ class PartnerCenterClient:
         current = self._read_subscription(url, renewal.correlation_id)
         if isinstance(current, ProvisioningResult):
             return current
-        body, subscription, request_id = current
-        already = ProvisioningResult(Outcome.DONE, subscription=subscription, provider_request_id=request_id,
-                                     raw=body)
+        body, subscription, request_id, already = current
         nothing_scheduled = _field(body, "scheduledNextTermInstructions") is None
         if _is_deleted(subscription):
             # A cancelled subscription never renews: "renew with 0" is already true of it.
@@ -363,6 +380,37 @@ class PartnerCenterClient:
         # Scheduled changes only apply to a subscription that renews: make sure auto-renew is on.
         patched = _next_term(body, auto_renew=True, instructions=instructions)
         return self._follow(self._outcome(self._send("PATCH", url, renewal.correlation_id, patched)))
+
+    def schedule_next_term(self, next_term: NextTerm) -> ProvisioningResult:
+        """GET the subscription, then PATCH the full resource with `scheduledNextTermInstructions` (quantity and
+        product/term) and `autoRenewEnabled: true`, or with the instructions null when the target is the
+        subscription as it is (a withdrawal). Already so: DONE without a PATCH (a retry whose answer was lost)."""
+        url = self._subscription_url(next_term.customer_id, next_term.subscription_id)
+        current = self._read_subscription(url, next_term.correlation_id)
+        if isinstance(current, ProvisioningResult):
+            return current
+        body, subscription, request_id, already = current
+        if _is_deleted(subscription):
+            return _failed(_deleted_error(subscription.subscription_id), request_id, body)
+        target = split_offer_id(next_term.offer_id)
+        if target is None or next_term.quantity < 1:
+            return _failed(ProviderError(
+                "invalid_next_term", f"Cannot schedule {next_term.quantity} x {next_term.offer_id!r} for the next "
+                "term: the offer must be 'productId:skuId:availabilityId' and the quantity at least 1.",
+                retryable=False), request_id, body)
+        as_it_is = (next_term.offer_id == subscription.offer_id and next_term.quantity == subscription.quantity
+                    and str(_field(body, "billingCycle") or "").lower() == next_term.billing_cycle.lower()
+                    and _field(body, "termDuration") == next_term.term_duration)
+        if as_it_is:
+            if subscription.auto_renew and _field(body, "scheduledNextTermInstructions") is None:
+                return already
+            patched = _next_term(body, auto_renew=True, instructions=None)
+            return self._follow(self._outcome(self._send("PATCH", url, next_term.correlation_id, patched)))
+        instructions = next_term_instructions(next_term)
+        if (subscription.auto_renew and _field(body, "scheduledNextTermInstructions") == instructions):
+            return already
+        patched = _next_term(body, auto_renew=True, instructions=instructions)
+        return self._follow(self._outcome(self._send("PATCH", url, next_term.correlation_id, patched)))
 
     def purchase(self, purchase: Purchase) -> ProvisioningResult:
         customer = quote(purchase.customer_id, safe="")
@@ -557,7 +605,10 @@ class PartnerCenterClient:
         subscription = parse_subscription(response.body)
         if subscription is None:
             return self._unexpected(response)
-        return response.body, subscription, response.request_id
+        # The resource as read, and "already done" as a result (a retry whose answer was lost finds it so).
+        already = ProvisioningResult(Outcome.DONE, subscription=subscription, provider_request_id=response.request_id,
+                                     raw=response.body)
+        return response.body, subscription, response.request_id, already
 
     def _outcome(self, response: _Response) -> ProvisioningResult:
         if response.network_error is not None:
@@ -735,6 +786,7 @@ class _SimSubscription:
     commitment_end_date: str | None = None
     seats: list[_Seats] = field(default_factory=list)  # seats still (or once) inside their 168 h window
     scheduled_quantity: int | None = None
+    scheduled_product: dict | None = None  # the next term's `product` of scheduledNextTermInstructions, if any
     auto_renew: bool = True
     status: str = "active"  # or DELETED once cancelled
     version: int = 1
@@ -754,6 +806,10 @@ class _SimSubscription:
             cancellation_allowed_until=_iso(until) if until else None,
             commitment_end_date=self.commitment_end_date,
             scheduled_quantity=self.scheduled_quantity,
+            scheduled_offer_id=":".join((self.scheduled_product["productId"], self.scheduled_product["skuId"],
+                                         self.scheduled_product["availabilityId"])) if self.scheduled_product else None,
+            scheduled_billing_cycle=self.scheduled_product["billingCycle"] if self.scheduled_product else None,
+            scheduled_term_duration=self.scheduled_product["termDuration"] if self.scheduled_product else None,
             auto_renew=self.auto_renew,
         )
 
@@ -823,6 +879,9 @@ class PartnerCenterSimulator:
         self._operations: dict[str, _SimOperation] = {}
         self._agreements: dict[str, list[dict]] = {}  # customer id → the MCA attestations it holds
         self._customers: dict[str, str] = {}  # domain → tenant id, of customers it created
+        # productId:skuId → the productId:skuId it may move to at renewal (`allow_upgrade`); LENIENCY: when
+        # nothing was told of a product, any target of another SKU is refused, its own SKU's terms accepted.
+        self._upgrades: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     # ------------------------------------------------------------ set-up (demo data, tests)
 
@@ -907,14 +966,71 @@ class PartnerCenterSimulator:
             def apply() -> _SimSubscription:
                 if renewal.quantity == 0:
                     subscription.auto_renew = False
-                    subscription.scheduled_quantity = None
+                    subscription.scheduled_quantity = subscription.scheduled_product = None
                 else:
                     subscription.auto_renew = True
                     subscription.scheduled_quantity = None if as_it_is else renewal.quantity
+                    subscription.scheduled_product = None
                 subscription.version += 1
                 return subscription
 
             return self._run(apply, subscription)
+
+    def schedule_next_term(self, next_term: NextTerm) -> ProvisioningResult:
+        """Scheduled as asked (auto-renew on); the subscription as it is drops the schedule. An offer of another
+        productId:skuId must be an upgrade the simulator was told of (`allow_upgrade`), else 800004 as Partner
+        Center refuses an ineligible target. LENIENCY as for renewal quantities: a subscription it has never seen is
+        created with the quantity asked for and the target offer (nothing to compare it with)."""
+        with self._lock:
+            self._settle()
+            failure = self._simulated_failure()
+            if failure is not None:
+                return failure
+            if next_term.quantity < 1:
+                return self._refusal(400, QUANTITY_OUT_OF_RANGE, _OUT_OF_RANGE_MESSAGE)
+            target = split_offer_id(next_term.offer_id)
+            if target is None:
+                return self._refusal(400, INVALID_OFFER_ID, f"Invalid offer Id {next_term.offer_id!r} for the next "
+                                     "term: expected productId:skuId:availabilityId.")
+            key = (next_term.customer_id, next_term.subscription_id)
+            if key not in self._subscriptions:
+                self.add_subscription(next_term.customer_id, next_term.offer_id, next_term.quantity,
+                                      subscription_id=next_term.subscription_id, billing_cycle=next_term.billing_cycle,
+                                      term_duration=next_term.term_duration)
+            subscription = self._subscriptions[key]
+            if subscription.status == DELETED:
+                return _failed(_deleted_error(subscription.subscription_id), f"simulator-{uuid.uuid4()}")
+            busy = self._busy(subscription)
+            if busy is not None:
+                return busy
+            current = split_offer_id(subscription.offer_id)
+            if current is not None and current[:2] != target[:2] \
+                    and target[:2] not in self._upgrades.get(current[:2], set()):
+                return self._refusal(400, INVALID_OFFER_ID, f"{next_term.offer_id} is not an eligible upgrade of "
+                                     f"{subscription.offer_id} for the next term.")
+            as_it_is = (next_term.offer_id == subscription.offer_id and next_term.quantity == subscription.quantity
+                        and next_term.billing_cycle == subscription.billing_cycle
+                        and next_term.term_duration == subscription.term_duration)
+
+            def apply() -> _SimSubscription:
+                subscription.auto_renew = True
+                if as_it_is:
+                    subscription.scheduled_quantity = subscription.scheduled_product = None
+                else:
+                    subscription.scheduled_quantity = next_term.quantity
+                    subscription.scheduled_product = next_term_instructions(next_term)["product"]
+                subscription.version += 1
+                return subscription
+
+            return self._run(apply, subscription)
+
+    def allow_upgrade(self, from_offer: str, to_offer: str) -> None:
+        """Partner Center lists `to_offer` as an upgrade of `from_offer` (their productId:skuId count)."""
+        source, target = split_offer_id(from_offer), split_offer_id(to_offer)
+        if source is None or target is None:
+            raise ValueError("offers are productId:skuId:availabilityId")
+        with self._lock:
+            self._upgrades.setdefault(source[:2], set()).add(target[:2])
 
     def purchase(self, purchase: Purchase) -> ProvisioningResult:
         with self._lock:
@@ -1092,7 +1208,7 @@ def _cancel(subscription: _SimSubscription) -> None:
     subscription.seats = []
     subscription.status = DELETED
     subscription.auto_renew = False
-    subscription.scheduled_quantity = None
+    subscription.scheduled_quantity = subscription.scheduled_product = None
     subscription.version += 1
 
 
@@ -1109,6 +1225,10 @@ def _set_quantity(subscription: _SimSubscription, quantity: int, now: datetime) 
             seats.quantity -= taken
             remove -= taken
     subscription.seats = [s for s in subscription.seats if s.quantity > 0]
+    if quantity != subscription.quantity:
+        # Partner Center: "If you make a mid-term (immediate) change before your renewal date, all scheduled
+        # changes that were previously scheduled to occur at renewal are deleted."
+        subscription.scheduled_quantity = subscription.scheduled_product = None
     subscription.quantity = quantity
     subscription.version += 1
 

@@ -49,6 +49,11 @@ class ProviderSubscription:
     # The quantity scheduled for the next term (Partner Center `scheduledNextTermInstructions.quantity`),
     # None when nothing is scheduled.
     scheduled_quantity: int | None = None
+    # The offer ("productId:skuId:availabilityId"), billing cycle and term duration scheduled for the next term
+    # (`scheduledNextTermInstructions.product`), None when nothing is scheduled.
+    scheduled_offer_id: str | None = None
+    scheduled_billing_cycle: str | None = None
+    scheduled_term_duration: str | None = None
     # Partner Center `autoRenewEnabled`: False = the subscription ends at `commitment_end_date` (this is
     # how "renew with 0 licenses" is done); always False once cancelled.
     auto_renew: bool = True
@@ -104,6 +109,26 @@ class RenewalQuantity:
     customer_id: str
     subscription_id: str
     quantity: int
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class NextTerm:
+    """What a subscription becomes at its next term: Partner Center's `scheduledNextTermInstructions` (a quantity and
+    the product/term: productId, skuId, availabilityId, billingCycle, termDuration), auto-renew on.
+
+    A term or billing change names the same productId:skuId with the availability of that term; an upgrade names
+    another SKU Partner Center offers as an upgrade. When the target is the subscription as it is (same offer,
+    billing cycle, term and quantity) the schedule is dropped instead (auto-renew on, nothing scheduled): that is
+    how a scheduled change is withdrawn. Refusals (an offer not eligible, a quantity out of range) come back FAILED.
+    """
+
+    customer_id: str
+    subscription_id: str
+    offer_id: str  # "productId:skuId:availabilityId" of the next term
+    billing_cycle: str  # "monthly" | "annual"
+    term_duration: str  # ISO 8601: "P1M", "P1Y", "P3Y"
+    quantity: int  # ≥ 1 (not renewing at all is `RenewalQuantity` 0, auto-renew off)
     correlation_id: str
 
 
@@ -189,6 +214,9 @@ class LicenseProvisioner(Protocol):
     def purchase(self, purchase: Purchase) -> ProvisioningResult: ...
 
     def schedule_renewal_quantity(self, renewal: RenewalQuantity) -> ProvisioningResult: ...
+
+    def schedule_next_term(self, next_term: NextTerm) -> ProvisioningResult:
+        """Schedule quantity and product/term for the renewal (see `NextTerm`); DONE with the subscription."""
 
     def poll(self, operation_url: str) -> ProvisioningResult: ...
 

@@ -20,6 +20,7 @@ class DeliveryStatus(StrEnum):
 
 class EmailDelivery(db.Model):
     __tablename__ = "email_deliveries"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
     __table_args__ = (CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status_known"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -61,6 +61,7 @@ class PurchaseOffer(db.Model):
 
 class PurchaseOfferItem(db.Model):
     __tablename__ = "purchase_offer_items"
+    __organization_via__ = "offer_id"  # its organization is that row's (data_versions)
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

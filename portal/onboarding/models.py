@@ -119,6 +119,7 @@ class OpportunityItem(db.Model):
     """A catalog product and its quantity in the proposal (the price is the one quoted)."""
 
     __tablename__ = "opportunity_items"
+    __organization_via__ = "opportunity_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunities.id"), index=True)
@@ -131,6 +132,7 @@ class OpportunityEvent(db.Model):
     """Each stage change and step (who, when, from, to, and what it carried)."""
 
     __tablename__ = "opportunity_events"
+    __organization_via__ = "opportunity_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunities.id"), index=True)

@@ -5,23 +5,36 @@ at that row, which `verify()` (and `flask audit verify`) names. On PostgreSQL a 
 UPDATE, DELETE and TRUNCATE on the table. Appends are serialised through the single-row
 `audit_chain_head` table: the UPDATE on it takes a row lock (PostgreSQL) or the write lock (SQLite)
 before the previous hash is read, so concurrent writers never fork the chain.
+
+The chain is keyed (issue 19): every event's hash is HMAC-SHA256 under `AUDIT_CHAIN_KEY`, a secret that never
+lives in the database, and the event records the key's id (`key_id`), so someone who can write to the database but
+lacks the key cannot recompute a rewritten chain. Events written before the chain was keyed keep their plain
+SHA-256 (`key_id` NULL) and verify as they always did; the first keyed write appends a plain `audit:chain:keyed`
+event naming the key, and from it on only keyed events are accepted. A new key is announced the same way: the first
+write after `AUDIT_CHAIN_KEY` changes appends `audit:chain:key_rotated`, hashed under the OLD key and naming the new
+one (or `flask audit rotate-key` writes it at once); an event under a key with no switch before it is refused by
+`verify()`. A new chain (no event yet) is keyed from its first event. Signed checkpoints (`AuditCheckpoint`, made by
+portal/audit/checkpoints.py) pin the head's sequence and hash outside the database; `verify()` checks every one.
 """
 
 import hashlib
+import hmac
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Integer, String, insert, select, update
+from sqlalchemy import JSON, Integer, String, Text, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
 from portal.shared import clock
+from portal.shared.audit_keys import Keyring, UnknownKey, keyring, signature_problem, trusted_public_keys
 from portal.shared.dbtypes import UTCDateTime
 
 GENESIS_HASH = "0" * 64
@@ -66,6 +79,8 @@ class AuditTag(StrEnum):
     QUANTITY_DECREASE_SCHEDULED = "subscriptions:quantity:decrease_scheduled"
     SUBSCRIPTION_PURCHASED = "subscriptions:subscription:purchased"
     SUBSCRIPTION_RENEWED = "subscriptions:subscription:renewed"
+    NEXT_TERM_SCHEDULED = "subscriptions:next_term:scheduled"  # a change for the renewal, new or edited
+    NEXT_TERM_WITHDRAWN = "subscriptions:next_term:withdrawn"
     SUBSCRIPTION_REFERENCE_CHANGED = "subscriptions:subscription:purchase_order_changed"  # PO / cost centre
     ORDER_CREATED = "subscriptions:order:created"
     ORDER_SENT = "subscriptions:order:sent"
@@ -108,6 +123,13 @@ class AuditTag(StrEnum):
     DUNNING_SCHEDULE_CHANGED = "billing:dunning_schedule:changed"  # a step added, changed or removed (finance)
     DUNNING_RECIPIENTS_CHANGED = "billing:dunning_recipients:changed"  # who of the organization gets reminders
     ORGANIZATION_DELINQUENT = "billing:organization:delinquent"
+    BUDGET_CHANGED = "budgets:budget:changed"  # the Master set, changed or removed the monthly budgets
+    APPROVAL_RULES_CHANGED = "approvals:rules:changed"  # the Master set the purchase approval rules
+    APPROVAL_REQUESTED = "approvals:request:created"  # an Adm's purchase or increase waits for a Master
+    APPROVAL_APPROVED = "approvals:request:approved"  # a Master approved it (the quote confirmed with it)
+    APPROVAL_REFUSED = "approvals:request:refused"
+    APPROVAL_WITHDRAWN = "approvals:request:withdrawn"  # the requester gave it up
+    APPROVAL_EXPIRED = "approvals:request:expired"  # nobody decided within APPROVAL_EXPIRY_DAYS
     ORGANIZATION_GOOD_STANDING = "billing:organization:good_standing"
     AGREEMENT_PUBLISHED = "agreements:version:published"
     AGREEMENT_ACCEPTED = "agreements:acceptance:accepted"
@@ -134,10 +156,25 @@ class AuditTag(StrEnum):
     DEAL_CREATED = "cosell:deal:created"
     DEAL_UPDATED = "cosell:deal:updated"
     DEAL_STAGE_CHANGED = "cosell:deal:stage_changed"
+    LICENCE_USAGE_RULE_CHANGED = "subscriptions:usage_rule:changed"  # a Master excludes a SKU or keeps a buffer
+    ENTRA_LINKED = "accounts:entra:linked"  # a Master proved the organization's Entra ID tenant
+    ENTRA_UNLINKED = "accounts:entra:unlinked"
+    ENTRA_POLICY_CHANGED = "accounts:entra:policy_changed"  # just-in-time creation, Microsoft sign-in required
+    ENTRA_MEMBER_CREATED = "accounts:entra:member_created"  # just-in-time: a new member from a Microsoft sign-in
+    WEBHOOK_ENDPOINT_CREATED = "webhooks:endpoint:created"  # a Master registered an outgoing webhook endpoint
+    WEBHOOK_SECRET_ROTATED = "webhooks:endpoint:secret_rotated"  # noqa: S105 - a tag, not a secret
+    WEBHOOK_ENDPOINT_ENABLED = "webhooks:endpoint:enabled"
+    WEBHOOK_ENDPOINT_DISABLED = "webhooks:endpoint:disabled"  # by a Master, or by the system after ~3 days failing
+    WEBHOOK_ENDPOINT_DELETED = "webhooks:endpoint:deleted"
+    API_TOKEN_CREATED = "integrations:api_token:created"  # noqa: S105 - a tag; by a Master or the CLI
+    API_TOKEN_REVOKED = "integrations:api_token:revoked"  # noqa: S105 - a tag, not a secret
+    AUDIT_CHAIN_KEYED = "audit:chain:keyed"  # the last plain-hashed event: keyed by after["key_id"] from here on
+    AUDIT_CHAIN_KEY_ROTATED = "audit:chain:key_rotated"  # hashed under the old key; after["key_id"]: the new one
 
 
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
 
     # Position in the chain, 1, 2, 3 … without gaps (assigned from audit_chain_head.length).
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -154,9 +191,11 @@ class AuditEvent(db.Model):
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The chain key the hash was made with (HMAC-SHA256); None: plain SHA-256 (written before the chain was keyed).
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     def canonical(self) -> bytes:
-        """The bytes the hash covers: every field but the hash itself."""
+        """The bytes the hash covers: every field but the hash itself (a plain event's exactly as before keying)."""
         payload = {
             "seq": self.seq,
             "created_at": self.created_at.isoformat(),
@@ -171,20 +210,51 @@ class AuditEvent(db.Model):
             "after": self.after,
             "prev_hash": self.prev_hash,
         }
+        if self.key_id is not None:
+            payload["key_id"] = self.key_id
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
-    def compute_hash(self) -> str:
-        return hashlib.sha256(self.canonical()).hexdigest()
+    def compute_hash(self, ring: Keyring | None = None) -> str:
+        """Plain SHA-256 for a pre-key event, HMAC-SHA256 under its key otherwise (UnknownKey: not in the keyring)."""
+        if self.key_id is None:
+            return hashlib.sha256(self.canonical()).hexdigest()
+        return (ring or current_keyring()).mac(self.key_id, self.canonical())
 
 
 class AuditChainHead(db.Model):
     """One row (id=1): the chain's length and last hash; the lock every append takes."""
 
     __tablename__ = "audit_chain_head"
+    __organization_data__ = False  # no organization's read model reads it (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     length: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+    # The key of the last event (None: plain, or no event yet): a writer under another key appends the switch first.
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditCheckpoint(db.Model):
+    """A signed statement of the chain's head at one moment (portal/audit/checkpoints.py makes them).
+
+    `payload` is the canonical JSON the Ed25519 `signature` covers (sequence, head hash, key id, time, public key
+    and its fingerprint); the same signed JSON is kept in the document store (`document_sha256`) and e-mailed to
+    compliance, so a copy outside the database survives whatever happens to this table.
+    """
+
+    __tablename__ = "audit_checkpoints"
+    __organization_data__ = False  # the chain's own bookkeeping: no organization's read model reads it
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)  # the head's sequence (0: an empty chain)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    public_key_fingerprint: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(120))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    made_by: Mapped[str] = mapped_column(String(254))  # the actor's label ("system:audit", a staff e-mail)
 
 
 @dataclass(frozen=True)
@@ -195,6 +265,8 @@ class Actor:
     label: str = ""
     ip: str | None = None
     user_agent: str | None = None
+    # The roles it acts with when narrower than its user's (an API token's: portal/api/tokens.py); None: the user's.
+    roles: frozenset[str] | None = None
 
     @property
     def user_id(self) -> int | None:
@@ -220,6 +292,59 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
+def current_keyring() -> Keyring:
+    """The chain keys of this app (config: AUDIT_CHAIN_KEY, AUDIT_CHAIN_KEY_ID, AUDIT_CHAIN_OLD_KEYS)."""
+    return keyring(current_app.config)
+
+
+SWITCH_ACTOR = "system:audit"
+
+
+def _row_hash(row: dict[str, Any], ring: Keyring) -> str:
+    # AuditEvent.canonical reads only these attributes: the very bytes an ORM event hashes, no ORM object.
+    canonical = AuditEvent.canonical(SimpleNamespace(**row))  # type: ignore[arg-type]
+    if row["key_id"] is None:
+        return hashlib.sha256(canonical).hexdigest()
+    return ring.mac(row["key_id"], canonical)
+
+
+def _open_append(count: int) -> tuple[int, str, Keyring, dict[str, Any] | None]:
+    """Reserve `count` positions at the end of the chain, taking the head's lock → (first seq, previous hash, keys,
+    the switch event written, if any).
+
+    When the chain's last event is under another key than the current one (or plain), the switch event is appended
+    first, hashed under the old key (plain for "audit:chain:keyed"); a new, empty chain is keyed from its first event.
+    """
+    session = db.session
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(length=AuditChainHead.length + count))
+    length, prev_hash, head_key = session.execute(
+        select(AuditChainHead.length, AuditChainHead.last_hash, AuditChainHead.key_id).where(AuditChainHead.id == 1)
+    ).one()
+    ring = current_keyring()
+    first, switch = length - count + 1, None
+    if head_key != ring.current_id and first > 1:
+        if head_key is not None and not ring.has(head_key):
+            raise UnknownKey(f"the audit chain's last event is under key {head_key}, which this process does not "
+                             f"have: add it to AUDIT_CHAIN_OLD_KEYS to switch to key {ring.current_id}")
+        switch = {
+            "seq": first, "created_at": clock.now(),
+            "tag": str(AuditTag.AUDIT_CHAIN_KEYED if head_key is None else AuditTag.AUDIT_CHAIN_KEY_ROTATED),
+            "actor_id": None, "actor_label": SWITCH_ACTOR, "organization_id": None, "subject": None, "ip": None,
+            "user_agent": None, "before": None if head_key is None else {"key_id": head_key},
+            "after": {"key_id": ring.current_id}, "prev_hash": prev_hash, "key_id": head_key,
+        }
+        switch["hash"] = _row_hash(switch, ring)
+        session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(length=AuditChainHead.length + 1))
+        session.execute(insert(AuditEvent.__table__), [switch])
+        first, prev_hash = first + 1, switch["hash"]
+    return first, prev_hash, ring, switch
+
+
+def _close_append(last_hash: str, ring: Keyring) -> None:
+    db.session.execute(update(AuditChainHead).where(AuditChainHead.id == 1)
+                       .values(last_hash=last_hash, key_id=ring.current_id))
+
+
 def record(
     tag: AuditTag,
     *,
@@ -231,12 +356,9 @@ def record(
 ) -> AuditEvent:
     """Append an event to the chain in the current transaction (it commits or rolls back with the action)."""
     session = db.session
-    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(length=AuditChainHead.length + 1))
-    length, prev_hash = session.execute(
-        select(AuditChainHead.length, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
-    ).one()
+    seq, prev_hash, ring, _switch = _open_append(1)
     event = AuditEvent(
-        seq=length,
+        seq=seq,
         created_at=clock.now(),
         tag=str(tag),
         actor_id=actor.user_id,
@@ -248,10 +370,11 @@ def record(
         before=_jsonable(before),
         after=_jsonable(after),
         prev_hash=prev_hash,
+        key_id=ring.current_id,
     )
-    event.hash = event.compute_hash()
+    event.hash = event.compute_hash(ring)
     session.add(event)
-    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=event.hash))
+    _close_append(event.hash, ring)
     session.flush([event])
     return event
 
@@ -278,15 +401,10 @@ def record_many(events: Sequence[NewEvent], *, actor: Actor) -> list[dict[str, A
     """
     if not events:
         return []
-    session = db.session
-    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1)
-                    .values(length=AuditChainHead.length + len(events)))
-    length, prev_hash = session.execute(
-        select(AuditChainHead.length, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
-    ).one()
+    first, prev_hash, ring, _switch = _open_append(len(events))
     created_at = clock.now()
     rows = []
-    for seq, event in enumerate(events, start=length - len(events) + 1):
+    for seq, event in enumerate(events, start=first):
         row = {
             "seq": seq,
             "created_at": created_at,
@@ -300,13 +418,35 @@ def record_many(events: Sequence[NewEvent], *, actor: Actor) -> list[dict[str, A
             "before": _jsonable(event.before),
             "after": _jsonable(event.after),
             "prev_hash": prev_hash,
+            "key_id": ring.current_id,
         }
-        # AuditEvent.canonical reads only these attributes: the very bytes record() hashes, no ORM object.
-        row["hash"] = prev_hash = hashlib.sha256(AuditEvent.canonical(SimpleNamespace(**row))).hexdigest()
+        row["hash"] = prev_hash = _row_hash(row, ring)
         rows.append(row)
-    session.execute(insert(AuditEvent.__table__), rows)
-    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=prev_hash))
+    db.session.execute(insert(AuditEvent.__table__), rows)
+    _close_append(prev_hash, ring)
     return rows
+
+
+def rotate_key() -> dict[str, Any] | None:
+    """Append the switch to the current key now (`flask audit rotate-key`), in the current transaction.
+
+    → the switch event written, or None when the chain is already under the current key (or empty: its first
+    event will be keyed). Writers do the same at their first append; this makes the switch visible at once.
+    """
+    _seq, prev_hash, ring, switch = _open_append(0)
+    _close_append(prev_hash, ring)
+    return switch
+
+
+# ---------------------------------------------------------------- verification
+
+@dataclass(frozen=True)
+class ExternalCheckpoint:
+    """A checkpoint held outside the database (the e-mailed or stored JSON): `audit verify --checkpoint FILE`."""
+
+    label: str  # what the report names it by (the file name)
+    payload: str
+    signature: str
 
 
 @dataclass(frozen=True)
@@ -315,28 +455,109 @@ class VerifyResult:
     checked: int
     broken_seq: int | None = None
     reason: str = ""
+    checkpoint: str | None = field(default=None, compare=False)  # the checkpoint that disagrees ("3", a file name)
+    checkpoints: int = field(default=0, compare=False)  # checkpoints checked
+    keyed_from: int | None = field(default=None, compare=False)  # the first keyed event (None: no keyed event yet)
 
 
-def verify(batch: int = 1000) -> VerifyResult:
-    """Walk the whole chain; report the first row whose content, link or position is wrong."""
+def _checkpoint_marks(trusted, external: Iterable[ExternalCheckpoint], batch: int
+                      ) -> tuple[dict[int, list[tuple[str, str, str | None]]], VerifyResult | None]:
+    """seq → [(checkpoint label, head hash, key id)] of every well-signed checkpoint; or the first bad one."""
+    marks: dict[int, list[tuple[str, str, str | None]]] = {}
+
+    def add(label: str, payload: str, signature: str, row_seq: int | None) -> VerifyResult | None:
+        problem = signature_problem(trusted, payload, signature)
+        if problem is None:
+            body = json.loads(payload)
+            if row_seq is not None and row_seq != body["sequence"]:
+                problem = "checkpoint row does not match its signed payload"
+            else:
+                marks.setdefault(body["sequence"], []).append((label, body["head_hash"], body.get("key_id")))
+                return None
+        return VerifyResult(False, 0, row_seq, f"checkpoint {label}: {problem}", checkpoint=label)
+
+    statement = (select(AuditCheckpoint.id, AuditCheckpoint.seq, AuditCheckpoint.payload, AuditCheckpoint.signature)
+                 .order_by(AuditCheckpoint.seq, AuditCheckpoint.id).execution_options(yield_per=batch))
+    with db.session.execute(statement) as rows:
+        for checkpoint_id, seq, payload, signature in rows:
+            failure = add(str(checkpoint_id), payload, signature, seq)
+            if failure:
+                return marks, failure
+    for checkpoint in external:
+        failure = add(checkpoint.label, checkpoint.payload, checkpoint.signature, None)
+        if failure:
+            return marks, failure
+    return marks, None
+
+
+def verify(batch: int = 1000, external: Iterable[ExternalCheckpoint] = ()) -> VerifyResult:
+    """Walk the whole chain and every checkpoint; report the first event or checkpoint that disagrees.
+
+    Streams the events (a server-side cursor on PostgreSQL); holds only the checkpoints' (seq, hash) in memory.
+    The plain part verifies as plain SHA-256; after "audit:chain:keyed" (or from a keyed first event) only keyed
+    events are accepted, each under the key the last switch named; every checkpoint must be signed by a trusted key,
+    name the hash the event at its sequence still has, and not lie beyond the chain's end (a deleted tail).
+    """
+    ring = current_keyring()
+    marks, failure = _checkpoint_marks(trusted_public_keys(current_app.config), external, batch)
+    if failure:
+        return failure
+    checkpoints = sum(len(found) for found in marks.values())
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    expected_key: str | None = None  # None: still the plain part
+    keyed_from: int | None = None
+
+    def broken(seq: int | None, reason: str, checkpoint: str | None = None) -> VerifyResult:
+        return VerifyResult(False, checked, seq, reason, checkpoint=checkpoint, checkpoints=checkpoints,
+                            keyed_from=keyed_from)
+
+    for label, head_hash, _key in marks.pop(0, []):
+        if head_hash != GENESIS_HASH:
+            return broken(1, f"checkpoint {label} names another hash for the empty chain", label)
     statement = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
     # A server-side cursor on PostgreSQL: closed by the `with` even when we stop at a broken row.
     with db.session.execute(statement) as rows:
         for event in rows.scalars():
-            if event.seq != expected_seq:
-                return VerifyResult(False, checked, expected_seq, f"event {expected_seq} is missing")
+            seq = event.seq
+            if seq != expected_seq:
+                return broken(expected_seq, f"event {expected_seq} is missing")
             if event.prev_hash != prev_hash:
-                return VerifyResult(False, checked, event.seq, "link to the previous event does not match")
-            if event.compute_hash() != event.hash:
-                return VerifyResult(False, checked, event.seq, "content does not match its hash")
+                return broken(seq, "link to the previous event does not match")
+            if event.key_id is None:
+                if expected_key is not None:
+                    return broken(seq, "a plain (unkeyed) event after the chain was keyed")
+            else:
+                if expected_key is None and seq == 1:  # a chain keyed from its first event
+                    expected_key, keyed_from = event.key_id, 1
+                if event.key_id != expected_key:
+                    return broken(seq, f"event under key {event.key_id} with no switch event before it")
+                if not ring.has(event.key_id):
+                    return broken(seq, f"no key {event.key_id} to check this event (AUDIT_CHAIN_OLD_KEYS)")
+            if not hmac.compare_digest(event.compute_hash(ring), event.hash):
+                return broken(seq, "content does not match its hash")
+            if event.tag in (AuditTag.AUDIT_CHAIN_KEYED, AuditTag.AUDIT_CHAIN_KEY_ROTATED):
+                new_key = event.after.get("key_id") if isinstance(event.after, dict) else None
+                plain_switch = event.tag == AuditTag.AUDIT_CHAIN_KEYED
+                if not isinstance(new_key, str) or plain_switch != (event.key_id is None):
+                    return broken(seq, "key switch event out of place")
+                expected_key = new_key
+                if keyed_from is None:
+                    keyed_from = seq + 1
+            for label, head_hash, key_id in marks.pop(seq, []):
+                if head_hash != event.hash or key_id != event.key_id:
+                    return broken(seq, f"event does not match checkpoint {label}", label)
             prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
     length, last_hash = db.session.execute(
         select(AuditChainHead.length, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
     ).one()
     if length != checked or last_hash != prev_hash:
-        return VerifyResult(False, checked, checked + 1, "events after the last one were removed")
-    return VerifyResult(True, checked)
+        return broken(checked + 1, "events after the last one were removed")
+    if marks:
+        latest = max(marks)
+        label = marks[latest][0][0]
+        return broken(checked + 1, f"events after the last one were removed: checkpoint {label} was made at event "
+                      f"{latest}", label)
+    return VerifyResult(True, checked, checkpoints=checkpoints, keyed_from=keyed_from)
 
 
 # What each tag means to a person reading the history (Histórico, Trilha de auditoria).
@@ -377,6 +598,8 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.QUANTITY_DECREASE_SCHEDULED: _l("Redução de licenças agendada para o fim do termo"),
     AuditTag.SUBSCRIPTION_PURCHASED: _l("Novo produto contratado"),
     AuditTag.SUBSCRIPTION_RENEWED: _l("Assinatura renovada"),
+    AuditTag.NEXT_TERM_SCHEDULED: _l("Mudança agendada para a renovação"),
+    AuditTag.NEXT_TERM_WITHDRAWN: _l("Mudança agendada para a renovação retirada"),
     AuditTag.SUBSCRIPTION_REFERENCE_CHANGED: _l("Pedido de compra ou centro de custo alterado"),
     AuditTag.ORDER_CREATED: _l("Pedido criado"),
     AuditTag.ORDER_SENT: _l("Pedido enviado ao fornecedor"),
@@ -419,6 +642,13 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.DUNNING_SCHEDULE_CHANGED: _l("Régua de cobrança alterada"),
     AuditTag.DUNNING_RECIPIENTS_CHANGED: _l("Destinatários dos lembretes de vencimento alterados"),
     AuditTag.ORGANIZATION_DELINQUENT: _l("Organização inadimplente"),
+    AuditTag.BUDGET_CHANGED: _l("Orçamento mensal alterado"),
+    AuditTag.APPROVAL_RULES_CHANGED: _l("Regras de aprovação de compras alteradas"),
+    AuditTag.APPROVAL_REQUESTED: _l("Compra aguardando aprovação"),
+    AuditTag.APPROVAL_APPROVED: _l("Compra aprovada"),
+    AuditTag.APPROVAL_REFUSED: _l("Compra recusada"),
+    AuditTag.APPROVAL_WITHDRAWN: _l("Pedido de aprovação retirado"),
+    AuditTag.APPROVAL_EXPIRED: _l("Pedido de aprovação expirado"),
     AuditTag.ORGANIZATION_GOOD_STANDING: _l("Organização em dia"),
     AuditTag.AGREEMENT_PUBLISHED: _l("Versão de contrato publicada"),
     AuditTag.AGREEMENT_ACCEPTED: _l("Contrato aceito no portal"),
@@ -445,4 +675,18 @@ AUDIT_TAG_LABELS: dict[str, Any] = {
     AuditTag.DEAL_CREATED: _l("Negócio de venda conjunta criado"),
     AuditTag.DEAL_UPDATED: _l("Negócio de venda conjunta alterado"),
     AuditTag.DEAL_STAGE_CHANGED: _l("Negócio de venda conjunta mudou de etapa"),
+    AuditTag.LICENCE_USAGE_RULE_CHANGED: _l("Regra de uso de licenças alterada"),
+    AuditTag.ENTRA_LINKED: _l("Organização vinculada ao Microsoft Entra ID"),
+    AuditTag.ENTRA_UNLINKED: _l("Vínculo com o Microsoft Entra ID removido"),
+    AuditTag.ENTRA_POLICY_CHANGED: _l("Regras de entrada com a Microsoft alteradas"),
+    AuditTag.ENTRA_MEMBER_CREATED: _l("Usuário criado na primeira entrada com a Microsoft"),
+    AuditTag.WEBHOOK_ENDPOINT_CREATED: _l("Webhook cadastrado"),
+    AuditTag.WEBHOOK_SECRET_ROTATED: _l("Segredo de webhook trocado"),
+    AuditTag.WEBHOOK_ENDPOINT_ENABLED: _l("Webhook ativado"),
+    AuditTag.WEBHOOK_ENDPOINT_DISABLED: _l("Webhook desativado"),
+    AuditTag.WEBHOOK_ENDPOINT_DELETED: _l("Webhook excluído"),
+    AuditTag.API_TOKEN_CREATED: _l("Token de API criado"),
+    AuditTag.API_TOKEN_REVOKED: _l("Token de API revogado"),
+    AuditTag.AUDIT_CHAIN_KEYED: _l("Trilha de auditoria passou a usar chave secreta"),
+    AuditTag.AUDIT_CHAIN_KEY_ROTATED: _l("Chave da trilha de auditoria trocada"),
 }

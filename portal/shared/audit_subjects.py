@@ -1,11 +1,16 @@
 """What an audit event is about, in words: an event's subject is "kind:id" ("fiscal_document" is a code, not a word
 people read); the trail shows "Nota fiscal nº 5" and links to it where the backoffice can show it."""
 
+import functools
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.shared.formatting import current_locale_name
+
 SUBJECT_KIND_LABELS = {
     "agreement_acceptance": _l("Aceite de contrato"),
+    "api_token": _l("Token de API"),
     "agreement_version": _l("Versão de contrato"),
     "billing_contact": _l("Contato de cobrança"),
     "boleto": _l("Boleto"),
@@ -30,18 +35,29 @@ SUBJECT_KIND_LABELS = {
 }
 
 
+@functools.lru_cache(maxsize=8)
+def _words(locale: str) -> dict:
+    """The words below in `locale` (the current one: the argument only keys the cache), translated once per
+    language: the audit trail shows 50 events a page, each with a subject and an actor."""
+    return {"kinds": {kind: str(label) for kind, label in SUBJECT_KIND_LABELS.items()},
+            "systems": {name: str(label) for name, label in SYSTEM_ACTOR_LABELS.items()},
+            "numbered": _("%(kind)s nº %(id)s"), "other": _("Outro registro"), "anonymous": _("Anônimo"),
+            "system": _("Sistema")}
+
+
 def subject_label(subject: str | None) -> str:
     """"invoice:12" → "Fatura nº 12"; a kind or an identifier that is not a number reads as the kind alone (the raw
     subject stays in the event's technical detail); no subject → "—"."""
     if not subject:
         return "—"
+    words = _words(current_locale_name())
     kind, _sep, identifier = subject.partition(":")
-    label = SUBJECT_KIND_LABELS.get(kind)
+    label = words["kinds"].get(kind)
     if label is None:
-        return _("Outro registro")
+        return words["other"]
     if identifier.isdigit():
-        return _("%(kind)s nº %(id)s", kind=label, id=identifier)
-    return str(label)
+        return words["numbered"] % {"kind": label, "id": identifier}
+    return label
 
 
 # Who acted when no person did: the part after "system:" in an actor's label (Actor.system), in words.
@@ -66,9 +82,9 @@ def actor_label(label: str | None) -> str:
     if not label:
         return "—"
     if label == "anonymous":
-        return _("Anônimo")
+        return _words(current_locale_name())["anonymous"]
     kind, sep, name = label.partition(":")
     if kind != "system" or not sep:
         return label
-    found = SYSTEM_ACTOR_LABELS.get(name.partition(":")[0])
-    return str(found) if found is not None else _("Sistema")
+    words = _words(current_locale_name())
+    return words["systems"].get(name.partition(":")[0], words["system"])

@@ -4,6 +4,7 @@ import functools
 from datetime import date, datetime, timedelta
 
 from babel.dates import format_date as babel_format_date
+from flask.globals import _cv_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -12,8 +13,30 @@ from portal.shared.money import format_brl
 
 
 def _locale() -> str:
-    locale = get_locale()
-    return "pt_BR" if locale is None else _locale_name(locale)
+    # Pages format hundreds of values: the locale flask_babel already chose for this request (or set by
+    # force_locale) is read straight from the application context's `g`, where flask_babel keeps it, and its
+    # name is remembered beside it for as long as it is that same Locale object; the first call of a request,
+    # or one outside any context, asks flask_babel.
+    context = _cv_app.get(None)
+    kept = getattr(context.g, "_flask_babel", None) if context is not None else None
+    locale = getattr(kept, "babel_locale", None)
+    if locale is None:
+        locale = get_locale()
+        if locale is None:
+            return "pt_BR"
+    else:
+        named = getattr(kept, "_portal_locale_name", None)
+        if named is not None and named[0] is locale:
+            return named[1]
+    name = _locale_name(locale)
+    if kept is not None:
+        kept._portal_locale_name = (locale, name)
+    return name
+
+
+def current_locale_name() -> str:
+    """The current UI language's name ("pt_BR", "en"), cheaply: for caches of words translated once per language."""
+    return _locale()
 
 
 @functools.lru_cache(maxsize=16)
@@ -46,7 +69,14 @@ def format_period(start: date | None, end_exclusive: date | None) -> str:
     first and last included days (the template filter `period`: `{{ start|period(end) }}`)."""
     if start is None or end_exclusive is None:
         return ""
-    return _("%(start)s a %(end)s", start=format_date(start), end=format_date(period_last_day(end_exclusive)))
+    return _period_pattern(_locale()) % {"start": format_date(start),
+                                         "end": format_date(period_last_day(end_exclusive))}
+
+
+@functools.lru_cache(maxsize=16)
+def _period_pattern(locale: str) -> str:
+    """"%(start)s a %(end)s" in `locale` (the current one: the argument only keys the cache)."""
+    return _("%(start)s a %(end)s")
 
 
 def format_datetime(value: datetime | None) -> str:

@@ -24,11 +24,14 @@ from flask import current_app, request
 from flask_babel import get_locale
 from markupsafe import Markup
 
+from portal.shared import template_gettext
+
 _INDENTATION = re.compile(r"\n\s+")
 
 
 class FragmentCache:
-    """A thread-safe LRU of rendered HTML, bounded by an estimate of the bytes it holds (keys included)."""
+    """A thread-safe LRU of rendered HTML (or of the read models in `data_versions.cached`), bounded by an estimate
+    of the bytes it holds (keys included)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -45,7 +48,7 @@ class FragmentCache:
     def size(self) -> int:
         return self._bytes
 
-    def get(self, key: Hashable) -> Markup | None:
+    def get(self, key: Hashable) -> Any:
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -55,22 +58,22 @@ class FragmentCache:
             self.hits += 1
             return found[0]
 
-    def put(self, key: Hashable, html: Markup) -> None:
-        size = sys.getsizeof(html) + approximate_size(key)
+    def put(self, key: Hashable, value: Any) -> None:
+        size = approximate_size(value) + approximate_size(key)
         if size > self.max_bytes:
             return
         with self._lock:
             if key in self._entries:
                 return
-            self._entries[key] = (html, size)
+            self._entries[key] = (value, size)
             self._bytes += size
             while self._bytes > self.max_bytes:
-                _key, (_html, dropped) = self._entries.popitem(last=False)
+                _key, (_value, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
 
 def approximate_size(value: Any, _depth: int = 0) -> int:
-    """The bytes a key holds, near enough to bound the cache: containers and dataclasses are walked, and the
+    """The bytes a key or a value holds, near enough to bound the cache: containers and dataclasses are walked, and the
     shared small objects (None, booleans, interned words) are counted as if they were not shared."""
     size = sys.getsizeof(value)
     if _depth > 8:
@@ -91,7 +94,8 @@ def render_fragment(template_name: str, values: Mapping[str, Hashable],
     key = (template, str(get_locale()), request.script_root, tuple(sorted(values.items())))
     found = cache.get(key) if cache.max_bytes else None
     if found is None:
-        html = template.render(**values, **(derive() if derive is not None else {}))
+        # The templates' `_()` bound to the locale's catalog, as render_template binds it (template_gettext).
+        html = template.render({**template_gettext.bound(), **values, **(derive() if derive is not None else {})})
         # An .html template renders with autoescaping on: its output is already safe HTML. The indentation
         # of the template's lines is dropped (a run of white space shows as one space either way, and a
         # fragment has no <pre> or <textarea>): a page of 50 licenses is a quarter smaller.

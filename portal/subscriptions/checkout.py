@@ -41,8 +41,16 @@ def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Q
     for item in items:
         sellable(item.product_id)
         check_purchase_quantity(item.product, item.quantity)
+    quote = new_checkout_quote(organization, [(item.product, item.quantity) for item in items], actor)
+    db.session.commit()
+    return quote
+
+
+def new_checkout_quote(organization: Organization, items: list[tuple[Product, int]], actor: Actor) -> Quote:
+    """A checkout quote of `items` priced now, added to the caller's transaction (the cart's checkout; a purchase
+    waiting for approval re-priced for the approver)."""
     now = clock.now()
-    lines = plan_checkout(organization, [(item.product, item.quantity) for item in items], now)
+    lines = plan_checkout(organization, items, now)
     quote = Quote(
         token=secrets.token_hex(16), organization_id=organization.id, kind=QuoteKind.CHECKOUT, lines=[
             line.as_dict() for line in lines], charge_cents=sum(line.amount_cents for line in lines), credit_cents=0,
@@ -50,7 +58,7 @@ def quote_checkout(*, organization: Organization, user: User, actor: Actor) -> Q
         created_at=now, expires_at=end_of_business_day(now),
     )
     db.session.add(quote)
-    db.session.commit()
+    db.session.flush()
     return quote
 
 

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from blinker import Namespace
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
@@ -34,6 +35,21 @@ from portal.subscriptions.quotes import (
     quote_orders,
 )
 
+_signals = Namespace()
+# Sent by `confirm_quote` before an open quote is applied (an Adm's "Confirmar" of a quantity change or of the cart's
+# checkout), with `quote` and `actor`: a receiver (portal.approvals.service, which this room does not import) returns
+# the approval request now holding the quote (committed), or None to let it through.
+approval_gate = _signals.signal("approval-gate")
+
+
+class AwaitingApproval(ServiceError):
+    """Nothing was ordered: the quote waits for a Master's approval (`request`, the approvals room's record)."""
+
+    def __init__(self, request) -> None:
+        super().__init__(_("Este pedido precisa da aprovação de um Master da organização. Avisamos os Masters por "
+                           "e-mail; nada foi pedido ainda."))
+        self.request = request
+
 
 def _claim(quote: Quote, now: datetime) -> bool:
     """Mark the quote confirmed if it still is open; False when another request got there first.
@@ -43,7 +59,7 @@ def _claim(quote: Quote, now: datetime) -> bool:
     result = db.session.execute(
         update(Quote).where(Quote.id == quote.id, Quote.status == QuoteStatus.OPEN)
         .values(status=QuoteStatus.CONFIRMED, confirmed_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, organization_ids=[quote.organization_id])
     )
     return result.rowcount == 1
 
@@ -57,6 +73,10 @@ def confirm_quote(*, organization: Organization, token: str, actor: Actor) -> li
     if is_cancellation(quote):
         raise ServiceError(_("Quantidade zero cancela a assinatura: use “Cancelar” na licença, que pede o motivo e "
                              "a sua senha."))
+    if quote.status == QuoteStatus.OPEN:
+        for _receiver, held in approval_gate.send(organization, quote=quote, actor=actor):
+            if held is not None:
+                raise AwaitingApproval(held)
     confirmation = confirm_quote_in_transaction(organization, quote, actor)
     if confirmation.applied:
         queue_orders_and_notify(confirmation.orders, actor)

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired
+from wtforms.widgets import HiddenInput
 
 from portal.cancellations.models import MIN_REASON_LENGTH, REASON_LABELS, ReasonCategory
 from portal.shared.filters import ListFilters
@@ -137,3 +138,39 @@ class ReferenceForm(FlaskForm):
                                  description=_l("Por exemplo: 4500012345. Sai nas faturas e na nota fiscal."))
     cost_centre = StringField(_l("Centro de custo"), render_kw={"maxlength": 60},
                               description=_l("Por exemplo: TI-SP. As faturas podem ser agrupadas por ele."))
+
+
+class NextTermForm(FlaskForm):
+    """"Mudar a renovação": the next term's product (its own, another term or billing, an upgrade) and quantity.
+    The product's choices are the subscription's (`next_term.options`), set by the view; the service checks both."""
+
+    product_id = SelectField(_l("Produto e termo a partir da renovação"), coerce=int, validate_choice=False)
+    quantity = QuantityField(_l("Licenças a partir da renovação"),
+                             validators=[InputRequired(message=_l("Preencha este campo."))],
+                             render_kw={"min": 1, "inputmode": "numeric"})
+
+
+class NextTermConfirmForm(FlaskForm):
+    """The confirmation's "Agendar" button: the values shown, carried back in hidden fields and checked again."""
+
+    product_id = IntegerField(widget=HiddenInput())
+    quantity = IntegerField(widget=HiddenInput())
+
+
+class NotRenewForm(FlaskForm):
+    """"Não renovar": a cancellation at the term end (portal/cancellations), with its mandatory reason."""
+
+    category = SelectField(_l("Motivo do cancelamento"), choices=reason_choices, validate_choice=False)
+    reason = TextAreaField(_l("Explique o motivo"), validators=[max_length(MAX_REASON_LENGTH)],
+                           render_kw={"rows": 3})
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # Both problems at once (the cancellation checks them again when it is confirmed).
+        if self.category.data not in {category.value for category in ReasonCategory}:
+            self.category.errors.append(_("Escolha o motivo do cancelamento."))
+            valid = False
+        if len((self.reason.data or "").strip()) < MIN_REASON_LENGTH:
+            self.reason.errors.append(_("Explique o motivo com pelo menos %(n)d caracteres.", n=MIN_REASON_LENGTH))
+            valid = False
+        return valid

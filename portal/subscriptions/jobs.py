@@ -6,7 +6,7 @@ from huey import crontab
 from portal.jobs import periodic_task, task
 from portal.shared import clock
 from portal.shared.audit import Actor
-from portal.subscriptions import orders
+from portal.subscriptions import orders, reminders
 from portal.subscriptions.renewals import renew_due
 
 
@@ -39,3 +39,10 @@ def renew_subscriptions() -> int:
     """Daily, just after midnight in São Paulo (03:05 UTC): terms that ended renew."""
 
     return renew_due(today=clock.today(), actor=Actor.system("renewals"))
+
+
+@periodic_task(crontab(hour="11", minute="15"))
+def send_renewal_reminders() -> int:
+    """Daily, 08:15 in São Paulo (11:15 UTC): renewal reminders 30 and 7 days before "decidir até", each once."""
+
+    return reminders.send_due(today=clock.today())

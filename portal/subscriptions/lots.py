@@ -5,12 +5,14 @@ writes (`QuantityChange`, append-only)."""
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import ColumnElement, Subquery, func, select
+
 from portal.billing import prorata
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor
 from portal.subscriptions import window
-from portal.subscriptions.models import ChangeKind, Lot, QuantityChange, Quote, Subscription
+from portal.subscriptions.models import ChangeKind, Lot, LotDraw, QuantityChange, Quote, Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,17 @@ def lot_stock(subscription: Subscription) -> list[LotStock]:
     """A loaded subscription's lots with licenses left, oldest first."""
     return [LotStock(lot.remaining, lot.unit_price_cents, lot.window_end)
             for lot in subscription.lots if lot.remaining > 0]
+
+
+def remaining_in_sql(organization_id) -> tuple[Subquery, ColumnElement[int]]:
+    """`Lot.remaining` in SQL for one organization's lots: the draws summed per lot (a subquery to outer-join on
+    `Lot.id`) and the expression of the licenses left (the lot's quantity minus its draws). What the pages that read
+    every lot at once (Licenças, Renovações) select instead of loading each lot with its draws."""
+    drawn = (select(LotDraw.lot_id, func.sum(LotDraw.quantity).label("quantity"))
+             .join(Lot, Lot.id == LotDraw.lot_id).join(Subscription, Subscription.id == Lot.subscription_id)
+             .where(Subscription.organization_id == organization_id)
+             .group_by(LotDraw.lot_id).subquery())
+    return drawn, Lot.quantity - func.coalesce(drawn.c.quantity, 0)
 
 
 def open_windows(stock: list[LotStock], now: datetime) -> list[tuple[int, datetime]]:

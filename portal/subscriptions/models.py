@@ -10,7 +10,20 @@ from enum import StrEnum
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Organization
@@ -123,6 +136,7 @@ class Lot(db.Model):
     """Licenses added together, at one price, with one decrease window (prorata spec, rule 1)."""
 
     __tablename__ = "lots"
+    __organization_via__ = "subscription_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
@@ -149,6 +163,7 @@ class LotDraw(db.Model):
     """Licenses taken out of a lot by a decrease (in its window, with a credit, or at term end)."""
 
     __tablename__ = "lot_draws"
+    __organization_via__ = "lot_id"  # its organization is that row's (data_versions)
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -246,6 +261,9 @@ class Order(db.Model):
     kind: Mapped[str] = mapped_column(String(20))
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)  # the absolute quantity to set
+    # A renewal-quantity order's product for the next term (a term change or an upgrade scheduled in
+    # "Renovações", sent as Partner Center's scheduledNextTermInstructions); None = the subscription's product.
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     status: Mapped[str] = mapped_column(String(10), default=OrderStatus.PENDING, index=True)
     # Sent to the provider as MS-CorrelationId: a retry of the same order is recognisable there.
     correlation_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -264,6 +282,7 @@ class Order(db.Model):
 
     subscription: Mapped[Subscription] = relationship()
     organization: Mapped[Organization] = relationship()
+    next_product: Mapped[Product | None] = relationship(foreign_keys=[product_id])
     events: Mapped[list["OrderEvent"]] = relationship(order_by="OrderEvent.id", back_populates="order")
 
     @property
@@ -281,6 +300,7 @@ class OrderEvent(db.Model):
     """Every step of an order (append-only): attempts, answers, state changes, staff actions."""
 
     __tablename__ = "order_events"
+    __organization_via__ = "order_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -290,3 +310,60 @@ class OrderEvent(db.Model):
     detail: Mapped[Any] = mapped_column(JSON, nullable=True)  # the provider's answer, when there was one
 
     order: Mapped[Order] = relationship(back_populates="events")
+
+
+class NextTermStatus(StrEnum):
+    SCHEDULED = "scheduled"  # in force: what the subscription becomes at its renewal
+    REPLACED = "replaced"  # edited: a newer row holds the change now
+    WITHDRAWN = "withdrawn"  # the customer withdrew it, or a cancellation / a newer scheduled decrease took its place
+    APPLIED = "applied"  # the renewal carried it out
+
+
+class NextTermChange(db.Model):
+    """A change scheduled for a subscription's next term ("Renovações"): the quantity and the product (a term or
+    billing change is another catalog product of the same Partner Center productId:skuId; an upgrade one the
+    catalog marks in `Product.upgrade_to`). Rows are never deleted: an edit replaces the scheduled row with a new
+    one, so the history of what was scheduled, by whom and when stays. At most one row per subscription is
+    SCHEDULED (a partial unique index)."""
+
+    __tablename__ = "next_term_changes"
+    __table_args__ = (
+        CheckConstraint("status IN ('scheduled', 'replaced', 'withdrawn', 'applied')", name="status_known"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        Index("uq_next_term_changes_scheduled", "subscription_id", unique=True,
+              sqlite_where=text("status = 'scheduled'"), postgresql_where=text("status = 'scheduled'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    term_end: Mapped[date] = mapped_column(Date)  # the renewal (business date) it is for
+    quantity: Mapped[int] = mapped_column(Integer)  # licenses from the renewal on
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))  # the next term's product
+    status: Mapped[str] = mapped_column(String(10), default=NextTermStatus.SCHEDULED)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # replaced, withdrawn or applied
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    product: Mapped[Product] = relationship()
+    subscription: Mapped[Subscription] = relationship()
+
+
+class RenewalReminder(db.Model):
+    """A renewal reminder sent (30 or 7 days before "decidir até"): one row per subscription, term and kind, so the
+    daily job never sends one twice, however often or concurrently it runs (the unique constraint decides)."""
+
+    __tablename__ = "renewal_reminders"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "term_end", "kind", name="uq_renewal_reminders_subscription_term_kind"),
+        CheckConstraint("kind IN ('d30', 'd7')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"))
+    term_end: Mapped[date] = mapped_column(Date)  # the renewal it reminds of
+    kind: Mapped[str] = mapped_column(String(4))  # "d30" | "d7": days before "decidir até"
+    recipients: Mapped[int] = mapped_column(Integer, default=0)  # e-mails queued
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -17,10 +17,11 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Organization
 from portal.agreements.service import has_pending_agreement  # the purchase gate's rule, for held orders
-from portal.catalog.models import TERM_DURATIONS, Provider, Term
+from portal.catalog.models import TERM_DURATIONS, Product, Provider, Term
 from portal.extensions import db
 from portal.integrations.provisioning import (
     LicenseProvisioner,
+    NextTerm,
     Outcome,
     ProviderError,
     ProvisioningResult,
@@ -43,6 +44,8 @@ from portal.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
+from portal.subscriptions.next_term_changes import resend_after_quantity_change
+from portal.webhooks import outbox as webhook_outbox
 
 SYSTEM = Actor.system("provisioning")
 MAX_ATTEMPTS = 6  # then the order fails for good and staff is told
@@ -138,6 +141,7 @@ def _set_status(order: Order, status: OrderStatus, message: str, tag: AuditTag, 
     _event(order, message, detail)
     record(tag, actor=SYSTEM, organization_id=order.organization_id, subject=f"order:{order.id}",
            before={"status": before}, after={"status": status, "message": message[:300]})
+    webhook_outbox.order_finished(order)  # order.completed / order.failed; other statuses announce nothing
 
 
 def _call(order: Order, subscription: Subscription, organization: Organization,
@@ -155,6 +159,15 @@ def _call(order: Order, subscription: Subscription, organization: Organization,
         ))
     if subscription.provider_subscription_id is None:
         return None
+    if order.kind == OrderKind.RENEWAL_QUANTITY and order.product_id is not None and order.quantity > 0:
+        # Scheduled in "Renovações": the next term's product/term too (Partner Center scheduledNextTermInstructions).
+        target = db.session.get(Product, order.product_id)
+        return provisioner.schedule_next_term(NextTerm(
+            customer_id=customer_id, subscription_id=subscription.provider_subscription_id,
+            offer_id=target.offer_id or "", billing_cycle=target.billing_frequency,
+            term_duration=TERM_DURATIONS[Term(target.term)], quantity=order.quantity,
+            correlation_id=order.correlation_id,
+        ))
     if order.kind == OrderKind.RENEWAL_QUANTITY:
         return provisioner.schedule_renewal_quantity(RenewalQuantity(
             customer_id=customer_id, subscription_id=subscription.provider_subscription_id,
@@ -265,6 +278,7 @@ def run_order(order_id: int, *, provisioner: LicenseProvisioner) -> Step | None:
         order.provider_request_id = result.provider_request_id
     if result.outcome == Outcome.DONE:
         _done(order, subscription, result, now)
+        resend_after_quantity_change(order)  # the provider erased what was scheduled for the renewal: send it again
         notify.order_finished(order=order)
         db.session.commit()
         return Step(OrderStatus.DONE)
@@ -444,6 +458,9 @@ def complete_by_staff(order: Order, *, actor: Actor, note: str) -> None:
     _event(order, f"completed by {actor.label}: {note}"[:1000])
     record(AuditTag.ORDER_COMPLETED_BY_STAFF, actor=actor, organization_id=order.organization_id,
            subject=f"order:{order.id}", before={"status": before}, after={"status": OrderStatus.DONE, "note": note})
+    webhook_outbox.order_finished(order)
+    if subscription.product.provider == Provider.MICROSOFT_CSP:
+        resend_after_quantity_change(order)
 
     notify.order_finished(order=order)
     db.session.commit()

@@ -130,6 +130,10 @@ def order_summary(order: Order) -> str:
     if order.kind == OrderKind.PURCHASE:
         return ngettext("Contratação de %(product)s: %(num)d licença", "Contratação de %(product)s: %(num)d licenças",
                         order.quantity, product=product)
+    if order.kind == OrderKind.RENEWAL_QUANTITY and order.product_id not in (None, order.subscription.product_id):
+        return ngettext("%(product)s: %(num)d licença de %(next)s a partir da renovação",
+                        "%(product)s: %(num)d licenças de %(next)s a partir da renovação", order.quantity,
+                        product=product, next=order.next_product.name)
     if order.kind == OrderKind.RENEWAL_QUANTITY:
         return ngettext("%(product)s: %(num)d licença a partir da renovação",
                         "%(product)s: %(num)d licenças a partir da renovação", order.quantity, product=product)

@@ -67,7 +67,8 @@ def set_subscription_reference(*, organization: Organization, subscription: Subs
         return subscription
     db.session.execute(update(Subscription.__table__).where(
         Subscription.__table__.c.id == subscription.id,
-        Subscription.__table__.c.organization_id == organization.id).values(**values))
+        Subscription.__table__.c.organization_id == organization.id).values(**values)
+        .execution_options(organization_ids=[organization.id]))
     record(AuditTag.SUBSCRIPTION_REFERENCE_CHANGED, actor=actor, organization_id=organization.id,
            subject=f"subscription:{subscription.id}", before=before, after=values)
     db.session.commit()

@@ -28,12 +28,14 @@ from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
+from portal.subscriptions import next_term
 from portal.subscriptions.eligibility import ensure_contract_open, ensure_may_buy
 from portal.subscriptions.lots import ledger, new_lot, plan_lots
 from portal.subscriptions.models import (
     ChangeKind,
     Lot,
     LotDraw,
+    NextTermStatus,
     Order,
     OrderEvent,
     OrderKind,
@@ -44,6 +46,7 @@ from portal.subscriptions.models import (
     SubscriptionStatus,
 )
 from portal.subscriptions.prices import billing_period, current_price, too_few, too_many
+from portal.webhooks import outbox as webhook_outbox
 
 
 class StaleQuote(ServiceError):
@@ -180,6 +183,9 @@ def _check_quantity(subscription: Subscription, new_quantity: Any) -> int:
                            field="quantity")
     if new_quantity == subscription.quantity and subscription.renewal_quantity is None:
         raise ServiceError(_("Esta já é a quantidade atual."), field="quantity")
+    if new_quantity == subscription.quantity and next_term.current_change(subscription) is not None:
+        raise ServiceError(_("Esta já é a quantidade atual. Para desfazer a mudança agendada para a renovação, use "
+                             "“Retirar a mudança” na licença."), field="quantity")
     return new_quantity
 
 
@@ -309,6 +315,7 @@ def apply_quantity_change(organization: Organization, quote: Quote, actor: Actor
                            "Confira os valores atualizados."))
     today = clock.to_business(now).date()
     before = {"quantity": subscription.quantity, "renewal_quantity": subscription.renewal_quantity}
+    scheduled = next_term.current_change(subscription)  # a change scheduled in "Renovações", if any
     orders = []
     if plan.increase:
         subscription.quantity = plan.quantity_now
@@ -343,17 +350,36 @@ def apply_quantity_change(organization: Organization, quote: Quote, actor: Actor
                    after={"renewal_quantity": plan.renewal_quantity, "on": subscription.term_end.isoformat(),
                           "quote": quote.id})
     subscription.renewal_quantity = plan.renewal_quantity
+    # A change scheduled for the next term stays (the quantity now does not touch it; the provider erases it with a
+    # mid-term change, so it is sent again once this change is done: next_term_changes.resend_after_quantity_change),
+    # unless this is a cancellation (it ends the subscription) or schedules a decrease for the renewal itself (the
+    # newer word on the renewal's quantity, kept with the scheduled product).
+    keep_schedule = scheduled is not None and quote.new_quantity != 0 and plan.renewal_quantity is None
+    if keep_schedule:
+        subscription.renewal_quantity = scheduled.quantity
+    elif scheduled is not None:
+        next_term.end_change(scheduled, NextTermStatus.WITHDRAWN if quote.new_quantity == 0 else
+                             NextTermStatus.REPLACED, actor=actor, now=now)
+        if quote.new_quantity != 0:
+            scheduled = next_term.new_change(subscription, product=scheduled.product, quantity=plan.renewal_quantity,
+                                             actor=actor, now=now)
+        else:
+            scheduled = None
     if quote.new_quantity == 0 and plan.quantity_now == 0:
         subscription.status = SubscriptionStatus.CANCELLED
     subscription.version  # noqa: B018 - loaded; the flush bumps it (version_id_col) or fails if it moved
     db.session.flush()
     if plan.quantity_now != before["quantity"]:
         orders.append(new_order(subscription, OrderKind.QUANTITY_CHANGE, plan.quantity_now, quote, actor, now))
-    if plan.renewal_quantity != before["renewal_quantity"]:
+    if plan.renewal_quantity != before["renewal_quantity"] and not keep_schedule:
         target = plan.renewal_quantity if plan.renewal_quantity is not None else plan.quantity_now
-        orders.append(new_order(subscription, OrderKind.RENEWAL_QUANTITY, target, quote, actor, now))
+        order = new_order(subscription, OrderKind.RENEWAL_QUANTITY, target, quote, actor, now)
+        if scheduled is not None:
+            order.product_id = scheduled.product_id
+        orders.append(order)
     request = None
     if quote.new_quantity == 0:
         request = cancellation.record_request(organization, subscription, quote, plan, before, cancellation, actor,
                                               now)
+    webhook_outbox.subscription_changed(subscription, reason="quantity_change")
     return orders, request

@@ -1,8 +1,10 @@
 """Renewals: a subscription whose term ended renews with the quantity scheduled for the next term (scheduled
-decreases take effect; zero only where a cancellation request asked for it), as one new lot at today's price with
-a fresh decrease window; and undoing a scheduled end when a rescission is withdrawn."""
+decreases take effect; zero only where a cancellation request asked for it) and, when a change was scheduled in
+"Renovações" (`next_term.py`), as the product it names (another term or billing, or an upgrade), as one new lot at
+today's price of that product with a fresh decrease window; and undoing a scheduled end when a rescission is
+withdrawn."""
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 
@@ -10,10 +12,13 @@ from portal.cancellations.models import CancellationRequest, CancellationStatus
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditTag, record
+from portal.subscriptions import next_term
 from portal.subscriptions.lots import ledger, new_lot
 from portal.subscriptions.models import (
     ChangeKind,
     LotDraw,
+    NextTermChange,
+    NextTermStatus,
     Order,
     OrderEvent,
     OrderStatus,
@@ -22,6 +27,7 @@ from portal.subscriptions.models import (
     SubscriptionStatus,
 )
 from portal.subscriptions.prices import current_price, term_end
+from portal.webhooks import outbox as webhook_outbox
 
 
 def renew_due(*, today: date, actor: Actor) -> int:
@@ -39,13 +45,22 @@ def renew_due(*, today: date, actor: Actor) -> int:
 
 def _renew(subscription: Subscription, *, actor: Actor) -> None:
     now = clock.now()
-    product = subscription.product
+    old_product = subscription.product
     old_quantity = subscription.quantity
     new_quantity = subscription.renewal_quantity if subscription.renewal_quantity is not None else old_quantity
     renewed_on = subscription.term_end
     refused_zero = new_quantity == 0 and not _end_on_record(subscription)
     if refused_zero:  # zero only as a cancellation request scheduled it; anything else renews as it was
         new_quantity = old_quantity
+    scheduled = next_term.current_change(subscription)
+    if scheduled is not None:  # "Renovações": the next term's product (term, billing, upgrade) and quantity
+        if scheduled.term_end == renewed_on and new_quantity:
+            subscription.product_id = scheduled.product_id
+            subscription.product = scheduled.product
+            new_quantity = scheduled.quantity
+        next_term.end_change(scheduled, NextTermStatus.APPLIED if scheduled.term_end == renewed_on and new_quantity
+                             else NextTermStatus.WITHDRAWN, actor=actor, now=now)
+    product = subscription.product
     subscription.term_start = renewed_on
     subscription.term_end = term_end(product, renewed_on)
     subscription.renewal_quantity = None
@@ -63,9 +78,12 @@ def _renew(subscription: Subscription, *, actor: Actor) -> None:
                 now)
     record(AuditTag.SUBSCRIPTION_RENEWED, actor=actor, organization_id=subscription.organization_id,
            subject=f"subscription:{subscription.id}",
-           before={"quantity": old_quantity, "term_end": renewed_on.isoformat()},
+           before={"quantity": old_quantity, "term_end": renewed_on.isoformat(),
+                   **({"product": old_product.name} if product.id != old_product.id else {})},
            after={"quantity": new_quantity, "term_end": subscription.term_end.isoformat(),
+                  **({"product": product.name, "product_id": product.id} if product.id != old_product.id else {}),
                   **({"refused_zero_without_cancellation": True} if refused_zero else {})})
+    webhook_outbox.subscription_changed(subscription, reason="renewal")
 
 
 def _end_on_record(subscription: Subscription) -> bool:
@@ -79,10 +97,22 @@ def _end_on_record(subscription: Subscription) -> bool:
 
 
 def withdraw_scheduled_end(subscription: Subscription, *, renewal_quantity: int | None, orders: list[Order],
-                            actor: Actor) -> QuantityChange:
+                            actor: Actor, cancelled_at: datetime | None = None) -> QuantityChange:
     """Undo a rescission item that never reached the provider (the caller checked): its orders are withdrawn and
-    the subscription renews as it would have before (`renewal_quantity`; None = with the licenses in use)."""
+    the subscription renews as it would have before (`renewal_quantity`; None = with the licenses in use), with the
+    change scheduled for its next term that the cancellation confirmed at `cancelled_at` withdrew, scheduled again
+    (the provider still has it: the order that would have cleared it is among those withdrawn)."""
     now = clock.now()
+    if cancelled_at is not None and next_term.current_change(subscription) is None:
+        withdrawn = db.session.scalar(
+            select(NextTermChange).where(NextTermChange.subscription_id == subscription.id,
+                                         NextTermChange.status == NextTermStatus.WITHDRAWN,
+                                         NextTermChange.term_end == subscription.term_end,
+                                         NextTermChange.ended_at == cancelled_at)
+            .order_by(NextTermChange.id.desc()).limit(1))
+        if withdrawn is not None:
+            next_term.new_change(subscription, product=withdrawn.product, quantity=withdrawn.quantity, actor=actor,
+                                 now=now)
     for order in orders:
         order.status = OrderStatus.WITHDRAWN
         order.next_attempt_at = None

@@ -9,6 +9,8 @@ address:
 - `checkout.py`: the cart's checkout quoted and applied (the cart itself is `catalog/cart.py`);
 - `confirmation.py`: confirming a quote of either kind, queueing its orders, the onboarding's purchase;
 - `renewals.py`: terms that end renew, and a rescission's scheduled end undone;
+- `next_term.py` ("decidir até", what a renewal may become), `next_term_changes.py` (scheduling it),
+  `renewal_calendar.py` ("Renovações", `upcoming_renewals`), `reminders.py` (30 and 7 days before);
 - `orders.py`: orders at the provider; `eligibility.py`: may this organization buy?
 """
 
@@ -25,6 +27,7 @@ from portal.accounts.models import Organization, User
 from portal.catalog.models import BillingFrequency, Product, ProductFamily
 from portal.extensions import db
 from portal.shared.errors import NotFound
+from portal.subscriptions import lots
 from portal.subscriptions.checkout import plan_checkout as plan_checkout
 from portal.subscriptions.checkout import quote_checkout as quote_checkout
 from portal.subscriptions.confirmation import confirm_quote as confirm_quote
@@ -38,7 +41,6 @@ from portal.subscriptions.lots import recurring_cents as recurring_cents
 from portal.subscriptions.lots import stock_cents as stock_cents
 from portal.subscriptions.models import (
     Lot,
-    LotDraw,
     Order,
     OrderStatus,
     QuantityChange,
@@ -55,6 +57,8 @@ from portal.subscriptions.quotes import get_quote as get_quote
 from portal.subscriptions.quotes import is_cancellation as is_cancellation
 from portal.subscriptions.quotes import quote_orders as quote_orders
 from portal.subscriptions.quotes import quote_quantity_change as quote_quantity_change
+from portal.subscriptions.renewal_calendar import RenewalRow as RenewalRow
+from portal.subscriptions.renewal_calendar import upcoming_renewals as upcoming_renewals
 from portal.subscriptions.renewals import renew_due as renew_due
 
 # ---------------------------------------------------------------- reading
@@ -120,11 +124,7 @@ def _license_rows_statement():
     product, family and newest order, once per price its lots still hold licenses at (the licenses left in
     each lot summed in SQL, draws subtracted), cancelled subscriptions last."""
     organization_id = bindparam("organization_id", type_=Integer)
-    drawn = (select(LotDraw.lot_id, func.sum(LotDraw.quantity).label("quantity"))
-             .join(Lot, Lot.id == LotDraw.lot_id).join(Subscription, Subscription.id == Lot.subscription_id)
-             .where(Subscription.organization_id == organization_id)
-             .group_by(LotDraw.lot_id).subquery())
-    remaining = Lot.quantity - func.coalesce(drawn.c.quantity, 0)
+    drawn, remaining = lots.remaining_in_sql(organization_id)
     stock = (
         select(Lot.subscription_id, Lot.unit_price_cents, func.sum(remaining).label("remaining"))
         .join(Subscription, Subscription.id == Lot.subscription_id)

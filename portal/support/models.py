@@ -97,6 +97,7 @@ class MessageKind(StrEnum):
 
 class TicketMessage(db.Model):
     __tablename__ = "ticket_messages"
+    __organization_via__ = "ticket_id"  # its organization is that row's (data_versions)
     __table_args__ = (CheckConstraint("kind IN ('message', 'note', 'status')", name="kind_known"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -115,6 +116,7 @@ class TicketAttachment(db.Model):
     """A file sent with a message; its bytes live in the document store (never under static/)."""
 
     __tablename__ = "ticket_attachments"
+    __organization_via__ = "ticket_id"  # its organization is that row's (data_versions)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)

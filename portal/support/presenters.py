@@ -1,10 +1,7 @@
 """What the customer pages and the staff pages of "Chamados" show alike: the labels and badges of a ticket, a
 ticket's file as a download, and how big an upload request may be."""
 
-import io
-
-from flask import send_file
-
+from portal.shared import documents
 from portal.support import service
 from portal.support.models import TICKET_CATEGORY_LABELS, TICKET_PRIORITY_LABELS, TICKET_STATUS_LABELS, TicketStatus
 
@@ -25,10 +22,7 @@ def upload_request_limit(max_bytes: int) -> int:
     return (service.FILES_PER_MESSAGE + 1) * (max_bytes + 1) + 1024 * 1024
 
 
-def download(attachment, content: bytes):
-    """A ticket's file, always as a download with its stored type: never shown inline by the browser."""
-    response = send_file(io.BytesIO(content), mimetype=attachment.content_type, as_attachment=True,
-                         download_name=attachment.filename, etag=False, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+def download(attachment):
+    """A ticket's file, streamed, always as a download with its stored type: never shown inline by the browser."""
+    return documents.send(attachment.sha256, attachment.filename, content_type=attachment.content_type,
+                          headers={"Content-Security-Policy": "default-src 'none'; sandbox"})

@@ -44,6 +44,7 @@ from portal.support.models import (
     TicketPriority,
     TicketStatus,
 )
+from portal.webhooks import outbox as webhook_outbox
 
 SUBJECT_MAX = 200  # characters (the column's size)
 BODY_MAX = 20_000  # characters of a description, reply or note
@@ -271,7 +272,12 @@ def _add_message(ticket: Ticket, *, kind: MessageKind, author: User | None, body
     db.session.add(message)
     db.session.flush()
     for file in files:
-        digest = documents.store(file.content, file.content_type)
+        try:
+            digest = documents.store(file.content, file.content_type)
+        except documents.DocumentStoreError:  # the document store is down: nothing of this message is kept
+            db.session.rollback()
+            raise ServiceError(_("Não foi possível guardar os arquivos agora. Tente de novo em alguns minutos."),
+                               field="attachments") from None
         db.session.add(TicketAttachment(ticket_id=ticket.id, message_id=message.id, filename=file.filename,
                                         content_type=file.content_type, size=len(file.content), sha256=digest,
                                         created_at=now))
@@ -473,10 +479,9 @@ def customer_reopen(ticket: Ticket, *, membership: Membership, actor: Actor) -> 
                      refusal=_("Este chamado já está em andamento."))
 
 
-def customer_attachment(ticket: Ticket, attachment_id: int, *, membership: Membership) -> tuple[TicketAttachment,
-                                                                                                  bytes]:
-    """A file of a message the customer can see, with its bytes; NotFound for anything else (a note's file,
-    another ticket's, another organization's)."""
+def customer_attachment(ticket: Ticket, attachment_id: int, *, membership: Membership) -> TicketAttachment:
+    """A file of a message the customer can see (its bytes are sent with `documents.send`); NotFound for anything
+    else (a note's file, another ticket's, another organization's)."""
     _require_customer(membership)
     _require_own(ticket, membership)
     attachment = db.session.scalar(
@@ -485,8 +490,7 @@ def customer_attachment(ticket: Ticket, attachment_id: int, *, membership: Membe
                TicketMessage.kind == MessageKind.MESSAGE))
     if attachment is None:
         raise NotFound(_("Arquivo não encontrado."))
-    content, _stored_type = documents.load(attachment.sha256)
-    return attachment, content
+    return attachment
 
 
 # ---------------------------------------------------------------- staff side
@@ -499,14 +503,13 @@ def staff_ticket(ticket_id: int, *, actor: Actor) -> Ticket:
     return ticket
 
 
-def staff_attachment(ticket: Ticket, attachment_id: int, *, actor: Actor) -> tuple[TicketAttachment, bytes]:
+def staff_attachment(ticket: Ticket, attachment_id: int, *, actor: Actor) -> TicketAttachment:
     _require_staff(actor, StaffPermission.TICKETS_READ)
     attachment = db.session.scalar(select(TicketAttachment).where(
         TicketAttachment.id == attachment_id, TicketAttachment.ticket_id == ticket.id))
     if attachment is None:
         raise NotFound(_("Arquivo não encontrado."))
-    content, _stored_type = documents.load(attachment.sha256)
-    return attachment, content
+    return attachment
 
 
 def assignable_staff() -> list[User]:
@@ -540,6 +543,7 @@ def staff_reply(ticket: Ticket, *, actor: Actor, body: str, status: str, uploads
     record(AuditTag.TICKET_REPLIED, actor=actor, organization_id=ticket.organization_id, subject=f"ticket:{ticket.id}",
            after={"message_id": message.id, "from_staff": True, "status": ticket.status,
                   "attachments": [f.filename for f in files]})
+    webhook_outbox.ticket_replied(ticket, message)
     notifications.ticket_replied(ticket=ticket, message=message, author=user)
     db.session.commit()
     return message

@@ -206,7 +206,7 @@ def reopen(ticket_id: int):
 def attachment(ticket_id: int, attachment_id: int):
     found = _ticket_or_404(ticket_id)
     try:
-        stored, content = service.customer_attachment(found, attachment_id, membership=g.membership)
+        stored = service.customer_attachment(found, attachment_id, membership=g.membership)
     except NotFound:
         abort(404)
-    return download(stored, content)
+    return download(stored)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import config
+from portal import config
 from portal.app import create_app
 from portal.offers.models import OfferStatus
 from portal.shared.links import absolute_url
@@ -68,7 +68,7 @@ def test_no_link_is_built_from_the_request_host():
     """The pattern that let a Host header into e-mails does not come back anywhere in the portal."""
     root = Path(__file__).resolve().parents[2]
     found = [f"{path.relative_to(root)}:{number}"
-             for path in [*(root / "portal").rglob("*.py"), *(root / "templates").rglob("*.*")]
+             for path in [*(root / "portal").rglob("*.py"), *(root / "portal" / "templates").rglob("*.*")]
              for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
              if re.search(r"(?<![a-z])_external\s*=\s*True|host_url|url_root|request\.host\b", line)]
     assert found == []
@@ -79,6 +79,8 @@ def test_no_link_is_built_from_the_request_host():
 @pytest.fixture
 def production_env(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-for-the-test")
+    monkeypatch.setenv("AUDIT_CHAIN_KEY", "a-production-audit-key-for-the-test")  # required in production (issue 19)
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", "B" * 43 + "=")
     monkeypatch.delenv("BASE_URL", raising=False)
     monkeypatch.delenv("TRUSTED_HOSTS", raising=False)
     return monkeypatch

@@ -242,6 +242,8 @@ def test_the_session_cookie_is_httponly_and_lax(client, world):
 
 def test_the_session_cookie_is_secure_in_production(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-for-this-test-only")
+    monkeypatch.setenv("AUDIT_CHAIN_KEY", "a-production-audit-key-for-this-test-only")  # required in production
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", "B" * 43 + "=")
     monkeypatch.setenv("BASE_URL", "https://localhost")
     app = create_app({"PORTAL_ENV": "production", "SQLALCHEMY_DATABASE_URI": "sqlite://", "MAIL_BACKEND": "memory"})
     response = app.test_client().get("/entrar")  # the CSRF token starts a session

@@ -37,4 +37,5 @@ STAFF_ROUTES = {
     "backoffice.audit_cancellation": ("GET", _cancellation),
     "backoffice.audit_trail": ("GET", {}),
     "backoffice.audit_verify": ("POST", {}),
+    "backoffice.audit_checkpoint": ("POST", {}),
 }

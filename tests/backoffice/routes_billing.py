@@ -20,6 +20,7 @@ STAFF_ROUTES = {
 STAFF_ROUTES.update({
     "backoffice.correct_invoice": ("GET", _invoice),
     "backoffice.reissue_invoice": ("POST", _invoice),
+    "backoffice.cancel_note": ("POST", _invoice),
     "backoffice.credit_note": ("POST", _invoice),
 })
 

@@ -11,10 +11,23 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.billing import jobs as billing_jobs
-from portal.billing.models import CreditEntry, GatewayPayment, Invoice, InvoiceStatus, Payment
+from portal.billing import payments
+from portal.billing.boletos import new_boleto
+from portal.billing.models import (
+    CreditEntry,
+    FiscalDocument,
+    GatewayPayment,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentReversal,
+)
+from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.shared import clock
-from portal.shared.audit import AuditEvent, AuditTag
+from portal.shared.audit import Actor, AuditEvent, AuditTag
+from portal.shared.formatting import format_money
 from tests import factories
 from tests.conftest import sign_in
 from tests.html import unescaped
@@ -277,6 +290,33 @@ def test_finance_reissues_an_invoice_from_the_correction_page(app_ctx, world, lo
     assert done.headers["Location"].endswith(f"/backoffice/faturas/{replacement.id}")
 
 
+def test_cancelling_a_standing_note_refuses_bad_input_and_an_invoice_without_one(app_ctx, world, login_as):
+    open_invoice = factories.invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10))
+    client = login_as("staff_financeiro")
+    good = {"note-reason_code": "9", "note-reason": "Fatura cancelada sem reemissão", "note-confirm": "y"}
+    nothing = client.post(f"/backoffice/faturas/{open_invoice.id}/cancelar-nota-fiscal", data=good,
+                          follow_redirects=True)
+    assert "Só a nota fiscal de uma fatura cancelada" in nothing.get_data(as_text=True)
+    invoice = factories.invoice(world.demo, total_cents=50_000, billing_date=date(2026, 2, 10))
+    invoice.status, invoice.cancelled_at = "cancelled", datetime(2026, 2, 20, tzinfo=UTC)
+    db.session.add(FiscalDocument(invoice_id=invoice.id, number="SIM-1", verification_code="X",
+                                  issued_on=date(2026, 2, 10), amount_cents=50_000, xml="<x/>", simulated=True,
+                                  source="simulator", status="issued"))
+    db.session.commit()
+    url = f"/backoffice/faturas/{invoice.id}/cancelar-nota-fiscal"
+    for data, message in (({**good, "note-reason_code": "7"}, "Escolha inválida"),  # WTForms' pt catalog
+                          ({**good, "note-reason_code": "abc"}, "Escolha inválida"),
+                          ({**good, "note-reason": "curto"}, "pelo menos 10 caracteres"),
+                          ({k: v for k, v in good.items() if k != "note-confirm"}, "Confirme para continuar.")):
+        refused = client.post(url, data=data)
+        assert refused.status_code == 422, data
+        assert message in refused.get_data(as_text=True), data
+    assert db.session.get(FiscalDocument, invoice.fiscal_document.id).status == "issued"
+    assert client.post(url, data=good).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id).fiscal_document.status == "cancelled"
+
+
 def test_finance_issues_a_credit_note(app_ctx, world, login_as):
     invoice = factories.invoice(world.demo, total_cents=100_000, billing_date=date(2026, 3, 10))
     client = login_as("staff_financeiro")
@@ -291,3 +331,41 @@ def test_finance_issues_a_credit_note(app_ctx, world, login_as):
     db.session.expire_all()
     note = db.session.scalar(select(Invoice).where(Invoice.corrects_id == invoice.id))
     assert note.total_cents == -25000 and note.display_number.startswith("NC ")
+
+
+# ---------------------------------------------------------------- the figures read in SQL match payments.balance
+
+def test_the_list_and_the_page_show_what_payments_balance_computes(finance, world, invoice):
+    """The list sums payments, reversals and the latest 2ª via's fine and interest in SQL, and the invoice page
+    reads its balance from the loaded payments: both must agree with `payments.balance` (the rule's home)."""
+    actor = Actor.for_user(world.staff_financeiro)
+    settings = BillingSettings.from_config(finance.application.config)
+    new_boleto(invoice, settings, due=date(2026, 3, 30), amount_cents=102_333, sequence=2, fine_cents=2_000,
+               interest_cents=333)  # overdue: the 2ª via's R$ 23,33 is owed too
+    payment = payments.record_payment(invoice, amount_cents=40_000, method=PaymentMethod.DEPOSIT,
+                                      paid_on=date(2026, 3, 24), actor=actor)
+    db.session.add(PaymentReversal(payment_id=payment.id, invoice_id=invoice.id, amount_cents=15_000,
+                                   reversed_on=date(2026, 3, 24), source="pix", external_id="D1", reason="Estorno"))
+    partly = factories.invoice(world.other, billing_date=date(2026, 3, 24), due_date=date(2026, 4, 3),
+                               total_cents=50_000)
+    payments.record_payment(partly, amount_cents=12_345, method=PaymentMethod.PIX, paid_on=date(2026, 3, 24),
+                            actor=actor)
+    paid = factories.invoice(world.demo, billing_date=date(2026, 2, 10), total_cents=30_000)
+    payments.record_payment(paid, amount_cents=30_000, method=PaymentMethod.PIX, paid_on=date(2026, 2, 12),
+                            actor=actor)
+    db.session.commit()
+    db.session.expire_all()
+    page = squash(unescaped(finance.get("/backoffice/faturas")))
+    today = clock.today()
+    expected = {found.id: payments.balance(db.session.get(Invoice, found.id), today)
+                for found in (invoice, partly, paid)}
+    assert [balance.open_cents for balance in expected.values()] == [100_000 + 2_333 - 25_000, 50_000 - 12_345, 0]
+    for invoice_id, balance in expected.items():
+        row = re.search(rf'data-invoice="{invoice_id}">(.*?)</tr>', page).group(1)
+        cells = re.findall(r'<td class="text-end text-nowrap">([^<]*)</td>', row)
+        assert cells[1] == format_money(balance.open_cents), (invoice_id, cells)
+        shown = squash(unescaped(finance.get(f"/backoffice/faturas/{invoice_id}")))
+        assert f'data-testid="open-balance">{format_money(balance.open_cents)}<' in shown
+        assert f'data-testid="paid">{format_money(balance.paid_cents)}<' in shown
+    assert "Devido com multa e juros (2ª via)</dt><dd class=\"col-sm-6 text-end\">R$ 1.023,33" in squash(
+        unescaped(finance.get(f"/backoffice/faturas/{invoice.id}")))

@@ -179,6 +179,11 @@ def test_an_own_service_gets_no_offer_and_an_end_of_term_window(admin, catalog):
     ({"family_id": "999999"}, "family_id", "Escolha"),
     ({"family_id": ""}, "family_id", "Escolha a família de produtos."),
     ({"provider": "aws"}, "provider", "Escolha inválida."),
+    ({"upgrade_to": "M365-XX, M365-BB"}, "upgrade_to", "SKU não encontrado no catálogo: M365-XX."),
+    ({"upgrade_to": "BKP-1TB"}, "upgrade_to", "Upgrade só para produtos Microsoft; não são: BKP-1TB."),
+    ({"upgrade_to": "m365-bp"}, "upgrade_to", "Um produto não é upgrade de si mesmo: tire o SKU M365-BP."),
+    ({"provider": "own_service", "term": "monthly", "offer_id": "", "upgrade_to": "M365-BB"}, "upgrade_to",
+     "Só produtos Microsoft têm upgrade na renovação"),
 ])
 def test_product_form_errors_keep_the_input(admin, catalog, data, field, message):  # noqa: F811
     form = {**PRODUCT, "family_id": str(catalog.m365.id), **data}
@@ -206,6 +211,27 @@ def test_admin_edits_a_product(admin, catalog):  # noqa: F811
     [event] = events(AuditTag.CATALOG_PRODUCT_UPDATED)
     assert event.before == {"name": "Microsoft 365 Business Standard", "active": True}
     assert event.after == {"name": "Microsoft 365 Business Standard (NCE)", "active": False}
+
+
+def test_admin_marks_the_upgrades_a_subscription_may_move_to_at_renewal(admin, world, catalog):  # noqa: F811
+    """Partner Center's next-term instructions may move a subscription to another product: the catalog says which
+    (Product.upgrade_to), and "Renovações" offers them."""
+    from portal.subscriptions import next_term
+
+    url = f"/backoffice/catalogo/produtos/{catalog.basic.id}"
+    assert input_value(admin.get(url), "upgrade_to") == ""
+    data = {**PRODUCT, "sku": "M365-BB", "name": catalog.basic.name, "offer_id": catalog.basic.offer_id,
+            "family_id": catalog.m365.id, "decrease_window_hours": "168", "description": catalog.basic.description,
+            "upgrade_to": "m365-bs;  DEF-B\nM365-BS"}  # any separator, any case, repeated: each once, as spelled
+    assert admin.post(url, data=data).status_code == 302
+    product = db.session.get(Product, catalog.basic.id)
+    assert product.upgrade_to == ["M365-BS", "DEF-B"]
+    [event] = events(AuditTag.CATALOG_PRODUCT_UPDATED)
+    assert (event.before, event.after) == ({"upgrade_to": []}, {"upgrade_to": ["M365-BS", "DEF-B"]})
+    assert input_value(admin.get(url), "upgrade_to") == "M365-BS, DEF-B"
+    subscription = factories.subscription(world.demo, product)
+    offered = {p.sku for p in next_term.options(subscription)}
+    assert {"M365-BB", "M365-BS", "DEF-B"} <= offered
 
 
 def test_a_product_edit_error_keeps_the_input(admin, catalog):  # noqa: F811

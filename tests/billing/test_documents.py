@@ -6,10 +6,15 @@ The invoice is the spec's E12 (specs/prorata.md), issued by the real billing ser
 """
 
 import hashlib
+import re
+import subprocess
+import tempfile
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import segno
+from flask import render_template
 from flask_babel import force_locale
 from sqlalchemy import func, select, update
 
@@ -29,6 +34,7 @@ from portal.shared.errors import NotFound
 from portal.subscriptions import service as subscriptions
 from tests import factories
 from tests.fakes import pdf
+from tests.fakes.concurrency import concurrently
 
 SYSTEM = Actor.system("tests")
 DPI = 600
@@ -86,11 +92,21 @@ def _document_events(invoice) -> int:
 
 def _pix_payload_read_back(text: str) -> str:
     """The copia-e-cola as printed: it wraps over lines (a wrap may eat one of its spaces), so the pieces
-    are joined every possible way and the one whose CRC checks is the payload."""
-    pieces = pdf.wrapped_text_starting(text, "000201")
-    candidates = pdf.rejoin_wrapped(pieces, pix.crc_ok)
-    assert len(candidates) == 1, f"expected one CRC-valid reading of {pieces}, got {candidates}"
-    return candidates[0]
+    are joined every possible way and the one whose CRC checks is the payload (wherever else "000201" occurs)."""
+    blocks = pdf.wrapped_blocks_starting(text, "000201")  # a nosso número like 109/00020101-0 starts so too
+    candidates = {found for pieces in blocks for found in pdf.rejoin_wrapped(pieces, pix.crc_ok)}
+    assert len(candidates) == 1, f"expected one CRC-valid reading of {blocks}, got {candidates}"
+    return candidates.pop()
+
+
+def test_the_payload_read_back_skips_other_text_that_starts_like_a_payload():
+    """A nosso número such as 109/00020101-0 begins with the payload's "000201" too (it did on PostgreSQL once the
+    sequence reached it): the read-back takes the block whose CRC checks, wherever it is on the page."""
+    payload = pix.static_payload(key="12345678000195", name="CLOUD REVENDA", city="SAO PAULO", amount_cents=94171,
+                                 txid="FAT2026000001")
+    page = (f"Nosso número\n109/00020101-0\n\nPix copia e cola\n{payload[:40]}\n{payload[40:80]}\n"
+            f"{payload[80:]}\n\nValor do documento R$ 941,71")
+    assert _pix_payload_read_back(page) == payload
 
 
 # ---------------------------------------------------------------- the invoice PDF, read back
@@ -251,3 +267,46 @@ def test_invoice_paid_by_credit_has_no_boleto_page(app_ctx, world, settings, no_
     text = pdf.pdf_text(content)
     assert "quitada com crédito" in text and "R$ 0,00" in text and "-R$ 157,80" in text
     assert "Boleto" not in text
+
+
+# ---------------------------------------------------------------- one layout for the invoice and its boleto
+
+def _title(content: bytes) -> str:
+    """The PDF's document title (`pdfinfo`)."""
+    with tempfile.TemporaryDirectory(prefix="pdf-title-") as tmp:
+        source = Path(tmp) / "in.pdf"
+        source.write_bytes(content)
+        out = subprocess.run(["pdfinfo", str(source)], capture_output=True, check=True).stdout.decode()
+    return re.search(r"^Title:\s+(.*)$", out, re.MULTILINE).group(1)
+
+
+def test_the_boleto_out_of_the_invoice_layout_is_the_boleto_alone(e12, settings):
+    """`ensure_invoice_documents` lays the invoice out once and writes its boleto page(s) as the boleto PDF
+    (portal/billing/documents.py, `render_invoice_documents`): the same page, pixel for pixel, as rendering the
+    boleto alone, with the boleto's own title."""
+    documents.ensure_invoice_documents(e12, settings=settings, actor=SYSTEM)
+    boleto = e12.current_boleto
+    stored, _ = stored_documents.load(boleto.pdf_sha256)
+    alone = documents.render_boleto_pdf(boleto, settings=settings)
+    invoice, _ = stored_documents.load(e12.pdf_sha256)
+    assert pdf.page_count(stored) == pdf.page_count(alone) == 1
+    assert pdf.rasterise(stored, 1, dpi=100).tobytes() == pdf.rasterise(alone, 1, dpi=100).tobytes()
+    assert pdf.rasterise(invoice, 2, dpi=100).tobytes() == pdf.rasterise(alone, 1, dpi=100).tobytes()
+    assert pdf.pdf_text(stored) == pdf.pdf_text(alone)
+    assert _title(stored) == _title(alone) == f"Boleto da fatura {e12.display_number}"
+    assert _title(invoice) == f"Fatura {e12.display_number}"
+
+
+def test_invoice_documents_rendered_in_threads_are_identical(e12, settings):
+    """Huey's thread workers: the same invoice's documents from four threads at once, each with its own font
+    configuration and the shared parsed stylesheet, come out byte for byte the same."""
+    with force_locale("pt_BR"):
+        html = render_template("documents/invoice.html", **documents.invoice_template_context(e12, settings=settings))
+    title = f"Boleto da fatura {e12.display_number}"
+    expected = documents.render_invoice_documents(e12, settings=settings)
+    assert documents.documents_from_html(html, boleto_title=title) == expected
+
+    results, errors = concurrently(4, lambda index: documents.documents_from_html(html, boleto_title=title))
+    assert errors == [] and len(results) == 4
+    assert all(result == expected for result in results)
+    assert e12.current_boleto.digitable_line in pdf.pdf_text(expected[1])

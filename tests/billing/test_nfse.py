@@ -17,13 +17,14 @@ from portal.billing.models import (
     Invoice,
     InvoiceStatus,
 )
+from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations import nfse_nacional, xmldsig
 from portal.integrations.fiscal import FiscalUnavailable
 from portal.integrations.nfse_nacional import NacionalSettings, NfseNacionalIssuer
 from portal.notifications.models import EmailDelivery
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import ServiceError
 from tests import factories
@@ -32,6 +33,7 @@ from tests.fakes.sefin import SefinFake, SefinPki
 
 SYSTEM = Actor.system("tests")
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+N = f"{{{nfse_nacional.NS}}}"
 RESELLER_CNPJ = "11444777000161"  # config.py's default RESELLER_CNPJ
 
 
@@ -178,39 +180,119 @@ def test_a_note_without_pdf_is_kept_and_its_pdf_fetched_later(invoice, sefin, pk
     with_pdf = NfseNacionalIssuer(NacionalSettings(base_url=sefin.url, ca_file=str(pki.ca_file)), pki.a1)
     with clock.frozen(NOW):
         fiscal.ensure_fiscal_pdf(invoice, issuer=with_pdf, settings=settings)
-    assert fiscal.fiscal_pdf(invoice)[1].startswith(b"%PDF-")
+    assert documents.load(fiscal.fiscal_pdf(invoice).pdf_sha256)[0].startswith(b"%PDF-")
     assert len([note for note in sefin.notes.values() if note["id"] == document.request_id]) == 1
 
 
-def test_cancel_and_reissue_cancels_the_note_at_the_sefin_first(app, invoice, issuer, settings, sefin, monkeypatch):
+REASON = "Valor do serviço divergente do contrato"
+
+
+@pytest.fixture
+def billed(app, app_ctx, issuer, settings, sefin, monkeypatch):
+    """An organization with 4 licences billed on 1 April by the run; its NFS-e authorised by the fake Sefin."""
+    monkeypatch.setitem(app.extensions, "fiscal_issuer", issuer)
+    with clock.frozen(NOW):
+        organization = factories.OrganizationFactory(billing_day=1)
+        factories.subscription(organization, quantity=4, added_at=datetime(2026, 1, 5, 12, tzinfo=UTC))
+        db.session.commit()
+        billed = invoice_organization(organization.id, on=date(2026, 4, 1), settings=settings, actor=SYSTEM).invoice
+    assert billed.fiscal_document is not None and billed.fiscal_document.status == FiscalStatus.ISSUED
+    return billed
+
+
+def test_a_reissue_substitutes_the_note_and_the_sefin_cancels_the_old_one(billed, settings, sefin):
+    old = billed.fiscal_document
+    with clock.frozen(NOW):
+        done = corrections.cancel_and_reissue(billed, reason=REASON, settings=settings, actor=SYSTEM)
+    db.session.expire_all()
+    new = db.session.get(Invoice, done.invoice.id).fiscal_document
+    old = db.session.get(FiscalDocument, old.id)
+    assert new.status == FiscalStatus.ISSUED and new.access_key != old.access_key
+    subst = etree.fromstring(new.xml.encode()).find(f".//{N}infDPS/{N}subst")
+    assert subst.findtext(f"{N}chSubstda") == old.access_key and subst.findtext(f"{N}cMotivo") == "99"
+    assert subst.findtext(f"{N}xMotivo") == f"Reemissao da fatura: {REASON}"
+    assert (old.status, old.substituted_by_id) == (FiscalStatus.CANCELLED, new.id) and old.cancelled_at is not None
+    at_sefin = sefin.notes[old.access_key]
+    assert at_sefin["cancelled"] and len(at_sefin["events"]) == 1
+    assert b"105102" in at_sefin["events"][0] and new.access_key.encode() in at_sefin["events"][0]
+    assert not [path for _method, path in sefin.requests if path.endswith("/eventos")]  # no e101101 of its own
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.FISCAL_DOCUMENT_CANCELLED))
+    assert (event.after["number"], event.after["substituted_by"]) == (old.number, new.number)
+    assert fiscal.substituted_note(done.invoice).id == old.id
+
+
+def test_a_substitution_the_sefin_refuses_leaves_the_old_note_and_tells_finance(billed, settings, sefin):
+    old = billed.fiscal_document
+    sefin.notes[old.access_key]["cancelled"] = True  # cancelled meanwhile at the national portal
+    with clock.frozen(NOW):
+        done = corrections.cancel_and_reissue(billed, reason=REASON, settings=settings, actor=SYSTEM)
+    db.session.expire_all()
+    assert db.session.get(Invoice, done.invoice.id).fiscal_document is None
+    [rejection] = rejections(done.invoice)
+    assert "E0046" in rejection.message
+    assert db.session.get(FiscalDocument, old.id).status == FiscalStatus.ISSUED
+
+
+def test_a_reissue_with_nothing_to_bill_again_cancels_the_note_by_its_own_event(app, invoice, issuer, settings,
+                                                                                sefin, monkeypatch):
     monkeypatch.setitem(app.extensions, "fiscal_issuer", issuer)
     document = issue(invoice, issuer, settings)
     with clock.frozen(NOW):
-        corrections.cancel_and_reissue(invoice, reason="Valor do serviço divergente do contrato", settings=settings,
-                                       actor=SYSTEM)
+        done = corrections.cancel_and_reissue(invoice, reason=REASON, reason_code=2, settings=settings, actor=SYSTEM)
+    assert done.invoice is None and not done.note_error
     db.session.expire_all()
     document = db.session.get(FiscalDocument, document.id)
-    assert document.status == FiscalStatus.CANCELLED and document.cancelled_at is not None
+    assert document.status == FiscalStatus.CANCELLED and document.substituted_by_id is None
     assert sefin.notes[document.access_key]["cancelled"] is True
-    assert "EVT" + document.access_key in document.cancellation_xml
-    assert db.session.get(Invoice, invoice.id).status == InvoiceStatus.CANCELLED
+    assert "EVT" + document.access_key + "101101" in document.cancellation_xml
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.tag == AuditTag.FISCAL_DOCUMENT_CANCELLED))
-    assert event.after["reason_code"] == 1
+    assert (event.after["reason_code"], event.after["reason"]) == (2, f"Servico nao prestado: {REASON}")
 
 
-def test_a_refused_cancellation_keeps_the_invoice_and_tells_finance(app, invoice, issuer, settings, sefin,
-                                                                   monkeypatch):
+def test_a_refused_cancellation_leaves_the_note_standing_and_tells_finance_until_it_is_cancelled(
+        app, invoice, issuer, settings, sefin, monkeypatch):
     monkeypatch.setitem(app.extensions, "fiscal_issuer", issuer)
     document = issue(invoice, issuer, settings)
     sefin.reject_next("E0822", "Prazo para cancelamento expirado.")
+    with clock.frozen(NOW):
+        done = corrections.cancel_and_reissue(invoice, reason=REASON, settings=settings, actor=SYSTEM)
+    assert done.invoice is None and "E0822" in done.note_error
+    db.session.expire_all()
+    invoice = db.session.get(Invoice, invoice.id)
+    assert invoice.status == InvoiceStatus.CANCELLED and corrections.standing_note(invoice).id == document.id
+    mail = db.session.scalar(select(EmailDelivery).where(EmailDelivery.template == "nfse_cancellation_failed"))
+    assert mail is not None and "E0822" in (mail.body_text or "")
+    with pytest.raises(ServiceError, match="motivo"):
+        corrections.cancel_standing_note(invoice, reason_code=7, reason=REASON, actor=SYSTEM)
+    with clock.frozen(NOW):
+        corrections.cancel_standing_note(invoice, reason_code=9, reason="Fatura cancelada sem reemissão", actor=SYSTEM)
+    db.session.expire_all()
+    assert db.session.get(FiscalDocument, document.id).status == FiscalStatus.CANCELLED
+    assert corrections.standing_note(db.session.get(Invoice, invoice.id)) is None
+
+
+class CancelFirst(NfseNacionalIssuer):
+    """The adapter as an issuer without substitution (São Paulo's way): a reissue cancels the note first."""
+
+    substitutes = False
+
+
+def test_an_issuer_without_substitution_cancels_first_and_a_refusal_changes_nothing(app, invoice, sefin, pki,
+                                                                                   settings, monkeypatch):
+    cancel_first = CancelFirst(NacionalSettings(base_url=sefin.url, ca_file=str(pki.ca_file), timeout=5), pki.a1)
+    monkeypatch.setitem(app.extensions, "fiscal_issuer", cancel_first)
+    document = issue(invoice, cancel_first, settings)
+    sefin.reject_next("E0822", "Prazo para cancelamento expirado.")
     with clock.frozen(NOW), pytest.raises(ServiceError, match="E0822"):
-        corrections.cancel_and_reissue(invoice, reason="Valor do serviço divergente do contrato", settings=settings,
-                                       actor=SYSTEM)
+        corrections.cancel_and_reissue(invoice, reason=REASON, settings=settings, actor=SYSTEM)
     db.session.expire_all()
     assert db.session.get(Invoice, invoice.id).status == InvoiceStatus.OPEN
     assert db.session.get(FiscalDocument, document.id).status == FiscalStatus.ISSUED
-    mail = db.session.scalar(select(EmailDelivery).where(EmailDelivery.template == "nfse_cancellation_failed"))
-    assert mail is not None and "E0822" in (mail.body_text or "")
+    with clock.frozen(NOW):
+        corrections.cancel_and_reissue(invoice, reason=REASON, reason_code=9, settings=settings, actor=SYSTEM)
+    db.session.expire_all()
+    assert db.session.get(FiscalDocument, document.id).status == FiscalStatus.CANCELLED
+    assert sefin.notes[document.access_key]["cancelled"] is True
 
 
 def test_finance_sets_the_customers_ibge_city_code_on_the_organization_page(login_as, world):

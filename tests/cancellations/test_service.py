@@ -404,21 +404,29 @@ def test_no_staff_endpoint_reaches_the_cancellations_service(app):
         source = inspect.getsource(module)
         if "portal.cancellations import service" in source or "portal.cancellations.service" in source:
             reaching.add(rule.endpoint)
-            assert access_of(view).kind == "customer", rule.endpoint
+            # the customer's pages, and the REST API (a customer's token: portal/api/rest.py — quotes to zero with a
+            # reason; their confirmation is refused there, the portal asks for the password)
+            assert access_of(view).kind in {"customer", "api"}, rule.endpoint
         if "cancel" in rule.endpoint and rule.methods & {"POST", "PUT", "PATCH", "DELETE"}:
             changing.add(rule.endpoint)
-    # backoffice.offer_cancel withdraws a purchase *offer* (no subscription changes): it does not reach the
-    # cancellations service, which `reaching` checks above.
+    # backoffice.offer_cancel withdraws a purchase *offer* and backoffice.cancel_note an invoice's nota fiscal (no
+    # subscription changes): they do not reach the cancellations service, which `reaching` checks above.
     assert changing == {"cancellations.cancel", "cancellations.confirm", "cancellations.rescission",
-                        "cancellations.rescission_confirm", "cancellations.withdraw", "backoffice.offer_cancel"}
-    assert "backoffice.offer_cancel" not in reaching
-    assert {e for e in reaching if not e.startswith("cancellations.")} <= {"subscriptions.change",
+                        "cancellations.rescission_confirm", "cancellations.withdraw", "backoffice.offer_cancel",
+                        "backoffice.cancel_note"}
+    assert not {"backoffice.offer_cancel", "backoffice.cancel_note"} & reaching
+    assert {e for e in reaching if not e.startswith(("cancellations.", "api."))} <= {"subscriptions.change",
                                                                           "subscriptions.preview",
                                                                           "subscriptions.confirm",
                                                                           "subscriptions.licenses",
                                                                           "subscriptions.detail",
                                                                           "subscriptions.order",
-                                                                          "subscriptions.reference"}
+                                                                          "subscriptions.reference",
+                                                                          "subscriptions.renewals",
+                                                                          "subscriptions.next_term_change",
+                                                                          "subscriptions.schedule_next_term",
+                                                                          "subscriptions.withdraw_next_term",
+                                                                          "subscriptions.not_renew"}
 
 
 # ---------------------------------------------------------------- "Rescisão de contrato"
@@ -564,6 +572,28 @@ def test_a_master_withdraws_within_the_grace_period_and_everything_is_as_before(
     assert all(o.status == OrderStatus.WITHDRAWN and o.attempts == 0 for o in held)  # never sent
     service.quote_quantity_change(organization=world.demo, subscription=plain, new_quantity=12,
                                   actor=actor_of(world.adm))  # an ordinary contract again
+
+
+def test_withdrawing_the_rescission_schedules_again_the_next_term_change_it_withdrew(contract, world):
+    """A change scheduled in "Renovações" is withdrawn by the rescission's cancellation; withdrawing the rescission
+    (nothing reached the provider, which still has the schedule) puts it back, as it was."""
+    from portal.subscriptions import next_term
+    from portal.subscriptions.models import NextTermChange, NextTermStatus
+
+    plain = contract[0]
+    next_term.new_change(plain, product=plain.product, quantity=7, actor=actor_of(world.adm), now=clock.now())
+    plain.renewal_quantity = 7
+    db.session.commit()
+    rescind(world)
+    assert next_term.current_change(plain) is None
+    with clock.frozen(MARCH_11 + timedelta(minutes=30)):
+        withdraw(world)
+    again = next_term.current_change(plain)
+    assert (again.product_id, again.quantity, again.term_end) == (plain.product_id, 7, plain.term_end)
+    assert plain.renewal_quantity == 7
+    statuses = list(db.session.scalars(select(NextTermChange.status).where(NextTermChange.subscription_id == plain.id)
+                                       .order_by(NextTermChange.id)))
+    assert statuses == [NextTermStatus.WITHDRAWN, NextTermStatus.SCHEDULED]  # the history stays
 
 
 def test_after_the_grace_period_the_rescission_stays(contract, world):

@@ -138,6 +138,21 @@ def test_more_than_24_products_are_paginated(adm, catalog):
     assert cards(browse(adm, familia=family.id, q="item", pagina=2)) == ["ITEM-24"]
 
 
+def test_without_a_search_the_pages_come_from_the_database_with_the_same_count_and_order(adm, catalog):
+    # Without words to match, only the page's products are read (LIMIT/OFFSET, the total beside them).
+    family = factories.ProductFamilyFactory(name="Muitos", position=9)
+    for n in range(25):
+        factories.ProductFactory(name=f"Item {n:02d}", sku=f"ITEM-{n:02d}", family=family)
+    first, second = browse(adm, familia=family.id), browse(adm, familia=family.id, pagina=2)
+    assert cards(first) == [f"ITEM-{n:02d}" for n in range(24)] and cards(second) == ["ITEM-24"]
+    assert f"/produtos?pagina=2&amp;familia={family.id}" in text(first)
+    assert "/produtos?pagina=3" not in text(second)
+    for response in (first, second, browse(adm, familia=family.id, pagina=7)):  # past the last page: none, same total
+        assert section(response, "result-count") == "25 produtos encontrados"
+    assert cards(browse(adm, familia=family.id, pagina=7)) == []
+    assert cards(browse(adm, familia=family.id, q="item")) == cards(first)  # as the search (in Python) orders them
+
+
 def test_products_without_a_price_today_or_inactive_are_not_shown(adm, catalog):
     factories.ProductFactory(sku="NO-PRICE", family=catalog.m365, price=False)
     later = factories.ProductFactory(sku="LATER", family=catalog.m365, price=False)

@@ -91,7 +91,9 @@ def test_an_opportunity_goes_from_presentation_to_active(page, log_in, another_b
     # The proposal's product.
     items = page.get_by_test_id("item-form")
     product = items.get_by_label("Produto")
-    product.select_option(product.locator("option", has_text=PRODUCT).get_attribute("value"))
+    # (the demo also sells its monthly-term sibling, "… Business Basic (termo mensal)")
+    product.select_option(product.locator("option", has_text=PRODUCT).filter(has_not_text="termo mensal")
+                          .get_attribute("value"))
     items.get_by_label("Quantidade").fill("5")
     page.get_by_role("button", name="Incluir ou alterar quantidade").click()
     expect(page.get_by_test_id("items")).to_contain_text(PRODUCT)

@@ -66,4 +66,9 @@ def test_adm_sets_a_po_and_cost_centre_on_a_licence(page, log_in, live_server, c
     expect(page.get_by_test_id("cart-reference").locator("summary")).to_contain_text("RH")
     page.get_by_test_id("cart-reference").locator("summary").click()
     checks(page)
+    # The review before confirming shows what the licence will carry.
+    page.get_by_role("button", name="Revisar pedido").click()
+    expect(page.get_by_role("heading", name="Revisar pedido", level=1)).to_be_visible()
+    expect(page.get_by_test_id("checkout-line").get_by_test_id("references")).to_have_text("Centro de custo: RH")
+    checks(page)
     checks.assert_clean()

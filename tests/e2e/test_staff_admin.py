@@ -135,7 +135,7 @@ def test_admin_creates_a_product_and_its_price_and_a_customer_finds_it(page, log
     checks(page)
     page.get_by_role("link", name="Novo produto").click()
     checks(page)
-    page.get_by_label("SKU").fill(sku)
+    page.get_by_label("SKU", exact=True).fill(sku)
     page.get_by_label("Nome").fill(name)
     page.get_by_label("Descrição").fill("Backup diário das estações de trabalho, com retenção de 30 dias.")
     page.get_by_label("Família de produtos").select_option(label="Backup em Nuvem")
@@ -166,4 +166,34 @@ def test_admin_creates_a_product_and_its_price_and_a_customer_finds_it(page, log
     expect(customer.get_by_role("heading", name=name)).to_be_visible()
     expect(customer.get_by_text("R$ 49,90").first).to_be_visible()
     checks(customer)
+    checks.assert_clean()
+
+
+def test_admin_marks_the_upgrades_of_a_microsoft_product_on_its_form(page, log_in, check_page, page_watch):
+    """The upgrades a subscription may move to at renewal ("Renovações") are typed on the product's form: a SKU the
+    catalog does not have comes back on the field with everything typed kept; known ones are saved."""
+    checks = PageChecks(check_page)
+    tag = uuid.uuid4().hex[:6].upper()
+    name, sku = f"Microsoft 365 F3 {tag}", f"M365-F3-{tag}"
+
+    log_in(page, ADMIN, totp=True)
+    staff_nav(page, "Catálogo")
+    page.get_by_role("link", name="Novo produto").click()
+    page.get_by_label("SKU", exact=True).fill(sku)
+    page.get_by_label("Nome").fill(name)
+    page.get_by_label("Família de produtos").select_option(label="Microsoft 365")
+    page.get_by_label("Oferta no Partner Center").fill(f"CFQ7TTC0{tag[:4]}:0001:CFQ7TTC0{tag[:4]}A")
+    page.get_by_label("Upgrades na renovação (SKUs)").fill("M365-NAO-EXISTE, M365-PREM")
+    page.get_by_role("button", name="Salvar").click()
+    field = page.get_by_label("Upgrades na renovação (SKUs)")
+    expect(page.locator("#upgrade_to-error")).to_contain_text("SKU não encontrado no catálogo: M365-NAO-EXISTE.")
+    expect(field).to_have_value("M365-NAO-EXISTE, M365-PREM")
+    expect(page.get_by_label("Nome")).to_have_value(name)
+    checks(page)
+
+    field.fill("m365-prem; M365-E3")
+    page.get_by_role("button", name="Salvar").click()
+    flash(page, f"Produto {name} criado.")
+    expect(page.get_by_label("Upgrades na renovação (SKUs)")).to_have_value("M365-PREM, M365-E3")
+    checks(page)
     checks.assert_clean()

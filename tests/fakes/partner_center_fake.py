@@ -19,7 +19,9 @@ What it enforces, like the real service (../shared/notes/integrations.md §5):
   quantity and `autoRenewEnabled: false`, and any further PATCH is refused (400, 800002);
 - `autoRenewEnabled` (a bool) is taken from the body; turning it off drops the scheduled instructions;
   `scheduledNextTermInstructions` absent = unchanged, `null` = dropped, an object = validated and set
-  (it needs `autoRenewEnabled: true`, else 400, 800002);
+  (it needs `autoRenewEnabled: true`, else 400, 800002; its product is this productId:skuId in any
+  availability, i.e. another term or billing, or an upgrade told with `allow_upgrade`, else 800004);
+- a quantity change (mid-term, immediate) deletes the scheduled instructions, whatever the body carried;
 - one change at a time: a PATCH while an accepted (202) change is pending → 409 (900278);
 - carts expire (`expirationTimestamp`); checkout creates the subscriptions and answers `orders`
   (or `orderErrors`); a cart is checked out once (800065).
@@ -180,6 +182,7 @@ class PartnerCenterFake(LoopbackFake):
         self._order_errors: list[tuple[Any, str]] = []
         self._pending_orders: int | None = None
         self._agreements: dict[str, list[dict]] = {}
+        self._upgrades: dict[tuple[str, str], set[tuple[str, str]]] = {}  # productId:skuId → eligible upgrades
         self.customers: dict[str, dict] = {}  # tenant id → the Customer resource (created or added)
         self._http: LoopbackServer | None = None
         self.app = self._build_app()
@@ -199,6 +202,11 @@ class PartnerCenterFake(LoopbackFake):
                 seats=[_Seats(quantity, cancellation_allowed_until)] if cancellation_allowed_until else [],
             )
         return subscription_id
+
+    def allow_upgrade(self, from_offer: str, to_offer: str) -> None:
+        """Partner Center lists `to_offer`'s productId:skuId as an upgrade of `from_offer`'s at renewal."""
+        with self._lock:
+            self._upgrades.setdefault(tuple(from_offer.split(":")[:2]), set()).add(tuple(to_offer.split(":")[:2]))
 
     def subscription(self, customer_id: str, subscription_id: str) -> dict:
         """The subscription as a GET would answer it."""
@@ -525,9 +533,12 @@ class PartnerCenterFake(LoopbackFake):
                 if next_quantity < 1:
                     return self._error(400, 2002, "Subscription quantity isn't within minimum and maximum allowed "
                                        "quantity.", "QuantityOutOfRange")
-                if ":".join((product["productId"], product["skuId"], product["availabilityId"])) \
-                        != subscription.offer_id:
-                    return self._error(400, 800004, "Invalid offer Id for the next term.", "InvalidOfferId")
+                current = tuple(subscription.offer_id.split(":")[:2])
+                target = (product["productId"], product["skuId"])
+                if target != current and target not in self._upgrades.get(current, set()):
+                    # The same product and SKU in another term/billing (availability), or an eligible upgrade.
+                    return self._error(400, 800004, "Invalid offer Id for the next term: not this SKU nor an "
+                                       "eligible upgrade of it.", "InvalidOfferId")
                 if not auto_renew and not cancel:
                     return self._error(400, 800002, "Invalid request input: scheduled changes apply at renewal "
                                        "and need autoRenewEnabled true.", "InvalidInput")
@@ -539,9 +550,12 @@ class PartnerCenterFake(LoopbackFake):
                     subscription.auto_renew = False
                     subscription.scheduled = None
                 else:
+                    immediate = quantity != subscription.quantity
                     self._set_quantity(subscription, quantity, clock.now())
                     subscription.auto_renew = auto_renew
-                    if not auto_renew:
+                    if not auto_renew or immediate:
+                        # A mid-term (immediate) change deletes what was scheduled for the renewal, whatever the
+                        # body carried (Microsoft: "Schedule changes for a new commerce subscription").
                         subscription.scheduled = None
                     elif scheduled_sent:
                         subscription.scheduled = scheduled

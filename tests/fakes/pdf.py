@@ -128,19 +128,25 @@ def rejoin_wrapped(pieces: list[str], accept: Callable[[str], bool]) -> list[str
     return results
 
 
-def wrapped_text_starting(text: str, start: str, *, max_lines: int = 8) -> list[str]:
-    """The pieces of a wrapped block: from `start` to its line's end, then the next lines, stripped."""
+def wrapped_blocks_starting(text: str, start: str, *, max_lines: int = 8) -> list[list[str]]:
+    """Every wrapped block that begins with `start` somewhere in a line: from there to the line's end, then the
+    next lines up to a blank one, stripped. Several when `start` also occurs inside other text (a Pix payload
+    begins "000201"; so may a nosso número such as 109/00020101-0)."""
     lines = text.splitlines()
+    blocks = []
     for index, line in enumerate(lines):
         at = line.find(start)
-        if at >= 0:
+        while at >= 0:
             pieces = [line[at:].strip()]
             for following in lines[index + 1 : index + max_lines]:
                 if not following.strip():
                     break
                 pieces.append(following.strip())
-            return pieces
-    raise AssertionError(f"{start!r} does not occur in the text")
+            blocks.append(pieces)
+            at = line.find(start, at + 1)
+    if not blocks:
+        raise AssertionError(f"{start!r} does not occur in the text")
+    return blocks
 
 
 # ---------------------------------------------------------------- barcodes measured in pixels

@@ -13,7 +13,9 @@ the future and dCompet not after it (E0008, E0015); the signature: reference `#I
 signer's CNPJ = prest/CNPJ (E0718); pAliq with opSimpNac 1 (E0617), indTotTrib/pTotTribSN (E0713), IBSCBS
 without cNBS (E0322), IBSCBS in versao 1.00 (E0854); a DPS Id already authorised (E0014). Then 201 with a
 deterministic chave (cMun, ambGer 2, tpInsc 2, CNPJ, nNFSe, AAMM, cNum from the Id, DV) and an NFSe XML
-(`infNFSe Id="NFS"+chave`, nNFSe, cStat 100, the signed DPS embedded).
+(`infNFSe Id="NFS"+chave`, nNFSe, cStat 100, the signed DPS embedded). A DPS with `subst/chSubstda` substitutes
+that note (E0042 key invalid or another emitente's, E0044 not found, E0046 already cancelled): on authorising it
+the old note is cancelled with the event e105102 naming the new chave (chSubstituta), as the Sefin does.
 
 Also `GET /dps/{Id}` (200 {idDps, chaveAcesso} / 404), `GET /nfse/{chave}` (200 / 404), `POST
 /nfse/{chave}/eventos` (e101101: E1831 not found, E1827 Id, E0812 CNPJAutor ≠ the signer's, E0840 already
@@ -57,6 +59,9 @@ MESSAGES = {  # paraphrases of Anexo I/II (the official texts are longer); codes
     "E0008": "A data e hora de emissão da DPS não pode ser posterior à data e hora de processamento.",
     "E0014": "Conjunto de Série, Número, Código do Município Emissor e CNPJ/CPF informado nesta DPS já existe "
              "em uma NFS-e gerada a partir de uma DPS enviada anteriormente.",
+    "E0042": "A chave de acesso da NFS-e a ser substituída é inválida ou não pertence ao emitente.",
+    "E0044": "A NFS-e a ser substituída não existe.",
+    "E0046": "A NFS-e a ser substituída está cancelada.",
     "E0015": "A data de competência não pode ser posterior à data de emissão da DPS.",
     "E0234": "Endereço do tomador incompleto: informe CEP, município, logradouro e bairro.",
     "E0322": "O código NBS é obrigatório quando o grupo IBSCBS é informado.",
@@ -292,17 +297,46 @@ class SefinFake:
             self.dps_seen.append(dps_id)
             if dps_id in self.by_dps:
                 return self._error(400, "E0014", dps_id)
+            replaced = inf.findtext(f"{N}subst/{N}chSubstda")
+            if replaced is not None:
+                refused = self._substitution_refused(replaced, cnpj)
+                if refused:
+                    return self._error(400, refused, dps_id)
             number = len(self.notes) + 1
             key = chave(text["cLocEmi"], cnpj, number, issued, dps_id[-9:])
             xml = self._nfse(key, number, root, raw)
             self.notes[key] = {"id": dps_id, "xml": xml, "cancelled": False, "events": []}
             self.by_dps[dps_id] = key
+            if replaced is not None:
+                self._register_substitution(replaced, key)
         if self._stall:
             seconds, self._stall = self._stall, 0.0
             time.sleep(seconds)
         return self._json(201, {"tipoAmbiente": 2, "versaoAplicativo": "fake-sefin", "idDps": dps_id,
                                 "chaveAcesso": key, "nfseXmlGZipB64": _b64gz(xml), "alertas": [],
                                 "dataHoraProcessamento": clock.now().astimezone(BRASILIA).isoformat()})
+
+    def _substitution_refused(self, replaced: str, cnpj: str) -> str:
+        """The code refusing a substitution of `replaced` (E0042 key not valid or another emitente's, E0044 not
+        found, E0046 cancelled), or ""."""
+        if not nfse_nacional.valid_access_key(replaced) or replaced[9:23] != cnpj:
+            return "E0042"
+        old = self.notes.get(replaced)
+        if old is None:
+            return "E0044"
+        return "E0046" if old["cancelled"] else ""
+
+    def _register_substitution(self, replaced: str, substitute: str) -> None:
+        """What the Sefin does on authorising a substitute: the event e105102 on the old note, which is cancelled."""
+        old = self.notes[replaced]
+        old["cancelled"] = True
+        sequence = len(old["events"]) + 1
+        processed = clock.now().astimezone(BRASILIA).replace(microsecond=0).isoformat()
+        old["events"].append((f'<?xml version="1.0" encoding="UTF-8"?><evento xmlns="{NS}" versao="1.01"><infEvento '
+                              f'Id="EVT{replaced}105102{sequence:03d}"><verAplic>fake-sefin</verAplic><ambGer>2'
+                              f"</ambGer><nSeqEvento>{sequence}</nSeqEvento><dhProc>{processed}</dhProc>"
+                              f"<nDFe>{sequence}</nDFe><chSubstituta>{substitute}</chSubstituta></infEvento>"
+                              f"</evento>").encode())
 
     @staticmethod
     def _nfse(key: str, number: int, dps: etree._Element, raw: bytes) -> bytes:

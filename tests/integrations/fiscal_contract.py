@@ -80,6 +80,22 @@ class FiscalIssuerContract:
         assert cancelled.xml and isinstance(cancelled.cancelled_at, date)
 
 
+    def test_a_reissue_either_substitutes_the_old_note_or_it_is_cancelled_first(self, issuer):
+        """`substitutes` tells billing which: the new note names the old one and the old cannot be cancelled after
+        (the authority cancelled it), or the old one is cancelled on its own and the new one issued after."""
+        assert isinstance(issuer.substitutes, bool)
+        old_request = contract_request(2026000207)
+        old = note_of(issuer.issue(old_request), old_request)
+        if not issuer.substitutes:
+            issuer.cancel(old, FiscalCancellation(reason_code=1, reason="Erro na emissão: valor divergente"))
+        new = issuer.issue(contract_request(2026000208, replaces=old.access_key if issuer.substitutes else "",
+                                            replaces_reason="Quantidade lançada errada"))
+        assert new.number and new.number != old.number
+        if issuer.substitutes:
+            with pytest.raises(FiscalRejected):
+                issuer.cancel(old, FiscalCancellation(reason_code=1, reason="Erro na emissão: valor divergente"))
+
+
 class AuthorityContract(FiscalIssuerContract):
     def test_a_refusal_is_fiscal_rejected_with_the_code_and_message(self, issuer, authority):
         authority.reject_next(authority.sample_rejection)

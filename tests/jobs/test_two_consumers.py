@@ -151,7 +151,9 @@ def test_every_job_runs_once_and_only_the_scheduler_enqueues_periodic_jobs(make_
         user_ids = [str(user.id) for user in users]
         addresses = sorted(user.email for user in users)
     sink = SMTPSink()
-    _slow_replies(sink, 0.05)  # 40 messages: at least a second of work for one consumer's two workers
+    # 40 messages: at least four seconds of work for one consumer's two workers, so that the other consumer, polling
+    # every 0.2 s at most, takes some even on a loaded machine (at 0.05 s, one CI run saw the scheduler take all 40)
+    _slow_replies(sink, 0.2)
     sink.start()
     try:
         with private_redis_db(redis_url) as jobs_url:

@@ -560,8 +560,10 @@ def test_the_signed_contract_carries_the_signature_evidence(app_ctx, settings, c
     """contrato-assinado.pdf was byte-identical to contrato.pdf: it now has the contract's pages and an evidence
     page (signers, times, the contract's SHA-256, SIMULAÇÃO from the simulator)."""
     opportunity = _sent(settings, comercial, esign)
-    esign.sign(opportunity.signature_document_id)
-    onboarding.complete_signature(opportunity.signature_document_id, esign=esign, actor=Actor.system("t"))
+    signing_time = clock.now().replace(second=0, microsecond=0)  # frozen: a minute boundary cannot split the check
+    with clock.frozen(signing_time):
+        esign.sign(opportunity.signature_document_id)
+        onboarding.complete_signature(opportunity.signature_document_id, esign=esign, actor=Actor.system("t"))
     opportunity = db.session.get(Opportunity, opportunity.id)
     contract, _type = load(opportunity.contract_pdf_sha256)
     signed, _type = load(opportunity.signed_pdf_sha256)
@@ -574,7 +576,7 @@ def test_the_signed_contract_carries_the_signature_evidence(app_ctx, settings, c
     assert opportunity.contract_pdf_sha256 in evidence  # the SHA-256 of the PDF that went out for signature
     for name, email in (("Rita Responsável", "rita@acme.example.com"), ("Carla Comercial", comercial.user.email)):
         assert name in evidence and email in evidence
-    signed_at = clock.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    signed_at = signing_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
     assert evidence.count(signed_at) >= 2  # each signer's time (UTC) is printed
 
 

@@ -21,6 +21,7 @@ from portal.shared.audit import (
     record_many,
     verify,
 )
+from tests.audit.tampering import tamper
 
 SYSTEM = Actor.system("tests")
 
@@ -35,12 +36,6 @@ def _append(count: int, organization_id: int | None = None) -> list[AuditEvent]:
     return events
 
 
-def _tamper(statement) -> None:
-    """Change the table behind the portal's back (on PostgreSQL, as a superuser switching triggers off)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL session_replication_role = replica"))
-    db.session.execute(statement)
-    db.session.expire_all()
 
 
 def test_events_are_chained_in_order(app_ctx):
@@ -84,7 +79,7 @@ def test_the_event_rolls_back_with_the_action(app_ctx):
 )
 def test_verify_names_the_first_broken_event(app_ctx, change, broken, reason):
     _append(4)
-    _tamper(change())
+    tamper(change())
     result = verify()
     assert not result.ok
     assert result.broken_seq == broken
@@ -98,7 +93,7 @@ def test_a_rewritten_chain_still_fails_at_the_head(app_ctx):
     event.actor_label = "outra pessoa"
     new_hash = event.compute_hash()
     db.session.expunge(event)
-    _tamper(update(AuditEvent).where(AuditEvent.seq == 2).values(actor_label="outra pessoa", hash=new_hash))
+    tamper(update(AuditEvent).where(AuditEvent.seq == 2).values(actor_label="outra pessoa", hash=new_hash))
     result = verify()
     assert (result.ok, result.broken_seq) == (False, 3)
     assert "link" in result.reason
@@ -125,7 +120,7 @@ def test_audit_verify_command(make_app, engine_name):
     intact = runner.invoke(args=["audit", "verify"])
     assert intact.exit_code == 0 and "intact: 3 events" in intact.output
     with app.app_context():
-        _tamper(update(AuditEvent).where(AuditEvent.seq == 2).values(subject="user:forjado"))
+        tamper(update(AuditEvent).where(AuditEvent.seq == 2).values(subject="user:forjado"))
         db.session.commit()
     broken = runner.invoke(args=["audit", "verify"])
     assert broken.exit_code == 1
@@ -208,7 +203,7 @@ def test_a_chain_of_record_and_record_many_verifies(app_ctx):
     seqs = list(db.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
     assert seqs == list(range(1, 12))
     assert verify() == VerifyResult(ok=True, checked=11)
-    _tamper(update(AuditEvent).where(AuditEvent.seq == 5).values(subject="invoice:forjada"))
+    tamper(update(AuditEvent).where(AuditEvent.seq == 5).values(subject="invoice:forjada"))
     assert (verify().ok, verify().broken_seq) == (False, 5)
 
 

@@ -21,3 +21,17 @@ def test_the_pattern_builds_what_url_for_builds(app, endpoint, argument, values)
             assert build(value) == url_for(endpoint, **{argument: value}, **values)
         assert build(42).startswith("/raiz/")  # SCRIPT_NAME kept, as url_for keeps it
 
+
+
+@pytest.mark.parametrize(("endpoint", "values"), [
+    ("static", {"filename": "css/portal.css"}),
+    ("accounts.home", {}),
+    ("accounts.logout", {}),
+    ("billing.invoices", {}),
+])
+def test_a_fixed_url_is_what_url_for_builds_under_each_script_root(app, endpoint, values):
+    fixed_url = app.jinja_env.globals["fixed_url"]
+    for root in ("", "/raiz", "/outra/raiz", ""):  # kept per script root: a second root never gets the first's URL
+        with app.test_request_context("/", base_url=f"http://portal.example.com{root}"):
+            assert fixed_url(endpoint, **values) == url_for(endpoint, **values)
+            assert fixed_url(endpoint, **values).startswith(f"{root}/")

@@ -37,4 +37,11 @@ CUSTOMER_ROUTES = {
     "subscriptions.preview": ("GET", lambda w: _quote(w.demo, w.adm), lambda w: _quote(w.other, w.other_master)),
     "subscriptions.confirm": ("POST", lambda w: _quote(w.demo, w.adm), lambda w: _quote(w.other, w.other_master)),
     "subscriptions.order": ("GET", lambda w: _order(w.demo), lambda w: _order(w.other)),
+    "subscriptions.renewals": ("GET", lambda w: {}, None),
+    "subscriptions.next_term_change": ("GET", lambda w: _subscription(w.demo), lambda w: _subscription(w.other)),
+    "subscriptions.schedule_next_term": ("POST", lambda w: _subscription(w.demo),
+                                         lambda w: _subscription(w.other)),
+    "subscriptions.withdraw_next_term": ("POST", lambda w: _subscription(w.demo),
+                                         lambda w: _subscription(w.other)),
+    "subscriptions.not_renew": ("POST", lambda w: _subscription(w.demo), lambda w: _subscription(w.other)),
 }

@@ -236,9 +236,9 @@ def test_an_attachment_of_another_ticket_is_not_found_through_this_one(app_ctx, 
     mine, other = factories.ticket(world.demo, world.suporte), factories.ticket(world.demo, world.suporte)
     with pytest.raises(NotFound):
         service.customer_attachment(mine, other.messages[0].attachments[0].id, membership=world.suporte_membership)
-    attachment, content = service.customer_attachment(other, other.messages[0].attachments[0].id,
-                                                      membership=world.suporte_membership)
-    assert content == factories.PDF and attachment.filename == "erro.pdf"
+    attachment = service.customer_attachment(other, other.messages[0].attachments[0].id,
+                                             membership=world.suporte_membership)
+    assert documents.load(attachment.sha256)[0] == factories.PDF and attachment.filename == "erro.pdf"
 
 
 def test_close_and_reopen(app_ctx, world, outbox):
@@ -326,8 +326,8 @@ def test_an_internal_note_is_never_shown_nor_mailed_to_the_customer(app_ctx, wor
     assert note in service.staff_conversation(ticket)
     with pytest.raises(NotFound):  # the note's file is not the customer's to download
         service.customer_attachment(ticket, note.attachments[0].id, membership=world.suporte_membership)
-    attachment, content = service.staff_attachment(ticket, note.attachments[0].id, actor=actor(world.staff_compliance))
-    assert content == b"so para a equipe"
+    attachment = service.staff_attachment(ticket, note.attachments[0].id, actor=actor(world.staff_compliance))
+    assert documents.load(attachment.sha256)[0] == b"so para a equipe"
     [event] = events(AuditTag.TICKET_NOTE_ADDED)
     assert event.organization_id is None  # the customer's Histórico lists only its organization's events
     assert NOTE not in str(event.after) and event.after["organization_id"] == world.demo.id

@@ -28,6 +28,9 @@ DESIGN_TABLE = {
     Permission.AGREEMENT_ACCEPT: {M},
     Permission.RESCISSION_WITHDRAW: {M},  # withdrawing the contract's rescission: who accepts the contract
     Permission.HISTORY_READ: {M},
+    Permission.SETTINGS_MANAGE: {M},  # budgets and licence-use exclusions: like users and the agreement, Master only
+    Permission.INTEGRATIONS_MANAGE: {M},  # API tokens, webhooks, the Entra ID tenant: Master only
+    Permission.PURCHASES_APPROVE: {M},  # approval rules and the approval queue: Master only
     Permission.PORTAL_ACCESS: {M, A, C, S},
 }
 

@@ -1,0 +1,1 @@
+"""Licence use ("Uso de licenças"): what a customer's tenant says of its licences, read from Microsoft Graph."""

@@ -1,0 +1,69 @@
+"""Templates' `_()`, `gettext()` and `ngettext()`: the translations looked up by locale in a dict.
+
+flask_babel's own callables walk the request context, the domain and the locale on every call, and a page of 50
+licenses makes hundreds of calls. Every render (`render_template` through a context processor, a fragment through
+`portal.shared.fragments.render_fragment`) binds `_`, `gettext` and `ngettext` to the translations of the locale at
+that moment, so a call is a catalog lookup; an e-mail rendered inside `force_locale` during a request gets its own
+language, as its render binds again. The bound callables are made once per catalog and kept. Templates rendered
+without either (macros imported without context) use the environment's callables, which read the locale on each
+call.
+"""
+
+from typing import Any
+
+from flask import Flask
+from flask_babel import get_locale, get_translations
+from jinja2 import pass_context
+from markupsafe import Markup
+
+_by_locale: dict[Any, Any] = {}
+_bound: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def translations() -> Any:
+    """The current locale's catalog (flask_babel's, looked up once per locale)."""
+    locale = get_locale()
+    found = _by_locale.get(locale)
+    if found is None:
+        found = _by_locale[locale] = get_translations()
+    return found
+
+
+def bound() -> dict[str, Any]:
+    """`_`, `gettext` and `ngettext` for a template render, bound to the current locale's catalog."""
+    catalog = translations()
+    kept = _bound.get(id(catalog))
+    if kept is None or kept[0] is not catalog:
+        kept = _bound[id(catalog)] = (catalog, _bind(catalog))
+    return kept[1]
+
+
+def _bind(catalog: Any) -> dict[str, Any]:
+    # The same contract as Jinja's "newstyle" gettext: the message is always a format string (so "%%" is "%"),
+    # marked safe when autoescaping, its variables escaped by Markup's "%".
+    ugettext, ungettext = catalog.ugettext, catalog.ungettext
+
+    @pass_context
+    def gettext(context, message: str, **variables: Any) -> str:
+        text = ugettext(message)
+        return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
+
+    @pass_context
+    def ngettext(context, singular: str, plural: str, num: int, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        text = ungettext(singular, plural, num)
+        return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
+
+
+def install(app: Flask) -> None:
+    """The environment's callables (for renders that bind nothing) and the context processor that binds."""
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda message: translations().ugettext(message),
+        ngettext=lambda singular, plural, n: translations().ungettext(singular, plural, n),
+        pgettext=lambda context, message: translations().upgettext(context, message),
+        npgettext=lambda context, singular, plural, n: translations().unpgettext(context, singular, plural, n),
+        newstyle=True,
+    )
+    app.context_processor(bound)
