@@ -112,23 +112,40 @@ def fresh_database(pg_server, workdir):
         pg_server.drop_database(url)
 
 
+_APPS_MADE: list = []  # every app `make_app` made in this process, in order
+
+
+def _close_pools(apps) -> None:
+    for made in apps:
+        with made.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _pools_of_the_test_closed():
+    """The apps a test made keep their pooled connections open until the session ends (the factory is the
+    session's): after ~40 PostgreSQL apps the server's 200 connections were gone ("too many clients already",
+    failing whichever test connected next). Their pools are closed when the test ends; an app still used by a
+    later test (a module's or the session's) simply opens new connections."""
+    before = len(_APPS_MADE)
+    yield
+    _close_pools(_APPS_MADE[before:])
+
+
 @pytest.fixture(scope="session")
 def make_app(fresh_database):
     """Factory: a migrated app on a new database of `engine`, committing for real."""
-    apps = []
 
     def make(engine: str, **extra):
         app = create_app(app_settings(fresh_database(engine), **extra))
         with app.app_context():
             upgrade(app)
             db.session.remove()
-        apps.append(app)
+        _APPS_MADE.append(app)
         return app
 
     yield make
-    for app in apps:
-        with app.app_context():
-            db.engine.dispose()
+    _close_pools(_APPS_MADE)
 
 
 @pytest.fixture(scope="session", params=ENGINES)

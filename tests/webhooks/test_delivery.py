@@ -124,7 +124,8 @@ def test_a_receiver_down_is_retried_with_backoff_then_the_endpoint_is_disabled(a
     assert (endpoint.enabled, endpoint.disabled_reason) == (False, "failures")
     (mail,) = [m for m in outbox if "Webhook desativado" in m["Subject"]]
     assert world.master.email in mail["To"]
-    tags = db.session.scalars(select(AuditEvent.tag).where(AuditEvent.subject == f"webhook_endpoint:{endpoint.id}"))
+    tags = db.session.scalars(select(AuditEvent.tag).where(AuditEvent.subject == f"webhook_endpoint:{endpoint.id}")
+                              .order_by(AuditEvent.seq))
     assert list(tags) == [AuditTag.WEBHOOK_ENDPOINT_CREATED, AuditTag.WEBHOOK_ENDPOINT_DISABLED]
 
 
