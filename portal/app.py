@@ -18,7 +18,7 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from portal import config, jobs, navigation
+from portal import config, jobs, navigation, staff_navigation
 from portal.accounts.context import load_request_context, load_user, session_expired
 from portal.accounts.roles import Permission, StaffPermission
 from portal.accounts.views import bp as accounts_bp
@@ -250,6 +250,7 @@ def _register_request_hooks(app: Flask) -> None:
         # it must never inherit the previous request's user or language.
         g.pop("_login_user", None)
         navigation.forget()
+        staff_navigation.forget()
         refresh_locale()
         if api_problems.is_api_request():  # the REST API authenticates each request by its token, never a cookie
             g.membership = g.organization = None
@@ -364,6 +365,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.extensions["fragments"] = FragmentCache(app.config["FRAGMENT_CACHE_BYTES"])
     app.extensions["read_models"] = FragmentCache(app.config["READ_MODEL_CACHE_BYTES"])
     app.context_processor(navigation.context)
+    app.context_processor(lambda: {"staff_nav_badges": staff_navigation.staff_badges})
 
     @app.context_processor
     def _globals():

@@ -4,6 +4,8 @@ Loaded once before each request into `flask.g`; `@requires` and navigation read 
 Tenant data in customer views is always fetched through `g.organization` (see `tenant_get`).
 """
 
+from collections.abc import Sequence
+
 from flask import abort, current_app, g, request, session
 from flask_login import current_user, logout_user
 from sqlalchemy import select
@@ -102,13 +104,14 @@ def load_request_context() -> None:
         g.permissions = permissions_for(chosen.roles)
 
 
-def tenant_get(model, object_id: int):
-    """An object of the current organization by id, or 404 (also for another organization's object)."""
+def tenant_get(model, object_id: int, *, options: Sequence = ()):
+    """An object of the current organization by id, or 404 (also for another organization's object); `options`:
+    loader options of the statement (what the page shows of the object's relations, loaded with it)."""
     organization = g.organization
     if organization is None or not 0 < object_id <= MAX_ID:
         abort(404)
     obj = db.session.execute(
-        select(model).where(model.id == object_id, model.organization_id == organization.id)
+        select(model).where(model.id == object_id, model.organization_id == organization.id).options(*options)
     ).scalar_one_or_none()
     if obj is None:
         tenant_miss(model, object_id)  # another organization of the user's: "trocar de organização?"

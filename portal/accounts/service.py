@@ -17,7 +17,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import jobs
@@ -868,8 +868,9 @@ def get_organization(organization_id: int) -> Organization | None:
 
 
 def organization_memberships(organization_id: int, *, invitations: bool = True) -> list[Membership]:
-    """Every seat of the organization with its user and roles (and its invitations, unless told not to)."""
-    options = [selectinload(Membership.user), selectinload(Membership.role_rows)]
+    """Every seat of the organization with its user (in the same statement) and roles (and its invitations, unless
+    told not to)."""
+    options = [joinedload(Membership.user), selectinload(Membership.role_rows)]
     if invitations:
         options.append(selectinload(Membership.invitations))
     return list(db.session.execute(

@@ -83,17 +83,9 @@ def _pretty(detail) -> str | None:
 
 # ---------------------------------------------------------------- template helpers (navigation, home page)
 
-def _attention_count() -> int | None:
-    """Orders needing attention, for the navigation badge; None if the database cannot tell (error pages)."""
-    return order_service.attention_count(clock.now())
-
-
 @bp.app_context_processor
 def _orders_template_helpers():
-    return {
-        "orders_attention_count": _attention_count,
-        "orders_health_counts": lambda: order_service.health_counts(clock.now()),
-    }
+    return {"orders_health_counts": lambda: order_service.health_counts(clock.now())}
 
 
 # ---------------------------------------------------------------- pages

@@ -62,18 +62,6 @@ def _too_large(_error):
         "novo.")), 413
 
 
-# ---------------------------------------------------------------- navigation badge
-
-def _late_count() -> int | None:
-    """Tickets past their first-response target still without a reply; None if the database cannot tell."""
-    return service.late_first_response_badge(_targets(), clock.now())
-
-
-@bp.app_context_processor
-def _tickets_template_helpers():
-    return {"tickets_late_count": _late_count}
-
-
 # ---------------------------------------------------------------- the queue
 
 def _row(ticket, *, organizations, people, targets, now) -> dict:

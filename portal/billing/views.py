@@ -23,6 +23,7 @@ from flask import (
 )
 from flask_babel import format_decimal
 from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload
 
 from portal.accounts.context import current_actor, tenant_get
 from portal.accounts.roles import Permission
@@ -37,10 +38,11 @@ from portal.billing.forms import (
     SecondCopyForm,
     parse_filters,
 )
-from portal.billing.lines import line_views
+from portal.billing.lines import invoice_line_views
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
     PAYMENT_METHOD_LABELS,
+    FiscalDocument,
     Invoice,
     InvoiceStatus,
 )
@@ -138,10 +140,15 @@ def _invoice_table_words() -> dict[str, Any]:
                        for status in INVOICE_STATUS_LABELS}}
 
 
+# The invoice page's nota fiscal comes with the invoice (its XMLs, shown only as downloads, stay in the database).
+_WITH_FISCAL = (joinedload(Invoice.fiscal_document).defer(FiscalDocument.xml)
+                .defer(FiscalDocument.cancellation_xml),)
+
+
 @bp.get("/faturas/<int:invoice_id>")
 @requires(Permission.BILLING_READ)
 def invoice(invoice_id: int):
-    found = _invoice_or_404(invoice_id)
+    found = tenant_get(Invoice, invoice_id, options=_WITH_FISCAL)
     today = clock.today()
     current = found.current_boleto
     payable = found.status == InvoiceStatus.OPEN and current is not None
@@ -149,7 +156,7 @@ def invoice(invoice_id: int):
     paid = found.paid_cents  # a sum over the payments and their reversals: once
     return render_template(
         "billing/detail.html", invoice=found, today=today, status=found.display_status(today),
-        lines=line_views(found.lines), current=current if payable else None,
+        lines=invoice_line_views(found.id), current=current if payable else None,
         history=[b for b in reversed(found.boletos) if b is not current or not payable],
         pix_qr=_qr_svg(current.pix_payload) if payable and pix_ready else None, pix_ready=pix_ready,
         paid_cents=paid, owed_cents=found.total_cents - paid, fiscal=found.fiscal_document,

@@ -91,15 +91,19 @@ def render_fragment(template_name: str, values: Mapping[str, Hashable],
     earlier in this process for the same values, template, locale and script root."""
     cache: FragmentCache = current_app.extensions["fragments"]
     template = current_app.jinja_env.get_template(template_name)  # a changed template (development) is a new key
+    if not cache.max_bytes:  # no cache: just the render
+        return Markup(_render(template, values, derive))  # noqa: S704 - autoescaped HTML (below)
     key = (template, str(get_locale()), request.script_root, tuple(sorted(values.items())))
-    found = cache.get(key) if cache.max_bytes else None
+    found = cache.get(key)
     if found is None:
-        # The templates' `_()` bound to the locale's catalog, as render_template binds it (template_gettext).
-        html = template.render({**template_gettext.bound(), **values, **(derive() if derive is not None else {})})
-        # An .html template renders with autoescaping on: its output is already safe HTML. The indentation
-        # of the template's lines is dropped (a run of white space shows as one space either way, and a
-        # fragment has no <pre> or <textarea>): a page of 50 licenses is a quarter smaller.
-        found = Markup(_INDENTATION.sub("\n", html))  # noqa: S704
-        if cache.max_bytes:
-            cache.put(key, found)
+        # The indentation of the template's lines is dropped (a run of white space shows as one space either way,
+        # and a fragment has no <pre> or <textarea>): a page of 50 licenses is a quarter smaller in the cache.
+        found = Markup(_INDENTATION.sub("\n", _render(template, values, derive)))  # noqa: S704
+        cache.put(key, found)
     return found
+
+
+def _render(template, values: Mapping[str, Hashable], derive: Callable[[], Mapping[str, Any]] | None) -> str:
+    """The fragment's HTML: an .html template renders with autoescaping on, so its output is already safe HTML. The
+    templates' `_()` are bound to the locale's catalog, as render_template binds them (template_gettext)."""
+    return template.render({**template_gettext.bound(), **values, **(derive() if derive is not None else {})})

@@ -21,14 +21,6 @@ def round_half_up(value: Fraction | Decimal | int) -> Centavos:
     return magnitude if exact >= 0 else -magnitude
 
 
-def _group(digits: str, separator: str) -> str:
-    groups = []
-    while digits:
-        groups.insert(0, digits[-3:])
-        digits = digits[:-3]
-    return separator.join(groups) or "0"
-
-
 def format_brl(centavos: Centavos, locale: str = "pt_BR") -> str:
     """`123456` → `R$ 1.234,56` (pt_BR) or `R$1,234.56` (en); negatives get a leading minus."""
     if not isinstance(centavos, int) or isinstance(centavos, bool):
@@ -36,8 +28,8 @@ def format_brl(centavos: Centavos, locale: str = "pt_BR") -> str:
     sign = "-" if centavos < 0 else ""
     reais, cents = divmod(abs(centavos), 100)
     if locale.startswith("pt"):
-        return f"{sign}R$ {_group(str(reais), '.')},{cents:02d}"
-    return f"{sign}R${_group(str(reais), ',')}.{cents:02d}"
+        return f"{sign}R$ {reais:_},{cents:02d}".replace("_", ".")  # "_": Python's own thousands grouping
+    return f"{sign}R${reais:,}.{cents:02d}"
 
 
 def parse_brl(text: str) -> Centavos:

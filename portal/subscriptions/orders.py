@@ -7,12 +7,13 @@ failure is tried again with exponential backoff; after the last attempt, or a re
 FAILED and flagged for staff (`needs_staff`), who can retry it or complete it by hand.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.models import Organization
@@ -74,14 +75,17 @@ def attention_filter(now: datetime):
     return or_(overdue_filter(now), needs_staff_filter())
 
 
-def attention_count(now: datetime) -> int | None:
-    """Orders needing attention, for the navigation badge; None if the database cannot tell (the 500 page renders
-    the navigation too: it must not fail again)."""
-    try:
-        return db.session.scalar(select(func.count(Order.id)).where(attention_filter(now)))
-    except SQLAlchemyError:
-        db.session.rollback()
-        return None
+@functools.cache
+def attention_count_column():
+    """The navigation badge's count of `attention_filter` as a scalar subquery built once, with the parameters of
+    `attention_parameters(now)`: the staff navigation reads it on every page (portal/staff_navigation.py)."""
+    promised_before = bindparam("orders_promised_before", type_=Order.created_at.type)
+    return select(func.count(Order.id)).where(or_(_overdue_before(promised_before), needs_staff_filter())
+                                             ).scalar_subquery()
+
+
+def attention_parameters(now: datetime) -> dict[str, datetime]:
+    return {"orders_promised_before": now - PROMISED}
 
 
 def _business_midnight(day: date) -> datetime:
@@ -392,8 +396,13 @@ def overdue_filter(now: datetime):
     """Orders still open after the promised 30 minutes and not yet in staff's hands (those are counted apart,
     as `needs_staff`: an own service's implantação is expected to take longer), nor waiting for the customer to
     accept the agreement (the customer's step, shown as such)."""
+    return _overdue_before(now - PROMISED)
+
+
+def _overdue_before(created_before: Any):
+    """`overdue_filter` for orders created before a time (or a statement parameter holding it)."""
     return (Order.status.in_([OrderStatus.PENDING, OrderStatus.SENT]) & Order.needs_staff.is_(False)
-            & Order.waiting_for_agreement.is_(False) & (Order.created_at < now - PROMISED))
+            & Order.waiting_for_agreement.is_(False) & (Order.created_at < created_before))
 
 
 # Every status but "done", named: `status IN (…)` can use the status index (almost every order is done), where

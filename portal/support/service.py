@@ -9,15 +9,16 @@ files are not downloadable by customers, no e-mail to a customer is built from o
 carries no organization, so the customer's "Histórico" does not list it either.
 """
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask_babel import format_decimal
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Membership, Organization, StaffRoleGrant, User
@@ -604,30 +605,41 @@ def change_status(ticket: Ticket, *, actor: Actor, status: str) -> None:
 
 # ---------------------------------------------------------------- the queue
 
-def _target_clause(column, targets: Mapping[str, int], now: datetime):
-    """`column` is earlier than now minus the target of the ticket's own priority (a late ticket)."""
-    return or_(*(and_(Ticket.priority == priority, column < now - timedelta(hours=hours))
-                 for priority, hours in targets.items()))
+def _target_clause(column, cutoffs: Mapping[str, Any]):
+    """`column` is earlier than the cutoff of the ticket's own priority (a late ticket); the cutoffs are times or
+    statement parameters."""
+    return or_(*(and_(Ticket.priority == priority, column < cutoff) for priority, cutoff in cutoffs.items()))
+
+
+def _cutoffs(targets: Mapping[str, int], now: datetime) -> dict[str, datetime]:
+    """Each priority's moment before which a ticket is late: now minus the priority's target."""
+    return {priority: now - timedelta(hours=hours) for priority, hours in targets.items()}
+
+
+def _late_first_response(cutoffs: Mapping[str, Any]):
+    return and_(Ticket.status.in_(ACTIVE), Ticket.first_response_at.is_(None),
+                _target_clause(Ticket.created_at, cutoffs))
 
 
 def late_first_response_filter(targets: SlaTargets, now: datetime):
     """Tickets still waiting for their first staff reply past the target of their priority."""
-    return and_(Ticket.status.in_(ACTIVE), Ticket.first_response_at.is_(None),
-                _target_clause(Ticket.created_at, targets.first_response, now))
+    return _late_first_response(_cutoffs(targets.first_response, now))
 
 
 def late_first_response_count(targets: SlaTargets, now: datetime) -> int:
     return db.session.scalar(select(func.count(Ticket.id)).where(late_first_response_filter(targets, now))) or 0
 
 
-def late_first_response_badge(targets: SlaTargets, now: datetime) -> int | None:
-    """The navigation's count of late tickets; None if the database cannot tell (the 500 page renders the
-    navigation too: it must not fail again)."""
-    try:
-        return late_first_response_count(targets, now)
-    except SQLAlchemyError:
-        db.session.rollback()
-        return None
+@functools.cache
+def late_first_response_count_column(priorities: tuple[str, ...]):
+    """`late_first_response_count` as a scalar subquery built once, its cutoffs the parameters `late_<priority>`
+    (`late_first_response_parameters`): the staff navigation reads it on every page (portal/staff_navigation.py)."""
+    cutoffs = {priority: bindparam(f"late_{priority}", type_=Ticket.created_at.type) for priority in priorities}
+    return select(func.count(Ticket.id)).where(_late_first_response(cutoffs)).scalar_subquery()
+
+
+def late_first_response_parameters(targets: SlaTargets, now: datetime) -> dict[str, datetime]:
+    return {f"late_{priority}": cutoff for priority, cutoff in _cutoffs(targets.first_response, now).items()}
 
 
 ASSIGNEE_NONE = "none"
