@@ -112,7 +112,7 @@ def tenant_get(model, object_id: int, *, options: Sequence = ()):
         abort(404)
     obj = db.session.execute(
         select(model).where(model.id == object_id, model.organization_id == organization.id).options(*options)
-    ).scalar_one_or_none()
+    ).unique().scalar_one_or_none()  # (unique: `options` may join collections)
     if obj is None:
         tenant_miss(model, object_id)  # another organization of the user's: "trocar de organização?"
         abort(404)

@@ -260,11 +260,18 @@ def invoice_with_story(invoice_id: int) -> Invoice | None:
                  joinedload(Invoice.fiscal_document)))
 
 
+# What an invoice's page shows of its relations, joined in the invoice's own statement: its boletos, payments and
+# reversals are a handful each (one row per combination: an invoice with 2 boletos and 1 payment is 2 rows), where
+# a statement per collection cost each page three more round trips through the ORM; the nota fiscal without its
+# XMLs (downloads of their own).
+INVOICE_STORY = (joinedload(Invoice.boletos), joinedload(Invoice.payments), joinedload(Invoice.reversals),
+                 joinedload(Invoice.fiscal_document).defer(FiscalDocument.xml)
+                 .defer(FiscalDocument.cancellation_xml))
+
 _INVOICE_PAGE = (
     select(Invoice, delivery.undelivered())
     .where(Invoice.id == bindparam("invoice_id", type_=Integer))
-    .options(joinedload(Invoice.organization), selectinload(Invoice.boletos), selectinload(Invoice.payments),
-             selectinload(Invoice.reversals), joinedload(Invoice.fiscal_document))
+    .options(joinedload(Invoice.organization), *INVOICE_STORY)
 )
 
 

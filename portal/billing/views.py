@@ -23,7 +23,6 @@ from flask import (
 )
 from flask_babel import format_decimal
 from flask_babel import gettext as _
-from sqlalchemy.orm import joinedload
 
 from portal.accounts.context import current_actor, tenant_get
 from portal.accounts.roles import Permission
@@ -42,7 +41,6 @@ from portal.billing.lines import invoice_line_views
 from portal.billing.models import (
     INVOICE_STATUS_LABELS,
     PAYMENT_METHOD_LABELS,
-    FiscalDocument,
     Invoice,
     InvoiceStatus,
 )
@@ -140,15 +138,10 @@ def _invoice_table_words() -> dict[str, Any]:
                        for status in INVOICE_STATUS_LABELS}}
 
 
-# The invoice page's nota fiscal comes with the invoice (its XMLs, shown only as downloads, stay in the database).
-_WITH_FISCAL = (joinedload(Invoice.fiscal_document).defer(FiscalDocument.xml)
-                .defer(FiscalDocument.cancellation_xml),)
-
-
 @bp.get("/faturas/<int:invoice_id>")
 @requires(Permission.BILLING_READ)
 def invoice(invoice_id: int):
-    found = tenant_get(Invoice, invoice_id, options=_WITH_FISCAL)
+    found = tenant_get(Invoice, invoice_id, options=billing.INVOICE_STORY)
     today = clock.today()
     current = found.current_boleto
     payable = found.status == InvoiceStatus.OPEN and current is not None
