@@ -15,7 +15,7 @@ from datetime import timedelta
 import pyotp
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Integer, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -870,12 +870,14 @@ def get_organization(organization_id: int) -> Organization | None:
 def organization_memberships(organization_id: int, *, invitations: bool = True) -> list[Membership]:
     """Every seat of the organization with its user (in the same statement) and roles (and its invitations, unless
     told not to)."""
-    options = [joinedload(Membership.user), selectinload(Membership.role_rows)]
-    if invitations:
-        options.append(selectinload(Membership.invitations))
-    return list(db.session.execute(
-        select(Membership).where(Membership.organization_id == organization_id).options(*options)
-    ).scalars().all())
+    statement = _SEATS_WITH_INVITATIONS if invitations else _SEATS
+    return list(db.session.execute(statement, {"organization_id": organization_id}).unique().scalars().all())
+
+
+# Built once: "Usuários" reads them on every request (a statement built per call costs as much again as running it).
+_SEATS = (select(Membership).where(Membership.organization_id == bindparam("organization_id", type_=Integer))
+          .options(joinedload(Membership.user), selectinload(Membership.role_rows)))
+_SEATS_WITH_INVITATIONS = _SEATS.options(selectinload(Membership.invitations))
 
 
 def staff_home_counts() -> dict[str, int | None]:

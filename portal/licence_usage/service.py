@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -90,11 +90,16 @@ def refresh_all(*, reader: LicenseUsage) -> dict[str, int]:
     return counts
 
 
+# Built once (the licence pages and the home read it on every request; a statement built per call costs as much
+# again as running it): only its parameter changes.
+_LATEST_SNAPSHOT = (
+    select(UsageSnapshot).where(UsageSnapshot.organization_id == bindparam("organization_id", type_=Integer))
+    .order_by(UsageSnapshot.taken_at.desc(), UsageSnapshot.id.desc()).limit(1)
+    .options(selectinload(UsageSnapshot.skus)))
+
+
 def latest_snapshot(organization: Organization) -> UsageSnapshot | None:
-    return db.session.scalar(
-        select(UsageSnapshot).where(UsageSnapshot.organization_id == organization.id)
-        .order_by(UsageSnapshot.taken_at.desc(), UsageSnapshot.id.desc()).limit(1)
-        .options(selectinload(UsageSnapshot.skus)))
+    return db.session.execute(_LATEST_SNAPSHOT, {"organization_id": organization.id}).scalar()
 
 
 # ---------------------------------------------------------------- what the pages show

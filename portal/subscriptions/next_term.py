@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import or_, select
+from sqlalchemy import Integer, bindparam, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.billing.payments import ensure_not_delinquent
@@ -63,11 +63,15 @@ def long_term_values() -> list[str]:
     return [term.value for term, months in TERM_MONTHS.items() if months >= LONG_TERM_MONTHS]
 
 
+_CURRENT_CHANGE = (  # built once: a license's pages read it on every request
+    select(NextTermChange).where(NextTermChange.subscription_id == bindparam("subscription_id", type_=Integer),
+                                 NextTermChange.status == NextTermStatus.SCHEDULED)
+    .options(selectinload(NextTermChange.product)))
+
+
 def current_change(subscription: Subscription) -> NextTermChange | None:
     """The change scheduled for the subscription's next term, if any."""
-    return db.session.scalar(select(NextTermChange).where(NextTermChange.subscription_id == subscription.id,
-                                                          NextTermChange.status == NextTermStatus.SCHEDULED)
-                             .options(selectinload(NextTermChange.product)))
+    return db.session.execute(_CURRENT_CHANGE, {"subscription_id": subscription.id}).scalar()
 
 
 def end_change(change: NextTermChange, status: NextTermStatus, *, actor: Actor | None, now: datetime) -> None:

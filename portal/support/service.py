@@ -18,7 +18,7 @@ from typing import Any
 
 from flask_babel import format_decimal
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, case, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Membership, Organization, StaffRoleGrant, User
@@ -327,10 +327,20 @@ def staff_conversation(ticket: Ticket) -> list[TicketMessage]:
     return _messages(ticket)
 
 
+# A ticket page's statements, built once (a statement built per request costs as much again as running it).
+_MESSAGES = (select(TicketMessage).where(TicketMessage.ticket_id == bindparam("ticket_id", type_=Integer))
+             .options(selectinload(TicketMessage.attachments)).order_by(TicketMessage.id))
+_PEOPLE = select(User).where(User.id.in_(bindparam("ids", expanding=True)))
+_CUSTOMER_TICKET = select(Ticket).where(Ticket.id == bindparam("ticket_id", type_=Integer),
+                                        Ticket.organization_id == bindparam("organization_id", type_=Integer))
+_TICKET_SUBSCRIPTION = (select(Subscription)
+                        .where(Subscription.id == bindparam("subscription_id", type_=Integer),
+                               Subscription.organization_id == bindparam("organization_id", type_=Integer))
+                        .options(selectinload(Subscription.product)))
+
+
 def _messages(ticket: Ticket) -> list[TicketMessage]:
-    return list(db.session.scalars(
-        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
-        .options(selectinload(TicketMessage.attachments)).order_by(TicketMessage.id)))
+    return list(db.session.execute(_MESSAGES, {"ticket_id": ticket.id}).scalars())
 
 
 def people(messages: Iterable[TicketMessage], *extra_ids: int | None) -> dict[int, User]:
@@ -338,7 +348,7 @@ def people(messages: Iterable[TicketMessage], *extra_ids: int | None) -> dict[in
     ids = {m.author_id for m in messages if m.author_id is not None} | {i for i in extra_ids if i is not None}
     if not ids:
         return {}
-    return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+    return {u.id: u for u in db.session.execute(_PEOPLE, {"ids": sorted(ids)}).scalars()}
 
 
 # ---------------------------------------------------------------- customer side
@@ -357,8 +367,8 @@ def customer_tickets(*, membership: Membership, statuses: Sequence[str] | None, 
 def customer_ticket(ticket_id: int, *, membership: Membership) -> Ticket:
     """A ticket of the membership's organization; NotFound for any other (another organization's included)."""
     _require_customer(membership)
-    ticket = db.session.scalar(
-        select(Ticket).where(Ticket.id == ticket_id, Ticket.organization_id == membership.organization_id))
+    ticket = db.session.execute(
+        _CUSTOMER_TICKET, {"ticket_id": ticket_id, "organization_id": membership.organization_id}).scalar()
     if ticket is None:
         raise NotFound(_("Chamado não encontrado."))
     return ticket
@@ -375,10 +385,9 @@ def ticket_subscription(ticket: Ticket) -> Subscription | None:
     """The subscription the ticket is about, if any (always one of the ticket's organization)."""
     if ticket.subscription_id is None:
         return None
-    return db.session.scalar(
-        select(Subscription).where(Subscription.id == ticket.subscription_id,
-                                   Subscription.organization_id == ticket.organization_id)
-        .options(selectinload(Subscription.product)))
+    return db.session.execute(
+        _TICKET_SUBSCRIPTION, {"subscription_id": ticket.subscription_id, "organization_id": ticket.organization_id},
+    ).scalar()
 
 
 def open_ticket(*, membership: Membership, actor: Actor, category: str, priority: str, subject: str,
