@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Integer, Select, bindparam, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Organization, User
@@ -462,6 +462,8 @@ _TRAIL = (select(AuditEvent.seq, AuditEvent.created_at, AuditEvent.tag, AuditEve
           .outerjoin(Organization, Organization.id == AuditEvent.organization_id)
           .order_by(AuditEvent.seq.desc()))
 _CHAIN_LENGTH = select(AuditChainHead.length).where(AuditChainHead.id == 1)
+_PAGE = {"limit": bindparam("limit", type_=Integer), "offset": bindparam("offset", type_=Integer)}
+_TRAIL_PAGE = _TRAIL.limit(_PAGE["limit"]).offset(_PAGE["offset"])  # the unfiltered trail: built once
 
 
 def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
@@ -482,7 +484,8 @@ def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
     statement = _period(statement, AuditEvent.created_at, filters.date_from, filters.date_to)
     if filters.up_to_seq is not None:
         statement = statement.where(AuditEvent.seq <= filters.up_to_seq)
-    events = db.session.execute(statement.limit(per_page + 1).offset((page - 1) * per_page)).all()
+    paged = _TRAIL_PAGE if statement is _TRAIL else statement.limit(_PAGE["limit"]).offset(_PAGE["offset"])
+    events = db.session.connection().execute(paged, {"limit": per_page + 1, "offset": (page - 1) * per_page}).all()
     rows = [TrailRow(seq, created_at, tag, actor, organization_id, name, subject, ip, compact_json(before),
                      compact_json(after))
             for seq, created_at, tag, actor, organization_id, name, subject, ip, before, after in events[:per_page]]

@@ -9,9 +9,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, select
+from sqlalchemy import Date, Integer, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.sql.elements import BindParameter
 
 from portal.accounts.models import Organization
 from portal.billing import lines as billing
@@ -78,15 +79,16 @@ class CatalogPage:
     total: int  # products matching the filters, over all pages
 
 
+_ACTIVE_FAMILIES = (select(ProductFamily).where(ProductFamily.active.is_(True))
+                    .order_by(ProductFamily.position, ProductFamily.name))
+
+
 def active_families() -> list[ProductFamily]:
     """The "família de produtos" filter: active families in display order."""
-    return list(db.session.scalars(
-        select(ProductFamily).where(ProductFamily.active.is_(True)).order_by(ProductFamily.position,
-                                                                            ProductFamily.name)
-    ))
+    return list(db.session.execute(_ACTIVE_FAMILIES).scalars())
 
 
-def _sellable_statement(today: date):
+def _sellable_statement(today: date | BindParameter):
     """Active products of active families with a price in force on `today` (others are not sold)."""
     priced = exists().where(ProductPrice.product_id == Product.id, ProductPrice.effective_from <= today)
     return (
@@ -94,6 +96,23 @@ def _sellable_statement(today: date):
         .where(Product.active.is_(True), ProductFamily.active.is_(True), priced)
         .options(contains_eager(Product.family), selectinload(Product.prices))
     )
+
+
+def _catalog_order(statement):
+    return statement.order_by(ProductFamily.position, ProductFamily.name, Product.name, Product.id)
+
+
+def _browse_statement(today: date, family: ProductFamily | None):
+    statement = _catalog_order(_sellable_statement(today))
+    return statement if family is None else statement.where(Product.family_id == family.id)
+
+
+# "Adicionar novos produtos" without a text to match, all families or one: built once (a statement built per request
+# costs as much again as running it), with the parameters today, family_id, limit and offset.
+_BROWSE_ALL = _catalog_order(_sellable_statement(bindparam("today", type_=Date))).add_columns(
+    func.count().over().label("total")).limit(bindparam("limit", type_=Integer)).offset(
+    bindparam("offset", type_=Integer))
+_BROWSE_FAMILY = _BROWSE_ALL.where(Product.family_id == bindparam("family_id", type_=Integer))
 
 
 def _family_filter(family_id: Any) -> ProductFamily | None:
@@ -114,19 +133,17 @@ def browse(*, family_id: Any = None, query: str = "", page: int = 1, today: date
     of a reseller is hundreds of rows, not millions. NotFound (field "familia") for an unknown family.
     """
     family = _family_filter(family_id)
-    statement = _sellable_statement(today).order_by(ProductFamily.position, ProductFamily.name, Product.name,
-                                                    Product.id)
-    if family is not None:
-        statement = statement.where(Product.family_id == family.id)
     words = fold(query).split()
     page = max(page, 1)
     start = (page - 1) * per_page
     if not words:
         # No text to match: only this page's products are loaded (with their prices), and the total beside them.
-        rows = db.session.execute(statement.add_columns(func.count().over().label("total"))
-                                  .limit(per_page).offset(start)).all()
+        rows = db.session.execute(_BROWSE_ALL if family is None else _BROWSE_FAMILY, {
+            "today": today, "family_id": family.id if family is not None else None, "limit": per_page,
+            "offset": start}).all()
         total = rows[0].total if rows else (
-            db.session.scalar(select(func.count()).select_from(statement.subquery())) if start else 0)
+            db.session.scalar(select(func.count()).select_from(_browse_statement(today, family).subquery()))
+            if start else 0)
         return CatalogPage(items=[CatalogItem(row[0], row[0].price_on(today)) for row in rows], page=page,
                            has_next=total > start + per_page, total=total)
 
@@ -134,7 +151,7 @@ def browse(*, family_id: Any = None, query: str = "", page: int = 1, today: date
         haystack = fold(" ".join((product.name, product.sku, product.description or "")))
         return all(word in haystack for word in words)
 
-    products = [p for p in db.session.scalars(statement).unique() if matches(p)]
+    products = [p for p in db.session.scalars(_browse_statement(today, family)).unique() if matches(p)]
     chosen = products[start:start + per_page]
     return CatalogPage(items=[CatalogItem(p, p.price_on(today)) for p in chosen], page=page,
                        has_next=len(products) > start + per_page, total=len(products))
