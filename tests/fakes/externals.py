@@ -243,6 +243,20 @@ class RedisServer:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def stop_process(process: "subprocess.Popen | None") -> None:
+    """A server process this module's fakes started, stopped: asked to end, killed after 10 s, its pipe closed."""
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    if process.stderr is not None:
+        process.stderr.close()
+
+
 # ---------------------------------------------------------------- SMTP (aiosmtpd)
 
 class SMTPSink:

@@ -89,16 +89,10 @@ class LocalStripe:
         self.request("POST", f"/_config/webhooks/{name}", {"url": url, "secret": secret})
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            if self.process.stderr is not None:
-                self.process.stderr.close()
-            self.process = None
+        from tests.fakes.externals import stop_process  # (here: this file also runs alone, as the server's script)
+
+        stop_process(self.process)
+        self.process = None
 
 
 def signature_header(payload: bytes, secret: str, timestamp: int | None = None) -> str:

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.fakes.externals import free_port
+from tests.fakes.externals import free_port, stop_process
 
 MOTO = Path(sys.executable).with_name("moto_server")
 # moto accepts any credentials; these keep boto3 from looking for real ones.
@@ -45,16 +45,8 @@ class MotoServer:
         raise RuntimeError("moto_server did not answer within 20 s")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            if self.process.stderr is not None:
-                self.process.stderr.close()
-            self.process = None
+        stop_process(self.process)
+        self.process = None
 
 
 def shared_endpoint() -> tuple[str, MotoServer | None]:
