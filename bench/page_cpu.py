@@ -1,7 +1,7 @@
 """CPU per request of the same pages as bench/pages.py, in one process (Flask's test client, no HTTP server):
 the steadiest view of what a page costs, since it leaves out how wrk's connections fall on gunicorn's workers.
 
-    .venv/bin/python bench/page_cpu.py [--orgs 20] [--rounds 6] [--requests 300] [--no-caches] [--only A,B]
+    .venv/bin/python bench/page_cpu.py [--orgs 20] [--rounds 6] [--requests 300] [--no-caches] [--only A,B] [--paired N]
                                        [--sql] [--profile PAGE] [--database-url …]
 
 The dataset is bench/pages.py's (each organization: 50 subscriptions with their orders, 36 invoices), on a
@@ -45,6 +45,9 @@ def main() -> int:
     parser.add_argument("--no-caches", action="store_true",
                         help="FRAGMENT_CACHE_BYTES=0 and READ_MODEL_CACHE_BYTES=0: every page rendered afresh")
     parser.add_argument("--only", help="comma-separated labels of the pages to measure (besides /ping)")
+    parser.add_argument("--paired", type=int, default=0, metavar="N",
+                        help="also the 'paired' ratio: N blocks of 50 requests of /ping then 50 of the page, the "
+                        "median of the blocks' ratios (steadier than fastest rounds when the machine's speed drifts)")
     args = parser.parse_args()
 
     from portal.app import create_app
@@ -88,21 +91,41 @@ def main() -> int:
                 for _ in range(args.requests):
                     browser.get(path)
                 times[label].append((time.process_time() - started) / args.requests * 1000)
+        paired = {label: _paired_ratio(paths["/ping (trivial)"], page, args.paired)
+                  for label, page in paths.items()} if args.paired else {}
         statements = {label: _statements(app, browser, path, show=args.sql and label)
                       for label, (browser, path) in paths.items()}
         baseline = min(times["/ping (trivial)"])
         caches = "caches off (FRAGMENT_CACHE_BYTES=0, READ_MODEL_CACHE_BYTES=0)" if args.no_caches else "caches on"
         print(f"\n{args.orgs} organizations, {args.rounds} rounds of {args.requests} requests, {caches}; "
               f"CPU ms per request")
-        print(f"{'page':24} {'fastest':>8} {'median':>8} {'ratio':>6} {'SQL':>4}")
+        print(f"{'page':24} {'fastest':>8} {'median':>8} {'ratio':>6} {'SQL':>4}"
+              + (f" {'paired':>6}" if paired else ""))
         for label, values in times.items():
             print(f"{label:24} {min(values):8.2f} {sorted(values)[len(values) // 2]:8.2f} "
-                  f"{baseline / min(values):6.2f} {statements[label]:4}")
+                  f"{baseline / min(values):6.2f} {statements[label]:4}"
+                  + (f" {paired[label]:6.2f}" if paired else ""))
         if args.profile:
             _profile(*paths[args.profile], args.requests)
         with app.app_context():
             db.engine.dispose()
     return 0
+
+
+def _paired_ratio(ping: tuple, page: tuple, blocks: int, requests: int = 50) -> float:
+    """/ping's CPU over the page's, measured in alternating blocks so both see the machine at the same moment: a
+    drift in its speed (other work, frequency) changes both sides of each block's ratio alike. Each block runs
+    /ping, the page, the page, /ping (the second of two runs was measured ~7 % cheaper: this order cancels it)."""
+    ratios = []
+    for _ in range(blocks):
+        spent = {"ping": 0.0, "page": 0.0}
+        for side, (browser, path) in (("ping", ping), ("page", page), ("page", page), ("ping", ping)):
+            started = time.process_time()
+            for _ in range(requests):
+                browser.get(path)
+            spent[side] += time.process_time() - started
+        ratios.append(spent["ping"] / spent["page"])
+    return sorted(ratios)[len(ratios) // 2]
 
 
 def _csrf(client, path: str) -> str:
