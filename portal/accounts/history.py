@@ -22,7 +22,8 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import Select, select
+from sqlalchemy import Integer, Select, bindparam, select
+from sqlalchemy.sql.elements import BindParameter
 
 from portal.accounts.models import Membership, User
 from portal.accounts.roles import ROLE_LABELS, Role
@@ -152,7 +153,7 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=clock.BUSINESS_TZ).astimezone(UTC)
 
 
-def _statement(organization_id: int, filters: HistoryFilters) -> Select:
+def _statement(organization_id: int | BindParameter, filters: HistoryFilters) -> Select:
     statement = select(AuditEvent).where(AuditEvent.organization_id == organization_id,
                                          AuditEvent.tag.not_in(_HIDDEN))
     if filters.area:
@@ -162,6 +163,14 @@ def _statement(organization_id: int, filters: HistoryFilters) -> Select:
     if filters.date_to:
         statement = statement.where(AuditEvent.created_at < _midnight(filters.date_to + timedelta(days=1)))
     return statement.order_by(AuditEvent.seq.desc())
+
+
+def _paged(statement: Select) -> Select:
+    return statement.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+
+
+# The page without filters, built once (a statement built per request costs as much again as running it).
+_UNFILTERED_PAGE = _paged(_statement(bindparam("organization_id", type_=Integer), HistoryFilters()))
 
 
 # ---------------------------------------------------------------- what the sentences name
@@ -189,34 +198,44 @@ class Names:
     invoices: dict[int, str] = field(default_factory=dict)  # invoice id → its number
 
 
+# What the sentences name, each read in one statement built once (parameters `ids`, `organization_id`).
+_IDS, _ORGANIZATION = bindparam("ids", expanding=True), bindparam("organization_id", type_=Integer)
+_USERS = select(User).where(User.id.in_(_IDS))
+_MEMBERS = (select(Membership.id, User.name).join(User, User.id == Membership.user_id)
+            .where(Membership.id.in_(_IDS), Membership.organization_id == _ORGANIZATION))
+_PRODUCTS = (select(Subscription.id, Product.name).join(Product, Product.id == Subscription.product_id)
+             .where(Subscription.id.in_(_IDS), Subscription.organization_id == _ORGANIZATION))
+_ORDERS = (select(Order.id, Order.quantity, Order.kind, Product.name)
+           .join(Subscription, Subscription.id == Order.subscription_id)
+           .join(Product, Product.id == Subscription.product_id)
+           .where(Order.id.in_(_IDS), Order.organization_id == _ORGANIZATION))
+_INVOICES = (select(Invoice.id, Invoice.series, Invoice.year, Invoice.number)
+             .where(Invoice.id.in_(_IDS), Invoice.organization_id == _ORGANIZATION))
+
+
 def _names(events: list[AuditEvent], organization_id: int) -> Names:
     names = Names()
+
+    def read(statement: Select, ids: set[int]):
+        return db.session.execute(statement, {"ids": sorted(ids), "organization_id": organization_id})
+
     user_ids = _ints(e.actor_id for e in events)
     if user_ids:
-        names.users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids)))}
+        names.users = {u.id: u for u in read(_USERS, user_ids).scalars()}
     member_ids = _ints(_id_of(e.subject, "membership") for e in events)
     if member_ids:
-        names.members = dict(db.session.execute(
-            select(Membership.id, User.name).join(User, User.id == Membership.user_id)
-            .where(Membership.id.in_(member_ids), Membership.organization_id == organization_id)).all())
+        names.members = dict(read(_MEMBERS, member_ids).all())
     subscription_ids = _ints([_id_of(e.subject, "subscription") for e in events]
                              + [(e.after or {}).get("subscription_id") for e in events if isinstance(e.after, dict)])
     if subscription_ids:
-        names.products = dict(db.session.execute(
-            select(Subscription.id, Product.name).join(Product, Product.id == Subscription.product_id)
-            .where(Subscription.id.in_(subscription_ids), Subscription.organization_id == organization_id)).all())
+        names.products = dict(read(_PRODUCTS, subscription_ids).all())
     order_ids = _ints(_id_of(e.subject, "order") for e in events)
     if order_ids:
-        names.orders = {row.id: (row.name, row.quantity, row.kind) for row in db.session.execute(
-            select(Order.id, Order.quantity, Order.kind, Product.name)
-            .join(Subscription, Subscription.id == Order.subscription_id)
-            .join(Product, Product.id == Subscription.product_id)
-            .where(Order.id.in_(order_ids), Order.organization_id == organization_id))}
+        names.orders = {row.id: (row.name, row.quantity, row.kind) for row in read(_ORDERS, order_ids)}
     invoice_ids = _ints(_id_of(e.subject, "invoice") for e in events)
     if invoice_ids:
-        names.invoices = {row.id: display_number(row.series, row.year, row.number) for row in db.session.execute(
-            select(Invoice.id, Invoice.series, Invoice.year, Invoice.number)
-            .where(Invoice.id.in_(invoice_ids), Invoice.organization_id == organization_id))}
+        names.invoices = {row.id: display_number(row.series, row.year, row.number)
+                          for row in read(_INVOICES, invoice_ids)}
     return names
 
 
@@ -1008,8 +1027,10 @@ def describe(events: list[AuditEvent], organization_id: int) -> list[HistoryLine
 def history_page(organization_id: int, filters: HistoryFilters, page: int) -> tuple[list[HistoryLine], bool]:
     """One page of the organization's history, newest first, and whether an older page follows."""
     page = min(max(page, 1), MAX_PAGE)
-    events = list(db.session.scalars(_statement(organization_id, filters).limit(PER_PAGE + 1)
-                                     .offset((page - 1) * PER_PAGE)))
+    filtered = filters.area or filters.date_from or filters.date_to
+    statement = _paged(_statement(organization_id, filters)) if filtered else _UNFILTERED_PAGE
+    events = list(db.session.execute(statement, {"organization_id": organization_id, "limit": PER_PAGE + 1,
+                                                 "offset": (page - 1) * PER_PAGE}).scalars())
     return describe(events[:PER_PAGE], organization_id), len(events) > PER_PAGE
 
 

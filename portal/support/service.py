@@ -357,11 +357,16 @@ def customer_tickets(*, membership: Membership, statuses: Sequence[str] | None, 
                      per_page: int) -> list[Ticket]:
     """The organization's tickets, most recently updated first: up to `per_page + 1` (one more: a next page)."""
     _require_customer(membership)
-    statement = select(Ticket).where(Ticket.organization_id == membership.organization_id)
-    if statuses:
-        statement = statement.where(Ticket.status.in_(statuses))
-    statement = statement.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-    return list(db.session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)))
+    parameters = {"organization_id": membership.organization_id, "statuses": list(statuses or ()),
+                  "limit": per_page + 1, "offset": (page - 1) * per_page}
+    return list(db.session.execute(_TICKETS_OF_STATUSES if statuses else _TICKETS, parameters).scalars())
+
+
+# "Chamados", built once (a statement built per request costs as much again as running it).
+_TICKETS = (select(Ticket).where(Ticket.organization_id == bindparam("organization_id", type_=Integer))
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+_TICKETS_OF_STATUSES = _TICKETS.where(Ticket.status.in_(bindparam("statuses", expanding=True)))
 
 
 def customer_ticket(ticket_id: int, *, membership: Membership) -> Ticket:
