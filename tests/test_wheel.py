@@ -72,6 +72,22 @@ def installed(wheel, tmp_path_factory) -> Path:
     return venv / "bin"
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler for `signum` (Linux: the SigCgt mask of /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(caught & (1 << (signum - 1)))
+
+
+def _wait_until(condition, *, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def _environment() -> dict:
     """The test session's environment without its portal settings: the defaults of an installed portal."""
     env = {key: value for key, value in os.environ.items()
@@ -111,7 +127,7 @@ def test_the_installed_portal_migrates_serves_and_runs_its_jobs_outside_the_chec
     web = subprocess.Popen([str(installed / "portal"), "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
                            cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
-    # `-n` (passed through to the consumer): no periodic job is started, so Ctrl-C finds nothing running to wait for.
+    # `-n` (passed through to the consumer): no periodic job is started.
     worker = subprocess.Popen([str(installed / "portal"), "worker", "--workers", "1", "-n"], cwd=work, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -128,11 +144,16 @@ def test_the_installed_portal_migrates_serves_and_runs_its_jobs_outside_the_chec
                   for language in ("pt-BR", "en")}
         assert titles["pt-BR"] != titles["en"], titles
     finally:
-        for process in (web, worker):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGINT)
+        # The worker is stopped as a service manager stops it (SIGTERM: Huey's immediate stop), once its handler is
+        # in place: a graceful Ctrl-C waits for any job running (CI once waited more than 60 s for it),
+        # and a signal before the consumer's handlers would only kill it.
+        _wait_until(lambda: worker.poll() is not None or _catches(worker.pid, signal.SIGTERM), seconds=120)
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
         web.wait(timeout=60)
         output, _ = worker.communicate(timeout=60)
     assert "Huey consumer started" in output and "send_email" in output, output  # the portal's jobs registered
     assert "Periodic tasks are disabled" in output, output  # the consumer's own options reach it
-    assert worker.returncode == 0, output
+    assert "Received SIGTERM" in output and worker.returncode == 0, output
