@@ -17,7 +17,7 @@ from typing import Protocol
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import Date, bindparam, exists, func, or_, select
+from sqlalchemy import Date, Integer, bindparam, exists, func, or_, select
 
 from portal.billing.models import CreditEntry, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
 from portal.billing.prorata import prorated_amount
@@ -424,14 +424,17 @@ _LINE_COLUMNS = (InvoiceLine.kind, InvoiceLine.description, InvoiceLine.quantity
                  InvoiceLine.purchase_order, InvoiceLine.cost_centre)
 
 
+_LINE_VIEW_ROWS = (  # built once: the invoice page reads it on every request
+    select(*_LINE_COLUMNS, QuantityChange.period_start.label("change_start"),
+           QuantityChange.period_end.label("change_end"))
+    .outerjoin(QuantityChange, QuantityChange.id == InvoiceLine.change_id)
+    .where(InvoiceLine.invoice_id == bindparam("invoice_id", type_=Integer)).order_by(InvoiceLine.position))
+
+
 def invoice_line_views(invoice_id: int) -> list[LineView]:
     """`line_views` of an invoice's lines, read with their changes' periods in one statement and without making an
     ORM object per line (the invoice page: a month's invoice holds dozens of lines)."""
-    rows = db.session.execute(
-        select(*_LINE_COLUMNS, QuantityChange.period_start.label("change_start"),
-               QuantityChange.period_end.label("change_end"))
-        .outerjoin(QuantityChange, QuantityChange.id == InvoiceLine.change_id)
-        .where(InvoiceLine.invoice_id == invoice_id).order_by(InvoiceLine.position))
+    rows = db.session.connection().execute(_LINE_VIEW_ROWS, {"invoice_id": invoice_id})
     return [_line_view(row, row.change_start, row.change_end) for row in rows]
 
 

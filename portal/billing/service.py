@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from sqlalchemy import Date, Integer, String, bindparam, exists, func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Organization, User
 from portal.billing import delivery, payments
@@ -255,16 +255,6 @@ def invoice_with_organization(invoice_id: int) -> Invoice | None:
     return db.session.scalar(select(Invoice).where(Invoice.id == invoice_id).options(joinedload(Invoice.organization)))
 
 
-def invoice_with_story(invoice_id: int) -> Invoice | None:
-    """An invoice with what its staff page shows loaded: organization, boletos, payments, reversals, nota (its
-    lines are read as rows: `invoice_line_rows`)."""
-    return db.session.scalar(
-        select(Invoice).where(Invoice.id == invoice_id)
-        .options(joinedload(Invoice.organization), selectinload(Invoice.boletos),
-                 selectinload(Invoice.payments), selectinload(Invoice.reversals),
-                 joinedload(Invoice.fiscal_document)))
-
-
 # What an invoice's page shows of its relations, joined in the invoice's own statement: its boletos, payments and
 # reversals are a handful each (one row per combination: an invoice with 2 boletos and 1 payment is 2 rows), where
 # a statement per collection cost each page three more round trips through the ORM; the nota fiscal without its
@@ -272,6 +262,13 @@ def invoice_with_story(invoice_id: int) -> Invoice | None:
 INVOICE_STORY = (joinedload(Invoice.boletos), joinedload(Invoice.payments), joinedload(Invoice.reversals),
                  joinedload(Invoice.fiscal_document).defer(FiscalDocument.xml)
                  .defer(FiscalDocument.cancellation_xml))
+
+def invoice_with_story(invoice_id: int) -> Invoice | None:
+    """An invoice with what its staff page shows loaded: organization and `INVOICE_STORY` (its lines are read as
+    rows: `invoice_line_rows`)."""
+    return db.session.execute(select(Invoice).where(Invoice.id == invoice_id).options(
+        joinedload(Invoice.organization), *INVOICE_STORY)).unique().scalar_one_or_none()
+
 
 _INVOICE_PAGE = (
     select(Invoice, delivery.undelivered())

@@ -67,9 +67,10 @@ def _status() -> int:
     return 200 if request.method == "GET" else 422
 
 
-def _invoice_or_404(invoice_id: int) -> Invoice:
-    """An invoice of the current organization (another organization's is a 404, like a missing one)."""
-    return tenant_get(Invoice, invoice_id)
+def _invoice_or_404(invoice_id: int, options: tuple = ()) -> Invoice:
+    """An invoice of the current organization (another organization's is a 404, like a missing one), with the
+    relations `options` load."""
+    return tenant_get(Invoice, invoice_id, options=options)
 
 
 # ---------------------------------------------------------------- what the pages show
@@ -141,7 +142,7 @@ def _invoice_table_words() -> dict[str, Any]:
 @bp.get("/faturas/<int:invoice_id>")
 @requires(Permission.BILLING_READ)
 def invoice(invoice_id: int):
-    found = tenant_get(Invoice, invoice_id, options=billing.INVOICE_STORY)
+    found = _invoice_or_404(invoice_id, billing.INVOICE_STORY)
     today = clock.today()
     current = found.current_boleto
     payable = found.status == InvoiceStatus.OPEN and current is not None
