@@ -63,10 +63,11 @@ from portal.licence_usage.views import bp as licence_usage_bp
 from portal.observability import web as observability
 from portal.offers.views import bp as offers_bp
 from portal.onboarding.webhooks import bp as onboarding_webhooks_bp
-from portal.shared import clock, data_versions, template_gettext
+from portal.shared import clock, data_versions, documents, template_gettext
 from portal.shared import cnpj as cnpj_module
 from portal.shared.audit import AUDIT_TAG_LABELS
 from portal.shared.audit_subjects import actor_label, subject_label
+from portal.shared.document_store import DocumentStoreError
 from portal.shared.formatting import current_locale_name, format_date, format_datetime, format_money, format_period
 from portal.shared.fragments import FragmentCache
 from portal.shared.permissions import customer_can, public, staff_can
@@ -341,6 +342,14 @@ def _register_error_handlers(app: Flask) -> None:
             "errors/generic.html", code=429,
             message=_("Muitas tentativas em pouco tempo. Aguarde um minuto e tente de novo."),
         ), 429
+
+    @app.errorhandler(DocumentStoreError)
+    def document_store_down(_error):
+        # A document a request had to keep could not be stored (the forms people send say so on their field:
+        # documents.store_sent); anything else, e.g. a provider's webhook, is a 503 to send again later.
+        db.session.rollback()
+        return documents.unavailable_response(
+            _("Não foi possível guardar os documentos agora: nada foi salvo. Tente de novo em alguns minutos."))
 
     @app.errorhandler(500)
     def server_error(_error):

@@ -178,6 +178,24 @@ def app_ctx(app):
 
 
 @pytest.fixture
+def store_down(app_ctx, monkeypatch, tmp_path):
+    """The document store is down for this test: a folder that cannot be made (its parent is a file). The fixture's
+    value, `store_down()`, brings it back up (a folder that can be made)."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setitem(app_ctx.config, "DOCUMENT_STORE", "filesystem")
+    monkeypatch.setitem(app_ctx.config, "DOCUMENT_STORE_DIR", str(blocker / "documents"))
+    app_ctx.extensions["document_backends"] = {}
+
+    def back_up() -> None:
+        monkeypatch.setitem(app_ctx.config, "DOCUMENT_STORE_DIR", str(tmp_path / "documents"))
+        app_ctx.extensions["document_backends"] = {}
+
+    yield back_up
+    app_ctx.extensions["document_backends"] = {}
+
+
+@pytest.fixture
 def outbox(app_ctx):
     """E-mails sent (through the real job, inline) during the test."""
     return app_ctx.extensions["mailer"].outbox

@@ -205,8 +205,7 @@ def publish_version(*, kind: str, title: str, body: str, effective_from: date | 
         raise ServiceError(taken, field="effective_from")
     sha256 = None
     if pdf is not None:
-
-        sha256 = documents.store(pdf, PDF)
+        sha256 = documents.store_sent(pdf, PDF, field="pdf")
     version = AgreementVersion(kind=kind, title=title, body=body, pdf_sha256=sha256, link=link,
                                effective_from=effective_from, provider_template_id=template_id,
                                published_by_id=actor.user_id, published_at=clock.now())

@@ -722,7 +722,7 @@ def upload_fiscal_document(invoice: Invoice, *, xml_bytes: bytes, pdf_bytes: byt
     if invoice.status == InvoiceStatus.CANCELLED:
         db.session.rollback()
         raise ServiceError(_("Esta fatura foi cancelada: não recebe nota fiscal."))
-    pdf_sha256 = documents.store(pdf_bytes, PDF, fiscal=True)
+    pdf_sha256 = documents.store_sent(pdf_bytes, PDF, field=PDF_FIELD, fiscal=True)
     document = _document_of(invoice.id)
     before = _facts(document) if document is not None else None
     if (document is not None and not document.simulated and document.number == parsed.number

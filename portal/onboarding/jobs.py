@@ -9,6 +9,7 @@ from portal.integrations.esign import SignatureError
 from portal.jobs import periodic_task, task
 from portal.onboarding import service
 from portal.shared.audit import Actor
+from portal.shared.documents import DocumentStoreError
 
 HANDOVER_RETRIES = 5  # after the first try: 1, 2, 4, 8, 16 minutes apart
 
@@ -46,7 +47,7 @@ def poll_signatures() -> int:
     for document_id in document_ids:
         try:
             outcome = service.complete_signature(document_id, esign=esign, actor=Actor.system("onboarding:esign"))
-        except SignatureError as error:
+        except (SignatureError, DocumentStoreError) as error:  # the next run asks again
             current_app.logger.warning("e-signature status of %s failed: %s", document_id, error)
             continue
         signed += outcome == "signed"

@@ -43,7 +43,7 @@ from portal.onboarding.models import (
 )
 from portal.shared import clock, cnpj, periods
 from portal.shared.audit import Actor, AuditTag, record
-from portal.shared.documents import DOCUMENT_LOCALE, PDF, render_pdf, store
+from portal.shared.documents import DOCUMENT_LOCALE, PDF, DocumentStoreError, render_pdf, store, store_sent
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import format_date, format_money
 from portal.subscriptions import service as subscriptions
@@ -700,7 +700,7 @@ def render_contract_html(opportunity: Opportunity, *, settings: OnboardingSettin
 
 def _ensure_proposal(opportunity: Opportunity, *, settings: OnboardingSettings, actor: Actor) -> str:
     if opportunity.proposal_pdf_sha256 is None:
-        opportunity.proposal_pdf_sha256 = store(render_proposal_pdf(opportunity, settings=settings), PDF)
+        opportunity.proposal_pdf_sha256 = store_sent(render_proposal_pdf(opportunity, settings=settings), PDF)
         _note(opportunity, _("Proposta em PDF gerada."), actor=actor,
               detail={"proposal_pdf_sha256": opportunity.proposal_pdf_sha256})
     return opportunity.proposal_pdf_sha256
@@ -745,6 +745,7 @@ def send_contract(opportunity: Opportunity, *, actor: Actor, esign: SignaturePro
         message=_("Contrato de prestação de serviços de %(reseller)s, com a proposta comercial aprovada em anexo.",
                   reseller=settings.reseller_legal_name),
     )
+    contract_sha256 = store_sent(contract, PDF)  # kept before anyone is asked to sign it (the store down: nothing sent)
     try:
         document_id = esign.create_document(request)
     except SignatureError as error:
@@ -754,7 +755,7 @@ def send_contract(opportunity: Opportunity, *, actor: Actor, esign: SignaturePro
                                  "minutos. (%(error)s)", error=str(error))) from error
         raise ServiceError(_("O serviço de assinatura eletrônica recusou o contrato: %(error)s",
                              error=str(error))) from error
-    opportunity.contract_pdf_sha256 = store(contract, PDF)
+    opportunity.contract_pdf_sha256 = contract_sha256
     opportunity.signature_provider = esign.name
     opportunity.signature_document_id = document_id
     record(AuditTag.CONTRACT_SENT_FOR_SIGNATURE, actor=actor, subject=_subject(opportunity),
@@ -798,7 +799,11 @@ def complete_signature(document_id: str, *, esign: SignatureProvider, actor: Act
     if not status.complete:
         db.session.rollback()
         return "pending"
-    opportunity.signed_pdf_sha256 = store(signed, PDF)
+    try:
+        opportunity.signed_pdf_sha256 = store(signed, PDF)
+    except DocumentStoreError:  # the webhook is answered 503 (the provider sends it again), the poll asks again
+        db.session.rollback()
+        raise
     opportunity.signed_at = clock.now()
     record(AuditTag.CONTRACT_SIGNED, actor=actor, subject=_subject(opportunity),
            after={"provider": opportunity.signature_provider, "document_id": document_id,

@@ -33,7 +33,7 @@ from portal.shared.document_store import (  # noqa: F401 - StoredDocument is imp
     StoredDocument,
     VerifyingReader,
 )
-from portal.shared.errors import NotFound
+from portal.shared.errors import NotFound, ServiceError
 from portal.shared.pdf import DocumentFetchRefused  # noqa: F401 - raised by render_pdf; callers import it here
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,18 @@ def store(content: bytes, content_type: str, *, fiscal: bool = False) -> str:
     return digest
 
 
+def store_sent(content: bytes, content_type: str, *, field: str | None = None, fiscal: bool = False) -> str:
+    """`store` for a file a person is sending or a document they asked for now: a document store that is down is a
+    ServiceError for the form (on `field`), the caller's transaction rolled back, so nothing of the action is kept
+    and the person can simply try again (jobs call `store`, whose DocumentStoreError makes them retry)."""
+    try:
+        return store(content, content_type, fiscal=fiscal)
+    except DocumentStoreError:
+        db.session.rollback()
+        raise ServiceError(_("Não foi possível guardar os arquivos agora. Tente de novo em alguns minutos."),
+                           field=field) from None
+
+
 def _index(sha256: str) -> StoredDocument:
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
         raise NotFound(_("Documento não encontrado."))
@@ -131,10 +143,11 @@ def load(sha256: str) -> tuple[bytes, str]:
 
 # ---------------------------------------------------------------- downloads
 
-def unavailable_response() -> Response:
+def unavailable_response(message: str | None = None) -> Response:
     """What a reader sees when a stored document cannot be given (missing, corrupt, backend down): a 503 page (or
-    problem, under /api) that says so; the details are in the log."""
-    message = _("Documento indisponível no momento. Tente de novo mais tarde; se continuar, fale com o suporte.")
+    problem, under /api) that says so, or `message`; the details are in the log."""
+    message = message or _("Documento indisponível no momento. Tente de novo mais tarde; se continuar, fale com o "
+                           "suporte.")
     if api_problems.is_api_request():
         response = api_problems.response("unavailable", message)
     else:

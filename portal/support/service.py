@@ -273,12 +273,8 @@ def _add_message(ticket: Ticket, *, kind: MessageKind, author: User | None, body
     db.session.add(message)
     db.session.flush()
     for file in files:
-        try:
-            digest = documents.store(file.content, file.content_type)
-        except documents.DocumentStoreError:  # the document store is down: nothing of this message is kept
-            db.session.rollback()
-            raise ServiceError(_("Não foi possível guardar os arquivos agora. Tente de novo em alguns minutos."),
-                               field="attachments") from None
+        # The document store down: a message on the form, nothing of this message kept.
+        digest = documents.store_sent(file.content, file.content_type, field="attachments")
         db.session.add(TicketAttachment(ticket_id=ticket.id, message_id=message.id, filename=file.filename,
                                         content_type=file.content_type, size=len(file.content), sha256=digest,
                                         created_at=now))

@@ -492,6 +492,14 @@ def test_publishing_refuses_what_is_wrong(app_ctx, world, changes, field, messag
     assert db.session.scalar(select(func.count(AgreementVersion.id))) == 0
 
 
+def test_publishing_while_the_document_store_is_down_keeps_nothing(app_ctx, world, store_down):
+    with pytest.raises(ServiceError) as refused:
+        publish(world, pdf=PDF_BYTES)
+    assert refused.value.field == "pdf" and "Não foi possível guardar os arquivos agora" in refused.value.message
+    assert db.session.scalar(select(func.count(AgreementVersion.id))) == 0
+    assert events(AuditTag.AGREEMENT_PUBLISHED) == []
+
+
 def test_a_second_version_on_the_same_day_is_refused(app_ctx, world):
     publish(world)
     with pytest.raises(ServiceError, match="Já existe uma versão deste contrato") as refused:

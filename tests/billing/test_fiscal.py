@@ -489,6 +489,18 @@ def test_finance_uploads_the_real_note(client, world, simulated, invoice, queued
     assert event.actor_id == world.staff_financeiro.id and queued == [invoice.id]
 
 
+def test_an_upload_while_the_document_store_is_down_is_a_message_and_changes_nothing(
+        client, world, simulated, invoice, queued, store_down):
+    response = post(staff(client, world, "financeiro"), invoice, files(abrasf(taker=world.demo.cnpj), TINY_PDF))
+    assert response.status_code == 422
+    error = response.get_data(as_text=True).split('id="pdf_file-error"', 1)[1].split("</div>", 1)[0]
+    assert "Não foi possível guardar os arquivos agora. Tente de novo em alguns minutos." in html.unescape(error)
+    db.session.expire_all()
+    [row] = db.session.scalars(select(FiscalDocument)).all()
+    assert row.id == simulated.id and row.simulated is True  # the simulated note still on file
+    assert not events(AuditTag.FISCAL_DOCUMENT_UPLOADED) and queued == []
+
+
 @pytest.mark.parametrize(("data", "field", "message"), [
     ({}, "xml_file", "Escolha o arquivo XML da nota fiscal."),
     ({"pdf": b"<html/>"}, "pdf_file", "Este arquivo não é um PDF."),

@@ -374,6 +374,17 @@ def test_the_provider_refusing_the_contract_changes_nothing(app_ctx, settings, c
     assert opportunity.stage == S.NEGOTIATION and opportunity.contract_pdf_sha256 is None
 
 
+def test_the_contract_is_kept_before_anyone_is_asked_to_sign_it(app_ctx, settings, comercial, esign, request):
+    opportunity = factories.opportunity(S.NEGOTIATION)
+    request.getfixturevalue("store_down")  # from now on
+    with pytest.raises(ServiceError, match="Não foi possível guardar os arquivos agora"):
+        onboarding.send_contract(opportunity, actor=comercial, esign=esign, settings=settings)
+    assert esign._documents == {}  # nothing went to the e-signature provider
+    opportunity = db.session.get(Opportunity, opportunity.id)
+    assert opportunity.stage == S.NEGOTIATION and opportunity.contract_pdf_sha256 is None
+    assert _audit(AuditTag.CONTRACT_SENT_FOR_SIGNATURE, opportunity) == []
+
+
 def _sent(settings, comercial, esign, **data) -> Opportunity:
     opportunity = factories.opportunity(S.NEGOTIATION, **data)
     onboarding.send_contract(opportunity, actor=comercial, esign=esign, settings=settings)
@@ -412,6 +423,21 @@ def test_the_polling_job_completes_a_signature_whose_webhook_was_lost(app_ctx, s
     db.session.expire_all()
     assert db.session.get(Opportunity, opportunity.id).stage == S.CONTRACT_SIGNED
     assert db.session.get(Opportunity, waiting.id).stage == S.CONTRACT_SENT
+
+
+def test_a_signed_contract_waits_while_the_document_store_is_down(app_ctx, settings, comercial, esign, request):
+    opportunity = _sent(settings, comercial, esign)
+    esign.sign(opportunity.signature_document_id)  # its webhook call is dropped; the poll finds it
+    back_up = request.getfixturevalue("store_down")  # from now on
+    assert jobs.poll_signatures.call_local() == 0  # the store is down: nothing moves, the next run asks again
+    db.session.expire_all()
+    assert db.session.get(Opportunity, opportunity.id).stage == S.CONTRACT_SENT
+    back_up()
+    assert jobs.poll_signatures.call_local() == 1
+    db.session.expire_all()
+    opportunity = db.session.get(Opportunity, opportunity.id)
+    assert opportunity.stage == S.CONTRACT_SIGNED and load(opportunity.signed_pdf_sha256)[0] == \
+        esign.download_signed(opportunity.signature_document_id)
 
 
 # ---------------------------------------------------------------- approval, handover, implantação

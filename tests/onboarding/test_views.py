@@ -205,6 +205,22 @@ def test_a_partial_signature_does_not_move_the_opportunity(client, world, esign)
     assert stage_of(opportunity.id) == Stage.CONTRACT_SIGNED
 
 
+def test_a_finished_signature_while_the_document_store_is_down_is_answered_503_and_taken_when_sent_again(
+        client, world, esign, request):
+    opportunity = factories.opportunity(Stage.NEGOTIATION)
+    as_staff(client, world, "comercial").post(f"{BASE}/{opportunity.id}/enviar-contrato")
+    body, headers = esign.sign(db.session.get(Opportunity, opportunity.id).signature_document_id)
+    back_up = request.getfixturevalue("store_down")
+    provider = client.application.test_client()
+    response = provider.post("/webhooks/autentique", data=body, headers=headers)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "300"  # the provider sends it again
+    assert stage_of(opportunity.id) == Stage.CONTRACT_SENT
+    back_up()
+    response = provider.post("/webhooks/autentique", data=body, headers=headers)
+    assert response.status_code == 200 and response.json["outcome"] == "signed"
+    assert stage_of(opportunity.id) == Stage.CONTRACT_SIGNED
+
+
 def test_the_simulator_button_signs_for_everybody(client, world, esign):
     opportunity = factories.opportunity(Stage.NEGOTIATION)
     comercial = as_staff(client, world, "comercial")

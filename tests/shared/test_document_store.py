@@ -204,11 +204,7 @@ def test_a_download_named_by_its_etag_is_not_sent_again(app_ctx, world, login_as
 
 
 
-def test_a_ticket_file_while_the_store_is_down_is_a_message_on_the_form(app_ctx, world, login_as, use_store,
-                                                                         tmp_path):
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("")
-    use_store("filesystem", DOCUMENT_STORE_DIR=str(blocker / "documents"))  # mkdir fails: the store is down
+def test_a_ticket_file_while_the_store_is_down_is_a_message_on_the_form(app_ctx, world, login_as, store_down):
     response = open_ticket(login_as("suporte"), files=[("erro.pdf", factories.PDF)])
     assert response.status_code == 422
     assert "Não foi possível guardar os arquivos agora. Tente de novo em alguns minutos." in field_errors(response)
