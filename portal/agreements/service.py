@@ -124,14 +124,13 @@ def get_version(version_id: int, *, effective_on: date | None = None) -> Agreeme
     return version
 
 
-def version_pdf(version: AgreementVersion) -> tuple[bytes, str]:
-    """The version's PDF and a file name for the download; NotFound when it has none."""
-
+def version_pdf(version: AgreementVersion) -> tuple[str, str]:
+    """The version's stored PDF (its hash, for `documents.send`) and a file name for the download; NotFound when it
+    has none."""
     if not version.pdf_sha256:
         raise NotFound(_("Esta versão do contrato não tem PDF."))
-    content, _content_type = documents.load(version.pdf_sha256)
     stem = "contrato-microsoft" if version.kind == AgreementKind.MICROSOFT else "termos-de-servico"
-    return content, f"{stem}-{version.effective_from.isoformat()}.pdf"
+    return version.pdf_sha256, f"{stem}-{version.effective_from.isoformat()}.pdf"
 
 
 def _clean_link(link: str | None) -> str | None:

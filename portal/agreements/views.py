@@ -1,6 +1,6 @@
 """The customer's "Contrato": a Master reads the current agreements and accepts them."""
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -8,7 +8,7 @@ from portal.accounts.context import current_actor
 from portal.accounts.roles import Permission
 from portal.agreements import service
 from portal.agreements.forms import AcceptForm
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.permissions import requires
 
@@ -58,10 +58,8 @@ def accept():
 @requires(Permission.AGREEMENT_ACCEPT)
 def pdf(version_id: int):
     try:
-        version = service.get_version(version_id, effective_on=clock.today())
-        content, filename = service.version_pdf(version)
+        sha256, filename = service.version_pdf(service.get_version(version_id, effective_on=clock.today()))
     except NotFound:
         abort(404)
-    response = Response(content, mimetype=service.PDF)
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    return response
+    # Streamed from the document store; a 503 page when the store cannot give it.
+    return documents.send(sha256, filename, inline=True, content_type=service.PDF)

@@ -4,7 +4,7 @@ Who: every staff role reads (organizations:read); comercial attests and resends 
 (agreements:attest); admin publishes versions (agreements:publish).
 """
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -17,7 +17,7 @@ from portal.agreements import service
 from portal.agreements.forms import AttestForm, PublishForm
 from portal.agreements.models import AGREEMENT_KIND_LABELS, AgreementKind
 from portal.backoffice import bp
-from portal.shared import clock
+from portal.shared import clock, documents
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.forms import show_error
@@ -115,12 +115,11 @@ def agreement_publish():
 @staff_requires(StaffPermission.ORGANIZATIONS_READ)
 def agreement_pdf(version_id: int):
     try:
-        content, filename = service.version_pdf(service.get_version(version_id))
+        sha256, filename = service.version_pdf(service.get_version(version_id))
     except NotFound:
         abort(404)
-    response = Response(content, mimetype=service.PDF)
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    return response
+    # Streamed from the document store; a 503 page when the store cannot give it.
+    return documents.send(sha256, filename, inline=True, content_type=service.PDF)
 
 
 # ---------------------------------------------------------------- one customer

@@ -4,12 +4,13 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.agreements.models import AgreementAcceptance, AgreementKind
 from portal.extensions import db
 from portal.integrations.partner_center import PartnerCenterSimulator
 from portal.shared import clock
+from portal.shared.documents import StoredDocument
 from tests import factories
 from tests.agreements.routes import PDF_BYTES, make_acceptance, make_version
 from tests.html import field_errors, nav, unescaped
@@ -138,6 +139,19 @@ def test_the_pdf_is_served_to_the_master(login_as, world):
     assert client.get(f"/contrato/{without.id}/pdf").status_code == 404
     assert client.get(f"/contrato/{future.id}/pdf").status_code == 404  # not in force yet: not shown
     assert client.get("/contrato/999999/pdf").status_code == 404
+
+
+def test_the_pdf_is_streamed_from_the_store_and_a_damaged_one_is_a_503_page(login_as, world):
+    version = make_version(pdf=PDF_BYTES)
+    client = login_as("master")
+    response = client.get(f"/contrato/{version.id}/pdf")
+    assert response.is_streamed and response.headers["Content-Length"] == str(len(PDF_BYTES))
+    assert response.headers["Content-Disposition"].startswith("inline;") and response.data == PDF_BYTES
+    db.session.execute(update(StoredDocument).where(StoredDocument.sha256 == version.pdf_sha256)
+                       .values(content=PDF_BYTES + b"changed"))
+    db.session.commit()
+    response = client.get(f"/contrato/{version.id}/pdf")
+    assert response.status_code == 503 and "Documento indisponível" in response.get_data(as_text=True)
 
 
 def test_without_a_published_agreement_there_is_nothing_to_accept(login_as, world):
