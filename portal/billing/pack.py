@@ -45,7 +45,6 @@ from portal.shared.links import absolute_url
 ZIP = "application/zip"
 XML = "application/xml"
 MONTH_FIELD = "mes"
-CHUNK = 1 << 20  # bytes handed to the response at a time while a document is compressed
 ATTACHMENT_LIMIT = 10 * 1024 * 1024  # a pack up to 10 MB travels attached; a bigger one as a signed link
 LINK_SALT = "accountant-pack"
 LINK_MAX_AGE = 30 * 24 * 3600  # seconds a link e-mailed to the accountant stays valid
@@ -134,11 +133,11 @@ class SummaryRow:
 
 @dataclass(frozen=True)
 class Entry:
-    """A file of the ZIP: its name and how to read its bytes (when the ZIP is written, one at a time)."""
+    """A file of the ZIP: its name and how to read its bytes (when the ZIP is written, one at a time, in pieces)."""
 
     name: str
     size: int  # bytes (for the attachment-or-link decision; the stored size)
-    read: Callable[[], bytes] = field(repr=False, compare=False)
+    chunks: Callable[[], Iterator[bytes]] = field(repr=False, compare=False)
 
 
 @dataclass
@@ -173,14 +172,20 @@ class Pack:
                 "iss_cents": sum(r.iss_cents or 0 for r in self.rows)}
 
 
-def _stored(sha256: str) -> Callable[[], bytes]:
-    return lambda: documents.load(sha256)[0]
+def _stored(sha256: str) -> Callable[[], Iterator[bytes]]:
+    """A stored document in the store's read-sized pieces, checked against its hash as it is read (DocumentCorrupt
+    at the end if not: the ZIP breaks off rather than carry a wrong file)."""
+    def chunks() -> Iterator[bytes]:
+        with documents.open_stored(sha256) as reader:
+            while piece := reader.read(documents.CHUNK):
+                yield piece
+    return chunks
 
 
-def _nfse_xml(document_id: int) -> Callable[[], bytes]:
-    """The NFS-e XML byte for byte as issued: the stored text back in the encoding it declares."""
-    return lambda: fiscal.xml_bytes(db.session.scalar(select(FiscalDocument.xml).where(
-        FiscalDocument.id == document_id)))
+def _nfse_xml(document_id: int) -> Callable[[], Iterator[bytes]]:
+    """The NFS-e XML byte for byte as issued: the stored text back in the encoding it declares (a few kB)."""
+    return lambda: iter((fiscal.xml_bytes(db.session.scalar(select(FiscalDocument.xml).where(
+        FiscalDocument.id == document_id))),))
 
 
 def _sizes(digests: list[str]) -> dict[str, int]:
@@ -313,23 +318,20 @@ class _Sink:
 
 
 def stream_zip(pack: Pack) -> Iterator[bytes]:
-    """The pack as ZIP bytes, chunk by chunk: each document is read from storage when its turn comes and
-    compressed in CHUNK pieces, so memory holds one document at a time, never the ZIP (zipfile writes data
-    descriptors on a non-seekable file; ZIP64 where a member needs it)."""
+    """The pack as ZIP bytes, chunk by chunk: each document is read from storage when its turn comes, in the
+    store's pieces, compressed and handed on as they come, so memory holds neither a whole document nor the ZIP
+    (zipfile writes data descriptors on a non-seekable file; ZIP64 where a member needs it)."""
     sink = _Sink()
     stamp = clock.to_business(clock.now()).timetuple()[:6]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        members = [*pack.entries, Entry(f"{pack.folder}/{CSV_NAME}", 0, lambda: summary_csv(pack))]
+        members = [*pack.entries, Entry(f"{pack.folder}/{CSV_NAME}", 0, lambda: iter((summary_csv(pack),)))]
         for entry in members:
-            content = entry.read()
             info = zipfile.ZipInfo(entry.name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
-            with archive.open(info, "w", force_zip64=len(content) >= zipfile.ZIP64_LIMIT) as member:
-                view = memoryview(content)
-                for start in range(0, len(content), CHUNK):
-                    member.write(view[start:start + CHUNK])
+            with archive.open(info, "w", force_zip64=entry.size >= zipfile.ZIP64_LIMIT) as member:
+                for piece in entry.chunks():
+                    member.write(piece)
                     yield sink.take()
-            del view, content
             yield sink.take()
     yield sink.take()
 

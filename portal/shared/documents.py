@@ -126,6 +126,12 @@ def _open(row) -> VerifyingReader:
         raise DocumentUnavailable(f"document {row.sha256} unavailable from {row.backend}") from error
 
 
+def open_stored(sha256: str) -> VerifyingReader:
+    """The stored bytes as a stream checked against the hash as it is read (close it, or use it in `with`).
+    NotFound when nothing is stored under that hash; DocumentUnavailable when the backend cannot give them."""
+    return _open(_index(sha256))
+
+
 def load(sha256: str) -> tuple[bytes, str]:
     """The stored bytes (checked against the hash) and their content type, whole in memory: for e-mail
     attachments and packs, not for downloads (`send`). NotFound when nothing is stored under that hash;
