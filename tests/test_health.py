@@ -1,6 +1,7 @@
 """GET /saude (public): the database answers, nothing more; GET /saude/detalhes (staff): orders reach the provider
 within the promised 30 minutes."""
 
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -141,13 +142,14 @@ def test_readiness_is_503_when_the_database_does_not_answer(client, unreachable_
 
 @pytest.fixture
 def job_storage(app_ctx, monkeypatch):
-    """`job_storage(url)`: the app's Huey replaced by one on Redis at `url` for the test."""
-    from huey import RedisHuey
+    """`job_storage(url)`: the app's Huey replaced by one on Redis at `url` for the test (as the app makes it, with
+    its timeouts; `redis_timeout` shortens them)."""
+    from portal.jobs import make_huey
 
     made = []
 
-    def use(url):
-        huey = RedisHuey("portal", url=url)
+    def use(url, **timeouts):
+        huey = make_huey(url, **timeouts)
         made.append(huey)
         monkeypatch.setitem(app_ctx.extensions, "huey", huey)
         return huey
@@ -161,6 +163,15 @@ def test_readiness_is_503_when_redis_does_not_answer(client, job_storage):
     job_storage("redis://127.0.0.1:1/0")  # nothing listens on port 1: connection refused
     body = check(client, 503, "/saude/pronto")
     assert body == {"status": "error", "checks": {"database": "ok", "jobs": "error", "documents": "ok"}}
+
+
+def test_readiness_is_503_when_redis_accepts_but_never_answers(client, job_storage):
+    """A Redis that hangs (the connection opens, no reply comes): the check gives up after the socket timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        job_storage(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", redis_timeout=0.5)
+        response = client.get("/saude/pronto")  # (without a socket timeout, this would never return)
+    assert response.status_code == 503
+    assert response.json == {"status": "error", "checks": {"database": "ok", "jobs": "error", "documents": "ok"}}
 
 
 def test_readiness_is_ok_with_redis_answering(client, job_storage, redis_url):

@@ -31,6 +31,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey import signals as huey_signals
+from redis import ConnectionPool
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -44,9 +45,15 @@ log = logging.getLogger(__name__)
 _PENDING = "portal_jobs_pending"
 
 
-def make_huey(url: str) -> Huey:
+# Seconds a Redis connection may take to open or to answer: a Redis that hangs fails a request that queues a job,
+# and the readiness check, in seconds rather than never. More than Huey's 1 s blocking read of the consumer.
+REDIS_TIMEOUT_SECONDS = 5.0
+
+
+def make_huey(url: str, *, redis_timeout: float = REDIS_TIMEOUT_SECONDS) -> Huey:
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey("portal", url=url)
+        pool = ConnectionPool.from_url(url, socket_connect_timeout=redis_timeout, socket_timeout=redis_timeout)
+        return RedisHuey("portal", connection_pool=pool)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
