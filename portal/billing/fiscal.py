@@ -13,6 +13,7 @@ Paulo's own (`…/NFe` with `ChaveNFe`).
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from portal import jobs
 from portal.billing.exceptions import open_exception
 from portal.billing.models import (
+    MAX_PDF_ATTEMPTS,
     BillingException,
     ExceptionKind,
     FiscalDocument,
@@ -69,6 +71,8 @@ XML_FIELD, PDF_FIELD = "xml_file", "pdf_file"  # the upload form's fields, named
 _AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,2})?$")  # xs:decimal as the layouts write money: "941.71"
 NUMBERED_BACKENDS = frozenset({"nfse_nacional", "nfse_sao_paulo"})  # issuers that send a numbered DPS / RPS
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- issuing (simulator / issuer)
@@ -340,11 +344,17 @@ def _substituted(old: FiscalDocument, new: FiscalDocument, actor: Actor) -> None
 
 def ensure_fiscal_pdf(invoice: Invoice, *, issuer: FiscalIssuer, settings: BillingSettings) -> FiscalDocument | None:
     """A note stored without its DANFSe (the authority's PDF or the local one could not be made then): asked again
-    (the issuer is idempotent for the same series and number and gives the note back with its PDF); commits."""
+    (the issuer is idempotent for the same series and number and gives the note back with its PDF), at most
+    MAX_PDF_ATTEMPTS times, and only of an issuer that gives PDFs; commits."""
     document = _document_of(invoice.id)
     if (document is None or document.pdf_sha256 is not None or document.source != issuer.backend
-            or document.status != FiscalStatus.ISSUED or not document.dps_number):
+            or not issuer.gives_pdf or document.status != FiscalStatus.ISSUED or not document.dps_number
+            or document.pdf_attempts >= MAX_PDF_ATTEMPTS):
         return document
+    document.pdf_attempts += 1  # counted even when the issuer is down (committed before asking)
+    db.session.commit()
+    if document.pdf_attempts == MAX_PDF_ATTEMPTS:
+        log.warning("nota fiscal %s of invoice %s: last attempt at its DANFSe", document.number, invoice.id)
     request = fiscal_request(invoice, settings, number=document.dps_number)
     request = dataclasses.replace(request, series=document.series or request.series)
     result = issuer.issue(request)

@@ -15,7 +15,15 @@ from sqlalchemy import and_, exists, or_, select
 
 from portal.billing import bank_transfer, delivery, documents, dunning, fiscal, pack, payments, pix_charges, review
 from portal.billing.delivery import has_recipient
-from portal.billing.models import Boleto, FiscalDocument, FiscalStatus, Invoice, InvoiceKind, InvoiceStatus
+from portal.billing.models import (
+    MAX_PDF_ATTEMPTS,
+    Boleto,
+    FiscalDocument,
+    FiscalStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+)
 from portal.billing.run import billing_days_back, run_billing
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
@@ -128,6 +136,7 @@ def sweep_invoices() -> int:
     `complete_invoice` itself), so one without it is not picked up here over and over.
     """
     waiting_for_upload = current_app.config["FISCAL_BACKEND"] == "upload"
+    issuer = current_app.extensions["fiscal_issuer"]
     # Not e-mailed and someone to e-mail it to (one with nobody is taken up again once the organization has one).
     unsent = and_(Invoice.emailed_at.is_(None), has_recipient(Invoice.organization_id))
     missing = [Invoice.pdf_sha256.is_(None),
@@ -135,8 +144,11 @@ def sweep_invoices() -> int:
     if waiting_for_upload:
         missing.append(and_(FiscalDocument.id.is_not(None), unsent))
     else:
-        missing += [FiscalDocument.id.is_(None), unsent,
-                    and_(FiscalDocument.pdf_sha256.is_(None), FiscalDocument.status == FiscalStatus.ISSUED)]
+        missing += [FiscalDocument.id.is_(None), unsent]
+        if issuer.gives_pdf:  # a note without its DANFSe, while fiscal.ensure_fiscal_pdf would still ask for it
+            missing.append(and_(FiscalDocument.pdf_sha256.is_(None), FiscalDocument.status == FiscalStatus.ISSUED,
+                                FiscalDocument.source == issuer.backend,
+                                FiscalDocument.pdf_attempts < MAX_PDF_ATTEMPTS))
     pending = db.session.scalars(
         select(Invoice.id).outerjoin(FiscalDocument, FiscalDocument.invoice_id == Invoice.id)
         .where(Invoice.kind == InvoiceKind.REGULAR, Invoice.status != InvoiceStatus.CANCELLED, or_(*missing))

@@ -191,6 +191,11 @@ class Boleto(db.Model):
     invoice: Mapped[Invoice] = relationship(back_populates="boletos")
 
 
+# How many times a note stored without its DANFSe is asked for it again (the sweep runs every 10 minutes: about six
+# hours); then it is left without one, logged, and its page says the PDF is unavailable (the XML is the note).
+MAX_PDF_ATTEMPTS = 36
+
+
 class FiscalDocument(db.Model):
     """The invoice's nota fiscal de serviço eletrônica (NFS-e)."""
 
@@ -205,6 +210,7 @@ class FiscalDocument(db.Model):
     amount_cents: Mapped[int] = mapped_column(Integer)
     xml: Mapped[str] = mapped_column(Text)
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))  # the DANFSe; None until it could be fetched/made
+    pdf_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # asked again without one
     simulated: Mapped[bool] = mapped_column(Boolean)  # "SEM VALOR FISCAL"
     source: Mapped[str] = mapped_column(String(20))  # "simulator" | "upload" | "nfse_nacional" | "nfse_sao_paulo"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
@@ -221,6 +227,11 @@ class FiscalDocument(db.Model):
 
     invoice: Mapped[Invoice] = relationship(back_populates="fiscal_document")
     substituted_by: Mapped["FiscalDocument | None"] = relationship(remote_side=[id], foreign_keys=[substituted_by_id])
+
+    @property
+    def pdf_unavailable(self) -> bool:
+        """No DANFSe, and none will be asked for any more (fiscal.ensure_fiscal_pdf gave up)."""
+        return self.pdf_sha256 is None and self.pdf_attempts >= MAX_PDF_ATTEMPTS
 
 
 class PaymentMethod(StrEnum):

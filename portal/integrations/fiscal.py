@@ -176,6 +176,9 @@ class FiscalIssuer(Protocol):
     # one when it authorises the new one (NFS-e Nacional: the DPS's subst group; the Sefin registers the event
     # e105102 "cancelamento por substituição" itself). False: the old note is cancelled first (`cancel`).
     substitutes: bool
+    # True: an issued note comes with its PDF (the DANFSe), and one stored without it (the PDF could not be made
+    # then) is asked for again. False: the authority has no PDF to give (São Paulo: its public page instead).
+    gives_pdf: bool
 
     def issue(self, request: FiscalRequest) -> FiscalResult:
         """Issue the NFS-e (idempotent for the same series and number: an already authorised request gives its note
@@ -201,6 +204,7 @@ class FiscalSimulator:
 
     backend = "simulator"
     substitutes = False  # its notes are cancelled first (locally), like São Paulo's
+    gives_pdf = True
 
     def __init__(self, templates: Path = TEMPLATES) -> None:
         self._jinja = Environment(loader=FileSystemLoader(str(templates)), autoescape=select_autoescape(["html"]))
@@ -310,6 +314,7 @@ class UploadOnly:
     """No issuing here: staff issue the NFS-e at the city hall and upload its XML and PDF in the backoffice."""
 
     backend = "upload"
+    gives_pdf = True  # staff upload the PDF with the XML
     substitutes = False
 
     def issue(self, request: FiscalRequest) -> FiscalResult:

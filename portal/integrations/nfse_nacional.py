@@ -362,6 +362,7 @@ class NfseNacionalIssuer:
 
     backend = "nfse_nacional"
     substitutes = True  # a reissue's DPS carries subst/chSubstda: the Sefin cancels the old note (e105102) itself
+    gives_pdf = True  # the DANFSe
 
     def __init__(self, settings: NacionalSettings, a1: A1, *, pdf=danfse) -> None:
         self.settings = settings

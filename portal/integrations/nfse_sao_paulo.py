@@ -368,6 +368,7 @@ class SaoPauloIssuer:
 
     backend = "nfse_sao_paulo"
     substitutes = False  # the RPS has no substitution field: a reissue cancels the old note first
+    gives_pdf = False  # the web service has no PDF method: the note's public page at the city (public_url)
 
     def __init__(self, a1: A1, settings: Settings, *, opener: urllib.request.OpenerDirector | None = None) -> None:
         if not settings.ccm:

@@ -1,14 +1,18 @@
 """The billing side of real notes (issue 16): the DPS number, the NFS-e Nacional adapter against the fake Sefin,
 rejections as exceptions for finance, retries with the same number, a note without PDF, cancellation."""
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
+from portal.accounts.roles import Role
 from portal.billing import corrections, fiscal
+from portal.billing import jobs as billing_jobs
 from portal.billing.models import (
+    MAX_PDF_ATTEMPTS,
     BillingException,
     ExceptionKind,
     FiscalDocument,
@@ -21,13 +25,14 @@ from portal.billing.run import invoice_organization
 from portal.billing.settings import BillingSettings
 from portal.extensions import db
 from portal.integrations import nfse_nacional, xmldsig
-from portal.integrations.fiscal import FiscalUnavailable
+from portal.integrations.fiscal import FiscalSimulator, FiscalUnavailable
 from portal.integrations.nfse_nacional import NacionalSettings, NfseNacionalIssuer
 from portal.notifications.models import EmailDelivery
 from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditEvent, AuditTag
 from portal.shared.errors import ServiceError
 from tests import factories
+from tests.conftest import sign_in
 from tests.fakes.concurrency import concurrently
 from tests.fakes.sefin import SefinFake, SefinPki
 
@@ -182,6 +187,62 @@ def test_a_note_without_pdf_is_kept_and_its_pdf_fetched_later(invoice, sefin, pk
         fiscal.ensure_fiscal_pdf(invoice, issuer=with_pdf, settings=settings)
     assert documents.load(fiscal.fiscal_pdf(invoice).pdf_sha256)[0].startswith(b"%PDF-")
     assert len([note for note in sefin.notes.values() if note["id"] == document.request_id]) == 1
+
+
+def _invoice_page(client, invoice) -> str:
+    """The invoice's page as a Cobrança user of its organization sees it."""
+    user = factories.UserFactory()
+    factories.MembershipFactory(organization=invoice.organization, user=user, roles=[Role.COBRANCA])
+    db.session.commit()
+    return sign_in(client, user, invoice.organization).get(f"/faturas/{invoice.id}").get_data(as_text=True)
+
+
+def test_a_pdf_that_never_comes_is_asked_for_a_bounded_number_of_times(app, client, invoice, sefin, pki, settings,
+                                                                       monkeypatch):
+    without = NfseNacionalIssuer(NacionalSettings(base_url=sefin.url, ca_file=str(pki.ca_file)), pki.a1,
+                                 pdf=lambda xml: None)
+    monkeypatch.setitem(app.extensions, "fiscal_issuer", without)
+    document = issue(invoice, without, settings)
+    factories.store_pdfs(invoice)
+    invoice.emailed_at = NOW  # nothing else missing: only the DANFSe brings the sweep back to it
+    db.session.commit()
+    asked = []
+    for _run in range(MAX_PDF_ATTEMPTS + 3):
+        with clock.frozen(NOW):
+            asked.append(billing_jobs.sweep_invoices.call_local())
+    assert asked == [1] * MAX_PDF_ATTEMPTS + [0, 0, 0]  # then the note is left without it
+    db.session.expire_all()
+    document = db.session.get(FiscalDocument, document.id)
+    assert document.pdf_attempts == MAX_PDF_ATTEMPTS and document.pdf_unavailable
+    page = _invoice_page(client, invoice)
+    assert "DANFSe (PDF) indisponível; o XML é a nota fiscal" in page and "em preparação" not in page
+
+
+def test_an_issuer_without_pdfs_is_never_asked_for_one_and_its_public_page_is_linked(app, client, invoice, settings,
+                                                                                     monkeypatch):
+    class CityWithoutPdf(FiscalSimulator):  # São Paulo's way: no PDF, a public page of the note
+        backend = "nfse_sao_paulo"
+        gives_pdf = False
+
+        def issue(self, request):
+            self.asked = getattr(self, "asked", 0) + 1
+            return dataclasses.replace(super().issue(request), pdf=None,
+                                       public_url="https://nfe.prefeitura.sp.gov.br/contribuinte/notaprint.aspx")
+
+    city = CityWithoutPdf()
+    monkeypatch.setitem(app.extensions, "fiscal_issuer", city)
+    with clock.frozen(NOW):
+        fiscal.ensure_fiscal_document(invoice, issuer=city, settings=settings, actor=SYSTEM)
+    factories.store_pdfs(invoice)
+    invoice.emailed_at = NOW  # nothing else missing
+    db.session.commit()
+    with clock.frozen(NOW):
+        assert billing_jobs.sweep_invoices.call_local() == 0
+        fiscal.ensure_fiscal_pdf(invoice, issuer=city, settings=settings)
+    assert city.asked == 1  # only the issue itself
+    page = _invoice_page(client, invoice)
+    assert 'href="https://nfe.prefeitura.sp.gov.br/contribuinte/notaprint.aspx"' in page
+    assert "Nota fiscal no site da prefeitura" in page and "em preparação" not in page
 
 
 REASON = "Valor do serviço divergente do contrato"
