@@ -23,6 +23,7 @@ from portal.shared import clock
 from portal.shared.audit import Actor, ExternalCheckpoint, current_keyring, rotate_key, verify
 from portal.shared.audit_keys import UnknownKey
 from portal.shared.documents_cli import documents_group
+from portal.shared.encryption import secrets_group
 from portal.shared.errors import ServiceError
 
 
@@ -36,6 +37,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(fiscal_group)
     app.cli.add_command(api_group)
     app.cli.add_command(documents_group)
+    app.cli.add_command(secrets_group)
 
 
 db_group = AppGroup("db", help="Database schema (Alembic migrations in migrations/).")

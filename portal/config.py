@@ -317,6 +317,9 @@ def load(env: str | None = None) -> dict:
         # 8 hex of its SHA-256), retired secrets kept for verification ("secret" or "id:secret", comma-separated),
         # and the Ed25519 key signing checkpoints (PEM path, PEM, or base64 of the 32 raw bytes) with retired public
         # keys (base64, comma-separated) still trusted.
+        # Secrets the portal keeps encrypted in the database (webhook signing secrets): Fernet keys, comma-separated,
+        # the first encrypts (portal/shared/encryption.py); unset: one derived from SECRET_KEY.
+        "DATA_ENCRYPTION_KEYS": os.environ.get("DATA_ENCRYPTION_KEYS", ""),
         "AUDIT_CHAIN_KEY": _instance_secret("AUDIT_CHAIN_KEY", env, "audit_chain_key", lambda: secrets.token_hex(32),
                                             "test-audit-chain-key-not-for-production"),
         "AUDIT_CHAIN_KEY_ID": os.environ.get("AUDIT_CHAIN_KEY_ID", ""),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.dbtypes import UTCDateTime
+from portal.shared.encryption import EncryptedText
 
 # The events a Master may subscribe to (issue 18, point 5), with what the page calls them.
 EVENT_TYPES = {
@@ -69,8 +70,9 @@ class WebhookEndpoint(db.Model):
     url: Mapped[str] = mapped_column(String(2000))
     description: Mapped[str] = mapped_column(String(200), default="")
     events: Mapped[list[str]] = mapped_column(JSON)  # names from EVENT_TYPES, each once, in EVENT_TYPES' order
-    # Kept as is: signing needs the secret itself (HMAC), not a hash of it. Never shown again after creation.
-    secret: Mapped[str] = mapped_column(String(100))
+    # Signing needs the secret itself (HMAC), not a hash of it: kept encrypted with a key outside the database
+    # (portal/shared/encryption.py). Never shown again after creation.
+    secret: Mapped[str] = mapped_column(EncryptedText)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(12))  # DisabledReason while not enabled
     # Since when every attempt failed (None after a 2xx): a delivery whose retries run out in that streak disables it.
