@@ -117,6 +117,6 @@ secrets_group = AppGroup("secrets", help="Secrets kept encrypted in the database
 def reencrypt_command() -> None:
     from portal.extensions import db
 
-    with db.engine.begin() as connection:
-        written = reencrypt(connection, current_app.config)
+    written = reencrypt(db.session.connection(), current_app.config)
+    db.session.commit()
     click.echo(f"re-encrypted {written} secrets with the current key")

@@ -91,3 +91,15 @@ def test_the_migration_encrypts_the_secrets_already_there(make_app, engine_name)
         assert stored.startswith("fernet:") and legacy not in stored
         assert db.session.get(WebhookEndpoint, endpoint_id).secret == legacy
         db.session.remove()
+
+
+def test_the_reencrypt_command_writes_every_secret_with_the_current_key(app_ctx, world, monkeypatch):
+    monkeypatch.setitem(app_ctx.config, "DATA_ENCRYPTION_KEYS", KEY_A)
+    endpoint, secret = _endpoint(world)
+    monkeypatch.setitem(app_ctx.config, "DATA_ENCRYPTION_KEYS", f"{KEY_B},{KEY_A}")
+    db.session.commit()
+    result = app_ctx.test_cli_runner().invoke(args=["secrets", "reencrypt"])
+    assert result.exit_code == 0 and "re-encrypted" in result.output
+    monkeypatch.setitem(app_ctx.config, "DATA_ENCRYPTION_KEYS", KEY_B)
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, endpoint.id).secret == secret
