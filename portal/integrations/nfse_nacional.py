@@ -135,6 +135,25 @@ def _lower(mapping: object) -> dict:
     return {str(k).lower(): v for k, v in mapping.items()} if isinstance(mapping, dict) else {}
 
 
+def event_xml(body: dict, event_type: str = "101101") -> bytes | None:
+    """The event's XML from an answer of GET /nfse/{chave}/eventos/{tipo}/{nSeq}, in either shape seen: the
+    Swagger's `eventoXmlGZipB64`, or (the produção restrita, 2026) an `eventos` list whose `arquivoXml` is the
+    base64 of the gzip+base64 text. None when it holds no event of that type."""
+    fields = _lower(body)
+    if fields.get("eventoxmlgzipb64"):
+        return _gunzip_b64(str(fields["eventoxmlgzipb64"]))
+    for entry in fields.get("eventos") or []:
+        entry = _lower(entry)
+        if str(entry.get("tipoevento")) != event_type or not entry.get("arquivoxml"):
+            continue
+        data = str(entry["arquivoxml"])
+        try:
+            return _gunzip_b64(data)
+        except (ValueError, OSError):  # double-encoded: base64 of the gzip+base64 text
+            return _gunzip_b64(base64.b64decode(data).decode("ascii"))
+    return None
+
+
 def errors_of(body: dict) -> list[tuple[str, str]]:
     """The (code, official message) pairs of a Sefin error answer: `erros` (a list) or `erro` (one object or, as
     production reportedly sends, a list); keys read case-insensitively."""
@@ -507,11 +526,30 @@ class NfseNacionalIssuer:
             raise FiscalRejected([("XSD", message) for message in errors])
         return xmldsig.sign(root, root[0].get("Id"), self.a1, algorithm=self.settings.signature_algorithm)
 
+    def registered_cancellation(self, key: str) -> bytes | None:
+        """The note's cancellation event (e101101, the first) if the Sefin has one, else None (404)."""
+        status, answer = self._call("GET", f"/nfse/{key}/eventos/101101/1")
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._rejected(status, answer)
+        try:
+            return event_xml(answer)
+        except (ValueError, OSError, UnicodeDecodeError) as error:
+            raise FiscalUnavailable(f"Sefin Nacional: evento ilegível ({error})") from error
+
     def cancel(self, note: IssuedNote, cancellation: FiscalCancellation) -> CancellationResult:
         data = self.signed_cancellation(note, cancellation)
         status, answer = self._call("POST", f"/nfse/{note.access_key}/eventos",
                                     {"pedidoRegistroEventoXmlGZipB64": _gzip_b64(data)})
         if status not in (200, 201):
+            if any(code == "E0840" for code, _message in errors_of(answer)):
+                # Already cancelled or blocked: when it is our cancellation whose answer was lost (a timeout after
+                # the Sefin registered it), the registered event is the answer; any other block stays a rejection.
+                registered = self.registered_cancellation(note.access_key)
+                if registered is not None:
+                    return CancellationResult(cancelled_at=self._now().astimezone(BRASILIA).date(),
+                                              xml=registered.decode("utf-8"), simulated=self.settings.tp_amb != 1)
             raise self._rejected(status, answer)
         payload = str(_lower(answer).get("eventoxmlgzipb64") or "")
         try:

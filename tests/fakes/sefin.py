@@ -19,9 +19,11 @@ the old note is cancelled with the event e105102 naming the new chave (chSubstit
 
 Also `GET /dps/{Id}` (200 {idDps, chaveAcesso} / 404), `GET /nfse/{chave}` (200 / 404), `POST
 /nfse/{chave}/eventos` (e101101: E1831 not found, E1827 Id, E0812 CNPJAutor ≠ the signer's, E0840 already
-cancelled or blocked; 201 with the event). Switches: `fail_next(n)` answers 500 to the next n requests;
-`commit_then_stall(seconds)` makes the next POST /nfse authorise the note and then answer only after `seconds`
-(the client's timeout elapses: a timeout after commit). `dps_seen` keeps every DPS Id posted, in order;
+cancelled or blocked; 201 with the event), `GET /nfse/{chave}/eventos/{tipo}/{nSeq}` (200 in the shape the
+produção restrita answered in 2026 — an `eventos` list whose `arquivoXml` is the base64 of the gzip+base64 text, not
+the Swagger's `eventoXmlGZipB64` — or 404). Switches: `fail_next(n)` answers 500 to the next n requests;
+`commit_then_stall(seconds)` makes the next POST (a note or an event) register it and then answer only after
+`seconds` (the client's timeout elapses: a timeout after commit). `dps_seen` keeps every DPS Id posted, in order;
 `notes` the authorised notes by chave; `reject_next(code, message)` answers 400 with that error once.
 """
 
@@ -233,6 +235,20 @@ class SefinFake:
         def post_event(key: str):
             return self.event(key)
 
+        @app.get("/SefinNacional/nfse/<key>/eventos/<event_type>/<int:sequence>")
+        def get_event(key: str, event_type: str, sequence: int):
+            wanted = f'Id="EVT{key}{event_type}{sequence:03d}"'.encode()
+            found = [event for event in self.notes.get(key, {}).get("events", []) if wanted in event]
+            if not found:
+                return Response(status=404)
+            twice = base64.b64encode(_b64gz(found[0]).encode()).decode()
+            return self._json(200, {"tipoAmbiente": 2, "versaoAplicativo": "fake-sefin",
+                                    "dataHoraProcessamento": clock.now().astimezone(BRASILIA).isoformat(),
+                                    "eventos": [{"chaveAcesso": key, "tipoEvento": int(event_type),
+                                                 "numeroPedidoRegistroEvento": sequence,
+                                                 "dataHoraRecebimento": clock.now().isoformat(),
+                                                 "arquivoXml": twice}]})
+
         return app
 
     def receive(self) -> Response:  # noqa: C901, PLR0911, PLR0912 - the checks, in the spec's order
@@ -401,5 +417,8 @@ class SefinFake:
                      f"<nSeqEvento>{sequence}</nSeqEvento><dhProc>{processed}</dhProc>"
                      f"<nDFe>{sequence}</nDFe></infEvento></evento>").encode()
             note["events"].append(event)
+        if self._stall:
+            seconds, self._stall = self._stall, 0.0
+            time.sleep(seconds)
         return self._json(201, {"tipoAmbiente": 2, "versaoAplicativo": "fake-sefin", "eventoXmlGZipB64": _b64gz(event),
                                 "dataHoraProcessamento": clock.now().astimezone(BRASILIA).isoformat()})

@@ -114,10 +114,16 @@ class AuthorityContract(FiscalIssuerContract):
         assert result.number
         assert authority.notes_issued() == before + 1
 
-    def test_cancelling_twice_is_refused(self, issuer, authority):
+    def test_cancelling_twice_never_cancels_twice(self, issuer, authority):
+        """A second cancellation (e.g. sent again after its answer was lost) is refused with the authority's reason,
+        or answered with the cancellation already registered — never a second one."""
         request = contract_request(2026000206)
         result = issuer.issue(request)
         note = note_of(result, request)
-        issuer.cancel(note, FiscalCancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
-        with pytest.raises(FiscalRejected):
-            issuer.cancel(note, FiscalCancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
+        first = issuer.cancel(note, FiscalCancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
+        try:
+            again = issuer.cancel(note, FiscalCancellation(reason_code=2, reason="Serviço não prestado ao cliente"))
+        except FiscalRejected as refused:
+            assert refused.errors and all(message for _code, message in refused.errors)
+        else:
+            assert again.xml == first.xml

@@ -271,6 +271,45 @@ def test_cancel_errors_are_mapped(issuer, sefin):
     assert caught.value.errors == [("E0822", "Prazo para cancelamento expirado.")]
 
 
+def test_a_cancellation_whose_answer_was_lost_is_found_when_sent_again(sefin, pki):
+    """The Sefin registered the cancellation but the answer never came (a timeout after commit): sent again, it is
+    refused with E0840 (already cancelled), and the adapter answers with the event the Sefin registered."""
+    issuer = make_issuer(sefin, pki, timeout=0.5)
+    request = contract_request(2026000342)
+    result = issuer.issue(request)
+    cancellation = FiscalCancellation(reason_code=9, reason="Fatura cancelada a pedido do cliente")
+    sefin.commit_then_stall(1.5)
+    with pytest.raises(FiscalUnavailable):
+        issuer.cancel(note_of(result, request), cancellation)
+    assert sefin.notes[result.access_key]["cancelled"] is True  # the Sefin did register it
+    again = issuer.cancel(note_of(result, request), cancellation)
+    assert f'Id="EVT{result.access_key}101101001"' in again.xml
+    assert len(sefin.notes[result.access_key]["events"]) == 1  # no second event
+    assert ("GET", f"/SefinNacional/nfse/{result.access_key}/eventos/101101/1") in sefin.requests
+
+
+def test_e0840_for_another_block_stays_a_rejection(issuer, sefin):
+    request = contract_request(2026000343)
+    result = issuer.issue(request)
+    sefin.reject_next("E0840", "NFS-e bloqueada por evento.")  # not cancelled: no event 101101 to find
+    with pytest.raises(FiscalRejected) as caught:
+        issuer.cancel(note_of(result, request),
+                      FiscalCancellation(reason_code=1, reason="Erro na emissão do documento"))
+    assert caught.value.errors == [("E0840", "NFS-e bloqueada por evento.")]
+    assert sefin.notes[result.access_key]["cancelled"] is False
+
+
+def test_a_registered_event_is_read_in_both_shapes():
+    event = b'<evento versao="1.01"><infEvento Id="EVT1"/></evento>'
+    packed = base64.b64encode(gzip.compress(event)).decode()
+    assert nfse_nacional.event_xml({"eventoXmlGZipB64": packed}) == event  # the Swagger's
+    assert nfse_nacional.event_xml({"eventos": [{"tipoEvento": 101101, "arquivoXml": base64.b64encode(
+        packed.encode()).decode()}]}) == event  # the produção restrita's, double-encoded
+    assert nfse_nacional.event_xml({"eventos": [{"tipoEvento": 101101, "arquivoXml": packed}]}) == event
+    assert nfse_nacional.event_xml({"eventos": [{"tipoEvento": 105102, "arquivoXml": packed}]}) is None
+    assert nfse_nacional.event_xml({"eventos": []}) is None
+
+
 def test_error_bodies_are_read_in_both_shapes():
     one = {"idDPS": "x", "Erro": {"Codigo": "E0840", "Descricao": "Bloqueada", "Complemento": "evento 101101"}}
     many = {"erro": [{"codigo": "E0812", "descricao": "CNPJ"}]}
