@@ -264,7 +264,7 @@ class Payment(db.Model):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     amount_cents: Mapped[int] = mapped_column(Integer)
     method: Mapped[str] = mapped_column(String(10))
-    paid_on: Mapped[date] = mapped_column(Date)
+    paid_on: Mapped[date] = mapped_column(Date, index=True)  # the reconciliation's period filter
     source: Mapped[str] = mapped_column(String(20))  # "manual" | "stripe"
     external_id: Mapped[str | None] = mapped_column(String(120))  # the gateway's id; idempotency
     note: Mapped[str] = mapped_column(String(300), default="")
