@@ -32,10 +32,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Organization
-from portal.billing import receipts
+from portal.billing import exceptions, receipts
 from portal.billing.models import (
+    BillingException,
     Boleto,
     CreditEntry,
+    ExceptionKind,
     GatewayEvent,
     GatewayPayment,
     Invoice,
@@ -537,11 +539,31 @@ def _payment_succeeded(event: WebhookEvent, *, gateway: str, actor: Actor,
             _apply_payment(invoice, amount_cents=amount, method=_method_of(intent, row), paid_on=paid_on,
                            actor=actor, source=gateway, external_id=intent_id,
                            note=f"{gateway} {intent_id} ({event.id})", settings=settings)
-    except ServiceError as error:  # a cancelled invoice: the money arrived anyway; finance must refund it
-        log.error("%s event %s: %s paid invoice %s, which takes no payment (%s): reconcile by hand",
-                  gateway, event.id, intent_id, invoice.display_number, error.message)
-        return "refused: " + error.message
+    except ServiceError as error:  # the money arrived anyway: finance must see it, as with a retorno or a Pix
+        return _not_recorded(invoice, gateway, intent_id, amount, event, error)
     return "recorded"
+
+
+def _not_recorded(invoice: Invoice, gateway: str, intent_id: str, amount: int, event: WebhookEvent,
+                  error: ServiceError) -> str:
+    """A gateway payment that could not become a payment: on a cancelled invoice the money becomes the
+    organization's credit, otherwise it waits for finance; an exception says so either way, once per PaymentIntent
+    (the gateway may send several events about it). In the caller's transaction."""
+    what = f"Pagamento {gateway} {intent_id}"
+    details = {"gateway": gateway, "payment_intent": intent_id, "event_id": event.id, "amount_cents": amount,
+               "error": error.message}
+    reported = db.session.scalar(select(BillingException.id).where(
+        BillingException.invoice_id == invoice.id, BillingException.message.contains(what)).limit(1))
+    if reported is not None:
+        return "already reported"
+    log.warning("%s event %s: %s paid invoice %s, which takes no payment (%s)", gateway, event.id, intent_id,
+                invoice.display_number, error.message)
+    if invoice.status == InvoiceStatus.CANCELLED:
+        exceptions.paid_on_cancelled(invoice, amount, what, details)
+        return "credited: cancelled invoice"
+    exceptions.open_exception(ExceptionKind.UNKNOWN, f"{what} ({format_money(amount)}) da fatura "
+                              f"{invoice.display_number} não registrado: {error.message}", details, invoice=invoice)
+    return "refused: " + error.message
 
 
 def _payment_failed(event: WebhookEvent, *, gateway: str) -> str:

@@ -14,7 +14,16 @@ from sqlalchemy import func, select
 from portal.billing import jobs as billing_jobs
 from portal.billing import payments
 from portal.billing.boletos import new_boleto
-from portal.billing.models import CreditEntry, GatewayEvent, GatewayPayment, Invoice, InvoiceStatus, Payment
+from portal.billing.models import (
+    BillingException,
+    CreditEntry,
+    ExceptionKind,
+    GatewayEvent,
+    GatewayPayment,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+)
 from portal.billing.service import credit_balance
 from portal.billing.settings import BillingSettings
 from portal.catalog import cart
@@ -323,6 +332,19 @@ def test_a_succeeded_intent_pays_the_invoice_once(invoice):
     assert db.session.scalar(select(func.count(GatewayEvent.id))) == 3 - 1  # the duplicate is not stored twice
 
 
+def test_a_card_payment_on_a_cancelled_invoice_becomes_credit_and_an_exception_once(march, world):
+    cancelled = factories.invoice(world.demo, status=InvoiceStatus.CANCELLED, total_cents=100_000,
+                                  billing_date=date(2026, 3, 10))
+    assert handle(event("payment_intent.succeeded", intent(cancelled))) == "credited: cancelled invoice"
+    # Another event about the same PaymentIntent: the money is not credited twice.
+    assert handle(event("payment_intent.succeeded", intent(cancelled), event_id="evt_2")) == "already reported"
+    assert fresh(cancelled).payments == [] and db.session.scalar(select(func.count(GatewayEvent.id))) == 2
+    assert [c.amount_cents for c in credits(world.demo)] == [100_000]
+    [exception] = db.session.scalars(select(BillingException)).all()
+    assert exception.kind == ExceptionKind.PAID_CANCELLED and exception.invoice_id == cancelled.id
+    assert "Pagamento stripe pi_abc" in exception.message and "virou crédito" in exception.message
+
+
 def test_a_boleto_intent_is_recorded_as_boleto(invoice):
     handle(event("payment_intent.succeeded", intent(invoice, payment_method_types=["boleto"], amount_received=100_000)))
     assert fresh(invoice).payments[0].method == "boleto"
@@ -355,14 +377,6 @@ def test_a_failed_intent_marks_the_gateway_payment_failed(invoice):
     row = db.session.scalar(select(GatewayPayment))
     assert row.status == "failed" and row.detail["error"] == "Your card was declined."
     assert fresh(invoice).status == InvoiceStatus.OPEN
-
-
-def test_money_for_a_cancelled_invoice_is_acknowledged_and_left_to_finance(march, world):
-    cancelled = factories.invoice(world.demo, status=InvoiceStatus.CANCELLED, total_cents=100_000,
-                                  billing_date=date(2026, 3, 10))
-    assert handle(event("payment_intent.succeeded", intent(cancelled))).startswith("refused")
-    assert fresh(cancelled).payments == []
-    assert db.session.scalar(select(func.count(GatewayEvent.id))) == 1
 
 
 def test_other_events_are_stored_and_ignored(invoice):
