@@ -24,6 +24,8 @@ from flask.cli import AppGroup
 from sqlalchemy import Text, column, select, table, update
 from sqlalchemy.types import TypeDecorator
 
+from portal.extensions import db
+
 PREFIX = "fernet:"
 _DERIVATION_INFO = b"portal data encryption key v1"
 
@@ -115,8 +117,6 @@ secrets_group = AppGroup("secrets", help="Secrets kept encrypted in the database
 @secrets_group.command("reencrypt", help="Write every encrypted secret again with the first of DATA_ENCRYPTION_KEYS "
                                          "(after adding a new key first; then the old one can be dropped).")
 def reencrypt_command() -> None:
-    from portal.extensions import db
-
     written = reencrypt(db.session.connection(), current_app.config)
     db.session.commit()
     click.echo(f"re-encrypted {written} secrets with the current key")
