@@ -5,10 +5,11 @@ Tenant data in customer views is always fetched through `g.organization` (see `t
 """
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from flask import abort, current_app, g, request, session
 from flask_login import current_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts import service
@@ -104,6 +105,14 @@ def load_request_context() -> None:
         g.permissions = permissions_for(chosen.roles)
 
 
+@lru_cache(maxsize=64)
+def _tenant_statement(model, options: tuple):
+    """`tenant_get`'s statement for a model and loader options, built once (the callers pass module constants)."""
+    return (select(model).where(model.id == bindparam("object_id", type_=Integer),
+                                model.organization_id == bindparam("organization_id", type_=Integer))
+            .options(*options))
+
+
 def tenant_get(model, object_id: int, *, options: Sequence = ()):
     """An object of the current organization by id, or 404 (also for another organization's object); `options`:
     loader options of the statement (what the page shows of the object's relations, loaded with it)."""
@@ -111,7 +120,7 @@ def tenant_get(model, object_id: int, *, options: Sequence = ()):
     if organization is None or not 0 < object_id <= MAX_ID:
         abort(404)
     obj = db.session.execute(
-        select(model).where(model.id == object_id, model.organization_id == organization.id).options(*options)
+        _tenant_statement(model, tuple(options)), {"object_id": object_id, "organization_id": organization.id},
     ).unique().scalar_one_or_none()  # (unique: `options` may join collections)
     if obj is None:
         tenant_miss(model, object_id)  # another organization of the user's: "trocar de organização?"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload, selectinload
@@ -115,13 +115,14 @@ def create_token(*, organization: Organization, membership: Membership, actor: A
     return token, text
 
 
+_TOKENS = (select(ApiToken).where(ApiToken.organization_id == bindparam("organization_id", type_=Integer))
+           .options(joinedload(ApiToken.creator).joinedload(Membership.user), joinedload(ApiToken.use))
+           .order_by(ApiToken.id.desc()))
+
+
 def list_tokens(organization: Organization) -> list[ApiToken]:
-    """The organization's tokens, newest first, with their creator and last use."""
-    return list(db.session.scalars(
-        select(ApiToken).where(ApiToken.organization_id == organization.id)
-        .options(joinedload(ApiToken.creator).joinedload(Membership.user), joinedload(ApiToken.use))
-        .order_by(ApiToken.id.desc())
-    ))
+    """The organization's tokens, newest first, with their creator and last use (one statement, built once)."""
+    return list(db.session.scalars(_TOKENS, {"organization_id": organization.id}))
 
 
 def get_token(organization: Organization, token_id: int) -> ApiToken:

@@ -119,24 +119,29 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=clock.BUSINESS_TZ)
 
 
+_LISTED = (select(BillingException, Invoice, Organization, User)
+           .outerjoin(Invoice, Invoice.id == BillingException.invoice_id)
+           .outerjoin(Organization, Organization.id == Invoice.organization_id)
+           .outerjoin(User, User.id == BillingException.resolved_by_id))
+_OPEN = _LISTED.where(BillingException.resolved_at.is_(None)).order_by(BillingException.id).limit(MAX_LISTED)
+
+
 def open_exceptions(filters: ExceptionFilters | None = None) -> list[ExceptionRow]:
     """The exceptions as `filters` say (by default: every one still open), oldest first, with the invoice's
     number and organization. Resolved ones are limited to the period (by opening date)."""
     filters = filters or ExceptionFilters()
-    statement = (select(BillingException, Invoice, Organization, User)
-                 .outerjoin(Invoice, Invoice.id == BillingException.invoice_id)
-                 .outerjoin(Organization, Organization.id == Invoice.organization_id)
-                 .outerjoin(User, User.id == BillingException.resolved_by_id))
     if filters.status == OPEN:
-        statement = statement.where(BillingException.resolved_at.is_(None))
+        statement = _OPEN  # the page's default, built once
     else:
+        statement = _LISTED
         if filters.status == RESOLVED:
             statement = statement.where(BillingException.resolved_at.is_not(None))
         if filters.date_from:
             statement = statement.where(BillingException.created_at >= _midnight(filters.date_from))
         if filters.date_to:
             statement = statement.where(BillingException.created_at < _midnight(filters.date_to + timedelta(days=1)))
-    rows = db.session.execute(statement.order_by(BillingException.id).limit(MAX_LISTED)).all()
+        statement = statement.order_by(BillingException.id).limit(MAX_LISTED)
+    rows = db.session.execute(statement).all()
     return [ExceptionRow(exception, invoice.display_number if invoice else None,
                          organization.id if organization else None,
                          organization.display_name if organization else None,

@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import Organization
@@ -399,9 +399,12 @@ def _payable(invoice: Invoice) -> int:
     return owed
 
 
+_GATEWAY_PAYMENTS = (select(GatewayPayment).where(GatewayPayment.invoice_id == bindparam("invoice_id", type_=Integer))
+                     .order_by(GatewayPayment.id))
+
+
 def gateway_payments(invoice: Invoice) -> list[GatewayPayment]:
-    return list(db.session.scalars(
-        select(GatewayPayment).where(GatewayPayment.invoice_id == invoice.id).order_by(GatewayPayment.id)))
+    return list(db.session.scalars(_GATEWAY_PAYMENTS, {"invoice_id": invoice.id}))
 
 
 def _reusable(rows: list[GatewayPayment], gateway: str, method: str, amount: int) -> GatewayPayment | None:

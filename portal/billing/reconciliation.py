@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
+from sqlalchemy import Date, Integer, Select, bindparam, func, select
 
 from portal.accounts.models import Organization
 from portal.billing.models import PAYMENT_METHOD_LABELS, BankOccurrence, Invoice, Payment, PixReceipt, RetornoImport
@@ -124,34 +124,37 @@ class Reconciliation:
         return sum(total.total_cents for total in self.totals)
 
 
-def _period(statement: Select, date_from: date, date_to: date) -> Select:
-    return statement.where(Payment.paid_on >= date_from, Payment.paid_on <= date_to)
+def _period(statement: Select) -> Select:
+    """`statement` over the payments of a period of payment dates: the parameters `date_from` and `date_to`."""
+    return statement.where(Payment.paid_on >= bindparam("date_from", type_=Date),
+                           Payment.paid_on <= bindparam("date_to", type_=Date))
+
+
+# Built once, run with the period as parameters (a statement built per request costs as much again as running it).
+_TOTALS = _period(
+    select(Payment.source, PixReceipt.received_via, func.count(Payment.id), func.sum(Payment.amount_cents))
+    .outerjoin(PixReceipt, PixReceipt.payment_id == Payment.id)
+    .group_by(Payment.source, PixReceipt.received_via))
+_PAYMENTS = _period(
+    select(Payment, Invoice, Organization, PixReceipt.received_via, RetornoImport.filename, BankOccurrence.line)
+    .join(Invoice, Invoice.id == Payment.invoice_id)
+    .join(Organization, Organization.id == Invoice.organization_id)
+    .outerjoin(PixReceipt, PixReceipt.payment_id == Payment.id)
+    .outerjoin(BankOccurrence, BankOccurrence.payment_id == Payment.id)
+    .outerjoin(RetornoImport, RetornoImport.id == BankOccurrence.import_id)
+).order_by(Payment.paid_on, Payment.id)
+_PAYMENTS_LIMITED = _PAYMENTS.limit(bindparam("limit", type_=Integer))
 
 
 def totals_by_source(date_from: date, date_to: date) -> list[SourceTotal]:
     """Count and sum (centavos) of the period's payments per source: the five known sources always, in their
     order, then any other source found."""
-    statement = _period(
-        select(Payment.source, PixReceipt.received_via, func.count(Payment.id), func.sum(Payment.amount_cents))
-        .outerjoin(PixReceipt, PixReceipt.payment_id == Payment.id)
-        .group_by(Payment.source, PixReceipt.received_via), date_from, date_to)
     found: dict[str, tuple[int, int]] = {key: (0, 0) for key in SOURCE_LABELS}
-    for source, via, count, total in db.session.execute(statement):
+    for source, via, count, total in db.session.execute(_TOTALS, {"date_from": date_from, "date_to": date_to}):
         key = source_key(source, via)
         before = found.get(key, (0, 0))
         found[key] = (before[0] + count, before[1] + int(total or 0))
     return [SourceTotal(key, count, total) for key, (count, total) in found.items()]
-
-
-def _payments_statement(date_from: date, date_to: date) -> Select:
-    return _period(
-        select(Payment, Invoice, Organization, PixReceipt.received_via, RetornoImport.filename, BankOccurrence.line)
-        .join(Invoice, Invoice.id == Payment.invoice_id)
-        .join(Organization, Organization.id == Invoice.organization_id)
-        .outerjoin(PixReceipt, PixReceipt.payment_id == Payment.id)
-        .outerjoin(BankOccurrence, BankOccurrence.payment_id == Payment.id)
-        .outerjoin(RetornoImport, RetornoImport.id == BankOccurrence.import_id),
-        date_from, date_to).order_by(Payment.paid_on, Payment.id)
 
 
 def _row(payment: Payment, invoice: Invoice, organization: Organization, via: str | None, filename: str | None,
@@ -163,10 +166,10 @@ def _row(payment: Payment, invoice: Invoice, organization: Organization, via: st
 
 
 def payments_in(date_from: date, date_to: date, *, limit: int | None = None) -> list[PaymentRow]:
-    statement = _payments_statement(date_from, date_to)
-    if limit is not None:
-        statement = statement.limit(limit)
-    return [_row(*row) for row in db.session.execute(statement)]
+    parameters = {"date_from": date_from, "date_to": date_to}
+    if limit is None:
+        return [_row(*row) for row in db.session.execute(_PAYMENTS, parameters)]
+    return [_row(*row) for row in db.session.execute(_PAYMENTS_LIMITED, {**parameters, "limit": limit})]
 
 
 def reconciliation(date_from: date, date_to: date) -> Reconciliation:

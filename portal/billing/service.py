@@ -206,7 +206,12 @@ def _search_invoices_statement():
             .order_by(Invoice.billing_date.desc(), Invoice.id.desc()))
 
 
+def _paged(statement):
+    return statement.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+
+
 _SEARCH_INVOICES = _search_invoices_statement()
+_SEARCH_PAGE = _paged(_SEARCH_INVOICES)
 
 
 def search_invoices(*, status: str | None, undelivered: bool, year: int | None, organization: str, today: date,
@@ -214,23 +219,24 @@ def search_invoices(*, status: str | None, undelivered: bool, year: int | None, 
     """Every organization's invoices matching the filters, newest first: up to `per_page + 1` rows (one more
     tells there is a next page). `status` is a display status ("open" not yet due, "overdue", "paid",
     "cancelled"), `organization` part of the razão social, nome fantasia or CNPJ. One statement, no ORM objects."""
-    statement = _SEARCH_INVOICES
+    conditions = []
     if status == "open":
-        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today)
+        conditions += [Invoice.status == InvoiceStatus.OPEN, Invoice.due_date >= today]
     elif status == "overdue":
-        statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
+        conditions += [Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today]
     elif status:
-        statement = statement.where(Invoice.status == status)
+        conditions.append(Invoice.status == status)
     if undelivered:
-        statement = statement.where(delivery.undelivered())
+        conditions.append(delivery.undelivered())
     if year:
-        statement = statement.where(Invoice.year == year)
+        conditions.append(Invoice.year == year)
     if organization:
-        statement = statement.where(Organization.matching(organization))
+        conditions.append(Organization.matching(organization))
+    statement = _paged(_SEARCH_INVOICES.where(*conditions)) if conditions else _SEARCH_PAGE  # unfiltered: built once
     rows = []
     for (invoice_id, series, number_year, number, organization_id, legal_name, cnpj, delinquent, period_start,
          period_end, due, total, state, paid, surcharge, undelivered_) in db.session.execute(
-            statement.limit(per_page + 1).offset((page - 1) * per_page)):
+            statement, {"limit": per_page + 1, "offset": (page - 1) * per_page}):
         late = due < today
         if state == InvoiceStatus.OPEN:
             # payments.amount_due: a payment after the due date settles with the latest 2ª via's fine and interest
@@ -330,10 +336,13 @@ def payment_recorders(invoice: Invoice) -> dict[int, User]:
     return {user.id: user for user in db.session.scalars(select(User).where(User.id.in_(recorded_by)))}
 
 
+_INVOICE_AUDIT = (select(AuditEvent).where(AuditEvent.subject == bindparam("subject", type_=String))
+                  .order_by(AuditEvent.seq))
+
+
 def invoice_audit(invoice: Invoice) -> list[AuditEvent]:
     """The audit events about the invoice, oldest first."""
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.subject == f"invoice:{invoice.id}")
-                                   .order_by(AuditEvent.seq)))
+    return list(db.session.scalars(_INVOICE_AUDIT, {"subject": f"invoice:{invoice.id}"}))
 
 
 def run_preview(day: date) -> list[dict[str, Any]]:
