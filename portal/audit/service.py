@@ -237,16 +237,26 @@ def _orders_of(requests: list[CancellationRequest]) -> dict[int, list[Order]]:
     return found
 
 
+_CANCELLATIONS = (
+    select(CancellationRequest)
+    .join(Organization, Organization.id == CancellationRequest.organization_id)
+    .join(User, User.id == CancellationRequest.requested_by_id)
+    .where(CancellationRequest.parent_id.is_(None))
+    .order_by(CancellationRequest.created_at.desc(), CancellationRequest.id.desc())
+)
+
+
+def _paged(statement: Select) -> Select:
+    """`statement` one page at a time: the parameters `limit` and `offset`."""
+    return statement.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+
+
+_CANCELLATIONS_PAGE = _paged(_CANCELLATIONS)  # the unfiltered page, built once
+
+
 def _cancellations_statement(filters: CancellationFilters) -> Select:
     """Top-level requests (cancellations and rescissions, not a rescission's items) matching `filters`."""
-    statement = (
-        select(CancellationRequest)
-        .join(Organization, Organization.id == CancellationRequest.organization_id)
-        .join(User, User.id == CancellationRequest.requested_by_id)
-        .where(CancellationRequest.parent_id.is_(None))
-        .order_by(CancellationRequest.created_at.desc(), CancellationRequest.id.desc())
-    )
-    statement = _period(statement, CancellationRequest.created_at, filters.date_from, filters.date_to)
+    statement = _period(_CANCELLATIONS, CancellationRequest.created_at, filters.date_from, filters.date_to)
     if filters.organization:
         statement = statement.where(Organization.matching(filters.organization))
     if filters.category:
@@ -293,19 +303,21 @@ def _first_of_month(day: date, back: int = 0) -> date:
     return date(months // 12, months % 12 + 1, 1)
 
 
+_MONTHLY = select(CancellationRequest.created_at, CancellationRequest.category).where(
+    CancellationRequest.parent_id.is_(None),
+    CancellationRequest.status != CancellationStatus.WITHDRAWN,
+    CancellationRequest.created_at >= bindparam("since", type_=CancellationRequest.created_at.type),
+    CancellationRequest.created_at < bindparam("until", type_=CancellationRequest.created_at.type),
+)
+
+
 def monthly_by_category(*, today: date, months: int = 12) -> MonthlyChart:
     """Cancellations and rescissions (each counted once, withdrawn ones left out) per month of the last
     `months` months up to `today`'s month, per reason category."""
     first = _first_of_month(today, months - 1)
     axis = [_first_of_month(today, back) for back in range(months - 1, -1, -1)]
-    rows = db.session.execute(
-        select(CancellationRequest.created_at, CancellationRequest.category).where(
-            CancellationRequest.parent_id.is_(None),
-            CancellationRequest.status != CancellationStatus.WITHDRAWN,
-            CancellationRequest.created_at >= business_midnight(first),
-            CancellationRequest.created_at < business_midnight(_first_of_month(today, -1)),
-        )
-    ).all()
+    rows = db.session.execute(_MONTHLY, {"since": business_midnight(first),
+                                         "until": business_midnight(_first_of_month(today, -1))}).all()
     index = {month: n for n, month in enumerate(axis)}
     counts = {category: [0] * months for category in ReasonCategory}
     for created_at, category in rows:
@@ -324,8 +336,9 @@ class CancellationsPage:
 
 def cancellations_page(filters: CancellationFilters, *, page: int, per_page: int, today: date) -> CancellationsPage:
     """"Auditoria de cancelamentos": one page of requests, newest first, and the 12-month chart."""
-    found = list(db.session.scalars(
-        _cancellations_statement(filters).limit(per_page + 1).offset((page - 1) * per_page)))
+    statement = _cancellations_statement(filters)
+    paged = _CANCELLATIONS_PAGE if statement is _CANCELLATIONS else _paged(statement)
+    found = list(db.session.scalars(paged, {"limit": per_page + 1, "offset": (page - 1) * per_page}))
     return CancellationsPage(rows=_rows(found[:per_page], with_children=True), has_next=len(found) > per_page,
                              chart=monthly_by_category(today=today))
 
@@ -462,8 +475,7 @@ _TRAIL = (select(AuditEvent.seq, AuditEvent.created_at, AuditEvent.tag, AuditEve
           .outerjoin(Organization, Organization.id == AuditEvent.organization_id)
           .order_by(AuditEvent.seq.desc()))
 _CHAIN_LENGTH = select(AuditChainHead.length).where(AuditChainHead.id == 1)
-_PAGE = {"limit": bindparam("limit", type_=Integer), "offset": bindparam("offset", type_=Integer)}
-_TRAIL_PAGE = _TRAIL.limit(_PAGE["limit"]).offset(_PAGE["offset"])  # the unfiltered trail: built once
+_TRAIL_PAGE = _paged(_TRAIL)  # the unfiltered trail: built once
 
 
 def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
@@ -484,7 +496,7 @@ def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
     statement = _period(statement, AuditEvent.created_at, filters.date_from, filters.date_to)
     if filters.up_to_seq is not None:
         statement = statement.where(AuditEvent.seq <= filters.up_to_seq)
-    paged = _TRAIL_PAGE if statement is _TRAIL else statement.limit(_PAGE["limit"]).offset(_PAGE["offset"])
+    paged = _TRAIL_PAGE if statement is _TRAIL else _paged(statement)
     events = db.session.connection().execute(paged, {"limit": per_page + 1, "offset": (page - 1) * per_page}).all()
     rows = [TrailRow(seq, created_at, tag, actor, organization_id, name, subject, ip, compact_json(before),
                      compact_json(after))
