@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
 
 from huey import RedisHuey
+from redis import Redis
 from sqlalchemy import func, select
 
 from portal.billing.models import Invoice, InvoiceKind
@@ -101,8 +103,18 @@ class TwoConsumers:
         return self
 
     def wait_until_started(self) -> None:
+        """Both consumers started and all four workers waiting in Redis's BRPOP on this test's database: Redis then
+        hands the first jobs pushed to the waiting workers in the order they began to wait, so each consumer gets
+        some whatever the machine's load (one CI run saw the scheduler's workers take all 40 jobs while the other
+        consumer's had not started polling yet)."""
         for log in (self.scheduler_log, self.worker_log):
             assert wait_for_log(log, "Periodic tasks are"), log.read_text()
+        database = int(urlsplit(self.env["JOBS_URL"]).path.lstrip("/") or 0)
+        with Redis.from_url(self.env["JOBS_URL"]) as admin:
+            def waiting() -> int:
+                return sum(1 for client in admin.client_list()
+                           if int(client.get("db", -1)) == database and "b" in client.get("flags", ""))
+            assert _wait(lambda: waiting() >= 4), f"{waiting()} workers waiting for jobs"
 
     def __exit__(self, *exc_info) -> None:
         stop_consumers(*self.processes)
