@@ -35,6 +35,7 @@ from portal.shared import clock
 from portal.shared.audit import AUDIT_TAG_LABELS, AuditEvent
 from portal.shared.audit import AuditTag as T
 from portal.shared.formatting import format_date, format_datetime, format_money, spreadsheet_text
+from portal.shared.paging import page_window, paged
 from portal.subscriptions.models import Order, OrderKind, Subscription
 from portal.support.models import TICKET_STATUS_LABELS
 
@@ -165,12 +166,8 @@ def _statement(organization_id: int | BindParameter, filters: HistoryFilters) ->
     return statement.order_by(AuditEvent.seq.desc())
 
 
-def _paged(statement: Select) -> Select:
-    return statement.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
-
-
 # The page without filters, built once (a statement built per request costs as much again as running it).
-_UNFILTERED_PAGE = _paged(_statement(bindparam("organization_id", type_=Integer), HistoryFilters()))
+_UNFILTERED_PAGE = paged(_statement(bindparam("organization_id", type_=Integer), HistoryFilters()))
 
 
 # ---------------------------------------------------------------- what the sentences name
@@ -1028,9 +1025,9 @@ def history_page(organization_id: int, filters: HistoryFilters, page: int) -> tu
     """One page of the organization's history, newest first, and whether an older page follows."""
     page = min(max(page, 1), MAX_PAGE)
     filtered = filters.area or filters.date_from or filters.date_to
-    statement = _paged(_statement(organization_id, filters)) if filtered else _UNFILTERED_PAGE
-    events = list(db.session.execute(statement, {"organization_id": organization_id, "limit": PER_PAGE + 1,
-                                                 "offset": (page - 1) * PER_PAGE}).scalars())
+    statement = paged(_statement(organization_id, filters)) if filtered else _UNFILTERED_PAGE
+    events = list(db.session.execute(statement, {"organization_id": organization_id,
+                                                 **page_window(page, PER_PAGE)}).scalars())
     return describe(events[:PER_PAGE], organization_id), len(events) > PER_PAGE
 
 

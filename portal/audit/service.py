@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, Select, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Organization, User
@@ -26,6 +26,7 @@ from portal.shared import clock, cnpj
 from portal.shared.audit import AuditChainHead, AuditEvent, verify
 from portal.shared.filters import ListFilters
 from portal.shared.formatting import spreadsheet_text
+from portal.shared.paging import page_window, paged
 from portal.subscriptions.models import ORDER_STATUS_LABELS, Order, OrderKind, OrderStatus, Subscription
 from portal.subscriptions.order_texts import error_label
 
@@ -246,12 +247,7 @@ _CANCELLATIONS = (
 )
 
 
-def _paged(statement: Select) -> Select:
-    """`statement` one page at a time: the parameters `limit` and `offset`."""
-    return statement.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
-
-
-_CANCELLATIONS_PAGE = _paged(_CANCELLATIONS)  # the unfiltered page, built once
+_CANCELLATIONS_PAGE = paged(_CANCELLATIONS)  # the unfiltered page, built once
 
 
 def _cancellations_statement(filters: CancellationFilters) -> Select:
@@ -337,8 +333,8 @@ class CancellationsPage:
 def cancellations_page(filters: CancellationFilters, *, page: int, per_page: int, today: date) -> CancellationsPage:
     """"Auditoria de cancelamentos": one page of requests, newest first, and the 12-month chart."""
     statement = _cancellations_statement(filters)
-    paged = _CANCELLATIONS_PAGE if statement is _CANCELLATIONS else _paged(statement)
-    found = list(db.session.scalars(paged, {"limit": per_page + 1, "offset": (page - 1) * per_page}))
+    one_page = _CANCELLATIONS_PAGE if statement is _CANCELLATIONS else paged(statement)
+    found = list(db.session.scalars(one_page, page_window(page, per_page)))
     return CancellationsPage(rows=_rows(found[:per_page], with_children=True), has_next=len(found) > per_page,
                              chart=monthly_by_category(today=today))
 
@@ -475,7 +471,7 @@ _TRAIL = (select(AuditEvent.seq, AuditEvent.created_at, AuditEvent.tag, AuditEve
           .outerjoin(Organization, Organization.id == AuditEvent.organization_id)
           .order_by(AuditEvent.seq.desc()))
 _CHAIN_LENGTH = select(AuditChainHead.length).where(AuditChainHead.id == 1)
-_TRAIL_PAGE = _paged(_TRAIL)  # the unfiltered trail: built once
+_TRAIL_PAGE = paged(_TRAIL)  # the unfiltered trail: built once
 
 
 def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
@@ -496,8 +492,8 @@ def trail_page(filters: TrailFilters, *, page: int, per_page: int) -> TrailPage:
     statement = _period(statement, AuditEvent.created_at, filters.date_from, filters.date_to)
     if filters.up_to_seq is not None:
         statement = statement.where(AuditEvent.seq <= filters.up_to_seq)
-    paged = _TRAIL_PAGE if statement is _TRAIL else _paged(statement)
-    events = db.session.connection().execute(paged, {"limit": per_page + 1, "offset": (page - 1) * per_page}).all()
+    one_page = _TRAIL_PAGE if statement is _TRAIL else paged(statement)
+    events = db.session.connection().execute(one_page, page_window(page, per_page)).all()
     rows = [TrailRow(seq, created_at, tag, actor, organization_id, name, subject, ip, compact_json(before),
                      compact_json(after))
             for seq, created_at, tag, actor, organization_id, name, subject, ip, before, after in events[:per_page]]

@@ -555,8 +555,9 @@ def _not_recorded(invoice: Invoice, gateway: str, intent_id: str, amount: int, e
     what = f"Pagamento {gateway} {intent_id}"
     details = {"gateway": gateway, "payment_intent": intent_id, "event_id": event.id, "amount_cents": amount,
                "error": error.message}
-    reported = db.session.scalar(select(BillingException.id).where(
-        BillingException.invoice_id == invoice.id, BillingException.message.contains(what)).limit(1))
+    reported = db.session.scalar(select(BillingException.id).where(  # both messages go on after `what` with a space
+        BillingException.invoice_id == invoice.id,
+        BillingException.message.startswith(f"{what} ", autoescape=True)).limit(1))
     if reported is not None:
         return "already reported"
     log.warning("%s event %s: %s paid invoice %s, which takes no payment (%s)", gateway, event.id, intent_id,

@@ -32,6 +32,7 @@ from portal.billing.models import (
 from portal.billing.run import organizations_due
 from portal.extensions import db
 from portal.shared.audit import AuditEvent
+from portal.shared.paging import page_window, paged
 
 # ---------------------------------------------------------------- one organization
 
@@ -98,8 +99,7 @@ def _invoice_rows_statement(by_year: bool, status: str | None, by_centre: bool =
         statement = statement.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_date < today)
     elif status is not None:
         statement = statement.where(Invoice.status == status)
-    return (statement.order_by(Invoice.billing_date.desc(), Invoice.id.desc())
-            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+    return paged(statement.order_by(Invoice.billing_date.desc(), Invoice.id.desc()))
 
 
 _INVOICE_YEARS = (select(Invoice.year).distinct()
@@ -112,8 +112,8 @@ def invoice_rows(organization_id: int, *, year: int | None, status: str | None, 
     """The organization's invoices matching the filters, newest first, one page; and whether a next page exists."""
     found = db.session.connection().execute(
         _invoice_rows_statement(year is not None, status, cost_centre is not None),
-        {"organization_id": organization_id, "year": year, "today": today, "limit": PER_PAGE + 1,
-         "offset": (page - 1) * PER_PAGE, "cost_centre": cost_centre},
+        {"organization_id": organization_id, "year": year, "today": today, "cost_centre": cost_centre,
+         **page_window(page, PER_PAGE)},
     ).all()
     references = line_references([row[0] for row in found[:PER_PAGE]])
     rows = tuple(
@@ -206,12 +206,8 @@ def _search_invoices_statement():
             .order_by(Invoice.billing_date.desc(), Invoice.id.desc()))
 
 
-def _paged(statement):
-    return statement.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
-
-
 _SEARCH_INVOICES = _search_invoices_statement()
-_SEARCH_PAGE = _paged(_SEARCH_INVOICES)
+_SEARCH_PAGE = paged(_SEARCH_INVOICES)
 
 
 def search_invoices(*, status: str | None, undelivered: bool, year: int | None, organization: str, today: date,
@@ -232,11 +228,11 @@ def search_invoices(*, status: str | None, undelivered: bool, year: int | None, 
         conditions.append(Invoice.year == year)
     if organization:
         conditions.append(Organization.matching(organization))
-    statement = _paged(_SEARCH_INVOICES.where(*conditions)) if conditions else _SEARCH_PAGE  # unfiltered: built once
+    statement = paged(_SEARCH_INVOICES.where(*conditions)) if conditions else _SEARCH_PAGE  # unfiltered: built once
     rows = []
     for (invoice_id, series, number_year, number, organization_id, legal_name, cnpj, delinquent, period_start,
          period_end, due, total, state, paid, surcharge, undelivered_) in db.session.execute(
-            statement, {"limit": per_page + 1, "offset": (page - 1) * per_page}):
+            statement, page_window(page, per_page)):
         late = due < today
         if state == InvoiceStatus.OPEN:
             # payments.amount_due: a payment after the due date settles with the latest 2ª via's fine and interest
@@ -268,6 +264,7 @@ def invoice_with_organization(invoice_id: int) -> Invoice | None:
 INVOICE_STORY = (joinedload(Invoice.boletos), joinedload(Invoice.payments), joinedload(Invoice.reversals),
                  joinedload(Invoice.fiscal_document).defer(FiscalDocument.xml)
                  .defer(FiscalDocument.cancellation_xml))
+
 
 def invoice_with_story(invoice_id: int) -> Invoice | None:
     """An invoice with what its staff page shows loaded: organization and `INVOICE_STORY` (its lines are read as

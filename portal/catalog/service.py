@@ -32,6 +32,7 @@ from portal.extensions import db
 from portal.shared import clock, periods
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, ServiceError
+from portal.shared.paging import paged
 from portal.subscriptions import window
 from portal.subscriptions.confirmation import confirm_quote
 from portal.subscriptions.models import Quote, QuoteKind, QuoteStatus
@@ -109,9 +110,8 @@ def _browse_statement(today: date, family: ProductFamily | None):
 
 # "Adicionar novos produtos" without a text to match, all families or one: built once (a statement built per request
 # costs as much again as running it), with the parameters today, family_id, limit and offset.
-_BROWSE_ALL = _catalog_order(_sellable_statement(bindparam("today", type_=Date))).add_columns(
-    func.count().over().label("total")).limit(bindparam("limit", type_=Integer)).offset(
-    bindparam("offset", type_=Integer))
+_BROWSE_ALL = paged(_catalog_order(_sellable_statement(bindparam("today", type_=Date))).add_columns(
+    func.count().over().label("total")))
 _BROWSE_FAMILY = _BROWSE_ALL.where(Product.family_id == bindparam("family_id", type_=Integer))
 
 

@@ -448,6 +448,15 @@ class NfseNacionalIssuer:
             answer = {}
         return status, answer
 
+    def _found(self, path: str) -> dict | None:
+        """A GET's answer, or None when the Sefin has nothing there (404); any other refusal is raised."""
+        status, answer = self._call("GET", path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._rejected(status, answer)
+        return answer
+
     def _rejected(self, status: int, answer: dict) -> FiscalRejected:
         errors = errors_of(answer) or [(f"HTTP {status}", "resposta sem erros da Sefin Nacional")]
         return FiscalRejected(errors, fields=fields_of(errors))
@@ -456,11 +465,9 @@ class NfseNacionalIssuer:
 
     def find(self, identifier: str) -> str | None:
         """The chave of the NFS-e the DPS `identifier` produced, or None (404)."""
-        status, answer = self._call("GET", f"/dps/{identifier}")
-        if status == 404:
+        answer = self._found(f"/dps/{identifier}")
+        if answer is None:
             return None
-        if status != 200:
-            raise self._rejected(status, answer)
         key = str(_lower(answer).get("chaveacesso") or "")
         if not valid_access_key(key):
             raise FiscalUnavailable(f"Sefin Nacional: chave de acesso inválida em GET /dps ({key!r})")
@@ -528,11 +535,9 @@ class NfseNacionalIssuer:
 
     def registered_cancellation(self, key: str) -> bytes | None:
         """The note's cancellation event (e101101, the first) if the Sefin has one, else None (404)."""
-        status, answer = self._call("GET", f"/nfse/{key}/eventos/101101/1")
-        if status == 404:
+        answer = self._found(f"/nfse/{key}/eventos/101101/1")
+        if answer is None:
             return None
-        if status != 200:
-            raise self._rejected(status, answer)
         try:
             return event_xml(answer)
         except (ValueError, OSError, UnicodeDecodeError) as error:

@@ -35,6 +35,7 @@ from portal.shared import clock, documents
 from portal.shared.audit import Actor, AuditTag, record
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
 from portal.shared.formatting import duration_label
+from portal.shared.paging import page_window, paged
 from portal.subscriptions.models import Subscription
 from portal.support.models import (
     MessageKind,
@@ -354,14 +355,13 @@ def customer_tickets(*, membership: Membership, statuses: Sequence[str] | None, 
     """The organization's tickets, most recently updated first: up to `per_page + 1` (one more: a next page)."""
     _require_customer(membership)
     parameters = {"organization_id": membership.organization_id, "statuses": list(statuses or ()),
-                  "limit": per_page + 1, "offset": (page - 1) * per_page}
+                  **page_window(page, per_page)}
     return list(db.session.execute(_TICKETS_OF_STATUSES if statuses else _TICKETS, parameters).scalars())
 
 
 # "Chamados", built once (a statement built per request costs as much again as running it).
-_TICKETS = (select(Ticket).where(Ticket.organization_id == bindparam("organization_id", type_=Integer))
-            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+_TICKETS = paged(select(Ticket).where(Ticket.organization_id == bindparam("organization_id", type_=Integer))
+                 .order_by(Ticket.updated_at.desc(), Ticket.id.desc()))
 _TICKETS_OF_STATUSES = _TICKETS.where(Ticket.status.in_(bindparam("statuses", expanding=True)))
 
 
