@@ -71,6 +71,7 @@ from portal.shared.document_store import DocumentStoreError
 from portal.shared.formatting import current_locale_name, format_date, format_datetime, format_money, format_period
 from portal.shared.fragments import FragmentCache
 from portal.shared.permissions import customer_can, public, staff_can
+from portal.shared.templating import PortalEnvironment
 from portal.shared.urls import fixed_url_builder, url_pattern
 from portal.subscriptions import order_texts
 from portal.subscriptions.views import bp as subscriptions_bp
@@ -135,6 +136,7 @@ def _postgresql_end_read_only_with_commit(connection: Any) -> None:
 def create_app(overrides: dict | None = None) -> Flask:
     # Templates and static files: portal/templates, portal/static (in the package, so a wheel carries them).
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
+    app.jinja_environment = PortalEnvironment  # `{{ … }}` escaped to plain strings (portal/shared/templating.py)
     app.config.from_mapping(config.load((overrides or {}).get("PORTAL_ENV")))
     app.config.update(overrides or {})
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):

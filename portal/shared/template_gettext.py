@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import get_locale, get_translations
-from jinja2 import pass_context
+from jinja2 import pass_eval_context
 from markupsafe import Markup
 
 _by_locale: dict[Any, Any] = {}
@@ -43,16 +43,18 @@ def _bind(catalog: Any) -> dict[str, Any]:
     # marked safe when autoescaping, its variables escaped by Markup's "%".
     ugettext, ungettext = catalog.ugettext, catalog.ungettext
 
-    @pass_context
-    def gettext(context, message: str, **variables: Any) -> str:
+    # Only the evaluation context (autoescaping or not) is asked for: a function given the whole context is handed,
+    # inside a loop that sets variables, a new context copying every global, on each call.
+    @pass_eval_context
+    def gettext(eval_ctx, message: str, **variables: Any) -> str:
         text = ugettext(message)
-        return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
+        return (Markup(text) if eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
 
-    @pass_context
-    def ngettext(context, singular: str, plural: str, num: int, **variables: Any) -> str:
+    @pass_eval_context
+    def ngettext(eval_ctx, singular: str, plural: str, num: int, **variables: Any) -> str:
         variables.setdefault("num", num)
         text = ungettext(singular, plural, num)
-        return (Markup(text) if context.eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
+        return (Markup(text) if eval_ctx.autoescape else text) % variables  # noqa: S704 - our catalog
 
     return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
 
