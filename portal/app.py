@@ -262,7 +262,7 @@ def _register_request_hooks(app: Flask) -> None:
         if current_user.is_authenticated and session_expired():
             flash(_("Sua sessão expirou por inatividade. Entre novamente."), "warning")
             return redirect(url_for("accounts.login", next=request.path))
-        load_request_context()
+        load_request_context(*navigation.membership_badges())
         return None
 
     @app.after_request

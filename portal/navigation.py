@@ -1,6 +1,11 @@
 """The customer navigation: its links, and besides them how many products are in the cart, whether a
 current agreement waits for the Master's acceptance and, for an "inadimplente" organization, what is overdue
-(the banner of every page, templates/_delinquency_banner.html), all read in one statement.
+(the banner of every page, templates/_delinquency_banner.html).
+
+A page (a GET) reads the cart's count and the pending agreement with the memberships, in the statement every request
+runs anyway (`MEMBERSHIP_BADGES`, selected by `accounts.context.load_request_context`): no statement of their own.
+A form sent (POST) may change them before its page is rendered, so there they are read when the navigation asks;
+so is what is overdue, only for an "inadimplente" organization.
 
 Every customer page renders the navigation, so this is on the path of every page: the statements are built
 once from the rooms' expressions (`catalog.cart.CART_COUNT`, `agreements.service.PENDING_AGREEMENT`,
@@ -19,10 +24,11 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal.accounts.models import Membership
 from portal.accounts.roles import Permission
-from portal.agreements.service import PENDING_AGREEMENT
+from portal.agreements.service import PENDING_AGREEMENT, pending_agreement
 from portal.billing.standing import FIRST_OVERDUE_ID, OLDEST_DUE, OVERDUE_CENTS, OVERDUE_COUNT
-from portal.catalog.cart import CART_COUNT
+from portal.catalog.cart import CART_COUNT, cart_count_of
 from portal.extensions import db
 from portal.shared import clock
 from portal.shared.fragments import render_fragment
@@ -49,6 +55,19 @@ _BADGES_OVERDUE = _BADGES.add_columns(OVERDUE_COUNT.label("overdue_count"), OVER
 _REQUEST_KEY = "_navigation_badges"
 
 
+# Selected beside each membership (bound parameter `today`), named as in `_BADGES`.
+MEMBERSHIP_BADGES = (cart_count_of(Membership.organization_id, Membership.user_id).label("cart"),
+                     pending_agreement(Membership.organization_id).label("agreement_pending"))
+
+
+def membership_badges() -> tuple[tuple, dict]:
+    """`load_request_context`'s columns and parameters for this request: the badges for a page (GET), none for a form
+    sent (its changes come before its page)."""
+    if request.method != "GET":
+        return (), {}
+    return MEMBERSHIP_BADGES, {"today": clock.today()}
+
+
 def badges() -> Badges:
     """The current user's badges in the current organization, read once per request (the navigation and the
     catalog page both show the cart's); none when the database cannot tell (the error pages render the
@@ -69,12 +88,14 @@ def _read_badges() -> Badges:
     wants_overdue = delinquent and customer_can(Permission.BILLING_READ)
     if not (wants_cart or wants_agreement or wants_overdue):
         return Badges(delinquent=delinquent)
-    parameters = {"organization_id": organization.id, "user_id": current_user.id, "today": clock.today()}
-    try:
-        row = db.session.connection().execute(_BADGES_OVERDUE if wants_overdue else _BADGES, parameters).one()
-    except SQLAlchemyError:
-        db.session.rollback()
-        return Badges(delinquent=delinquent)
+    row = _read_with_membership(organization) if not wants_overdue else None
+    if row is None:
+        parameters = {"organization_id": organization.id, "user_id": current_user.id, "today": clock.today()}
+        try:
+            row = db.session.connection().execute(_BADGES_OVERDUE if wants_overdue else _BADGES, parameters).one()
+        except SQLAlchemyError:
+            db.session.rollback()
+            return Badges(delinquent=delinquent)
     found = Badges(cart=row.cart if wants_cart else 0, delinquent=delinquent,
                    agreement_pending=wants_agreement and bool(row.agreement_pending))
     if not wants_overdue:
@@ -82,6 +103,14 @@ def _read_badges() -> Badges:
     return dataclasses.replace(
         found, overdue_count=row.overdue_count, overdue_cents=int(row.overdue_cents or 0),
         overdue_since=row.overdue_since, overdue_invoice_id=row.overdue_invoice_id if row.overdue_count == 1 else None)
+
+
+def _read_with_membership(organization):
+    """The row the memberships were read in, when it has the badges of this organization (a page); else None."""
+    row = getattr(g, "membership_row", None)
+    if row is None or "cart" not in row._fields or row[0].organization_id != organization.id:
+        return None
+    return row
 
 
 def forget() -> None:

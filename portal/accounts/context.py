@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from flask import abort, current_app, g, request, session
 from flask_login import current_user, logout_user
-from sqlalchemy import Integer, bindparam, select
+from sqlalchemy import ColumnElement, Integer, bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts import service
@@ -74,8 +74,13 @@ def session_expired() -> bool:
     return False
 
 
-def load_request_context() -> None:
+def load_request_context(columns: Sequence[ColumnElement] = (), parameters: dict | None = None) -> None:
+    """The signed-in customer's memberships, the one chosen (`g.membership`, `g.organization`, `g.permissions`).
+
+    `columns`: expressions selected beside each membership (correlated to it, `parameters` bound), e.g. the
+    navigation's badges read in this same statement; the chosen membership's row is `g.membership_row`."""
     g.membership = None
+    g.membership_row = None
     g.organization = None
     g.memberships = []
     g.permissions = frozenset()
@@ -85,24 +90,27 @@ def load_request_context() -> None:
     if current_user.is_staff:
         g.staff_permissions = staff_permissions_for(current_user.staff_roles)
         return
-    memberships = db.session.execute(
-        select(Membership)
+    rows = db.session.execute(
+        select(Membership, *columns)
         .where(Membership.user_id == current_user.id)
-        .options(selectinload(Membership.role_rows), joinedload(Membership.organization))
-    ).scalars()
+        .options(selectinload(Membership.role_rows), joinedload(Membership.organization)),
+        parameters or {},
+    ).all()
     usable = sorted(
-        (m for m in memberships if m.active and m.accepted_at is not None),
-        key=lambda m: m.organization.display_name.lower(),
+        (row for row in rows if row[0].active and row[0].accepted_at is not None),
+        key=lambda row: row[0].organization.display_name.lower(),
     )
-    g.memberships = usable
-    chosen = next((m for m in usable if m.organization_id == session.get(SESSION_ORG)), None)
+    g.memberships = [row[0] for row in usable]
+    chosen = next((row for row in usable if row[0].organization_id == session.get(SESSION_ORG)), None)
     if chosen is None and usable:
         chosen = usable[0]
     if chosen is not None:
-        session[SESSION_ORG] = chosen.organization_id
-        g.membership = chosen
-        g.organization = chosen.organization
-        g.permissions = permissions_for(chosen.roles)
+        membership = chosen[0]
+        session[SESSION_ORG] = membership.organization_id
+        g.membership = membership
+        g.membership_row = chosen
+        g.organization = membership.organization
+        g.permissions = permissions_for(membership.roles)
 
 
 @lru_cache(maxsize=64)

@@ -27,7 +27,7 @@ from blinker import Namespace
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, Exists, Integer, and_, bindparam, exists, false, not_, or_, select
+from sqlalchemy import ColumnElement, Date, Exists, Integer, and_, bindparam, exists, false, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
@@ -319,22 +319,24 @@ def _titles(versions: list[AgreementVersion]) -> str:
     return ", ".join(f"“{v.title}”" for v in versions)
 
 
-def _pending_agreement() -> Exists:
-    """EXISTS a current agreement version the organization has not accepted (bound parameters
-    `organization_id` and `today`). Built once: the navigation of every page a Master opens runs it, and
-    building this statement costs several times what running it does."""
+def pending_agreement(organization_id: ColumnElement) -> Exists:
+    """EXISTS a current agreement version the organization `organization_id` (a bound parameter, or a membership's
+    column: the navigation asks on every page a Master opens) has not accepted, on bound parameter `today`."""
     version, newer = AgreementVersion, aliased(AgreementVersion)
     today = bindparam("today", type_=Date)
     return exists(select(version.id).where(
         version.effective_from <= today,
         ~exists().where(newer.kind == version.kind, newer.effective_from <= today,
                         newer.effective_from > version.effective_from),
-        ~exists().where(AgreementAcceptance.version_id == version.id,
-                        AgreementAcceptance.organization_id == bindparam("organization_id", type_=Integer)),
+        # Correlated to every enclosing statement, however deep, not only the one just around it.
+        ~exists(select(AgreementAcceptance.id).where(AgreementAcceptance.version_id == version.id,
+                                                     AgreementAcceptance.organization_id == organization_id)
+                .correlate_except(AgreementAcceptance)),
     ))
 
 
-PENDING_AGREEMENT = _pending_agreement()
+# Built once (bound parameters `organization_id`, `today`): building it costs several times what running it does.
+PENDING_AGREEMENT = pending_agreement(bindparam("organization_id", type_=Integer))
 _HAS_PENDING_AGREEMENT = select(PENDING_AGREEMENT)
 
 

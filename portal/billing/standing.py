@@ -1,8 +1,8 @@
 """What a customer page says about its organization's overdue invoices, for the "inadimplente" banner.
 
 The rule that blocks purchases stays in `payments` (`Organization.delinquent_since`, `ensure_not_delinquent`);
-this only sums up what is overdue, as expressions the navigation's single statement selects
-(portal/navigation.py), so the banner costs no statement of its own.
+this only sums up what is overdue, as expressions the navigation's badges statement selects
+(portal/navigation.py): one statement, only for an "inadimplente" organization's Master and Cobrança.
 
 "Overdue" here is every open regular invoice whose due date has passed (business date `today`), not just the
 ones old enough to have made the organization "inadimplente": what the customer should pay is all of it.

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy import ColumnElement, Integer, ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Organization, User
@@ -87,11 +87,16 @@ def cart(organization: Organization, user: User, *, today: date) -> Cart:
                  for item in cart_items(organization, user)])
 
 
-# Built once (bound parameters `organization_id`, `user_id`): the navigation counts the cart on every page.
-CART_COUNT = (select(func.count(CartItem.id))
-              .where(CartItem.organization_id == bindparam("organization_id", type_=Integer),
-                     CartItem.user_id == bindparam("user_id", type_=Integer))
-              .scalar_subquery())
+def cart_count_of(organization_id: ColumnElement, user_id: ColumnElement) -> ScalarSelect:
+    """How many products are in a user's cart in an organization, as a scalar subquery of those two expressions
+    (bound parameters, or a membership's columns: the navigation counts the cart on every page)."""
+    return (select(func.count(CartItem.id))
+            .where(CartItem.organization_id == organization_id, CartItem.user_id == user_id)
+            .scalar_subquery())
+
+
+# Built once (bound parameters `organization_id`, `user_id`).
+CART_COUNT = cart_count_of(bindparam("organization_id", type_=Integer), bindparam("user_id", type_=Integer))
 _CART_COUNT = select(CART_COUNT)
 
 

@@ -108,10 +108,24 @@ def _browse_statement(today: date, family: ProductFamily | None):
     return statement if family is None else statement.where(Product.family_id == family.id)
 
 
+def _priced_page_statement():
+    """A page of sellable products, each with the price in force on `today` (the latest effective on or before it,
+    as `Product.price_on` picks) joined in, and the total beside them: one statement, no price list loaded."""
+    today = bindparam("today", type_=Date)
+    in_force = (select(ProductPrice.id)
+                .where(ProductPrice.product_id == Product.id, ProductPrice.effective_from <= today)
+                .order_by(ProductPrice.effective_from.desc(), ProductPrice.id.desc()).limit(1)
+                .correlate(Product).scalar_subquery())
+    return paged(_catalog_order(
+        select(Product, ProductPrice, func.count().over().label("total")).join(Product.family)
+        .join(ProductPrice, ProductPrice.id == in_force)
+        .where(Product.active.is_(True), ProductFamily.active.is_(True))
+        .options(contains_eager(Product.family))))
+
+
 # "Adicionar novos produtos" without a text to match, all families or one: built once (a statement built per request
 # costs as much again as running it), with the parameters today, family_id, limit and offset.
-_BROWSE_ALL = paged(_catalog_order(_sellable_statement(bindparam("today", type_=Date))).add_columns(
-    func.count().over().label("total")))
+_BROWSE_ALL = _priced_page_statement()
 _BROWSE_FAMILY = _BROWSE_ALL.where(Product.family_id == bindparam("family_id", type_=Integer))
 
 
@@ -144,7 +158,7 @@ def browse(*, family_id: Any = None, query: str = "", page: int = 1, today: date
         total = rows[0].total if rows else (
             db.session.scalar(select(func.count()).select_from(_browse_statement(today, family).subquery()))
             if start else 0)
-        return CatalogPage(items=[CatalogItem(row[0], row[0].price_on(today)) for row in rows], page=page,
+        return CatalogPage(items=[CatalogItem(row[0], row[1]) for row in rows], page=page,
                            has_next=total > start + per_page, total=total)
 
     def matches(product: Product) -> bool:

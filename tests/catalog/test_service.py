@@ -113,6 +113,13 @@ def test_the_price_shown_is_the_one_in_force_today(march, catalog):
                                 effective_from=MARCH_11_DAY + timedelta(days=20)))
     db.session.commit()
     assert service.sellable_product(catalog.standard.id, today=clock.today()).price.unit_price_cents == 8290
+    # The catalog's page (the price joined in its one statement) and its search (prices loaded) agree.
+    for query in ("", catalog.standard.name):
+        shown = {item.product.id: item.price.unit_price_cents
+                 for item in service.browse(query=query, today=clock.today()).items}
+        assert shown[catalog.standard.id] == 8290
+    assert {item.product.id: item.price.unit_price_cents for item in service.browse(today=MARCH_11_DAY + timedelta(
+        days=20)).items}[catalog.standard.id] == 9990
 
 
 def test_sellable_product(march, catalog):

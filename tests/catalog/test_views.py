@@ -351,6 +351,34 @@ def test_the_catalog_page_and_the_navigation_count_the_cart_once(march, world, l
     assert 'href="/carrinho">Ver carrinho <span class="badge text-bg-primary">1</span>' in body
 
 
+def test_a_page_reads_the_badges_with_the_memberships_and_a_form_sent_reads_them_apart(march, world, login_as,
+                                                                                       catalog):
+    """A GET has no statement of its own for the badges (they come with the memberships every request reads); a
+    POST that renders a page reads them when the navigation asks, after whatever the form changed."""
+    client = login_as("adm")
+    add(client, catalog.standard, 3)
+    add(client, catalog.defender, 1)
+    seen = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if "cart_items" in statement:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = client.get("/licencas")
+        reads_on_a_page = list(seen)
+        seen.clear()
+        refused = set_quantity(client, catalog.standard, "muitas")  # re-rendered with its error: a page of a POST
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert len(reads_on_a_page) == 1 and "FROM memberships" in reads_on_a_page[0]
+    assert section(page, "cart-link") == "Carrinho 2 produtos"
+    assert refused.status_code == 422
+    assert any("FROM memberships" not in statement and "count(cart_items.id)" in statement for statement in seen)
+    assert section(refused, "cart-link") == "Carrinho 2 produtos"
+
+
 # ---------------------------------------------------------------- review and confirm
 
 def test_reviewing_an_empty_cart_says_so(adm, catalog):
