@@ -3,7 +3,9 @@
 import re
 
 import pytest
+from babel import support
 
+from portal.shared import forms
 from tests.backoffice.test_views import VALID
 
 NEW_ORGANIZATION = "/backoffice/organizacoes/nova"
@@ -76,3 +78,22 @@ def test_english_catalog_translates_our_required_message(login_as):
     client = login_as("staff_admin")
     _choose_english(client)
     assert _field_error(client, "legal_name", "") == "This field is required."
+
+
+def test_wtforms_catalog_is_read_once_per_language(login_as, monkeypatch):
+    """Flask-WTF read WTForms' catalog from disk on every request that made a form with a number field; now once
+    per language, and each language still gets its own messages."""
+    monkeypatch.setattr(forms, "_wtforms_catalogs", {})
+    loaded = []
+    load = support.Translations.load
+
+    def counted(dirname, locales, domain):
+        loaded.append((str(locales[0]), domain))
+        return load(dirname, locales, domain)
+
+    monkeypatch.setattr(support.Translations, "load", counted)
+    client = login_as("staff_admin")
+    assert [_field_error(client, "billing_day", "dez") for _ in range(3)] == [NOT_AN_INTEGER["pt"]] * 3
+    _choose_english(client)
+    assert [_field_error(client, "billing_day", "dez") for _ in range(2)] == [NOT_AN_INTEGER["en"]] * 2
+    assert loaded == [("pt_BR", "wtforms"), ("en", "wtforms")]

@@ -82,7 +82,7 @@ def products():
         problem, result = error.message, service.CatalogPage(items=[], page=1, has_next=False, total=0)
     return render_template(
         "catalog/products.html", result=result, families=families, family_id=family_id, query=query,
-        problem=problem, form=AddToCartForm(formdata=None), **_labels(),
+        problem=problem, **_labels(),
     )
 
 

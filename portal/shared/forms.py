@@ -2,11 +2,16 @@
 
 WTForms' own messages ("Not a valid choice.", "Not a valid integer value.", CSRF errors…) follow the
 UI language without a catalog of ours: Flask-WTF loads WTForms' bundled catalogs (domain "wtforms")
-for the current locale, and pt_BR falls back to WTForms' "pt" ("Escolha inválida.").
+for the current locale, and pt_BR falls back to WTForms' "pt" ("Escolha inválida."). Flask-WTF reads that
+catalog from disk again on every request that makes a form with a number field (its messages are looked up as the
+field is made): here it is read once per locale (`wtforms_translations`, installed over Flask-WTF's own).
 """
 
-from flask import flash
+from babel import support
+from flask import current_app, flash, request
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from flask_wtf import i18n as flask_wtf_i18n
 from markupsafe import Markup, escape
 from wtforms import SelectMultipleField
 from wtforms.validators import DataRequired, Email, Length, StopValidation
@@ -35,6 +40,28 @@ def html_params(**attributes) -> Markup:
 wtforms_html_params = _widgets.html_params
 _widgets.html_params = html_params
 _widgets.Input.html_params = _widgets.Button.html_params = staticmethod(html_params)
+
+_wtforms_catalogs: dict[str, support.Translations] = {}
+
+
+def wtforms_translations() -> support.Translations | None:
+    """Flask-WTF's `_get_translations` (WTForms' catalog for the request's locale; None outside a request or
+    without Flask-Babel), with the catalog kept per locale instead of loaded from disk on each request."""
+    if not request or "babel" not in current_app.extensions:
+        return None
+    locale = get_locale()
+    if locale is None:
+        return None
+    name = str(locale)
+    found = _wtforms_catalogs.get(name)
+    if found is None:
+        found = _wtforms_catalogs[name] = support.Translations.load(
+            flask_wtf_i18n.messages_path(), [locale], domain="wtforms")
+    return found
+
+
+flask_wtf_get_translations = flask_wtf_i18n._get_translations
+flask_wtf_i18n._get_translations = wtforms_translations
 
 
 class _Required(DataRequired):
