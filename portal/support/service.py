@@ -19,7 +19,8 @@ from typing import Any
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from sqlalchemy import Integer, and_, bindparam, case, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.util import identity_key
 
 from portal.accounts.models import Membership, Organization, StaffRoleGrant, User
 from portal.accounts.roles import (
@@ -325,8 +326,10 @@ def staff_conversation(ticket: Ticket) -> list[TicketMessage]:
 
 
 # A ticket page's statements, built once (a statement built per request costs as much again as running it).
-_MESSAGES = (select(TicketMessage).where(TicketMessage.ticket_id == bindparam("ticket_id", type_=Integer))
-             .options(selectinload(TicketMessage.attachments)).order_by(TicketMessage.id))
+# The messages with their files and their authors, in one statement (the authors for `people`).
+_MESSAGES = (select(TicketMessage, User).outerjoin(User, User.id == TicketMessage.author_id)
+             .where(TicketMessage.ticket_id == bindparam("ticket_id", type_=Integer))
+             .options(joinedload(TicketMessage.attachments)).order_by(TicketMessage.id))
 _PEOPLE = select(User).where(User.id.in_(bindparam("ids", expanding=True)))
 _CUSTOMER_TICKET = select(Ticket).where(Ticket.id == bindparam("ticket_id", type_=Integer),
                                         Ticket.organization_id == bindparam("organization_id", type_=Integer))
@@ -337,15 +340,22 @@ _TICKET_SUBSCRIPTION = (select(Subscription)
 
 
 def _messages(ticket: Ticket) -> list[TicketMessage]:
-    return list(db.session.execute(_MESSAGES, {"ticket_id": ticket.id}).scalars())
+    return [row[0] for row in db.session.execute(_MESSAGES, {"ticket_id": ticket.id}).unique()]
 
 
 def people(messages: Iterable[TicketMessage], *extra_ids: int | None) -> dict[int, User]:
-    """The authors of `messages` (and any `extra_ids`), by id, for showing names."""
+    """The authors of `messages` (and any `extra_ids`), by id, for showing names. Those the session holds already
+    (the conversation's authors come with its messages) cost no statement; the others are selected together."""
     ids = {m.author_id for m in messages if m.author_id is not None} | {i for i in extra_ids if i is not None}
-    if not ids:
-        return {}
-    return {u.id: u for u in db.session.execute(_PEOPLE, {"ids": sorted(ids)}).scalars()}
+    found: dict[int, User] = {}
+    for user_id in ids:
+        user = db.session.identity_map.get(identity_key(User, user_id))
+        if user is not None:
+            found[user_id] = user
+    missing = sorted(ids - found.keys())
+    if missing:
+        found.update((u.id, u) for u in db.session.execute(_PEOPLE, {"ids": missing}).scalars())
+    return found
 
 
 # ---------------------------------------------------------------- customer side

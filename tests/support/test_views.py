@@ -14,6 +14,7 @@ from portal.shared import clock
 from portal.support.models import MessageKind, Ticket, TicketStatus
 from tests import factories
 from tests.html import field_errors, input_value, nav, text, textarea
+from tests.test_query_budget import counting
 
 NOTE = "Nota: cliente pediu desconto no mês passado, não comentar."
 MAX_BYTES = 2000
@@ -100,6 +101,25 @@ def test_suporte_opens_a_ticket_with_a_file_and_downloads_it_back(app_ctx, world
     assert "filename*=UTF-8''erro%20na%20impress%C3%A3o.pdf" in download.headers["Content-Disposition"]
     assert download.headers["X-Content-Type-Options"] == "nosniff"
     assert [m["To"] for m in outbox] == [app_ctx.config["MAIL_STAFF_TO"]]
+
+
+def test_the_conversation_its_files_and_authors_are_one_statement(app_ctx, world, login_as):
+    assert open_ticket(login_as("suporte"), files=[("um.pdf", factories.PDF), ("dois.pdf", factories.PDF)]
+                       ).status_code == 302
+    ticket = db.session.scalars(select(Ticket)).one()
+    master = login_as("master")
+    reply = master.post(f"/chamados/{ticket.id}/responder", content_type="multipart/form-data",
+                        data={"body": "Segue o print.", "attachments": [(io.BytesIO(factories.PDF), "tres.pdf")]})
+    assert reply.status_code == 302
+
+    with counting(db.engine) as statements:
+        body = text(master.get(f"/chamados/{ticket.id}"))
+    missing = [n for n in ("um.pdf", "dois.pdf", "tres.pdf", world.suporte.name, world.master.name) if n not in body]
+    assert not missing, missing
+    conversation = [s for s in statements if "FROM ticket_messages" in s]
+    assert len(conversation) == 1 and "ticket_attachments" in conversation[0] and "users" in conversation[0]
+    assert not [s for s in statements if "FROM ticket_attachments" in s.split("FROM ticket_messages")[0]]
+    assert not [s for s in statements if "users.id IN" in s]  # the authors came with their messages
 
 
 def test_a_text_file_downloads_as_text_and_never_inline(app_ctx, world, login_as):
