@@ -868,16 +868,16 @@ def get_organization(organization_id: int) -> Organization | None:
 
 
 def organization_memberships(organization_id: int, *, invitations: bool = True) -> list[Membership]:
-    """Every seat of the organization with its user (in the same statement) and roles (and its invitations, unless
-    told not to)."""
+    """Every seat of the organization with its user, roles and (unless told not to) invitations, all in one
+    statement (a seat has a role or a few and an invitation or a few: the joined rows stay few)."""
     statement = _SEATS_WITH_INVITATIONS if invitations else _SEATS
     return list(db.session.execute(statement, {"organization_id": organization_id}).unique().scalars().all())
 
 
 # Built once: "Usuários" reads them on every request (a statement built per call costs as much again as running it).
 _SEATS = (select(Membership).where(Membership.organization_id == bindparam("organization_id", type_=Integer))
-          .options(joinedload(Membership.user), selectinload(Membership.role_rows)))
-_SEATS_WITH_INVITATIONS = _SEATS.options(selectinload(Membership.invitations))
+          .options(joinedload(Membership.user), joinedload(Membership.role_rows)))
+_SEATS_WITH_INVITATIONS = _SEATS.options(joinedload(Membership.invitations))
 
 
 def staff_home_counts() -> dict[str, int | None]:

@@ -18,6 +18,7 @@ from tests import factories
 from tests.conftest import sign_in
 from tests.factories import PASSWORD
 from tests.html import alerts, field_errors, text
+from tests.test_query_budget import counting
 
 NEW_PASSWORD = "Jabuticaba#Doce42"
 
@@ -678,6 +679,20 @@ def test_the_users_page_lists_members_and_their_state(login_as, world):
     assert "convite pendente" in rows["Pendente Silva"] and "reenviar-convite" in rows["Pendente Silva"]
     assert "desativado" in rows["Saiu Souza"] and "reativar" in rows["Saiu Souza"]
     assert "ativo" in rows["Adm Demo"] and world.adm.email in rows["Adm Demo"]
+
+
+def test_the_users_page_reads_the_seats_roles_and_invitations_in_one_statement(login_as, world):
+    factories.MembershipFactory(organization=world.demo, roles=["adm", "cobranca"], accepted_at=None,
+                                user__name="Pendente Silva")
+    db.session.commit()
+    master = login_as("master")
+    with counting(db.engine) as statements:
+        rows = table_rows(master.get("/usuarios"))
+    assert "convite pendente" in rows["Pendente Silva"] and "Adm" in rows["Pendente Silva"]
+    assert "Cobrança" in rows["Pendente Silva"]
+    seats = [s for s in statements if "memberships.organization_id =" in s]
+    assert len(seats) == 1 and "membership_roles" in seats[0] and "invitations" in seats[0]
+    assert not [s for s in statements if s.lstrip().startswith("SELECT invitations.")]
 
 
 def test_master_changes_roles_and_it_shows_in_the_history(login_as, world):
