@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from portal.accounts.context import current_actor
 from portal.accounts.models import OrganizationStatus
@@ -20,6 +20,7 @@ from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
 from portal.shared.fragments import render_fragment
 from portal.shared.permissions import customer_can, requires
+from portal.shared.template_gettext import Sentence
 from portal.subscriptions import (
     failures,
     next_term,
@@ -108,9 +109,9 @@ def _license_table_words(rows: tuple[service.LicenseRow, ...]) -> dict[str, Any]
     return {
         # The rows' sentences with a value, translated once per table: `pattern % {...}` in the template is what
         # `_()` gives (Markup, its values escaped), without a translation lookup per row.
-        "renews_on": Markup(_("renova em %(date)s")),  # noqa: S704 - our catalog
-        "order_number": Markup(_("Pedido nº %(id)d")),  # noqa: S704 - our catalog
-        "equivalent_monthly": Markup(_("equivale a %(value)s por mês")),  # noqa: S704 - our catalog
+        "renews_on": Sentence(_("renova em %(date)s")),
+        "order_number": Sentence(_("Pedido nº %(id)d")),
+        "equivalent_monthly": Sentence(_("equivale a %(value)s por mês")),
         "badges": presenters.badges(),
         "term_texts": {term: _("Termo %(term)s", term=str(TERM_LABELS[Term(term)])) for term in {r.term for r in rows}},
         "totals": {"monthly": sum(r.recurring_cents for r in monthly), "annual": sum(r.recurring_cents for r in annual),
@@ -310,9 +311,10 @@ def _renewal_words() -> dict[str, Any]:
     escaped once here, so the values filled in are escaped as a template's `_()` escapes them), and "termo anual"
     … per term."""
     return {"term": {term: _("termo %(term)s", term=str(label)) for term, label in TERM_LABELS.items()},
-            "ends": escape(_("Não renova: termina em %(date)s")), "renews_as": escape(_("Renova como %(product)s")),
-            "today": escape(_("hoje %(num)d →")), "of_product": escape(_("de %(product)s")),
-            "closed": escape(_("prazo encerrado em %(when)s"))}
+            "ends": Sentence(escape(_("Não renova: termina em %(date)s"))),
+            "renews_as": Sentence(escape(_("Renova como %(product)s"))),
+            "today": Sentence(escape(_("hoje %(num)d →"))), "of_product": Sentence(escape(_("de %(product)s"))),
+            "closed": Sentence(escape(_("prazo encerrado em %(when)s")))}
 
 
 def _next_term_form(subscription: Subscription, form: NextTermForm) -> NextTermForm:

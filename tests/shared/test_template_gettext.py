@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext
 from jinja2 import Undefined
 from markupsafe import Markup
 
-from portal.shared.template_gettext import markup_format
+from portal.shared.template_gettext import Sentence, markup_format
 
 
 class _Html:
@@ -41,3 +41,12 @@ def test_a_lazy_string_is_taken_as_markup_takes_it(app):
     with app.test_request_context("/"):
         lazy = lazy_gettext("Termo <%(x)s>", x="&")
         assert markup_format("[%(v)s]", {"v": lazy}) == Markup("[%(v)s]") % {"v": lazy}
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_a_sentence_fills_in_as_markup_does(value):
+    pattern = "renova em %(v)s — <b>%(v)s</b> %%"
+    filled = Sentence(pattern) % {"v": value}
+
+    assert filled == Markup(pattern) % {"v": value}  # noqa: S704 - the reference it must equal
+    assert type(filled) is Markup and isinstance(Sentence(pattern), Markup)
