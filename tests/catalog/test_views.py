@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from portal.catalog import cart as carts
 from portal.catalog import service
@@ -21,6 +21,7 @@ from portal.subscriptions.models import Order, OrderKind, Subscription, Subscrip
 from tests import factories
 from tests.conftest import sign_in
 from tests.html import alerts, field_errors, follow, input_value, section, section_html, text, words
+from tests.test_query_budget import counting
 
 DONE_FLASH = "Pedido registrado. Os novos produtos serão provisionados em até 30 minutos."
 
@@ -335,17 +336,9 @@ def test_the_navigation_shows_the_catalog_and_the_cart_count_to_who_may_buy(marc
 def test_the_catalog_page_and_the_navigation_count_the_cart_once(march, world, login_as, catalog):
     client = login_as("adm")
     add(client, catalog.standard, 3)
-    counted = []
-
-    def count_cart_reads(_conn, _cursor, statement, *_args):
-        if "cart_items" in statement:
-            counted.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count_cart_reads)
-    try:
+    with counting(db.engine) as statements:
         body = text(client.get("/produtos"))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count_cart_reads)
+    counted = [statement for statement in statements if "cart_items" in statement]
     assert len(counted) == 1  # one statement for both badges, read once for the page
     assert section(client.get("/produtos"), "cart-link") == "Carrinho 1 produtos"
     assert 'href="/carrinho">Ver carrinho <span class="badge text-bg-primary">1</span>' in body
@@ -358,20 +351,12 @@ def test_a_page_reads_the_badges_with_the_memberships_and_a_form_sent_reads_them
     client = login_as("adm")
     add(client, catalog.standard, 3)
     add(client, catalog.defender, 1)
-    seen = []
-
-    def record(_conn, _cursor, statement, *_args):
-        if "cart_items" in statement:
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with counting(db.engine) as on_a_page:
         page = client.get("/licencas")
-        reads_on_a_page = list(seen)
-        seen.clear()
+    with counting(db.engine) as on_a_form:
         refused = set_quantity(client, catalog.standard, "muitas")  # re-rendered with its error: a page of a POST
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    reads_on_a_page = [statement for statement in on_a_page if "cart_items" in statement]
+    seen = [statement for statement in on_a_form if "cart_items" in statement]
     assert len(reads_on_a_page) == 1 and "FROM memberships" in reads_on_a_page[0]
     assert section(page, "cart-link") == "Carrinho 2 produtos"
     assert refused.status_code == 422
