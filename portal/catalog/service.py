@@ -89,14 +89,16 @@ def active_families() -> list[ProductFamily]:
     return list(db.session.execute(_ACTIVE_FAMILIES).scalars())
 
 
+def _active(statement):
+    """`statement` (selecting Product) joined to its family, active products of active families only."""
+    return (statement.join(Product.family).where(Product.active.is_(True), ProductFamily.active.is_(True))
+            .options(contains_eager(Product.family)))
+
+
 def _sellable_statement(today: date | BindParameter):
     """Active products of active families with a price in force on `today` (others are not sold)."""
     priced = exists().where(ProductPrice.product_id == Product.id, ProductPrice.effective_from <= today)
-    return (
-        select(Product).join(Product.family)
-        .where(Product.active.is_(True), ProductFamily.active.is_(True), priced)
-        .options(contains_eager(Product.family), selectinload(Product.prices))
-    )
+    return _active(select(Product)).where(priced).options(selectinload(Product.prices))
 
 
 def _catalog_order(statement):
@@ -110,17 +112,15 @@ def _browse_statement(today: date, family: ProductFamily | None):
 
 def _priced_page_statement():
     """A page of sellable products, each with the price in force on `today` (the latest effective on or before it,
-    as `Product.price_on` picks) joined in, and the total beside them: one statement, no price list loaded."""
+    as `Product.price_on` picks; one price per product and day) joined in, and the total beside them: one statement,
+    no price list loaded."""
     today = bindparam("today", type_=Date)
     in_force = (select(ProductPrice.id)
                 .where(ProductPrice.product_id == Product.id, ProductPrice.effective_from <= today)
-                .order_by(ProductPrice.effective_from.desc(), ProductPrice.id.desc()).limit(1)
+                .order_by(ProductPrice.effective_from.desc()).limit(1)
                 .correlate(Product).scalar_subquery())
-    return paged(_catalog_order(
-        select(Product, ProductPrice, func.count().over().label("total")).join(Product.family)
-        .join(ProductPrice, ProductPrice.id == in_force)
-        .where(Product.active.is_(True), ProductFamily.active.is_(True))
-        .options(contains_eager(Product.family))))
+    return paged(_catalog_order(_active(select(Product, ProductPrice, func.count().over().label("total")))
+                                .join(ProductPrice, ProductPrice.id == in_force)))
 
 
 # "Adicionar novos produtos" without a text to match, all families or one: built once (a statement built per request

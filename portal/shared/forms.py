@@ -60,7 +60,6 @@ def wtforms_translations() -> support.Translations | None:
     return found
 
 
-flask_wtf_get_translations = flask_wtf_i18n._get_translations
 flask_wtf_i18n._get_translations = wtforms_translations
 
 
