@@ -3,6 +3,7 @@ a quote's lines as sentences need them, an order in words, and the status badges
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -21,6 +22,16 @@ from portal.subscriptions.models import (
     SubscriptionStatus,
 )
 from portal.subscriptions.prices import monthly_equivalent
+
+
+class LicenseTotals(NamedTuple):
+    """"Licenças"' footer: what every subscription costs per period (each lot at the price it was billed at)."""
+
+    monthly: int  # per month, of the subscriptions billed monthly
+    annual: int  # per year, of those billed yearly
+    monthly_equivalent: int  # both as a monthly figure (twelfths of the annual ones)
+    any_monthly: bool
+    any_annual: bool
 
 
 @dataclass

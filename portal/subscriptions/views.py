@@ -19,6 +19,7 @@ from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
 from portal.shared.fragments import render_fragment
+from portal.shared.paging import page_of, requested_page
 from portal.shared.permissions import customer_can, requires
 from portal.shared.template_gettext import Sentence
 from portal.subscriptions import (
@@ -52,6 +53,10 @@ from portal.subscriptions.quotes import StaleQuote
 bp = Blueprint("subscriptions", __name__)
 
 HISTORY_LIMIT = 200  # ledger rows and orders shown on a license's page, newest first
+# "Licenças" and "Renovações" a page at a time, as "Chamados" (25) and "Faturas" (20): what a request renders stays
+# the same however many subscriptions an organization has; the totals still sum them all.
+LICENSES_PER_PAGE = 25
+RENEWALS_PER_PAGE = 25
 
 
 def _status() -> int:
@@ -88,24 +93,33 @@ def _helpers() -> dict[str, Any]:
 @requires(Permission.LICENSES_READ)
 def licenses():
     rows = service.license_rows(g.organization)
+    shown = page_of(rows, requested_page(), LICENSES_PER_PAGE)
     table = None
     if rows:
         table = render_fragment(
             "subscriptions/_licenses_table.html",
-            {"rows": rows, "can_manage": customer_can(Permission.LICENSES_MANAGE),
+            {"rows": shown.items, "totals": _license_totals(rows),
+             "can_manage": customer_can(Permission.LICENSES_MANAGE),
              "can_cancel": customer_can(Permission.SUBSCRIPTIONS_CANCEL),
              "contract_open": g.organization.status not in (OrganizationStatus.RESCINDING, OrganizationStatus.CLOSED),
              "delinquent": g.organization.delinquent_since is not None,
              "usage": licence_usage.summaries(g.organization)},
-            derive=lambda: _license_table_words(rows),
+            derive=lambda: _license_table_words(shown.items),
         )
-    return render_template("subscriptions/list.html", table=table)
+    return render_template("subscriptions/list.html", table=table, shown=shown)
+
+
+def _license_totals(rows: tuple[service.LicenseRow, ...]) -> presenters.LicenseTotals:
+    """The footer's totals, of every subscription (not only the page's)."""
+    monthly = [r for r in rows if not r.annual]
+    annual = [r for r in rows if r.annual]
+    return presenters.LicenseTotals(
+        monthly=sum(r.recurring_cents for r in monthly), annual=sum(r.recurring_cents for r in annual),
+        monthly_equivalent=sum(r.monthly_cents for r in rows), any_monthly=bool(monthly), any_annual=bool(annual))
 
 
 def _license_table_words(rows: tuple[service.LicenseRow, ...]) -> dict[str, Any]:
-    """What the table derives from its rows: translated labels and the totals."""
-    monthly = [r for r in rows if not r.annual]
-    annual = [r for r in rows if r.annual]
+    """What the table derives from the rows it shows: translated labels."""
     return {
         # The rows' sentences with a value, translated once per table: `pattern % {...}` in the template is what
         # `_()` gives (Markup, its values escaped), without a translation lookup per row.
@@ -114,9 +128,6 @@ def _license_table_words(rows: tuple[service.LicenseRow, ...]) -> dict[str, Any]
         "equivalent_monthly": Sentence(_("equivale a %(value)s por mês")),
         "badges": presenters.badges(),
         "term_texts": {term: _("Termo %(term)s", term=str(TERM_LABELS[Term(term)])) for term in {r.term for r in rows}},
-        "totals": {"monthly": sum(r.recurring_cents for r in monthly), "annual": sum(r.recurring_cents for r in annual),
-                   "monthly_equivalent": sum(r.monthly_cents for r in rows),
-                   "any_monthly": bool(monthly), "any_annual": bool(annual)},
     }
 
 
@@ -302,7 +313,8 @@ def renewals():
     """The renewals calendar: terms of a year or more; monthly rollovers too with ?mensais=1."""
     include_monthly = request.args.get("mensais") == "1"
     rows = renewal_calendar.upcoming_renewals(g.organization, clock.today(), include_monthly=include_monthly)
-    return render_template("subscriptions/renewals.html", rows=rows, include_monthly=include_monthly,
+    shown = page_of(rows, requested_page(), RENEWALS_PER_PAGE)
+    return render_template("subscriptions/renewals.html", shown=shown, include_monthly=include_monthly,
                            words=_renewal_words(), can_manage=customer_can(Permission.LICENSES_MANAGE))
 
 

@@ -2,6 +2,8 @@
 pages render (confirmation, then saved; withdrawn; too late), "Não renovar" going to the cancellation, the warning
 on a quantity change's confirmation, the subscription's renewal box, and the reminders' box in "Minha conta"."""
 
+import html
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,6 +41,29 @@ def renewing(setting, world, products, use_provisioner):
     db.session.commit()
     return subscription
 
+
+
+def test_the_calendar_comes_25_renewals_a_page_soonest_first(setting, world, products, login_as):
+    start = clock.to_business(NOW).date() - timedelta(days=300)
+    bought = datetime(start.year, start.month, start.day, 15, tzinfo=UTC)
+    renewing = [factories.subscription(world.demo, product=products["basic"], quantity=1,
+                                       term_start=start + timedelta(days=n), added_at=bought + timedelta(days=n))
+                for n in range(26)]
+    factories.subscription(world.demo, product=products["monthly"], quantity=1, added_at=NOW - timedelta(days=5))
+    db.session.commit()
+    client = login_as("cobranca")
+    first = client.get("/renovacoes")
+    assert re.findall(r'<tr data-subscription="(\d+)">', text(first)) == [str(s.id) for s in renewing[:25]]
+    assert section(first, "page-position") == "Mostrando 1–25 de 26 renovações"
+    links = dict(re.findall(r'<a class="page-link" href="([^"]+)">(Próxima|Anterior)</a>', text(first)))
+    assert links == {"/renovacoes?pagina=2": "Próxima"}
+    second = client.get("/renovacoes?pagina=2")
+    assert re.findall(r'<tr data-subscription="(\d+)">', text(second)) == [str(renewing[25].id)]
+    # With the monthly rollovers, the pages keep them: the link to the next page says so.
+    monthly = client.get("/renovacoes?mensais=1")
+    assert section(monthly, "page-position") == "Mostrando 1–25 de 27 renovações"
+    hrefs = [html.unescape(h) for h in re.findall(r'<a class="page-link" href="([^"]+)">Próxima</a>', text(monthly))]
+    assert len(hrefs) == 1 and set(hrefs[0].split("?")[1].split("&")) == {"pagina=2", "mensais=1"}
 
 def test_the_calendar_by_default_and_with_monthly_rollovers(renewing, world, products, login_as):
     monthly = factories.subscription(world.demo, product=products["monthly"], quantity=2,

@@ -148,6 +148,41 @@ def test_licenses_lists_every_subscription_with_its_facts(march, world, login_as
     assert "Equivalente mensal total R$ 946,80" in totals
 
 
+
+def _pager_links(response) -> dict[str, str]:
+    """The pager's links by their words ("Anterior", "Próxima")."""
+    return {words(label): html.unescape(href) for href, label in
+            re.findall(r'<a class="page-link" href="([^"]+)">(.*?)</a>', text(response))}
+
+
+def test_licenses_come_25_a_page_and_the_totals_count_them_all(march, world, login_as, m365):
+    subscriptions = [factories.subscription(world.demo, product=m365, quantity=2) for _ in range(27)]
+    db.session.commit()
+    client = login_as("adm")
+    first = client.get("/licencas")
+    shown = re.findall(r'<tr data-testid="license-(\d+)">', text(first))
+    assert shown == [str(s.id) for s in subscriptions[:25]]
+    assert section(first, "page-position") == "Mostrando 1–25 de 27 licenças"
+    totals = "Total por mês (cobrança mensal) R$ 4.260,60"  # 27 × 2 × R$ 78,90: every subscription, not the page's
+    assert totals in section(first, "totals")
+    assert _pager_links(first) == {"Próxima": "/licencas?pagina=2"}
+    second = client.get(_pager_links(first)["Próxima"])
+    assert re.findall(r'<tr data-testid="license-(\d+)">', text(second)) == [str(s.id) for s in subscriptions[25:]]
+    assert section(second, "page-position") == "Mostrando 26–27 de 27 licenças"
+    assert totals in section(second, "totals")
+    assert _pager_links(second) == {"Anterior": "/licencas?pagina=1"}
+    # A page that is not a number is the first; one past the end (the list got shorter) is the last.
+    assert f"license-{subscriptions[0].id}" in text(client.get("/licencas?pagina=abc"))
+    past = client.get("/licencas?pagina=99")
+    assert past.status_code == 200 and section(past, "page-position") == "Mostrando 26–27 de 27 licenças"
+
+
+def test_a_single_page_of_licenses_shows_no_pager(march, world, login_as, m365):
+    factories.subscription(world.demo, product=m365, quantity=2)
+    db.session.commit()
+    page = login_as("adm").get("/licencas")
+    assert 'data-testid="page-position"' not in text(page) and _pager_links(page) == {}
+
 def test_licenses_shows_status_scheduled_change_and_the_last_order(march, world, login_as):
     scheduled = factories.subscription(world.demo, quantity=10, renewal_quantity=8)
     order = manual_order(scheduled)

@@ -1,0 +1,76 @@
+"""Browser: an organization with more licenses than a page holds. "Licenças" and "Renovações" show 25 at a time and
+say where the page sits; the Adm follows "Próxima" to the rest (the totals still count every license) and changes a
+quantity from the second page."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from portal.accounts.models import Organization
+from portal.accounts.roles import Role
+from portal.catalog.models import Product
+from portal.extensions import db
+from portal.shared import clock
+from portal.shared.money import format_brl
+from tests import factories
+from tests.e2e.customers import new_customer
+from tests.e2e.pagecheck import PageChecks
+
+pytestmark = pytest.mark.e2e
+
+BASIC = "M365-BASIC"  # Microsoft 365 Business Basic: annual term, billed monthly
+COUNT = 27
+
+
+def _with_many_licenses(app) -> tuple[str, int]:
+    """A new customer (Master and Adm) with COUNT subscriptions of Business Basic, the n-th with n licenses; the Adm's
+    e-mail and what they all cost a month."""
+    customer = new_customer(app, roles=(Role.MASTER, Role.ADM))
+    with app.app_context():
+        organization = db.session.get(Organization, customer.id)
+        product = db.session.scalar(select(Product).where(Product.sku == BASIC))
+        price = product.price_on(clock.today()).unit_price_cents
+        for n in range(1, COUNT + 1):
+            factories.subscription(organization, product=product, quantity=n)
+        db.session.commit()
+        db.session.remove()
+    return customer.emails[Role.ADM], price * COUNT * (COUNT + 1) // 2
+
+
+def _rows(page: Page, table: str):
+    return page.get_by_test_id(table).locator("tbody > tr")
+
+
+def test_an_adm_pages_through_licenses_and_renewals(page, log_in, live_server, check_page):
+    checks = PageChecks(check_page)
+    adm, monthly_total = _with_many_licenses(live_server.app)
+    log_in(page, adm)
+    page.get_by_role("navigation", name="Navegação principal").get_by_role("link", name="Licenças").click()
+    expect(page.get_by_test_id("page-position")).to_have_text(f"Mostrando 1–25 de {COUNT} licenças")
+    expect(_rows(page, "licenses-table")).to_have_count(25)
+    expect(page.get_by_test_id("totals")).to_contain_text(format_brl(monthly_total))
+    checks(page)
+
+    page.get_by_role("navigation", name="Paginação").get_by_role("link", name="Próxima").click()
+    expect(page).to_have_url(re.compile(r"/licencas\?pagina=2$"))
+    expect(page.get_by_test_id("page-position")).to_have_text(f"Mostrando 26–{COUNT} de {COUNT} licenças")
+    expect(_rows(page, "licenses-table")).to_have_count(COUNT - 25)
+    expect(page.get_by_test_id("totals")).to_contain_text(format_brl(monthly_total))
+    checks(page)
+    last = _rows(page, "licenses-table").filter(has=page.get_by_test_id("quantity").get_by_text(str(COUNT), exact=True))
+    last.get_by_role("link", name=re.compile("Alterar quantidades")).click()
+    expect(page.get_by_label("Nova quantidade de licenças")).to_have_value(str(COUNT))
+    page.go_back()
+    page.get_by_role("navigation", name="Paginação").get_by_role("link", name="Anterior").click()
+    expect(page.get_by_test_id("page-position")).to_have_text(f"Mostrando 1–25 de {COUNT} licenças")
+
+    page.get_by_role("navigation", name="Navegação principal").get_by_role("link", name="Renovações").click()
+    expect(page.get_by_test_id("page-position")).to_have_text(f"Mostrando 1–25 de {COUNT} renovações")
+    expect(_rows(page, "renewals-table")).to_have_count(25)
+    checks(page)
+    page.get_by_role("navigation", name="Paginação").get_by_role("link", name="Próxima").click()
+    expect(_rows(page, "renewals-table")).to_have_count(COUNT - 25)
+    checks(page)
+    checks.assert_clean()
