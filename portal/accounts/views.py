@@ -42,6 +42,7 @@ from portal.shared import clock
 from portal.shared.errors import ServiceError
 from portal.shared.forms import show_error
 from portal.shared.links import absolute_url
+from portal.shared.paging import requested_page
 from portal.shared.permissions import authenticated, public, requires
 from portal.support.service import SlaTargets
 
@@ -565,7 +566,7 @@ def organization_security():
 @requires(Permission.HISTORY_READ)
 def history():
     filters = history_service.parse_filters(request.args)
-    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), history_service.MAX_PAGE)
+    page = requested_page(history_service.MAX_PAGE)
     lines, has_next = history_service.history_page(g.organization.id, filters, page)
     return render_template("accounts/history.html", lines=lines, page=page, has_next=has_next, filters=filters,
                            areas=history_service.AREAS), 422 if filters.errors else 200

@@ -21,6 +21,7 @@ from portal.shared import clock, documents
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.forms import show_error
+from portal.shared.paging import requested_page
 from portal.shared.permissions import staff_can, staff_requires
 
 PER_PAGE = 50
@@ -43,7 +44,7 @@ def agreements():
     kind = kind if kind in {str(k) for k in AgreementKind} else None
     status = request.args.get("situacao") or None
     status = status if status in {str(s) for s in service.StatusFilter} else None
-    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    page = requested_page(MAX_PAGE)
     today = clock.today()
     rows, has_next = service.search_organizations(query=query, kind=kind, status=status, page=page,
                                                   per_page=PER_PAGE, today=today)

@@ -21,6 +21,7 @@ from portal.shared import clock
 from portal.shared.audit import AUDIT_TAG_LABELS, AuditTag
 from portal.shared.audit_subjects import actor_label, subject_label
 from portal.shared.formatting import format_datetime
+from portal.shared.paging import requested_page
 from portal.shared.permissions import staff_requires
 from portal.shared.urls import url_pattern
 
@@ -59,7 +60,7 @@ def parse_trail_filters() -> TrailFilters:
 
 
 def _page() -> int:
-    return min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    return requested_page(MAX_PAGE)
 
 
 # ---------------------------------------------------------------- template helpers

@@ -38,6 +38,7 @@ from portal.shared.filters import ListFilters
 from portal.shared.formatting import current_locale_name, format_date, format_money, format_period
 from portal.shared.forms import max_length, required, show_error
 from portal.shared.money import parse_brl
+from portal.shared.paging import requested_page
 from portal.shared.permissions import staff_requires
 
 PER_PAGE = 50
@@ -109,7 +110,7 @@ def _invoice_cells(rows: list[billing.StaffInvoiceRow]) -> list[tuple]:
 @staff_requires(StaffPermission.BILLING_MANAGE)
 def invoices():
     filters = parse_filters(request.args)
-    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    page = requested_page(MAX_PAGE)
     today = clock.today()
     found = search_invoices(filters, today=today, page=page)
     return render_template(

@@ -30,6 +30,7 @@ from portal.cosell.forms import (
 )
 from portal.cosell.models import DEAL_STAGE_LABELS, DEAL_TYPE_LABELS, Deal, DealStage, DealType, Direction
 from portal.shared.errors import NotFound, PermissionDenied, ServiceError
+from portal.shared.paging import requested_page
 from portal.shared.permissions import staff_can, staff_requires
 
 PER_PAGE = 50
@@ -78,7 +79,7 @@ def _deal_or_404(deal_id: int) -> Deal:
 @staff_requires(StaffPermission.PIPELINE_READ)
 def deals():
     filters = parse_filters(request.args)
-    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    page = requested_page(MAX_PAGE)
     user_id = current_actor().user_id
     found = service.search_deals(tab=filters.tab, user_id=user_id, deal_type=filters.deal_type,
                                  stage=filters.stage, query=filters.query, page=page, per_page=PER_PAGE)

@@ -17,6 +17,7 @@ from portal.offers.models import OFFER_STATUS_LABELS, OfferStatus
 from portal.shared import clock, cnpj
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.links import absolute_url
+from portal.shared.paging import requested_page
 from portal.shared.permissions import staff_can, staff_requires
 
 # ?situacao= values (as staff read them in the URL) → the stored states.
@@ -70,7 +71,7 @@ def _labels() -> dict:
 def offers():
     slug = (request.args.get("situacao") or "").strip().lower()
     status = STATUS_SLUGS.get(slug)
-    page = max(request.args.get("pagina", 1, type=int) or 1, 1)
+    page = requested_page()
     rows = service.list_offers(status=status, page=page, now=clock.now())
     return render_template(
         "backoffice/offers/list.html", rows=rows[:service.PER_PAGE], page=page,

@@ -20,6 +20,7 @@ from portal.catalog.models import Provider
 from portal.shared import clock
 from portal.shared.errors import ServiceError
 from portal.shared.formatting import duration_label
+from portal.shared.paging import requested_page
 from portal.shared.permissions import staff_can, staff_requires
 from portal.subscriptions import orders as order_service
 from portal.subscriptions.forms import (
@@ -94,7 +95,7 @@ def _orders_template_helpers():
 @staff_requires(StaffPermission.ORDERS_READ)
 def orders():
     filters = parse_filters(request.args)
-    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    page = requested_page(MAX_PAGE)
     now = clock.now()
     rows = search_orders(filters, now=now, page=page)
     return render_template(

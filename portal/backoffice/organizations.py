@@ -12,13 +12,14 @@ from portal.backoffice import bp
 from portal.shared.errors import ServiceError
 from portal.shared.forms import show_error
 from portal.shared.links import absolute_url
+from portal.shared.paging import requested_page
 from portal.shared.permissions import staff_requires
 
 PER_PAGE = 50
 
 
 def _page() -> int:
-    return max(request.args.get("pagina", 1, type=int) or 1, 1)
+    return requested_page()
 
 
 @bp.get("/")

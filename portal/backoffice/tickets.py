@@ -17,6 +17,7 @@ from portal.backoffice import bp
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
+from portal.shared.paging import requested_page
 from portal.shared.permissions import staff_can, staff_requires
 from portal.support import service
 from portal.support.forms import (
@@ -76,7 +77,7 @@ def _row(ticket, *, organizations, people, targets, now) -> dict:
 @staff_requires(StaffPermission.TICKETS_READ)
 def tickets():
     filters = parse_queue_filters(request.args)
-    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    page = requested_page(MAX_PAGE)
     found = service.search_queue(actor=current_actor(), statuses=filters.statuses, priority=filters.priority,
                                  organization=filters.organization, assignee=filters.assignee, page=page,
                                  per_page=PER_PAGE)[:PER_PAGE + 1]

@@ -50,6 +50,7 @@ from portal.shared.errors import NotFound, ServiceError
 from portal.shared.formatting import format_date
 from portal.shared.forms import show_error
 from portal.shared.fragments import render_fragment
+from portal.shared.paging import requested_page
 from portal.shared.permissions import public, requires
 
 bp = Blueprint("billing", __name__)
@@ -103,7 +104,7 @@ def _helpers() -> dict[str, Any]:
 @requires(Permission.BILLING_READ)
 def invoices():
     filters = parse_filters(request.args)
-    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    page = requested_page(MAX_PAGE)
     rows, has_next = billing.invoice_rows(g.organization.id, year=filters.year, status=filters.status,
                                           today=clock.today(), page=page, cost_centre=filters.cost_centre)
     values = {"rows": rows}  # whoever sees "Faturas" may download its documents (the same permission)

@@ -14,6 +14,7 @@ from portal.catalog.models import BILLING_LABELS, PROVIDER_LABELS, TERM_LABELS, 
 from portal.shared import clock
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
+from portal.shared.paging import requested_page
 from portal.shared.permissions import requires
 from portal.subscriptions import window
 from portal.subscriptions.checkout import quote_checkout
@@ -73,7 +74,7 @@ def _family_arg() -> int | str | None:
 def products():
     family_id = _family_arg()
     query = (request.args.get("q") or "").strip()[:MAX_QUERY]
-    page = min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    page = requested_page(MAX_PAGE)
     families = service.active_families()
     problem = None
     try:

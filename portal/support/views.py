@@ -12,6 +12,7 @@ from portal.accounts.roles import Permission
 from portal.accounts.switching import tenant_miss
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
+from portal.shared.paging import requested_page
 from portal.shared.permissions import requires
 from portal.support import service
 from portal.support.forms import (
@@ -61,7 +62,7 @@ def _too_large(_error):
 
 
 def _page() -> int:
-    return min(max(request.args.get("pagina", 1, type=int) or 1, 1), MAX_PAGE)
+    return requested_page(MAX_PAGE)
 
 
 def _ticket_or_404(ticket_id: int):

@@ -8,6 +8,7 @@ from portal.accounts.context import current_actor
 from portal.accounts.roles import Permission
 from portal.shared.errors import NotFound, ServiceError
 from portal.shared.forms import show_error
+from portal.shared.paging import requested_page
 from portal.shared.permissions import requires
 from portal.webhooks import service
 from portal.webhooks.forms import ActionForm, EndpointForm
@@ -52,8 +53,8 @@ def endpoints():
 @requires(Permission.INTEGRATIONS_MANAGE)
 def endpoint(endpoint_id: int):
     found = _endpoint_or_404(endpoint_id)
-    page = request.args.get("pagina", 1, type=int) or 1
-    lines, has_next = service.delivery_log(found, page=max(min(page, 100_000), 1))
+    page = requested_page(100_000)
+    lines, has_next = service.delivery_log(found, page=page)
     return render_template("webhooks/endpoint.html", endpoint=found, lines=lines, page=page, has_next=has_next,
                            action_form=ActionForm(), event_labels=EVENT_LABELS, event_types=EVENT_TYPES,
                            status_labels=DELIVERY_STATUS_LABELS, attempt_errors=ATTEMPT_ERRORS)
