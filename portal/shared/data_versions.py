@@ -251,8 +251,10 @@ _TOKENS = select(DataVersion.scope, DataVersion.token).where(
 
 def tokens(organization_id: int) -> tuple[str, str | None] | None:
     """The organization's token and the global one (None while nothing global was written), in one query; None when
-    its data must be read afresh: this transaction wrote it (or global data) and has not committed, or nothing
-    recorded a version for it yet."""
+    its data must be read afresh: this transaction wrote it (or global data) and has not committed, nothing
+    recorded a version for it yet, or no read model is kept (READ_MODEL_CACHE_BYTES=0: then no query either)."""
+    if not current_app.extensions["read_models"].max_bytes:
+        return None
     session = db.session
     found = dict(session.execute(_TOKENS, {"scopes": [GLOBAL, organization_id]}).all())  # flushes pending writes
     touched = session.info.get(_TOUCHED, set())

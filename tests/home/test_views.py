@@ -13,6 +13,7 @@ from portal.shared import clock
 from portal.shared.audit import Actor
 from tests import factories
 from tests.html import section, shown, text, visible
+from tests.test_query_budget import counting
 
 CARDS = {"home-billing": "/inicio/cartoes/faturas", "home-spend": "/inicio/cartoes/gastos",
          "home-licences": "/inicio/cartoes/licencas", "home-tickets": "/inicio/cartoes/chamados"}
@@ -117,6 +118,18 @@ def test_the_home_kept_for_the_day_shows_a_change_at_once(data, login_as, world,
     paid = shown(client.get("/"))
     assert data["overdue"].display_number not in section(paid, "home-billing")
 
+
+
+def test_without_the_read_model_the_home_reads_no_versions(data, login_as, app_ctx, monkeypatch):
+    """READ_MODEL_CACHE_BYTES=0: nothing is kept, so the versions are not read; the same home, one statement less."""
+    client = login_as("master")
+    with counting(db.engine) as kept:
+        first = shown(client.get("/"))
+    monkeypatch.setattr(app_ctx.extensions["read_models"], "max_bytes", 0)
+    with counting(db.engine) as afresh:
+        assert shown(client.get("/")) == first
+    assert any("data_versions" in statement for statement in kept)
+    assert not any("data_versions" in statement for statement in afresh)
 
 def test_the_tickets_card_shows_the_sla(data, login_as):
     page = shown(login_as("suporte").get("/"))
