@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Date, Integer, Row, bindparam, func, select
+from sqlalchemy import Date, Integer, Row, String, bindparam, cast, func, null, select, union_all
 
 from portal.accounts.models import Organization
 from portal.billing.boletos import pix_ready_many
@@ -167,25 +167,29 @@ _SPEND_BY_FAMILY = (
     .where(*_COUNTED, InvoiceLine.kind.in_([LineKind.RECURRING, LineKind.PRORATA]))
     .group_by(Invoice.billing_date, ProductFamily.position, ProductFamily.name)
 )
-_SPEND_TOTALS = select(Invoice.billing_date, func.sum(Invoice.total_cents)).where(*_COUNTED).group_by(
-    Invoice.billing_date)
+# The invoices' totals by billing day come in the same statement, as rows without a family.
+_SPEND = union_all(_SPEND_BY_FAMILY, select(
+    Invoice.billing_date, cast(null(), Integer), cast(null(), String), func.sum(Invoice.total_cents))
+    .where(*_COUNTED).group_by(Invoice.billing_date))
 
 
 def spend_last_12_months(organization_id: int, today: date) -> Spend:
     """What the organization was invoiced in the last 12 calendar months (this one included), by product family.
-    Two queries: line amounts by billing day and family, invoice totals by billing day."""
+    One query: line amounts by billing day and family, and invoice totals by billing day (rows without a family)."""
     months = spend_months(today)
     index = {month: position for position, month in enumerate(months)}
     parameters = {"organization_id": organization_id, "since": months[0], "until": today}
-    family_rows = db.session.execute(_SPEND_BY_FAMILY, parameters).all()
+    rows = db.session.execute(_SPEND, parameters).all()
+    family_rows = [row for row in rows if row[2] is not None]
     families = sorted({(position, name) for _day, position, name, _amount in family_rows})
     names = [name for _position, name in families]
     by_family = [[0] * len(months) for _ in names]
     for day, _position, name, amount in family_rows:
         by_family[names.index(name)][index[day.replace(day=1)]] += int(amount or 0)
     totals = [0] * len(months)
-    for day, amount in db.session.execute(_SPEND_TOTALS, parameters):
-        totals[index[day.replace(day=1)]] += int(amount or 0)
+    for day, _position, name, amount in rows:
+        if name is None:
+            totals[index[day.replace(day=1)]] += int(amount or 0)
     adjustments = [totals[m] - sum(row[m] for row in by_family) for m in range(len(months))]
     return Spend(months=months, families=tuple(names), by_family=tuple(tuple(row) for row in by_family),
                  adjustments=tuple(adjustments), totals=tuple(totals))
