@@ -17,7 +17,7 @@ from typing import Protocol
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import Date, Integer, bindparam, exists, func, or_, select
+from sqlalchemy import Date, Integer, bindparam, case, exists, func, or_, select
 
 from portal.billing.models import CreditEntry, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
 from portal.billing.prorata import prorated_amount
@@ -140,24 +140,37 @@ class BillingFacts:
 _IDS = bindparam("ids", expanding=True)
 _FACTS_CREDIT = (select(CreditEntry.organization_id, func.sum(CreditEntry.amount_cents))
                  .where(CreditEntry.organization_id.in_(_IDS)).group_by(CreditEntry.organization_id))
+# Each subscription's purchase orders, summed up: how many are not done (done means completed), and when the last
+# done one completed.
+_PURCHASES = (
+    select(Order.subscription_id,
+           func.sum(case((or_(Order.status != OrderStatus.DONE, Order.completed_at.is_(None)), 1), else_=0))
+           .label("not_done"),
+           func.max(case((Order.status == OrderStatus.DONE, Order.completed_at))).label("completed_at"))
+    .where(Order.organization_id.in_(_IDS), Order.kind == OrderKind.PURCHASE)
+    .group_by(Order.subscription_id)
+    .subquery()
+)
 _FACTS_SUBSCRIPTIONS = (
     select(Subscription.id, Subscription.organization_id, Subscription.status, Product.name,
            Product.billing_frequency, Subscription.billing_starts_on, Subscription.purchase_order,
-           Subscription.cost_centre)
+           Subscription.cost_centre, _PURCHASES.c.not_done, _PURCHASES.c.completed_at)
     .join(Product, Product.id == Subscription.product_id)
+    .outerjoin(_PURCHASES, _PURCHASES.c.subscription_id == Subscription.id)
     .where(Subscription.organization_id.in_(_IDS)).order_by(Subscription.id)
 )
-_FACTS_PURCHASES = (select(Order.subscription_id, Order.status, Order.completed_at)
-                    .where(Order.organization_id.in_(_IDS), Order.kind == OrderKind.PURCHASE))
-_FACTS_LOTS = (
-    select(Lot.id, Lot.subscription_id, Lot.change_id, Lot.quantity, Lot.unit_price_cents, Lot.added_at)
-    .join(Subscription, Subscription.id == Lot.subscription_id)
-    .where(Subscription.organization_id.in_(_IDS)).order_by(Lot.id)
-)
-_FACTS_DRAWS = (
-    select(LotDraw.lot_id, func.sum(LotDraw.quantity))
+_DRAWN = (
+    select(LotDraw.lot_id, func.sum(LotDraw.quantity).label("drawn"))
     .join(Lot, Lot.id == LotDraw.lot_id).join(Subscription, Subscription.id == Lot.subscription_id)
     .where(Subscription.organization_id.in_(_IDS)).group_by(LotDraw.lot_id)
+    .subquery()
+)
+_FACTS_LOTS = (
+    select(Lot.id, Lot.subscription_id, Lot.change_id, Lot.quantity, Lot.unit_price_cents, Lot.added_at,
+           _DRAWN.c.drawn)
+    .join(Subscription, Subscription.id == Lot.subscription_id)
+    .outerjoin(_DRAWN, _DRAWN.c.lot_id == Lot.id)
+    .where(Subscription.organization_id.in_(_IDS)).order_by(Lot.id)
 )
 # A change is invoiced once a line of one of its organization's invoices (not cancelled) points at it.
 _INVOICED = (
@@ -177,9 +190,9 @@ _FACTS_CHANGES = (
 
 
 def load_billing_facts(organization_ids: Sequence[int], on: date) -> dict[int, BillingFacts]:
-    """The facts of every organization in `organization_ids` for billing day `on`, in six queries whatever
-    their number (credit balances, subscriptions with their products, purchase orders, lots, draws, uninvoiced
-    changes)."""
+    """The facts of every organization in `organization_ids` for billing day `on`, in four queries whatever
+    their number (credit balances, subscriptions with their products and purchase orders, lots with what was drawn
+    from them, uninvoiced changes)."""
     facts = {organization_id: BillingFacts() for organization_id in organization_ids}
     if not facts:
         return facts
@@ -189,24 +202,19 @@ def load_billing_facts(organization_ids: Sequence[int], on: date) -> dict[int, B
         facts[organization_id].credit_cents = int(balance or 0)
     subscriptions: dict[int, SubscriptionFacts] = {}
     for row in session.execute(_FACTS_SUBSCRIPTIONS, ids):
+        # Billing waits while a purchase order is not done; with a billing start, it starts no earlier than the
+        # day the provider confirmed the purchase (the last one done, in business time).
+        starts_on = row.billing_starts_on
+        if starts_on is not None and row.completed_at is not None:
+            starts_on = max(starts_on, clock.to_business(row.completed_at).date())
         subscription = SubscriptionFacts(row.id, row.status, row.name, row.billing_frequency,
-                                         starts_on=row.billing_starts_on, purchase_order=row.purchase_order or "",
-                                         cost_centre=row.cost_centre or "")
+                                         unconfirmed=bool(row.not_done), starts_on=starts_on,
+                                         purchase_order=row.purchase_order or "", cost_centre=row.cost_centre or "")
         subscriptions[row.id] = subscription
         facts[row.organization_id].subscriptions.append(subscription)
-    for row in session.execute(_FACTS_PURCHASES, ids):
-        subscription = subscriptions[row.subscription_id]
-        if row.status != OrderStatus.DONE or row.completed_at is None:
-            subscription.unconfirmed = True
-        elif subscription.starts_on is not None:
-            subscription.starts_on = max(subscription.starts_on, clock.to_business(row.completed_at).date())
-    lots: dict[int, LotFacts] = {}
     for row in session.execute(_FACTS_LOTS, ids):
-        lot = LotFacts(row.id, row.change_id, row.quantity, row.unit_price_cents, row.added_at)
-        lots[row.id] = lot
-        subscriptions[row.subscription_id].lots.append(lot)
-    for lot_id, drawn in session.execute(_FACTS_DRAWS, ids):
-        lots[lot_id].drawn = int(drawn)
+        subscriptions[row.subscription_id].lots.append(
+            LotFacts(row.id, row.change_id, row.quantity, row.unit_price_cents, row.added_at, int(row.drawn or 0)))
     for row in session.execute(_FACTS_CHANGES, {**ids, "on": on}):
         facts[row.organization_id].changes.append(ChangeFacts(
             row.id, row.subscription_id, row.kind, row.delta, row.charge_cents, row.effective_on,
