@@ -1,6 +1,7 @@
 """The billing run in batches: the same invoices as one by one, one message per batch, concurrent runs, failures."""
 
 import threading
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy import event, func, select
 from portal.billing import boleto as boleto_codes
 from portal.billing import jobs as billing_jobs
 from portal.billing.boletos import free_field, nosso_numero
+from portal.billing.lines import load_billing_facts
 from portal.billing.models import Boleto, CreditEntry, Invoice, InvoiceLine, InvoiceStatus
 from portal.billing.run import run_billing
 from portal.billing.settings import BillingSettings
@@ -17,6 +19,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.audit import Actor, AuditEvent, AuditTag, verify
 from portal.subscriptions import service as subscriptions
+from portal.subscriptions.models import LotDraw, Order, OrderKind, OrderStatus
 from tests import factories
 
 SYSTEM = Actor.system("tests")
@@ -335,3 +338,40 @@ def test_the_same_billing_day_twice_in_a_row_finds_everything_issued(app_ctx, qu
         second = run_billing(on=date(2026, 4, 1), settings=settings, actor=SYSTEM, batch_size=4)
     assert (len(first.issued), first.existing, len(second.issued), second.existing) == (6, 0, 0, 6)
     assert len(queued) == 2  # two batches, each queued once; the second run queued nothing
+
+
+def test_the_facts_sum_up_each_subscriptions_purchase_orders_and_draws(app_ctx):
+    """`load_billing_facts` reads a subscription's purchase orders and a lot's draws summed up in SQL: waiting while
+    any purchase order is not done; with a billing start, no earlier than the last purchase done (business day)."""
+    organization = factories.OrganizationFactory()
+    subscription = factories.subscription(organization, quantity=10, added_at=JANUARY)
+    subscription.billing_starts_on = date(2026, 1, 10)
+    lot = subscription.lots[0]
+    db.session.add_all([LotDraw(lot_id=lot.id, change_id=lot.change_id, quantity=2),
+                        LotDraw(lot_id=lot.id, change_id=lot.change_id, quantity=3)])
+
+    def purchase(status, completed_at):
+        db.session.add(Order(organization_id=organization.id, kind=OrderKind.PURCHASE, status=status,
+                             subscription_id=subscription.id, quantity=10, correlation_id=str(uuid.uuid4()),
+                             created_at=JANUARY, completed_at=completed_at))
+        db.session.flush()
+
+    def facts():
+        [found] = load_billing_facts([organization.id], date(2026, 2, 1))[organization.id].subscriptions
+        return found
+
+    purchase(OrderStatus.DONE, datetime(2026, 1, 12, 2, tzinfo=UTC))  # 11/01 23:00 in São Paulo
+    assert (facts().unconfirmed, facts().starts_on) == (False, date(2026, 1, 11))
+    assert [(lot.quantity, lot.drawn, lot.remaining) for lot in facts().lots] == [(10, 5, 5)]
+    purchase(OrderStatus.SENT, None)  # a second purchase still with the provider: billing waits
+    assert facts().unconfirmed is True
+    purchase(OrderStatus.DONE, None)  # "done" without a completion is not confirmed either
+    db.session.execute(Order.__table__.update().where(Order.status != OrderStatus.DONE)
+                       .values(status=OrderStatus.DONE, completed_at=datetime(2026, 1, 20, 15, tzinfo=UTC)))
+    assert facts().unconfirmed is True  # the one done without a completion
+    db.session.execute(Order.__table__.update().where(Order.completed_at.is_(None))
+                       .values(completed_at=datetime(2026, 1, 15, 15, tzinfo=UTC)))
+    assert (facts().unconfirmed, facts().starts_on) == (False, date(2026, 1, 20))  # the last one done
+    subscription.billing_starts_on = date(2026, 1, 25)
+    db.session.flush()
+    assert facts().starts_on == date(2026, 1, 25)  # the first payment after every confirmation
