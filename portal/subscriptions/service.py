@@ -41,6 +41,8 @@ from portal.subscriptions.lots import recurring_cents as recurring_cents
 from portal.subscriptions.lots import stock_cents as stock_cents
 from portal.subscriptions.models import (
     Lot,
+    NextTermChange,
+    NextTermStatus,
     Order,
     OrderStatus,
     QuantityChange,
@@ -200,6 +202,32 @@ _SUBSCRIPTION_PAGE = (
     .options(joinedload(Subscription.product).joinedload(Product.family),
              joinedload(Subscription.lots).joinedload(Lot.draws))
 )
+
+
+# A license's page: the subscription as above, and the change scheduled for its next term (at most one: a partial
+# unique index) with its product, in the same statement.
+_SUBSCRIPTION_AND_NEXT_TERM = (
+    select(Subscription, NextTermChange)
+    .outerjoin(NextTermChange, (NextTermChange.subscription_id == Subscription.id)
+               & (NextTermChange.status == NextTermStatus.SCHEDULED))
+    .where(Subscription.id == bindparam("subscription_id", type_=Integer),
+           Subscription.organization_id == bindparam("organization_id", type_=Integer))
+    .options(joinedload(Subscription.product).joinedload(Product.family),
+             joinedload(Subscription.lots).joinedload(Lot.draws),
+             joinedload(NextTermChange.product))
+)
+
+
+def get_subscription_and_next_term(organization: Organization,
+                                   subscription_id: int) -> tuple[Subscription, NextTermChange | None]:
+    """`get_subscription`, and the change scheduled for its next term (`next_term.current_change`), in one
+    statement."""
+    row = db.session.execute(
+        _SUBSCRIPTION_AND_NEXT_TERM, {"subscription_id": subscription_id, "organization_id": organization.id},
+    ).unique().one_or_none()
+    if row is None:
+        raise NotFound(_("Licença não encontrada."))
+    return row[0], row[1]
 
 
 def get_subscription(organization: Organization, subscription_id: int) -> Subscription:

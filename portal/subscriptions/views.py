@@ -42,6 +42,7 @@ from portal.subscriptions.forms import (
     ReferenceForm,
 )
 from portal.subscriptions.models import (
+    NextTermChange,
     OrderStatus,
     Quote,
     QuoteKind,
@@ -67,6 +68,14 @@ def _status() -> int:
 def _subscription_or_404(subscription_id: int) -> Subscription:
     try:
         return service.get_subscription(g.organization, subscription_id)
+    except NotFound:
+        abort(404)
+
+
+def _license_or_404(subscription_id: int) -> tuple[Subscription, NextTermChange | None]:
+    """A license's page: the subscription and the change scheduled for its next term."""
+    try:
+        return service.get_subscription_and_next_term(g.organization, subscription_id)
     except NotFound:
         abort(404)
 
@@ -134,30 +143,31 @@ def _license_table_words(rows: tuple[service.LicenseRow, ...]) -> dict[str, Any]
 @bp.get("/licencas/<int:subscription_id>")
 @requires(Permission.LICENSES_READ)
 def detail(subscription_id: int):
-    subscription = _subscription_or_404(subscription_id)
+    subscription, change = _license_or_404(subscription_id)
     form = ReferenceForm(formdata=None, purchase_order=subscription.purchase_order,
                          cost_centre=subscription.cost_centre)
-    return _detail_page(subscription, form)
+    return _detail_page(subscription, change, form)
 
 
-def _detail_page(subscription: Subscription, form: ReferenceForm):
+def _detail_page(subscription: Subscription, change: NextTermChange | None, form: ReferenceForm):
     history = service.subscription_history(g.organization, subscription, HISTORY_LIMIT)
     orders = service.subscription_orders(g.organization, subscription, HISTORY_LIMIT)
     facts = presenters.facts(subscription, orders[0] if orders else None)
     usage = licence_usage.overview(g.organization).by_subscription.get(subscription.id)
     return render_template("subscriptions/detail.html", facts=facts, history=history, orders=orders,
                            history_limit=HISTORY_LIMIT, reference_form=form, usage=usage,
-                           renewal=_renewal_facts(subscription), action_form=ConfirmForm()), _status()
+                           renewal=_renewal_facts(subscription, change), action_form=ConfirmForm()), _status()
 
 
-def _renewal_facts(subscription: Subscription) -> dict[str, Any]:
-    """The renewal's box of a license's pages: "decidir até", the change scheduled, whether it may change now."""
+def _renewal_facts(subscription: Subscription, change: NextTermChange | None) -> dict[str, Any]:
+    """The renewal's box of a license's pages: "decidir até", the change scheduled (`change`, read with the
+    subscription or by `next_term.current_change`), whether it may change now."""
     schedulable = True
     try:
         next_term.ensure_schedulable(subscription, clock.now())
     except ServiceError:
         schedulable = False
-    return {"decide_by": next_term.decide_by(subscription), "change": next_term.current_change(subscription),
+    return {"decide_by": next_term.decide_by(subscription), "change": change,
             "schedulable": schedulable, "long_term": next_term.is_long_term(subscription.product),
             "microsoft": subscription.product.is_microsoft}
 
@@ -166,7 +176,7 @@ def _renewal_facts(subscription: Subscription) -> dict[str, Any]:
 @requires(Permission.LICENSES_MANAGE)
 def reference(subscription_id: int):
     """The subscription's purchase-order number and cost centre (printed on its invoice lines from then on)."""
-    subscription = _subscription_or_404(subscription_id)
+    subscription, change = _license_or_404(subscription_id)
     form = ReferenceForm()
     if form.validate_on_submit():
         try:
@@ -180,7 +190,7 @@ def reference(subscription_id: int):
         else:
             flash(_("Pedido de compra e centro de custo salvos. Valem para as próximas faturas."), "success")
             return redirect(url_for("subscriptions.detail", subscription_id=subscription.id))
-    return _detail_page(subscription, form)
+    return _detail_page(subscription, change, form)
 
 
 # ---------------------------------------------------------------- "Alterar quantidades"
@@ -341,7 +351,7 @@ def _next_term_form(subscription: Subscription, form: NextTermForm) -> NextTermF
 def _next_term_page(subscription: Subscription, form: NextTermForm, not_renew: NotRenewForm):
     return render_template(
         "subscriptions/next_term.html", form=form, not_renew=not_renew, facts=presenters.facts(subscription),
-        renewal=_renewal_facts(subscription), min_reason=MIN_REASON_LENGTH,
+        renewal=_renewal_facts(subscription, next_term.current_change(subscription)), min_reason=MIN_REASON_LENGTH,
         cancel_allowed=customer_can(Permission.SUBSCRIPTIONS_CANCEL),
     ), _status()
 

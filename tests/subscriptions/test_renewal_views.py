@@ -18,6 +18,7 @@ from portal.subscriptions.models import NextTermStatus, Subscription
 from tests import factories
 from tests.html import alerts, field_errors, section, submission, text, visible
 from tests.subscriptions.conftest import NOW
+from tests.test_query_budget import counting
 
 
 @pytest.fixture
@@ -110,6 +111,25 @@ def test_schedule_through_the_forms_then_withdraw(renewing, world, products, log
     assert "nenhuma: renova como está" in section(after, "next-term-change")
     db.session.refresh(change)
     assert change.status == NextTermStatus.WITHDRAWN
+
+
+def test_a_license_page_reads_its_scheduled_change_with_the_subscription(renewing, world, products, login_as):
+    """The change scheduled for the next term (and its product) come in the subscription's statement: no statement
+    of their own, with a change or without."""
+    client, page_url = login_as("adm"), f"/licencas/{renewing.id}"
+    with counting(db.engine) as without:
+        assert "nenhuma: renova como está" in section(client.get(page_url), "next-term-change")
+    subscription = db.session.get(Subscription, renewing.id)  # the request's end closed the test's session
+    next_term_changes.schedule(organization=subscription.organization, subscription=subscription,
+                               product_id=products["standard"].id, quantity=8, actor=Actor.for_user(world.adm))
+    db.session.commit()
+    db.session.expunge_all()  # the page reads it, not this session's identity map
+    with counting(db.engine) as with_change:
+        page = client.get(page_url)
+    assert "Business Standard, 8 licenças" in section(page, "next-term-change")
+    for statements in (without, with_change):
+        [read] = [statement for statement in statements if "next_term_changes" in statement]
+        assert "FROM subscriptions" in read and "products" in read.split("FROM subscriptions")[1]
 
 
 def test_bad_input_comes_back_on_the_form(renewing, world, products, login_as):
