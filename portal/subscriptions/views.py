@@ -297,7 +297,15 @@ def confirm(token: str):
         flash(error.message, "danger")
         return redirect(redo)
     flash(_("Pedido registrado. A alteração será refletida em até 30 minutos."), "success")
-    return redirect(url_for("subscriptions.licenses"))
+    return redirect(_licenses_url_showing(quote.subscription_id))
+
+
+def _licenses_url_showing(subscription_id: int) -> str:
+    """"Licenças" at the page that lists `subscription_id` (the first page has no ?pagina=): back where the change
+    started."""
+    ids = [row.subscription_id for row in service.license_rows(g.organization)]
+    page = ids.index(subscription_id) // LICENSES_PER_PAGE + 1 if subscription_id in ids else 1
+    return url_for("subscriptions.licenses", pagina=page) if page > 1 else url_for("subscriptions.licenses")
 
 
 # ---------------------------------------------------------------- orders

@@ -1,6 +1,6 @@
 """Browser: an organization with more licenses than a page holds. "Licenças" and "Renovações" show 25 at a time and
-say where the page sits; the Adm follows "Próxima" to the rest (the totals still count every license) and changes a
-quantity from the second page."""
+say where the page sits; the Adm follows "Próxima" to the rest (the totals still count every license), changes a
+quantity from the second page and comes back to it."""
 
 import re
 
@@ -62,7 +62,14 @@ def test_an_adm_pages_through_licenses_and_renewals(page, log_in, live_server, c
     last = _rows(page, "licenses-table").filter(has=page.get_by_test_id("quantity").get_by_text(str(COUNT), exact=True))
     last.get_by_role("link", name=re.compile("Alterar quantidades")).click()
     expect(page.get_by_label("Nova quantidade de licenças")).to_have_value(str(COUNT))
-    page.go_back()
+    page.get_by_label("Nova quantidade de licenças").fill(str(COUNT + 1))
+    page.get_by_role("button", name="Ver valores antes de confirmar").click()
+    page.get_by_role("button", name="Confirmar").click()
+    # Back on the page the change started from, with its row.
+    expect(page).to_have_url(re.compile(r"/licencas\?pagina=2$"))
+    expect(page.get_by_role("status").filter(has_text="Pedido registrado")).to_be_visible()
+    quantities = _rows(page, "licenses-table").get_by_test_id("quantity")
+    expect(quantities.get_by_text(str(COUNT + 1), exact=True)).to_be_visible()
     page.get_by_role("navigation", name="Paginação").get_by_role("link", name="Anterior").click()
     expect(page.get_by_test_id("page-position")).to_have_text(f"Mostrando 1–25 de {COUNT} licenças")
 

@@ -175,6 +175,11 @@ def test_licenses_come_25_a_page_and_the_totals_count_them_all(march, world, log
     assert f"license-{subscriptions[0].id}" in text(client.get("/licencas?pagina=abc"))
     past = client.get("/licencas?pagina=99")
     assert past.status_code == 200 and section(past, "page-position") == "Mostrando 26–27 de 27 licenças"
+    # A change confirmed from the second page comes back to it, where its row is.
+    confirmed = confirm(client, token_of(ask_change(client, subscriptions[-1], 3)))
+    assert confirmed.status_code == 302 and confirmed.headers["Location"] == "/licencas?pagina=2"
+    back = client.get(confirmed.headers["Location"])
+    assert f'data-testid="license-{subscriptions[-1].id}"' in text(back) and "Pedido registrado" in text(back)
 
 
 def test_a_single_page_of_licenses_shows_no_pager(march, world, login_as, m365):
