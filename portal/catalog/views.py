@@ -23,7 +23,6 @@ from portal.subscriptions.forms import ReferenceForm
 
 bp = Blueprint("catalog", __name__)
 
-MAX_PAGE = 10_000
 MAX_QUERY = 100  # characters of the search text that count
 
 
@@ -74,7 +73,7 @@ def _family_arg() -> int | str | None:
 def products():
     family_id = _family_arg()
     query = (request.args.get("q") or "").strip()[:MAX_QUERY]
-    page = requested_page(MAX_PAGE)
+    page = requested_page()
     families = service.active_families()
     problem = None
     try:

@@ -1,6 +1,7 @@
 """What the licenses pages show, shared by the subscriptions and cancellations views: a subscription's facts,
 a quote's lines as sentences need them, an order in words, and the status badges."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
@@ -22,6 +23,7 @@ from portal.subscriptions.models import (
     SubscriptionStatus,
 )
 from portal.subscriptions.prices import monthly_equivalent
+from portal.subscriptions.service import LicenseRow
 
 
 class LicenseTotals(NamedTuple):
@@ -32,6 +34,15 @@ class LicenseTotals(NamedTuple):
     monthly_equivalent: int  # both as a monthly figure (twelfths of the annual ones)
     any_monthly: bool
     any_annual: bool
+
+    @classmethod
+    def of(cls, rows: Sequence[LicenseRow]) -> "LicenseTotals":
+        """The totals of `rows` (`service.license_rows`: every subscription, not only a page's)."""
+        monthly = [r for r in rows if not r.annual]
+        annual = [r for r in rows if r.annual]
+        return cls(monthly=sum(r.recurring_cents for r in monthly), annual=sum(r.recurring_cents for r in annual),
+                   monthly_equivalent=sum(r.monthly_cents for r in rows), any_monthly=bool(monthly),
+                   any_annual=bool(annual))
 
 
 @dataclass

@@ -207,14 +207,10 @@ _SUBSCRIPTION_PAGE = (
 # A license's page: the subscription as above, and the change scheduled for its next term (at most one: a partial
 # unique index) with its product, in the same statement.
 _SUBSCRIPTION_AND_NEXT_TERM = (
-    select(Subscription, NextTermChange)
+    _SUBSCRIPTION_PAGE.add_columns(NextTermChange)
     .outerjoin(NextTermChange, (NextTermChange.subscription_id == Subscription.id)
                & (NextTermChange.status == NextTermStatus.SCHEDULED))
-    .where(Subscription.id == bindparam("subscription_id", type_=Integer),
-           Subscription.organization_id == bindparam("organization_id", type_=Integer))
-    .options(joinedload(Subscription.product).joinedload(Product.family),
-             joinedload(Subscription.lots).joinedload(Lot.draws),
-             joinedload(NextTermChange.product))
+    .options(joinedload(NextTermChange.product))
 )
 
 

@@ -107,7 +107,7 @@ def licenses():
     if rows:
         table = render_fragment(
             "subscriptions/_licenses_table.html",
-            {"rows": shown.items, "totals": _license_totals(rows),
+            {"rows": shown.items, "totals": presenters.LicenseTotals.of(rows),
              "can_manage": customer_can(Permission.LICENSES_MANAGE),
              "can_cancel": customer_can(Permission.SUBSCRIPTIONS_CANCEL),
              "contract_open": g.organization.status not in (OrganizationStatus.RESCINDING, OrganizationStatus.CLOSED),
@@ -116,15 +116,6 @@ def licenses():
             derive=lambda: _license_table_words(shown.items),
         )
     return render_template("subscriptions/list.html", table=table, shown=shown)
-
-
-def _license_totals(rows: tuple[service.LicenseRow, ...]) -> presenters.LicenseTotals:
-    """The footer's totals, of every subscription (not only the page's)."""
-    monthly = [r for r in rows if not r.annual]
-    annual = [r for r in rows if r.annual]
-    return presenters.LicenseTotals(
-        monthly=sum(r.recurring_cents for r in monthly), annual=sum(r.recurring_cents for r in annual),
-        monthly_equivalent=sum(r.monthly_cents for r in rows), any_monthly=bool(monthly), any_annual=bool(annual))
 
 
 def _license_table_words(rows: tuple[service.LicenseRow, ...]) -> dict[str, Any]:

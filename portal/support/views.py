@@ -34,7 +34,6 @@ from portal.support.service import AttachmentRules
 bp = Blueprint("support", __name__)
 
 PER_PAGE = 25
-MAX_PAGE = 10_000  # a huge ?pagina= would overflow the database's OFFSET
 UPLOAD_ENDPOINTS = {"support.new_ticket", "support.reply"}
 
 
@@ -62,7 +61,7 @@ def _too_large(_error):
 
 
 def _page() -> int:
-    return requested_page(MAX_PAGE)
+    return requested_page()
 
 
 def _ticket_or_404(ticket_id: int):
