@@ -144,7 +144,7 @@ def confirm(token: str):
         return _preview_page(quote, form, 422)
     flash(_("Cancelamento registrado com o motivo informado. A alteração será refletida em até 30 minutos."),
           "success")
-    return redirect(url_for("subscriptions.licenses"))
+    return redirect(presenters.licenses_url_showing(g.organization, quote.subscription_id))
 
 
 # ---------------------------------------------------------------- "Rescisão de contrato"

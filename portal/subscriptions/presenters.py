@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from portal.accounts.models import Organization
 from portal.catalog.models import BILLING_LABELS, TERM_LABELS, BillingFrequency, Term
 from portal.shared import clock
 from portal.subscriptions.lots import lot_stock, open_windows, stock_cents
@@ -23,7 +25,7 @@ from portal.subscriptions.models import (
     SubscriptionStatus,
 )
 from portal.subscriptions.prices import monthly_equivalent
-from portal.subscriptions.service import LicenseRow
+from portal.subscriptions.service import LicenseRow, license_rows
 
 
 class LicenseTotals(NamedTuple):
@@ -207,3 +209,16 @@ def badges() -> dict[str, tuple[str, str]]:
     """Status → (badge class, label) for subscriptions and orders, translated once for a list page."""
     statuses = {**SUBSCRIPTION_STATUS_LABELS, **ORDER_STATUS_LABELS}
     return {str(status): (status_class(status), str(label)) for status, label in statuses.items()}
+
+
+# "Licenças" a page at a time, as "Chamados" (25) and "Faturas" (20): what a request renders stays the same however
+# many subscriptions an organization has; the footer's totals still sum them all.
+LICENSES_PER_PAGE = 25
+
+
+def licenses_url_showing(organization: Organization, subscription_id: int) -> str:
+    """"Licenças" at the page that lists `subscription_id` (the first page has no ?pagina=): where a quantity change or
+    a cancellation confirmed from that list comes back to, its row in sight."""
+    ids = [row.subscription_id for row in license_rows(organization)]
+    page = ids.index(subscription_id) // LICENSES_PER_PAGE + 1 if subscription_id in ids else 1
+    return url_for("subscriptions.licenses", pagina=page) if page > 1 else url_for("subscriptions.licenses")

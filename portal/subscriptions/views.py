@@ -54,9 +54,7 @@ from portal.subscriptions.quotes import StaleQuote
 bp = Blueprint("subscriptions", __name__)
 
 HISTORY_LIMIT = 200  # ledger rows and orders shown on a license's page, newest first
-# "Licenças" and "Renovações" a page at a time, as "Chamados" (25) and "Faturas" (20): what a request renders stays
-# the same however many subscriptions an organization has; the totals still sum them all.
-LICENSES_PER_PAGE = 25
+# "Renovações" a page at a time, as "Licenças" (presenters.LICENSES_PER_PAGE), "Chamados" (25) and "Faturas" (20).
 RENEWALS_PER_PAGE = 25
 
 
@@ -102,7 +100,7 @@ def _helpers() -> dict[str, Any]:
 @requires(Permission.LICENSES_READ)
 def licenses():
     rows = service.license_rows(g.organization)
-    shown = page_of(rows, requested_page(), LICENSES_PER_PAGE)
+    shown = page_of(rows, requested_page(), presenters.LICENSES_PER_PAGE)
     table = None
     if rows:
         table = render_fragment(
@@ -288,15 +286,7 @@ def confirm(token: str):
         flash(error.message, "danger")
         return redirect(redo)
     flash(_("Pedido registrado. A alteração será refletida em até 30 minutos."), "success")
-    return redirect(_licenses_url_showing(quote.subscription_id))
-
-
-def _licenses_url_showing(subscription_id: int) -> str:
-    """"Licenças" at the page that lists `subscription_id` (the first page has no ?pagina=): back where the change
-    started."""
-    ids = [row.subscription_id for row in service.license_rows(g.organization)]
-    page = ids.index(subscription_id) // LICENSES_PER_PAGE + 1 if subscription_id in ids else 1
-    return url_for("subscriptions.licenses", pagina=page) if page > 1 else url_for("subscriptions.licenses")
+    return redirect(presenters.licenses_url_showing(g.organization, quote.subscription_id))
 
 
 # ---------------------------------------------------------------- orders

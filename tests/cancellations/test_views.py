@@ -221,6 +221,21 @@ def test_cancelling_with_the_password_records_it_and_tells_masters_and_staff(mar
     assert 'name="password"' not in text(confirmed)
 
 
+def test_a_cancellation_comes_back_to_the_page_of_licencas_that_lists_the_cancelled_license(march, world, login_as):
+    # 27 licenses are two pages; a cancelled one is listed after the active ones, so the first one, once cancelled,
+    # is on the second page: that is where the confirmation comes back to, its row in sight.
+    subscriptions = [factories.subscription(world.demo, quantity=2, added_at=clock.now()) for _ in range(27)]
+    db.session.commit()
+    client = login_as("adm")
+    done = confirm(client, token_of(ask_cancel(client, subscriptions[0], "nao_utiliza", REASON)))
+    assert done.status_code == 302 and done.headers["Location"] == "/licencas?pagina=2"
+    back = client.get(done.headers["Location"])
+    assert f'data-testid="license-{subscriptions[0].id}"' in text(back)
+    assert alerts(back) == [
+        "Cancelamento registrado com o motivo informado. A alteração será refletida em até 30 minutos."]
+    # (with one page, the confirmation comes back to "/licencas": the test above)
+
+
 def test_an_expired_quote_asks_to_look_again_with_the_reason_kept(march, world, login_as):
     subscription = factories.subscription(world.demo)
     client = login_as("adm")
