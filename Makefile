@@ -54,8 +54,7 @@ lint: install
 # on SQLite and (when a server is available or can be started) PostgreSQL.
 # Two pytest processes at once (a machine has at least two cores): the SQLite and engine-free tests here, the
 # PostgreSQL ones beside them, their output (kept outside test-results/, which Playwright empties at start) shown
-# when they end. One runs its browser tests first, the other last (tests/conftest.py): one's waits on Chromium
-# overlap the other's CPU-bound tests. `make test TEST_PROCESSES=1`: one process.
+# when they end. `make test TEST_PROCESSES=1`: one process.
 TEST_PROCESSES ?= 2
 # Each run ends with its 15 slowest tests (where CI's time goes: the guide wants it under 15 minutes).
 PYTEST_ARGS ?= --durations=15
@@ -65,9 +64,9 @@ ifeq ($(TEST_PROCESSES),1)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 else
 	@log=$$(mktemp); \
-	$(BIN)/python -m pytest -k "postgresql" --browser-tests first $(PYTEST_ARGS) > $$log 2>&1 & other=$$!; \
+	$(BIN)/python -m pytest -k "postgresql" $(PYTEST_ARGS) > $$log 2>&1 & other=$$!; \
 	trap 'kill $$other 2>/dev/null; rm -f $$log' INT TERM; \
-	$(BIN)/python -m pytest -k "not postgresql" --browser-tests last $(PYTEST_ARGS); here=$$?; \
+	$(BIN)/python -m pytest -k "not postgresql" $(PYTEST_ARGS); here=$$?; \
 	wait $$other; there=$$?; \
 	echo; echo "== the PostgreSQL tests (run alongside) =="; cat $$log; rm -f $$log; \
 	exit $$(( here || there ))

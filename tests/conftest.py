@@ -37,22 +37,6 @@ from tests.fakes.externals import (  # noqa: E402
 ENGINES = ["sqlite", "postgresql"]
 
 
-# ---------------------------------------------------------------- order
-
-def pytest_addoption(parser):
-    parser.addoption("--browser-tests", choices=("in-place", "first", "last"), default="in-place",
-                     help="run the browser tests (marked e2e) where collected, before or after the others")
-
-
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs two processes at once; one puts its browser tests first, the other last, so the browser tests'
-    waits on Chromium overlap the other process's CPU-bound tests instead of its own browser tests. The sort is
-    stable: every module stays in one piece and in its order (its fixtures are made once)."""
-    where = config.getoption("--browser-tests")
-    if where != "in-place":
-        items.sort(key=lambda item: (item.get_closest_marker("e2e") is None) == (where == "first"))
-
-
 # ---------------------------------------------------------------- servers
 
 @pytest.fixture(scope="session")
