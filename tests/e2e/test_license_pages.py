@@ -1,6 +1,6 @@
 """Browser: an organization with more licenses than a page holds. "Licenças" and "Renovações" show 25 at a time and
 say where the page sits; the Adm follows "Próxima" to the rest (the totals still count every license), changes a
-quantity from the second page and comes back to it."""
+quantity from the second page and comes back to it, and cancels a license there and comes back to it too."""
 
 import re
 
@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.shared import clock
 from portal.shared.money import format_brl
 from tests import factories
+from tests.e2e.conftest import DEMO_PASSWORD
 from tests.e2e.customers import new_customer
 from tests.e2e.pagecheck import PageChecks
 
@@ -79,5 +80,23 @@ def test_an_adm_pages_through_licenses_and_renewals(page, log_in, live_server, c
     checks(page)
     page.get_by_role("navigation", name="Paginação").get_by_role("link", name="Próxima").click()
     expect(_rows(page, "renewals-table")).to_have_count(COUNT - 25)
+    checks(page)
+
+    # A license cancelled from the second page (its term is annual, bought before the cancellation window: it ends with
+    # the term, still listed where it was): the confirmation comes back to that page, the row saying so.
+    page.get_by_role("navigation", name="Navegação principal").get_by_role("link", name="Licenças").click()
+    page.get_by_role("navigation", name="Paginação").get_by_role("link", name="Próxima").click()
+    row = _rows(page, "licenses-table").filter(has=page.get_by_test_id("quantity").get_by_text("26", exact=True))
+    row.get_by_role("link", name=re.compile("^Cancelar")).click()
+    page.get_by_label("Motivo do cancelamento").select_option(label="Não utiliza mais")
+    page.get_by_label("Explique o motivo").fill("A equipe que usava estas licenças foi desligada no mês passado.")
+    page.get_by_role("button", name="Ver as consequências antes de confirmar").click()
+    expect(page.get_by_role("heading", name="Confira antes de cancelar")).to_be_visible()
+    page.get_by_role("textbox", name="Sua senha").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Confirmar cancelamento").click()
+    expect(page).to_have_url(re.compile(r"/licencas\?pagina=2$"))
+    expect(page.get_by_role("status").filter(has_text="Cancelamento registrado")).to_be_visible()
+    row = _rows(page, "licenses-table").filter(has=page.get_by_test_id("quantity").get_by_text("26", exact=True))
+    expect(row).to_contain_text("Cancelamento agendado para o fim do termo")
     checks(page)
     checks.assert_clean()
